@@ -1,0 +1,3 @@
+from saleskpi.cli import main
+
+main()

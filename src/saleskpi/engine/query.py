@@ -1,0 +1,118 @@
+"""What was asked: KPIs, slices, a period grain, a date range and filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+Period = Literal["day", "week", "month", "quarter", "year", "all"]
+PERIODS: tuple[Period, ...] = ("day", "week", "month", "quarter", "year", "all")
+TRUNCATE_UNIT = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+
+
+@dataclass(frozen=True)
+class KpiQuery:
+    kpis: tuple[str, ...]
+    by: tuple[str, ...] = ()
+    period: Period = "all"
+    start: dt.date | None = None  # first day, inclusive, in the company's zone
+    end: dt.date | None = None  # last day, inclusive
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def where_dims(self) -> tuple[str, ...]:
+        return tuple(dim for dim, _values in self.where)
+
+    def dims(self) -> tuple[str, ...]:
+        """Every slice a view must carry: the ones shown and the ones filtered on."""
+        return tuple(dict.fromkeys((*self.by, *self.where_dims())))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose data the caller may see. None means no limit on that level."""
+
+    rep_ids: frozenset[str] | None = None
+    teams: frozenset[str] | None = None
+
+    def as_filters(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        filters: list[tuple[str, tuple[str, ...]]] = []
+        if self.rep_ids is not None:
+            filters.append(("rep", tuple(sorted(self.rep_ids))))
+        if self.teams is not None:
+            filters.append(("team", tuple(sorted(self.teams))))
+        return tuple(filters)
+
+
+EVERYTHING = Scope()
+
+
+def period_start(day: dt.date, period: Period) -> dt.date:
+    if period == "day":
+        return day
+    if period == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    if period == "year":
+        return day.replace(month=1, day=1)
+    raise ValueError(period)
+
+
+def next_period(start: dt.date, period: Period) -> dt.date:
+    if period == "day":
+        return start + dt.timedelta(days=1)
+    if period == "week":
+        return start + dt.timedelta(days=7)
+    months = {"month": 1, "quarter": 3, "year": 12}[period]
+    month = start.month - 1 + months
+    return dt.date(start.year + month // 12, month % 12 + 1, 1)
+
+
+def periods_between(first: dt.date, last: dt.date, period: Period) -> Iterator[dt.date]:
+    """Starts of the periods that touch [first, last]."""
+    current = period_start(first, period)
+    while current <= last:
+        yield current
+        current = next_period(current, period)
+
+
+def local_midnight_utc(day: dt.date, zone: str) -> dt.datetime:
+    """The UTC instant at which ``day`` begins in ``zone`` (naive, as stored)."""
+    local = dt.datetime.combine(day, dt.time(), tzinfo=zoneinfo.ZoneInfo(zone))
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass
+class KpiValue:
+    value: float | None
+    unit: str
+    numerator: float | None = None
+    denominator: float | None = None
+    is_ratio: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"value": self.value, "unit": self.unit}
+        if self.is_ratio:
+            out["numerator"] = self.numerator
+            out["denominator"] = self.denominator
+        return out
+
+
+@dataclass
+class ResultRow:
+    keys: dict[str, str | None]  # slice values and "period"
+    values: dict[str, KpiValue] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # e.g. rep_name
+
+
+@dataclass
+class Scorecard:
+    query: KpiQuery
+    rows: list[ResultRow]
+    totals: list[ResultRow]
+    units: dict[str, str]

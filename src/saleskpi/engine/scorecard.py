@@ -1,0 +1,315 @@
+"""Running a KPI query: measures grouped into few SQL queries, then KPIs from measures."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import math
+import operator
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from saleskpi.catalog.load import Catalog, CatalogError
+from saleskpi.catalog.spec import SECONDS_PER_UNIT, KpiSpec, Measure
+from saleskpi.engine.compile import AS_OF_TABLE, Shape, SqlCache
+from saleskpi.engine.query import (
+    KpiQuery,
+    KpiValue,
+    ResultRow,
+    Scorecard,
+    local_midnight_utc,
+    next_period,
+    periods_between,
+)
+from saleskpi.engine.views import DIMENSIONS, ViewContext
+from saleskpi.store import AnalyticsStore
+
+ADDITIVE = {"count", "count_distinct", "sum"}
+_CACHE = SqlCache()
+
+
+class QueryError(ValueError):
+    """A query the user can fix: unknown KPI, slice or filter."""
+
+
+@dataclass
+class _Plan:
+    measures: list[Measure]
+    column_of: dict[Measure, str]
+
+
+def _check_dimension(dim: str) -> None:
+    if dim in DIMENSIONS:
+        return
+    field = dim.removeprefix("rep.")
+    if not field.replace("_", "").isalnum():
+        raise QueryError(
+            f"unknown slice {dim!r}: use one of {', '.join(DIMENSIONS)} or a custom field name"
+        )
+
+
+class Engine:
+    """Computes KPI scorecards on one analytical store."""
+
+    def __init__(self, store: AnalyticsStore, catalog: Catalog, *, timezone: str,
+                 currency: str, cache: SqlCache | None = None) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.zone = timezone
+        self.currency = currency
+        self.cache = cache or _CACHE
+        self.ctx = ViewContext(tables=store.ibis.table, currency=currency)
+        store.con.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {AS_OF_TABLE} (period DATE, as_of TIMESTAMP)"
+        )
+
+    # -- public -----------------------------------------------------------------
+    def scorecard(self, query: KpiQuery, *, totals: bool = True,
+                  now: dt.datetime | None = None) -> Scorecard:
+        specs = self._specs(query)
+        for dim in query.dims():
+            _check_dimension(dim)
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows = self._rows(query, specs, now)
+        total_rows: list[ResultRow] = []
+        if totals and query.by:
+            total_query = KpiQuery(query.kpis, (), query.period, query.start, query.end,
+                                   query.where)
+            total_rows = self._rows(total_query, specs, now)
+        units = {s.key: self.unit_label(s) for s in specs}
+        return Scorecard(query, rows, total_rows, units)
+
+    def unit_label(self, spec: KpiSpec) -> str:
+        return self.currency if spec.unit == "money" else spec.unit
+
+    # -- planning ------------------------------------------------------------------
+    def _specs(self, query: KpiQuery) -> list[KpiSpec]:
+        try:
+            return [self.catalog.get(k) for k in dict.fromkeys(query.kpis)]
+        except CatalogError as exc:
+            raise QueryError(str(exc)) from None
+
+    def _rows(self, query: KpiQuery, specs: list[KpiSpec], now: dt.datetime) -> list[ResultRow]:
+        measures = list(dict.fromkeys(m for s in specs for m in self.catalog.measures(s.key)))
+        groups: dict[tuple[str, str, str | None], list[Measure]] = {}
+        for m in measures:
+            groups.setdefault((m.entity, m.time, m.until), []).append(m)
+        key_columns = [*query.by] + (["period"] if query.period != "all" else [])
+        merged: pd.DataFrame | None = None
+        column_of: dict[Measure, str] = {}
+        for gi, ((view, time, until), group) in enumerate(groups.items()):
+            frame = self._run_group(query, view, time, until, tuple(group), now)
+            rename = {f"m{i}": f"g{gi}_m{i}" for i in range(len(group))}
+            rename |= {f"dim_{d}": d for d in query.dims()}
+            frame = frame.rename(columns=rename)
+            for i, m in enumerate(group):
+                column_of[m] = f"g{gi}_m{i}"
+            keep = [*key_columns, *(f"g{gi}_m{i}" for i in range(len(group)))]
+            frame = frame[keep]
+            if merged is None:
+                merged = frame
+            elif key_columns:
+                merged = merged.merge(frame, on=key_columns, how="outer")
+            else:
+                merged = pd.concat([merged, frame], axis=1)
+        assert merged is not None
+        merged = self._with_all_reps(query, merged, key_columns)
+        for m, column in column_of.items():
+            if m.agg in ADDITIVE:
+                merged[column] = merged[column].fillna(0)
+        names = self._rep_names() if "rep" in query.by else {}
+        plan = _Plan(measures, column_of)
+        rows: list[ResultRow] = []
+        for record in merged.to_dict(orient="records"):
+            keys = {k: _key_text(record[k]) for k in key_columns}
+            row = ResultRow(keys)
+            if "rep" in keys:
+                row.labels["rep_name"] = names.get(keys["rep"] or "", keys["rep"] or "")
+            for spec in specs:
+                row.values[spec.key] = self._evaluate(spec, record, plan)
+            rows.append(row)
+        rows.sort(key=lambda r: tuple((v is None, v or "") for v in r.keys.values()))
+        return rows
+
+    def _run_group(self, query: KpiQuery, view: str, time: str, until: str | None,
+                   measures: tuple[Measure, ...], now: dt.datetime) -> pd.DataFrame:
+        if until is not None:
+            self.store.con.execute(f"DELETE FROM {AS_OF_TABLE}")
+            instants = self._as_of(query, view, time, until, now)
+            if instants:
+                self.store.con.executemany(f"INSERT INTO {AS_OF_TABLE} VALUES (?, ?)",
+                                           [list(i) for i in instants])
+        shape = Shape(
+            view=view, time=time, until=until, measures=measures, dims=query.dims(),
+            filter_arity=tuple((d, len(v)) for d, v in query.where),
+            period=query.period,
+            has_start=query.start is not None and until is None,
+            has_end=query.end is not None and until is None,
+            zone=self.zone,
+        )
+        compiled = self.cache.get(self.ctx, shape, "duckdb")
+        values: dict[str, Any] = {}
+        for index, (_dim, options) in enumerate(query.where):
+            for i, option in enumerate(options):
+                values[f"f{index}_{i}"] = option
+        if shape.has_start and query.start:
+            values["start"] = query.start.isoformat()
+        if shape.has_end and query.end:
+            values["end"] = (query.end + dt.timedelta(days=1)).isoformat()
+        return self.store.con.execute(compiled.sql, values).df()
+
+    def _as_of(self, query: KpiQuery, view: str, time: str, until: str,
+               now: dt.datetime) -> tuple[tuple[dt.date | None, dt.datetime], ...]:
+        """The instants at which snapshot measures are taken: each period's end."""
+        if query.period == "all":
+            if query.end is None:
+                return ((None, now),)
+            return ((None, min(now, local_midnight_utc(query.end + dt.timedelta(days=1),
+                                                        self.zone))),)
+        first, last = query.start, query.end
+        if first is None or last is None:
+            low, high = self._data_range(view, time, until)
+            first = first or low
+            last = last or min(high, self._local_date(now))
+        if first is None or last is None:
+            return ()
+        instants = []
+        for start in periods_between(first, last, query.period):
+            end = local_midnight_utc(next_period(start, query.period), self.zone)
+            instants.append((start, min(end, now)))
+        return tuple(instants)
+
+    def _local_date(self, moment: dt.datetime) -> dt.date:
+        zone = zoneinfo.ZoneInfo(self.zone)
+        return moment.replace(tzinfo=dt.UTC).astimezone(zone).date()
+
+    def _data_range(self, view: str, time: str, until: str) -> tuple[dt.date | None, dt.date]:
+        row = self.store.con.execute(
+            f'SELECT min("{time}"), max(coalesce("{until}", "{time}")) FROM "{view}"'
+        ).fetchone()
+        if not row or row[0] is None:
+            today = self._local_date(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+            return None, today
+        return self._local_date(row[0]), self._local_date(row[1])
+
+    # -- rows ------------------------------------------------------------------------
+    def _rep_names(self) -> dict[str, str]:
+        return {str(i): str(n) for i, n in self.store.fetch("SELECT id, name FROM reps")}
+
+    def _with_all_reps(self, query: KpiQuery, merged: pd.DataFrame,
+                       key_columns: list[str]) -> pd.DataFrame:
+        """Reps without data are rows too: a scorecard that hides idle reps misleads."""
+        if "rep" not in query.by:
+            return merged
+        reps = self._reps_in_filter(query)
+        others = [k for k in key_columns if k != "rep"]
+        if others:
+            combos = merged[others].drop_duplicates()
+            if "period" in others and query.start and query.end and len(others) == 1:
+                periods = pd.DataFrame({"period": list(
+                    periods_between(query.start, query.end, query.period))})
+                combos = pd.concat([combos, periods]).drop_duplicates()
+            universe = combos.merge(pd.DataFrame({"rep": reps}), how="cross")
+        else:
+            universe = pd.DataFrame({"rep": reps})
+        if "period" in merged.columns:
+            merged["period"] = pd.to_datetime(merged["period"]).dt.date
+            if "period" in universe.columns:
+                universe["period"] = pd.to_datetime(universe["period"]).dt.date
+        merged["rep"] = merged["rep"].astype(object)
+        return universe.merge(merged, on=key_columns, how="outer")
+
+    def _reps_in_filter(self, query: KpiQuery) -> list[str]:
+        sql = "SELECT DISTINCT id FROM reps WHERE true"
+        params: list[Any] = []
+        for dim, values in query.where:
+            column = {"rep": "id", "team": "team"}.get(dim)
+            if column:
+                sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
+                params.extend(values)
+        return [str(r[0]) for r in self.store.fetch(sql, params)]
+
+    def _evaluate(self, spec: KpiSpec, record: dict[str, Any], plan: _Plan) -> KpiValue:
+        unit = self.unit_label(spec)
+        if spec.kind == "simple":
+            raw = _number(record[plan.column_of[spec.measure()]])
+            return KpiValue(_convert(raw, spec), unit)
+        if spec.kind == "ratio":
+            assert spec.numerator is not None and spec.denominator is not None
+            num = self._part(spec.numerator, record, plan)
+            den = self._part(spec.denominator, record, plan)
+            value = num / den if num is not None and den else None
+            return KpiValue(value, unit, num, den, is_ratio=True)
+        refs = {ref: self._evaluate(self.catalog.get(ref), record, plan).value
+                for ref in _names(spec.formula or "")}
+        return KpiValue(_formula(spec.formula or "", refs), unit)
+
+    def _part(self, part: str | Measure, record: dict[str, Any], plan: _Plan) -> float | None:
+        if isinstance(part, Measure):
+            return _number(record[plan.column_of[part]])
+        return self._evaluate(self.catalog.get(part), record, plan).value
+
+
+def _key_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value is pd.NA:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _convert(raw: float | None, spec: KpiSpec) -> float | None:
+    if raw is None:
+        return None
+    return raw / SECONDS_PER_UNIT[spec.unit] if spec.unit in SECONDS_PER_UNIT else raw
+
+
+def _names(formula: str) -> list[str]:
+    return sorted({n.id for n in ast.walk(ast.parse(formula, mode="eval"))
+                   if isinstance(n, ast.Name)})
+
+
+_OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+def _formula(formula: str, values: dict[str, float | None]) -> float | None:
+    """Arithmetic over KPI values; None (undefined) when any input is or a divisor is 0."""
+
+    def walk(node: ast.AST) -> float | None:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            return values.get(node.id)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = walk(node.operand)
+            return None if inner is None else -inner
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            left, right = walk(node.left), walk(node.right)
+            if left is None or right is None:
+                return None
+            if isinstance(node.op, ast.Div) and right == 0:
+                return None
+            return _OPS[type(node.op)](left, right)
+        raise QueryError(f"formula {formula!r}: only + - * / numbers and KPI names allowed")
+
+    return walk(ast.parse(formula, mode="eval"))

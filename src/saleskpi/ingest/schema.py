@@ -1,0 +1,300 @@
+"""The canonical data contract (docs: data-contract.md) as code.
+
+Every source is mapped onto these entities; the column names are the contract.
+The analytical store has one table per entity with exactly these columns plus
+``source`` (where the row came from) and ``custom`` (extra columns, as JSON).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ColumnType(StrEnum):
+    """How a column is parsed from text and stored."""
+
+    TEXT = "text"
+    TIMESTAMP = "timestamp"  # stored as UTC, naive
+    DATE = "date"
+    MONEY = "money"  # DECIMAL(18, 2)
+    NUMBER = "number"  # DOUBLE
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+
+
+SQL_TYPES: dict[ColumnType, str] = {
+    ColumnType.TEXT: "VARCHAR",
+    ColumnType.TIMESTAMP: "TIMESTAMP",
+    ColumnType.DATE: "DATE",
+    ColumnType.MONEY: "DECIMAL(18, 2)",
+    ColumnType.NUMBER: "DOUBLE",
+    ColumnType.INTEGER: "BIGINT",
+    ColumnType.BOOLEAN: "BOOLEAN",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType = ColumnType.TEXT
+    required: bool = False
+    # Allowed values (after lower-casing); None means free text.
+    choices: tuple[str, ...] | None = None
+    # Entity whose ``id`` this column refers to (within the same source).
+    references: str | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    columns: tuple[Column, ...]
+    # Columns that identify a row within a source; re-importing a row with the
+    # same key updates it instead of adding it.
+    key: tuple[str, ...] = ("id",)
+    # Column that holds the row's main timestamp, shown in import reports.
+    description: str = ""
+    money_currency_column: str | None = None
+    extra_rules: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+T = ColumnType
+
+DEAL_STATUSES = ("open", "won", "lost")
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in (
+        Entity(
+            "reps",
+            (
+                Column("id", required=True),
+                Column("name", required=True),
+                Column("email"),
+                Column("team"),
+                Column("manager_id", references="reps"),
+                Column("hired_at", T.DATE),
+                Column("left_at", T.DATE),
+                Column("role"),
+            ),
+            description="sales reps (managers)",
+        ),
+        Entity(
+            "leads",
+            (
+                Column("id", required=True),
+                Column("created_at", T.TIMESTAMP, required=True),
+                Column("rep_id", references="reps"),
+                Column("source"),
+                Column("segment"),
+                Column("status"),
+                Column("qualified_at", T.TIMESTAMP),
+                Column("lost_at", T.TIMESTAMP),
+                Column("lost_reason"),
+                Column("account_id", references="accounts"),
+            ),
+            description="incoming leads",
+        ),
+        Entity(
+            "deals",
+            (
+                Column("id", required=True),
+                Column("rep_id", required=True, references="reps"),
+                Column("status", required=True, choices=DEAL_STATUSES),
+                Column("created_at", T.TIMESTAMP),
+                Column("lead_id", references="leads"),
+                Column("account_id", references="accounts"),
+                Column("product_id", references="products"),
+                Column("pipeline"),
+                Column("stage"),
+                Column("amount", T.MONEY),
+                Column("currency"),
+                Column("closed_at", T.TIMESTAMP),
+                Column("expected_close_at", T.TIMESTAMP),
+                Column("probability", T.NUMBER),
+                Column("lost_reason"),
+            ),
+            description="deals (opportunities)",
+            money_currency_column="currency",
+        ),
+        Entity(
+            "stage_changes",
+            (
+                Column("deal_id", required=True, references="deals"),
+                Column("stage", required=True),
+                Column("entered_at", T.TIMESTAMP, required=True),
+                Column("rep_id", references="reps"),
+                Column("pipeline"),
+            ),
+            key=("deal_id", "stage", "entered_at"),
+            description="deal stage history",
+        ),
+        Entity(
+            "activities",
+            (
+                Column("id", required=True),
+                Column("type", required=True),
+                Column("rep_id", required=True, references="reps"),
+                Column("occurred_at", T.TIMESTAMP, required=True),
+                Column("lead_id", references="leads"),
+                Column("deal_id", references="deals"),
+                Column("account_id", references="accounts"),
+                Column("direction", choices=("in", "out")),
+                Column("outcome"),
+                Column("duration_s", T.INTEGER),
+                Column("selling", T.BOOLEAN),
+            ),
+            description="calls, meetings, emails and other activities",
+        ),
+        Entity(
+            "accounts",
+            (
+                Column("id", required=True),
+                Column("name", required=True),
+                Column("segment"),
+                Column("sector"),
+                Column("source"),
+                Column("acquired_at", T.TIMESTAMP),
+                Column("churned_at", T.TIMESTAMP),
+                Column("rep_id", references="reps"),
+            ),
+            description="customer companies",
+        ),
+        Entity(
+            "products",
+            (
+                Column("id", required=True),
+                Column("name", required=True),
+                Column("category"),
+                Column("price", T.MONEY),
+                Column("unit_cost", T.MONEY),
+                Column("currency"),
+            ),
+            description="products",
+            money_currency_column="currency",
+        ),
+        Entity(
+            "revenue",
+            (
+                Column("id", required=True),
+                Column("account_id", required=True, references="accounts"),
+                Column("amount", T.MONEY, required=True),
+                Column("occurred_at", T.TIMESTAMP, required=True),
+                Column("deal_id", references="deals"),
+                Column("product_id", references="products"),
+                Column("quantity", T.NUMBER),
+                Column("cost", T.MONEY),
+                Column("currency"),
+            ),
+            description="revenue transactions (invoices, payments)",
+            money_currency_column="currency",
+        ),
+        Entity(
+            "spend",
+            (
+                Column("id", required=True),
+                Column("date", T.DATE, required=True),
+                Column("amount", T.MONEY, required=True),
+                Column("category", required=True, choices=("marketing", "sales")),
+                Column("channel"),
+                Column("currency"),
+                Column("team"),
+            ),
+            description="marketing and sales spend",
+            money_currency_column="currency",
+        ),
+        Entity(
+            "forecasts",
+            (
+                Column("id", required=True),
+                Column("made_at", T.TIMESTAMP, required=True),
+                Column("period_start", T.DATE, required=True),
+                Column("period_end", T.DATE, required=True),
+                Column("amount", T.MONEY, required=True),
+                Column("rep_id", references="reps"),
+                Column("team"),
+                Column("category", choices=("commit", "best_case", "pipeline")),
+                Column("currency"),
+            ),
+            description="revenue forecasts made in the past",
+            money_currency_column="currency",
+        ),
+        Entity(
+            "targets",
+            (
+                Column("kpi", required=True),
+                Column("period_start", T.DATE, required=True),
+                Column("period_end", T.DATE, required=True),
+                Column("value", T.NUMBER, required=True),
+                Column("rep_id", references="reps"),
+                Column("team"),
+            ),
+            key=("kpi", "period_start", "period_end", "rep_id", "team"),
+            description="plans per KPI, rep, team or company",
+        ),
+        Entity(
+            "market",
+            (
+                Column("period_start", T.DATE, required=True),
+                Column("period_end", T.DATE, required=True),
+                Column("volume", T.NUMBER, required=True),
+                Column("segment"),
+                Column("unit", choices=("money", "units")),
+                Column("currency"),
+            ),
+            key=("period_start", "period_end", "segment", "unit"),
+            description="market volume, for market share",
+        ),
+        Entity(
+            "fx_rates",
+            (
+                Column("date", T.DATE, required=True),
+                Column("currency", required=True),
+                Column("rate", T.NUMBER, required=True),
+            ),
+            key=("date", "currency"),
+            description="exchange rates: units of reporting currency per unit",
+        ),
+    )
+}
+
+# Order in which entities are validated and written: referenced entities first.
+LOAD_ORDER: tuple[str, ...] = (
+    "reps",
+    "accounts",
+    "products",
+    "leads",
+    "deals",
+    "stage_changes",
+    "activities",
+    "revenue",
+    "spend",
+    "forecasts",
+    "targets",
+    "market",
+    "fx_rates",
+)
+
+assert set(LOAD_ORDER) == set(ENTITIES)
+
+
+def entity(name: str) -> Entity:
+    """The entity called ``name``; KeyError names the known ones."""
+    try:
+        return ENTITIES[name]
+    except KeyError:
+        raise KeyError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}") from None

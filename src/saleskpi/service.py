@@ -1,0 +1,93 @@
+"""The one object every surface calls: CLI today, API, web and alerts later.
+
+It owns the caller's scope: the scope's filters are added to every query before
+the engine sees it, so no surface can forget them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from saleskpi.catalog.load import Catalog, load_catalog
+from saleskpi.engine.query import (
+    EVERYTHING,
+    KpiQuery,
+    KpiValue,
+    ResultRow,
+    Scope,
+    Scorecard,
+)
+from saleskpi.engine.scorecard import Engine
+from saleskpi.ingest.load import Progress
+from saleskpi.ingest.mapping import Mapping
+from saleskpi.ingest.report import ImportReport
+from saleskpi.ingest.run import import_path
+from saleskpi.settings import Settings
+from saleskpi.store import AnalyticsStore
+
+
+class SalesKpiService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = load_catalog(self.settings.user_kpis_path)
+        return self._catalog
+
+    @contextmanager
+    def engine(self, *, read_only: bool = True) -> Iterator[Engine]:
+        with AnalyticsStore(self.settings.analytics_path, read_only=read_only) as store:
+            yield Engine(store, self.catalog, timezone=self.settings.timezone,
+                         currency=self.settings.currency)
+
+    def scorecard(self, query: KpiQuery, scope: Scope = EVERYTHING, *, totals: bool = True,
+                  now: dt.datetime | None = None) -> Scorecard:
+        """KPIs for ``query`` within ``scope``, with total and team-average rows."""
+        scoped = replace(query, where=(*query.where, *scope.as_filters()))
+        with self.engine() as engine:
+            scoped = self._resolve_rep_names(engine, scoped)
+            result = engine.scorecard(scoped, totals=totals, now=now)
+        result.query = query
+        return result
+
+    def import_path(self, path: Path, *, mapping: Mapping | None, source: str | None,
+                    dry_run: bool, progress: Progress | None = None) -> ImportReport:
+        return import_path(self.settings, path, mapping=mapping, source=source,
+                           dry_run=dry_run, progress=progress)
+
+    @staticmethod
+    def _resolve_rep_names(engine: Engine, query: KpiQuery) -> KpiQuery:
+        """Let users filter by a rep's name as well as by id."""
+        if "rep" not in query.where_dims():
+            return query
+        by_name = {name: rep_id for rep_id, name in engine.store.fetch(
+            "SELECT id, name FROM reps")}
+        where = tuple(
+            (dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep" else (dim, values)
+            for dim, values in query.where
+        )
+        return replace(query, where=where)
+
+
+def averages(scorecard: Scorecard) -> list[ResultRow]:
+    """The team-average row(s): the mean of the rows' values, per period."""
+    groups: dict[str | None, list[ResultRow]] = {}
+    for row in scorecard.rows:
+        groups.setdefault(row.keys.get("period"), []).append(row)
+    result = []
+    for period, rows in groups.items():
+        keys: dict[str, str | None] = {"period": period} if "period" in rows[0].keys else {}
+        average = ResultRow(keys)
+        for key, unit in scorecard.units.items():
+            values = [r.values[key].value for r in rows if r.values[key].value is not None]
+            mean = sum(values) / len(values) if values else None
+            average.values[key] = KpiValue(mean, unit)
+        result.append(average)
+    return result
