@@ -52,6 +52,9 @@ RAW_VIEWS = {
     ),
 }
 
+# Ratios may be shown rounded to 6 decimals; anything coarser is a bug.
+RATIO_ABS = 1e-6
+
 KPIS_BY_REP = [
     "deals_won",
     "revenue",
@@ -371,7 +374,7 @@ def test_win_rate_per_agent_matches_sql(rep_rows, expected_by_agent):
     expected_denominator = {rep: e["won"] + e["lost"] for rep, e in expected_by_agent.items()}
     assert column(rep_rows, "rep", "win_rate", "numerator") == expected_numerator
     assert column(rep_rows, "rep", "win_rate", "denominator") == expected_denominator
-    assert column(rep_rows, "rep", "win_rate") == pytest.approx(expected_value)
+    assert column(rep_rows, "rep", "win_rate") == pytest.approx(expected_value, abs=RATIO_ABS)
 
 
 def test_average_deal_size_per_agent_matches_sql(rep_rows, expected_by_agent):
@@ -461,7 +464,7 @@ def test_revenue_and_win_rate_per_team_match_sql(run_cli, maven_ws):
         m: e["closed"] for m, e in expected.items()
     }
     assert column(rows, "team", "win_rate") == pytest.approx(
-        {m: e["won"] / e["closed"] for m, e in expected.items()}
+        {m: e["won"] / e["closed"] for m, e in expected.items()}, abs=RATIO_ABS
     )
 
 
@@ -480,6 +483,15 @@ def won_per_month_2017(run_cli, maven_ws) -> dict[str, Any]:
         "--to",
         "2017-12-31",
     )
+
+
+def test_monthly_rows_are_one_per_rep_and_month(won_per_month_2017, expected_by_agent):
+    keys = [(row["rep"], row["period"]) for row in won_per_month_2017["rows"]]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    assert not duplicates, (
+        f"{len(keys)} rows, {len(duplicates)} (rep, month) pairs repeated, e.g. {duplicates[:3]}"
+    )
+    assert {rep for rep, _ in keys} == set(expected_by_agent)
 
 
 @pytest.mark.parametrize("agent", ["Darcel Schlecht", "Moses Frase", "Carol Thompson"])

@@ -83,6 +83,11 @@ def main_options(
     set_language(resolve_language(lang or state.settings.lang))
 
 
+def _write(text: str) -> None:
+    """Machine-readable output goes to stdout untouched (no wrapping, no colour)."""
+    sys.stdout.write(text + "\n")
+
+
 def _service() -> SalesKpiService:
     return SalesKpiService(state.settings)
 
@@ -117,7 +122,7 @@ def import_command(
             progress=lambda message: status.update(message),
         )
     if format is ReportFormat.json:
-        out.print_json(to_json(report.to_dict()))
+        _write(to_json(report.to_dict()))
     else:
         print_import_report(out, report)
     raise typer.Exit(0 if report.ok else 1)
@@ -180,7 +185,7 @@ def kpi_command(
         raise fail(str(exc)) from None
     settings = state.settings
     if format is Format.json:
-        out.print_json(to_json(scorecard_json(
+        _write(to_json(scorecard_json(
             scorecard, timezone=settings.timezone, currency=settings.currency)))
     elif format is Format.csv:
         sys.stdout.write(scorecard_csv(scorecard))
@@ -209,7 +214,7 @@ def kpis_command(
         raise fail(str(exc)) from None
     lang = current_language()
     if format is ReportFormat.json:
-        out.print_json(to_json([
+        _write(to_json([
             {"key": s.key, "name": s.display_name(lang), "kind": s.kind, "unit": s.unit,
              "group": s.group, "description": s.display_description(lang),
              "origin": s.origin}

@@ -86,7 +86,7 @@ def averages(scorecard: Scorecard) -> list[ResultRow]:
         keys: dict[str, str | None] = {"period": period} if "period" in rows[0].keys else {}
         average = ResultRow(keys)
         for key, unit in scorecard.units.items():
-            values = [r.values[key].value for r in rows if r.values[key].value is not None]
+            values = [v for r in rows if (v := r.values[key].value) is not None]
             mean = sum(values) / len(values) if values else None
             average.values[key] = KpiValue(mean, unit)
         result.append(average)

@@ -62,7 +62,9 @@ class Settings(BaseSettings):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Kyiv")
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Europe/Kyiv"
+            ) from None
         return value
 
     @field_validator("currency")

@@ -23,7 +23,7 @@ from saleskpi.engine.query import TRUNCATE_UNIT, Period
 from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view
 
 
-@ibis.udf.scalar.builtin(
+@ibis.udf.scalar.builtin(  # type: ignore[untyped-decorator]
     name="timezone", signature=((dt_types.string, dt_types.Timestamp(timezone="UTC")),
                                 dt_types.timestamp)
 )

@@ -124,7 +124,8 @@ class Engine:
         names = self._rep_names() if "rep" in query.by else {}
         plan = _Plan(measures, column_of)
         rows: list[ResultRow] = []
-        for record in merged.to_dict(orient="records"):
+        records: list[dict[str, Any]] = merged.to_dict(orient="records")  # type: ignore[assignment]
+        for record in records:
             keys = {k: _key_text(record[k]) for k in key_columns}
             row = ResultRow(keys)
             if "rep" in keys:

@@ -82,9 +82,9 @@ def _lead_columns(ctx: ViewContext, leads: ir.Table, wanted: set[str]) -> ir.Tab
             _first_call=calls.occurred_at.min()
         )
         meetings = on_lead.filter(on_lead.type == "meeting")
-        last_meeting = meetings.group_by(_mkey=meetings.lead_id, _msrc=meetings.datasource).aggregate(
-            _last_meeting=meetings.occurred_at.max()
-        )
+        last_meeting = meetings.group_by(
+            _mkey=meetings.lead_id, _msrc=meetings.datasource
+        ).aggregate(_last_meeting=meetings.occurred_at.max())
         leads = leads.left_join(
             first_call, [leads.id == first_call._key, leads.datasource == first_call._src]
         ).drop("_key", "_src")

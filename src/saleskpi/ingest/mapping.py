@@ -187,7 +187,8 @@ def _apply_spec(table: RawTable, spec: FileMapping, report: ImportReport) -> Map
                   "(they differ from the names in the referenced file)",
                   file=table.name, count=int(changed.sum()), column=target),
                 count=int(changed.sum()), file=table.name, column=target,
-                examples=[f"{o} -> {n} ({c})" for (o, n), c in pairs.items()],
+                examples=[f"{pair[0]} -> {pair[1]} ({c})"  # type: ignore[index]
+                          for pair, c in pairs.items()],
             )
         out[target] = after
     decimal_comma = spec.decimal_comma if spec.decimal_comma is not None else table.decimal_comma
