@@ -6,25 +6,21 @@ import datetime as dt
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from saleskpi.catalog.load import CatalogError
-from saleskpi.engine.query import PERIODS, KpiQuery, Period
-from saleskpi.engine.scorecard import QueryError
 from saleskpi.i18n import _, current_language, resolve_language, set_language
-from saleskpi.ingest.mapping import MappingError, builtin_mappings, load_mapping
-from saleskpi.output import (
-    print_import_report,
-    scorecard_csv,
-    scorecard_json,
-    scorecard_table,
-    to_json,
-)
-from saleskpi.service import SalesKpiService
 from saleskpi.settings import Settings
+
+if TYPE_CHECKING:
+    from saleskpi.engine.query import Period
+    from saleskpi.service import SalesKpiService
+
+# Heavy modules (Ibis, pandas, DuckDB) are imported inside the commands that
+# need them, so that --help and typos answer at once.
+PERIODS = ("day", "week", "month", "quarter", "year", "all")
 
 app = typer.Typer(
     name="saleskpi",
@@ -89,6 +85,8 @@ def _write(text: str) -> None:
 
 
 def _service() -> SalesKpiService:
+    from saleskpi.service import SalesKpiService
+
     return SalesKpiService(state.settings)
 
 
@@ -112,6 +110,9 @@ def import_command(
 
     Example: saleskpi import exports/maven-crm --mapping maven-crm --dry-run
     """
+    from saleskpi.ingest.mapping import MappingError, load_mapping
+    from saleskpi.output import print_import_report, to_json
+
     try:
         chosen = load_mapping(mapping, state.settings.mappings_dir) if mapping else None
     except MappingError as exc:
@@ -168,6 +169,11 @@ def kpi_command(
 
     Example: saleskpi kpi calls meetings win_rate revenue --by rep --period month
     """
+    from saleskpi.catalog.load import CatalogError
+    from saleskpi.engine.query import KpiQuery
+    from saleskpi.engine.scorecard import QueryError
+    from saleskpi.output import scorecard_csv, scorecard_json, scorecard_table, to_json
+
     if period not in PERIODS:
         raise fail(_("unknown period {period!r}; use one of {known}",
                      period=period, known=", ".join(PERIODS)))
@@ -194,7 +200,9 @@ def kpi_command(
 
 
 def _period(text: str) -> Period:
-    for option in PERIODS:
+    from saleskpi.engine.query import PERIODS as KNOWN
+
+    for option in KNOWN:
         if option == text:
             return option
     raise fail(text)
@@ -208,6 +216,9 @@ def kpis_command(
 
     Example: saleskpi kpis --format json
     """
+    from saleskpi.catalog.load import CatalogError
+    from saleskpi.output import to_json
+
     try:
         catalog = _service().catalog
     except CatalogError as exc:
@@ -238,6 +249,8 @@ def mappings_command() -> None:
 
     Example: saleskpi mappings
     """
+    from saleskpi.ingest.mapping import builtin_mappings, load_mapping
+
     for name in builtin_mappings():
         mapping = load_mapping(name)
         out.print(f"[bold]{name}[/]  {mapping.description}")

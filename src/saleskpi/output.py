@@ -29,10 +29,7 @@ def _row_dict(row: ResultRow, kpis: list[str]) -> dict[str, Any]:
 
 
 def _json_value(value: KpiValue) -> dict[str, object]:
-    data = value.to_dict()
-    if isinstance(data.get("value"), float):
-        data["value"] = round(float(data["value"]), 6)  # type: ignore[arg-type]
-    return data
+    return value.to_dict()
 
 
 def scorecard_json(scorecard: Scorecard, *, timezone: str, currency: str) -> dict[str, Any]:

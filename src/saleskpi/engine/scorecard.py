@@ -117,7 +117,7 @@ class Engine:
             else:
                 merged = pd.concat([merged, frame], axis=1)
         assert merged is not None
-        merged = self._with_all_reps(query, merged, key_columns)
+        merged = self._complete_grid(query, merged, key_columns)
         for m, column in column_of.items():
             if m.agg in ADDITIVE:
                 merged[column] = merged[column].fillna(0)
@@ -201,27 +201,31 @@ class Engine:
     def _rep_names(self) -> dict[str, str]:
         return {str(i): str(n) for i, n in self.store.fetch("SELECT id, name FROM reps")}
 
-    def _with_all_reps(self, query: KpiQuery, merged: pd.DataFrame,
+    def _complete_grid(self, query: KpiQuery, merged: pd.DataFrame,
                        key_columns: list[str]) -> pd.DataFrame:
-        """Reps without data are rows too: a scorecard that hides idle reps misleads."""
-        if "rep" not in query.by:
-            return merged
-        reps = self._reps_in_filter(query)
-        others = [k for k in key_columns if k != "rep"]
-        if others:
-            combos = merged[others].drop_duplicates()
-            if "period" in others and query.start and query.end and len(others) == 1:
-                periods = pd.DataFrame({"period": list(
-                    periods_between(query.start, query.end, query.period))})
-                combos = pd.concat([combos, periods]).drop_duplicates()
-            universe = combos.merge(pd.DataFrame({"rep": reps}), how="cross")
-        else:
-            universe = pd.DataFrame({"rep": reps})
+        """Every rep and every period of the range is a row, zeros included.
+
+        A scorecard that hides an idle rep or a month without sales misleads.
+        """
         if "period" in merged.columns:
             merged["period"] = pd.to_datetime(merged["period"]).dt.date
-            if "period" in universe.columns:
-                universe["period"] = pd.to_datetime(universe["period"]).dt.date
-        merged["rep"] = merged["rep"].astype(object)
+        axes: list[pd.DataFrame] = []
+        others = [k for k in key_columns if k not in ("rep", "period")]
+        if others:
+            axes.append(merged[others].drop_duplicates())
+        if "rep" in key_columns:
+            axes.append(pd.DataFrame({"rep": self._reps_in_filter(query)}, dtype=object))
+            merged["rep"] = merged["rep"].astype(object)
+        if "period" in key_columns:
+            periods = set(merged["period"].dropna())
+            if query.start and query.end:
+                periods |= set(periods_between(query.start, query.end, query.period))
+            axes.append(pd.DataFrame({"period": sorted(periods)}, dtype=object))
+        if not axes:
+            return merged
+        universe = axes[0]
+        for axis in axes[1:]:
+            universe = universe.merge(axis, how="cross")
         return universe.merge(merged, on=key_columns, how="outer")
 
     def _reps_in_filter(self, query: KpiQuery) -> list[str]:

@@ -13,7 +13,6 @@ from saleskpi.ingest.mapping import Mapping, apply_mapping
 from saleskpi.ingest.report import EntityCounts, ImportReport
 from saleskpi.ingest.validate import TypedTable, validate_table
 from saleskpi.settings import Settings
-from saleskpi.state import record_import
 from saleskpi.store import AnalyticsStore
 
 
@@ -70,5 +69,7 @@ def import_frames(
 
 def _finish(settings: Settings, report: ImportReport, origin: str) -> ImportReport:
     if not report.dry_run:
+        from saleskpi.state import record_import  # Alembic is slow to import: only here
+
         record_import(settings, origin, report)
     return report

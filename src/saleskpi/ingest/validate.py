@@ -77,7 +77,12 @@ def parse_money(text: str, decimal_comma: bool) -> Decimal:
         else:
             cleaned = cleaned.replace(",", "")
     elif "," in cleaned:
-        cleaned = cleaned.replace(",", ".") if decimal_comma else cleaned.replace(",", "")
+        # "1,234" may be a thousand (English) or 1.234 (Russian): the file's
+        # convention decides. "1000,50" or "12,5" can only be a decimal comma.
+        groups = cleaned.split(",")
+        thousands = all(len(g) == 3 and g.isdigit() for g in groups[1:])
+        decimal = decimal_comma or not thousands
+        cleaned = cleaned.replace(",", ".") if decimal else cleaned.replace(",", "")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:

@@ -6,8 +6,6 @@ import datetime as dt
 from functools import cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 
@@ -23,6 +21,9 @@ def engine_for(url: str) -> Engine:
     """An engine on a migrated database (migrations run once per process)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+    from alembic.config import Config
+
     engine = create_engine(url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
