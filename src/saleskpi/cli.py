@@ -44,6 +44,12 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
+class CatalogFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 class _State:
     settings: Settings
 
@@ -210,7 +216,7 @@ def _period(text: str) -> Period:
 
 @app.command("kpis")
 def kpis_command(
-    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    format: Annotated[CatalogFormat, typer.Option("--format", "-f")] = CatalogFormat.table,
 ) -> None:
     """List the KPI catalogue with definitions.
 
@@ -224,7 +230,12 @@ def kpis_command(
     except CatalogError as exc:
         raise fail(str(exc)) from None
     lang = current_language()
-    if format is ReportFormat.json:
+    if format is CatalogFormat.markdown:
+        from saleskpi.catalog.reference import render_reference
+
+        _write(render_reference(catalog).rstrip("\n"))
+        return
+    if format is CatalogFormat.json:
         _write(to_json([
             {"key": s.key, "name": s.display_name(lang), "kind": s.kind, "unit": s.unit,
              "group": s.group, "description": s.display_description(lang),

@@ -136,7 +136,8 @@ def scorecard_table(scorecard: Scorecard, catalog: Catalog) -> Table:
             table.add_row(*first, *period, *[_cell(row.values[k]) for k in kpis],
                           style="bold")
         for row in averages(scorecard):
-            first = [_("Team average")] + [""] * (len(query.by) - 1)
+            label = _("Team average") if "rep" in query.by else _("Average")
+            first = [label] + [""] * (len(query.by) - 1)
             period = [row.keys.get("period") or ""] if "period" in keys else []
             table.add_row(*first, *period, *[_cell(row.values[k]) for k in kpis],
                           style="italic")

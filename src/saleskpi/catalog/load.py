@@ -76,7 +76,8 @@ def _parse(path: Path, item: object) -> KpiSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "definition"
-        raise CatalogError(f"{path}: kpi {key!r}: {where}: {err['msg']}") from None
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise CatalogError(f"{path}: kpi {key!r}: {where}: {message}") from None
 
 
 def _check_measure(spec: KpiSpec, field: str, measure: Measure) -> None:
@@ -130,7 +131,9 @@ def validate(catalog: Catalog) -> None:
 def _check_cycles(catalog: Catalog) -> None:
     def visit(key: str, path: tuple[str, ...]) -> None:
         if key in path:
-            raise CatalogError(f"kpi {key!r} refers to itself: {' -> '.join((*path, key))}")
+            origin = catalog.kpis[key].origin
+            raise CatalogError(
+                f"{origin}: kpi {key!r} refers to itself: {' -> '.join((*path, key))}")
         spec = catalog.kpis[key]
         refs: list[str] = []
         if spec.kind == "ratio":

@@ -75,6 +75,8 @@ class KpiSpec(BaseModel):
             missing = [f for f in ("entity", "time") if getattr(self, f) is None]
             if missing:
                 raise ValueError(f"a simple KPI needs {', '.join(missing)}")
+            if self.agg != "count" and not self.column:
+                raise ValueError(f"agg {self.agg!r} needs a column")
         elif self.kind == "ratio":
             if self.numerator is None or self.denominator is None:
                 raise ValueError("a ratio KPI needs numerator and denominator")
