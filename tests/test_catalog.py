@@ -58,6 +58,8 @@ def _write(tmp_path: Path, text: str) -> Path:
          "kpi 'd': formula"),
         ("- {key: loop, kind: derived, name: {en: L}, formula: 'loop + 1'}",
          "refers to itself"),
+        ("- {key: evil, kind: derived, name: {en: E}, formula: \"__import__('os')\"}",
+         "kpi 'evil': formula: only + - * / numbers and KPI names are allowed"),
     ],
 )
 def test_wrong_user_kpi_names_file_kpi_and_field(

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from saleskpi.catalog.load import Catalog
-from saleskpi.engine.query import KpiValue, ResultRow, Scorecard
+from saleskpi.engine.query import KpiValue, ResultRow, Scorecard, plain_number
 from saleskpi.i18n import _, current_language
 from saleskpi.ingest.report import ImportReport
 from saleskpi.service import averages
@@ -75,9 +75,9 @@ def scorecard_csv(scorecard: Scorecard) -> str:
         cells += [row.labels.get(k) for k in labels]
         for key in kpis:
             value = row.values[key]
-            cells.append(value.value)
+            cells.append(plain_number(value.value))
             if value.is_ratio:
-                cells += [value.numerator, value.denominator]
+                cells += [plain_number(value.numerator), plain_number(value.denominator)]
         writer.writerow([safe_cell(c) for c in cells])
     return buffer.getvalue()
 

@@ -52,8 +52,18 @@ class Catalog:
         return [part] if isinstance(part, Measure) else self.measures(part)
 
 
+_FORMULA_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load,
+                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub)
+
+
 def formula_refs(formula: str) -> list[str]:
+    """KPI names a formula uses; SyntaxError for anything but + - * / numbers and names."""
     tree = ast.parse(formula, mode="eval")
+    for node in ast.walk(tree):
+        if not isinstance(node, _FORMULA_NODES) or (
+                isinstance(node, ast.Constant) and not isinstance(node.value, int | float)):
+            raise SyntaxError(f"only + - * / numbers and KPI names are allowed, "
+                              f"not {type(node).__name__}")
     return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
 
 

@@ -59,7 +59,7 @@ TYPES = np.array(
 )
 CALL, EMAIL, MEETING, PROPOSAL, PRESENTATION, DEMO, NOTE, TASK, INTERNAL, REPORT = range(10)
 LEAD_PHASE_MIX = np.array([0.66, 0.23, 0.0, 0.0, 0.0, 0.0, 0.06, 0.05])
-DEAL_PHASE_MIX = np.array([0.46, 0.27, 0.0, 0.0, 0.045, 0.045, 0.09, 0.08])
+DEAL_PHASE_MIX = np.array([0.46, 0.27, 0.0, 0.0, 0.045, 0.045, 0.10, 0.08])
 DIRECTIONS = np.array([None, "in", "out"], object)
 NO_DIR, IN, OUT = range(3)
 OUTCOMES = np.array(
@@ -194,10 +194,9 @@ class _Calendar:
         offsets = noon.as_unit("s").asi8 - utc.tz_localize(None).as_unit("s").asi8
         midnight = pd.Timestamp(end).tz_localize(timezone, nonexistent="shift_forward")
         cutoff = min(midnight.tz_convert("UTC").tz_localize(None), pd.Timestamp(end))
-        cutoff_utc = int(cutoff.as_unit("s").value)
-        cutoff_local = int(
-            cutoff.tz_localize("UTC").tz_convert(timezone).tz_localize(None).as_unit("s").value
-        )
+        cutoff_utc = cutoff.value // 10**9
+        cutoff_local = cutoff.tz_localize("UTC").tz_convert(timezone).tz_localize(None).value
+        cutoff_local //= 10**9
         return cls(start_day, end_day, cutoff_local, cutoff_utc, first, offsets)
 
     @property
@@ -224,19 +223,21 @@ def _month_index(local: Arr) -> Arr:
 def _ids(prefix: str, n: int, width: int) -> Arr:
     """``prefix`` + zero-padded 1..n as Python strings, built without a Python loop per id."""
     width = max(width, len(str(n)))
-    chunks = -(-width // 4)
     pre = np.frombuffer(prefix.encode(), np.uint8)
-    buf = np.empty((n, len(pre) + chunks * 4), np.uint8)
-    buf[:, : len(pre)] = pre
-    num = np.arange(1, n + 1, dtype=np.int64)
-    for c in range(chunks - 1, -1, -1):
-        buf[:, len(pre) + 4 * c : len(pre) + 4 * c + 4] = _DIGITS[num % 10_000]
-        num //= 10_000
-    del num
-    cut = chunks * 4 - width
-    flat = buf[:, np.r_[0 : len(pre), len(pre) + cut : buf.shape[1]]].ravel()
-    del buf
-    return flat.view(f"S{len(pre) + width}").astype(f"U{len(pre) + width}").astype(object)
+    chars = len(pre) + width
+    out = np.empty(n, object)
+    step = 1 << 20  # in chunks, to keep the fixed-width intermediates small
+    for lo in range(0, n, step):
+        num = np.arange(lo + 1, min(lo + step, n) + 1, dtype=np.int64)
+        digits = np.empty((len(num), 4 * -(-width // 4)), np.uint8)
+        for stop in range(digits.shape[1], 0, -4):
+            digits[:, stop - 4 : stop] = _DIGITS[num % 10_000]
+            num //= 10_000
+        text = np.empty((len(num), chars), np.uint8)
+        text[:, : len(pre)] = pre
+        text[:, len(pre) :] = digits[:, -width:]
+        out[lo : lo + len(num)] = text.view(f"S{chars}").ravel().astype(f"U{chars}")
+    return out
 
 
 def _with_none(values: Arr) -> Arr:
@@ -326,18 +327,25 @@ class _Reps:
 
 
 def _name_pool(rng: Rng, locale: int) -> list[tuple[str, str]]:
+    """Unique first name + surname pairs; neighbours share neither part."""
     if locale == 0:
-        pool = [(f, s) for f in _RU_MALE for s in _RU_SURNAMES]
-        pool += [(f, s + "а") for f in _RU_FEMALE for s in _RU_SURNAMES]
+        firsts = [(f, "") for f in _RU_MALE] + [(f, "а") for f in _RU_FEMALE]
+        surnames: tuple[str, ...] = _RU_SURNAMES
         head = [("Алексей", "Смирнов"), ("Анна", "Морозова")]
     elif locale == 1:
-        pool = [(f, s) for f in _UK_FIRST for s in _UK_SURNAMES]
+        firsts, surnames = [(f, "") for f in _UK_FIRST], _UK_SURNAMES
         head = [("Олена", "Коваленко"), ("Андрій", "Шевченко")]
     else:
-        pool = [(f, s) for f in _EN_FIRST for s in _EN_SURNAMES]
+        firsts, surnames = [(f, "") for f in _EN_FIRST], _EN_SURNAMES
         head = [("James", "Smith"), ("Emily", "Clarke")]
-    rest = [pool[i] for i in rng.permutation(len(pool)) if pool[i] not in head]
-    return head + rest
+    firsts = [firsts[i] for i in rng.permutation(len(firsts))]
+    surnames = tuple(surnames[i] for i in rng.permutation(len(surnames)))
+    nf, ns = len(firsts), len(surnames)
+    pool = [
+        (firsts[k % nf][0], surnames[(k + k // nf) % ns] + firsts[k % nf][1])
+        for k in range(nf * ns)
+    ]
+    return head + [p for p in pool if p not in head]
 
 
 def _make_reps(rng: Rng, size: float, cal: _Calendar) -> _Reps:
@@ -522,14 +530,16 @@ def _make_deals(rng: Rng, cal: _Calendar, reps: _Reps, leads: _Leads, price: Arr
     rep, b2b, source = leads.rep[lead], leads.b2b[lead], leads.source[lead]
     pipeline = ((source == PARTNER) & (rng.random(n) < 0.7)).astype(np.int64)
     n_stages = np.where(pipeline == 1, 3, 4)
-    segment = np.where(b2b, 1.6, 0.55)
+    segment = np.where(b2b, 2.2, 0.6)
     days = STAGE_DAYS[pipeline] * segment[:, None] * np.exp(0.7 * rng.standard_normal((n, 4)))
+    stalled = np.flatnonzero(rng.random(n) < 0.1)  # deals that get stuck in one stage
+    days[stalled, rng.integers(0, 3, len(stalled))] *= 6
     duration = np.maximum(days * WD, 600).astype(np.int64)
     entered = np.empty((n, 4), np.int64)
     entered[:, 0] = leads.deal_at[lead]
     for i in range(1, 4):
         entered[:, i] = entered[:, i - 1] + duration[:, i - 1]
-    p_win = 0.36 * reps.skill[rep] ** 1.2 * SOURCE_TO_WIN[source] * np.where(b2b, 0.92, 1.15)
+    p_win = 0.34 * reps.skill[rep] ** 1.2 * SOURCE_TO_WIN[source] * np.where(b2b, 0.92, 1.15)
     won = rng.random(n) < np.clip(p_win, 0.03, 0.9)
     lost_cdf = np.cumsum(LOST_AT_STAGE[pipeline], axis=1)
     lost_stage = np.minimum((rng.random(n)[:, None] > lost_cdf).sum(axis=1), n_stages - 1)
@@ -563,7 +573,6 @@ def _make_deals(rng: Rng, cal: _Calendar, reps: _Reps, leads: _Leads, price: Arr
 
 @dataclass
 class _Activities:
-    work: Arr
     local: Arr
     type: Arr
     rep: Arr
@@ -670,8 +679,9 @@ def _make_activities(
     all_rep = np.concatenate(rep)[order]
     all_work = all_work[order]
     all_rep = reps.owner(all_rep, all_work)
+    del all_work
     return _Activities(
-        work=all_work, local=local[order], type=all_type[order], rep=all_rep,
+        local=local[order], type=all_type[order], rep=all_rep,
         lead=np.concatenate(lead)[order], deal=np.concatenate(deal)[order],
         account=np.concatenate(acct)[order], direction=np.concatenate(direction)[order],
     )
@@ -803,11 +813,11 @@ def generate_company(
     first_invoice = acquired + rng.integers(0, WD, n_acc)
     first_invoice = np.where(first_invoice < wc, first_invoice, acquired)
     repeat_months = np.maximum(active_until - acquired - 2 * WD, 0) / (21 * WD)
-    rep_acc, rep_at = _spread(rng, rng.poisson(np.where(acc_b2b, 0.2, 0.08) * repeat_months),
+    rep_acc, rep_at = _spread(rng, rng.poisson(np.where(acc_b2b, 0.12, 0.05) * repeat_months),
                               acquired + 2 * WD, active_until)
     n_rep = len(rep_acc)
-    share = np.array([p[5] for p in PRODUCTS])
-    rep_product = rng.choice(len(PRODUCTS), n_rep, p=share)
+    # Repeat purchases: mostly add-ons (training, headsets) and small upgrades.
+    rep_product = rng.choice(len(PRODUCTS), n_rep, p=[0.25, 0.1, 0.0, 0.05, 0.35, 0.25])
     rep_qty = rng.integers(1, 4, n_rep).astype(np.float64)
     rev_account = np.concatenate([np.arange(n_acc), rep_acc])
     rev_work = np.concatenate([first_invoice, rep_at])
@@ -821,7 +831,7 @@ def generate_company(
 
     say("activities")
     acts = _make_activities(rng, cal, reps, leads, deals, acquired, active_until, deal_account)
-    n_act = len(acts.work)
+    n_act = len(acts.local)
 
     say("spend, forecasts and targets")
     spend, forecasts, targets = _plans(rng, cal, reps, deals, acts, size, rate, currency)
@@ -939,16 +949,18 @@ def generate_company(
 
     say(f"activities frame ({n_act:,} rows)")
     utc = cal.to_utc(acts.local)
+    too_late = utc >= cal.cutoff_utc  # only possible around a DST change at the cut-off
+    occurred_at = _timestamps(utc)
+    del utc, acts.local
     outcome, seconds, has_seconds = _outcomes_and_durations(rng, acts.type, acts.direction)
     activity = _frame("activities", {
         "id": _ids("A", n_act, 7), "type": TYPES[acts.type], "rep_id": reps.ids[acts.rep],
-        "occurred_at": _timestamps(utc), "lead_id": _text(lead_ids, acts.lead),
+        "occurred_at": occurred_at, "lead_id": _text(lead_ids, acts.lead),
         "deal_id": _text(deal_ids, acts.deal), "account_id": _text(acc_ids, acts.account),
         "direction": DIRECTIONS[acts.direction], "outcome": OUTCOMES[outcome],
         "duration_s": pd.arrays.IntegerArray(seconds, ~has_seconds),
         "selling": (acts.type != INTERNAL) & (acts.type != REPORT),
     })
-    too_late = utc >= cal.cutoff_utc  # only possible around a DST change at the cut-off
     frames["activities"] = activity[~too_late].reset_index(drop=True) if too_late.any() else activity
     return {name: frames[name] for name in (
         "reps", "leads", "deals", "stage_changes", "activities", "accounts", "products",

@@ -96,14 +96,14 @@ class KpiValue:
     is_ratio: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"value": _plain(self.value), "unit": self.unit}
+        out: dict[str, object] = {"value": plain_number(self.value), "unit": self.unit}
         if self.is_ratio:
-            out["numerator"] = _plain(self.numerator)
-            out["denominator"] = _plain(self.denominator)
+            out["numerator"] = plain_number(self.numerator)
+            out["denominator"] = plain_number(self.denominator)
         return out
 
 
-def _plain(number: float | None) -> float | int | None:
+def plain_number(number: float | None) -> float | int | None:
     """Whole numbers as integers in JSON (208, not 208.0); others rounded to 6 places."""
     if number is None:
         return None
