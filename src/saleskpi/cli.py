@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from saleskpi.i18n import _, current_language, resolve_language, set_language
-from saleskpi.settings import Settings
+from saleskpi.settings import Settings, settings_problem
 
 if TYPE_CHECKING:
     from saleskpi.engine.query import Period
@@ -30,6 +31,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
+if not out.is_terminal:
+    # Piped into a file or pager: do not squeeze tables into 80 columns.
+    out = Console(width=200)
 err = Console(stderr=True)
 
 
@@ -80,8 +84,8 @@ def main_options(
         overrides["workspace"] = workspace
     try:
         state.settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    except ValidationError as exc:
+        raise fail(settings_problem(exc)) from None
     set_language(resolve_language(lang or state.settings.lang))
 
 
@@ -223,7 +227,7 @@ def kpis_command(
     Example: saleskpi kpis --format json
     """
     from saleskpi.catalog.load import CatalogError
-    from saleskpi.output import to_json
+    from saleskpi.output import to_json, unit_name
 
     try:
         catalog = _service().catalog
@@ -249,9 +253,38 @@ def kpis_command(
     for title in (_("Key"), _("Name"), _("Unit"), _("Definition")):
         table.add_column(title)
     for spec in catalog.kpis.values():
-        table.add_row(spec.key, spec.display_name(lang), _(spec.unit),
+        table.add_row(spec.key, spec.display_name(lang), unit_name(spec.unit),
                       spec.display_description(lang))
     out.print(table)
+
+
+@app.command("settings")
+def settings_command(
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="Company time zone, e.g. Europe/Kyiv.")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="Reporting currency, e.g. UAH.")
+    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="en, ru or uk.")] = None,
+) -> None:
+    """Show the workspace's settings, or store new ones in its settings.yaml.
+
+    Example: saleskpi settings --timezone Europe/Kyiv --currency UAH --lang uk
+    """
+    from saleskpi.settings import save_workspace_settings
+
+    values = {k: v for k, v in (("timezone", timezone), ("currency", currency),
+                                ("lang", lang)) if v is not None}
+    if values:
+        try:
+            checked = Settings(workspace=state.settings.workspace, **values)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise fail(settings_problem(exc)) from None
+        save_workspace_settings(state.settings, **{k: getattr(checked, k) for k in values})
+    current = Settings(workspace=state.settings.workspace)
+    for name in ("workspace", "timezone", "currency", "lang", "week_start"):
+        out.print(f"{name}: {getattr(current, name) or '-'}", highlight=False)
 
 
 @app.command("mappings")

@@ -82,6 +82,14 @@ def scorecard_csv(scorecard: Scorecard) -> str:
     return buffer.getvalue()
 
 
+def unit_name(unit: str) -> str:
+    """A unit as the reader says it; currency codes stay as they are."""
+    names = {"count": _("count"), "ratio": _("ratio"), "days": _("days"), "hours": _("hours"),
+             "minutes": _("minutes"), "seconds": _("seconds"), "number": _("number"),
+             "money": _("money")}
+    return names.get(unit, unit)
+
+
 def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
@@ -94,13 +102,18 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:,.0f}".replace(",", " ")
 
 
+# Below this many cases a rate is shown with its numerator and denominator, in
+# yellow: "100%" that is 1 of 1 must not look like 100% of 300.
+SMALL_SAMPLE = 30
+
+
 def _cell(value: KpiValue) -> Text:
     text = format_value(value.value, value.unit)
     if value.is_ratio and value.unit == "ratio" and value.denominator is not None:
-        num = format_value(value.numerator, "count") if value.numerator is not None else "0"
-        den = format_value(value.denominator, "count")
-        small = value.denominator < 10
-        return Text(f"{text} ({num}/{den})", style="yellow" if small else "")
+        if value.denominator < SMALL_SAMPLE:
+            num = format_value(value.numerator or 0, "count")
+            den = format_value(value.denominator, "count")
+            return Text(f"{text} ({num}/{den})", style="yellow")
     return Text(text)
 
 
@@ -114,20 +127,20 @@ def scorecard_table(scorecard: Scorecard, catalog: Catalog) -> Table:
               "segment": _("Segment"), "product": _("Product"), "pipeline": _("Pipeline"),
               "period": _("Period")}
     for key in keys:
-        table.add_column(titles.get(key, key))
+        table.add_column(titles.get(key, key), no_wrap=True)
     for key in kpis:
         spec = catalog.get(key)
         unit = scorecard.units[key]
-        suffix = {"ratio": "", "count": ""}.get(unit, f", {_(unit)}")
+        suffix = {"ratio": "", "count": ""}.get(unit, f", {unit_name(unit)}")
         table.add_column(f"{spec.display_name(lang)}{suffix}", justify="right")
 
-    def label(row: ResultRow, key: str) -> str:
+    def key_text(row: ResultRow, key: str) -> str:
         if key == "rep":
             return row.labels.get("rep_name") or row.keys.get("rep") or "—"
         return row.keys.get(key) or "—"
 
     for row in scorecard.rows:
-        table.add_row(*[label(row, k) for k in keys], *[_cell(row.values[k]) for k in kpis])
+        table.add_row(*[key_text(row, k) for k in keys], *[_cell(row.values[k]) for k in kpis])
     if query.by:
         table.add_section()
         for row in scorecard.totals:

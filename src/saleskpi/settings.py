@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     @property
     def mappings_dir(self) -> Path:
         return self.workspace / "mappings"
+
+
+def settings_problem(error: ValidationError) -> str:
+    """A settings error as one line per setting, without pydantic's boilerplate."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
+        for e in error.errors()
+    )
 
 
 def save_workspace_settings(settings: Settings, **values: str) -> None:

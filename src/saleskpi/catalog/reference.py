@@ -34,6 +34,7 @@ def _formula(spec: KpiSpec) -> str:
     if spec.kind == "ratio":
         parts = []
         for part in (spec.numerator, spec.denominator):
+            assert part is not None
             parts.append(f"`{part}`" if isinstance(part, str) else f"({_measure_text(part)})")
         return f"{parts[0]} / {parts[1]}; value, numerator and denominator are reported"
     return f"`{spec.formula}`"

@@ -164,7 +164,8 @@ def _from_work(work: Arr) -> Arr:
     week = work // WEEK
     rest = work - week * WEEK
     weekday = rest // WD
-    return (week * 7 - 3 + weekday) * DAY + WORK_START + (rest - weekday * WD)
+    local: Arr = (week * 7 - 3 + weekday) * DAY + WORK_START + (rest - weekday * WD)
+    return local
 
 
 def _day_number(day: dt.date) -> int:
@@ -206,7 +207,8 @@ class _Calendar:
 
     def to_utc(self, local: Arr) -> Arr:
         index = np.clip(local // DAY - self.first_offset_day, 0, len(self.offsets) - 1)
-        return local - self.offsets[index]
+        utc: Arr = local - self.offsets[index]
+        return utc
 
     def work_to_utc(self, work: Arr) -> Arr:
         return self.to_utc(_from_work(work))
@@ -254,7 +256,8 @@ def _lognormal(rng: Rng, median: Arr | float, sigma: float, n: int) -> Arr:
 
 def _uniform_between(rng: Rng, lo: Arr, hi: Arr) -> Arr:
     span = np.maximum(hi - lo, 1)
-    return lo + (rng.random(len(lo)) * span).astype(np.int64)
+    out: Arr = lo + (rng.random(len(lo)) * span).astype(np.int64)
+    return out
 
 
 def _transliterate(text: str, locale: int) -> str:
@@ -667,7 +670,7 @@ def _make_activities(
             np.full(int(ok.sum()), NO_DIR))
 
     all_work = np.concatenate(work)
-    del work
+    work.clear()
     local = _from_work(all_work)
     all_type = np.concatenate(typ)
     # A few emails go out in the evening.
@@ -886,6 +889,7 @@ def generate_company(
     status[has_deal] = "qualified"
     lost_reason = LEAD_LOST_REASONS[rng.integers(0, len(LEAD_LOST_REASONS), n_leads)]
     lost_reason[silent] = "no_response"
+    lost_reason[~lost] = None
     qualified_at = np.where(has_deal, deals.entered[np.maximum(lead_deal, 0), 0], 0)
     frames["leads"] = _frame("leads", {
         "id": lead_ids, "created_at": _timestamps(cal.to_utc(leads.created)),
@@ -893,15 +897,16 @@ def generate_company(
         "segment": np.where(leads.b2b, "b2b", "b2c").astype(object), "status": status,
         "qualified_at": _timestamps(cal.work_to_utc(qualified_at), ~has_deal),
         "lost_at": _timestamps(cal.work_to_utc(lost_at), ~lost),
-        "lost_reason": np.where(lost, lost_reason, None),
+        "lost_reason": lost_reason,
         "account_id": _text(acc_ids, lead_account), "utm_campaign": UTM[leads.utm],
     }, extra=("utm_campaign",))
 
     deal_ids = _ids("D", n_deals, 6)
-    rows = np.arange(n_deals)
     current = deals.recorded.sum(axis=1) - 1
     status_code = np.where(deals.closed, np.where(deals.won, 1, 2), 0)
     stage = np.where(status_code == 1, 4, np.where(status_code == 2, 5, current))
+    deal_lost_reason = DEAL_LOST_REASONS[rng.integers(0, len(DEAL_LOST_REASONS), n_deals)]
+    deal_lost_reason[status_code != 2] = None
     probability = np.where(status_code == 1, 1.0, np.where(status_code == 2, 0.0,
                                                            STAGE_PROBABILITY[current]))
     frames["deals"] = _frame("deals", {
@@ -915,8 +920,7 @@ def generate_company(
         "closed_at": _timestamps(cal.work_to_utc(deals.close), ~deals.closed),
         "expected_close_at": _timestamps(cal.work_to_utc(deals.expected_close)),
         "probability": probability,
-        "lost_reason": np.where(status_code == 2,
-                                DEAL_LOST_REASONS[rng.integers(0, 6, n_deals)], None),
+        "lost_reason": deal_lost_reason,
     })
 
     sc_deal, sc_stage = np.nonzero(deals.recorded)
@@ -961,7 +965,9 @@ def generate_company(
         "duration_s": pd.arrays.IntegerArray(seconds, ~has_seconds),
         "selling": (acts.type != INTERNAL) & (acts.type != REPORT),
     })
-    frames["activities"] = activity[~too_late].reset_index(drop=True) if too_late.any() else activity
+    if too_late.any():
+        activity = activity[~too_late].reset_index(drop=True)
+    frames["activities"] = activity
     return {name: frames[name] for name in (
         "reps", "leads", "deals", "stage_changes", "activities", "accounts", "products",
         "revenue", "spend", "forecasts", "targets")}
@@ -1073,12 +1079,13 @@ def _plans(
             if not mine.any():
                 mine = reps.team[sellers] == t
             daily = actual[sellers[mine]].sum() / max(worked[mine].sum(), 1)
-            for k in np.flatnonzero(reps.team[sellers] == t):
-                r = sellers[k]
+            for j in np.flatnonzero(reps.team[sellers] == t):
+                r = sellers[j]
                 factor = 0.6 if reps.role[r] == "team_lead" else 1.0
-                for m in np.flatnonzero(employed[k]):
+                for mm in np.flatnonzero(employed[j]):
+                    m = int(mm)
                     ramp = 0.5 if month_first[m] <= reps.hired_day[r] <= month_last[m] else 1.0
-                    value = daily * days_employed[k, m] * growth[m] * 1.05 * factor * ramp
+                    value = daily * days_employed[j, m] * growth[m] * 1.05 * factor * ramp
                     value = max(step, round(value / step) * step)
                     t_rows.append((kpi, int(r), int(m), float(value)))
     t_r = np.array([t[1] for t in t_rows], np.int64)

@@ -20,8 +20,8 @@ DEMO_SOURCE = "demo"
 DEMO_TIMEZONE = "Europe/Kyiv"
 DEMO_CURRENCY = "USD"
 SCORECARD_KPIS = (
-    "calls", "meetings", "call_to_meeting_conversion", "deals_won", "revenue", "win_rate",
-    "average_deal_size", "lead_response_time", "speed_to_lead_5min", "pipeline_value",
+    "calls", "meetings", "deals_won", "revenue", "win_rate", "lead_response_time",
+    "speed_to_lead_5min",
 )
 
 
