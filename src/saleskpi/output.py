@@ -109,11 +109,11 @@ SMALL_SAMPLE = 30
 
 def _cell(value: KpiValue) -> Text:
     text = format_value(value.value, value.unit)
-    if value.is_ratio and value.unit == "ratio" and value.denominator is not None:
-        if value.denominator < SMALL_SAMPLE:
-            num = format_value(value.numerator or 0, "count")
-            den = format_value(value.denominator, "count")
-            return Text(f"{text} ({num}/{den})", style="yellow")
+    small = value.denominator is not None and value.denominator < SMALL_SAMPLE
+    if value.is_ratio and value.unit == "ratio" and small:
+        num = format_value(value.numerator or 0, "count")
+        den = format_value(value.denominator, "count")
+        return Text(f"{text} ({num}/{den})", style="yellow")
     return Text(text)
 
 

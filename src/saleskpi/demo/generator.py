@@ -438,8 +438,12 @@ class _Leads:
     nurture_end: Arr  # working seconds when a lead without a deal is given up
 
 
-def _make_leads(rng: Rng, size: float, cal: _Calendar, reps: _Reps) -> _Leads:
-    n = max(20, round(6000 * size))
+def _lead_count(size: float, months: int) -> int:
+    """About 6,000 leads a year per unit of size."""
+    return max(20, round(6000 * size * months / 12))
+
+
+def _make_leads(rng: Rng, n: int, cal: _Calendar, reps: _Reps) -> _Leads:
     source = rng.choice(len(SOURCES), n, p=SOURCE_SHARE)
     days = np.arange(cal.start_day, cal.end_day)
     weekday = (days + 3) % 7
@@ -670,14 +674,15 @@ def _make_activities(
             np.full(int(ok.sum()), NO_DIR))
 
     all_work = np.concatenate(work)
-    work.clear()
     local = _from_work(all_work)
     all_type = np.concatenate(typ)
-    # A few emails go out in the evening.
+    # A few emails go out in the evening (never a first contact, which comes first).
     evening = np.flatnonzero((all_type == EMAIL) & (rng.random(len(all_type)) < 0.04))
+    evening = evening[evening >= len(work[0])]
     local[evening] = (local[evening] // DAY) * DAY + 19 * HOUR + rng.integers(
         600, 3 * HOUR, len(evening)
     )
+    work.clear()
     order = np.argsort(local, kind="stable")
     all_rep = np.concatenate(rep)[order]
     all_work = all_work[order]
@@ -771,10 +776,11 @@ def generate_company(
 ) -> dict[str, pd.DataFrame]:
     """A synthetic sales company: one DataFrame per canonical entity, deterministic per seed.
 
-    ``size=1`` gives ~20 reps, ~6,000 leads and ~60,000 activities over the
-    ``months`` months before ``end``; leads scale with ``size``, reps with its
-    square root. Timestamps are naive UTC; nothing happens on or after ``end``
-    (only open deals' ``expected_close_at`` may lie beyond it).
+    ``size=1`` gives ~20 reps, ~6,000 leads a year and ~10 activities per lead
+    over the ``months`` months before ``end``; leads scale with ``size`` (and
+    ``months``), reps with the square root of ``size``. Timestamps are naive
+    UTC; nothing happens on or after ``end`` (only open deals'
+    ``expected_close_at`` may lie beyond it).
     """
     if size <= 0:
         raise ValueError(f"size must be positive, got {size}")
@@ -794,14 +800,15 @@ def generate_company(
 
     say("reps")
     reps = _make_reps(rng, size, cal)
-    say(f"leads (~{max(20, round(6000 * size)):,})")
-    leads = _make_leads(rng, size, cal, reps)
+    n_leads = _lead_count(size, months)
+    say(f"leads ({n_leads:,})")
+    leads = _make_leads(rng, n_leads, cal, reps)
     say("deals and stage history")
     deals = _make_deals(rng, cal, reps, leads, price)
     n_deals = len(deals.lead)
 
     say("customers and revenue")
-    won = np.flatnonzero(deals.won & deals.closed)  # already in close order
+    won = np.flatnonzero(deals.won & deals.closed)
     won = won[np.argsort(deals.close[won], kind="stable")]
     n_acc = len(won)
     deal_account = np.full(n_deals, -1, np.int64)
@@ -816,20 +823,19 @@ def generate_company(
     first_invoice = acquired + rng.integers(0, WD, n_acc)
     first_invoice = np.where(first_invoice < wc, first_invoice, acquired)
     repeat_months = np.maximum(active_until - acquired - 2 * WD, 0) / (21 * WD)
-    rep_acc, rep_at = _spread(rng, rng.poisson(np.where(acc_b2b, 0.12, 0.05) * repeat_months),
-                              acquired + 2 * WD, active_until)
-    n_rep = len(rep_acc)
+    repeat_count = rng.poisson(np.where(acc_b2b, 0.12, 0.05) * repeat_months)
+    repeat_acc, repeat_at = _spread(rng, repeat_count, acquired + 2 * WD, active_until)
+    n_repeat = len(repeat_acc)
     # Repeat purchases: mostly add-ons (training, headsets) and small upgrades.
-    rep_product = rng.choice(len(PRODUCTS), n_rep, p=[0.25, 0.1, 0.0, 0.05, 0.35, 0.25])
-    rep_qty = rng.integers(1, 4, n_rep).astype(np.float64)
-    rev_account = np.concatenate([np.arange(n_acc), rep_acc])
-    rev_work = np.concatenate([first_invoice, rep_at])
-    rev_deal = np.concatenate([won, np.full(n_rep, -1)])
-    rev_product = np.concatenate([deals.product[won], rep_product])
-    rev_qty = np.concatenate([deals.quantity[won], rep_qty])
-    rev_amount = np.concatenate([
-        deals.amount[won], np.round(price[rep_product] * rep_qty * rng.uniform(0.9, 1.0, n_rep), 2)
-    ])
+    repeat_product = rng.choice(len(PRODUCTS), n_repeat, p=[0.25, 0.1, 0.0, 0.05, 0.35, 0.25])
+    repeat_qty = rng.integers(1, 4, n_repeat).astype(np.float64)
+    rev_account = np.concatenate([np.arange(n_acc), repeat_acc])
+    rev_work = np.concatenate([first_invoice, repeat_at])
+    rev_deal = np.concatenate([won, np.full(n_repeat, -1)])
+    rev_product = np.concatenate([deals.product[won], repeat_product])
+    rev_qty = np.concatenate([deals.quantity[won], repeat_qty])
+    repeat_amount = price[repeat_product] * repeat_qty * rng.uniform(0.9, 1.0, n_repeat)
+    rev_amount = np.concatenate([deals.amount[won], np.round(repeat_amount, 2)])
     order = np.argsort(rev_work, kind="stable")
 
     say("activities")
@@ -869,7 +875,6 @@ def generate_company(
         "rep_id": reps.ids[acc_rep],
     })
 
-    n_leads = len(leads.created)
     lead_ids = _ids("L", n_leads, 6)
     lead_deal = np.full(n_leads, -1, np.int64)
     lead_deal[deals.lead] = np.arange(n_deals)
