@@ -116,10 +116,67 @@ def connect(workspace: Path) -> duckdb.DuckDBPyConnection:
 # --------------------------------------------------------------------------- workspace
 
 
-def build_workspace(workspace: Path, size: float, seed: int, end: dt.date) -> None:
+def make_dirty(frames: dict[str, pd.DataFrame], seed: int) -> None:
+    """Add the quirks of real exports the demo company does not have, in place.
+
+    Each one exercises a clause of a KPI definition: deals without a creation
+    date (open since before the data starts), won deals without a close date,
+    leads without a rep, leads "created" after their first contact (negative
+    response time, left out), inbound meetings and contacts without a direction,
+    'mail' activities, deals in another currency (with and without a rate),
+    timestamps exactly at a local month start and fractions of a second.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed + 1)
+
+    def pick(frame: pd.DataFrame, share: float, mask: Any = None) -> Any:
+        candidates = frame.index if mask is None else frame.index[mask]
+        return rng.choice(candidates, int(len(candidates) * share), replace=False)
+
+    def month_start_utc(ts: pd.Series) -> pd.Series:
+        local = ts.dt.tz_localize("UTC").dt.tz_convert(ZONE)
+        start = local.dt.tz_localize(None).dt.to_period("M").dt.start_time
+        return start.dt.tz_localize(ZONE).dt.tz_convert("UTC").dt.tz_localize(None).astype(
+            ts.dtype)
+
+    leads, deals, acts = frames["leads"], frames["deals"], frames["activities"]
+    leads.loc[pick(leads, 0.02), "rep_id"] = None
+    late = pick(leads, 0.03)
+    leads.loc[late, "created_at"] += pd.Timedelta(days=3)
+    edge = pick(leads, 0.01)
+    leads.loc[edge, "created_at"] = month_start_utc(leads.loc[edge, "created_at"])
+
+    deals.loc[pick(deals, 0.03), "created_at"] = pd.NaT
+    deals.loc[pick(deals, 0.01, (deals["status"] == "won").to_numpy()), "closed_at"] = pd.NaT
+    edge = pick(deals, 0.01, deals["closed_at"].notna().to_numpy())
+    deals.loc[edge, "closed_at"] = month_start_utc(deals.loc[edge, "closed_at"])
+    foreign = pick(deals, 0.05)
+    deals.loc[foreign, "currency"] = rng.choice(["EUR", "eur"], len(foreign))
+    on = deals["closed_at"].fillna(deals["created_at"]).dropna()
+    days = pd.date_range(on.min().normalize(), on.max().normalize(), freq="D")
+    days = days[np.arange(len(days)) % 7 != 3]  # some days without a rate
+    frames["fx_rates"] = pd.DataFrame({
+        "date": days.date, "currency": "EUR", "rate": rng.uniform(1.02, 1.12, len(days)),
+    })
+
+    emails = (acts["type"] == "email").to_numpy()
+    acts.loc[pick(acts, 0.1, emails), "type"] = "mail"
+    calls_or_emails = acts["type"].isin(["call", "email"]).to_numpy()
+    acts.loc[pick(acts, 0.03, calls_or_emails), "direction"] = None
+    acts.loc[pick(acts, 0.1, (acts["type"] == "meeting").to_numpy()), "direction"] = "in"
+    fraction = pick(acts, 0.02)
+    acts.loc[fraction, "occurred_at"] += pd.Timedelta(milliseconds=250)
+
+
+def build_workspace(workspace: Path, size: float, seed: int, end: dt.date,
+                    dirty: bool = False) -> None:
     """The demo company in ``workspace``, reused when the marker says it is the same."""
-    wanted = {"size": size, "seed": seed, "end": end.isoformat(), "timezone": ZONE,
-              "currency": CURRENCY}
+    wanted: dict[str, Any] = {"size": size, "seed": seed, "end": end.isoformat(),
+                              "timezone": ZONE, "currency": CURRENCY}
+    if dirty:
+        wanted["dirty"] = True
     marker = workspace / MARKER
     store = analytics_path(workspace)
     if marker.is_file() and store.is_file():
@@ -150,8 +207,11 @@ def build_workspace(workspace: Path, size: float, seed: int, end: dt.date) -> No
             size, seed=seed, end=end, timezone=ZONE, currency=CURRENCY,
             progress=lambda message: say(f"  [{generate_s():6.1f} s] {message}"),
         )
+    if dirty:
+        make_dirty(frames, seed)
     counts = {name: len(frame) for name, frame in frames.items()}
-    say(f"  generated in {generate_s():.1f} s: {_counts_text(counts)}")
+    say(f"  generated in {generate_s():.1f} s: {_counts_text(counts)}"
+        + (" (with real-export quirks added)" if dirty else ""))
     say("Importing…")
     with stopwatch() as import_s:
         report = import_frames(
@@ -740,6 +800,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per approach")
     parser.add_argument("--approaches", default=",".join(APPROACHES),
                         help="comma-separated subset of engine,sql,pandas")
+    parser.add_argument("--dirty", action="store_true",
+                        help="add real-export quirks to the demo data (checks the definitions' "
+                             "edge cases; a separate workspace)")
     parser.add_argument("--json", type=Path, default=None,
                         help="also write the measurements to this JSON file")
     parser.add_argument("--dump-sql", type=Path, default=None,
@@ -748,13 +811,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.workspace is None:
-        args.workspace = Path(tempfile.gettempdir()) / f"saleskpi-bench-{args.size:g}"
+        args.workspace = Path(tempfile.gettempdir()) / (
+            f"saleskpi-bench-{args.size:g}" + ("-dirty" if args.dirty else ""))
     args.workspace = args.workspace.resolve()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
     if args.only == "build":
-        build_workspace(args.workspace, args.size, args.seed, args.end)
+        build_workspace(args.workspace, args.size, args.seed, args.end, args.dirty)
         return
     if args.only:
         child(args.only, args.workspace, args.repeat, args.out_dir, args.dump_sql)
@@ -768,7 +832,8 @@ def main(argv: list[str] | None = None) -> None:
     # Generating holds every frame in memory: do it in a process of its own.
     subprocess.run([sys.executable, str(Path(__file__).resolve()), "--only", "build",
                     "--workspace", str(args.workspace), "--size", str(args.size),
-                    "--seed", str(args.seed), "--end", args.end.isoformat()], check=True)
+                    "--seed", str(args.seed), "--end", args.end.isoformat(),
+                    *(["--dirty"] if args.dirty else [])], check=True)
     out_dir = Path(tempfile.mkdtemp(prefix="saleskpi-bench-results-"))
     try:
         infos = {a: run_child(a, args, out_dir) for a in approaches}
