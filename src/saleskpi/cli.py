@@ -62,7 +62,8 @@ state = _State()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]{_('Error')}:[/] {message}", highlight=False)
+    label = _("Error")
+    err.print(f"[bold red]{label}:[/] {message}", highlight=False)
     return typer.Exit(code)
 
 

@@ -159,7 +159,8 @@ def scorecard_table(scorecard: Scorecard, catalog: Catalog) -> Table:
 
 def print_import_report(console: Console, report: ImportReport) -> None:
     title = _("Dry run: nothing was written") if report.dry_run else _("Import")
-    table = Table(title=f"{title} ({_('source')}: {report.source})", header_style="bold")
+    source = _("source")
+    table = Table(title=f"{title} ({source}: {report.source})", header_style="bold")
     for column in (_("Entity"), _("Inserted"), _("Updated"), _("Unchanged"), _("Rejected")):
         table.add_column(column, justify="left" if column == _("Entity") else "right")
     for name, counts in report.entities.items():
