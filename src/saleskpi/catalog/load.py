@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from saleskpi.catalog.spec import KpiSpec, Measure
 from saleskpi.engine.filters import ConditionError, parse_condition
 from saleskpi.engine.views import VIEWS, view_columns
+from saleskpi.i18n import _
 
 BUILTIN = Path(__file__).parent / "builtin.yaml"
 
@@ -33,10 +34,10 @@ class Catalog:
             return self.kpis[key]
         except KeyError:
             close = [k for k in self.kpis if key[:4] in k][:5]
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise CatalogError(
-                f"unknown KPI {key!r}{hint} (run 'saleskpi kpis' for the list)"
-            ) from None
+            message = _("unknown KPI {key!r}", key=key)
+            if close:
+                message += "; " + _("did you mean {names}?", names=", ".join(close))
+            raise CatalogError(message + " " + _("(run 'saleskpi kpis' for the list)")) from None
 
     def measures(self, key: str) -> list[Measure]:
         """Every aggregation a KPI needs, following ratios and formulas."""

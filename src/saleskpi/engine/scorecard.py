@@ -26,6 +26,7 @@ from saleskpi.engine.query import (
     periods_between,
 )
 from saleskpi.engine.views import DIMENSIONS, ViewContext
+from saleskpi.i18n import _
 from saleskpi.store import AnalyticsStore
 
 ADDITIVE = {"count", "count_distinct", "sum"}
@@ -47,9 +48,8 @@ def _check_dimension(dim: str) -> None:
         return
     field = dim.removeprefix("rep.")
     if not field.replace("_", "").isalnum():
-        raise QueryError(
-            f"unknown slice {dim!r}: use one of {', '.join(DIMENSIONS)} or a custom field name"
-        )
+        raise QueryError(_("unknown slice {dim!r}: use one of {known} or a custom field name",
+                           dim=dim, known=", ".join(DIMENSIONS)))
 
 
 class Engine:
