@@ -97,7 +97,7 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value * 100:.1f}%"
     if unit in ("count",):
         return f"{value:,.0f}".replace(",", " ")
-    if unit in ("days", "hours", "minutes", "seconds"):
+    if unit in ("days", "hours", "minutes", "seconds", "months", "number"):
         return f"{value:,.1f}".replace(",", " ")
     return f"{value:,.0f}".replace(",", " ")
 
@@ -107,7 +107,19 @@ def format_value(value: float | None, unit: str) -> str:
 SMALL_SAMPLE = 30
 
 
+def unavailable_text(value: KpiValue) -> str:
+    """Why a cell is empty, in words: a missing input, or a slice the KPI lacks."""
+    parts = []
+    for reason in value.unavailable:
+        kind, _sep, what = reason.partition(":")
+        parts.append(_("needs {entity}", entity=what) if kind == "data"
+                     else _("not by {dim}", dim=what))
+    return "; ".join(parts)
+
+
 def _cell(value: KpiValue) -> Text:
+    if value.unavailable:
+        return Text(unavailable_text(value), style="dim")
     text = format_value(value.value, value.unit)
     small = value.denominator is not None and value.denominator < SMALL_SAMPLE
     if value.is_ratio and value.unit == "ratio" and small:

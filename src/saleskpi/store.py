@@ -47,8 +47,10 @@ class AnalyticsStore:
         return self._ibis
 
     def count(self, table: str) -> int:
-        row = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
-        return int(row[0]) if row else 0
+        # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and then
+        # refuses the next statement on the connection.
+        rows = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def fetch(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[Any]:
         return self.con.execute(sql, params).fetchall()

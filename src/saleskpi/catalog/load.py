@@ -47,6 +47,8 @@ class Catalog:
         if spec.kind == "ratio":
             assert spec.numerator is not None and spec.denominator is not None
             return [*self._part(spec.numerator), *self._part(spec.denominator)]
+        if spec.kind == "share":
+            return self.measures(spec.of or "")
         return [m for ref in formula_refs(spec.formula or "") for m in self.measures(ref)]
 
     def _part(self, part: str | Measure) -> list[Measure]:
@@ -97,6 +99,8 @@ def _check_measure(spec: KpiSpec, field: str, measure: Measure) -> None:
         raise CatalogError(f"{where}: unknown entity {measure.entity!r}; use one of "
                            f"{', '.join(VIEWS)}")
     columns = view_columns(measure.entity)
+    if measure.window_days is not None and measure.until is not None:
+        raise CatalogError(f"{where}: give until or window_days, not both")
     for name, value in (("time", measure.time), ("column", measure.column),
                         ("until", measure.until)):
         if value is not None and value not in columns:
@@ -126,6 +130,10 @@ def validate(catalog: Catalog) -> None:
                 elif part not in catalog.kpis:
                     raise CatalogError(f"{spec.origin}: kpi {spec.key!r}: {field} refers to "
                                        f"unknown KPI {part!r}")
+        elif spec.kind == "share":
+            if spec.of not in catalog.kpis:
+                raise CatalogError(f"{spec.origin}: kpi {spec.key!r}: of refers to unknown "
+                                   f"KPI {spec.of!r}")
         else:
             try:
                 refs = formula_refs(spec.formula or "")
@@ -151,6 +159,8 @@ def _check_cycles(catalog: Catalog) -> None:
             refs = [p for p in (spec.numerator, spec.denominator) if isinstance(p, str)]
         elif spec.kind == "derived":
             refs = formula_refs(spec.formula or "")
+        elif spec.kind == "share" and spec.of:
+            refs = [spec.of]
         for ref in refs:
             visit(ref, (*path, key))
 

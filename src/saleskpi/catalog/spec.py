@@ -12,8 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Agg = Literal["count", "count_distinct", "sum", "avg", "median", "p90", "min", "max"]
-Unit = Literal["count", "money", "ratio", "days", "hours", "minutes", "seconds", "number"]
-Kind = Literal["simple", "ratio", "derived"]
+Unit = Literal["count", "money", "ratio", "days", "hours", "minutes", "seconds", "months",
+               "number"]
+Kind = Literal["simple", "ratio", "derived", "share"]
 
 # Durations are measured in seconds; a KPI's unit says how they are shown.
 SECONDS_PER_UNIT: dict[str, float] = {"days": 86400.0, "hours": 3600.0, "minutes": 60.0}
@@ -29,9 +30,17 @@ class Measure(BaseModel):
     column: str | None = None
     time: str
     where: tuple[str, ...] = ()
-    # Snapshot measures count what is open at each period's end (pipeline),
-    # between the ``time`` column and ``until`` (NULL = still open).
+    # Snapshot measures count what is open at an instant of each period (its end,
+    # or its start with ``at: start``): rows between the ``time`` column and
+    # ``until`` (NULL = still open), or rows whose ``time`` falls in the
+    # ``window_days`` before the instant.
     until: str | None = None
+    window_days: int | None = Field(default=None, gt=0)
+    at: Literal["end", "start"] = "end"
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.until is not None or self.window_days is not None
 
     @model_validator(mode="after")
     def _column_needed(self) -> Measure:
@@ -59,11 +68,15 @@ class KpiSpec(BaseModel):
     time: str | None = None
     where: tuple[str, ...] = ()
     until: str | None = None
+    window_days: int | None = Field(default=None, gt=0)
+    at: Literal["end", "start"] = "end"
     # ratio: a KPI key or an inline measure
     numerator: str | Measure | None = None
     denominator: str | Measure | None = None
     # derived
     formula: str | None = None
+    # share: this slice's part of the KPI ``of`` over all slices (e.g. revenue share)
+    of: str | None = None
     # where the definition came from, for error messages
     origin: str = "builtin"
 
@@ -80,6 +93,9 @@ class KpiSpec(BaseModel):
         elif self.kind == "ratio":
             if self.numerator is None or self.denominator is None:
                 raise ValueError("a ratio KPI needs numerator and denominator")
+        elif self.kind == "share":
+            if self.of is None:
+                raise ValueError("a share KPI needs 'of': the KPI it is a share of")
         elif self.formula is None:
             raise ValueError("a derived KPI needs formula")
         return self
@@ -89,7 +105,7 @@ class KpiSpec(BaseModel):
         assert self.kind == "simple" and self.entity and self.time
         return Measure(
             entity=self.entity, agg=self.agg, column=self.column, time=self.time,
-            where=self.where, until=self.until,
+            where=self.where, until=self.until, window_days=self.window_days, at=self.at,
         )
 
     def display_name(self, lang: str) -> str:

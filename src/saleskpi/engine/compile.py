@@ -38,6 +38,8 @@ class Shape:
     view: str
     time: str
     until: str | None
+    window_days: int | None
+    at: str
     measures: tuple[Measure, ...]
     dims: tuple[str, ...]
     filter_arity: tuple[tuple[str, int], ...]
@@ -112,16 +114,26 @@ def build_expression(
 
     local = _in_zone(shape.zone, view[shape.time].cast(dt_types.Timestamp(timezone="UTC")))
     groups = {f"dim_{d}": view[f"dim_{d}"] for d in dict.fromkeys(shape.dims)}
-    if shape.until is not None:
-        # Open at each as-of instant: started by then (or start unknown) and not ended.
+    if shape.until is not None or shape.window_days is not None:
+        # Snapshots: what is open (or, with a window, recent) at each as-of instant.
         # The instants are rows of a temporary table filled before each run, so
         # the SQL text does not depend on them and stays cacheable.
         instants = ctx.tables(AS_OF_TABLE)
         view = view.filter(*filters) if filters else view
         crossed = view.cross_join(instants)
-        started = crossed[shape.time].isnull() | (crossed[shape.time] <= crossed.as_of)
-        ended = crossed[shape.until].notnull() & (crossed[shape.until] <= crossed.as_of)
-        crossed = crossed.filter(started, ~ended)
+        time, as_of = crossed[shape.time], crossed.as_of
+        if shape.until is not None:
+            # Started by then (a row with no start date counts as started) and not ended.
+            before = time < as_of if shape.at == "start" else time <= as_of
+            ended = crossed[shape.until].notnull() & (crossed[shape.until] <= as_of)
+            crossed = crossed.filter(time.isnull() | before, ~ended)
+        else:
+            assert shape.window_days is not None
+            window = shape.window_days * 86400
+            crossed = crossed.filter(
+                time.notnull(), time <= as_of,
+                time.epoch_seconds() > as_of.epoch_seconds() - window,
+            )
         keys = {name: crossed[name] for name in groups}
         if shape.period != "all":
             keys["period"] = crossed.period

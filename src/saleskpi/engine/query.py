@@ -94,12 +94,24 @@ class KpiValue:
     numerator: float | None = None
     denominator: float | None = None
     is_ratio: bool = False
+    # 95% Wilson interval, for proportions
+    ci_low: float | None = None
+    ci_high: float | None = None
+    # Why there is no value: "data:<entity>" (nothing imported that it needs) or
+    # "by:<slice>" (the KPI cannot be split that way, e.g. spend by rep).
+    unavailable: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"value": plain_number(self.value), "unit": self.unit}
         if self.is_ratio:
             out["numerator"] = plain_number(self.numerator)
             out["denominator"] = plain_number(self.denominator)
+        if self.ci_low is not None:
+            out["ci_low"] = plain_number(self.ci_low)
+            out["ci_high"] = plain_number(self.ci_high)
+        if self.unavailable:
+            out["needs"] = [u.split(":", 1)[1] for u in self.unavailable if u.startswith("data:")]
+            out["not_by"] = [u.split(":", 1)[1] for u in self.unavailable if u.startswith("by:")]
         return out
 
 

@@ -25,7 +25,7 @@ from saleskpi.engine.query import (
     next_period,
     periods_between,
 )
-from saleskpi.engine.views import DIMENSIONS, ViewContext
+from saleskpi.engine.views import DIMENSIONS, ViewContext, supports
 from saleskpi.i18n import _
 from saleskpi.store import AnalyticsStore
 
@@ -37,10 +37,23 @@ class QueryError(ValueError):
     """A query the user can fix: unknown KPI, slice or filter."""
 
 
+@dataclass(frozen=True)
+class _Group:
+    """Measures computed by one SQL query: same view, time column and snapshot kind."""
+
+    view: str
+    time: str
+    until: str | None
+    window_days: int | None
+    at: str
+
+
 @dataclass
 class _Plan:
     measures: list[Measure]
     column_of: dict[Measure, str]
+    # measure -> why it has no values here: "by:<slice>" or "data:<entity>"
+    unavailable: dict[Measure, str]
 
 
 def _check_dimension(dim: str) -> None:
@@ -63,6 +76,7 @@ class Engine:
         self.currency = currency
         self.cache = cache or _CACHE
         self.ctx = ViewContext(tables=store.ibis.table, currency=currency)
+        self._row_counts: dict[str, int] = {}
         store.con.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {AS_OF_TABLE} (period DATE, as_of TIMESTAMP)"
         )
@@ -74,12 +88,23 @@ class Engine:
         for dim in query.dims():
             _check_dimension(dim)
         now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows = self._rows(query, specs, now)
+        # A share needs the KPI it is a share of, in every row and in the totals.
+        bases = [self.catalog.get(s.of) for s in specs if s.kind == "share" and s.of]
+        computed = list({s.key: s for s in [*specs, *bases]}.values())
+        rows = self._rows(query, computed, now)
         total_rows: list[ResultRow] = []
-        if totals and query.by:
+        if (totals or bases) and query.by:
             total_query = KpiQuery(query.kpis, (), query.period, query.start, query.end,
                                    query.where)
-            total_rows = self._rows(total_query, specs, now)
+            total_rows = self._rows(total_query, computed, now)
+        for spec in specs:
+            if spec.kind == "share" and spec.of:
+                _fill_share(spec, self.unit_label(spec), rows, total_rows or rows)
+        wanted = {s.key for s in specs}
+        for row in [*rows, *total_rows]:
+            row.values = {k: v for k, v in row.values.items() if k in wanted}
+        if not totals:
+            total_rows = []
         units = {s.key: self.unit_label(s) for s in specs}
         return Scorecard(query, rows, total_rows, units)
 
@@ -95,34 +120,45 @@ class Engine:
 
     def _rows(self, query: KpiQuery, specs: list[KpiSpec], now: dt.datetime) -> list[ResultRow]:
         measures = list(dict.fromkeys(m for s in specs for m in self.catalog.measures(s.key)))
-        groups: dict[tuple[str, str, str | None], list[Measure]] = {}
+        groups: dict[_Group, list[Measure]] = {}
         for m in measures:
-            groups.setdefault((m.entity, m.time, m.until), []).append(m)
+            groups.setdefault(_Group(m.entity, m.time, m.until, m.window_days, m.at),
+                              []).append(m)
         key_columns = [*query.by] + (["period"] if query.period != "all" else [])
         merged: pd.DataFrame | None = None
         column_of: dict[Measure, str] = {}
-        for gi, ((view, time, until), group) in enumerate(groups.items()):
-            frame = self._run_group(query, view, time, until, tuple(group), now)
-            rename = {f"m{i}": f"g{gi}_m{i}" for i in range(len(group))}
+        unavailable: dict[Measure, str] = {}
+        for gi, (group, members) in enumerate(groups.items()):
+            columns = [f"g{gi}_m{i}" for i in range(len(members))]
+            for m, column in zip(members, columns, strict=True):
+                column_of[m] = column
+            lacking = [d for d in query.dims() if not supports(group.view, d)]
+            if lacking or not self._has_rows(group.view):
+                for m in members:
+                    unavailable[m] = f"by:{lacking[0]}" if lacking else f"data:{group.view}"
+                continue
+            frame = self._run_group(query, group, tuple(members), now)
+            rename = {f"m{i}": column for i, column in enumerate(columns)}
             rename |= {f"dim_{d}": d for d in query.dims()}
-            frame = frame.rename(columns=rename)
-            for i, m in enumerate(group):
-                column_of[m] = f"g{gi}_m{i}"
-            keep = [*key_columns, *(f"g{gi}_m{i}" for i in range(len(group)))]
-            frame = frame[keep]
+            frame = frame.rename(columns=rename)[[*key_columns, *columns]]
             if merged is None:
                 merged = frame
             elif key_columns:
                 merged = merged.merge(frame, on=key_columns, how="outer")
             else:
                 merged = pd.concat([merged, frame], axis=1)
-        assert merged is not None
+        if merged is None:
+            merged = pd.DataFrame(columns=key_columns, dtype=object)
+            if not key_columns:
+                merged = pd.DataFrame([{}])
         merged = self._complete_grid(query, merged, key_columns)
         for m, column in column_of.items():
-            if m.agg in ADDITIVE:
+            if column not in merged.columns:
+                merged[column] = float("nan")
+            elif m.agg in ADDITIVE:
                 merged[column] = merged[column].fillna(0)
         names = self._rep_names() if "rep" in query.by else {}
-        plan = _Plan(measures, column_of)
+        plan = _Plan(measures, column_of, unavailable)
         rows: list[ResultRow] = []
         records: list[dict[str, Any]] = merged.to_dict(orient="records")  # type: ignore[assignment]
         for record in records:
@@ -131,25 +167,33 @@ class Engine:
             if "rep" in keys:
                 row.labels["rep_name"] = names.get(keys["rep"] or "", keys["rep"] or "")
             for spec in specs:
-                row.values[spec.key] = self._evaluate(spec, record, plan)
+                if spec.kind != "share":
+                    row.values[spec.key] = self._evaluate(spec, record, plan)
             rows.append(row)
         rows.sort(key=lambda r: tuple((v is None, v or "") for v in r.keys.values()))
         return rows
 
-    def _run_group(self, query: KpiQuery, view: str, time: str, until: str | None,
-                   measures: tuple[Measure, ...], now: dt.datetime) -> pd.DataFrame:
-        if until is not None:
+    def _has_rows(self, view: str) -> bool:
+        if view not in self._row_counts:
+            self._row_counts[view] = self.store.count(view)
+        return self._row_counts[view] > 0
+
+    def _run_group(self, query: KpiQuery, group: _Group, measures: tuple[Measure, ...],
+                   now: dt.datetime) -> pd.DataFrame:
+        snapshot = group.until is not None or group.window_days is not None
+        if snapshot:
             self.store.con.execute(f"DELETE FROM {AS_OF_TABLE}")
-            instants = self._as_of(query, view, time, until, now)
+            instants = self._as_of(query, group, now)
             if instants:
                 self.store.con.executemany(f"INSERT INTO {AS_OF_TABLE} VALUES (?, ?)",
                                            [list(i) for i in instants])
         shape = Shape(
-            view=view, time=time, until=until, measures=measures, dims=query.dims(),
-            filter_arity=tuple((d, len(v)) for d, v in query.where),
+            view=group.view, time=group.time, until=group.until,
+            window_days=group.window_days, at=group.at, measures=measures,
+            dims=query.dims(), filter_arity=tuple((d, len(v)) for d, v in query.where),
             period=query.period,
-            has_start=query.start is not None and until is None,
-            has_end=query.end is not None and until is None,
+            has_start=query.start is not None and not snapshot,
+            has_end=query.end is not None and not snapshot,
             zone=self.zone,
         )
         compiled = self.cache.get(self.ctx, shape, "duckdb")
@@ -163,35 +207,41 @@ class Engine:
             values["end"] = (query.end + dt.timedelta(days=1)).isoformat()
         return self.store.con.execute(compiled.sql, values).df()
 
-    def _as_of(self, query: KpiQuery, view: str, time: str, until: str,
+    def _as_of(self, query: KpiQuery, group: _Group,
                now: dt.datetime) -> tuple[tuple[dt.date | None, dt.datetime], ...]:
-        """The instants at which snapshot measures are taken: each period's end."""
+        """The instants at which snapshot measures are taken: each period's end (or start)."""
+        at_start = group.at == "start"
         if query.period == "all":
+            if at_start:
+                if query.start is None:
+                    return ()
+                return ((None, min(now, local_midnight_utc(query.start, self.zone))),)
             if query.end is None:
                 return ((None, now),)
             return ((None, min(now, local_midnight_utc(query.end + dt.timedelta(days=1),
                                                         self.zone))),)
         first, last = query.start, query.end
         if first is None or last is None:
-            low, high = self._data_range(view, time, until)
+            low, high = self._data_range(group)
             first = first or low
             last = last or min(high, self._local_date(now))
         if first is None or last is None:
             return ()
         instants = []
         for start in periods_between(first, last, query.period):
-            end = local_midnight_utc(next_period(start, query.period), self.zone)
-            instants.append((start, min(end, now)))
+            edge = start if at_start else next_period(start, query.period)
+            instants.append((start, min(local_midnight_utc(edge, self.zone), now)))
         return tuple(instants)
 
     def _local_date(self, moment: dt.datetime) -> dt.date:
         zone = zoneinfo.ZoneInfo(self.zone)
         return moment.replace(tzinfo=dt.UTC).astimezone(zone).date()
 
-    def _data_range(self, view: str, time: str, until: str) -> tuple[dt.date | None, dt.date]:
-        row = self.store.con.execute(
-            f'SELECT min("{time}"), max(coalesce("{until}", "{time}")) FROM "{view}"'
-        ).fetchone()
+    def _data_range(self, group: _Group) -> tuple[dt.date | None, dt.date]:
+        time = f'"{group.time}"'
+        latest = f'coalesce("{group.until}", {time})' if group.until else time
+        found = self.store.fetch(f'SELECT min({time}), max({latest}) FROM "{group.view}"')
+        row = found[0] if found else None
         if not row or row[0] is None:
             today = self._local_date(dt.datetime.now(dt.UTC).replace(tzinfo=None))
             return None, today
@@ -241,22 +291,65 @@ class Engine:
     def _evaluate(self, spec: KpiSpec, record: dict[str, Any], plan: _Plan) -> KpiValue:
         unit = self.unit_label(spec)
         if spec.kind == "simple":
-            raw = _number(record[plan.column_of[spec.measure()]])
+            measure = spec.measure()
+            if measure in plan.unavailable:
+                return KpiValue(None, unit, unavailable=[plan.unavailable[measure]])
+            raw = _number(record[plan.column_of[measure]])
             return KpiValue(_convert(raw, spec), unit)
         if spec.kind == "ratio":
             assert spec.numerator is not None and spec.denominator is not None
-            num = self._part(spec.numerator, record, plan)
-            den = self._part(spec.denominator, record, plan)
+            num, num_gaps = self._part(spec.numerator, record, plan)
+            den, den_gaps = self._part(spec.denominator, record, plan)
+            gaps = sorted({*num_gaps, *den_gaps})
+            if gaps:
+                return KpiValue(None, unit, num, den, is_ratio=True, unavailable=gaps)
             value = num / den if num is not None and den else None
-            return KpiValue(value, unit, num, den, is_ratio=True)
-        refs = {ref: self._evaluate(self.catalog.get(ref), record, plan).value
-                for ref in _names(spec.formula or "")}
-        return KpiValue(_formula(spec.formula or "", refs), unit)
+            result = KpiValue(value, unit, num, den, is_ratio=True)
+            if spec.unit == "ratio" and num is not None and den and 0 <= num <= den:
+                result.ci_low, result.ci_high = wilson_interval(num, den)
+            return result
+        if spec.kind == "share":
+            return KpiValue(None, unit)  # filled in from the totals by the caller
+        parts = {ref: self._evaluate(self.catalog.get(ref), record, plan)
+                 for ref in _names(spec.formula or "")}
+        gaps = sorted({g for part in parts.values() for g in part.unavailable})
+        if gaps:
+            return KpiValue(None, unit, unavailable=gaps)
+        return KpiValue(_formula(spec.formula or "", {k: v.value for k, v in parts.items()}),
+                        unit)
 
-    def _part(self, part: str | Measure, record: dict[str, Any], plan: _Plan) -> float | None:
+    def _part(self, part: str | Measure, record: dict[str, Any],
+              plan: _Plan) -> tuple[float | None, list[str]]:
         if isinstance(part, Measure):
-            return _number(record[plan.column_of[part]])
-        return self._evaluate(self.catalog.get(part), record, plan).value
+            if part in plan.unavailable:
+                return None, [plan.unavailable[part]]
+            return _number(record[plan.column_of[part]]), []
+        value = self._evaluate(self.catalog.get(part), record, plan)
+        return value.value, value.unavailable
+
+
+def _fill_share(spec: KpiSpec, unit: str, rows: list[ResultRow],
+                totals: list[ResultRow]) -> None:
+    """Each row's part of the total of ``spec.of``, per period."""
+    assert spec.of is not None
+    total_by_period = {t.keys.get("period"): t.values[spec.of] for t in totals}
+    for row in rows:
+        part = row.values[spec.of]
+        whole = total_by_period.get(row.keys.get("period"))
+        if part.unavailable or whole is None or whole.unavailable:
+            row.values[spec.key] = KpiValue(None, unit, unavailable=part.unavailable)
+            continue
+        value = part.value / whole.value if part.value is not None and whole.value else None
+        row.values[spec.key] = KpiValue(value, unit, part.value, whole.value, is_ratio=True)
+
+
+def wilson_interval(successes: float, trials: float, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion: honest on small samples, unlike p ± 2σ."""
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _key_text(value: Any) -> str | None:
