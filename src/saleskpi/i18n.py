@@ -53,7 +53,7 @@ def _catalog(lang: str) -> dict[str, str]:
     }
 
 
-def _(message: str, **values: object) -> str:
+def _(message: str, /, **values: object) -> str:
     """Translate ``message`` into the current language and fill in ``{values}``."""
     text = _catalog(_current[0]).get(message, message)
     return text.format(**values) if values else text

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +40,7 @@ class _WorkspaceYamlSource(PydanticBaseSettingsSource):
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping of setting: value")
         data.pop("workspace", None)
+        data.pop("secret_key", None)  # secrets never live in a file next to the data
         return data
 
 
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     currency: str = Field(default="USD", description="reporting currency (ISO 4217)")
     lang: str = Field(default="", description="interface language: en, ru or uk")
     week_start: str = Field(default="monday", description="first day of a week")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="key that encrypts stored CRM credentials (Fernet, urlsafe base64); "
+        "without it a key file is made in the workspace",
+    )
 
     @field_validator("timezone")
     @classmethod

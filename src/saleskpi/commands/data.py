@@ -72,7 +72,7 @@ def settings_command(
                                 ("lang", lang)) if v is not None}
     if values:
         try:
-            checked = Settings(workspace=state.settings.workspace, **values)
+            checked = Settings(workspace=state.settings.workspace, **values)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise fail(settings_problem(exc)) from None
         save_workspace_settings(state.settings, **{k: getattr(checked, k) for k in values})

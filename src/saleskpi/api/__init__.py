@@ -1,0 +1,1 @@
+"""The HTTP surface: FastAPI app factory, webhooks now; the REST API and web pages next."""

@@ -1,0 +1,99 @@
+"""CRM connections: connect (credentials, tested, encrypted) and sync."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from saleskpi.cli import ReportFormat, app, err, fail, out, state, write
+from saleskpi.i18n import _
+
+
+def _known_connectors() -> None:
+    # Importing the package registers every connector.
+    import saleskpi.connectors.crms  # noqa: F401
+
+
+@app.command("connect")
+def connect_command(
+    crm: Annotated[str, typer.Argument(help="amocrm, bitrix24, hubspot or pipedrive.")],
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="FIELD=VALUE for a connection field; missing ones are "
+                     "asked for (secrets without echo)."),
+    ] = None,
+) -> None:
+    """Store a CRM's credentials (encrypted in the workspace) after testing them.
+
+    Example: saleskpi connect pipedrive --set base_url=https://acme.pipedrive.com
+    """
+    from saleskpi.connectors.base import REGISTRY, ClientOptions
+    from saleskpi.connectors.credentials import CredentialError, CredentialStore
+    from saleskpi.connectors.http import ConnectorError
+
+    _known_connectors()
+    if crm not in REGISTRY:
+        raise fail(_("unknown CRM {crm!r}; known: {known}", crm=crm,
+                     known=", ".join(sorted(REGISTRY))))
+    given = dict(v.split("=", 1) for v in (values or []) if "=" in v)
+    factory = REGISTRY[crm]
+    fields = getattr(factory, "fields", ())
+    credentials: dict[str, str] = {}
+    for field in fields:
+        if field.name in given:
+            credentials[field.name] = given[field.name]
+        else:
+            credentials[field.name] = typer.prompt(field.help, hide_input=field.secret)
+    try:
+        connector = factory(credentials, ClientOptions())
+        with err.status(_("Testing the connection…")):
+            account = connector.check()
+        CredentialStore(state.settings).put(crm, credentials)
+    except (ConnectorError, CredentialError) as exc:
+        raise fail(str(exc), code=1) from None
+    out.print(_("Connected to {crm}: {account}. Credentials are stored encrypted; run "
+                "'saleskpi sync {crm}'.", crm=crm, account=account), highlight=False)
+
+
+@app.command("sync")
+def sync_command(
+    crm: Annotated[str | None, typer.Argument(help="One CRM; all connected ones if omitted.")]
+    = None,
+    full: Annotated[bool, typer.Option("--full", help="Reload everything, not only changes.")]
+    = False,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Bring CRM data up to date: a full load first, then only what changed.
+
+    Example: saleskpi sync pipedrive
+    """
+    from saleskpi.connectors.credentials import CredentialError, CredentialStore
+    from saleskpi.connectors.http import ConnectorError
+    from saleskpi.connectors.sync import sync
+    from saleskpi.output import to_json
+
+    _known_connectors()
+    try:
+        names = [crm] if crm else CredentialStore(state.settings).names()
+    except CredentialError as exc:
+        raise fail(str(exc), code=1) from None
+    if not names:
+        raise fail(_("no CRM is connected: run 'saleskpi connect CRM' first"))
+    reports = []
+    for name in names:
+        try:
+            with err.status(_("Syncing {crm}…", crm=name)) as status:
+                report = sync(state.settings, name, full=full,
+                              progress=lambda message: status.update(message))
+        except (ConnectorError, CredentialError) as exc:
+            raise fail(str(exc), code=1) from None
+        reports.append(report)
+        if format is ReportFormat.table:
+            counts = ", ".join(f"{entity} +{c.inserted} ~{c.updated}"
+                               for entity, c in report.entities.items())
+            out.print(_("{crm}: {batches} batches stored ({counts}); deleted: {deleted}",
+                        crm=name, batches=report.batches, counts=counts or "-",
+                        deleted=report.deleted or "-"), highlight=False)
+    if format is ReportFormat.json:
+        write(to_json([r.to_dict() for r in reports]))

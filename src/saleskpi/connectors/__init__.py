@@ -1,0 +1,1 @@
+"""CRM connectors: API clients that map each CRM onto the canonical entities."""

@@ -1,0 +1,1 @@
+"""The CRM connectors; importing this package registers each of them."""

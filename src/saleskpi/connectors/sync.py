@@ -1,0 +1,97 @@
+"""A sync: a CRM's batches into the store, each in its own transaction, resumable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from saleskpi.connectors.base import REGISTRY, Batch, ClientOptions, Connector
+from saleskpi.connectors.credentials import CredentialStore
+from saleskpi.connectors.http import ConnectorError
+from saleskpi.i18n import _
+from saleskpi.ingest.report import EntityCounts, ImportReport
+from saleskpi.ingest.run import import_frames
+from saleskpi.ingest.schema import ENTITIES
+from saleskpi.settings import Settings
+from saleskpi.state.sync_state import forget, load_cursor, save_cursor
+from saleskpi.store import AnalyticsStore
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SyncReport:
+    crm: str
+    full: bool
+    batches: int = 0
+    entities: dict[str, EntityCounts] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, report: ImportReport) -> None:
+        for name, counts in report.entities.items():
+            total = self.entities.setdefault(name, EntityCounts())
+            total.inserted += counts.inserted
+            total.updated += counts.updated
+            total.unchanged += counts.unchanged
+        self.warnings += [w.message for w in report.warnings]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "crm": self.crm, "full": self.full, "batches": self.batches,
+            "entities": {k: vars(v) for k, v in self.entities.items()},
+            "deleted": self.deleted, "warnings": self.warnings,
+        }
+
+
+def connector_for(settings: Settings, crm: str,
+                  options: ClientOptions | None = None) -> Connector:
+    if crm not in REGISTRY:
+        raise ConnectorError(_("unknown CRM {crm!r}; known: {known}", crm=crm,
+                               known=", ".join(sorted(REGISTRY))))
+    credentials = CredentialStore(settings).get(crm)
+    if credentials is None:
+        raise ConnectorError(_("{crm} is not connected: run 'saleskpi connect {crm}' first",
+                               crm=crm))
+    return REGISTRY[crm](credentials, options or ClientOptions())
+
+
+def store_batch(settings: Settings, crm: str, batch: Batch) -> ImportReport:
+    """Upsert the batch's rows and apply its deletions; raise if the rows are invalid."""
+    with AnalyticsStore(settings.analytics_path) as store:
+        report = import_frames(settings, batch.frames, source=crm, store=store) \
+            if batch.frames else ImportReport(source=crm)
+        if not report.ok:
+            first = report.errors[0]
+            raise ConnectorError(_(
+                "{crm} sent data that does not fit ({where}: {message}); nothing from this "
+                "batch was stored", crm=crm, where=first.location(), message=first.message))
+        if batch.deleted:
+            with store.transaction() as con:
+                for entity, ids in batch.deleted.items():
+                    key = ENTITIES[entity].key[0]
+                    con.execute(
+                        f'DELETE FROM "{entity}" WHERE datasource = ? AND "{key}" IN '
+                        f"(SELECT unnest(?::VARCHAR[]))", [crm, ids])
+    return report
+
+
+def sync(settings: Settings, crm: str, *, full: bool = False,
+         options: ClientOptions | None = None, progress: Progress | None = None) -> SyncReport:
+    """Fetch what changed since the last stored batch (everything with ``full``)."""
+    connector = connector_for(settings, crm, options)
+    if full:
+        forget(settings, crm)
+    cursor = load_cursor(settings, crm)
+    report = SyncReport(crm, full=not cursor)
+    notify = progress or (lambda _msg: None)
+    for batch in connector.batches(cursor):
+        notify(_("{crm}: {label} ({rows} rows)", crm=crm, label=batch.label, rows=batch.rows()))
+        stored = store_batch(settings, crm, batch)
+        report.add(stored)
+        for entity, ids in batch.deleted.items():
+            report.deleted[entity] = report.deleted.get(entity, 0) + len(ids)
+        # Only now is the batch safe: a crash before this line re-reads it next time.
+        save_cursor(settings, crm, batch.cursor)
+        report.batches += 1
+    return report
