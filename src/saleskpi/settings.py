@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     currency: str = Field(default="USD", description="reporting currency (ISO 4217)")
     lang: str = Field(default="", description="interface language: en, ru or uk")
     week_start: str = Field(default="monday", description="first day of a week")
+    sync_every_minutes: float = Field(
+        default=15, ge=0, description="saleskpi serve syncs connected CRMs this often (0: never)"
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="key that encrypts stored CRM credentials (Fernet, urlsafe base64); "

@@ -21,7 +21,7 @@ from saleskpi.settings import Settings
 from saleskpi.state.webhook_log import remember_delivery
 
 MAX_BODY = 256 * 1024  # CRM webhooks are small; anything bigger is not one
-_sync_lock = threading.Lock()  # DuckDB has one writer: syncs run one at a time
+sync_lock = threading.Lock()  # DuckDB has one writer: syncs run one at a time
 
 
 def router(settings: Settings) -> APIRouter:
@@ -58,7 +58,7 @@ def router(settings: Settings) -> APIRouter:
         digest = hashlib.sha256(f"{crm}:{delivery_id}".encode()).hexdigest()
         if not remember_delivery(settings, crm, digest):
             raise HTTPException(409, {"error": "replayed"})
-        with _sync_lock:
+        with sync_lock:
             try:
                 report = sync(settings, crm)
             except ConnectorError:

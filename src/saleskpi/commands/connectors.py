@@ -97,3 +97,34 @@ def sync_command(
                         deleted=report.deleted or "-"), highlight=False)
     if format is ReportFormat.json:
         write(to_json([r.to_dict() for r in reports]))
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    sync_every: Annotated[
+        float | None,
+        typer.Option("--sync-every", help="Minutes between CRM syncs (0: none; default from "
+                     "settings, 15)."),
+    ] = None,
+) -> None:
+    """Run the HTTP server: webhooks for CRMs, and scheduled syncs.
+
+    Example: saleskpi serve --port 8000 --sync-every 10
+    """
+    import uvicorn
+
+    from saleskpi.api.app import create_app
+    from saleskpi.api.scheduler import SyncScheduler
+
+    settings = state.settings
+    scheduler = SyncScheduler(settings, sync_every if sync_every is not None
+                              else settings.sync_every_minutes)
+    scheduler.start()
+    out.print(_("saleskpi is listening on http://{host}:{port}", host=host, port=port),
+              highlight=False)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        scheduler.stop()
