@@ -8,27 +8,17 @@ with the placeholders turned into bound parameters.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import ibis
-import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 
 from saleskpi.catalog.spec import Measure
 from saleskpi.engine.filters import parse_condition, predicate
 from saleskpi.engine.query import TRUNCATE_UNIT, Period
-from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view
-
-
-@ibis.udf.scalar.builtin(  # type: ignore[untyped-decorator]
-    name="timezone", signature=((dt_types.string, dt_types.Timestamp(timezone="UTC")),
-                                dt_types.timestamp)
-)
-def _in_zone(zone: str, ts: dt.datetime) -> dt.datetime:  # type: ignore[empty-body]
-    """DuckDB's and Postgres's timezone(zone, timestamptz): wall-clock time in zone."""
+from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view, local_time
 
 
 @dataclass(frozen=True)
@@ -112,7 +102,7 @@ def build_expression(
         values = [param(f"f{index}_{i}") for i in range(arity)]
         filters.append(view[f"dim_{dim}"].isin(values).fill_null(False))
 
-    local = _in_zone(shape.zone, view[shape.time].cast(dt_types.Timestamp(timezone="UTC")))
+    local = local_time(view[shape.time], shape.zone)
     groups = {f"dim_{d}": view[f"dim_{d}"] for d in dict.fromkeys(shape.dims)}
     if shape.until is not None or shape.window_days is not None:
         # Snapshots: what is open (or, with a window, recent) at each as-of instant.

@@ -6,10 +6,12 @@ of call counts never pays for the joins behind a lead's response time.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import ibis
+import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 
 # First contact: what a rep does to reach a lead. Notes and tasks are not contact.
@@ -19,10 +21,33 @@ TOUCH_TYPES = tuple(t for t in CONTACT_TYPES if t != "meeting")
 
 @dataclass(frozen=True)
 class ViewContext:
-    """What building a view needs: the tables and the reporting currency."""
+    """What building a view needs: the tables, the reporting currency, the company's zone."""
 
     tables: Callable[[str], ir.Table]
     currency: str
+    zone: str = "UTC"
+
+
+@ibis.udf.scalar.builtin(  # type: ignore[untyped-decorator]
+    name="timezone", signature=((dt_types.string, dt_types.Timestamp(timezone="UTC")),
+                                dt_types.timestamp)
+)
+def _wall_clock(zone: str, ts: datetime.datetime) -> datetime.datetime:  # type: ignore[empty-body]
+    """DuckDB's and Postgres's timezone(zone, timestamptz): wall-clock time in zone."""
+
+
+def local_time(value: ir.Value, zone: str) -> ir.TimestampValue:
+    """Company wall-clock time of a stored UTC timestamp; a date is already local."""
+    if value.type().is_date():
+        return value.cast(dt_types.timestamp)
+    return _wall_clock(zone, value.cast(dt_types.Timestamp(timezone="UTC")))
+
+
+def local_day(value: ir.Value, zone: str) -> ir.DateValue:
+    """The company's calendar day of a stored timestamp (or date)."""
+    if value.type().is_date():
+        return value
+    return local_time(value, zone).date()
 
 
 def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.NumericValue:
@@ -60,8 +85,8 @@ def in_reporting_currency(ctx: ViewContext, table: ir.Table, amount: str, name: 
     following = daily._rdate.lead().over(ibis.window(group_by=daily._rcur,
                                                      order_by=daily._rdate))
     spans = daily.mutate(_rnext=following)
-    day = on if on.type().is_date() else on.date()
-    table = table.mutate(_fx_date=day, _cur=table.currency.upper())
+    # The rate of the company's calendar day, not of the UTC day.
+    table = table.mutate(_fx_date=local_day(on, ctx.zone), _cur=table.currency.upper())
     table = table.left_join(spans, [
         table._cur == spans._rcur, table._fx_date >= spans._rdate,
         spans._rnext.isnull() | (table._fx_date < spans._rnext),
@@ -265,7 +290,7 @@ def forecast_columns(ctx: ViewContext, forecasts: ir.Table, wanted: set[str]) ->
     reps = ctx.tables("reps").select(_rid="id", _rsrc="datasource", _rteam="team")
     won = won.left_join(reps, [won.rep_id == reps._rid, won.datasource == reps._rsrc])
     won = won.select(_wrep="rep_id", _wteam="_rteam", _wsrc="datasource",
-                     _wday=won.closed_at.date(), _wamt="_amt")
+                     _wday=local_day(won.closed_at, ctx.zone), _wamt="_amt")
     f = forecasts.select(_fid=forecasts.id, _fsrc=forecasts.datasource,
                          _frep=forecasts.rep_id, _fteam=forecasts.team,
                          _fstart=forecasts.period_start, _fend=forecasts.period_end)

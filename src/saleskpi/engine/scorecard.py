@@ -75,7 +75,7 @@ class Engine:
         self.zone = timezone
         self.currency = currency
         self.cache = cache or _CACHE
-        self.ctx = ViewContext(tables=store.ibis.table, currency=currency)
+        self.ctx = ViewContext(tables=store.ibis.table, currency=currency, zone=timezone)
         self._row_counts: dict[str, int] = {}
         store.con.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {AS_OF_TABLE} (period DATE, as_of TIMESTAMP)"
@@ -305,7 +305,10 @@ class Engine:
                 return KpiValue(None, unit, num, den, is_ratio=True, unavailable=gaps)
             value = num / den if num is not None and den else None
             result = KpiValue(value, unit, num, den, is_ratio=True)
-            if spec.unit == "ratio" and num is not None and den and 0 <= num <= den:
+            proportion = (spec.unit == "ratio" and self._counts(spec.numerator)
+                          and self._counts(spec.denominator))
+            # An interval only makes sense for successes out of trials, not seconds or money.
+            if proportion and num is not None and den and 0 <= num <= den:
                 result.ci_low, result.ci_high = wilson_interval(num, den)
             return result
         if spec.kind == "share":
@@ -317,6 +320,15 @@ class Engine:
             return KpiValue(None, unit, unavailable=gaps)
         return KpiValue(_formula(spec.formula or "", {k: v.value for k, v in parts.items()}),
                         unit)
+
+    def _counts(self, part: str | Measure) -> bool:
+        """Whether a ratio part counts things (so the ratio is a proportion of cases)."""
+        if isinstance(part, str):
+            spec = self.catalog.get(part)
+            if spec.kind != "simple":
+                return False
+            part = spec.measure()
+        return part.agg in ("count", "count_distinct")
 
     def _part(self, part: str | Measure, record: dict[str, Any],
               plan: _Plan) -> tuple[float | None, list[str]]:

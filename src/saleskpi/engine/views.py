@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from saleskpi.engine.derived import BUILDERS, DERIVED_COLUMNS, ViewContext
+from saleskpi.engine.derived import BUILDERS, DERIVED_COLUMNS, ViewContext, local_time
 from saleskpi.engine.dimensions import DIMENSIONS, add_dimension, supports
 from saleskpi.ingest.schema import ENTITIES
 
 VIEWS = tuple(BUILDERS)
 
-__all__ = ["DERIVED_COLUMNS", "DIMENSIONS", "VIEWS", "ViewContext", "build_view", "supports",
-           "view_columns"]
+__all__ = ["DERIVED_COLUMNS", "DIMENSIONS", "VIEWS", "ViewContext", "build_view", "local_time",
+           "supports", "view_columns"]
 
 
 def view_columns(view: str) -> set[str]:
