@@ -67,8 +67,9 @@ class SalesKpiService:
         """Let users filter by a rep's name as well as by id."""
         if "rep" not in query.where_dims():
             return query
-        by_name = {name: rep_id for rep_id, name in engine.store.fetch(
-            "SELECT id, name FROM reps")}
+        by_name = {name: person for person, name in engine.store.fetch(
+            "SELECT DISTINCT person, name FROM rep_people JOIN reps "
+            "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")}
         where = tuple(
             (dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep" else (dim, values)
             for dim, values in query.where

@@ -13,6 +13,46 @@ from ibis.backends.duckdb import Backend as IbisDuckDB
 
 from saleskpi.ingest.schema import ENTITIES, SQL_TYPES, Entity
 
+# One person may be a rep in several sources (a company that moved CRM, or a CRM
+# plus spreadsheets). rep_links holds the matches a user made by hand; reps with
+# the same e-mail in different sources are matched automatically. The person
+# key is the first member's id (or "source:id" where ids of different people
+# clash), so a single-source workspace keeps its plain rep ids.
+REP_PEOPLE_DDL = [
+    """CREATE TABLE IF NOT EXISTS rep_links (
+           datasource VARCHAR NOT NULL, rep_id VARCHAR NOT NULL, person_group VARCHAR NOT NULL)""",
+    """CREATE OR REPLACE VIEW rep_people AS
+    WITH email_ok AS (
+        -- e-mail matching only across sources: two reps of one source sharing an
+        -- address (a team mailbox) stay two people
+        SELECT lower(trim(email)) AS email
+        FROM reps WHERE email IS NOT NULL AND trim(email) <> ''
+        GROUP BY 1 HAVING count(*) = count(DISTINCT datasource)
+    ),
+    keyed AS (
+        SELECT r.datasource, r.id, r.name, r.team,
+               coalesce('link:' || l.person_group,
+                        CASE WHEN e.email IS NOT NULL THEN 'email:' || e.email END,
+                        'id:' || r.datasource || ':' || r.id) AS grp
+        FROM reps r
+        LEFT JOIN rep_links l ON l.datasource = r.datasource AND l.rep_id = r.id
+        LEFT JOIN email_ok e ON e.email = lower(trim(r.email))
+    ),
+    firsts AS (
+        SELECT grp, arg_min(datasource, datasource || chr(0) || id) AS first_source,
+               arg_min(id, datasource || chr(0) || id) AS first_id,
+               arg_min(name, datasource || chr(0) || id) AS first_name,
+               count(*) AS members
+        FROM keyed GROUP BY grp
+    ),
+    clashes AS (SELECT first_id, count(*) AS people FROM firsts GROUP BY first_id)
+    SELECT k.datasource, k.id AS rep_id, k.team,
+           CASE WHEN c.people > 1 THEN f.first_source || ':' || f.first_id ELSE f.first_id END
+               AS person,
+           f.first_name AS person_name, f.members
+    FROM keyed k JOIN firsts f USING (grp) JOIN clashes c USING (first_id)""",
+]
+
 
 def table_ddl(entity: Entity) -> str:
     columns = [f'"{c.name}" {SQL_TYPES[c.type]}' for c in entity.columns]
@@ -38,6 +78,8 @@ class AnalyticsStore:
         if not read_only:
             for entity in ENTITIES.values():
                 self.con.execute(table_ddl(entity))
+            for statement in REP_PEOPLE_DDL:
+                self.con.execute(statement)
         self._ibis: IbisDuckDB | None = None
 
     @property
@@ -45,6 +87,10 @@ class AnalyticsStore:
         if self._ibis is None:
             self._ibis = ibis.duckdb.from_connection(self.con)
         return self._ibis
+
+    def sources_of_reps(self) -> int:
+        rows = self.con.execute("SELECT count(DISTINCT datasource) FROM reps").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def count(self, table: str) -> int:
         # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and then

@@ -26,6 +26,8 @@ class ViewContext:
     tables: Callable[[str], ir.Table]
     currency: str
     zone: str = "UTC"
+    # With reps from several sources, a rep slice is a person matched across them.
+    several_sources: bool = False
 
 
 @ibis.udf.scalar.builtin(  # type: ignore[untyped-decorator]

@@ -43,14 +43,21 @@ def _lookup(ctx: ViewContext, table: ir.Table, entity: str, key: ir.Value, colum
     return joined.rename(**{name: "_v"}).drop("_k", "_s")
 
 
-def _rep_column(ctx: ViewContext, view: str, table: ir.Table) -> ir.Table:
+def _rep_column(ctx: ViewContext, view: str, table: ir.Table, *,
+                as_person: bool = True) -> ir.Table:
     """``_rep``: whose row this is. Revenue belongs to its deal's rep, else the account's."""
     if view != "revenue":
-        return table.mutate(_rep=table.rep_id)
-    table = _lookup(ctx, table, "deals", table.deal_id, "rep_id", "_deal_rep")
-    table = _lookup(ctx, table, "accounts", table.account_id, "rep_id", "_acct_rep")
-    return table.mutate(_rep=table._deal_rep.coalesce(table._acct_rep)).drop(
-        "_deal_rep", "_acct_rep")
+        table = table.mutate(_rep=table.rep_id)
+    else:
+        table = _lookup(ctx, table, "deals", table.deal_id, "rep_id", "_deal_rep")
+        table = _lookup(ctx, table, "accounts", table.account_id, "rep_id", "_acct_rep")
+        table = table.mutate(_rep=table._deal_rep.coalesce(table._acct_rep)).drop(
+            "_deal_rep", "_acct_rep")
+    if not (ctx.several_sources and as_person):
+        return table
+    people = ctx.tables("rep_people").select(_pk="rep_id", _ps="datasource", _pp="person")
+    table = table.left_join(people, [table._rep == people._pk, table.datasource == people._ps])
+    return table.mutate(_rep=table._pp.coalesce(table._rep)).drop("_pk", "_ps", "_pp")
 
 
 def add_dimension(ctx: ViewContext, view: str, table: ir.Table, dim: str) -> ir.Table:
@@ -61,7 +68,7 @@ def add_dimension(ctx: ViewContext, view: str, table: ir.Table, dim: str) -> ir.
     if dim == "team":
         if view == "spend":
             return table.mutate(**{name: table.team})
-        table = _rep_column(ctx, view, table)
+        table = _rep_column(ctx, view, table, as_person=False)
         table = _lookup(ctx, table, "reps", table._rep, "team", "_rep_team")
         own = table.team if view == "forecasts" else ibis.null("string")
         return table.mutate(**{name: own.coalesce(table._rep_team)}).drop("_rep", "_rep_team")
@@ -102,7 +109,7 @@ def _custom_dimension(ctx: ViewContext, view: str, table: ir.Table, dim: str) ->
     own = table.custom[field].unwrap_as("string")
     if view not in _HAS_REP:
         return table.mutate(**{name: own})
-    table = _rep_column(ctx, view, table)
+    table = _rep_column(ctx, view, table, as_person=False)
     table = _lookup(ctx, table, "reps", table._rep, "custom", "_rep_custom")
     value = table._rep_custom[field].unwrap_as("string")
     if not dim.startswith("rep."):

@@ -75,7 +75,8 @@ class Engine:
         self.zone = timezone
         self.currency = currency
         self.cache = cache or _CACHE
-        self.ctx = ViewContext(tables=store.ibis.table, currency=currency, zone=timezone)
+        self.ctx = ViewContext(tables=store.ibis.table, currency=currency, zone=timezone,
+                               several_sources=store.sources_of_reps() > 1)
         self._row_counts: dict[str, int] = {}
         store.con.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {AS_OF_TABLE} (period DATE, as_of TIMESTAMP)"
@@ -249,7 +250,8 @@ class Engine:
 
     # -- rows ------------------------------------------------------------------------
     def _rep_names(self) -> dict[str, str]:
-        return {str(i): str(n) for i, n in self.store.fetch("SELECT id, name FROM reps")}
+        return {str(p): str(n) for p, n in self.store.fetch(
+            "SELECT DISTINCT person, person_name FROM rep_people")}
 
     def _complete_grid(self, query: KpiQuery, merged: pd.DataFrame,
                        key_columns: list[str]) -> pd.DataFrame:
@@ -279,10 +281,10 @@ class Engine:
         return universe.merge(merged, on=key_columns, how="outer")
 
     def _reps_in_filter(self, query: KpiQuery) -> list[str]:
-        sql = "SELECT DISTINCT id FROM reps WHERE true"
+        sql = "SELECT DISTINCT person FROM rep_people WHERE true"
         params: list[Any] = []
         for dim, values in query.where:
-            column = {"rep": "id", "team": "team"}.get(dim)
+            column = {"rep": "person", "team": "team"}.get(dim)
             if column:
                 sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
                 params.extend(values)
