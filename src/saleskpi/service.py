@@ -31,9 +31,19 @@ from saleskpi.store import AnalyticsStore
 
 
 class SalesKpiService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, shared_writer: bool = False) -> None:
+        """``shared_writer``: inside the server, which also writes (imports, syncs).
+
+        DuckDB lets one process hold a file read-write and refuses a read-only
+        connection next to it, so the server opens every connection read-write.
+        """
         self.settings = settings
+        self.shared_writer = shared_writer
         self._catalog: Catalog | None = None
+
+    def reload_catalog(self) -> None:
+        """After the user's kpis.yaml changed (the web catalogue editor)."""
+        self._catalog = None
 
     @property
     def catalog(self) -> Catalog:
@@ -43,6 +53,7 @@ class SalesKpiService:
 
     @contextmanager
     def engine(self, *, read_only: bool = True) -> Iterator[Engine]:
+        read_only = read_only and not self.shared_writer
         with AnalyticsStore(self.settings.analytics_path, read_only=read_only) as store:
             yield Engine(store, self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency)

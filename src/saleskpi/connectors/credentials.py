@@ -24,7 +24,8 @@ class CredentialError(Exception):
     pass
 
 
-def _key(settings: Settings) -> bytes:
+def workspace_key(settings: Settings) -> bytes:
+    """The workspace secret: from settings, else a key file made once, owner-only."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     path = settings.workspace / KEY_FILE
@@ -42,7 +43,7 @@ class CredentialStore:
     def __init__(self, settings: Settings) -> None:
         self.path: Path = settings.workspace / CREDENTIALS_FILE
         try:
-            self._fernet = Fernet(_key(settings))
+            self._fernet = Fernet(workspace_key(settings))
         except ValueError:
             raise CredentialError(_(
                 "SALESKPI_SECRET_KEY is not a valid key; make one with: python -c "
