@@ -1,10 +1,10 @@
-"""Transactional state (SQLAlchemy): the import log; later users, targets, settings."""
+"""Transactional state (SQLAlchemy): the import log and targets; later users, settings."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,3 +23,33 @@ class ImportRun(Base):
     source: Mapped[str] = mapped_column(String(200))
     ok: Mapped[bool] = mapped_column(Boolean)
     report: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class Target(Base):
+    """A plan for one KPI over one period, for a rep, a team or the whole company.
+
+    No rep and no team means company-wide; a rep means the rep's own target (the
+    team, if given, is informational). A row is identified by (source, kpi,
+    period_start, period_end, rep_id, team): setting it again updates the value.
+    """
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        # NULL rep/team must compare equal for the key, so the index uses coalesce.
+        Index(
+            "uq_targets_key", "source", "kpi", "period_start", "period_end",
+            text("coalesce(rep_id, '')"), text("coalesce(team, '')"), unique=True,
+        ),
+        Index("ix_targets_period", "period_start", "period_end"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    kpi: Mapped[str] = mapped_column(String(200))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    rep_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    team: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    value: Mapped[float] = mapped_column(Float)
+    custom: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
