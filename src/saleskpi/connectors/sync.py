@@ -56,24 +56,29 @@ def connector_for(settings: Settings, crm: str,
     return REGISTRY[crm](credentials, options or ClientOptions())
 
 
-def store_batch(settings: Settings, crm: str, batch: Batch) -> ImportReport:
-    """Upsert the batch's rows and apply its deletions; raise if the rows are invalid."""
-    with AnalyticsStore(settings.analytics_path) as store:
-        report = import_frames(settings, batch.frames, source=crm, store=store) \
-            if batch.frames else ImportReport(source=crm)
-        if not report.ok:
-            first = report.errors[0]
-            raise ConnectorError(_(
-                "{crm} sent data that does not fit ({where}: {message}); nothing from this "
-                "batch was stored", crm=crm, where=first.location(), message=first.message))
-        if batch.deleted:
-            with store.transaction() as con:
-                for entity, ids in batch.deleted.items():
-                    key = ENTITIES[entity].key[0]
-                    con.execute(
-                        f'DELETE FROM "{entity}" WHERE datasource = ? AND "{key}" IN '
-                        f"(SELECT unnest(?::VARCHAR[]))", [crm, ids])
-    return report
+def store_batch(settings: Settings, crm: str, batch: Batch,
+                store: AnalyticsStore) -> tuple[ImportReport, dict[str, int]]:
+    """Upsert the batch's rows and apply its deletions; raise if the rows are invalid.
+
+    Returns the import report and the number of rows actually deleted per entity.
+    """
+    report = import_frames(settings, batch.frames, source=crm, store=store, log=False) \
+        if batch.frames else ImportReport(source=crm)
+    if not report.ok:
+        first = report.errors[0]
+        raise ConnectorError(_(
+            "{crm} sent data that does not fit ({where}: {message}); nothing from this "
+            "batch was stored", crm=crm, where=first.location(), message=first.message))
+    deleted: dict[str, int] = {}
+    if batch.deleted:
+        with store.transaction() as con:
+            for entity, ids in batch.deleted.items():
+                key = ENTITIES[entity].key[0]
+                rows = con.execute(
+                    f'DELETE FROM "{entity}" WHERE datasource = ? AND "{key}" IN '
+                    f"(SELECT unnest(?::VARCHAR[]))", [crm, ids]).fetchall()
+                deleted[entity] = int(rows[0][0]) if rows else 0
+    return report, deleted
 
 
 def sync(settings: Settings, crm: str, *, full: bool = False,
@@ -85,13 +90,16 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
     cursor = load_cursor(settings, crm)
     report = SyncReport(crm, full=not cursor)
     notify = progress or (lambda _msg: None)
-    for batch in connector.batches(cursor):
-        notify(_("{crm}: {label} ({rows} rows)", crm=crm, label=batch.label, rows=batch.rows()))
-        stored = store_batch(settings, crm, batch)
-        report.add(stored)
-        for entity, ids in batch.deleted.items():
-            report.deleted[entity] = report.deleted.get(entity, 0) + len(ids)
-        # Only now is the batch safe: a crash before this line re-reads it next time.
-        save_cursor(settings, crm, batch.cursor)
-        report.batches += 1
+    # One store for the whole sync: opening DuckDB per batch would dominate small pages.
+    with AnalyticsStore(settings.analytics_path) as store:
+        for batch in connector.batches(cursor):
+            notify(_("{crm}: {label} ({rows} rows)", crm=crm, label=batch.label,
+                     rows=batch.rows()))
+            stored, deleted = store_batch(settings, crm, batch, store)
+            report.add(stored)
+            for entity, count in deleted.items():
+                report.deleted[entity] = report.deleted.get(entity, 0) + count
+            # Only now is the batch safe: a crash before this line re-reads it next time.
+            save_cursor(settings, crm, batch.cursor)
+            report.batches += 1
     return report

@@ -55,8 +55,12 @@ def import_frames(
     source: str,
     store: AnalyticsStore | None = None,
     progress: Progress | None = None,
+    log: bool = True,
 ) -> ImportReport:
-    """Import typed frames made in code (the demo generator, CRM connectors)."""
+    """Import typed frames made in code (the demo generator, CRM connectors).
+
+    ``log``: record the run in the import log; a sync's many small batches do not.
+    """
     report = ImportReport(source=source)
     tables = frames_to_tables(frames)
     if store is not None:
@@ -64,7 +68,7 @@ def import_frames(
     else:
         with AnalyticsStore(settings.analytics_path) as opened:
             Loader(opened, source, report, progress).run(tables, dry_run=False)
-    return _finish(settings, report, "<generated>")
+    return _finish(settings, report, "<generated>") if log else report
 
 
 def _finish(settings: Settings, report: ImportReport, origin: str) -> ImportReport:
