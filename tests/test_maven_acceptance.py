@@ -563,3 +563,53 @@ def test_reimport_keeps_kpis_identical(reimport):
     # Everything else in the output too, except any generation timestamp (keys ending "_at").
     same_keys = {k for k in before if not k.endswith("_at")}
     assert {k: after.get(k) for k in same_keys} == {k: before[k] for k in same_keys}
+
+
+# ---------------------------------------------------------------- stage history from the pipeline
+
+
+def test_stage_changes_from_pipeline_match_sql(maven_ws):
+    # One file feeds two entities: every engaged opportunity entered Engaging on its
+    # engage date, and every closed one entered Won or Lost on its close date.
+    expected = {
+        tuple(r.values())
+        for r in raw_sql(
+            """
+            SELECT opportunity_id, 'Engaging', engage_date, sales_agent FROM pipeline
+            WHERE engage_date IS NOT NULL
+            UNION ALL
+            SELECT opportunity_id, deal_stage, close_date, sales_agent FROM pipeline
+            WHERE deal_stage IN ('Won', 'Lost')
+            """
+        )
+    }
+    assert len(expected) == 8300 + 6711
+    got = store_sql(
+        maven_ws,
+        "SELECT deal_id, stage, CAST(entered_at AS DATE), rep_id FROM stage_changes",
+    )
+    assert len(got) == len(expected)
+    assert set(got) == expected
+    assert store_sql(maven_ws, "SELECT DISTINCT pipeline, custom FROM stage_changes") == [
+        ("sales", None)
+    ]
+
+
+def test_import_reports_rows_skipped_for_stage_changes(import_report):
+    assert import_report["entities"]["stage_changes"] == {
+        "inserted": 15011, "updated": 0, "unchanged": 0, "rejected": 0,
+    }
+    no_engage = raw_scalar("SELECT count(*) FROM pipeline WHERE engage_date IS NULL")
+    still_open = raw_scalar(
+        "SELECT count(*) FROM pipeline WHERE deal_stage NOT IN ('Won', 'Lost')")
+    assert (no_engage, still_open) == (500, 2089)
+    skipped = single_warning(import_report, "rows_skipped", column="entered_at")
+    assert (skipped["count"], skipped["file"]) == (no_engage, "sales_pipeline.csv")
+    closes = single_warning(import_report, "rows_skipped", column="stage, entered_at")
+    assert closes["count"] == still_open
+
+
+def test_reimport_leaves_stage_changes_unchanged(reimport):
+    assert reimport["second"]["entities"]["stage_changes"] == {
+        "inserted": 0, "updated": 0, "unchanged": 15011, "rejected": 0,
+    }

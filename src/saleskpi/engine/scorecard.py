@@ -153,6 +153,8 @@ class Engine:
             if not key_columns:
                 merged = pd.DataFrame([{}])
         merged = self._complete_grid(query, merged, key_columns)
+        if not key_columns and merged.empty:
+            merged = pd.DataFrame([{}])  # a total over nothing is still one row of zeros
         for m, column in column_of.items():
             if column not in merged.columns:
                 merged[column] = float("nan")

@@ -7,8 +7,10 @@ finds every row unchanged and writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -18,6 +20,9 @@ from saleskpi.ingest.schema import ENTITIES, LOAD_ORDER, SQL_TYPES, Entity
 from saleskpi.ingest.validate import TypedTable
 from saleskpi.store import AnalyticsStore
 
+if TYPE_CHECKING:
+    from saleskpi.plans.importing import TargetImport
+
 # A reference to an unknown rep would make a KPI row nobody owns: refuse it.
 # Other dangling references (an account or product missing from the export)
 # are common in real exports and only reported.
@@ -25,6 +30,10 @@ STRICT_REFERENCES = {"reps"}
 EXAMPLES = 5
 
 Progress = Callable[[str], None]
+
+# Targets are plans, not facts: staged and checked here like every entity, but
+# stored in the transactional store (SQLite) by saleskpi.plans.importing.
+ROUTED_TO_STATE = "targets"
 
 
 def frames_to_tables(frames: dict[str, pd.DataFrame]) -> list[TypedTable]:
@@ -75,6 +84,7 @@ class Loader:
         self.report = report
         self.progress = progress or (lambda _msg: None)
         self.staged: list[str] = []
+        self._targets: TargetImport | None = None
 
     def run(self, tables: Iterable[TypedTable], *, dry_run: bool) -> ImportReport:
         by_entity: dict[str, list[TypedTable]] = {}
@@ -84,6 +94,8 @@ class Loader:
             for name in LOAD_ORDER:
                 if name in by_entity:
                     self._stage(ENTITIES[name], by_entity[name])
+            if ROUTED_TO_STATE in self.staged:
+                self._routed().check()
             if not self.report.ok:
                 raise ImportRejected
             for name in self.staged:
@@ -92,12 +104,20 @@ class Loader:
             if not self.report.ok:
                 raise ImportRejected
             for name in self.staged:
-                self.report.entities[name] = self._count(ENTITIES[name])
+                self.report.entities[name] = (
+                    self._routed().count() if name == ROUTED_TO_STATE
+                    else self._count(ENTITIES[name]))
             if not dry_run:
                 self.progress(_("writing"))
-                with self.store.transaction():
+                # SQLite commits only after DuckDB has; a failure in either undoes both.
+                routed = (self._routed().transaction() if ROUTED_TO_STATE in self.staged
+                          else contextlib.nullcontext())
+                with routed, self.store.transaction():
                     for name in self.staged:
-                        self._write(ENTITIES[name])
+                        if name == ROUTED_TO_STATE:
+                            self._routed().write()
+                        else:
+                            self._write(ENTITIES[name])
         except ImportRejected:
             for name in self.staged:
                 self.report.entities.setdefault(name, EntityCounts()).rejected = (
@@ -107,6 +127,13 @@ class Loader:
             for name in self.staged:
                 self.con.execute(f'DROP TABLE IF EXISTS "stage_{name}"')
         return self.report
+
+    def _routed(self) -> TargetImport:
+        if self._targets is None:
+            from saleskpi.plans.importing import TargetImport
+
+            self._targets = TargetImport(self.con, self.store.path, self.source, self.report)
+        return self._targets
 
     # -- staging -------------------------------------------------------------
     def _stage(self, entity: Entity, tables: list[TypedTable]) -> None:

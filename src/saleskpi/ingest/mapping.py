@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from saleskpi.i18n import _
 from saleskpi.ingest.files import RawTable
@@ -42,6 +42,11 @@ class FileMapping(BaseModel):
     )
     decimal_comma: bool | None = None
     keep_unmapped: bool = Field(default=True, description="keep other columns as custom fields")
+    skip_rows_without: list[str] = Field(
+        default_factory=list,
+        description="canonical columns: rows where any of them is empty (after columns, "
+        "values and constants) are left out of this entity; the count is reported",
+    )
 
     @field_validator("entity")
     @classmethod
@@ -49,6 +54,19 @@ class FileMapping(BaseModel):
         if value not in ENTITIES:
             raise ValueError(f"unknown entity {value!r}; known: {', '.join(ENTITIES)}")
         return value
+
+    @model_validator(mode="after")
+    def _skip_columns_exist(self) -> FileMapping:
+        if self.entity not in ENTITIES:
+            return self
+        known = {*ENTITIES[self.entity].column_names, *self.columns, *self.constants}
+        unknown = [c for c in self.skip_rows_without if c not in known]
+        if unknown:
+            raise ValueError(
+                f"skip_rows_without: {', '.join(map(repr, unknown))} is neither a column of "
+                f"{self.entity} nor mapped in 'columns'"
+            )
+        return self
 
 
 class Mapping(BaseModel):
@@ -61,10 +79,14 @@ class Mapping(BaseModel):
     ignore: list[str] = Field(default_factory=list, description="files to skip")
 
     def match(self, table_key: str) -> FileMapping | None:
-        for spec in self.files:
-            if fnmatch.fnmatch(table_key.lower(), spec.file.lower()):
-                return spec
-        return None
+        """The first entry for this file (see ``matches`` for all of them)."""
+        found = self.matches(table_key)
+        return found[0] if found else None
+
+    def matches(self, table_key: str) -> list[FileMapping]:
+        """Every entry for this file, in mapping order: one file may feed several entities."""
+        return [spec for spec in self.files
+                if fnmatch.fnmatch(table_key.lower(), spec.file.lower())]
 
     def ignores(self, table_key: str) -> bool:
         return any(fnmatch.fnmatch(table_key.lower(), p.lower()) for p in self.ignore)
@@ -126,8 +148,8 @@ def apply_mapping(
     for table in tables:
         if mapping is not None and mapping.ignores(table.key):
             continue
-        spec = mapping.match(table.key) if mapping is not None else None
-        if spec is None:
+        specs = mapping.matches(table.key) if mapping is not None else []
+        if not specs:
             entity = _entity_from_name(table.key)
             if entity is None:
                 report.warn(
@@ -137,10 +159,11 @@ def apply_mapping(
                     file=table.name,
                 )
                 continue
-            spec = FileMapping(file=table.key, entity=entity)
-        result = _apply_spec(table, spec, report)
-        if result is not None:
-            mapped.append(result)
+            specs = [FileMapping(file=table.key, entity=entity)]
+        for spec in specs:
+            result = _apply_spec(table, spec, report)
+            if result is not None:
+                mapped.append(result)
     return mapped
 
 
@@ -191,5 +214,32 @@ def _apply_spec(table: RawTable, spec: FileMapping, report: ImportReport) -> Map
                           for pair, c in pairs.items()],
             )
         out[target] = after
+    if spec.skip_rows_without:
+        out = _skip_rows(out, table.name, spec, report)
     decimal_comma = spec.decimal_comma if spec.decimal_comma is not None else table.decimal_comma
     return MappedTable(table.name, spec.entity, out, dict(spec.date_formats), decimal_comma)
+
+
+def _skip_rows(
+    frame: pd.DataFrame, file: str, spec: FileMapping, report: ImportReport
+) -> pd.DataFrame:
+    """Leave out rows where a ``skip_rows_without`` column is empty, and say how many."""
+    empty = pd.Series(False, index=frame.index)
+    for name in spec.skip_rows_without:
+        if name not in frame.columns:
+            empty[:] = True  # a column nobody mapped is empty in every row
+            break
+        empty |= frame[name].isna()
+    count = int(empty.sum())
+    if count:
+        columns = ", ".join(spec.skip_rows_without)
+        report.warn(
+            "rows_skipped",
+            _("{file}: {count} rows not imported as {entity}: {columns} empty "
+              "(skip_rows_without in the mapping)",
+              file=file, count=count, columns=columns, entity=spec.entity),
+            count=count, file=file, column=columns,
+            examples=[_("row {row}", row=int(row))
+                      for row in frame.loc[empty, "_row"].head(5)],
+        )
+    return frame.loc[~empty]

@@ -1,3 +1,5 @@
 """The CRM connectors; importing this package registers each of them."""
 
-from saleskpi.connectors.crms import amocrm  # noqa: F401
+from saleskpi.connectors.crms import amocrm, hubspot, pipedrive
+
+__all__ = ["amocrm", "hubspot", "pipedrive"]
