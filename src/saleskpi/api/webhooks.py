@@ -14,7 +14,7 @@ import time
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from saleskpi.connectors.base import REGISTRY, WebhookRejected, WebhookRequest
+from saleskpi.connectors.base import REGISTRY, ClientOptions, WebhookRejected, WebhookRequest
 from saleskpi.connectors.http import ConnectorError
 from saleskpi.connectors.sync import connector_for, sync
 from saleskpi.settings import Settings
@@ -44,12 +44,13 @@ def router(settings: Settings) -> APIRouter:
             received_at=time.time(),
         )
         # Verification, the replay check and the sync block: keep them off the event loop.
-        return await run_in_threadpool(_verify_and_sync, settings, crm, delivery)
+        options = getattr(request.app.state, "client_options", None)
+        return await run_in_threadpool(_verify_and_sync, settings, crm, delivery, options)
 
-    def _verify_and_sync(settings: Settings, crm: str,
-                         delivery: WebhookRequest) -> dict[str, object]:
+    def _verify_and_sync(settings: Settings, crm: str, delivery: WebhookRequest,
+                         options: ClientOptions | None) -> dict[str, object]:
         try:
-            connector = connector_for(settings, crm)
+            connector = connector_for(settings, crm, options)
             delivery_id = connector.verify_webhook(delivery)
         except WebhookRejected:
             raise HTTPException(401, {"error": "not_verified"}) from None
@@ -60,7 +61,7 @@ def router(settings: Settings) -> APIRouter:
             raise HTTPException(409, {"error": "replayed"})
         with sync_lock:
             try:
-                report = sync(settings, crm)
+                report = sync(settings, crm, options=options)
             except ConnectorError:
                 # Verified and remembered: the next scheduled sync picks the change up.
                 raise HTTPException(502, {"error": "sync_failed"}) from None

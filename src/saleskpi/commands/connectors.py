@@ -43,8 +43,10 @@ def connect_command(
     for field in fields:
         if field.name in given:
             credentials[field.name] = given[field.name]
-        else:
+        elif field.required and not field.default:
             credentials[field.name] = typer.prompt(field.help, hide_input=field.secret)
+        else:
+            credentials[field.name] = field.default
     try:
         connector = factory(credentials, ClientOptions())
         with err.status(_("Testing the connection…")):

@@ -38,6 +38,10 @@ class Field:
     name: str
     help: str
     secret: bool = False
+    # Optional fields (webhook secrets, a default API address) are not asked for;
+    # ``default`` is stored when the user gives nothing.
+    required: bool = True
+    default: str = ""
 
 
 class Connector(Protocol):

@@ -46,6 +46,8 @@ class SyncReport:
 
 def connector_for(settings: Settings, crm: str,
                   options: ClientOptions | None = None) -> Connector:
+    import saleskpi.connectors.crms  # noqa: F401  (registers the connectors)
+
     if crm not in REGISTRY:
         raise ConnectorError(_("unknown CRM {crm!r}; known: {known}", crm=crm,
                                known=", ".join(sorted(REGISTRY))))
@@ -58,17 +60,14 @@ def connector_for(settings: Settings, crm: str,
 
 def store_batch(settings: Settings, crm: str, batch: Batch,
                 store: AnalyticsStore) -> tuple[ImportReport, dict[str, int]]:
-    """Upsert the batch's rows and apply its deletions; raise if the rows are invalid.
+    """Apply the batch's deletions, then upsert its rows; raise if the rows are invalid.
+
+    Deletions go first so a batch can replace rows (a deal's whole stage history).
+    Both steps are idempotent and the cursor is saved only after both, so a crash
+    between them is repaired by re-reading the batch.
 
     Returns the import report and the number of rows actually deleted per entity.
     """
-    report = import_frames(settings, batch.frames, source=crm, store=store, log=False) \
-        if batch.frames else ImportReport(source=crm)
-    if not report.ok:
-        first = report.errors[0]
-        raise ConnectorError(_(
-            "{crm} sent data that does not fit ({where}: {message}); nothing from this "
-            "batch was stored", crm=crm, where=first.location(), message=first.message))
     deleted: dict[str, int] = {}
     if batch.deleted:
         with store.transaction() as con:
@@ -78,6 +77,13 @@ def store_batch(settings: Settings, crm: str, batch: Batch,
                     f'DELETE FROM "{entity}" WHERE datasource = ? AND "{key}" IN '
                     f"(SELECT unnest(?::VARCHAR[]))", [crm, ids]).fetchall()
                 deleted[entity] = int(rows[0][0]) if rows else 0
+    report = import_frames(settings, batch.frames, source=crm, store=store, log=False) \
+        if batch.frames else ImportReport(source=crm)
+    if not report.ok:
+        first = report.errors[0]
+        raise ConnectorError(_(
+            "{crm} sent data that does not fit ({where}: {message}); nothing from this "
+            "batch was stored", crm=crm, where=first.location(), message=first.message))
     return report, deleted
 
 

@@ -159,12 +159,42 @@ class Loader:
         finally:
             self.con.unregister("_incoming")
         self.staged.append(entity.name)
+        self._check_contract(entity)
         if len(tables) > 1:
             self._check_cross_file_duplicates(entity)
 
     def _staged_count(self, name: str) -> int:
         row = self.con.execute(f'SELECT count(*) FROM "stage_{name}"').fetchone()
         return int(row[0]) if row else 0
+
+    def _check_contract(self, entity: Entity) -> None:
+        """Required values, allowed values and closed deals' dates, for rows made in code.
+
+        Files are checked cell by cell before this (validate.py); rows from the demo
+        or a CRM connector arrive typed, and are held to the same contract here.
+        """
+        table = f'"stage_{entity.name}"'
+        checks: list[tuple[str, str, str]] = []
+        for column in entity.columns:
+            if column.required:
+                checks.append((column.name, f'"{column.name}" IS NULL',
+                               _("{column} is empty but required", column=column.name)))
+            if column.choices:
+                allowed = ", ".join(f"'{c}'" for c in column.choices)
+                checks.append((column.name,
+                               f'"{column.name}" IS NOT NULL AND lower("{column.name}") '
+                               f"NOT IN ({allowed})",
+                               _("not one of the allowed values: {values}",
+                                 values=", ".join(column.choices))))
+        if entity.name == "deals":
+            checks.append(("closed_at", "status IN ('won', 'lost') AND closed_at IS NULL",
+                           _("a won or lost deal needs closed_at")))
+        for name, condition, message in checks:
+            rows = self.con.execute(
+                f"SELECT _file, _row FROM {table} WHERE {condition} ORDER BY _row LIMIT 5"
+            ).fetchall()
+            for file, row in rows:
+                self.report.error(file, int(row), name, message)
 
     def _check_cross_file_duplicates(self, entity: Entity) -> None:
         keys = ", ".join(f'"{k}"' for k in entity.key)
