@@ -1,5 +1,5 @@
 """The CRM connectors; importing this package registers each of them."""
 
-from saleskpi.connectors.crms import amocrm, hubspot, pipedrive
+from saleskpi.connectors.crms import amocrm, bitrix24, hubspot, pipedrive
 
-__all__ = ["amocrm", "hubspot", "pipedrive"]
+__all__ = ["amocrm", "bitrix24", "hubspot", "pipedrive"]
