@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from saleskpi.connectors.crms.amocrm.records import Record, malformed
+from saleskpi.connectors.frames import canonical_frame
 from saleskpi.i18n import _
-from saleskpi.ingest.schema import ENTITIES, ColumnType
 
 WON_STATUS = 142
 LOST_STATUS = 143
@@ -219,29 +219,6 @@ def task_row(task: Record, directory: Directory) -> Row | None:
 
 # -- typed frames ------------------------------------------------------------------
 def frame(entity: str, rows: list[Row]) -> pd.DataFrame:
-    """Rows as a frame with the contract's dtypes; unix seconds become naive UTC.
+    """Rows as a canonical frame; amoCRM gives times as unix seconds."""
+    return canonical_frame(entity, rows, epoch_seconds=True)
 
-    Keys that are not columns of the entity are kept as custom fields.
-    """
-    spec = ENTITIES[entity]
-    data: dict[str, pd.Series[Any]] = {}
-    for col in spec.columns:
-        values = [row.get(col.name) for row in rows]
-        if col.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
-            seconds = pd.Series(values, dtype="Int64")
-            data[col.name] = pd.to_datetime(seconds, unit="s").astype("datetime64[us]")
-        elif col.type in (ColumnType.MONEY, ColumnType.NUMBER):
-            data[col.name] = pd.Series(values, dtype="float64")
-        elif col.type is ColumnType.INTEGER:
-            data[col.name] = pd.Series(values, dtype="Int64")
-        elif col.type is ColumnType.BOOLEAN:
-            data[col.name] = pd.Series(values, dtype="boolean")
-        else:
-            data[col.name] = pd.Series(values, dtype=object)
-    extra = sorted({k for row in rows for k in row} - set(spec.column_names))
-    for name in extra:
-        data[name] = pd.Series([row.get(name) for row in rows], dtype=object)
-    out = pd.DataFrame(data)
-    # A record read twice in one page (amoCRM's paging shifts while data changes)
-    # must not become two rows: the store would count it twice.
-    return out.drop_duplicates(subset=list(spec.key), keep="last").reset_index(drop=True)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from saleskpi.connectors.crms.bitrix24.payload import Item
-from saleskpi.ingest.schema import ENTITIES, ColumnType
+from saleskpi.connectors.frames import canonical_frame
 
 Row = dict[str, Any]
 
@@ -254,25 +254,6 @@ def activity_row(activity: Item, directory: Directory) -> Row | None:
 
 # -- typed frames --------------------------------------------------------------------
 def frame(entity: str, rows: list[Row]) -> pd.DataFrame:
-    """Rows as a frame with the contract's dtypes; keys that are no column become custom."""
-    spec = ENTITIES[entity]
-    data: dict[str, pd.Series[Any]] = {}
-    for col in spec.columns:
-        values = [row.get(col.name) for row in rows]
-        if col.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
-            stamps = [pd.NaT if v is None else pd.Timestamp(v) for v in values]
-            data[col.name] = pd.Series(stamps, dtype="datetime64[us]")
-        elif col.type in (ColumnType.MONEY, ColumnType.NUMBER):
-            data[col.name] = pd.Series(values, dtype="float64")
-        elif col.type is ColumnType.INTEGER:
-            data[col.name] = pd.Series(values, dtype="Int64")
-        elif col.type is ColumnType.BOOLEAN:
-            data[col.name] = pd.Series(values, dtype="boolean")
-        else:
-            data[col.name] = pd.Series(values, dtype=object)
-    for name in sorted({k for row in rows for k in row} - set(spec.column_names)):
-        data[name] = pd.Series([row.get(name) for row in rows], dtype=object)
-    out = pd.DataFrame(data)
-    # The same record twice in one batch would be counted twice by the store.
-    return out.drop_duplicates(subset=list(spec.key), keep="last").reset_index(drop=True)
+    """Rows as a canonical frame; keys that are no column become custom fields."""
+    return canonical_frame(entity, rows)
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from saleskpi.connectors.crms.hubspot.api import Record, expected, malformed, object_id
+from saleskpi.connectors.frames import canonical_frame
 from saleskpi.i18n import _
-from saleskpi.ingest.schema import ENTITIES, ColumnType
 
 # Deals and activities need a rep; records without a (known) HubSpot owner get this one.
 UNASSIGNED = "unassigned"
@@ -352,25 +352,7 @@ def stages_from(pipelines: list[dict[str, Any]], endpoint: str) -> Context:
 
 
 # -- frames -----------------------------------------------------------------------------
-def _series(kind: ColumnType, values: list[Any]) -> pd.Series[Any]:
-    if kind in (ColumnType.TIMESTAMP, ColumnType.DATE):
-        return pd.Series(values, dtype="datetime64[us]")
-    if kind in (ColumnType.MONEY, ColumnType.NUMBER):
-        return pd.Series([np.nan if v is None else float(v) for v in values], dtype="float64")
-    if kind is ColumnType.INTEGER:
-        return pd.Series(values, dtype="Int64")
-    if kind is ColumnType.BOOLEAN:
-        return pd.Series(values, dtype="boolean")
-    return pd.Series(values, dtype=object)
-
-
 def frame(entity: str, rows: list[Row]) -> pd.DataFrame:
-    """Rows as a frame with the contract's columns and dtypes; other keys become custom."""
-    spec = ENTITIES[entity]
-    data: dict[str, pd.Series[Any]] = {
-        c.name: _series(c.type, [r.get(c.name) for r in rows]) for c in spec.columns}
-    extra = dict.fromkeys(k for r in rows for k in r if k not in spec.column_names)
-    for name in extra:
-        data[name] = pd.Series([r.get(name) for r in rows], dtype=object)
-    return pd.DataFrame(data)
+    """Rows as a canonical frame; other keys become custom fields."""
+    return canonical_frame(entity, rows)
 

@@ -16,8 +16,9 @@ import pandas as pd
 
 from saleskpi.connectors.base import Batch
 from saleskpi.connectors.crms.pipedrive.payload import Record
+from saleskpi.connectors.frames import canonical_frame
 from saleskpi.i18n import _
-from saleskpi.ingest.schema import ENTITIES, ColumnType
+from saleskpi.ingest.schema import ENTITIES
 
 Row = dict[str, Any]
 NOTE_PREFIX = "note-"  # notes share the activities table with activities: keep ids apart
@@ -78,28 +79,8 @@ class Rows:
 
 
 def typed_frame(entity: str, rows: Iterable[Row]) -> pd.DataFrame:
-    """Rows as a frame with the contract's dtypes; extra keys become custom fields."""
-    rows = list(rows)
-    columns = ENTITIES[entity].columns
-    names = {c.name for c in columns}
-    extra = sorted({k for row in rows for k in row} - names)
-    data: dict[str, pd.Series[Any]] = {}
-    for column in columns:
-        values = [row.get(column.name) for row in rows]
-        if column.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
-            data[column.name] = pd.Series(values, dtype="datetime64[us]")
-        elif column.type in (ColumnType.MONEY, ColumnType.NUMBER):
-            data[column.name] = pd.Series(
-                [float("nan") if v is None else float(v) for v in values], dtype="float64")
-        elif column.type is ColumnType.INTEGER:
-            data[column.name] = pd.Series(values, dtype="Int64")
-        elif column.type is ColumnType.BOOLEAN:
-            data[column.name] = pd.Series(values, dtype="boolean")
-        else:
-            data[column.name] = pd.Series(values, dtype=object)
-    for name in extra:
-        data[name] = pd.Series([row.get(name) for row in rows], dtype=object)
-    return pd.DataFrame(data)
+    """Rows as a canonical frame; extra keys become custom fields."""
+    return canonical_frame(entity, rows)
 
 
 def _midnight(day: dt.date | None) -> dt.datetime | None:
