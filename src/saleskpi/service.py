@@ -6,7 +6,11 @@ the engine sees it, so no surface can forget them.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -40,10 +44,22 @@ class SalesKpiService:
         self.settings = settings
         self.shared_writer = shared_writer
         self._catalog: Catalog | None = None
+        # Many people open the same page: a scorecard is kept for ``cache_seconds``
+        # and only while the stored data is unchanged (its files' modification times).
+        self._cache: OrderedDict[tuple[object, ...], tuple[float, Scorecard]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
 
     def reload_catalog(self) -> None:
         """After the user's kpis.yaml changed (the web catalogue editor)."""
         self._catalog = None
+        with self._cache_lock:
+            self._cache.clear()
+
+    def _data_version(self) -> tuple[int, ...]:
+        path = self.settings.analytics_path
+        wal = path.with_name(path.name + ".wal")
+        return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (path, wal))
 
     @property
     def catalog(self) -> Catalog:
@@ -61,11 +77,24 @@ class SalesKpiService:
     def scorecard(self, query: KpiQuery, scope: Scope = EVERYTHING, *, totals: bool = True,
                   now: dt.datetime | None = None) -> Scorecard:
         """KPIs for ``query`` within ``scope``, with total and team-average rows."""
+        ttl = self.settings.cache_seconds
+        key = (query, scope, totals, now, self._data_version())
+        if ttl > 0 and now is None:
+            with self._cache_lock:
+                hit = self._cache.get(key)
+                if hit is not None and hit[0] > time.monotonic():
+                    self.cache_hits += 1
+                    return copy.deepcopy(hit[1])
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
         with self.engine() as engine:
             scoped = self._resolve_rep_names(engine, scoped)
             result = engine.scorecard(scoped, totals=totals, now=now)
         result.query = query
+        if ttl > 0 and now is None:
+            with self._cache_lock:
+                self._cache[key] = (time.monotonic() + ttl, copy.deepcopy(result))
+                while len(self._cache) > 256:
+                    self._cache.popitem(last=False)
         return result
 
     def import_path(self, path: Path, *, mapping: Mapping | None, source: str | None,

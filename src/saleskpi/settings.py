@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     currency: str = Field(default="USD", description="reporting currency (ISO 4217)")
     lang: str = Field(default="", description="interface language: en, ru or uk")
     week_start: str = Field(default="monday", description="first day of a week")
+    cache_seconds: float = Field(
+        default=0, ge=0, description="keep a computed scorecard this long while the data is "
+        "unchanged (the server sets 30)"
+    )
     sync_every_minutes: float = Field(
         default=15, ge=0, description="saleskpi serve syncs connected CRMs this often (0: never)"
     )
