@@ -87,3 +87,4 @@ def test_bad_query_is_a_clear_error(run_cli, workspace: Path) -> None:
     result = run_cli(workspace, "kpi", "leads", "--period", "fortnight")
     assert result.returncode == 2
     assert "unknown period" in result.stderr
+

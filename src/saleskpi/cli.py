@@ -105,8 +105,14 @@ def service() -> SalesKpiService:
 
 def main() -> None:
     from saleskpi import commands  # noqa: F401  (registers the commands)
+    from saleskpi.store import StoreBusy
 
-    app()
+    try:
+        app()
+    except StoreBusy as exc:
+        label = _("Error")
+        err.print(f"[bold red]{label}:[/] {exc}", highlight=False)
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

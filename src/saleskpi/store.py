@@ -11,6 +11,7 @@ import duckdb
 import ibis
 from ibis.backends.duckdb import Backend as IbisDuckDB
 
+from saleskpi.i18n import _
 from saleskpi.ingest.schema import ENTITIES, SQL_TYPES, Entity
 
 # One person may be a rep in several sources (a company that moved CRM, or a CRM
@@ -54,6 +55,10 @@ REP_PEOPLE_DDL = [
 ]
 
 
+class StoreBusy(Exception):
+    """Another process holds the DuckDB file (DuckDB allows one writer)."""
+
+
 def table_ddl(entity: Entity) -> str:
     columns = [f'"{c.name}" {SQL_TYPES[c.type]}' for c in entity.columns]
     columns += ['"datasource" VARCHAR NOT NULL', '"custom" JSON']
@@ -72,9 +77,22 @@ class AnalyticsStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         if read_only and not path.exists():
             read_only = False  # nothing imported yet: create an empty store
-        self.con = duckdb.connect(str(path), read_only=read_only)
+        try:
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            raise StoreBusy(_(
+                "{path} is in use by another saleskpi process (the server, or an import). "
+                "Import through the dashboard or the API while the server runs, or stop it "
+                "first.", path=path)) from None
         # Sessions are UTC so that TIMESTAMP -> TIMESTAMPTZ casts are identity.
         self.con.execute("SET TimeZone = 'UTC'")
+        if read_only and not self.con.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = 'reps'").fetchall():
+            self.con.close()
+            raise StoreBusy(_("{path} holds no saleskpi data yet: run 'saleskpi import' or "
+                              "'saleskpi demo' first.", path=path))
         if not read_only:
             for entity in ENTITIES.values():
                 self.con.execute(table_ddl(entity))

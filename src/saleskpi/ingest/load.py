@@ -287,7 +287,8 @@ class Loader:
             deals = self._known_ids_of("deals", "rep_id")
             row = self.con.execute(
                 f"SELECT count(*), list(id ORDER BY id)[:{EXAMPLES}] "
-                f"FROM ({self._known_ids('reps')}) r WHERE id NOT IN ({deals})",
+                f"FROM (SELECT DISTINCT id FROM ({self._known_ids('reps')})) r "
+                f"WHERE id NOT IN ({deals})",
                 {"source": self.source},
             ).fetchone()
             if row and row[0]:
