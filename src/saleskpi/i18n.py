@@ -9,6 +9,7 @@ system locale (``LANG``), else English.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from babel.messages.pofile import read_po
 
 LANGUAGES = ("en", "ru", "uk")
 _LOCALES = Path(__file__).parent / "locales"
-_current = ["en"]
+# A ContextVar, not a global: the server answers users of different languages at once.
+_current: ContextVar[str] = ContextVar("saleskpi_language", default="en")
 
 
 def resolve_language(preferred: str | None = None) -> str:
@@ -32,11 +34,11 @@ def resolve_language(preferred: str | None = None) -> str:
 
 
 def set_language(lang: str) -> None:
-    _current[0] = resolve_language(lang)
+    _current.set(resolve_language(lang))
 
 
 def current_language() -> str:
-    return _current[0]
+    return _current.get()
 
 
 @cache
@@ -55,10 +57,10 @@ def _catalog(lang: str) -> dict[str, str]:
 
 def _(message: str, /, **values: object) -> str:
     """Translate ``message`` into the current language and fill in ``{values}``."""
-    text = _catalog(_current[0]).get(message, message)
+    text = _catalog(_current.get()).get(message, message)
     return text.format(**values) if values else text
 
 
 def pick(texts: dict[str, str], fallback: str = "") -> str:
     """Choose the current language's text from a {lang: text} mapping (catalogue names)."""
-    return texts.get(_current[0]) or texts.get("en") or fallback
+    return texts.get(_current.get()) or texts.get("en") or fallback

@@ -203,6 +203,9 @@ async def upload_import(user: ManagerDep, svc: ServiceDep,
     """Upload CSV files or one workbook; dry run by default, so the report comes first."""
     chosen = None
     if mapping:
+        if not mapping.replace("-", "").replace("_", "").isalnum():
+            # A name, never a path: the server must not read files a client names.
+            raise problem(400, "bad_mapping", "give the name of a mapping, not a path")
         try:
             chosen = load_mapping(mapping, svc.settings.mappings_dir)
         except MappingError as exc:

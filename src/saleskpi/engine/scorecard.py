@@ -158,7 +158,7 @@ class Engine:
         for m, column in column_of.items():
             if column not in merged.columns:
                 merged[column] = float("nan")
-            elif m.agg in ADDITIVE:
+            if m.agg in ADDITIVE:
                 merged[column] = merged[column].fillna(0)
         names = self._rep_names() if "rep" in query.by else {}
         plan = _Plan(measures, column_of, unavailable)

@@ -1,0 +1,12 @@
+"""Every page of the dashboard, under one router (``create_app`` includes it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from saleskpi.web import catalog, funnel, imports, login, overview, rankings, rep, targets
+from saleskpi.web.http import WebRoute
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+for module in (login, overview, funnel, rankings, rep, imports, targets, catalog):
+    router.include_router(module.router)

@@ -1,0 +1,689 @@
+"""The web dashboard: the API's numbers, in the caller's scope, escaped, in their language.
+
+The fixture company (counted by hand where a test needs a number):
+
+    rep  name                              team   deals (amount, closed)
+    r1   Ann <script>alert(1)</script>     North  d1 won 100 01-10, d2 lost 10 01-11,
+                                                  d6 won 200 02-20
+    r2   =Bob                              North  d3 won 50 01-12, d7 open 40
+    r3   Cid                               South  d4 won 70 01-13, d5 won 30 02-13
+    r4   +Dee                              South  d8 lost 60 03-05
+    r5   -Eve, r6 @Fay                     South  none
+
+Activities, January to March 2024: r1 30 calls and 6 meetings, r2 20 and 5, r3 10 and 2.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+
+from saleskpi.api.app import create_app
+from saleskpi.auth import add_user
+from saleskpi.compare import DEFAULT_KPIS
+from saleskpi.engine.query import KpiQuery, Scope
+from saleskpi.funnel import FunnelOptions, compute_funnel
+from saleskpi.plans.planner import ReverseRequest, find_rep, reverse_plan
+from saleskpi.plans.targets import TargetStore
+from saleskpi.service import SalesKpiService
+from saleskpi.settings import Settings
+from saleskpi.web.i18n import _, use_language
+from saleskpi.web.login import safe_next
+from saleskpi.web.overview import HEADLINE, TREND
+
+REPS = """id,name,team
+r1,Ann <script>alert(1)</script>,North
+r2,=Bob,North
+r3,Cid,South
+r4,+Dee,South
+r5,-Eve,South
+r6,@Fay,South
+"""
+DEALS = """id,rep_id,status,amount,created_at,closed_at,pipeline
+d1,r1,won,100,2024-01-02,2024-01-10,main
+d2,r1,lost,10,2024-01-03,2024-01-11,main
+d3,r2,won,50,2024-01-04,2024-01-12,main
+d4,r3,won,70,2024-01-05,2024-01-13,main
+d5,r3,won,30,2024-02-01,2024-02-13,main
+d6,r1,won,200,2024-02-02,2024-02-20,main
+d7,r2,open,40,2024-02-10,,main
+d8,r4,lost,60,2024-03-01,2024-03-05,main
+"""
+STAGE_CHANGES = """deal_id,stage,entered_at
+d1,new,2024-01-02
+d1,proposal,2024-01-05
+d2,new,2024-01-03
+d3,new,2024-01-04
+d3,proposal,2024-01-06
+d4,new,2024-01-05
+d6,new,2024-02-02
+d6,proposal,2024-02-10
+d7,new,2024-02-10
+"""
+ACTIVITY = {"r1": (30, 6), "r2": (20, 5), "r3": (10, 2)}
+PASSWORD = "correct horse battery"
+USERS = {
+    "w_admin": {"role": "admin"},
+    "w_head": {"role": "head"},
+    "w_lead": {"role": "team_lead", "team": "North"},
+    "w_rep": {"role": "rep", "rep_id": "r1"},
+    "w_ru": {"role": "head", "lang": "ru"},
+    "w_uk": {"role": "rep", "rep_id": "r3", "lang": "uk"},
+    "w_throttled": {"role": "rep", "rep_id": "r2"},
+}
+VISIBLE = {"w_admin": {"r1", "r2", "r3", "r4", "r5", "r6"},
+           "w_head": {"r1", "r2", "r3", "r4", "r5", "r6"},
+           "w_lead": {"r1", "r2"}, "w_rep": {"r1"}}
+FORMULA_NAMES = {"r2": "=Bob", "r4": "+Dee", "r5": "-Eve", "r6": "@Fay"}
+SCRIPT = "<script>alert(1)</script>"
+ESCAPED = "Ann &lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def _activities() -> str:
+    rows = ["id,type,rep_id,occurred_at,direction"]
+    for rep, (calls, meetings) in ACTIVITY.items():
+        for i in range(calls):
+            rows.append(f"a{len(rows)},call,{rep},2024-0{1 + i % 3}-{2 + i // 3:02d} 10:00,out")
+        for i in range(meetings):
+            rows.append(f"a{len(rows)},meeting,{rep},2024-0{1 + i % 3}-{15 + i // 3:02d} 15:00,")
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("web")
+    data = root / "data"
+    data.mkdir()
+    for name, text in (("reps", REPS), ("deals", DEALS), ("stage_changes", STAGE_CHANGES),
+                       ("activities", _activities())):
+        (data / f"{name}.csv").write_text(text, encoding="utf-8")
+    settings = Settings(workspace=root / "ws")
+    report = SalesKpiService(settings).import_path(data, mapping=None, source=None,
+                                                   dry_run=False)
+    assert report.ok, report.errors
+    for name, spec in USERS.items():
+        add_user(settings, name, PASSWORD, spec["role"], rep_id=spec.get("rep_id"),
+                 team=spec.get("team"), lang=spec.get("lang", "en"))
+    # r1's plan for April 2024: two deals won.
+    TargetStore(settings.state_url).set(kpi="deals_won", period_start=dt.date(2024, 4, 1),
+                                        period_end=dt.date(2024, 4, 30), value=2, rep_id="r1")
+    return settings
+
+
+@pytest.fixture(scope="module")
+def app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+def form_csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field in the form"
+    return match.group(1)
+
+
+def sign_in(app: Any, username: str, *, next_path: str = "/") -> TestClient:
+    client = TestClient(app)
+    token = form_csrf(client.get("/login").text)
+    response = client.post("/login", params={"next": next_path}, follow_redirects=False,
+                           data={"username": username, "password": PASSWORD, "csrf": token})
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture(scope="module")
+def clients(app: Any) -> dict[str, TestClient]:
+    return {name: sign_in(app, name) for name in USERS if name != "w_throttled"}
+
+
+# -- reading the pages back ---------------------------------------------------------------
+@dataclass
+class Cell:
+    table: str
+    row: str
+    attrs: dict[str, str]
+    text: str = ""
+
+    @property
+    def value(self) -> float | None:
+        raw = self.attrs.get("data-value", "")
+        return None if raw == "" else float(raw)
+
+
+@dataclass
+class Page(HTMLParser):
+    """The cells of every ``table.data`` of a page, with their data- attributes."""
+
+    cells: list[Cell] = field(default_factory=list)
+    _table: str = ""
+    _row: str = ""
+    _cell: Cell | None = None
+
+    def __post_init__(self) -> None:
+        HTMLParser.__init__(self)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "table":
+            self._table = found.get("data-table", "")
+        elif tag == "tr":
+            self._row = found.get("data-row", "")
+        elif tag in ("td", "th") and self._row:
+            self._cell = Cell(self._table, self._row, found)
+            self.cells.append(self._cell)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th"):
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.text += data
+
+    def kpis(self, table: str) -> Iterator[Cell]:
+        return (c for c in self.cells if c.table == table and "data-kpi" in c.attrs)
+
+    def rows(self, table: str) -> list[list[Cell]]:
+        grouped: list[list[Cell]] = []
+        for cell in (c for c in self.cells if c.table == table):
+            if not grouped or cell.attrs.get("scope") == "row":
+                grouped.append([])
+            grouped[-1].append(cell)
+        return grouped
+
+
+def read(html: str) -> Page:
+    page = Page()
+    page.feed(html)
+    return page
+
+
+def api_scorecard(client: TestClient, kpis: tuple[str, ...], **params: Any) -> dict[str, Any]:
+    query: list[tuple[str, str]] = [("kpi", k) for k in kpis]
+    for key, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        query += [("from" if key == "start" else "to" if key == "end" else key, v)
+                  for v in values]
+    response = client.get("/api/v1/scorecard", params=query)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+FILTERS = [
+    ({}, {}),
+    ({"from": "2024-01-01", "to": "2024-01-31"}, {"start": "2024-01-01", "end": "2024-01-31"}),
+    ({"team": "North"}, {"where": ["team=North"]}),
+    ({"rep": "r3"}, {"where": ["rep=r3"]}),
+    ({"from": "2024-01-01", "to": "2024-03-31", "period": "month", "team": "South"},
+     {"start": "2024-01-01", "end": "2024-03-31", "where": ["team=South"]}),
+]
+
+
+# -- every page, every role ---------------------------------------------------------------
+PAGES = ["/", "/funnel", "/compare", "/leaderboard", "/catalog", "/targets", "/import",
+         "/reps/r1", "/reps/r3", "/reps/nobody", "/logout"]
+MANAGER_ONLY = {"/targets": 403, "/import": 403}
+EXPECTED = {
+    "w_admin": {"/reps/nobody": 404},
+    "w_head": {"/reps/nobody": 404},
+    "w_lead": {**MANAGER_ONLY, "/reps/r3": 404, "/reps/nobody": 404},
+    "w_rep": {**MANAGER_ONLY, "/reps/r3": 404, "/reps/nobody": 404},
+}
+
+
+@pytest.mark.parametrize("username", list(EXPECTED))
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_answers_each_role(clients: dict[str, TestClient], username: str,
+                                      path: str) -> None:
+    response = clients[username].get(path, follow_redirects=False)
+    assert response.status_code == EXPECTED[username].get(path, 200), response.text[:500]
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_anonymous_visitors_are_sent_to_sign_in(app: Any, path: str) -> None:
+    response = TestClient(app).get(path + "?from=2024-01-01", follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"].startswith("/login?next=")
+    assert "2024-01-01" in response.headers["location"]
+
+
+def test_signed_in_user_skips_the_login_form(clients: dict[str, TestClient]) -> None:
+    response = clients["w_head"].get("/login", follow_redirects=False)
+    assert response.status_code == 302 and response.headers["location"] == "/"
+
+
+# -- the same numbers as the API and the service ------------------------------------------
+@pytest.mark.parametrize("username", ["w_head", "w_lead", "w_rep"])
+@pytest.mark.parametrize(("params", "api_params"), FILTERS)
+def test_overview_numbers_equal_the_api(clients: dict[str, TestClient], username: str,
+                                        params: dict[str, str],
+                                        api_params: dict[str, Any]) -> None:
+    client = clients[username]
+    page = read(client.get("/", params=params).text)
+    headline = list(page.kpis("headline"))
+    assert [c.attrs["data-kpi"] for c in headline] == list(HEADLINE)
+    expected = api_scorecard(client, HEADLINE, **api_params)["rows"][0]
+    for cell in headline:
+        assert cell.value == expected[cell.attrs["data-kpi"]]["value"], cell
+    trend = list(page.kpis("trend"))
+    by_month = api_scorecard(client, TREND, period=params.get("period", "month"),
+                             **api_params)["rows"]
+    assert {(c.attrs["data-period"], c.attrs["data-kpi"], c.value) for c in trend} == {
+        (row["period"], key, row[key]["value"]) for row in by_month for key in TREND}
+
+
+def test_overview_equals_the_service(clients: dict[str, TestClient], settings: Settings) -> None:
+    page = read(clients["w_lead"].get("/", params={"from": "2024-01-01",
+                                                   "to": "2024-02-29"}).text)
+    card = SalesKpiService(settings).scorecard(
+        KpiQuery(HEADLINE, start=dt.date(2024, 1, 1), end=dt.date(2024, 2, 29)),
+        Scope(teams=frozenset({"North"})))
+    values = {c.attrs["data-kpi"]: c.value for c in page.kpis("headline")}
+    assert values["revenue"] == card.rows[0].values["revenue"].value == 350  # 100+50+200
+    assert values["win_rate"] == card.rows[0].values["win_rate"].value == 0.75  # 3 of 4
+    rate = next(c for c in page.kpis("headline") if c.attrs["data-kpi"] == "win_rate")
+    assert "3/4" in rate.text  # a rate shows its counts, and its interval beside them
+    interval = card.rows[0].values["win_rate"]
+    assert interval.ci_low is not None and f"{interval.ci_low * 100:.1f}%" in rate.text
+
+
+def test_overview_compares_with_the_previous_period(clients: dict[str, TestClient]) -> None:
+    # February (revenue 230) against January (220): +10.
+    page = read(clients["w_head"].get("/", params={"from": "2024-02-01",
+                                                   "to": "2024-02-29"}).text)
+    revenue = next(r for r in page.rows("headline") if r[1].attrs.get("data-kpi") == "revenue")
+    assert revenue[1].value == 230
+    assert (revenue[2].value, revenue[3].value) == (220, 10)
+    assert revenue[3].attrs["data-mark"] == "better"
+
+
+@pytest.mark.parametrize("username", ["w_head", "w_lead", "w_rep"])
+@pytest.mark.parametrize(("params", "api_params"), FILTERS[:4])
+def test_compare_numbers_equal_the_api(clients: dict[str, TestClient], username: str,
+                                       params: dict[str, str],
+                                       api_params: dict[str, Any]) -> None:
+    client = clients[username]
+    page = read(client.get("/compare", params=params).text)
+    api = api_scorecard(client, DEFAULT_KPIS, by="rep", **api_params)
+    by_rep = {row["rep"]: row for row in api["rows"]}
+    shown = {c.attrs["data-rep"] for c in page.kpis("comparison") if c.row == "item"}
+    assert shown == set(by_rep) and shown <= VISIBLE[username]
+    for cell in page.kpis("comparison"):
+        key = cell.attrs["data-kpi"]
+        if cell.row == "item":
+            assert cell.value == by_rep[cell.attrs["data-rep"]][key]["value"], cell
+        elif cell.row == "average":
+            assert cell.value == api["averages"][0][key]["value"], cell
+        else:
+            assert cell.value == api["totals"][0][key]["value"], cell
+
+
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+def test_compare_sorts_by_a_clicked_column(clients: dict[str, TestClient],
+                                           direction: str) -> None:
+    html = clients["w_head"].get("/compare", params={"sort": "revenue", "dir": direction}).text
+    values = [c.value for c in read(html).kpis("comparison")
+              if c.row == "item" and c.attrs["data-kpi"] == "revenue"]
+    present = [v for v in values if v is not None]
+    assert present == sorted(present, reverse=direction == "desc")
+    assert values[:len(present)] == present  # no value: last
+    assert f'aria-sort="{direction}ending"' in html
+    assert "sort=revenue&amp;dir=" in html  # the header links to the other direction
+
+
+def test_compare_filters_by_team_and_marks_better_and_worse(
+        clients: dict[str, TestClient]) -> None:
+    page = read(clients["w_head"].get("/compare", params={"team": "North"}).text)
+    reps = {c.attrs["data-rep"] for c in page.kpis("comparison") if c.row == "item"}
+    assert reps == {"r1", "r2"}
+    revenue = {c.attrs["data-rep"]: c.attrs.get("data-mark") for c in page.kpis("comparison")
+               if c.row == "item" and c.attrs["data-kpi"] == "revenue"}
+    assert revenue == {"r1": "better", "r2": "worse"}  # 300 and 50 against 175
+
+
+def test_rep_page_numbers_equal_the_api(clients: dict[str, TestClient]) -> None:
+    client = clients["w_lead"]
+    page = read(client.get("/reps/r2").text)
+    api = api_scorecard(client, (*DEFAULT_KPIS, "pipeline_value"), by="rep",
+                        where=["rep=r2"])["rows"][0]
+    cells = list(page.kpis("rep_kpis"))
+    assert cells and all(c.attrs["data-rep"] == "r2" for c in cells)
+    for cell in cells:
+        assert cell.value == api[cell.attrs["data-kpi"]]["value"], cell
+
+
+def test_rep_page_shows_the_activity_the_plan_needs(clients: dict[str, TestClient],
+                                                    settings: Settings) -> None:
+    html = clients["w_rep"].get("/reps/r1", params={"from": "2024-04-01",
+                                                    "to": "2024-04-15"}).text
+    service = SalesKpiService(settings)
+    rep = find_rep(service, "r1")
+    plan = reverse_plan(service, ReverseRequest("deals_won", Fraction(2), dt.date(2024, 4, 15),
+                                                rep=rep), Scope(rep_ids=frozenset({"r1"})))
+    # From the target (2 deals in April): 2 / (1/3) = 6 meetings, 6 / 0.2 = 30 calls;
+    # 30 over April's 22 working days: 2 a day.
+    assert (plan.calls.per_period, plan.calls.per_day) == (30, 2)
+    page = read(html)
+    needs = {r[0].text: r[1].value for r in page.rows("rep_activity")}
+    assert needs["Calls"] == 30 and needs["Meetings"] == 6
+    assert 'data-kpi="calls_per_day" data-rep="r1" data-value="2"' in html
+    rates = {r[0].text: r[1].value for r in page.rows("rep_rates")}
+    assert rates["call → meeting"] == 0.2 and rates["meeting → sale"] == 0.333333
+    # Against the team (North: r1 and r2 converting calls to meetings at 20% and 25%):
+    # at the median 22.5%, 2 / (1/3) / 0.225 = 26.7, so 27 calls, 3 fewer.
+    lead = unescape(clients["w_lead"].get("/reps/r1", params={"to": "2024-04-15"}).text)
+    assert "Improve call → meeting: at the team's median rate of 22.5%" in lead
+    assert "needs 27 calls, 3 fewer" in lead
+    # A goal typed in replaces the target.
+    again = clients["w_rep"].get("/reps/r1", params={"to": "2024-04-15", "goal": "4"}).text
+    assert 'data-kpi="calls_per_day" data-rep="r1" data-value="3"' in again  # 60 / 22
+
+
+def test_funnel_page_equals_the_funnel_module(clients: dict[str, TestClient],
+                                              settings: Settings) -> None:
+    service = SalesKpiService(settings)
+    for username, scope in (("w_head", Scope()), ("w_rep", Scope(rep_ids=frozenset({"r1"})))):
+        page = read(clients[username].get("/funnel").text)
+        with service.engine() as engine:
+            report = compute_funnel(engine.store, settings, scope, FunnelOptions(by_rep=True))
+        team = report.pipelines[0].team
+        shown = [c.value for c in page.kpis("funnel_main") if
+                 c.attrs["data-kpi"] == "stage_conversion"]
+        assert shown == [pytest.approx(s.conversion) if s.conversion is not None else None
+                         for s in team.stages]
+        reps = {c.attrs["data-rep"] for c in page.kpis("funnel_reps_main")}
+        assert reps == {r.rep for r in report.pipelines[0].reps}
+    # r1's deals: d1 d2 d6 entered "new", d1 and d6 went on to "proposal".
+    assert [s.entered for s in team.stages] == [3, 2]
+
+
+# -- safety -----------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/", "/?rep=r1", "/compare", "/leaderboard", "/funnel",
+                                  "/reps/r1", "/targets"])
+def test_names_are_escaped(clients: dict[str, TestClient], path: str) -> None:
+    html = clients["w_head"].get(path).text
+    assert SCRIPT not in html
+    assert ESCAPED in html
+
+
+@pytest.mark.parametrize(("path", "table"), [("/compare", "comparison"),
+                                             ("/leaderboard", "leaderboard")])
+def test_downloads_neutralise_formulas(clients: dict[str, TestClient], path: str,
+                                       table: str) -> None:
+    client = clients["w_head"]
+    page = read(client.get(path).text)
+    response = client.get(path, params={"export": table, "format": "csv"})
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    text = [c for line in lines for c in line]
+    for name in FORMULA_NAMES.values():
+        assert "'" + name in text and name not in text
+    assert "Ann <script>alert(1)</script>" in text  # a file, not HTML: the name as it is
+    for cell in text:  # nothing a spreadsheet would run
+        if cell and cell[0] in "=+-@":
+            float(cell)
+    book = load_workbook(io.BytesIO(client.get(path, params={
+        "export": table, "format": "xlsx"}).content))
+    values = [c for row in book.active.iter_rows() for c in row]
+    names = {c.value for c in values}
+    assert {"'" + n for n in FORMULA_NAMES.values()} <= names
+    assert all(c.data_type != "f" for c in values)
+    # The download holds the page's numbers.
+    header = lines[0]
+    revenue_column = header.index(next(h for h in header if h in ("Revenue",)))
+    shown = [c.value for c in page.kpis(table) if c.attrs["data-kpi"] == "revenue"]
+    exported = [float(line[revenue_column]) if line[revenue_column] else None
+                for line in lines[1:]]
+    assert exported[:len(shown)] == shown
+
+
+def test_a_rep_cannot_reach_other_reps(clients: dict[str, TestClient]) -> None:
+    client = clients["w_rep"]
+    for path in ("/reps/r2", "/reps/r3", "/reps/%3DBob"):
+        assert client.get(path).status_code == 404
+        assert client.get(path, params={"export": "rep_kpis", "format": "csv"}
+                          ).status_code == 404
+    compared = client.get("/compare", params={"rep": "r2", "export": "comparison",
+                                              "format": "csv"}).text
+    assert "Bob" not in compared
+    headline = client.get("/", params={"rep": "r2", "export": "headline", "format": "csv"})
+    revenue = next(line for line in csv.reader(io.StringIO(headline.text.lstrip("\ufeff")))
+                   if line[0] == "Revenue")
+    assert revenue[1] in ("", "0")  # not r2's 50
+    board = client.get("/leaderboard", params={"rep": "r3", "team": "South"}).text
+    assert "Cid" not in board
+    for path in ("/funnel?rep=r2", "/compare?team=South", "/leaderboard"):
+        html = client.get(path).text
+        assert not any(name in html for name in ("Bob", "Cid", "Dee", "Eve", "Fay")), path
+
+
+def test_a_team_lead_sees_only_the_team(clients: dict[str, TestClient]) -> None:
+    client = clients["w_lead"]
+    assert client.get("/reps/r2").status_code == 200
+    assert client.get("/reps/r3").status_code == 404
+    board = read(client.get("/leaderboard").text)
+    assert {c.attrs["data-rep"] for c in board.kpis("leaderboard")} == {"r1", "r2"}
+    assert "Cid" not in client.get("/compare", params={"team": "South"}).text
+
+
+@pytest.mark.parametrize(("path", "data"), [
+    ("/targets", {"kpi": "calls", "value": "10", "period": "month"}),
+    ("/targets/delete", {"id": "1"}),
+    ("/catalog", {"key": "x2", "definition": "kind: derived\nname: {en: X}\nformula: calls"}),
+    ("/catalog/delete", {"key": "x2"}),
+    ("/import/confirm", {"token": "x" * 32}),
+    ("/logout", {}),
+])
+def test_forms_need_the_csrf_token(app: Any, settings: Settings, path: str,
+                                   data: dict[str, str]) -> None:
+    client = sign_in(app, "w_admin")
+    before = TargetStore(settings.state_url).list()
+    response = client.post(path, data=data, follow_redirects=False)
+    assert response.status_code == 403
+    assert "form expired" in response.text
+    forged = client.post(path, data={**data, "csrf": "forged"}, follow_redirects=False)
+    assert forged.status_code == 403
+    assert TargetStore(settings.state_url).list() == before
+    assert client.get("/", follow_redirects=False).status_code == 200  # still signed in
+    assert not settings.user_kpis_path.exists()
+
+
+def test_upload_needs_the_csrf_token(clients: dict[str, TestClient]) -> None:
+    response = clients["w_head"].post("/import", files=[
+        ("files", ("deals.csv", b"id,rep_id,status\n", "text/csv"))])
+    assert response.status_code == 403
+
+
+def test_login_form(app: Any) -> None:
+    client = TestClient(app)
+    html = client.get("/login").text
+    wrong = client.post("/login", data={"username": "w_head", "password": "nope",
+                                        "csrf": form_csrf(html)})
+    assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+    no_token = client.post("/login", data={"username": "w_head", "password": PASSWORD})
+    assert no_token.status_code == 403
+    assert client.get("/", follow_redirects=False).status_code == 302
+    right = client.post("/login", params={"next": "//evil.example/x"}, follow_redirects=False,
+                        data={"username": "w_head", "password": PASSWORD,
+                              "csrf": form_csrf(client.get("/login").text)})
+    assert right.status_code == 303 and right.headers["location"] == "/"
+    for unsafe in ("https://evil.example/", "/\\evil.example", "/\t/evil.example"):
+        assert safe_next(unsafe) == "/"
+    assert safe_next("/compare?team=North") == "/compare?team=North"
+    back = TestClient(app)
+    moved = back.post("/login", params={"next": "/compare?team=North"}, follow_redirects=False,
+                      data={"username": "w_head", "password": PASSWORD,
+                            "csrf": form_csrf(back.get("/login").text)})
+    assert moved.headers["location"] == "/compare?team=North"
+    logout = back.post("/logout", data={"csrf": form_csrf(back.get("/").text)},
+                       follow_redirects=False)
+    assert logout.status_code == 303
+    assert back.get("/", follow_redirects=False).status_code == 302
+
+
+def test_login_is_rate_limited_like_the_api(app: Any) -> None:
+    client = TestClient(app)
+    codes = []
+    for _attempt in range(6):
+        token = form_csrf(client.get("/login").text)
+        codes.append(client.post("/login", data={"username": "w_throttled", "password": "x",
+                                                 "csrf": token}).status_code)
+    assert codes == [401] * 5 + [429]
+    token = form_csrf(client.get("/login").text)
+    right = client.post("/login", data={"username": "w_throttled", "password": PASSWORD,
+                                        "csrf": token})
+    assert right.status_code == 429
+    api = client.post("/api/v1/session", json={"username": "w_throttled",
+                                               "password": PASSWORD})
+    assert api.status_code == 429  # one counter for both doors
+
+
+def test_security_headers(clients: dict[str, TestClient], app: Any) -> None:
+    for response in (clients["w_head"].get("/"), TestClient(app).get("/login"),
+                     TestClient(app).get("/static/app.css"),
+                     clients["w_rep"].get("/reps/r3")):
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "script-src 'self'" in policy and "unsafe" not in policy
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+    page = clients["w_head"].get("/").text
+    assert '<meta name="viewport"' in page
+    assert "<script>" not in page and " style=" not in page  # nothing inline for the CSP
+    assert re.findall(r'(?:src|href)="(https?:)?//', page) == []  # nothing from elsewhere
+    assert TestClient(app).get("/static/app.js").status_code == 200
+
+
+# -- languages ----------------------------------------------------------------------------
+def test_pages_speak_russian_and_ukrainian(clients: dict[str, TestClient]) -> None:
+    russian = clients["w_ru"].get("/").text
+    assert '<html lang="ru">' in russian
+    assert "Обзор" in russian and "Воронка" in russian and "Overview" not in russian
+    assert "450\u00a0$" in russian  # 100 + 50 + 70 + 30 + 200, as Russian writes money
+    ukrainian = clients["w_uk"].get("/compare").text
+    assert '<html lang="uk">' in ukrainian
+    assert "Порівняння" in ukrainian and "Середнє для команди" in ukrainian
+    english = clients["w_head"].get("/").text
+    assert "Overview" in english and "$450" in english
+
+
+def test_language_is_kept_per_request() -> None:
+    russian, ukrainian = contextvars.copy_context(), contextvars.copy_context()
+    russian.run(use_language, "ru")
+    ukrainian.run(use_language, "uk")
+    assert russian.run(_, "Overview") == "Обзор"
+    assert ukrainian.run(_, "Overview") == "Огляд"
+    assert contextvars.Context().run(_, "Overview") == "Overview"  # a new request: English
+
+
+def test_template_messages_are_listed_for_extraction() -> None:
+    web = Path(__file__).resolve().parents[1] / "src" / "saleskpi" / "web"
+    listed = (web / "messages.py").read_text(encoding="utf-8")
+    literal = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+    flat = re.sub(r'"\s*\n\s*"', "", listed)  # join implicitly concatenated strings
+    for template in (web / "templates").glob("*.html"):
+        for match in literal.finditer(template.read_text(encoding="utf-8")):
+            message = match.group(1) or match.group(2)
+            assert f'"{message}"' in flat, f"{template.name}: {message!r} not in messages.py"
+
+
+# -- managers' pages ------------------------------------------------------------------------
+def test_targets_editor_and_plan_attainment(clients: dict[str, TestClient],
+                                            settings: Settings) -> None:
+    client = clients["w_head"]
+    csrf = form_csrf(client.get("/targets").text)
+    saved = client.post("/targets", follow_redirects=False, data={
+        "csrf": csrf, "kpi": "revenue", "value": "500", "period": "month",
+        "start": "2024-01-15"})
+    assert saved.status_code == 303
+    target = next(t for t in TargetStore(settings.state_url).list() if t.kpi == "revenue")
+    assert (target.period_start, target.period_end, target.value, target.level) == (
+        dt.date(2024, 1, 1), dt.date(2024, 1, 31), 500, "company")
+    page = read(client.get("/", params={"from": "2024-01-01", "to": "2024-01-31"}).text)
+    revenue = next(r for r in page.rows("headline") if r[1].attrs.get("data-kpi") == "revenue")
+    assert (revenue[4].value, revenue[5].value) == (500, 0.44)  # 220 of 500
+    bad = client.post("/targets", data={"csrf": csrf, "kpi": "revenue", "value": "lots",
+                                        "period": "month"})
+    assert bad.status_code == 400 and "must be a number" in bad.text
+    deleted = client.post("/targets/delete", follow_redirects=False,
+                          data={"csrf": csrf, "id": str(target.id)})
+    assert deleted.status_code == 303
+    assert all(t.id != target.id for t in TargetStore(settings.state_url).list())
+
+
+def test_catalogue_editor_validates_through_the_api(clients: dict[str, TestClient],
+                                                    settings: Settings) -> None:
+    client = clients["w_head"]
+    csrf = form_csrf(client.get("/catalog").text)
+    good = client.post("/catalog", follow_redirects=False, data={
+        "csrf": csrf, "key": "won_x2",
+        "definition": "kind: derived\nname: {en: Won x2}\nformula: deals_won * 2"})
+    assert good.status_code == 303
+
+    def keys() -> set[str]:
+        return {row[0].text for row in read(client.get("/catalog").text).rows("catalog")}
+
+    assert {"won_x2", "revenue"} <= keys()
+    page = read(client.get("/compare", params={"kpi": ["deals_won", "won_x2"]}).text)
+    values = {(c.attrs["data-rep"], c.attrs["data-kpi"]): c.value
+              for c in page.kpis("comparison") if c.row == "item"}
+    assert values[("r1", "won_x2")] == 2 * (values[("r1", "deals_won")] or 0) == 4
+    bad = client.post("/catalog", data={
+        "csrf": csrf, "key": "broken",
+        "definition": "kind: ratio\nname: {en: B}\nnumerator: deals_won\ndenominator: closd"})
+    assert bad.status_code == 400 and "closd" in bad.text
+    assert clients["w_rep"].post("/catalog", data={"csrf": csrf, "key": "x",
+                                                   "definition": "a: b"}).status_code == 403
+    gone = client.post("/catalog/delete", follow_redirects=False,
+                       data={"csrf": csrf, "key": "won_x2"})
+    assert gone.status_code == 303
+    assert "won_x2" not in keys()
+    settings.user_kpis_path.unlink(missing_ok=True)
+
+
+def test_import_dry_run_then_confirm(tmp_path: Path) -> None:
+    settings = Settings(workspace=tmp_path / "ws")
+    add_user(settings, "boss", PASSWORD, "head")
+    app = create_app(settings)
+    client = sign_in(app, "boss")
+    csrf = form_csrf(client.get("/import").text)
+    files = [("files", ("reps.csv", REPS.encode(), "text/csv")),
+             ("files", ("deals.csv", DEALS.encode(), "text/csv"))]
+    dry = client.post("/import", data={"csrf": csrf}, files=files)
+    assert dry.status_code == 200
+    assert 'data-dry-run="true" data-ok="true"' in dry.text
+    assert re.search(r'data-entity="deals"><th scope="row">deals</th><td class="num">8<', dry.text)
+    before = client.get("/api/v1/scorecard", params={"kpi": "deals_won"}).json()["rows"]
+    assert all(not row["deals_won"]["value"] for row in before)  # a dry run writes nothing
+    token = re.search(r'name="token" value="([^"]+)"', dry.text)
+    assert token
+    wrong = client.post("/import/confirm", data={"csrf": csrf, "token": "y" * 32})
+    assert wrong.status_code == 400
+    done = client.post("/import/confirm", data={"csrf": csrf, "token": token.group(1)})
+    assert 'data-dry-run="false" data-ok="true"' in done.text
+    assert not any((settings.workspace / "uploads").iterdir())
+    won = client.get("/api/v1/scorecard", params={"kpi": "deals_won"}).json()
+    assert won["rows"][0]["deals_won"]["value"] == 5
+    again = client.post("/import/confirm", data={"csrf": csrf, "token": token.group(1)})
+    assert again.status_code == 400  # confirmed once only
+    broken = client.post("/import", data={"csrf": csrf}, files=[
+        ("files", ("deals.csv", b"id,rep_id,status\nd10,nobody,won\n", "text/csv"))])
+    assert 'data-ok="false"' in broken.text and "closed_at" in broken.text
+    assert 'name="token"' not in broken.text
