@@ -8,7 +8,7 @@ pybabel extract -k _ --no-location --sort-output --omit-header -o "$pot" src/sal
 for lang in ru uk; do
   po="src/saleskpi/locales/$lang/LC_MESSAGES/saleskpi.po"
   if [ -f "$po" ]; then
-    pybabel update --no-fuzzy-matching --omit-header -l "$lang" -i "$pot" -o "$po"
+    pybabel update --no-fuzzy-matching -l "$lang" -i "$pot" -o "$po"
   else
     mkdir -p "$(dirname "$po")"
     pybabel init -l "$lang" -i "$pot" -o "$po"

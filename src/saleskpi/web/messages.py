@@ -2,7 +2,7 @@
 
 The project's extraction (tools/update-translations.sh) reads Python files only, so
 the templates' messages are repeated here as ``_()`` calls; tests/test_web.py checks
-that every ``_("...")`` of a template is listed. Nothing calls this at run time.
+that every translated string of a template is listed. Nothing calls this at run time.
 """
 
 from __future__ import annotations
