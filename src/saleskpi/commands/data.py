@@ -99,12 +99,19 @@ def demo_command(
     size: Annotated[float, typer.Option("--size", help="Scale: 1 is ~20 reps, ~6k leads.")] = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 42,
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not print the scorecard.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then start the dashboard on 127.0.0.1:8000.")
+    ] = False,
 ) -> None:
-    """Create a demo company in the workspace and print its scorecard.
+    """Create a demo company (and demo users) in the workspace and print its scorecard.
 
-    Example: saleskpi demo   (then: saleskpi kpi win_rate --by team)
+    Example: saleskpi demo   (then: saleskpi kpi win_rate --by team, or saleskpi serve)
     """
     from saleskpi.demo.run import run_demo
 
     run_demo(state.settings, size=size, seed=seed, console=out, status_console=err,
              quiet=quiet)
+    if serve:
+        from saleskpi.commands.connectors import serve_command
+
+        serve_command(host="127.0.0.1", port=8000, sync_every=0)

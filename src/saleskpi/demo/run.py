@@ -61,6 +61,14 @@ def run_demo(settings: Settings, *, size: float, seed: int, console: Console,
         deals=counts.get("deals", 0), activities=counts.get("activities", 0),
         workspace=settings.workspace,
     ))
+    from saleskpi.demo.users import ensure_demo_users
+
+    logins = ensure_demo_users(settings, frames["reps"])
+    console.print(_("Dashboard: run 'saleskpi serve' (or 'saleskpi demo --serve') and open "
+                    "http://127.0.0.1:8000. Demo sign-ins:"), highlight=False)
+    for login in logins:
+        console.print(f"  {login.username} / {login.password}  ({login.role}"
+                      f"{': ' + login.who if login.who else ''})", highlight=False)
     if quiet:
         return
     last_month_end = period_start(end, "month") - dt.timedelta(days=1)
