@@ -198,6 +198,46 @@ def test_catalogue_editor_validates_before_saving(app: Any, settings: Settings) 
                          headers={"X-CSRF-Token": csrf}).status_code == 200
 
 
+MANAGERS = {"admin", "head"}
+EVERYONE = set(ROLES)
+# Every route of the API: who may call it. Data routes are open to all roles but
+# scoped (test_no_role_sees_data_outside_its_scope); the rest need a manager.
+ROUTES: list[tuple[str, str, dict[str, Any], set[str]]] = [
+    ("GET", "/api/v1/me", {}, EVERYONE),
+    ("GET", "/api/v1/scorecard", {"params": {"kpi": "revenue"}}, EVERYONE),
+    ("GET", "/api/v1/catalog", {}, EVERYONE),
+    ("PUT", "/api/v1/catalog/matrix_kpi", {"json": {"kind": "derived", "name": {"en": "M"},
+                                                     "formula": "deals_won"}}, MANAGERS),
+    ("DELETE", "/api/v1/catalog/matrix_kpi", {}, MANAGERS),
+    ("POST", "/api/v1/imports", {"files": [("files", ("reps.csv", b"id,name\nr9,Z\n",
+                                                       "text/csv"))]}, MANAGERS),
+    ("GET", "/api/v1/users", {}, MANAGERS),
+    ("POST", "/api/v1/users", {"json": {"username": "matrix_{role}", "password": "long enough",
+                                        "role": "rep", "rep_id": "r3"}}, MANAGERS),
+    ("POST", "/api/v1/tokens", {"json": {"name": "matrix"}}, EVERYONE),
+]
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
+def test_route_by_role_matrix(app: Any, route: tuple[str, str, dict[str, Any], set[str]]) -> None:
+    method, path, kwargs, allowed = route
+    anonymous = TestClient(app).request(method, path, **kwargs)
+    assert anonymous.status_code in (401, 403), f"anonymous got {anonymous.status_code}"
+    for role in ("rep_r1", "lead_north", "head", "admin"):
+        client, csrf = client_for(app, role)
+        call = dict(kwargs)
+        if "json" in call:
+            call["json"] = {k: (v.format(role=role) if isinstance(v, str) else v)
+                            for k, v in call["json"].items()}
+        response = client.request(method, path, headers={"X-CSRF-Token": csrf}, **call)
+        if role in allowed:
+            assert response.status_code < 400 or response.status_code == 404, (
+                role, response.status_code, response.text)
+        else:
+            assert response.status_code == 403, (role, response.status_code, response.text)
+            assert response.json()["error"] == "forbidden"
+
+
 def test_login_is_rate_limited(app: Any) -> None:
     """Runs last: it locks lead_north out for five minutes, even with the right password."""
     client = TestClient(app)
