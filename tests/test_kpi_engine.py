@@ -234,3 +234,19 @@ def test_unknown_kpi_and_slice_are_clear_errors(service: SalesKpiService) -> Non
 
 def test_store_path_is_in_workspace(service: SalesKpiService) -> None:
     assert Path(service.settings.analytics_path).is_file()
+
+
+def test_compiled_sql_is_not_shared_between_currencies(tmp_path: Path,
+                                                       service: SalesKpiService) -> None:
+    """The same query on a USD workspace after a UAH one must not reuse UAH's SQL."""
+    data = tmp_path / "usd"
+    data.mkdir()
+    (data / "reps.csv").write_text("id,name\nr1,Ann\n", encoding="utf-8")
+    (data / "deals.csv").write_text("id,rep_id,status,amount,currency,closed_at\n"
+                                    "D1,r1,won,70,USD,2024-01-20\n", encoding="utf-8")
+    usd = SalesKpiService(Settings(workspace=tmp_path / "ws-usd"))
+    assert usd.import_path(data, mapping=None, source=None, dry_run=False).ok
+    query = KpiQuery(("revenue",), by=("rep",))
+    assert by_rep(service, "revenue")["r1"]["revenue"] == pytest.approx(1000.5)  # UAH
+    assert usd.scorecard(query).rows[0].values["revenue"].value == 70
+    assert by_rep(service, "revenue")["r1"]["revenue"] == pytest.approx(1000.5)

@@ -154,22 +154,26 @@ class SqlCache:
     """Compiled SQL per shape, least recently used first out."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[Shape, Compiled] = OrderedDict()
+        self._items: OrderedDict[tuple[object, ...], Compiled] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, ctx: ViewContext, shape: Shape, dialect: str) -> Compiled:
+        # The SQL also depends on what the views know: the reporting currency is a
+        # literal in it, and reps from several sources add a join. Same shape, other
+        # workspace, other SQL.
+        key = (shape, dialect, ctx.currency, ctx.zone, ctx.several_sources)
         with self._lock:
-            if shape in self._items:
-                self._items.move_to_end(shape)
+            if key in self._items:
+                self._items.move_to_end(key)
                 self.hits += 1
-                return self._items[shape]
+                return self._items[key]
         compiled = compile_shape(ctx, shape, dialect)
         with self._lock:
             self.misses += 1
-            self._items[shape] = compiled
+            self._items[key] = compiled
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return compiled
