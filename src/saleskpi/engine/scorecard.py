@@ -78,6 +78,7 @@ class Engine:
         self.ctx = ViewContext(tables=store.ibis.table, currency=currency, zone=timezone,
                                several_sources=store.sources_of_reps() > 1)
         self._row_counts: dict[str, int] = {}
+        self._measures: dict[str, Measure] = {}
         store.con.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {AS_OF_TABLE} (period DATE, as_of TIMESTAMP)"
         )
@@ -295,7 +296,7 @@ class Engine:
     def _evaluate(self, spec: KpiSpec, record: dict[str, Any], plan: _Plan) -> KpiValue:
         unit = self.unit_label(spec)
         if spec.kind == "simple":
-            measure = spec.measure()
+            measure = self._measure(spec)
             if measure in plan.unavailable:
                 return KpiValue(None, unit, unavailable=[plan.unavailable[measure]])
             raw = _number(record[plan.column_of[measure]])
@@ -325,13 +326,21 @@ class Engine:
         return KpiValue(_formula(spec.formula or "", {k: v.value for k, v in parts.items()}),
                         unit)
 
+    def _measure(self, spec: KpiSpec) -> Measure:
+        # Evaluated once per row and KPI: building the pydantic model each time
+        # was a fifth of a large scorecard's time.
+        measure = self._measures.get(spec.key)
+        if measure is None:
+            measure = self._measures[spec.key] = spec.measure()
+        return measure
+
     def _counts(self, part: str | Measure) -> bool:
         """Whether a ratio part counts things (so the ratio is a proportion of cases)."""
         if isinstance(part, str):
             spec = self.catalog.get(part)
             if spec.kind != "simple":
                 return False
-            part = spec.measure()
+            part = self._measure(spec)
         return part.agg in ("count", "count_distinct")
 
     def _part(self, part: str | Measure, record: dict[str, Any],
