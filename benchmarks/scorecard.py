@@ -9,7 +9,8 @@ Usage::
 2. Times the full scorecard (16 KPIs by rep by month over all the data) three
    ways, each in a fresh subprocess so that peak memory is per approach:
    the engine (``SalesKpiService.scorecard``), hand-written DuckDB SQL, and
-   pandas on tables loaded from the same DuckDB file.
+   pandas on tables loaded from the same DuckDB file. ``--repeat`` rounds run
+   every approach once each, interleaved; medians are over the rounds.
 3. Checks that the three give the same numbers and prints every disagreement.
 
 See benchmarks/README.md.
@@ -138,8 +139,8 @@ def make_dirty(frames: dict[str, pd.DataFrame], seed: int) -> None:
     def month_start_utc(ts: pd.Series) -> pd.Series:
         local = ts.dt.tz_localize("UTC").dt.tz_convert(ZONE)
         start = local.dt.tz_localize(None).dt.to_period("M").dt.start_time
-        return start.dt.tz_localize(ZONE).dt.tz_convert("UTC").dt.tz_localize(None).astype(
-            ts.dtype)
+        utc: pd.Series = start.dt.tz_localize(ZONE).dt.tz_convert("UTC").dt.tz_localize(None)
+        return utc.astype(ts.dtype)
 
     leads, deals, acts = frames["leads"], frames["deals"], frames["activities"]
     leads.loc[pick(leads, 0.02), "rep_id"] = None
@@ -155,8 +156,9 @@ def make_dirty(frames: dict[str, pd.DataFrame], seed: int) -> None:
     foreign = pick(deals, 0.05)
     deals.loc[foreign, "currency"] = rng.choice(["EUR", "eur"], len(foreign))
     on = deals["closed_at"].fillna(deals["created_at"]).dropna()
-    days = pd.date_range(on.min().normalize(), on.max().normalize(), freq="D")
-    days = days[np.arange(len(days)) % 7 != 3]  # some days without a rate
+    # A rate every third working day from the twentieth day: a rate holds until the next
+    # one, and the first deals have none.
+    days = pd.date_range(on.min().normalize() + pd.Timedelta(days=20), on.max(), freq="B")[::3]
     frames["fx_rates"] = pd.DataFrame({
         "date": days.date, "currency": "EUR", "rate": rng.uniform(1.02, 1.12, len(days)),
     })
@@ -170,8 +172,18 @@ def make_dirty(frames: dict[str, pd.DataFrame], seed: int) -> None:
     acts.loc[fraction, "occurred_at"] += pd.Timedelta(milliseconds=250)
 
 
+def _generator_digest() -> str:
+    import hashlib
+    import importlib.util
+
+    spec = importlib.util.find_spec("saleskpi.demo.generator")
+    if spec is None or spec.origin is None:
+        return "?"
+    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:16]
+
+
 def build_workspace(workspace: Path, size: float, seed: int, end: dt.date,
-                    dirty: bool = False) -> None:
+                    dirty: bool = False, rebuild: bool = False) -> None:
     """The demo company in ``workspace``, reused when the marker says it is the same."""
     wanted: dict[str, Any] = {"size": size, "seed": seed, "end": end.isoformat(),
                               "timezone": ZONE, "currency": CURRENCY}
@@ -179,13 +191,20 @@ def build_workspace(workspace: Path, size: float, seed: int, end: dt.date,
         wanted["dirty"] = True
     marker = workspace / MARKER
     store = analytics_path(workspace)
-    if marker.is_file() and store.is_file():
+    if marker.is_file() and store.is_file() and not rebuild:
         built = json.loads(marker.read_text())
         if built.get("dataset") == wanted:
             say(f"Reusing the workspace {workspace} (size {size:g}, seed {seed}, end {end}): "
                 f"{_counts_text(built.get('counts', {}))}")
             say(f"  it was generated in {built['generate_s']:.1f} s and imported in "
                 f"{built['import_s']:.1f} s")
+            if built.get("generator") != _generator_digest():
+                say("  note: saleskpi/demo/generator.py changed since; --rebuild to regenerate")
+            from saleskpi.store import AnalyticsStore
+
+            # Opening the store for writing brings its schema up to date (tables and
+            # views a newer saleskpi added), as any import would.
+            AnalyticsStore(store).close()
             return
     if store.exists() and not marker.is_file():
         raise SystemExit(f"{workspace} holds an analytics store the benchmark did not build; "
@@ -222,7 +241,8 @@ def build_workspace(workspace: Path, size: float, seed: int, end: dt.date,
         raise SystemExit(f"import failed: {json.dumps(report.to_dict(), default=str)[:4000]}")
     say(f"  imported in {import_s():.1f} s")
     marker.write_text(json.dumps({
-        "dataset": wanted, "counts": counts, "generate_s": round(generate_s(), 2),
+        "dataset": wanted, "generator": _generator_digest(), "counts": counts,
+        "generate_s": round(generate_s(), 2),
         "import_s": round(import_s(), 2), "built_at": dt.datetime.now(dt.UTC).isoformat(),
     }, indent=2))
 
@@ -235,9 +255,9 @@ def _counts_text(counts: dict[str, int]) -> str:
 # --------------------------------------------------------------------------- engine
 
 
-def run_engine(workspace: Path, repeat: int, sql_dir: Path | None
+def run_engine(workspace: Path, runs: int, sql_dir: Path | None
                ) -> tuple[pd.DataFrame, list[float], dict[str, Any]]:
-    """The first run is cold (Ibis compiles each query); the next ``repeat`` are warm."""
+    """The first run is cold (Ibis compiles each query); the next ``runs`` are warm."""
     import pandas as pd
 
     import saleskpi.engine.compile as compile_module
@@ -257,29 +277,30 @@ def run_engine(workspace: Path, repeat: int, sql_dir: Path | None
         spent["compile"] = spent.get("compile", 0.0) + elapsed()
         return result
 
-    def timed_run_group(self: Engine, query: KpiQuery, view: str, time_column: str,
-                        until: str | None, *args: Any) -> pd.DataFrame:
+    def timed_run_group(self: Engine, query: KpiQuery, *args: Any) -> pd.DataFrame:
         with stopwatch() as elapsed:
-            frame = original_run_group(self, query, view, time_column, until, *args)
-        label = f"{view} by {time_column}" + (f" until {until}" if until else "")
-        spent[label] = spent.get(label, 0.0) + elapsed()
+            frame = original_run_group(self, query, *args)
+        spent[_group_label(args)] = spent.get(_group_label(args), 0.0) + elapsed()
         return frame
 
-    compile_module.compile_shape = timed_compile  # type: ignore[assignment]
-    Engine._run_group = timed_run_group  # type: ignore[method-assign]
+    compile_module.compile_shape = timed_compile
+    Engine._run_group = timed_run_group  # type: ignore[method-assign,assignment]
 
     settings = Settings(workspace=workspace)
     assert settings.timezone == ZONE, settings.timezone
     service = SalesKpiService(settings)
     query = KpiQuery(KPIS, by=("rep",), period="month")
     times: list[float] = []
+    cpu: list[float] = []
     breakdowns: list[dict[str, float]] = []
     scorecard: Scorecard | None = None
-    for _ in range(repeat + 1):
+    for _ in range(runs + 1):
         spent.clear()
+        cpu_start = time.process_time()
         with stopwatch() as elapsed:
             scorecard = service.scorecard(query, totals=False)
         times.append(elapsed())
+        cpu.append(time.process_time() - cpu_start)
         # Compilation happens inside the query groups (on a cache miss).
         breakdown = {"total": elapsed(), **spent}
         breakdown["other (connect, merge, grid, rows)"] = elapsed() - sum(
@@ -296,9 +317,21 @@ def run_engine(workspace: Path, repeat: int, sql_dir: Path | None
          "value": value.value}
         for row in scorecard.rows for kpi, value in row.values.items()
     ]
-    extra = {"cold_s": times[0], "breakdown_cold": breakdowns[0],
-             "breakdown_warm": breakdowns[-1]}
+    extra = {"cold_s": times[0], "cold_cpu_s": cpu[0], "cpu": cpu[1:],
+             "breakdown_cold": breakdowns[0], "breakdown_warm": breakdowns[-1]}
     return pd.DataFrame.from_records(records), times[1:], extra
+
+
+def _group_label(args: tuple[Any, ...]) -> str:
+    """"deals by created_at until closed_at" from Engine._run_group's arguments."""
+    group: Any = args[0] if args else None
+    if hasattr(group, "view") and hasattr(group, "time"):  # a group object
+        view, time_column, until = group.view, group.time, getattr(group, "until", None)
+    elif len(args) >= 3 and all(isinstance(a, str | None) for a in args[:3]):
+        view, time_column, until = args[:3]
+    else:
+        return "query group"
+    return f"{view} by {time_column}" + (f" until {until}" if until else "")
 
 
 # --------------------------------------------------------------------------- hand-written SQL
@@ -362,19 +395,23 @@ SELECT rep, month, leads,
 FROM per_month
 """
 
-# amount_rc: the amount in the reporting currency, converted at the close (or creation) date.
+# amount_rc: the amount in the reporting currency, at the latest rate on or before the
+# close (or creation) day in the company's calendar; no rate yet gives NULL.
 _DEALS_RC = f"""
 rates AS (
-    SELECT date, upper(currency) AS currency, max(rate) AS rate
+    SELECT upper(currency) AS currency, date, max(rate) AS rate
     FROM fx_rates GROUP BY 1, 2
 ),
 deals_rc AS (
     SELECT d.*,
            CASE WHEN d.currency IS NULL OR upper(d.currency) = '{CURRENCY}'
                 THEN d.amount::DOUBLE ELSE d.amount::DOUBLE * r.rate END AS amount_rc
-    FROM deals AS d
-    LEFT JOIN rates AS r
-      ON r.date = coalesce(d.closed_at, d.created_at)::DATE AND r.currency = upper(d.currency)
+    FROM (SELECT *, upper(currency) AS fx_currency,
+                 timezone('{ZONE}', coalesce(closed_at, created_at)::TIMESTAMPTZ)::DATE
+                     AS fx_date
+          FROM deals) AS d
+    ASOF LEFT JOIN rates AS r
+      ON r.currency = d.fx_currency AND d.fx_date >= r.date
 )"""
 
 SQL_CLOSED_DEALS = f"""
@@ -501,7 +538,8 @@ def run_pandas(workspace: Path) -> pd.DataFrame:
 
     def month(ts: pd.Series) -> np.ndarray:
         local = ts.dt.tz_localize("UTC").dt.tz_convert(ZONE).dt.tz_localize(None)
-        return local.to_numpy().astype("datetime64[M]")
+        months: np.ndarray = local.to_numpy().astype("datetime64[M]")
+        return months
 
     keys = ["rep", "month"]
 
@@ -545,17 +583,24 @@ def run_pandas(workspace: Path) -> pd.DataFrame:
     lead["speed_to_lead_5min"] = lead["fast"] / lead["leads"]
     lead = lead.drop(columns=["with_deal", "response_s", "fast"])
 
-    # Deals: amount in the reporting currency at the close (or creation) date.
-    on = deals["closed_at"].fillna(deals["created_at"]).dt.normalize()
+    # Deals: amount in the reporting currency, at the latest rate on or before the close
+    # (or creation) day in the company's calendar.
     currency = deals["currency"].str.upper()
-    rate_of = rates.assign(
-        date=pd.to_datetime(rates["date"]).astype(on.dtype), currency=rates["currency"].str.upper()
-    ).groupby(["date", "currency"], as_index=False)["rate"].max()
-    rate = pd.DataFrame({"date": on.to_numpy(), "currency": currency.to_numpy()}).merge(
-        rate_of, on=["date", "currency"], how="left")["rate"].to_numpy()
     amount = deals["amount"].astype("float64")
-    same = (currency.isna() | (currency == CURRENCY)).to_numpy()
-    deals["amount_rc"] = np.where(same, amount.to_numpy(), amount.to_numpy() * rate)
+    same = currency.isna() | (currency == CURRENCY)
+    deals["amount_rc"] = amount.where(same)
+    on = (deals["closed_at"].fillna(deals["created_at"]).dt.tz_localize("UTC")
+          .dt.tz_convert(ZONE).dt.tz_localize(None).dt.normalize())
+    candidates = pd.DataFrame({"at": on, "currency": currency, "amount": amount})
+    foreign = candidates[(~same & on.notna()).to_numpy()].sort_values(by="at")
+    if len(foreign):
+        daily = rates.assign(
+            at=pd.to_datetime(rates["date"]).astype(on.dtype),
+            currency=rates["currency"].str.upper(),
+        ).groupby(["at", "currency"])["rate"].max().reset_index().sort_values(by="at")
+        converted = pd.merge_asof(foreign.reset_index(), daily, on="at", by="currency")
+        deals.loc[converted["index"].to_numpy(), "amount_rc"] = (
+            converted["amount"] * converted["rate"]).to_numpy()
 
     # Closed deals by close month.
     closed = deals[deals["closed_at"].notna()]
@@ -622,20 +667,30 @@ def to_long(frame: pd.DataFrame) -> pd.DataFrame:
     return wide.melt(id_vars=["rep", "month"], var_name="kpi", value_name="value")
 
 
-def child(approach: str, workspace: Path, repeat: int, out_dir: Path,
+def child(approach: str, workspace: Path, runs: int, out_dir: Path,
           sql_dir: Path | None) -> None:
-    """Run one approach ``repeat`` times; write timings and the last result to ``out_dir``."""
+    """Run one approach ``runs`` times in this process; write timings and the result."""
+    # Importing libraries is start-up cost, not query cost: done before any timing.
+    import duckdb  # noqa: F401
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
     extra: dict[str, Any] = {}
     times: list[float] = []
     if approach == "engine":
-        result, times, extra = run_engine(workspace, repeat, sql_dir)
+        result, times, extra = run_engine(workspace, runs, sql_dir)
     else:
         compute = run_sql if approach == "sql" else run_pandas
         wide: pd.DataFrame | None = None
-        for _ in range(repeat):
+        cpu: list[float] = []
+        for _ in range(runs):
+            cpu_start = time.process_time()
             with stopwatch() as elapsed:
                 wide = compute(workspace)
             times.append(elapsed())
+            cpu.append(time.process_time() - cpu_start)
+        extra["cpu"] = cpu
         assert wide is not None
         result = to_long(wide)
     peak = peak_rss_mib()
@@ -644,23 +699,84 @@ def child(approach: str, workspace: Path, repeat: int, out_dir: Path,
         {"approach": approach, "times": times, "peak_mib": peak, **extra}, indent=2))
 
 
-def run_child(approach: str, args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
+def run_child(approach: str, args: argparse.Namespace, out_dir: Path
+              ) -> dict[str, Any] | None:
+    """One fresh process running ``approach`` (the engine: one cold run, then warm ones)."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--only", approach,
-            "--workspace", str(args.workspace), "--repeat", str(args.repeat),
+            "--workspace", str(args.workspace), "--runs", str(args.runs),
             "--out-dir", str(out_dir)]
     if args.dump_sql and approach == "engine":
         argv += ["--dump-sql", str(args.dump_sql)]
-    say(f"Running {approach} ({'1 cold + ' if approach == 'engine' else ''}"
-        f"{args.repeat} runs, fresh process)…")
+    machine_start, children_start = _machine_busy_s(), _children_cpu_s()
     with stopwatch() as elapsed:
-        subprocess.run(argv, check=True)
+        code = subprocess.run(argv).returncode
+    if code != 0:
+        say(f"  {approach:<7} FAILED (exit code {code}; its error is above)")
+        return None
+    # CPU the rest of the machine used meanwhile, as a share of its capacity: other
+    # processes (or a noisy host) slow every timing down.
+    others = (_machine_busy_s() - machine_start) - (_children_cpu_s() - children_start)
     info: dict[str, Any] = json.loads((out_dir / f"{approach}.json").read_text())
-    info["median_s"] = statistics.median(info["times"])
-    say(f"  {approach}: median {info['median_s']:.2f} s of "
-        f"{', '.join(f'{t:.2f}' for t in info['times'])}"
-        + (f"; cold {info['cold_s']:.2f} s" if "cold_s" in info else "")
-        + f"; peak {info['peak_mib']:.0f} MiB; process {elapsed():.1f} s")
+    info["background_load"] = max(0.0, others / ((os.cpu_count() or 1) * elapsed()))
+    say(f"  {approach:<7} {', '.join(f'{t:.2f}' for t in info['times'])} s"
+        + (f" (cold {info['cold_s']:.2f} s)" if "cold_s" in info else "")
+        + f"; CPU {', '.join(f'{t:.1f}' for t in info['cpu'])} s"
+        + f"; peak {info['peak_mib']:.0f} MiB; process {elapsed():.1f} s"
+        + f"; other processes' load {info['background_load']:.0%}")
     return info
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all processes of the machine have used (Linux /proc/stat), or 0."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_rounds(approaches: list[str], args: argparse.Namespace, out_dir: Path
+               ) -> dict[str, dict[str, Any]]:
+    """``--repeat`` rounds, each running every approach once in a fresh process.
+
+    Interleaving the approaches spreads the machine's slow spells over all of them
+    instead of penalising whichever ran during one.
+    """
+    rounds: dict[str, list[dict[str, Any]]] = {a: [] for a in approaches}
+    for index in range(args.repeat):
+        say(f"Round {index + 1}/{args.repeat} (seconds per run):")
+        for approach in approaches:
+            if index and not rounds[approach]:
+                continue  # failed in the first round: failing again tells nothing new
+            info = run_child(approach, args, out_dir)
+            if info is not None:
+                rounds[approach].append(info)
+    infos: dict[str, dict[str, Any]] = {}
+    for approach, done in rounds.items():
+        if not done:
+            continue
+        times = [t for info in done for t in info["times"]]
+        cpu = [t for info in done for t in info["cpu"]]
+        info = {"times": times, "median_s": statistics.median(times), "best_s": min(times),
+                "cpu": cpu, "cpu_s": statistics.median(cpu),
+                "peak_mib": max(i["peak_mib"] for i in done),
+                "background_load": [i["background_load"] for i in done]}
+        if approach == "engine":
+            colds = [i["cold_s"] for i in done]
+            info |= {"cold_times": colds, "cold_s": statistics.median(colds),
+                     "cold_cpu_s": statistics.median(i["cold_cpu_s"] for i in done)}
+            for when in ("cold", "warm"):
+                parts = [i[f"breakdown_{when}"] for i in done]
+                info[f"breakdown_{when}"] = {
+                    key: statistics.median(p.get(key, 0.0) for p in parts) for key in parts[0]}
+        infos[approach] = info
+    return infos
 
 
 # --------------------------------------------------------------------------- comparison
@@ -746,28 +862,51 @@ def report(infos: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[s
     sql = infos.get("sql", {}).get("median_s")
     engine = infos.get("engine", {}).get("median_s")
     pandas_s = infos.get("pandas", {}).get("median_s")
+    runs = args.repeat * args.runs
     say("")
     say(f"Scorecard: {len(KPIS)} KPIs by rep by month, size {args.size:g}, "
-        f"{os.cpu_count()} cores, median of {args.repeat} runs")
-    header = f"{'approach':<16}{'median s':>10}{'peak MiB':>10}{'× SQL':>8}{'pandas/x':>10}"
+        f"{os.cpu_count()} cores; median (and best) of {runs} runs")
+    header = (f"{'approach':<18}{'median s':>10}{'best s':>9}{'CPU s':>8}{'peak MiB':>10}"
+              f"{'× SQL':>8}{'pandas ÷':>10}")
     say(header)
     say("-" * len(header))
-    rows = []
+    rows: list[tuple[str, float, float, float, float]] = []
     if "engine" in infos:
-        rows.append(("engine (cold)", infos["engine"]["cold_s"], infos["engine"]["peak_mib"]))
-        rows.append(("engine (warm)", infos["engine"]["median_s"], infos["engine"]["peak_mib"]))
-    for name in ("sql", "pandas"):
+        e = infos["engine"]
+        rows.append(("engine, cold", e["cold_s"], min(e["cold_times"]), e["cold_cpu_s"],
+                     e["peak_mib"]))
+        rows.append(("engine, warm", e["median_s"], e["best_s"], e["cpu_s"], e["peak_mib"]))
+    for name, label in (("sql", "hand-written SQL"), ("pandas", "pandas")):
         if name in infos:
-            label = "hand-written SQL" if name == "sql" else "pandas"
-            rows.append((label, infos[name]["median_s"], infos[name]["peak_mib"]))
-    for label, seconds, peak in rows:
+            i = infos[name]
+            rows.append((label, i["median_s"], i["best_s"], i["cpu_s"], i["peak_mib"]))
+    for label, seconds, best, cpu, peak in rows:
         ratio = f"{seconds / sql:.2f}" if sql else "-"
         speedup = f"{pandas_s / seconds:.1f}" if pandas_s else "-"
-        say(f"{label:<16}{seconds:>10.2f}{peak:>10.0f}{ratio:>8}{speedup:>10}")
+        say(f"{label:<18}{seconds:>10.2f}{best:>9.2f}{cpu:>8.1f}{peak:>10.0f}{ratio:>8}"
+            f"{speedup:>10}")
+    if "engine" in infos:
+        # Approaches of one round ran back to back: their ratio suffers less from the
+        # machine's load changing between rounds.
+        warm = infos["engine"]["times"]
+        paired = []
+        if "sql" in infos:
+            ratios = [e / q for e, q in zip(warm, infos["sql"]["times"], strict=False)]
+            paired.append(f"engine ÷ SQL {statistics.median(ratios):.2f}×")
+        if "pandas" in infos:
+            ratios = [p / e for e, p in zip(warm, infos["pandas"]["times"], strict=False)]
+            paired.append(f"pandas ÷ engine {statistics.median(ratios):.1f}×")
+        if paired:
+            say("Ratios within each round (median over rounds): " + ", ".join(paired))
+    loads = [x for i in infos.values() for x in i["background_load"]]
+    say(f"Other processes' load while timing: median {statistics.median(loads):.0%}, "
+        f"max {max(loads):.0%} of the machine"
+        + ("  (busy machine: timings are noisy; rerun when it is quiet)"
+           if max(loads) > 0.15 else ""))
     goals: dict[str, bool] = {}
     if engine is not None:
         say("")
-        say("Goals:")
+        say("Goals (engine warm, medians):")
         if sql:
             goals["engine <= 1.3x SQL"] = engine <= GOAL_SQL_RATIO * sql
             say(f"  engine ≤ {GOAL_SQL_RATIO}× hand-written SQL: {engine / sql:.2f}× "
@@ -781,10 +920,12 @@ def report(infos: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[s
         goals["engine peak <= 1 GiB"] = peak <= GOAL_MEMORY_MIB
         say(f"  engine peak memory ≤ 1 GiB: {peak:.0f} MiB "
             f"{'PASS' if goals['engine peak <= 1 GiB'] else 'MISS'}")
+        say("")
+        say("Engine time by part (medians over the rounds; compilation happens inside the "
+            "query groups of the cold run):")
         for when in ("cold", "warm"):
             breakdown = infos["engine"][f"breakdown_{when}"]
-            say(f"  engine time by part ({when} run): " + "; ".join(
-                f"{k} {v:.2f} s" for k, v in breakdown.items()))
+            say(f"  {when}: " + "; ".join(f"{k} {v:.2f} s" for k, v in breakdown.items()))
     return goals
 
 
@@ -797,12 +938,18 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"the demo data ends before this date (default {DEFAULT_END})")
     parser.add_argument("--workspace", type=Path, default=None,
                         help="workspace folder (default: <tmp>/saleskpi-bench-<size>)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per approach")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds: each runs every approach in a fresh process")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="timed runs per process and round (the engine's come after "
+                             "its cold run)")
     parser.add_argument("--approaches", default=",".join(APPROACHES),
                         help="comma-separated subset of engine,sql,pandas")
     parser.add_argument("--dirty", action="store_true",
                         help="add real-export quirks to the demo data (checks the definitions' "
                              "edge cases; a separate workspace)")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="regenerate the workspace even if it was built with these options")
     parser.add_argument("--json", type=Path, default=None,
                         help="also write the measurements to this JSON file")
     parser.add_argument("--dump-sql", type=Path, default=None,
@@ -814,14 +961,15 @@ def main(argv: list[str] | None = None) -> None:
         args.workspace = Path(tempfile.gettempdir()) / (
             f"saleskpi-bench-{args.size:g}" + ("-dirty" if args.dirty else ""))
     args.workspace = args.workspace.resolve()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    if args.repeat < 1 or args.runs < 1:
+        parser.error("--repeat and --runs must be at least 1")
 
     if args.only == "build":
-        build_workspace(args.workspace, args.size, args.seed, args.end, args.dirty)
+        build_workspace(args.workspace, args.size, args.seed, args.end, args.dirty,
+                        args.rebuild)
         return
     if args.only:
-        child(args.only, args.workspace, args.repeat, args.out_dir, args.dump_sql)
+        child(args.only, args.workspace, args.runs, args.out_dir, args.dump_sql)
         return
 
     approaches = [a.strip() for a in args.approaches.split(",") if a.strip()]
@@ -833,13 +981,14 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run([sys.executable, str(Path(__file__).resolve()), "--only", "build",
                     "--workspace", str(args.workspace), "--size", str(args.size),
                     "--seed", str(args.seed), "--end", args.end.isoformat(),
-                    *(["--dirty"] if args.dirty else [])], check=True)
+                    *(["--dirty"] if args.dirty else []),
+                    *(["--rebuild"] if args.rebuild else [])], check=True)
     out_dir = Path(tempfile.mkdtemp(prefix="saleskpi-bench-results-"))
     try:
-        infos = {a: run_child(a, args, out_dir) for a in approaches}
+        infos = run_rounds(approaches, args, out_dir)
         import pandas as pd
 
-        results = {a: pd.read_parquet(out_dir / f"{a}.parquet") for a in approaches}
+        results = {a: pd.read_parquet(out_dir / f"{a}.parquet") for a in infos}
         agreement = compare(results)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -852,7 +1001,7 @@ def main(argv: list[str] | None = None) -> None:
             "date": dt.date.today().isoformat(), "machine": {
                 "cpus": os.cpu_count(), "platform": platform.platform(),
                 "python": platform.python_version()},
-            "dataset": marker, "repeat": args.repeat, "approaches": infos,
+            "dataset": marker, "repeat": args.repeat, "runs": args.runs, "approaches": infos,
             "agreement": agreement, "goals": goals, "total_s": total,
         }, indent=2, default=str))
         say(f"Measurements written to {args.json}")

@@ -1,0 +1,577 @@
+"""The dashboard in a real browser: headless Chromium (Playwright) against the real server.
+
+A small demo company (``generate_company(0.3, seed=7)``, 11 reps in two teams, plus a
+rep named ``<script>alert(1)</script>``) is imported into a fresh workspace; users of
+every role sign in through the login form and open every page they may open. The
+figures the pages show (``data-kpi``/``data-rep``/``data-value`` cells) must equal the
+REST API's JSON for the same filters, fetched with the same browser session, and
+``SalesKpiService.scorecard`` computed in-process before the server started.
+
+Screenshots of every page for every role, and of the overview on a phone, are saved
+in ``test-artifacts/screenshots/``. With ``SALESKPI_DOCS_SCREENSHOTS=1`` the overview of
+the head of sales is also saved as ``docs/img/dashboard.png`` and
+``docs/img/dashboard-phone.png`` (the README's pictures).
+
+Chromium is the Debian package at /usr/bin/chromium (Playwright's own browsers are not
+downloaded); without it the module is skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+import pandas as pd
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed: no browser to drive", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+uvicorn = pytest.importorskip("uvicorn")
+
+from saleskpi.api.app import create_app  # noqa: E402
+from saleskpi.auth import add_user  # noqa: E402
+from saleskpi.compare import DEFAULT_KPIS  # noqa: E402
+from saleskpi.demo.generator import generate_company  # noqa: E402
+from saleskpi.engine.query import KpiQuery, Scope, plain_number  # noqa: E402
+from saleskpi.ingest.run import import_frames  # noqa: E402
+from saleskpi.service import SalesKpiService  # noqa: E402
+from saleskpi.settings import Settings, save_workspace_settings  # noqa: E402
+from saleskpi.web.overview import HEADLINE  # noqa: E402
+from saleskpi.web.rep import REP_KPIS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOCS_IMG = ROOT / "docs" / "img"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+END = dt.date(2026, 10, 1)  # the demo data ends the day before
+LAST_MONTH = {"from": "2026-09-01", "to": "2026-09-30"}
+# The README's view: a quarter, against the quarter before and the plan.
+LAST_QUARTER = {"from": "2026-07-01", "to": "2026-09-30"}
+PASSWORD = "browser-test-password"
+SCRIPT = "<script>alert(1)</script>"
+SCRIPT_REP = "RX1"
+ROLES = ("admin", "head", "team_lead", "rep")
+MANAGER_PAGES = ("/import", "/targets")
+# Figures are checked for one role of each scope (an admin sees what the head sees).
+FIGURE_ROLES = ("head", "team_lead", "rep")
+COMPARE_VIEWS = ("all", "team")
+
+
+@dataclass
+class Company:
+    """Who is who in the demo company the tests run on."""
+
+    team: str  # the team lead's team; the script rep and the rep user are in it
+    other_team: str
+    rep: str  # the rep user's rep id
+    teammate: str  # another rep of ``team``
+    outsider: str  # a rep of ``other_team``
+    reps_of_team: set[str]
+    all_reps: set[str]
+
+
+@dataclass
+class Expected:
+    """Scorecards computed in-process, before the server started, per (role, view)."""
+
+    headline: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    by_rep: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    rep_page: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings
+    company: Company
+    expected: Expected
+    users: dict[str, str]  # role -> username
+
+
+# -- the workspace and the server -------------------------------------------------------
+def _with_script_rep(frames: dict[str, pd.DataFrame], team: str) -> None:
+    """A rep whose name is markup, in ``team``, owning a few of a teammate's closed deals."""
+    reps = frames["reps"]
+    lead = reps.loc[(reps["team"] == team) & (reps["role"] == "team_lead"), "id"].iloc[0]
+    row = {column: None for column in reps.columns}
+    row.update(id=SCRIPT_REP, name=SCRIPT, email="script@demo-sales.example", team=team,
+               manager_id=lead, hired_at=pd.Timestamp("2024-01-15"), role="rep")
+    frames["reps"] = pd.concat([reps, pd.DataFrame([row]).astype(reps.dtypes.to_dict())],
+                               ignore_index=True)
+    deals = frames["deals"]
+    donor = reps.loc[(reps["team"] == team) & (reps["role"] == "rep"), "id"].iloc[-1]
+    moved = deals.index[(deals["rep_id"] == donor) & deals["closed_at"].notna()][:6]
+    deals.loc[moved, "rep_id"] = SCRIPT_REP
+
+
+def _company(frames: dict[str, pd.DataFrame]) -> Company:
+    reps, deals = frames["reps"], frames["deals"]
+    teams = sorted(t for t in reps["team"].dropna().unique())
+    team, other = teams[0], teams[1]
+    won = deals.loc[deals["status"] == "won"].groupby("rep_id").size()
+    sellers = reps.loc[(reps["role"] == "rep") & reps["left_at"].isna()]
+    in_team = [r for r in sellers.loc[sellers["team"] == team, "id"] if r != SCRIPT_REP]
+    rep = max(in_team, key=lambda r: (won.get(r, 0), r))
+    return Company(
+        team=team, other_team=other, rep=rep,
+        teammate=next(r for r in in_team if r != rep),
+        outsider=str(sellers.loc[sellers["team"] == other, "id"].iloc[0]),
+        reps_of_team=set(reps.loc[reps["team"] == team, "id"]),
+        all_reps=set(reps["id"]))
+
+
+def _scope(role: str, company: Company) -> Scope:
+    if role == "team_lead":
+        return Scope(teams=frozenset({company.team}))
+    if role == "rep":
+        return Scope(rep_ids=frozenset({company.rep}))
+    return Scope()
+
+
+def views(company: Company) -> dict[str, dict[str, str]]:
+    """The filters each page is checked with: everything, last month, one team's month."""
+    return {"all": {}, "month": dict(LAST_MONTH),
+            "team": {**LAST_MONTH, "team": company.team}}
+
+
+def _query(kpis: tuple[str, ...], view: dict[str, str], *, by: tuple[str, ...] = (),
+           where: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> KpiQuery:
+    start = dt.date.fromisoformat(view["from"]) if "from" in view else None
+    end = dt.date.fromisoformat(view["to"]) if "to" in view else None
+    slices = tuple((dim, (view[dim],)) for dim in ("team", "rep") if dim in view)
+    return KpiQuery(kpis, by, "all", start, end, (*slices, *where))
+
+
+def _values(row: Any, kpis: tuple[str, ...]) -> dict[str, Any]:
+    return {key: plain_number(row.values[key].value) for key in kpis}
+
+
+def _expected(settings: Settings, company: Company) -> Expected:
+    service = SalesKpiService(settings)
+    expected = Expected()
+    known: dict[Scope, str] = {}  # admin and head share one scope: computed once
+    for role in ROLES:
+        scope = _scope(role, company)
+        if scope in known:
+            for key in [k for k in expected.headline if k[0] == known[scope]]:
+                expected.headline[role, key[1]] = expected.headline[key]
+            for key in [k for k in expected.by_rep if k[0] == known[scope]]:
+                expected.by_rep[role, key[1]] = expected.by_rep[key]
+            continue
+        known[scope] = role
+        for name, view in views(company).items():
+            card = service.scorecard(_query(HEADLINE, view), scope)
+            expected.headline[role, name] = _values(card.rows[0], HEADLINE)
+            if name in COMPARE_VIEWS:
+                card = service.scorecard(_query(DEFAULT_KPIS, view, by=("rep",)), scope)
+                expected.by_rep[role, name] = {r.keys["rep"]: _values(r, DEFAULT_KPIS)
+                                               for r in card.rows}
+    for rep in (company.rep, SCRIPT_REP):
+        card = service.scorecard(_query(REP_KPIS, {}, by=("rep",), where=(("rep", (rep,)),)))
+        expected.rep_page[rep] = _values(card.rows[0], REP_KPIS)
+    return expected
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workspace = tmp_path_factory.mktemp("browser") / "ws"
+    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
+                            currency="USD")
+    settings = Settings(workspace=workspace)
+    frames = generate_company(0.3, seed=7, end=END, timezone=settings.timezone,
+                              currency=settings.currency)
+    company = _company(frames)
+    _with_script_rep(frames, company.team)
+    company.reps_of_team.add(SCRIPT_REP)
+    company.all_reps.add(SCRIPT_REP)
+    report = import_frames(settings, frames, source="demo")
+    assert report.ok, report.errors
+    users = {role: f"b_{role}" for role in ROLES}
+    for role, username in users.items():
+        add_user(settings, username, PASSWORD, role,
+                 rep_id=company.rep if role == "rep" else None,
+                 team=company.team if role == "team_lead" else None)
+    expected = _expected(settings, company)
+
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                            log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield Server(url, settings, company, expected, users)
+    finally:
+        instance.should_exit = True
+        thread.join(15)
+
+
+# -- the browser ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                              args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class Session:
+    """One signed-in browser tab, failing on any dialog, script error or console error."""
+
+    role: str
+    page: Any
+    base: str
+    problems: list[str] = field(default_factory=list)
+
+    def open(self, path: str, params: dict[str, str] | None = None, *,
+             status: int = 200) -> Any:
+        target = self.base + path + (f"?{urlencode(params)}" if params else "")
+        response = self.page.goto(target, wait_until="load")
+        assert response is not None and response.status == status, (
+            f"{self.role} {path}: HTTP {response and response.status}, not {status}")
+        self.check()
+        return response
+
+    def check(self) -> None:
+        problems, self.problems[:] = list(self.problems), []
+        assert not problems, problems
+
+    def shoot(self, name: str) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{self.role}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def api(self, kpis: tuple[str, ...], view: dict[str, str], *,
+            by: tuple[str, ...] = ()) -> dict[str, Any]:
+        """/api/v1/scorecard with the page's filters and the browser's own session."""
+        params = [("kpi", k) for k in kpis] + [("by", b) for b in by]
+        params += [(k, v) for k, v in view.items() if k in ("from", "to")]
+        params += [("where", f"{dim}={view[dim]}") for dim in ("team", "rep") if dim in view]
+        response = self.page.request.get(f"{self.base}/api/v1/scorecard?{urlencode(params)}")
+        assert response.status == 200, response.text()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def cells(self, table: str) -> list[dict[str, Any]]:
+        """The KPI cells of one table: kpi, rep, period, row kind, value (number or None)."""
+        cells: list[dict[str, Any]] = self.page.eval_on_selector_all(
+            f'table[data-table="{table}"] [data-kpi]',
+            """cells => cells.map(c => ({kpi: c.dataset.kpi, rep: c.dataset.rep || null,
+                period: c.dataset.period || null, row: c.closest('tr').dataset.row,
+                value: c.dataset.value === '' ? null : Number(c.dataset.value),
+                text: c.innerText}))""")
+        return cells
+
+
+def _sign_in(browser: Any, server: Server, role: str, viewport: dict[str, int]) -> Session:
+    context = browser.new_context(viewport=viewport, locale="en-GB")
+    page = context.new_page()
+    session = Session(role, page, server.url)
+    page.on("dialog", lambda dialog: (session.problems.append(
+        f"a {dialog.type} dialog opened: {dialog.message!r}"), dialog.dismiss()))
+    page.on("pageerror", lambda error: session.problems.append(f"script error: {error}"))
+    page.on("console", lambda message: session.problems.append(
+        f"console {message.type}: {message.text}")
+        if message.type == "error" and not message.text.startswith("Failed to load resource")
+        else None)
+    # A failed download (a style sheet, the script) is a problem; the page's own status is
+    # checked by open(), and the favicon the browser asks for on its own is not provided.
+    page.on("response", lambda response: session.problems.append(
+        f"HTTP {response.status} for {response.url}")
+        if response.status >= 400 and response.request.resource_type != "document"
+        and not response.url.endswith("/favicon.ico") else None)
+    # Signing in starts from any page: the server sends the browser to the form and back.
+    page.goto(server.url + "/compare")
+    assert page.url.startswith(server.url + "/login?next="), page.url
+    page.fill('input[name="username"]', server.users[role])
+    page.fill('input[name="password"]', PASSWORD)
+    with page.expect_navigation():
+        page.click('form[action^="/login"] button[type="submit"]')
+    assert page.url == server.url + "/compare", page.url
+    assert page.locator(".who").inner_text() == server.users[role]
+    session.check()
+    return session
+
+
+@pytest.fixture(scope="module")
+def sessions(browser: Any, server: Server) -> Iterator[dict[str, Session]]:
+    opened = {role: _sign_in(browser, server, role, DESKTOP) for role in ROLES}
+    yield opened
+    for session in opened.values():
+        session.page.context.close()
+
+
+def pages_of(role: str, company: Company) -> dict[str, str]:
+    """Every page a role may open, by a short name for the screenshot."""
+    pages = {"overview": "/", "funnel": "/funnel", "compare": "/compare",
+             "leaderboard": "/leaderboard", "catalog": "/catalog"}
+    pages["rep"] = f"/reps/{company.rep}"
+    if role in ("admin", "head"):
+        pages |= {"rep-script": f"/reps/{SCRIPT_REP}", "import": "/import",
+                  "targets": "/targets"}
+    return pages
+
+
+def _approx(value: Any) -> Any:
+    return None if value is None else pytest.approx(value, rel=1e-9, abs=1e-9)
+
+
+# -- every page, every role -----------------------------------------------------------
+@pytest.mark.parametrize("role", ROLES)
+def test_every_page_opens_without_an_error(sessions: dict[str, Session], server: Server,
+                                           role: str) -> None:
+    session = sessions[role]
+    for name, path in pages_of(role, server.company).items():
+        session.open(path)
+        page = session.page
+        assert page.locator("section.problem").count() == 0, f"{path}: an error page"
+        assert page.locator("h1").count() == 1 and page.locator("h1").inner_text().strip()
+        assert "Traceback" not in page.content()
+        current = page.locator('nav a[aria-current="page"]')
+        if not path.startswith("/reps/") or role == "rep":  # only a rep has "My page"
+            assert current.count() == 1, f"{path}: the menu does not mark the page"
+        session.shoot(name)
+
+
+@pytest.mark.parametrize("role", ["team_lead", "rep"])
+def test_managers_pages_are_refused(sessions: dict[str, Session], role: str) -> None:
+    session = sessions[role]
+    nav = session.page.locator("nav")
+    for path in MANAGER_PAGES:
+        session.open(path, status=403)
+        assert session.page.locator("section.problem h1").inner_text() == "Not allowed"
+        assert nav.locator(f'a[href="{path}"]').count() == 0  # not offered in the menu
+    session.open("/catalog")
+    assert session.page.locator("details.editor").count() == 0  # read only
+
+
+def test_a_rep_cannot_open_another_reps_page(sessions: dict[str, Session],
+                                             server: Server) -> None:
+    session, company = sessions["rep"], server.company
+    for other in (company.teammate, company.outsider, SCRIPT_REP, "nobody"):
+        session.open(f"/reps/{quote(other)}", status=404)
+        assert session.page.locator("section.problem h1").inner_text() == "Not found"
+        assert session.page.locator("table.data").count() == 0
+    session.shoot("rep-of-another-rep")
+    session.open(f"/reps/{company.rep}")  # their own page opens
+
+
+def test_a_team_lead_cannot_open_another_teams_rep(sessions: dict[str, Session],
+                                                   server: Server) -> None:
+    session, company = sessions["team_lead"], server.company
+    session.open(f"/reps/{company.outsider}", status=404)
+    assert session.page.locator("section.problem h1").inner_text() == "Not found"
+    session.shoot("rep-of-another-team")
+    for rep in (company.rep, company.teammate, SCRIPT_REP):
+        session.open(f"/reps/{quote(rep)}")
+        assert session.page.locator("h1").get_attribute("data-rep") == rep
+
+
+# -- the same figures as the API and the service -------------------------------------
+@pytest.mark.parametrize("role", FIGURE_ROLES)
+@pytest.mark.parametrize("view", ["all", "month", "team"])
+def test_overview_figures(sessions: dict[str, Session], server: Server, role: str,
+                          view: str) -> None:
+    session = sessions[role]
+    params = views(server.company)[view]
+    session.open("/", params)
+    shown = {c["kpi"]: c["value"] for c in session.cells("headline")}
+    assert list(shown) == list(HEADLINE)
+    api = session.api(HEADLINE, params)["rows"][0]
+    service = server.expected.headline[role, view]
+    for key in HEADLINE:
+        assert shown[key] == api[key]["value"], (key, shown[key], api[key])
+        assert shown[key] == _approx(service[key]), (key, shown[key], service[key])
+    assert shown["deals_won"] is not None and shown["deals_won"] > 0
+    # The filter bar shows the filters the figures are for.
+    form = session.page.locator("form.filters")
+    assert form.locator('input[name="from"]').input_value() == params.get("from", "")
+    assert form.locator('select[name="team"]').input_value() == params.get("team", "")
+
+
+@pytest.mark.parametrize("role", FIGURE_ROLES)
+@pytest.mark.parametrize("view", COMPARE_VIEWS)
+def test_compare_figures(sessions: dict[str, Session], server: Server, role: str,
+                         view: str) -> None:
+    session, company = sessions[role], server.company
+    params = views(company)[view]
+    session.open("/compare", params)
+    cells = [c for c in session.cells("comparison") if c["row"] == "item"]
+    api = {row["rep"]: row for row in session.api(DEFAULT_KPIS, params, by=("rep",))["rows"]}
+    service = server.expected.by_rep[role, view]
+    shown = {c["rep"] for c in cells}
+    assert shown == set(api) == set(service)
+    visible = {"team_lead": company.reps_of_team, "rep": {company.rep}}.get(
+        role, company.all_reps)
+    assert shown <= visible
+    if role == "rep":
+        assert shown == {company.rep}
+    for cell in cells:
+        rep, key = cell["rep"], cell["kpi"]
+        assert cell["value"] == api[rep][key]["value"], (rep, key, cell, api[rep][key])
+        assert cell["value"] == _approx(service[rep][key]), (rep, key, cell)
+
+
+@pytest.mark.parametrize("role", ["head", "team_lead"])
+def test_leaderboard_figures(sessions: dict[str, Session], server: Server,
+                             role: str) -> None:
+    session = sessions[role]
+    session.open("/leaderboard", {"kpi": "revenue"})
+    cells = session.cells("leaderboard")
+    api = {row["rep"]: row["revenue"]["value"]
+           for row in session.api(("revenue",), {}, by=("rep",))["rows"]}
+    assert {c["rep"] for c in cells} == set(api)
+    for cell in cells:
+        assert cell["value"] == api[cell["rep"]], cell
+    values = [c["value"] for c in cells if c["value"] is not None]
+    assert values == sorted(values, reverse=True)  # ranked, the best first
+    # Choosing another KPI applies it at once (app.js), with the filters kept.
+    with session.page.expect_navigation():
+        session.page.select_option('select[name="kpi"]', "deals_won")
+    assert "kpi=deals_won" in session.page.url
+    assert {c["kpi"] for c in session.cells("leaderboard")} == {"deals_won"}
+    session.check()
+
+
+@pytest.mark.parametrize("role", FIGURE_ROLES)
+def test_rep_page_figures(sessions: dict[str, Session], server: Server, role: str) -> None:
+    session, rep = sessions[role], server.company.rep
+    session.open(f"/reps/{rep}")
+    cells = session.cells("rep_kpis")
+    assert cells and {c["rep"] for c in cells} == {rep}
+    api = session.api(REP_KPIS, {"rep": rep}, by=("rep",))["rows"][0]
+    for cell in cells:
+        key = cell["kpi"]
+        assert cell["value"] == api[key]["value"], (key, cell, api[key])
+        assert cell["value"] == _approx(server.expected.rep_page[rep][key]), (key, cell)
+
+
+# -- a name is text, never markup ------------------------------------------------------
+def test_a_script_name_is_shown_as_text(sessions: dict[str, Session], server: Server) -> None:
+    session = sessions["head"]
+    page = session.page
+    session.open("/compare")
+    link = page.locator(f'tr[data-rep="{SCRIPT_REP}"] th a')
+    assert link.inner_text() == SCRIPT
+    assert link.get_attribute("href") == f"/reps/{SCRIPT_REP}"
+    figures = {c["kpi"]: c["value"] for c in session.cells("comparison")
+               if c["rep"] == SCRIPT_REP}
+    assert figures["deals_won"] == server.expected.by_rep["head", "all"][SCRIPT_REP][
+        "deals_won"]
+    session.open("/", {"rep": SCRIPT_REP})
+    option = page.locator(f'select[name="rep"] option[value="{SCRIPT_REP}"]')
+    assert option.inner_text() == SCRIPT and option.evaluate("o => o.selected")
+    session.open("/leaderboard")
+    assert page.locator(f'tr[data-rep="{SCRIPT_REP}"] a').inner_text() == SCRIPT
+    assert page.locator("svg text", has_text=SCRIPT).count() == 1  # the chart's label
+    session.open(f"/reps/{SCRIPT_REP}")
+    assert page.locator("h1").inner_text() == SCRIPT
+    assert page.title().startswith(SCRIPT)
+    for path in ("/compare", "/leaderboard", f"/reps/{SCRIPT_REP}", "/?rep=" + SCRIPT_REP):
+        session.open(path)
+        scripts = page.eval_on_selector_all(
+            "script", "s => s.map(e => e.getAttribute('src') || e.textContent)")
+        assert scripts == ["/static/app.js"], (path, scripts)  # no injected script
+    session.shoot("script-name")
+    session.check()  # no alert() dialog ever opened, no script error
+
+
+# -- phone ------------------------------------------------------------------------------
+def test_overview_on_a_phone(browser: Any, server: Server) -> None:
+    session = _sign_in(browser, server, "head", PHONE)
+    try:
+        session.open("/", LAST_QUARTER)
+        page = session.page
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the page is {width}px wide on a 390px screen"
+        nav = page.locator("nav.nav")
+        assert not nav.is_visible()  # the menu folds behind its button
+        page.click("label.nav-button")
+        assert nav.is_visible() and nav.locator('a[href^="/compare"]').is_visible()
+        page.click("label.nav-button")
+        assert page.locator('table[data-table="headline"]').is_visible()
+        session.shoot("overview-phone")
+        if os.environ.get("SALESKPI_DOCS_SCREENSHOTS"):
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS_IMG / "dashboard-phone.png"), full_page=False)
+        session.check()
+    finally:
+        session.page.context.close()
+
+
+def test_overview_for_the_readme(sessions: dict[str, Session]) -> None:
+    """The head of sales' overview: test-artifacts, and docs/img when asked for."""
+    session = sessions["head"]
+    session.open("/", LAST_QUARTER)
+    headline = session.page.locator('table[data-table="headline"]')
+    assert headline.locator("td[data-mark]").count() > 0  # changes against the last quarter
+    session.shoot("overview-readme")
+    if os.environ.get("SALESKPI_DOCS_SCREENSHOTS"):
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        session.page.screenshot(path=str(DOCS_IMG / "dashboard.png"), full_page=True)
+
+
+# -- signing out ----------------------------------------------------------------------
+def test_signing_in_wrongly_then_out(browser: Any, server: Server) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/login")
+        page.fill('input[name="username"]', server.users["rep"])
+        page.fill('input[name="password"]', "not the password")
+        page.click('form[action^="/login"] button[type="submit"]')
+        assert page.locator('p.error[role="alert"]').inner_text() == (
+            "Wrong username or password.")
+        assert page.locator('input[name="username"]').input_value() == server.users["rep"]
+        page.fill('input[name="password"]', PASSWORD)
+        with page.expect_navigation():
+            page.click('form[action^="/login"] button[type="submit"]')
+        assert page.url == server.url + "/"
+        with page.expect_navigation():
+            page.click("form.logout button")
+        assert page.url == server.url + "/login"
+        page.goto(server.url + "/")
+        assert page.url.startswith(server.url + "/login?next=")
+        response = page.request.get(server.url + "/api/v1/me")
+        assert response.status == 401, json.dumps(response.json())
+    finally:
+        context.close()
