@@ -501,7 +501,6 @@ def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
         merged = merged.merge(part, on=["rep", "month"], how="outer")
     for kpi in ADDITIVE_KPIS & set(merged.columns):
         merged[kpi] = merged[kpi].fillna(0)
-    # Ratios of counts that were absent: numerator 0 over a count that was 0 or absent.
     return merged
 
 

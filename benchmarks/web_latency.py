@@ -23,8 +23,17 @@ Usage::
    cycle of two views (the whole range, the last full month) until ``--requests``
    each or ``--duration`` seconds, whichever comes first; requests under way then
    finish (``--timeout`` each).
-6. Prints p50/p95/p99 per page, per view, per role and overall, errors by kind,
-   the server's CPU, memory and scorecard counts, and whether p95 < 300 ms.
+6. Prints p50/p95/p99 per page, per view, per role and overall (of the answered
+   requests; failures are counted apart), errors by kind, the server's CPU, memory
+   and scorecard counts, the load other processes put on the machine meanwhile, and
+   whether p95 < 300 ms.
+
+Scenarios: ``--fixes ddl-lock,cache-version`` patches the server process (only) to
+measure what fixing two bugs would give (see ``apply_fixes``); ``--warm`` fills the
+cache (one user per scope, one request at a time) before the timed load, and
+``--cache-seconds 86400`` keeps it: together they show the pages' cost when every
+scorecard comes from the cache. ``--skip-alone`` skips step 4 (it takes minutes at
+full size).
 
 See docs/web-latency.md for results.
 """
@@ -504,6 +513,30 @@ def kpi_times(base: str, user: BenchUser, timeout: float) -> list[dict[str, Any]
     return results
 
 
+def warm(base: str, users: list[BenchUser], end: dt.date, timeout: float) -> dict[str, Any]:
+    """Fill the scorecard cache: one user per scope opens each (page, view), one at a time.
+
+    One at a time, since the cache does not merge concurrent misses: twenty users
+    missing at once compute the same scorecards twenty times.
+    """
+    scopes = {(u.role if u.role != "admin" else "head", u.team, u.rep_id): u for u in users}
+    say(f"\nWarming the cache: {len(scopes)} scopes × {len(PAGES) * len(VIEWS)} requests, "
+        "one at a time…")
+    started = time.perf_counter()
+    failed = 0
+    for user in scopes.values():
+        client = sign_in(base, user, timeout)
+        for page in PAGES:
+            for view in VIEWS:
+                failed += timed_get(client, user, page, view, end, started).status != 200
+        client.close()
+    wall = time.perf_counter() - started
+    stats = server_stats(base)
+    say(f"  done in {wall:.0f} s ({failed} failed); the server computed "
+        f"{stats['calls'] - stats['cache_hits']} scorecards so far")
+    return {"scopes": len(scopes), "failed": failed, "wall_s": wall}
+
+
 def load(base: str, users: list[BenchUser], end: dt.date, duration: float, requests: int,
          timeout: float) -> tuple[list[Sample], float]:
     """Every user in its own thread, all starting together; returns samples and wall time."""
@@ -639,7 +672,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="benchmark-only patches in the server, to measure a fix: "
                         f"{', '.join(FIXES)} (see apply_fixes)")
     parser.add_argument("--warm", action="store_true",
-                        help="before the timed load, every user opens each (page, view) once "
+                        help="before the timed load, one user per scope opens each (page, view) "
                         "(untimed): the timed load then shows what a filled cache gives")
     parser.add_argument("--skip-alone", action="store_true",
                         help="skip the requests one at a time and the per-KPI times")
@@ -690,14 +723,7 @@ def main(argv: list[str] | None = None) -> None:
                     + (" (from the cache)" if row["cached"] else ""))
             results["kpis"] = kpis
         if args.warm:
-            say(f"\nWarming: {len(users)} users open each (page, view) once…")
-            warming, warm_wall = load(base, users, args.end, 24 * 3600.0,
-                                      len(PAGES) * len(VIEWS), args.timeout)
-            stats = server_stats(base)
-            failed = sum(1 for s in warming if s.status != 200)
-            say(f"  {len(warming)} requests ({failed} failed) in {warm_wall:.0f} s; the server "
-                f"has computed {stats['calls'] - stats['cache_hits']} scorecards so far")
-            results["warm"] = {"requests": len(warming), "failed": failed, "wall_s": warm_wall}
+            results["warm"] = warm(base, users, args.end, args.timeout)
         before, cpu_before = server_stats(base), cpu_seconds(process.pid)
         busy_before, own_before = machine_busy_s(), own_cpu_s()
         say(f"\nLoad: {len(users)} users, up to {args.requests} requests each or "
