@@ -93,7 +93,11 @@ class AnalyticsStore:
             self.con.close()
             raise StoreBusy(_("{path} holds no saleskpi data yet: run 'saleskpi import' or "
                               "'saleskpi demo' first.", path=path))
-        if not read_only:
+        if not read_only and not self.con.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = 'rep_people'"
+        ).fetchall():
+            # Only on a new store: DDL on every open rewrote the file (so caches keyed by
+            # its modification time never hit) and made concurrent opens conflict.
             for entity in ENTITIES.values():
                 self.con.execute(table_ddl(entity))
             for statement in REP_PEOPLE_DDL:
