@@ -262,7 +262,7 @@ def run_engine(workspace: Path, runs: int, sql_dir: Path | None
 
     import saleskpi.engine.compile as compile_module
     from saleskpi.engine.query import KpiQuery, Scorecard
-    from saleskpi.engine.scorecard import _CACHE, Engine
+    from saleskpi.engine.scorecard import Engine
     from saleskpi.service import SalesKpiService
     from saleskpi.settings import Settings
 
@@ -271,10 +271,14 @@ def run_engine(workspace: Path, runs: int, sql_dir: Path | None
     original_compile = compile_module.compile_shape
     original_run_group = Engine._run_group
 
+    compiled_sql: list[tuple[str, str]] = []  # (query group, SQL) for --dump-sql
+
     def timed_compile(*args: Any, **kwargs: Any) -> Any:
         with stopwatch() as elapsed:
             result = original_compile(*args, **kwargs)
         spent["compile"] = spent.get("compile", 0.0) + elapsed()
+        shape = args[1] if len(args) > 1 else kwargs.get("shape")
+        compiled_sql.append((_group_label((shape,)), str(getattr(result, "sql", result))))
         return result
 
     def timed_run_group(self: Engine, query: KpiQuery, *args: Any) -> pd.DataFrame:
@@ -286,7 +290,8 @@ def run_engine(workspace: Path, runs: int, sql_dir: Path | None
     compile_module.compile_shape = timed_compile
     Engine._run_group = timed_run_group  # type: ignore[method-assign,assignment]
 
-    settings = Settings(workspace=workspace)
+    # Measure the computation: no scorecard result cache (the server keeps one).
+    settings = Settings(workspace=workspace, cache_seconds=0)
     assert settings.timezone == ZONE, settings.timezone
     service = SalesKpiService(settings)
     query = KpiQuery(KPIS, by=("rep",), period="month")
@@ -307,11 +312,11 @@ def run_engine(workspace: Path, runs: int, sql_dir: Path | None
             v for k, v in spent.items() if k != "compile")
         breakdowns.append(breakdown)
     assert scorecard is not None
+    assert not getattr(service, "cache_hits", 0), "a warm run came from the result cache"
     if sql_dir is not None:
         sql_dir.mkdir(parents=True, exist_ok=True)
-        for i, (shape, compiled) in enumerate(_CACHE._items.items()):
-            name = f"{i}_{shape.view}_{shape.time}" + (f"_{shape.until}" if shape.until else "")
-            (sql_dir / f"{name}.sql").write_text(compiled.sql + "\n")
+        for i, (label, sql) in enumerate(compiled_sql):
+            (sql_dir / f"{i}_{label.replace(' ', '_')}.sql").write_text(sql + "\n")
     records = [
         {"rep": row.keys.get("rep"), "month": row.keys.get("period"), "kpi": kpi,
          "value": value.value}

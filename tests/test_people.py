@@ -98,3 +98,14 @@ def test_team_slice_uses_each_reps_own_team(service: SalesKpiService) -> None:
     card = service.scorecard(KpiQuery(("revenue",), by=("team",)))
     revenue = {r.keys["team"]: r.values["revenue"].value for r in card.rows}
     assert revenue == {"North": 200, "South": 12}
+
+
+def test_a_workspace_made_before_the_people_view_is_upgraded_on_read(
+        service: SalesKpiService) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(service.settings.analytics_path))
+    con.execute("DROP VIEW rep_people")
+    con.close()
+    won = _won(service)  # a read-only scorecard: must upgrade, not fail
+    assert won["n7"] == (2, 130)

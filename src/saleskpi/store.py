@@ -93,6 +93,15 @@ class AnalyticsStore:
             self.con.close()
             raise StoreBusy(_("{path} holds no saleskpi data yet: run 'saleskpi import' or "
                               "'saleskpi demo' first.", path=path))
+        if read_only and not self.con.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = 'rep_people'"
+        ).fetchall():
+            # A workspace made before the rep_people view existed: upgrade it once
+            # read-write, then read as asked.
+            self.con.close()
+            AnalyticsStore(path).close()
+            self.con = duckdb.connect(str(path), read_only=True)
+            self.con.execute("SET TimeZone = 'UTC'")
         if not read_only and not self.con.execute(
                 "SELECT 1 FROM information_schema.tables WHERE table_name = 'rep_people'"
         ).fetchall():
