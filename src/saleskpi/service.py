@@ -6,17 +6,14 @@ the engine sees it, so no surface can forget them.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
-from saleskpi.catalog.load import Catalog, load_catalog
+from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
 from saleskpi.engine.query import (
     EVERYTHING,
     KpiQuery,
@@ -25,13 +22,29 @@ from saleskpi.engine.query import (
     Scope,
     Scorecard,
 )
-from saleskpi.engine.scorecard import Engine
+from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.ingest.load import Progress
 from saleskpi.ingest.mapping import Mapping
 from saleskpi.ingest.report import ImportReport
 from saleskpi.ingest.run import import_path
+from saleskpi.results import RecentQuestions, ResultCache
+from saleskpi.scoping import plan_cut
 from saleskpi.settings import Settings
 from saleskpi.store import AnalyticsStore
+
+RECENT_DAYS = 7  # questions not asked for a week are not refreshed any more
+
+
+@dataclass(frozen=True)
+class RepEntry:
+    """A rep (a person, across sources) as pickers and links show them."""
+
+    rep: str  # the person key that KPI rows and filters use
+    name: str
+    team: str | None
+
+
+Question = tuple[KpiQuery, Scope, bool]  # query, scope, with totals
 
 
 class SalesKpiService:
@@ -39,24 +52,35 @@ class SalesKpiService:
         """``shared_writer``: inside the server, which also writes (imports, syncs).
 
         DuckDB lets one process hold a file read-write and refuses a read-only
-        connection next to it, so the server opens every connection read-write.
+        connection next to it, so the server opens every connection read-write. It
+        does not keep the file open between computations (that would save 50 ms an
+        open), so that the CLI can read the same workspace while the server runs.
         """
         self.settings = settings
         self.shared_writer = shared_writer
         self._catalog: Catalog | None = None
         # Many people open the same page: a scorecard is kept for ``cache_seconds``
-        # and only while the stored data is unchanged (its files' modification times).
-        self._cache: OrderedDict[tuple[object, ...], tuple[float, Scorecard]] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self.cache_hits = 0
+        # and only while the stored data is unchanged (the data version is in the key).
+        self.results: ResultCache[Scorecard] = ResultCache(settings.cache_seconds)
+        # What the pages asked lately: ``refresh`` computes it again in the background.
+        self.recent: RecentQuestions[Question] = RecentQuestions(RECENT_DAYS * 86400)
+        self._people: tuple[tuple[int, ...], list[RepEntry]] | None = None
+
+    @property
+    def cache_hits(self) -> int:
+        return self.results.stats.hits
 
     def reload_catalog(self) -> None:
         """After the user's kpis.yaml changed (the web catalogue editor)."""
         self._catalog = None
-        with self._cache_lock:
-            self._cache.clear()
+        self.results.clear()
 
-    def _data_version(self) -> tuple[int, ...]:
+    def data_version(self) -> tuple[int, ...]:
+        """Changes whenever the stored data does: the files' modification times.
+
+        Opening the store writes nothing (schema changes happen once, when a store
+        is created or upgraded), so only imports, syncs and link edits change it.
+        """
         path = self.settings.analytics_path
         wal = path.with_name(path.name + ".wal")
         return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (path, wal))
@@ -74,28 +98,103 @@ class SalesKpiService:
             yield Engine(store, self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency)
 
+    # -- scorecards ---------------------------------------------------------------
     def scorecard(self, query: KpiQuery, scope: Scope = EVERYTHING, *, totals: bool = True,
                   now: dt.datetime | None = None) -> Scorecard:
-        """KPIs for ``query`` within ``scope``, with total and team-average rows."""
-        ttl = self.settings.cache_seconds
-        key = (query, scope, totals, now, self._data_version())
-        if ttl > 0 and now is None:
-            with self._cache_lock:
-                hit = self._cache.get(key)
-                if hit is not None and hit[0] > time.monotonic():
-                    self.cache_hits += 1
-                    return copy.deepcopy(hit[1])
+        """KPIs for ``query`` within ``scope``, with total rows.
+
+        With a cache (the server), a rep's or a team lead's scorecard is cut out of
+        the company's scorecard by rep or by team (``saleskpi.scoping``), which is
+        computed once for everybody. The rows are shared with the cache: read them,
+        do not change them.
+        """
+        if now is not None or self.settings.cache_seconds <= 0:
+            return self._compute((query, scope, totals), now)
+        cut = plan_cut(self.catalog, query, scope)
+        if cut is None:
+            return self._kept((query, scope, totals))
+        company = self._kept((cut.rows_query, EVERYTHING, False))
+        members = None
+        if cut.dim == "team" and "rep" in cut.rows_query.by:
+            members = frozenset(r.rep for r in self.visible_reps(scope))
+        if cut.added and not any(r.keys.get(cut.dim) == cut.value for r in company.rows):
+            # A rep or team the company's grid does not list (no data, unknown id):
+            # the scoped computation gives its row of zeros.
+            return self._kept((query, scope, totals))
+        rows = cut.rows(company, members)
+        total_rows: list[ResultRow] = []
+        if totals and query.by:
+            total_rows = cut.totals(self._kept((cut.totals_query, EVERYTHING, False)))
+        return Scorecard(query, rows, total_rows, dict(company.units))
+
+    def team_average(self, query: KpiQuery, rep: str) -> list[ResultRow]:
+        """The average of ``rep``'s team mates' KPIs, per period: an aggregate only.
+
+        For a rep's own pages: they may compare themselves with their team without
+        seeing any team mate's figures. Empty when the rep has no team.
+        """
+        team = next((r.team for r in self.visible_reps() if r.rep == rep), None)
+        if not team:
+            return []
+        by_rep = replace(query, by=("rep",))
+        return averages(self.scorecard(by_rep, Scope(teams=frozenset({team})), totals=False))
+
+    def _kept(self, question: Question) -> Scorecard:
+        key = (question, self.data_version())
+        card = self.results.get(key, partial(self._compute, question, None))
+        self.recent.note(question)
+        return Scorecard(card.query, list(card.rows), list(card.totals), dict(card.units))
+
+    def _compute(self, question: Question, now: dt.datetime | None) -> Scorecard:
+        query, scope, totals = question
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
         with self.engine() as engine:
             scoped = self._resolve_rep_names(engine, scoped)
             result = engine.scorecard(scoped, totals=totals, now=now)
         result.query = query
-        if ttl > 0 and now is None:
-            with self._cache_lock:
-                self._cache[key] = (time.monotonic() + ttl, copy.deepcopy(result))
-                while len(self._cache) > 256:
-                    self._cache.popitem(last=False)
         return result
+
+    def refresh(self, *, margin: float | None = None) -> int:
+        """Compute again what was asked lately and is missing or about to expire.
+
+        Run in the background by the server (``saleskpi.refresh``) after imports and
+        syncs and before answers expire, so the next visitor is not the one who
+        waits. Returns how many scorecards it computed.
+        """
+        ttl = self.settings.cache_seconds
+        if ttl <= 0:
+            return 0
+        margin = min(ttl / 2, 60.0) if margin is None else margin
+        version = self.data_version()
+        done = 0
+        for question, _asked in self.recent.items():
+            key = (question, version)
+            if self.results.expires_in(key) > margin:
+                continue
+            try:
+                self.results.get(key, partial(self._compute, question, None), fresh=True)
+            except (QueryError, CatalogError):
+                continue  # the catalogue changed since: nobody will ask this again
+            done += 1
+            if self.data_version() != version:
+                break  # new data arrived meanwhile: start over on it
+        return done
+
+    # -- people ---------------------------------------------------------------------
+    def visible_reps(self, scope: Scope = EVERYTHING) -> list[RepEntry]:
+        """The reps ``scope`` may see, by name: for pickers and links."""
+        version = self.data_version()
+        if self._people is None or self._people[0] != version:
+            with self.engine() as engine:
+                found = engine.store.fetch(
+                    "SELECT DISTINCT person, person_name, team FROM rep_people")
+            entries = [RepEntry(str(p), str(n or p), t) for p, n, t in found]
+            entries.sort(key=lambda r: (r.name.casefold(), r.rep))
+            self._people = (version, entries)
+        people = self._people[1]
+        return [r for r in people
+                if (scope.rep_ids is None or r.rep in scope.rep_ids)
+                and (scope.teams is None or r.team in scope.teams)]
 
     def import_path(self, path: Path, *, mapping: Mapping | None, source: str | None,
                     dry_run: bool, progress: Progress | None = None) -> ImportReport:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
@@ -10,20 +12,43 @@ from starlette.middleware.sessions import SessionMiddleware
 from saleskpi import web
 from saleskpi.api import errors, routes, webhooks
 from saleskpi.connectors.credentials import workspace_key
+from saleskpi.refresh import Refresher
 from saleskpi.service import SalesKpiService
 from saleskpi.settings import Settings
 
 SESSION_COOKIE = "saleskpi_session"
+SERVER_CACHE_SECONDS = 600.0
 
 
-def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
-    """``secure_cookies``: send the session cookie over HTTPS only (behind TLS)."""
-    app = FastAPI(title="saleskpi", version="0.1.0",
-                  description="Sales KPIs: the same numbers as the saleskpi CLI.")
+def create_app(settings: Settings, *, secure_cookies: bool = False,
+               refresh: bool = False) -> FastAPI:
+    """``secure_cookies``: send the session cookie over HTTPS only (behind TLS).
+
+    ``refresh``: keep what the pages asked computed in the background
+    (``saleskpi.refresh``); ``saleskpi serve`` turns it on.
+    """
     if settings.cache_seconds == 0:
         # Twenty people opening the same dashboard should not compute it twenty times.
-        settings = settings.model_copy(update={"cache_seconds": 30.0})
-    app.state.service = SalesKpiService(settings, shared_writer=True)
+        # Answers are dropped as soon as the data changes; the age limit is for
+        # figures that move with the clock (open pipeline now, this month so far).
+        settings = settings.model_copy(update={"cache_seconds": SERVER_CACHE_SECONDS})
+    service = SalesKpiService(settings, shared_writer=True)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        refresher = Refresher(service) if refresh else None
+        _app.state.refresher = refresher
+        if refresher is not None:
+            refresher.start()
+        try:
+            yield
+        finally:
+            if refresher is not None:
+                refresher.stop()
+
+    app = FastAPI(title="saleskpi", version="0.1.0", lifespan=lifespan,
+                  description="Sales KPIs: the same numbers as the saleskpi CLI.")
+    app.state.service = service
     # The session key is derived from the workspace secret, never written in code.
     session_key = hashlib.sha256(b"session:" + workspace_key(settings)).hexdigest()
     app.add_middleware(SessionMiddleware, secret_key=session_key,

@@ -127,6 +127,7 @@ def serve_command(
     out.print(_("saleskpi is listening on http://{host}:{port}", host=host, port=port),
               highlight=False)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, refresh=True), host=host, port=port,
+                    log_level="info")
     finally:
         scheduler.stop()

@@ -129,6 +129,9 @@ class ResultRow:
     keys: dict[str, str | None]  # slice values and "period"
     values: dict[str, KpiValue] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # e.g. rep_name
+    # False when the row is only there to complete the grid (an idle rep, a month
+    # without sales): its values are zeros or empty.
+    from_data: bool = True
 
 
 @dataclass

@@ -30,6 +30,7 @@ from saleskpi.i18n import _
 from saleskpi.store import AnalyticsStore
 
 ADDITIVE = {"count", "count_distinct", "sum"}
+FROM_DATA = "_from_data"  # False on the rows only the grid completion added
 _CACHE = SqlCache()
 
 
@@ -167,7 +168,7 @@ class Engine:
         records: list[dict[str, Any]] = merged.to_dict(orient="records")  # type: ignore[assignment]
         for record in records:
             keys = {k: _key_text(record[k]) for k in key_columns}
-            row = ResultRow(keys)
+            row = ResultRow(keys, from_data=record.get(FROM_DATA) is not False)
             if "rep" in keys:
                 row.labels["rep_name"] = names.get(keys["rep"] or "", keys["rep"] or "")
             for spec in specs:
@@ -264,6 +265,7 @@ class Engine:
         """
         if "period" in merged.columns:
             merged["period"] = pd.to_datetime(merged["period"]).dt.date
+        merged[FROM_DATA] = True
         axes: list[pd.DataFrame] = []
         others = [k for k in key_columns if k not in ("rep", "period")]
         if others:
@@ -281,7 +283,9 @@ class Engine:
         universe = axes[0]
         for axis in axes[1:]:
             universe = universe.merge(axis, how="cross")
-        return universe.merge(merged, on=key_columns, how="outer")
+        completed = universe.merge(merged, on=key_columns, how="outer")
+        completed[FROM_DATA] = completed[FROM_DATA].astype("boolean").fillna(False)
+        return completed
 
     def _reps_in_filter(self, query: KpiQuery) -> list[str]:
         sql = "SELECT DISTINCT person FROM rep_people WHERE true"
@@ -319,7 +323,7 @@ class Engine:
         if spec.kind == "share":
             return KpiValue(None, unit)  # filled in from the totals by the caller
         parts = {ref: self._evaluate(self.catalog.get(ref), record, plan)
-                 for ref in _names(spec.formula or "")}
+                 for ref in formula_names(spec.formula or "")}
         gaps = sorted({g for part in parts.values() for g in part.unavailable})
         if gaps:
             return KpiValue(None, unit, unavailable=gaps)
@@ -402,7 +406,8 @@ def _convert(raw: float | None, spec: KpiSpec) -> float | None:
     return raw / SECONDS_PER_UNIT[spec.unit] if spec.unit in SECONDS_PER_UNIT else raw
 
 
-def _names(formula: str) -> list[str]:
+def formula_names(formula: str) -> list[str]:
+    """The KPI names a derived formula refers to."""
     return sorted({n.id for n in ast.walk(ast.parse(formula, mode="eval"))
                    if isinstance(n, ast.Name)})
 
