@@ -19,7 +19,8 @@ Usage::
    a page's time is made of. The KPIs of the pages are then timed one by one
    through the API (head of sales, whole range).
 5. ``--users`` threads, each with its own httpx client signed in through the login
-   form, request the overview, the comparison and the API scorecard in a shuffled
+   form, request the overview, the comparison, the leaderboard, a rep's page (their
+   own, or one of their scope), the funnel and the API scorecard in a shuffled
    cycle of two views (the whole range, the last full month) until ``--requests``
    each or ``--duration`` seconds, whichever comes first; requests under way then
    finish (``--timeout`` each).
@@ -28,12 +29,11 @@ Usage::
    and scorecard counts, the load other processes put on the machine meanwhile, and
    whether p95 < 300 ms.
 
-Scenarios: ``--fixes ddl-lock,cache-version`` patches the server process (only) to
-measure what fixing two bugs would give (see ``apply_fixes``); ``--warm`` fills the
-cache (one user per scope, one request at a time) before the timed load, and
-``--cache-seconds 86400`` keeps it: together they show the pages' cost when every
-scorecard comes from the cache. ``--skip-alone`` skips step 4 (it takes minutes at
-full size).
+Before the timed load (unless ``--no-warm``), one user per role opens each (page,
+view) once, as the first visitors of the morning would, and the benchmark waits
+until the server's background refresh is idle. Users pause ``--think`` seconds
+(on average) between requests; ``--think 0`` is a stress test with requests back
+to back. ``--skip-alone`` skips step 4 (it takes minutes at full size).
 
 See docs/web-latency.md for results.
 """
@@ -73,7 +73,7 @@ MARKER = ".saleskpi-web-latency.json"
 PASSWORD = "bench-password-1"
 GOAL_P95_MS = 300.0
 API_KPIS = ("revenue", "deals_won", "win_rate")
-PAGES = ("overview", "compare", "api")
+PAGES = ("overview", "compare", "leaderboard", "rep", "funnel", "api")
 VIEWS = ("all", "last_month")
 ROLES = ("head", "team_lead", "rep")
 IMPORT_CHUNK = 4_000_000  # rows per import_frames call
@@ -220,6 +220,7 @@ class BenchUser:
     role: str
     rep_id: str | None = None
     team: str | None = None
+    page_rep: str = ""  # whose rep page this user opens: their own, or one they may see
 
 
 def role_counts(text: str, users: int) -> list[str]:
@@ -259,10 +260,13 @@ def add_users(workspace: Path, roles: list[str]) -> list[BenchUser]:
     with Session(engine_for(settings.state_url)) as session, session.begin():
         session.execute(delete(User).where(User.username.like("bench_%")))
     users = []
+    team_of = {rep: team for rep, team, _role in rows}
     for index, role in enumerate(roles):
-        user = BenchUser(f"bench_{index + 1:02d}_{role}", role,
-                         rep_id=reps[index % len(reps)] if role == "rep" else None,
-                         team=teams[index % len(teams)] if role == "team_lead" else None)
+        rep = reps[index % len(reps)] if role == "rep" else None
+        team = teams[index % len(teams)] if role == "team_lead" else None
+        page_rep = rep or next((r for r in reps if team_of[r] == team), reps[index % len(reps)])
+        user = BenchUser(f"bench_{index + 1:02d}_{role}", role, rep_id=rep, team=team,
+                         page_rep=page_rep)
         add_user(settings, user.username, PASSWORD, role, rep_id=user.rep_id, team=user.team)
         users.append(user)
     return users
@@ -278,49 +282,19 @@ def kpis_of_pages() -> list[str]:
 # --------------------------------------------------------------------------- the server
 
 
-FIXES = ("ddl-lock", "cache-version")
-
-
-def apply_fixes(fixes: list[str]) -> None:
-    """Benchmark-only patches in the server process, to measure what a fix would give.
-
-    ``ddl-lock``: one store opens at a time. Opening a store read-write runs DDL (CREATE
-    TABLE IF NOT EXISTS, CREATE OR REPLACE VIEW rep_people); concurrent requests then
-    fail with "Catalog write-write conflict".
-    ``cache-version``: the data version the scorecard cache is keyed by stays constant
-    (nothing is imported during the benchmark). The real one, the analytics file's
-    mtime, changes every time a read-write store closes, so the cache never hits.
-    """
-    if "ddl-lock" in fixes:
-        from saleskpi.store import AnalyticsStore
-
-        opening = threading.Lock()
-        original = AnalyticsStore.__init__
-
-        def locked(self: AnalyticsStore, *args: Any, **kwargs: Any) -> None:
-            with opening:
-                original(self, *args, **kwargs)
-
-        AnalyticsStore.__init__ = locked  # type: ignore[method-assign]
-    if "cache-version" in fixes:
-        from saleskpi.service import SalesKpiService
-
-        SalesKpiService._data_version = lambda self: (0,)  # type: ignore[method-assign]
-
-
-def serve(workspace: Path, port: int, cache_seconds: float | None, fixes: list[str]) -> None:
-    """The child process: the real app, one uvicorn worker, plus a counter of scorecards."""
+def serve(workspace: Path, port: int, cache_seconds: float | None) -> None:
+    """The child process: the app as ``saleskpi serve`` runs it (one uvicorn worker, the
+    background refresh on), plus a counter of scorecards."""
     import uvicorn
 
     from saleskpi.api.app import create_app
     from saleskpi.service import SalesKpiService
     from saleskpi.settings import Settings
 
-    apply_fixes(fixes)
     settings = Settings(workspace=workspace)
     if cache_seconds is not None:
         settings = settings.model_copy(update={"cache_seconds": cache_seconds})
-    app = create_app(settings)
+    app = create_app(settings, refresh=True)
     service: SalesKpiService = app.state.service
     lock = threading.Lock()
     stats = {"calls": 0, "seconds": 0.0, "errors": 0}
@@ -343,9 +317,13 @@ def serve(workspace: Path, port: int, cache_seconds: float | None, fixes: list[s
 
     @app.get("/_bench/stats")
     def bench_stats() -> dict[str, Any]:
+        refresher = getattr(app.state, "refresher", None)
+        cache = service.results.stats
         with lock:
-            return {**stats, "cache_hits": service.cache_hits,
-                    "cache_seconds": service.settings.cache_seconds, "fixes": fixes}
+            return {**stats, "cache_hits": cache.hits, "cache_misses": cache.misses,
+                    "cache_waits": cache.waits, "cache_seconds": service.settings.cache_seconds,
+                    "refreshed": refresher.computed if refresher else 0,
+                    "refresh_idle": bool(refresher and refresher.wait_idle(0))}
 
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning")
 
@@ -357,11 +335,11 @@ def free_port() -> int:
         return port
 
 
-def start_server(workspace: Path, cache_seconds: float | None, fixes: list[str]
+def start_server(workspace: Path, cache_seconds: float | None
                  ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     argv = [sys.executable, str(Path(__file__).resolve()), "--serve", "--workspace",
-            str(workspace), "--port", str(port), "--fixes", ",".join(fixes)]
+            str(workspace), "--port", str(port)]
     if cache_seconds is not None:
         argv += ["--cache-seconds", repr(cache_seconds)]
     process = subprocess.Popen(argv)
@@ -413,12 +391,15 @@ def view_params(view: str, end: dt.date) -> dict[str, str]:
     return {"from": last.replace(day=1).isoformat(), "to": last.isoformat()}
 
 
-def request_of(page: str, view: str, end: dt.date) -> tuple[str, list[tuple[str, str]]]:
+def request_of(page: str, view: str, end: dt.date, user: BenchUser
+               ) -> tuple[str, list[tuple[str, str]]]:
     params = list(view_params(view, end).items())
     if page == "overview":
         return "/", params
-    if page == "compare":
-        return "/compare", params
+    if page in ("compare", "leaderboard", "funnel"):
+        return f"/{page}", params
+    if page == "rep":
+        return f"/reps/{user.page_rep}", params
     return "/api/v1/scorecard", [*(("kpi", k) for k in API_KPIS), ("by", "rep"), *params]
 
 
@@ -436,10 +417,10 @@ class Sample:
 
 def timed_get(client: httpx.Client, user: BenchUser, page: str, view: str,
               end: dt.date, origin: float) -> Sample:
-    path, params = request_of(page, view, end)
+    path, params = request_of(page, view, end, user)
     started = time.perf_counter()
     try:
-        response = client.get(path, params=params)
+        response = client.get(path, params=httpx.QueryParams(tuple(params)))
         status, error = response.status_code, ""
         if status != 200:
             error = f"HTTP {status}: " + _reason(response.text)
@@ -513,18 +494,33 @@ def kpi_times(base: str, user: BenchUser, timeout: float) -> list[dict[str, Any]
     return results
 
 
-def warm(base: str, users: list[BenchUser], end: dt.date, timeout: float) -> dict[str, Any]:
-    """Fill the scorecard cache: one user per scope opens each (page, view), one at a time.
+def wait_for_refresh(base: str, limit: float) -> dict[str, Any]:
+    """Until the server's background refresh has nothing left to compute."""
+    say("\nWaiting for the server's background refresh to finish…")
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        stats = server_stats(base)
+        if stats["refresh_idle"]:
+            break
+        time.sleep(1)
+    wall = time.perf_counter() - started
+    say(f"  {'idle' if stats['refresh_idle'] else 'STILL BUSY'} after {wall:.0f} s; "
+        f"{stats['refreshed']} scorecards refreshed so far")
+    return {"wall_s": wall, "idle": stats["refresh_idle"], "refreshed": stats["refreshed"]}
 
-    One at a time, since the cache does not merge concurrent misses: twenty users
-    missing at once compute the same scorecards twenty times.
+
+def warm(base: str, users: list[BenchUser], end: dt.date, timeout: float) -> dict[str, Any]:
+    """The first visit of each role: one user per role opens each (page, view) once.
+
+    A rep's and a team lead's scorecards are cut out of company-wide ones, so one
+    user per role computes what every user of that role needs.
     """
-    scopes = {(u.role if u.role != "admin" else "head", u.team, u.rep_id): u for u in users}
-    say(f"\nWarming the cache: {len(scopes)} scopes × {len(PAGES) * len(VIEWS)} requests, "
+    firsts = {u.role: u for u in users}
+    say(f"\nFirst visits: {len(firsts)} users × {len(PAGES) * len(VIEWS)} requests, "
         "one at a time…")
     started = time.perf_counter()
     failed = 0
-    for user in scopes.values():
+    for user in firsts.values():
         client = sign_in(base, user, timeout)
         for page in PAGES:
             for view in VIEWS:
@@ -533,12 +529,12 @@ def warm(base: str, users: list[BenchUser], end: dt.date, timeout: float) -> dic
     wall = time.perf_counter() - started
     stats = server_stats(base)
     say(f"  done in {wall:.0f} s ({failed} failed); the server computed "
-        f"{stats['calls'] - stats['cache_hits']} scorecards so far")
-    return {"scopes": len(scopes), "failed": failed, "wall_s": wall}
+        f"{stats['cache_misses']} scorecards so far")
+    return {"users": len(firsts), "failed": failed, "wall_s": wall}
 
 
 def load(base: str, users: list[BenchUser], end: dt.date, duration: float, requests: int,
-         timeout: float) -> tuple[list[Sample], float]:
+         timeout: float, think: float) -> tuple[list[Sample], float]:
     """Every user in its own thread, all starting together; returns samples and wall time."""
     clients = [sign_in(base, u, timeout) for u in users]
     samples: list[Sample] = []
@@ -561,6 +557,8 @@ def load(base: str, users: list[BenchUser], end: dt.date, duration: float, reque
             with lock:
                 samples.append(sample)
             done += 1
+            if think > 0:  # a person reads the page before the next click
+                time.sleep(rng.uniform(0.5, 1.5) * think)
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(users))]
     for thread in threads:
@@ -668,12 +666,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-seconds", type=float, default=None,
                         help="the service's scorecard cache in the server (default: the "
                         "server's own; 1e-9 turns it off in effect)")
-    parser.add_argument("--fixes", default="",
-                        help="benchmark-only patches in the server, to measure a fix: "
-                        f"{', '.join(FIXES)} (see apply_fixes)")
-    parser.add_argument("--warm", action="store_true",
-                        help="before the timed load, one user per scope opens each (page, view) "
-                        "(untimed): the timed load then shows what a filled cache gives")
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="mean seconds a user waits between requests (uniform, ±50%%; "
+                        "0: back to back)")
+    parser.add_argument("--no-warm", action="store_true",
+                        help="start the timed load at once: no first visits before it, no "
+                        "waiting for the background refresh")
+    parser.add_argument("--refresh-limit", type=float, default=1800.0,
+                        help="wait at most this long for the background refresh")
     parser.add_argument("--skip-alone", action="store_true",
                         help="skip the requests one at a time and the per-KPI times")
     parser.add_argument("--json", type=Path, help="write every measurement here")
@@ -681,11 +681,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     workspace: Path = args.workspace or Path(tempfile.gettempdir()) / f"saleskpi-web-{args.size:g}"
-    fixes = [f for f in args.fixes.split(",") if f]
-    if unknown := set(fixes) - set(FIXES):
-        raise SystemExit(f"--fixes: unknown {', '.join(sorted(unknown))}; use {', '.join(FIXES)}")
     if args.serve:
-        serve(workspace, args.port, args.cache_seconds, fixes)
+        serve(workspace, args.port, args.cache_seconds)
         return
 
     info = machine()
@@ -697,13 +694,12 @@ def main(argv: list[str] | None = None) -> None:
     users = add_users(workspace, role_counts(args.roles, args.users))
     say(f"{len(users)} users: " + ", ".join(f"{n} {r}" for r, n in
                                             Counter(u.role for u in users).items()))
-    process, base = start_server(workspace, args.cache_seconds, fixes)
+    process, base = start_server(workspace, args.cache_seconds)
     results: dict[str, Any] = {"machine": info, "workspace": str(workspace), "build": built,
                                "options": {k: str(v) for k, v in vars(args).items()}}
     try:
         stats = server_stats(base)
-        say(f"Server: pid {process.pid}, scorecard cache {stats['cache_seconds']:g} s"
-            + (f"; benchmark-only fixes: {', '.join(fixes)}" if fixes else ""))
+        say(f"Server: pid {process.pid}, scorecard cache {stats['cache_seconds']:g} s")
         if not args.skip_alone:
             say("\nOne request at a time (ms; scorecards computed / cache hits / ms in them):")
             started, busy_before = time.perf_counter(), machine_busy_s()
@@ -722,14 +718,15 @@ def main(argv: list[str] | None = None) -> None:
                 say(f"  {row['kpi']:<28} by {row['by']:<4} {row['ms']:>8.0f} ms  {row['status']}"
                     + (" (from the cache)" if row["cached"] else ""))
             results["kpis"] = kpis
-        if args.warm:
+        if not args.no_warm:
             results["warm"] = warm(base, users, args.end, args.timeout)
+            results["refresh"] = wait_for_refresh(base, args.refresh_limit)
         before, cpu_before = server_stats(base), cpu_seconds(process.pid)
         busy_before, own_before = machine_busy_s(), own_cpu_s()
         say(f"\nLoad: {len(users)} users, up to {args.requests} requests each or "
-            f"{args.duration:g} s…")
+            f"{args.duration:g} s, {args.think:g} s between a user's requests on average…")
         samples, wall = load(base, users, args.end, args.duration, args.requests,
-                             args.timeout)
+                             args.timeout, args.think)
         after, cpu_after = server_stats(base), cpu_seconds(process.pid)
         # CPU the rest of the machine used meanwhile: other processes slow the server down.
         others = ((machine_busy_s() - busy_before) - (cpu_after - cpu_before)
@@ -738,8 +735,9 @@ def main(argv: list[str] | None = None) -> None:
         results["samples"] = [asdict(s) for s in samples]
         computed = after["calls"] - before["calls"]
         hits = after["cache_hits"] - before["cache_hits"]
+        misses = after["cache_misses"] - before["cache_misses"]
         busy = (cpu_after - cpu_before) / wall / (os.cpu_count() or 1)
-        server = {"scorecard_calls": computed, "cache_hits": hits,
+        server = {"scorecard_calls": computed, "cache_hits": hits, "cache_misses": misses,
                   "scorecard_errors": after["errors"] - before["errors"],
                   "scorecard_s": after["seconds"] - before["seconds"],
                   "cpu_s": cpu_after - cpu_before, "cpu_busy": busy,
@@ -747,8 +745,9 @@ def main(argv: list[str] | None = None) -> None:
                   "clients_cpu_s": own_cpu_s() - own_before,
                   "other_processes_load": max(0.0, others) / wall / (os.cpu_count() or 1)}
         results["server"] = server
-        say(f"Server during the load: {computed} scorecard calls ({hits} from the cache, "
-            f"{server['scorecard_errors']} failed), {server['scorecard_s']:.0f} s inside them "
+        say(f"Server during the load: {computed} scorecard calls ({hits} answers from the "
+            f"cache, {misses} computed, {server['scorecard_errors']} failed), "
+            f"{server['scorecard_s']:.0f} s inside them "
             f"(summed over threads); CPU {server['cpu_s']:.0f} s = {busy:.0%} of "
             f"{os.cpu_count()} cores; peak memory {server['peak_mib']:,.0f} MiB")
         say(f"Clients used {server['clients_cpu_s']:.0f} CPU s; other processes of the machine "

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,7 @@ def test_answers_expire() -> None:
 def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     workspace = tmp_path_factory.mktemp("cut")
     settings = Settings(workspace=workspace, timezone="Europe/Kyiv")
-    frames = generate_company(0.3, seed=3, end=dt.date(2026, 11, 1), timezone="Europe/Kyiv")
+    frames = generate_company(0.15, seed=3, end=dt.date(2026, 11, 1), timezone="Europe/Kyiv")
     assert import_frames(settings, frames, source="demo").ok
     return settings
 
@@ -140,8 +141,13 @@ def test_every_kpi_cut_from_the_company_equals_the_scoped_computation(
     for query in queries:
         for scope in scopes:
             _same(cached.scorecard(query, scope), direct.scorecard(query, scope))
-    # Every other rep and team is served from the same company-wide answers.
+    # A head of sales filtering on one rep or one team (a rep's page) is cut the same way.
     computed = cached.results.stats.misses
+    for query in queries:
+        for where in ((("rep", (rep,)),), (("team", (team,)),)):
+            _same(cached.scorecard(replace(query, where=where)),
+                  direct.scorecard(replace(query, where=where)))
+    # Every other rep and team is served from the same company-wide answers.
     for query in queries:
         for person in people:
             cached.scorecard(query, Scope(rep_ids=frozenset({person.rep})))

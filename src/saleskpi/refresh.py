@@ -70,8 +70,10 @@ class Refresher:
             self._stop.wait(self.every)
 
     def _save(self) -> None:
+        # Scorecards only: a funnel is asked again by its first visitor after a restart.
+        questions = [(q, at) for q, at in self.service.recent.items() if len(q) == 3]
         try:
-            save_questions(self.path, self.service.recent.items())
+            save_questions(self.path, questions)
         except OSError as exc:  # the server works on without it
             log.warning("cannot save %s: %s", self.path, exc)
 

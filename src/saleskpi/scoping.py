@@ -11,7 +11,7 @@ Where the cut would not equal the scoped computation, the service computes the
 scope directly (``plan_cut`` returns None):
 
 - shares: a share's whole is the caller's scope total, not the company's;
-- scopes of several reps or several teams (and both at once).
+- scopes of several reps or several teams (and both at once), and other filters.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from saleskpi.catalog.load import Catalog
-from saleskpi.engine.query import KpiQuery, ResultRow, Scope, Scorecard, periods_between
+from saleskpi.engine.query import EVERYTHING, KpiQuery, ResultRow, Scope, Scorecard, periods_between
 from saleskpi.engine.scorecard import formula_names
 
 
@@ -72,11 +72,19 @@ class Cut:
 
 
 def plan_cut(catalog: Catalog, query: KpiQuery, scope: Scope) -> Cut | None:
-    """How to answer ``query`` in ``scope`` from a company-wide scorecard, if it can be."""
+    """How to answer ``query`` in ``scope`` from a company-wide scorecard, if it can be.
+
+    A filter on one rep or one team (a head of sales opening a rep's page) is cut the
+    same way as a scope of one rep or one team.
+    """
     if scope.rep_ids is not None and scope.teams is None and len(scope.rep_ids) == 1:
         dim, (value,) = "rep", tuple(scope.rep_ids)
     elif scope.teams is not None and scope.rep_ids is None and len(scope.teams) == 1:
         dim, (value,) = "team", tuple(scope.teams)
+    elif scope == EVERYTHING and len(query.where) == 1 and query.where[0][0] in ("rep", "team") \
+            and len(query.where[0][1]) == 1:
+        (dim, (value,)), = query.where
+        query = replace(query, where=())
     else:
         return None
     if _has_share(catalog, query.kpis):

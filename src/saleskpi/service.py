@@ -23,6 +23,8 @@ from saleskpi.engine.query import (
     Scorecard,
 )
 from saleskpi.engine.scorecard import Engine, QueryError
+from saleskpi.funnel.config import FunnelError
+from saleskpi.funnel.model import FunnelOptions, FunnelReport
 from saleskpi.ingest.load import Progress
 from saleskpi.ingest.mapping import Mapping
 from saleskpi.ingest.report import ImportReport
@@ -45,6 +47,7 @@ class RepEntry:
 
 
 Question = tuple[KpiQuery, Scope, bool]  # query, scope, with totals
+FunnelQuestion = tuple[FunnelOptions, Scope]
 
 
 class SalesKpiService:
@@ -63,7 +66,9 @@ class SalesKpiService:
         # and only while the stored data is unchanged (the data version is in the key).
         self.results: ResultCache[Scorecard] = ResultCache(settings.cache_seconds)
         # What the pages asked lately: ``refresh`` computes it again in the background.
-        self.recent: RecentQuestions[Question] = RecentQuestions(RECENT_DAYS * 86400)
+        self.recent: RecentQuestions[Question | FunnelQuestion] = RecentQuestions(
+            RECENT_DAYS * 86400)
+        self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
         self._people: tuple[tuple[int, ...], list[RepEntry]] | None = None
 
     @property
@@ -116,7 +121,8 @@ class SalesKpiService:
         company = self._kept((cut.rows_query, EVERYTHING, False))
         members = None
         if cut.dim == "team" and "rep" in cut.rows_query.by:
-            members = frozenset(r.rep for r in self.visible_reps(scope))
+            team = Scope(teams=frozenset({cut.value}))
+            members = frozenset(r.rep for r in self.visible_reps(team))
         if cut.added and not any(r.keys.get(cut.dim) == cut.value for r in company.rows):
             # A rep or team the company's grid does not list (no data, unknown id):
             # the scoped computation gives its row of zeros.
@@ -168,17 +174,41 @@ class SalesKpiService:
         version = self.data_version()
         done = 0
         for question, _asked in self.recent.items():
-            key = (question, version)
-            if self.results.expires_in(key) > margin:
-                continue
             try:
-                self.results.get(key, partial(self._compute, question, None), fresh=True)
-            except (QueryError, CatalogError):
-                continue  # the catalogue changed since: nobody will ask this again
+                if len(question) == 2:
+                    options, scope = question
+                    key: tuple[object, ...] = ("funnel", options, scope, version)
+                    if self.funnels.expires_in(key) > margin:
+                        continue
+                    self.funnels.get(key, partial(self._compute_funnel, options, scope),
+                                     fresh=True)
+                else:
+                    key = (question, version)
+                    if self.results.expires_in(key) > margin:
+                        continue
+                    self.results.get(key, partial(self._compute, question, None), fresh=True)
+            except (QueryError, CatalogError, FunnelError):
+                continue  # the catalogue or pipelines changed since: it will not be asked
             done += 1
             if self.data_version() != version:
                 break  # new data arrived meanwhile: start over on it
         return done
+
+    # -- funnels ---------------------------------------------------------------------
+    def funnel(self, options: FunnelOptions, scope: Scope = EVERYTHING) -> FunnelReport:
+        """The stage funnel in ``scope``, kept like scorecards while the data is unchanged."""
+        if self.settings.cache_seconds <= 0:
+            return self._compute_funnel(options, scope)
+        key = ("funnel", options, scope, self.data_version())
+        report = self.funnels.get(key, partial(self._compute_funnel, options, scope))
+        self.recent.note((options, scope))
+        return report
+
+    def _compute_funnel(self, options: FunnelOptions, scope: Scope) -> FunnelReport:
+        from saleskpi.funnel import compute_funnel
+
+        with self.engine() as engine:
+            return compute_funnel(engine.store, self.settings, scope, options)
 
     # -- people ---------------------------------------------------------------------
     def visible_reps(self, scope: Scope = EVERYTHING) -> list[RepEntry]:

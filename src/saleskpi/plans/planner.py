@@ -59,6 +59,12 @@ class RepInfo:
 
 def find_rep(service: SalesKpiService, text: str) -> RepInfo | None:
     """A rep by id or, failing that, by name."""
+    # The service's list is kept between requests: no store to open for a page.
+    known = service.visible_reps()
+    found = next((r for r in known if r.rep == text), None) or \
+        next((r for r in known if r.name == text), None)
+    if found is not None:
+        return RepInfo(found.rep, found.name, found.team)
     with service.engine() as engine:
         rows = engine.store.fetch(
             "SELECT id, name, team FROM reps WHERE id = $text OR name = $text "

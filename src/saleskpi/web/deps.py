@@ -74,15 +74,11 @@ class Page:
     @cached_property
     def reps(self) -> list[tuple[str, str]]:
         """(id, name) of the reps the caller may see, for the filter bar."""
-        card = self.scorecard(KpiQuery(("deals_won",), by=("rep",)), totals=False)
-        reps = [(r.keys.get("rep") or "", r.labels.get("rep_name") or r.keys.get("rep") or "")
-                for r in card.rows]
-        return sorted(reps, key=lambda r: (r[1].casefold(), r[0]))
+        return [(r.rep, r.name) for r in self.service.visible_reps(self.user.scope)]
 
     @cached_property
     def teams(self) -> list[str]:
-        card = self.scorecard(KpiQuery(("deals_won",), by=("team",)), totals=False)
-        teams = {r.keys.get("team") for r in card.rows}
+        teams = {r.team for r in self.service.visible_reps(self.user.scope)}
         if self.user.role == "team_lead" and self.user.team:
             teams.add(self.user.team)
         return sorted(t for t in teams if t)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from saleskpi.engine.scorecard import QueryError
-from saleskpi.funnel import FunnelError, FunnelOptions, PipelineFunnel, compute_funnel
+from saleskpi.funnel import FunnelError, FunnelOptions, PipelineFunnel
 from saleskpi.funnel.model import FunnelSlice, StageRow
 from saleskpi.web.charts import Chart, Point, bar_list
 from saleskpi.web.deps import Page, PageDep
@@ -102,10 +102,7 @@ def funnel_page(page: PageDep, pipeline: str | None = None) -> Response:
     options = FunnelOptions(pipeline=pipeline or None, by_rep=True, as_of=f.end,
                             start=f.start, end=f.end, where=f.where())
     try:
-        # The funnel reads the store the service opens, in the caller's scope.
-        with page.service.engine() as engine:
-            report = compute_funnel(engine.store, page.service.settings, page.user.scope,
-                                    options)
+        report = page.service.funnel(options, page.user.scope)
     except (FunnelError, QueryError) as exc:
         raise PageError(400, str(exc)) from None
     sections = []
