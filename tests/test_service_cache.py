@@ -16,7 +16,7 @@ from saleskpi.engine.query import EVERYTHING, KpiQuery, ResultRow, Scope, Scorec
 from saleskpi.ingest.run import import_frames
 from saleskpi.refresh import load_questions, save_questions
 from saleskpi.results import ResultCache
-from saleskpi.service import SalesKpiService
+from saleskpi.service import Question, SalesKpiService
 from saleskpi.settings import Settings
 
 
@@ -211,10 +211,10 @@ def test_refresh_computes_what_was_asked_after_the_data_changed(tmp_path: Path) 
 
 
 def test_recent_questions_survive_a_restart(tmp_path: Path) -> None:
-    question = (KpiQuery(("revenue", "win_rate"), by=("rep",), period="month",
-                         start=dt.date(2026, 1, 1), end=dt.date(2026, 3, 31),
-                         where=(("source", ("ads", "Реклама")),)),
-                Scope(teams=frozenset({"North"})), True)
+    question = Question(KpiQuery(("revenue", "win_rate"), by=("rep",), period="month",
+                                 start=dt.date(2026, 1, 1), end=dt.date(2026, 3, 31),
+                                 where=(("source", ("ads", "Реклама")),)),
+                        Scope(teams=frozenset({"North"})), True, dt.datetime(2026, 4, 1, 21))
     path = tmp_path / "q.json"
     save_questions(path, [(question, 1700000000.0)])
     assert load_questions(path) == [(question, 1700000000.0)]

@@ -71,7 +71,8 @@ class Refresher:
 
     def _save(self) -> None:
         # Scorecards only: a funnel is asked again by its first visitor after a restart.
-        questions = [(q, at) for q, at in self.service.recent.items() if len(q) == 3]
+        questions = [(q, at) for q, at in self.service.recent.items()
+                     if isinstance(q, Question)]
         try:
             save_questions(self.path, questions)
         except OSError as exc:  # the server works on without it
@@ -79,7 +80,7 @@ class Refresher:
 
 
 def question_to_json(question: Question, asked: float) -> dict[str, Any]:
-    query, scope, totals = question
+    query, scope = question.query, question.scope
     return {
         "kpis": list(query.kpis), "by": list(query.by), "period": query.period,
         "start": query.start.isoformat() if query.start else None,
@@ -87,7 +88,8 @@ def question_to_json(question: Question, asked: float) -> dict[str, Any]:
         "where": [[dim, list(values)] for dim, values in query.where],
         "scope": {"rep_ids": sorted(scope.rep_ids) if scope.rep_ids is not None else None,
                   "teams": sorted(scope.teams) if scope.teams is not None else None},
-        "totals": totals, "asked": asked,
+        "totals": question.totals, "asked": asked,
+        "now": question.now.isoformat() if question.now else None,
     }
 
 
@@ -107,7 +109,8 @@ def question_from_json(item: dict[str, Any]) -> tuple[Question, float]:
         tuple((str(dim), tuple(str(v) for v in values)) for dim, values in item["where"]),
     )
     scope = Scope(members(item["scope"]["rep_ids"]), members(item["scope"]["teams"]))
-    return (query, scope, bool(item["totals"])), float(item["asked"])
+    now = dt.datetime.fromisoformat(item["now"]) if item.get("now") else None
+    return Question(query, scope, bool(item["totals"]), now), float(item["asked"])
 
 
 def save_questions(path: Path, items: list[tuple[Question, float]]) -> None:

@@ -7,6 +7,7 @@ the engine sees it, so no surface can forget them.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,6 +30,7 @@ from saleskpi.ingest.load import Progress
 from saleskpi.ingest.mapping import Mapping
 from saleskpi.ingest.report import ImportReport
 from saleskpi.ingest.run import import_path
+from saleskpi.plans.targets import TargetRecord, TargetStore
 from saleskpi.results import RecentQuestions, ResultCache
 from saleskpi.scoping import plan_cut
 from saleskpi.settings import Settings
@@ -46,8 +48,20 @@ class RepEntry:
     team: str | None
 
 
-Question = tuple[KpiQuery, Scope, bool]  # query, scope, with totals
-FunnelQuestion = tuple[FunnelOptions, Scope]
+@dataclass(frozen=True)
+class Question:
+    """A scorecard asked: what, in whose scope, with totals, as of when (None: now)."""
+
+    query: KpiQuery
+    scope: Scope = EVERYTHING
+    totals: bool = True
+    now: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class FunnelQuestion:
+    options: FunnelOptions
+    scope: Scope = EVERYTHING
 
 
 class SalesKpiService:
@@ -70,6 +84,8 @@ class SalesKpiService:
             RECENT_DAYS * 86400)
         self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
         self._people: tuple[tuple[int, ...], list[RepEntry]] | None = None
+        self._targets: tuple[tuple[dt.date, int], list[TargetRecord]] | None = None
+        self._targets_lock = threading.Lock()
 
     @property
     def cache_hits(self) -> int:
@@ -113,12 +129,13 @@ class SalesKpiService:
         computed once for everybody. The rows are shared with the cache: read them,
         do not change them.
         """
-        if now is not None or self.settings.cache_seconds <= 0:
-            return self._compute((query, scope, totals), now)
+        asked = Question(query, scope, totals, now)
+        if self.settings.cache_seconds <= 0:
+            return self._compute(asked)
         cut = plan_cut(self.catalog, query, scope)
         if cut is None:
-            return self._kept((query, scope, totals))
-        company = self._kept((cut.rows_query, EVERYTHING, False))
+            return self._kept(asked)
+        company = self._kept(Question(cut.rows_query, EVERYTHING, False, now))
         members = None
         if cut.dim == "team" and "rep" in cut.rows_query.by:
             team = Scope(teams=frozenset({cut.value}))
@@ -126,11 +143,12 @@ class SalesKpiService:
         if cut.added and not any(r.keys.get(cut.dim) == cut.value for r in company.rows):
             # A rep or team the company's grid does not list (no data, unknown id):
             # the scoped computation gives its row of zeros.
-            return self._kept((query, scope, totals))
+            return self._kept(asked)
         rows = cut.rows(company, members)
         total_rows: list[ResultRow] = []
         if totals and query.by:
-            total_rows = cut.totals(self._kept((cut.totals_query, EVERYTHING, False)))
+            total_rows = cut.totals(self._kept(Question(cut.totals_query, EVERYTHING, False,
+                                                        now)))
         return Scorecard(query, rows, total_rows, dict(company.units))
 
     def team_average(self, query: KpiQuery, rep: str) -> list[ResultRow]:
@@ -147,16 +165,16 @@ class SalesKpiService:
 
     def _kept(self, question: Question) -> Scorecard:
         key = (question, self.data_version())
-        card = self.results.get(key, partial(self._compute, question, None))
+        card = self.results.get(key, partial(self._compute, question))
         self.recent.note(question)
         return Scorecard(card.query, list(card.rows), list(card.totals), dict(card.units))
 
-    def _compute(self, question: Question, now: dt.datetime | None) -> Scorecard:
-        query, scope, totals = question
+    def _compute(self, question: Question) -> Scorecard:
+        query, scope = question.query, question.scope
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
         with self.engine() as engine:
             scoped = self._resolve_rep_names(engine, scoped)
-            result = engine.scorecard(scoped, totals=totals, now=now)
+            result = engine.scorecard(scoped, totals=question.totals, now=question.now)
         result.query = query
         return result
 
@@ -174,19 +192,16 @@ class SalesKpiService:
         version = self.data_version()
         done = 0
         for question, _asked in self.recent.items():
+            key = (question, version)
             try:
-                if len(question) == 2:
-                    options, scope = question
-                    key: tuple[object, ...] = ("funnel", options, scope, version)
+                if isinstance(question, FunnelQuestion):
                     if self.funnels.expires_in(key) > margin:
                         continue
-                    self.funnels.get(key, partial(self._compute_funnel, options, scope),
-                                     fresh=True)
+                    self.funnels.get(key, partial(self._compute_funnel, question), fresh=True)
                 else:
-                    key = (question, version)
                     if self.results.expires_in(key) > margin:
                         continue
-                    self.results.get(key, partial(self._compute, question, None), fresh=True)
+                    self.results.get(key, partial(self._compute, question), fresh=True)
             except (QueryError, CatalogError, FunnelError):
                 continue  # the catalogue or pipelines changed since: it will not be asked
             done += 1
@@ -197,18 +212,37 @@ class SalesKpiService:
     # -- funnels ---------------------------------------------------------------------
     def funnel(self, options: FunnelOptions, scope: Scope = EVERYTHING) -> FunnelReport:
         """The stage funnel in ``scope``, kept like scorecards while the data is unchanged."""
+        asked = FunnelQuestion(options, scope)
         if self.settings.cache_seconds <= 0:
-            return self._compute_funnel(options, scope)
-        key = ("funnel", options, scope, self.data_version())
-        report = self.funnels.get(key, partial(self._compute_funnel, options, scope))
-        self.recent.note((options, scope))
+            return self._compute_funnel(asked)
+        report = self.funnels.get((asked, self.data_version()),
+                                  partial(self._compute_funnel, asked))
+        self.recent.note(asked)
         return report
 
-    def _compute_funnel(self, options: FunnelOptions, scope: Scope) -> FunnelReport:
+    def _compute_funnel(self, question: FunnelQuestion) -> FunnelReport:
         from saleskpi.funnel import compute_funnel
 
         with self.engine() as engine:
-            return compute_funnel(engine.store, self.settings, scope, options)
+            return compute_funnel(engine.store, self.settings, question.scope,
+                                  question.options)
+
+    # -- targets ---------------------------------------------------------------------
+    def targets_on(self, at: dt.date) -> list[TargetRecord]:
+        """The targets whose period contains ``at``: kept until the state database changes.
+
+        Every overview and rep page shows plans; listing thousands of targets from
+        SQLite each time cost 70-200 ms a page on a big company.
+        """
+        state = self.settings.workspace / "state.sqlite"
+        version = (at, state.stat().st_mtime_ns if state.exists() else 0)
+        with self._targets_lock:
+            if self._targets is not None and self._targets[0] == version:
+                return self._targets[1]
+        found = TargetStore(self.settings.state_url).list(at=at)
+        with self._targets_lock:
+            self._targets = (version, found)
+        return found
 
     # -- people ---------------------------------------------------------------------
     def visible_reps(self, scope: Scope = EVERYTHING) -> list[RepEntry]:

@@ -37,7 +37,6 @@ from saleskpi.plans.reverse import (
 from saleskpi.plans.targets import (
     Level,
     TargetRecord,
-    TargetStore,
     effective,
     period_bounds,
     spans_period,
@@ -106,7 +105,7 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
     company targets with the company totals. Sorted furthest behind first.
     """
     if targets is None:
-        targets = TargetStore(service.settings.state_url).list(at=at)
+        targets = service.targets_on(at)
     chosen = [
         t for t in effective(targets)
         if t.contains(at) and (level is None or t.level == level)
