@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,11 @@ import ibis
 from ibis.backends.duckdb import Backend as IbisDuckDB
 
 from saleskpi.i18n import _
+from saleskpi.ingest.first_contacts import (
+    FIRST_CONTACT_TABLES,
+    FIRST_CONTACTS_DDL,
+    rebuild_first_contacts,
+)
 from saleskpi.ingest.schema import ENTITIES, SQL_TYPES, Entity
 
 # One person may be a rep in several sources (a company that moved CRM, or a CRM
@@ -55,6 +61,21 @@ REP_PEOPLE_DDL = [
 ]
 
 
+# The store's schema version, in saleskpi_meta: an older store is upgraded once, when
+# opened (read-only opens included).
+#   (no saleskpi_meta)  made before versions: entity tables and the rep_people view
+#   2                   lead_first_contacts and deal_first_contacts, kept at write time
+SCHEMA_VERSION = 2
+META_DDL = """CREATE TABLE IF NOT EXISTS saleskpi_meta (
+    key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"""
+# An upgrade computes first contacts from every activity: 17-20 s for 32 million
+# activities on a busy 2-core machine; other requests wait for it, not fail.
+UPGRADE_WAIT_SECONDS = 300.0
+# What a current store has; a store missing any of them is upgraded.
+CURRENT_OBJECTS = frozenset({"reps", "rep_people", "saleskpi_meta",
+                             *FIRST_CONTACT_TABLES.values()})
+
+
 class StoreBusy(Exception):
     """Another process holds the DuckDB file (DuckDB allows one writer)."""
 
@@ -88,30 +109,71 @@ class AnalyticsStore:
                 "first.", path=path)) from None
         # Sessions are UTC so that TIMESTAMP -> TIMESTAMPTZ casts are identity.
         self.con.execute("SET TimeZone = 'UTC'")
-        if read_only and not self.con.execute(
-                "SELECT 1 FROM information_schema.tables WHERE table_name = 'reps'").fetchall():
+        present = self._schema_objects()
+        if read_only and "reps" not in present:
             self.con.close()
             raise StoreBusy(_("{path} holds no saleskpi data yet: run 'saleskpi import' or "
                               "'saleskpi demo' first.", path=path))
-        if read_only and not self.con.execute(
-                "SELECT 1 FROM information_schema.tables WHERE table_name = 'rep_people'"
-        ).fetchall():
-            # A workspace made before the rep_people view existed: upgrade it once
-            # read-write, then read as asked.
-            self.con.close()
-            AnalyticsStore(path).close()
-            self.con = duckdb.connect(str(path), read_only=True)
-            self.con.execute("SET TimeZone = 'UTC'")
-        if not read_only and not self.con.execute(
-                "SELECT 1 FROM information_schema.tables WHERE table_name = 'rep_people'"
-        ).fetchall():
-            # Only on a new store: DDL on every open rewrote the file (so caches keyed by
-            # its modification time never hit) and made concurrent opens conflict.
-            for entity in ENTITIES.values():
-                self.con.execute(table_ddl(entity))
-            for statement in REP_PEOPLE_DDL:
-                self.con.execute(statement)
+        if not self._is_current(present):
+            if read_only:
+                # A workspace made by an older saleskpi: upgrade it once read-write,
+                # then read as asked.
+                self.con.close()
+                AnalyticsStore(path).close()
+                self.con = duckdb.connect(str(path), read_only=True)
+                self.con.execute("SET TimeZone = 'UTC'")
+            else:
+                self._upgrade()
         self._ibis: IbisDuckDB | None = None
+
+    def _schema_objects(self) -> set[str]:
+        """The tables and views this store has of those the schema version needs."""
+        names = ", ".join(f"'{n}'" for n in CURRENT_OBJECTS)
+        return {name for (name,) in self.con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_catalog = current_database() AND table_schema = 'main' "
+            f"AND table_name IN ({names})").fetchall()}
+
+    def _is_current(self, present: set[str]) -> bool:
+        """Whether the store has this version's schema: then nothing is written on open.
+
+        A store whose meta says current but that misses a table or view (dropped by
+        hand) is upgraded again, which rebuilds what is missing.
+        """
+        if not CURRENT_OBJECTS.issubset(present):
+            return False
+        rows = self.con.execute(
+            "SELECT value FROM saleskpi_meta WHERE key = 'schema_version'").fetchall()
+        # A newer saleskpi's store counts as current: never downgraded.
+        return bool(rows) and int(rows[0][0]) >= SCHEMA_VERSION
+
+    def _upgrade(self) -> None:
+        """Create what is missing and fill derived tables, in one transaction.
+
+        Only on a new store or one made by an older saleskpi: DDL on every open
+        rewrote the file (so caches keyed by its modification time never hit) and
+        made concurrent opens conflict.
+        """
+        try:
+            with self.transaction() as con:
+                for entity in ENTITIES.values():
+                    con.execute(table_ddl(entity))
+                for statement in [*REP_PEOPLE_DDL, *FIRST_CONTACTS_DDL]:
+                    con.execute(statement)
+                # Before version 2 nothing kept first contacts: compute them from all
+                # activities, once (seconds on tens of millions of activities).
+                rebuild_first_contacts(con)
+                con.execute(META_DDL)
+                con.execute("INSERT OR REPLACE INTO saleskpi_meta VALUES ('schema_version', ?)",
+                            [str(SCHEMA_VERSION)])
+        except duckdb.TransactionException:
+            # Another connection of this process (the server's requests) is upgrading
+            # it at the same time: wait for that upgrade rather than fail the request.
+            deadline = time.monotonic() + UPGRADE_WAIT_SECONDS
+            while not self._is_current(self._schema_objects()):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     @property
     def ibis(self) -> IbisDuckDB:

@@ -9,6 +9,7 @@ from saleskpi.connectors.base import REGISTRY, Batch, ClientOptions, Connector
 from saleskpi.connectors.credentials import CredentialStore
 from saleskpi.connectors.http import ConnectorError
 from saleskpi.i18n import _
+from saleskpi.ingest.first_contacts import refresh_first_contacts
 from saleskpi.ingest.report import EntityCounts, ImportReport
 from saleskpi.ingest.run import import_frames
 from saleskpi.ingest.schema import ENTITIES
@@ -73,10 +74,19 @@ def store_batch(settings: Settings, crm: str, batch: Batch,
         with store.transaction() as con:
             for entity, ids in batch.deleted.items():
                 key = ENTITIES[entity].key[0]
-                rows = con.execute(
-                    f'DELETE FROM "{entity}" WHERE datasource = ? AND "{key}" IN '
-                    f"(SELECT unnest(?::VARCHAR[]))", [crm, ids]).fetchall()
+                chosen = f'datasource = ? AND "{key}" IN (SELECT unnest(?::VARCHAR[]))'
+                # A deleted activity may have been its lead's or deal's first contact.
+                # (Deleted leads and deals keep their activities, and so their first
+                # contacts, as the query over activities would: nothing to refresh.)
+                if entity == "activities":
+                    con.execute("CREATE OR REPLACE TEMP TABLE removed_activities AS "
+                                f"SELECT * FROM activities WHERE {chosen}", [crm, ids])
+                rows = con.execute(f'DELETE FROM "{entity}" WHERE {chosen}',
+                                   [crm, ids]).fetchall()
                 deleted[entity] = int(rows[0][0]) if rows else 0
+                if entity == "activities":
+                    refresh_first_contacts(con, removed="removed_activities")
+                    con.execute("DROP TABLE removed_activities")
     report = import_frames(settings, batch.frames, source=crm, store=store, log=False) \
         if batch.frames else ImportReport(source=crm)
     if not report.ok:

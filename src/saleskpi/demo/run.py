@@ -9,6 +9,7 @@ from rich.console import Console
 
 from saleskpi.engine.query import KpiQuery, next_period, period_start
 from saleskpi.i18n import _
+from saleskpi.ingest.first_contacts import forget_first_contacts
 from saleskpi.ingest.run import import_frames
 from saleskpi.ingest.schema import ENTITIES
 from saleskpi.output import print_import_report, scorecard_table
@@ -47,6 +48,7 @@ def run_demo(settings: Settings, *, size: float, seed: int, console: Console,
                 for name in ENTITIES:
                     store.con.execute(f'DELETE FROM "{name}" WHERE datasource = ?',
                                       [DEMO_SOURCE])
+                forget_first_contacts(store.con, DEMO_SOURCE)
             report = import_frames(settings, frames, source=DEMO_SOURCE, store=store,
                                    progress=lambda message: status.update(message))
     elapsed = time.perf_counter() - started

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from saleskpi.i18n import _
+from saleskpi.ingest.first_contacts import ACTIVITY_COLUMNS, refresh_first_contacts
 from saleskpi.ingest.report import EntityCounts, ImportRejected, ImportReport
 from saleskpi.ingest.schema import ENTITIES, LOAD_ORDER, SQL_TYPES, Entity
 from saleskpi.ingest.validate import TypedTable
@@ -324,9 +325,13 @@ class Loader:
         if not counts.inserted and not counts.updated:
             return
         cols = ", ".join(f'"{c}"' for c in (*entity.column_names, "datasource", "custom"))
+        # A replaced activity may have been its old lead's or deal's first contact:
+        # keep what the stored row was (the join is made anyway, this costs no scan).
+        was = "".join(f', t."{c}" AS "was_{c}"' for c in ACTIVITY_COLUMNS) \
+            if entity.name == "activities" else ""
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE "changed_{entity.name}" AS
-                SELECT s.* FROM "stage_{entity.name}" s
+                SELECT s.*{was} FROM "stage_{entity.name}" s
                 LEFT JOIN "{entity.name}" t ON {_key_match(entity, 't', 's')}
                 WHERE t.datasource IS NULL OR {_row_differs(entity, 's', 't')}"""
         )
@@ -338,4 +343,12 @@ class Loader:
         self.con.execute(
             f'INSERT INTO "{entity.name}" ({cols}) SELECT {cols} FROM "changed_{entity.name}"'
         )
+        if entity.name == "activities":
+            # In this transaction: a failed import leaves first contacts as they were.
+            replaced = ", ".join(f'"was_{c}" AS "{c}"' for c in ACTIVITY_COLUMNS)
+            refresh_first_contacts(
+                self.con,
+                removed=f'(SELECT {replaced} FROM "changed_activities" '
+                        f'WHERE "was_datasource" IS NOT NULL)',
+                added='"changed_activities"')
         self.con.execute(f'DROP TABLE "changed_{entity.name}"')
