@@ -7,8 +7,9 @@ figures the pages show (``data-kpi``/``data-rep``/``data-value`` cells) must equ
 REST API's JSON for the same filters, fetched with the same browser session, and
 ``SalesKpiService.scorecard`` computed in-process before the server started.
 
-Screenshots of every page for every role, and of the overview on a phone, are saved
-in ``test-artifacts/screenshots/``. With ``SALESKPI_DOCS_SCREENSHOTS=1`` the overview of
+Screenshots of every page for every role, of the overview on a phone, and of the
+one-line forms and the targets' page links at 1280 and 375 px are saved in
+``test-artifacts/screenshots/``. With ``SALESKPI_DOCS_SCREENSHOTS=1`` the overview of
 the head of sales is also saved as ``docs/img/dashboard.png`` and
 ``docs/img/dashboard-phone.png`` (the README's pictures).
 
@@ -47,6 +48,7 @@ from saleskpi.compare import DEFAULT_KPIS  # noqa: E402
 from saleskpi.demo.generator import generate_company  # noqa: E402
 from saleskpi.engine.query import KpiQuery, Scope, plain_number  # noqa: E402
 from saleskpi.ingest.run import import_frames  # noqa: E402
+from saleskpi.plans.targets import TargetStore  # noqa: E402
 from saleskpi.service import SalesKpiService  # noqa: E402
 from saleskpi.settings import Settings, save_workspace_settings  # noqa: E402
 from saleskpi.web.overview import HEADLINE  # noqa: E402
@@ -313,12 +315,12 @@ def _sign_in(browser: Any, server: Server, role: str, viewport: dict[str, int]) 
         f"console {message.type}: {message.text}")
         if message.type == "error" and not message.text.startswith("Failed to load resource")
         else None)
-    # A failed download (a style sheet, the script) is a problem; the page's own status is
-    # checked by open(), and the favicon the browser asks for on its own is not provided.
+    # A failed download (a style sheet, the script, the icon) is a problem; the page's own
+    # status is checked by open().
     page.on("response", lambda response: session.problems.append(
         f"HTTP {response.status} for {response.url}")
         if response.status >= 400 and response.request.resource_type != "document"
-        and not response.url.endswith("/favicon.ico") else None)
+        else None)
     # Signing in starts from any page: the server sends the browser to the form and back.
     page.goto(server.url + "/compare")
     assert page.url.startswith(server.url + "/login?next="), page.url
@@ -575,3 +577,104 @@ def test_signing_in_wrongly_then_out(browser: Any, server: Server) -> None:
         assert response.status == 401, json.dumps(response.json())
     finally:
         context.close()
+
+
+# -- one-line forms (the leaderboard's KPI, the rep page's goal) ----------------------
+NARROW_PHONE = {"width": 375, "height": 812}
+INLINE_CONTROLS = "label, select, input:not([type=hidden]), button"
+
+
+def _box(locator: Any) -> dict[str, float]:
+    box: dict[str, float] | None = locator.bounding_box()
+    assert box is not None, "not rendered"
+    return box
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, NARROW_PHONE], ids=["desktop", "phone-375"])
+def test_inline_forms_fit_the_screen(browser: Any, server: Server,
+                                     viewport: dict[str, int]) -> None:
+    """``form.filters.inline``: every control inside the screen, beside or under its label."""
+    session = _sign_in(browser, server, "head", viewport)
+    width = viewport["width"]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, path in (("leaderboard", "/leaderboard"),
+                           ("planner", f"/reps/{server.company.rep}")):
+            session.open(path)
+            page = session.page
+            form = page.locator("form.filters.inline")
+            assert form.count() == 1, path
+            form.scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / f"inline-{name}-{width}.png"), full_page=False)
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width, f"{path}: the page is {scroll}px wide on {width}px"
+            # One box: the form's border and background around all of its controls, not
+            # an inline box broken into fragments around them.
+            fragments = form.evaluate("f => f.getClientRects().length")
+            assert fragments == 1, f"{path}: the form is drawn in {fragments} pieces"
+            outer = _box(form)
+            assert outer["x"] >= 0 and outer["x"] + outer["width"] <= width + 0.5, (path, outer)
+            controls = form.locator(INLINE_CONTROLS)
+            for i in range(controls.count()):
+                control = controls.nth(i)
+                box = _box(control)
+                what = f"{path}: {control.evaluate('e => e.outerHTML')[:80]} at {box}"
+                assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, what
+                # Inside the form's own box (its border and background), not beside it.
+                assert box["x"] >= outer["x"] - 0.5, what
+                assert box["x"] + box["width"] <= outer["x"] + outer["width"] + 0.5, what
+                assert box["y"] >= outer["y"] - 0.5, what
+                assert box["y"] + box["height"] <= outer["y"] + outer["height"] + 0.5, what
+            label, field_ = form.locator("label").first, form.locator("label select, "
+                                                                        "label input").first
+            button = form.locator("button")
+            label_box, field_box, button_box = _box(label), _box(field_), _box(button)
+            # The field sits under its label's text, in the label's box.
+            assert field_box["y"] > label_box["y"], (path, label_box, field_box)
+            assert field_box["x"] + field_box["width"] <= label_box["x"] + label_box[
+                "width"] + 0.5, (path, label_box, field_box)
+            # A usable field: not squeezed below its text, nor stretched across a desktop.
+            assert field_box["width"] >= 120, (path, field_box)
+            if width >= 1000:
+                assert field_box["width"] <= 0.6 * width, (path, field_box)
+                # One row: the button beside the field, level with it.
+                assert button_box["x"] >= field_box["x"] + field_box["width"], (path, button_box)
+                assert abs((button_box["y"] + button_box["height"]) -
+                           (field_box["y"] + field_box["height"])) <= 4, (path, button_box)
+            session.check()
+    finally:
+        session.page.context.close()
+
+
+# -- long tables: pages ---------------------------------------------------------------
+@pytest.mark.parametrize("viewport", [DESKTOP, NARROW_PHONE], ids=["desktop", "phone-375"])
+def test_targets_pages(browser: Any, server: Server, viewport: dict[str, int]) -> None:
+    """The targets list, 100 a page: the count, page links that work and fit the screen."""
+    total = len(TargetStore(server.settings.state_url).list())
+    assert total > 200, "the demo company should have several pages of targets"
+    session = _sign_in(browser, server, "head", viewport)
+    width = viewport["width"]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        session.open("/targets", {"from": "2026-09-01"})
+        page = session.page
+        pager = page.locator('#targets nav.pager').first
+        assert pager.get_attribute("data-total") == str(total)
+        assert pager.locator(".count").inner_text() == f"1–100 of {total:,}"
+        assert page.locator('table[data-table="targets"] tbody tr').count() == 100
+        with page.expect_navigation():
+            pager.locator('a[rel="next"]').click()
+        assert "page=2" in page.url and "from=2026-09-01" in page.url  # the filters kept
+        pager = page.locator('#targets nav.pager').first
+        assert pager.locator('[aria-current="page"]').inner_text() == "2"
+        assert pager.locator(".count").inner_text() == f"101–200 of {total:,}"
+        pager.scroll_into_view_if_needed()
+        for i in range(pager.locator("a, span").count()):
+            box = _box(pager.locator("a, span").nth(i))
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, box
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"the page is {scroll}px wide on {width}px"
+        page.screenshot(path=str(SHOTS / f"targets-page-2-{width}.png"), full_page=False)
+        session.check()
+    finally:
+        session.page.context.close()

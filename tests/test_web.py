@@ -15,11 +15,19 @@ Activities, January to March 2024: r1 30 calls and 6 meetings, r2 20 and 5, r3 1
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import csv
 import datetime as dt
+import http.client
 import io
+import logging
+import math
+import random
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -28,7 +36,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, format_percent
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
@@ -41,6 +53,7 @@ from saleskpi.plans.planner import ReverseRequest, find_rep, reverse_plan
 from saleskpi.plans.targets import TargetStore
 from saleskpi.service import SalesKpiService
 from saleskpi.settings import Settings
+from saleskpi.web.formatting import DASH, Formatter, _money_pattern, compiled
 from saleskpi.web.i18n import _, use_language
 from saleskpi.web.login import safe_next
 from saleskpi.web.overview import HEADLINE, TREND
@@ -687,3 +700,342 @@ def test_import_dry_run_then_confirm(tmp_path: Path) -> None:
         ("files", ("deals.csv", b"id,rep_id,status\nd10,nobody,won\n", "text/csv"))])
     assert 'data-ok="false"' in broken.text and "closed_at" in broken.text
     assert 'name="token"' not in broken.text
+
+
+# -- a real server: uvicorn in a thread ------------------------------------------------------
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free local port, as ``saleskpi serve`` runs it; its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def sign_in_to(url: str, username: str) -> httpx.Client:
+    """A client of the real server at ``url``, signed in through the login form."""
+    client = httpx.Client(base_url=url, timeout=30)
+    token = form_csrf(client.get("/login").text)
+    response = client.post("/login", data={"username": username, "password": PASSWORD,
+                                           "csrf": token})
+    assert response.status_code == 303, response.text
+    return client
+
+
+# -- errors ----------------------------------------------------------------------------------
+SECRET = "db password is hunter2"
+
+
+def _crash(*_args: Any, **_kwargs: Any) -> Any:
+    raise RuntimeError(SECRET)
+
+
+def test_an_unexpected_error_is_a_logged_500_page(clients: dict[str, TestClient],
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("saleskpi.web.rankings.compare", _crash)
+    with caplog.at_level(logging.ERROR, logger="saleskpi.web"):
+        # TestClient re-raises what reaches Starlette's ServerErrorMiddleware: answering
+        # at all means the route handled the error.
+        response = clients["w_ru"].get("/compare", params={"team": "North"})
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["cache-control"] == "no-store"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    html = response.text
+    assert SECRET not in html and "Traceback" not in html and "RuntimeError" not in html
+    assert '<html lang="ru">' in html and "Что-то пошло не так" in html  # the reader's language
+    assert 'data-user="w_ru"' in html and 'href="/compare?team=North"' in html  # the menu
+    crashes = [r for r in caplog.records if r.exc_info and r.exc_info[1] is not None]
+    assert len(crashes) == 1 and "/compare" in crashes[0].getMessage()
+    assert crashes[0].exc_info is not None and str(crashes[0].exc_info[1]) == SECRET
+    assert "Traceback" in caplog.text  # the whole traceback, for whoever reads the log
+    # The API keeps its JSON errors.
+    monkeypatch.setattr(clients["w_head"].app.state.service, "scorecard", _crash)
+    api = TestClient(clients["w_head"].app, raise_server_exceptions=False,
+                     cookies=clients["w_head"].cookies)
+    failed = api.get("/api/v1/scorecard", params={"kpi": "revenue"})
+    assert failed.status_code == 500 and failed.json()["error"] == "internal"
+    assert SECRET not in failed.text
+
+
+def test_an_unexpected_error_keeps_the_connection_open(
+        app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 500 page is an answer, not a crash: the browser's next request on the same
+    keep-alive connection works (uvicorn closed it when an exception reached it)."""
+    monkeypatch.setattr("saleskpi.web.rankings.compare", _crash)
+    with serve(app) as url, contextlib.closing(sign_in_to(url, "w_head")) as client:
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+        # http.client reuses its one socket and never reconnects on its own: a request
+        # on a connection the server closed fails.
+        connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+        try:
+            answers, sockets = [], []
+            for path in ("/compare", "/catalog", "/compare"):
+                connection.request("GET", path, headers={"Cookie": cookie})
+                sockets.append(connection.sock)
+                response = connection.getresponse()
+                answers.append((response.status, response.getheader("connection"),
+                                response.read().decode()))
+        finally:
+            connection.close()
+    assert len(set(map(id, sockets))) == 1, "a new connection was opened"
+    assert [status for status, _keep, _html in answers] == [500, 200, 500]
+    assert all(keep != "close" for _status, keep, _html in answers)
+    assert 'data-user="w_head"' in answers[0][2] and SECRET not in answers[0][2]
+
+
+def test_error_pages_have_the_menu_for_a_signed_in_reader(clients: dict[str, TestClient],
+                                                          app: Any) -> None:
+    for username, path, status in (("w_rep", "/reps/r3", 404), ("w_lead", "/targets", 403),
+                                   ("w_head", "/reps/nobody", 404),
+                                   ("w_head", "/compare?kpi=nope", 400)):
+        response = clients[username].get(path)
+        assert response.status_code == status, path
+        html = response.text
+        assert 'class="problem"' in html
+        assert f'data-user="{username}"' in html and 'action="/logout"' in html, path
+        assert 'href="/catalog"' in html  # the site's menu
+    # Nobody known: the plain page, in the browser's language.
+    plain = TestClient(app).get("/login", headers={"Authorization": "Bearer not-a-token",
+                                                   "Accept-Language": "uk,en;q=0.5"})
+    assert plain.status_code == 401
+    assert 'class="problem"' in plain.text and '<html lang="uk">' in plain.text
+    assert "data-user" not in plain.text and 'action="/logout"' not in plain.text
+
+
+def test_favicon(clients: dict[str, TestClient], app: Any) -> None:
+    page = clients["w_head"].get("/").text
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+    anonymous = TestClient(app)
+    for path in ("/static/favicon.svg", "/favicon.ico"):
+        icon = anonymous.get(path, follow_redirects=True)
+        assert icon.status_code == 200, path
+        assert icon.headers["content-type"].startswith("image/svg+xml")
+        assert icon.text.startswith("<svg") and "<script" not in icon.text
+        assert icon.headers["x-content-type-options"] == "nosniff"
+
+
+# -- formatting: Babel's text, without Babel's cost per value --------------------------------
+FORMAT_VALUES = [0.0, -0.0, 0.5, 1.5, 2.5, -2.5, 0.05, 0.15, 0.25, 0.125, 0.0005, 0.00049,
+                 2.675, 999.95, 999.949, 99999.5, -1234.5, 1e-7, 0.9995, 1e15, 123456789.987,
+                 7, 42, 1000, 1234567, -0.04, Fraction(1, 3), Fraction(-2, 3)]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "uk"])
+def test_formatter_writes_what_babel_writes(lang: str) -> None:
+    randomly = random.Random(7)
+    values: list[float | Fraction] = [*FORMAT_VALUES]
+    values += [randomly.uniform(-1e7, 1e7) for _ in range(300)]
+    values += [randomly.random() for _ in range(300)]
+    values += [round(randomly.uniform(0, 5000), 2) for _ in range(300)]
+    values += [randomly.randint(-10**9, 10**9) + 0.5 for _ in range(100)]
+    for currency in ("USD", "UAH", "EUR"):
+        fmt = Formatter(lang, currency)
+        money = _money_pattern(lang)
+        for value in values:
+            number = float(value)
+            assert fmt.integer(value) == format_decimal(number, "#,##0", locale=lang), value
+            assert fmt.decimal(value) == format_decimal(number, "#,##0.0", locale=lang), value
+            assert fmt.decimal(value, 2) == format_decimal(number, "#,##0.00", locale=lang)
+            assert fmt.decimal(value, 0) == format_decimal(number, "#,##0", locale=lang)
+            assert fmt.percent(value) == format_percent(number, "#,##0.0%", locale=lang)
+            assert fmt.money(value) == format_currency(number, currency, format=money,
+                                                       locale=lang, currency_digits=False)
+            assert fmt.money(value, "GBP") == format_currency(
+                number, "GBP", format=money, locale=lang, currency_digits=False)
+    fmt = Formatter(lang, "USD")
+    assert [fmt.integer(v) for v in (None, math.nan, math.inf)] == [DASH] * 3
+    assert fmt.date(dt.date(2024, 1, 31)) == format_date(dt.date(2024, 1, 31), "medium",
+                                                         locale=lang)
+
+
+def test_compiled_patterns_fall_back_to_babel() -> None:
+    """Patterns outside the fast path (quoted text, significant digits) go through Babel."""
+    for pattern in ("#,##0.## 'pcs'", "@@@", "#,##0.0#"):
+        number = compiled(pattern, "ru")
+        assert not number.fast
+        for value in (0.5, 1234.5678, -7.0):
+            assert number(value) == format_decimal(value, pattern, locale="ru")
+
+
+def test_formatting_does_not_call_babel_per_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patterns are compiled once; each value costs a few µs, not Babel's 25-50 µs.
+
+    (1,234.5 is 1,234: Babel rounds half to even, and so does the compiled pattern.)
+    """
+    fmt = Formatter("uk", "UAH")
+    expected = [fmt.money(1234.5), fmt.percent(0.25), fmt.decimal(3.14159), fmt.integer(10**6)]
+
+    def no_babel(*_args: Any, **_kwargs: Any) -> str:
+        raise AssertionError("Babel formats a value")
+
+    monkeypatch.setattr("babel.numbers.NumberPattern.apply", no_babel)
+    again = Formatter("uk", "UAH")
+    assert [again.money(1234.5), again.percent(0.25), again.decimal(3.14159),
+            again.integer(10**6)] == expected == ["1\u00a0234\u00a0₴", "25,0%", "3,1",
+                                                  "1\u00a0000\u00a0000"]
+
+
+# -- long tables: pages ----------------------------------------------------------------------
+def _item_reps(html: str) -> list[str]:
+    return [c.attrs["data-rep"] for c in read(html).kpis("comparison")
+            if c.row == "item" and c.attrs["data-kpi"] == "revenue"]
+
+
+def test_compare_is_paged_after_sorting(clients: dict[str, TestClient],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("saleskpi.web.rankings.COMPARE_PAGE_SIZE", 4)
+    client = clients["w_head"]
+    view = {"sort": "revenue", "dir": "asc", "from": "2024-01-01", "to": "2024-03-31"}
+    first = client.get("/compare", params=view).text
+    second = client.get("/compare", params={**view, "page": "2"}).text
+    # The whole order, from the download (every rep, whatever the page).
+    lines = list(csv.reader(io.StringIO(client.get("/compare", params={
+        **view, "page": "2", "export": "comparison", "format": "csv"}).text.lstrip("\ufeff"))))
+    rep_of = {line.split(",")[1]: line.split(",")[0] for line in REPS.splitlines()[1:]}
+    order = [rep_of[line[0].removeprefix("'")] for line in lines[1:]
+             if line[0] not in ("Team average", "Total")]
+    assert len(order) == 6 and {"Team average", "Total"} <= {line[0] for line in lines}
+    assert _item_reps(first) + _item_reps(second) == order
+    assert len(_item_reps(first)) == 4 and len(_item_reps(second)) == 2
+    for html in (first, second):  # the team's rows on every page, over every rep
+        rows = {c.row for c in read(html).kpis("comparison")}
+        assert {"average", "total"} <= rows
+    average = [c.value for c in read(second).kpis("comparison") if c.row == "average"]
+    assert average == [c.value for c in read(first).kpis("comparison") if c.row == "average"]
+    assert "1–4 of 6" in unescape(first) and "5–6 of 6" in unescape(second)
+    # Links to the other page keep the filters and the order; a new order starts at page 1.
+    pager = re.search(r'<nav class="pager".*?</nav>', second, re.S)
+    assert pager and 'aria-current="page" data-page="2"' in pager.group(0)
+    back = re.search(r'<a href="([^"]+)" rel="prev"', pager.group(0))
+    assert back and unescape(back.group(1)) == (
+        "/compare?sort=revenue&dir=asc&from=2024-01-01&to=2024-03-31")
+    ahead = re.search(r'<a href="([^"]+)" data-page="2"', first)
+    assert ahead and "page=2" in ahead.group(1) and "sort=revenue" in ahead.group(1) \
+        and "from=2024-01-01" in ahead.group(1)
+    header = re.search(r'data-column="calls"><a href="([^"]+)"', second)
+    assert header and "page=" not in header.group(1)
+    # A page past the end shows the last one; nonsense shows the first.
+    assert _item_reps(client.get("/compare", params={**view, "page": "99"}).text) == \
+        _item_reps(second)
+    assert _item_reps(client.get("/compare", params={**view, "page": "x"}).text) == \
+        _item_reps(first)
+
+
+def test_targets_are_paged(tmp_path: Path) -> None:
+    settings = Settings(workspace=tmp_path / "ws")
+    add_user(settings, "boss", PASSWORD, "head", lang="ru")
+    store = TargetStore(settings.state_url)
+    kpis = ("calls", "deals_won", "meetings", "revenue", "win_rate")
+    for month in range(50):
+        start = dt.date(2022 + month // 12, month % 12 + 1, 1)
+        end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        for kpi in kpis:
+            store.set(kpi=kpi, period_start=start, period_end=end, value=month + 1)
+    client = sign_in(create_app(settings), "boss")
+    first = client.get("/targets")
+    assert first.status_code == 200
+    assert len(read(first.text).rows("targets")) == 100
+    assert "1–100 из 250" in unescape(first.text)
+    third = client.get("/targets", params={"page": "3", "from": "2024-01-01"}).text
+    ids = [int(row[0].value or 0) for row in read(third).rows("targets")]
+    assert len(ids) == 50 and "201–250 из 250" in unescape(third)
+    assert 'href="/targets?from=2024-01-01&amp;page=2" rel="prev"' in third
+    # The download holds every target, whatever the page.
+    lines = list(csv.reader(io.StringIO(client.get("/targets", params={
+        "page": "3", "export": "targets", "format": "csv"}).text.lstrip("\ufeff"))))
+    assert len(lines) == 1 + 250
+    # Deleting on page 3 comes back to page 3.
+    deleted = client.post("/targets/delete", follow_redirects=False, data={
+        "csrf": form_csrf(third), "id": str(ids[0]), "page": "3"})
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/targets?page=3"
+    assert "201–249 из 249" in unescape(client.get("/targets?page=3").text)
+
+
+# -- uploads run beside the other requests -----------------------------------------------
+def _large_upload() -> list[tuple[str, tuple[str, bytes, str]]]:
+    """5,000 deals of one rep, the last one won without a closing date (an error)."""
+    deals = ["id,rep_id,status,amount,created_at,closed_at,pipeline"]
+    deals += [f"d{i},r1,won,{i % 900 + 10},2024-01-02,2024-01-{i % 27 + 3:02d},main"
+              for i in range(5000)]
+    deals.append("dx,r1,won,10,2024-01-02,,main")
+    return [("files", ("reps.csv", b"id,name,team\nr1,Ann,North\n", "text/csv")),
+            ("files", ("deals.csv", ("\n".join(deals) + "\n").encode(), "text/csv"))]
+
+
+@pytest.mark.parametrize("door", ["web", "api"])
+def test_an_import_does_not_hold_up_other_requests(tmp_path: Path, door: str) -> None:
+    """While an upload's dry run runs, the server answers other requests at once.
+
+    The dry run is held at its start until the other request has been answered: on
+    the event loop (an ``async`` handler calling the import directly) it would hold
+    every request up, and the other request would time out.
+    """
+    settings = Settings(workspace=tmp_path / "ws")
+    add_user(settings, "boss", PASSWORD, "head", lang="ru")
+    app = create_app(settings)
+    service = app.state.service
+    real_import = service.import_path
+    started, release = threading.Event(), threading.Event()
+
+    def held_import(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        release.wait(60)
+        return real_import(*args, **kwargs)
+
+    service.import_path = held_import
+    answered: dict[str, httpx.Response] = {}
+    with serve(app) as url, contextlib.closing(sign_in_to(url, "boss")) as boss:
+        csrf = form_csrf(boss.get("/import").text)
+
+        def upload() -> None:
+            if door == "web":
+                answered["upload"] = boss.post("/import", data={"csrf": csrf},
+                                               files=_large_upload())
+            else:
+                answered["upload"] = boss.post("/api/v1/imports", files=_large_upload(),
+                                               headers={"X-CSRF-Token": csrf})
+
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        try:
+            assert started.wait(30), "the import did not start"
+            began = time.monotonic()
+            other = httpx.get(url + "/login", timeout=5)
+            took = time.monotonic() - began
+        finally:
+            release.set()
+            uploader.join(120)
+    assert other.status_code == 200 and took < 2, took
+    response = answered["upload"]
+    assert response.status_code == 200, response.text[:300]
+    if door == "api":
+        assert response.json()["dry_run"] is True and response.json()["ok"] is False
+        return
+    # The dry run ran in a worker thread with the request's context: its report is in
+    # the uploader's language.
+    html = unescape(response.text)
+    assert 'data-dry-run="true" data-ok="false"' in html
+    assert "для выигранной или проигранной сделки нужна дата closed_at" in html
+    assert "a won or lost deal needs closed_at" not in html
+    deals = re.search(r'data-entity="deals">.*?</tr>', html)
+    assert deals and deals.group(0).endswith('<td class="num">5\xa0001</td></tr>')  # rejected

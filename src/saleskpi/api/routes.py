@@ -195,11 +195,33 @@ def _save_kpis(path: Path, items: list[dict[str, Any]]) -> None:
 
 
 # -- imports ----------------------------------------------------------------------------------
+UPLOAD_CHUNK = 1024 * 1024
+
+
+def save_upload(upload: UploadFile, path: Path, room: int) -> int | None:
+    """Copy an uploaded file to ``path``, in chunks; its size, or None past ``room`` bytes.
+
+    FastAPI has received the whole file (in memory or a temporary file) before the
+    handler runs, so reading ``upload.file`` only copies it: fit for a sync handler.
+    """
+    upload.file.seek(0)
+    size = 0
+    with path.open("wb") as out:
+        while chunk := upload.file.read(UPLOAD_CHUNK):
+            size += len(chunk)
+            if size > room:
+                return None
+            out.write(chunk)
+    return size
+
+
+# A sync handler, so FastAPI runs it in a worker thread: an import (dry run or real)
+# takes seconds to minutes, and on the event loop it stopped every other request.
 @router.post("/imports", dependencies=[Depends(csrf_header)])
-async def upload_import(user: ManagerDep, svc: ServiceDep,
-                        files: Annotated[list[UploadFile], File()],
-                        dry_run: bool = True, mapping: str | None = None,
-                        source: str | None = None) -> dict[str, Any]:
+def upload_import(user: ManagerDep, svc: ServiceDep,
+                  files: Annotated[list[UploadFile], File()],
+                  dry_run: bool = True, mapping: str | None = None,
+                  source: str | None = None) -> dict[str, Any]:
     """Upload CSV files or one workbook; dry run by default, so the report comes first."""
     chosen = None
     if mapping:
@@ -211,16 +233,15 @@ async def upload_import(user: ManagerDep, svc: ServiceDep,
         except MappingError as exc:
             raise problem(400, "bad_mapping", str(exc)) from None
     with tempfile.TemporaryDirectory() as folder:
-        total = 0
+        room = MAX_UPLOAD
         for upload in files:
             name = Path(upload.filename or "upload.csv").name
             if not name.lower().endswith((".csv", ".xlsx", ".txt", ".tsv")):
                 raise problem(400, "bad_file", f"{name}: upload .csv or .xlsx files")
-            data = await upload.read()
-            total += len(data)
-            if total > MAX_UPLOAD:
+            size = save_upload(upload, Path(folder) / name, room)
+            if size is None:
                 raise problem(413, "too_large", "uploads are limited to 50 MB")
-            (Path(folder) / name).write_bytes(data)
+            room -= size
         report = svc.import_path(Path(folder), mapping=chosen, source=source, dry_run=dry_run)
     return report.to_dict()
 

@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.responses import Response
 
-from saleskpi.api.routes import MAX_UPLOAD
+from saleskpi.api.routes import MAX_UPLOAD, save_upload
 from saleskpi.ingest.mapping import MappingError, builtin_mappings, load_mapping
 from saleskpi.ingest.report import ImportReport
 from saleskpi.web.deps import ManagerPageDep, Page
@@ -64,11 +64,15 @@ def import_form(page: ManagerPageDep) -> Response:
     return _form(page)
 
 
+# A sync handler, so FastAPI runs it in a worker thread: the dry run takes seconds to
+# minutes, and on the event loop it stopped every other request of the server. The
+# thread gets a copy of the request's context, so the report speaks the reader's
+# language (saleskpi.i18n keeps it in a context variable).
 @router.post("/import")
-async def upload(page: ManagerPageDep, files: Annotated[list[UploadFile], File()],
-                 csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-                 mapping: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-                 source: Annotated[str, Form(max_length=MAX_FIELD)] = "") -> Response:
+def upload(page: ManagerPageDep, files: Annotated[list[UploadFile], File()],
+           csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+           mapping: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+           source: Annotated[str, Form(max_length=MAX_FIELD)] = "") -> Response:
     page.check_csrf(csrf)
     if mapping and mapping not in mapping_names(page):
         return _form(page, status=400, error=_("Unknown mapping {name!r}.", name=mapping))
@@ -77,19 +81,18 @@ async def upload(page: ManagerPageDep, files: Annotated[list[UploadFile], File()
     token = secrets.token_urlsafe(24)
     staged = root / token
     staged.mkdir(parents=True)
-    total = 0
+    room = MAX_UPLOAD
     for item in files:
         name = Path(item.filename or "upload.csv").name
         if not name.lower().endswith(SUFFIXES) or name.startswith("."):
             shutil.rmtree(staged, ignore_errors=True)
             return _form(page, status=400, error=_("{name}: upload .csv or .xlsx files",
                                                    name=name))
-        data = await item.read()
-        total += len(data)
-        if total > MAX_UPLOAD:
+        size = save_upload(item, staged / name, room)
+        if size is None:
             shutil.rmtree(staged, ignore_errors=True)
             return _form(page, status=413, error=_("Uploads are limited to 50 MB."))
-        (staged / name).write_bytes(data)
+        room -= size
     report = _run(page, staged, mapping, source, dry_run=True)
     if not report.ok:
         shutil.rmtree(staged, ignore_errors=True)

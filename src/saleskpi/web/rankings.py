@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from saleskpi.catalog.load import CatalogError
-from saleskpi.compare import DEFAULT_KPIS, Comparison, compare, leaderboard
+from saleskpi.compare import DEFAULT_KPIS, Comparison, RepRow, compare, leaderboard
 from saleskpi.engine.query import KpiQuery
 from saleskpi.engine.scorecard import QueryError
 from saleskpi.web.charts import Point, bar_list
@@ -17,6 +18,7 @@ from saleskpi.web.errors import PageError
 from saleskpi.web.http import WebRoute
 from saleskpi.web.i18n import _
 from saleskpi.web.tables import (
+    PAGE_PARAM,
     Cell,
     Column,
     DataTable,
@@ -24,6 +26,8 @@ from saleskpi.web.tables import (
     kpi_cell,
     kpi_column,
     number_cell,
+    page_value,
+    paginate,
     text_cell,
 )
 from saleskpi.web.views import rep_href
@@ -31,6 +35,9 @@ from saleskpi.web.views import rep_href
 router = APIRouter(route_class=WebRoute)
 Direction = Literal["asc", "desc"]
 MAX_KPIS = 20
+# Reps per page of the comparison: 458 reps × 9 KPIs was 4,000 cells, ~0.85 s of
+# Python and a 640 KB page (docs/web-latency.md); 50 rows cost a tenth of that.
+COMPARE_PAGE_SIZE = 50
 
 
 def chosen_kpis(page: Page, asked: list[str], default: tuple[str, ...]) -> list[str]:
@@ -63,11 +70,18 @@ def _sort_link(page: Page, key: str, current: str | None, direction: Direction |
     flip: Direction | None = None
     if key == current:
         flip = "asc" if direction == "desc" else "desc"
-    return page.link(sort=key, dir=flip)
+    # A new order starts again on the first page: its best (or worst) reps.
+    return page.link(sort=key, dir=flip, **{PAGE_PARAM: None})
 
 
 def comparison_table(page: Page, comparison: Comparison, sort: str | None,
-                     direction: Direction | None) -> DataTable:
+                     direction: Direction | None,
+                     reps: Sequence[RepRow] | None = None) -> DataTable:
+    """The comparison's table: every rep, or only ``reps`` (one page of them).
+
+    The team average and total rows follow either way, and are over every rep of
+    the comparison, whatever the page.
+    """
     units = comparison.units
     columns = [Column("rep", _("Rep"), sort_url=_sort_link(page, "rep", sort, direction),
                       sorted=direction if sort == "rep" else None)]
@@ -80,7 +94,7 @@ def comparison_table(page: Page, comparison: Comparison, sort: str | None,
                                   sorted=direction if sort == key else None))
     columns += [Column("strengths", _("Strengths")), Column("weaknesses", _("Weaknesses"))]
     rows = []
-    for rep in comparison.rows:
+    for rep in comparison.rows if reps is None else reps:
         cells = [text_cell(rep.name, href=rep_href(rep.rep), rep=rep.rep)]
         cells += [kpi_cell(rep.cells[k], k, page.fmt, rep=rep.rep, mark=rep.cells[k].mark)
                   for k in comparison.kpis]
@@ -112,7 +126,16 @@ def compare_page(page: PageDep, kpi: Annotated[list[str], Query()] = [],  # noqa
     except (QueryError, CatalogError) as exc:
         raise PageError(400, str(exc)) from None
     comparison, sort, shown = _sorted(page, comparison, sort, direction)
-    table = comparison_table(page, comparison, sort, shown)
+    if page.request.query_params.get("export"):
+        # A download holds every rep, in the page's order.
+        table = comparison_table(page, comparison, sort, shown)
+    else:
+        # Sorted first, then cut: page 2 continues page 1's order.
+        pager = paginate(len(comparison.rows), COMPARE_PAGE_SIZE,
+                         page.request.query_params.get(PAGE_PARAM),
+                         lambda n: page.link(**{PAGE_PARAM: page_value(n)}), page.fmt)
+        table = comparison_table(page, comparison, sort, shown, pager.slice(comparison.rows))
+        table.pager = pager
     return page.render("compare.html", tables=[table], table=table, kpis=kpis,
                        all_kpis=sorted(page.service.catalog.kpis), title=_("Compare reps"))
 

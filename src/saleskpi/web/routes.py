@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from saleskpi.web import catalog, funnel, imports, login, overview, rankings, rep, targets
-from saleskpi.web.http import WebRoute
+from saleskpi.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 for module in (login, overview, funnel, rankings, rep, imports, targets, catalog):
     router.include_router(module.router)
+router.include_router(assets)  # /favicon.ico

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from openpyxl import Workbook
 from starlette.responses import Response
@@ -27,6 +28,10 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "xlsx")
 # Characters an XLSX cell cannot hold (openpyxl refuses them).
 _ILLEGAL_XLSX = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 Raw = str | int | float | None
+T = TypeVar("T")
+PAGE_PARAM = "page"  # ?page=N: the page of a long table (1 is the first)
+# Page links around the current one; the first and the last are always shown.
+PAGE_LINKS_AROUND = 2
 
 
 class ValueLike(Protocol):
@@ -81,6 +86,81 @@ class Row:
     rep: str | None = None
 
 
+@dataclass(frozen=True)
+class PageLink:
+    number: int | None  # None: a gap ("…") between numbers
+    text: str = ""
+    href: str = ""
+    current: bool = False
+
+
+@dataclass
+class Pager:
+    """Which slice of a long table a page shows, and the links to the others.
+
+    Pages are numbered from 1; a number out of range shows the nearest page, so an
+    old bookmark after rows were deleted still opens. The download of a paged table
+    holds every row: the page builds the whole table when asked for one.
+    """
+
+    number: int
+    size: int
+    total: int
+    count: str  # "1–100 of 15,747"
+    links: list[PageLink]
+    previous: str | None = None
+    next: str | None = None
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def first(self) -> int:
+        """The index (from 0) of the page's first item."""
+        return (self.number - 1) * self.size
+
+    def slice(self, items: Sequence[T]) -> list[T]:
+        return list(items[self.first:self.first + self.size])
+
+
+def page_value(number: int) -> str | None:
+    """``?page=`` for page ``number``: none for the first, so its address is the plain one."""
+    return str(number) if number > 1 else None
+
+
+def requested_page(text: str | None) -> int:
+    """``?page=`` as a number from 1; anything else is the first page."""
+    try:
+        number = int((text or "").strip())
+    except ValueError:
+        return 1
+    return max(1, number)
+
+
+def paginate(total: int, size: int, asked: str | None, link: Callable[[int], str],
+             fmt: Formatter) -> Pager:
+    """The page ``asked`` for (``?page=``) of ``total`` items, ``size`` a page.
+
+    ``link(n)`` is the address of page ``n`` with the view's other parameters.
+    """
+    pages = max(1, math.ceil(total / size))
+    number = min(requested_page(asked), pages)
+    shown = sorted({1, pages, *range(max(1, number - PAGE_LINKS_AROUND),
+                                     min(pages, number + PAGE_LINKS_AROUND) + 1)})
+    links: list[PageLink] = []
+    for n in shown:
+        if links and links[-1].number is not None and n - links[-1].number > 1:
+            links.append(PageLink(None, "…"))
+        links.append(PageLink(n, fmt.integer(n), link(n), n == number))
+    first, last = (number - 1) * size + 1, min(number * size, total)
+    count = _("{first}–{last} of {total}", first=fmt.integer(first if total else 0),
+              last=fmt.integer(last), total=fmt.integer(total))
+    return Pager(number, size, total, count, links,
+                 previous=link(number - 1) if number > 1 else None,
+                 next=link(number + 1) if number < pages else None)
+
+
 @dataclass
 class DataTable:
     id: str  # also the download's file name
@@ -88,6 +168,7 @@ class DataTable:
     columns: list[Column]
     rows: list[Row]
     note: str = ""
+    pager: Pager | None = None  # set when ``rows`` is one page of a longer table
 
     def export_header(self) -> list[str]:
         header: list[str] = []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form
 from starlette.responses import RedirectResponse, Response
@@ -13,18 +15,31 @@ from saleskpi.catalog.load import CatalogError
 from saleskpi.engine.query import Period
 from saleskpi.engine.scorecard import QueryError
 from saleskpi.plans.planner import plan_vs_actual
-from saleskpi.plans.targets import TARGET_PERIODS, TargetStore, period_bounds
+from saleskpi.plans.targets import TARGET_PERIODS, TargetRecord, TargetStore, period_bounds
 from saleskpi.web.deps import ManagerPageDep, Page
 from saleskpi.web.errors import PageError
 from saleskpi.web.http import WebRoute
 from saleskpi.web.i18n import _
 from saleskpi.web.rep import plan_table
-from saleskpi.web.tables import Cell, Column, DataTable, Row, number_cell, text_cell
+from saleskpi.web.tables import (
+    PAGE_PARAM,
+    Cell,
+    Column,
+    DataTable,
+    Row,
+    number_cell,
+    page_value,
+    paginate,
+    requested_page,
+    text_cell,
+)
 from saleskpi.web.views import plan_at, rep_href
 
 router = APIRouter(route_class=WebRoute)
 SESSION_FLASH = "web_flash"
 MAX_FIELD = 200
+# Targets per page: a large company has tens of thousands (15,747 at 458 reps).
+TARGETS_PAGE_SIZE = 100
 
 
 def parse_value(text: str) -> float | None:
@@ -38,15 +53,15 @@ def parse_value(text: str) -> float | None:
     return float(value / 100 if percent else value)
 
 
-def targets_table(page: Page) -> DataTable:
-    store = TargetStore(page.service.settings.state_url)
+def targets_table(page: Page, targets: Sequence[TargetRecord]) -> DataTable:
+    """The table of ``targets``: all of them for a download, one page on the page."""
     names = dict(page.reps)
     columns = [Column("id", _("Id"), numeric=True), Column("kpi", _("KPI")),
                Column("for", _("For")), Column("period_start", _("From")),
                Column("period_end", _("To")), Column("value", _("Plan"), numeric=True),
                Column("source", _("Source"))]
     rows = []
-    for target in store.list():
+    for target in targets:
         if target.level == "rep":
             who = text_cell(names.get(target.rep_id or "", target.rep_id),
                             href=rep_href(target.rep_id), rep=target.rep_id)
@@ -71,7 +86,17 @@ def _page(page: Page, *, error: str = "", status: int = 200) -> Response:
         lines = plan_vs_actual(page.service, at, scope=page.user.scope)
     except (QueryError, CatalogError) as exc:
         raise PageError(400, str(exc)) from None
-    targets, plan = targets_table(page), plan_table(page, lines)
+    records = TargetStore(page.service.settings.state_url).list()
+    if page.request.query_params.get("export"):
+        targets = targets_table(page, records)  # a download holds every target
+    else:
+        # Only the page's rows are built (and named, formatted, rendered).
+        pager = paginate(len(records), TARGETS_PAGE_SIZE,
+                         page.request.query_params.get(PAGE_PARAM),
+                         lambda n: page.link(**{PAGE_PARAM: page_value(n)}), page.fmt)
+        targets = targets_table(page, pager.slice(records))
+        targets.pager = pager
+    plan = plan_table(page, lines)
     plan.id, plan.title = "plan_vs_actual", _("Plan vs actual on {day}", day=page.fmt.date(at))
     flash = page.request.session.pop(SESSION_FLASH, "")
     return page.render("targets.html", status=status, tables=[targets, plan], targets=targets,
@@ -124,8 +149,13 @@ def set_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FI
 
 @router.post("/targets/delete")
 def delete_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-                  target_id: Annotated[int, Form(alias="id")] = 0) -> Response:
+                  target_id: Annotated[int, Form(alias="id")] = 0,
+                  on_page: Annotated[str, Form(alias="page", max_length=MAX_FIELD)] = ""
+                  ) -> Response:
     page.check_csrf(csrf)
     TargetStore(page.service.settings.state_url).delete_ids([target_id])
     page.request.session[SESSION_FLASH] = _("Target deleted.")
-    return RedirectResponse("/targets", status_code=303)
+    # Back to the page the target was deleted from, not to the first of hundreds.
+    number = page_value(requested_page(on_page))
+    query = f"?{urlencode({PAGE_PARAM: number})}" if number else ""
+    return RedirectResponse("/targets" + query, status_code=303)
