@@ -239,6 +239,20 @@ def test_scope_limits_rows_and_average(service: SalesKpiService) -> None:
     assert average is not None and average.values["revenue"].value == 1500
 
 
+def test_a_rep_is_compared_with_their_team_average_without_seeing_it(
+        service: SalesKpiService) -> None:
+    """Anna (North) sees her own row against North's average: (10+6)/2 calls, (4000+2000)/2."""
+    anna = march(service, "calls", "revenue", scope=Scope(rep_ids=frozenset({"a1"})))
+    assert [r.rep for r in anna.rows] == ["a1"]
+    average = anna.average(None)
+    assert average is not None
+    assert average.values["calls"].value == 8
+    assert average.values["revenue"].value == 3000
+    cells = anna.rows[0].cells
+    assert cells["calls"].vs_average == pytest.approx(10 / 8 - 1)  # 25 % above her team
+    assert "b1" not in str(anna.to_dict())  # Boris's own figures never reach her
+
+
 def test_against_average_edge_cases() -> None:
     assert against_average(None, 5, higher_is_better=True, threshold=0.1) == (None, None, None)
     assert against_average(5, None, higher_is_better=True, threshold=0.1) == (None, None, None)

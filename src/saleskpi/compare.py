@@ -340,12 +340,19 @@ def compare(service: SalesKpiService, query: KpiQuery, scope: Scope = EVERYTHING
     card = service.scorecard(asked, scope, now=now)
     higher = {key: service.catalog.get(key).higher_is_better for key in kpis}
     average_rows = averages(card) if card.rows else []
+    if scope.rep_ids is not None and len(scope.rep_ids) == 1 and scope.teams is None:
+        # A rep sees only their own row: the average of that one row would be their
+        # own figures. Their team's average (an aggregate, no team mate's row) is
+        # what they compare themselves with.
+        (rep_id,) = scope.rep_ids
+        average_rows = service.team_average(asked, rep_id, now=now)
     mean_of = {r.keys.get("period"): r for r in average_rows}
     rows = []
     for result in card.rows:
         period = result.keys.get("period")
-        average = mean_of[period]
-        cells = {key: _cell(result.values[key], average.values[key].value,
+        average = mean_of.get(period)
+        cells = {key: _cell(result.values[key],
+                            average.values[key].value if average else None,
                             higher_is_better=higher[key], threshold=threshold)
                  for key in kpis}
         rep = result.keys.get("rep") or ""

@@ -32,9 +32,13 @@ def _json_value(value: KpiValue) -> dict[str, object]:
     return value.to_dict()
 
 
-def scorecard_json(scorecard: Scorecard, *, timezone: str, currency: str) -> dict[str, Any]:
+def scorecard_json(scorecard: Scorecard, *, timezone: str, currency: str,
+                   team_averages: list[ResultRow] | None = None) -> dict[str, Any]:
+    """``team_averages``: the averages to show instead of the rows' own (a rep's team's)."""
     query = scorecard.query
     kpis = list(dict.fromkeys(query.kpis))
+    if team_averages is None:
+        team_averages = averages(scorecard) if query.by else []
     return {
         "kpis": kpis,
         "by": list(query.by),
@@ -46,7 +50,7 @@ def scorecard_json(scorecard: Scorecard, *, timezone: str, currency: str) -> dic
         "currency": currency,
         "rows": [_row_dict(r, kpis) for r in scorecard.rows],
         "totals": [_row_dict(r, kpis) for r in scorecard.totals],
-        "averages": [_row_dict(r, kpis) for r in averages(scorecard)] if query.by else [],
+        "averages": [_row_dict(r, kpis) for r in team_averages],
     }
 
 

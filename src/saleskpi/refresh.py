@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from saleskpi.engine.query import PERIODS, KpiQuery, Scope
-from saleskpi.service import Question, SalesKpiService
+from saleskpi.funnel.model import FunnelOptions
+from saleskpi.service import FunnelQuestion, Question, SalesKpiService
 
 log = logging.getLogger("saleskpi.refresh")
 QUESTIONS_FILE = "recent-questions.json"
@@ -33,6 +34,7 @@ class Refresher:
         self.computed = 0
         self._stop = threading.Event()
         self._idle = threading.Event()  # set after a round that found nothing to do
+        self._saved: set[Question | FunnelQuestion] = set()
         self._thread = threading.Thread(target=self._run, name="saleskpi-refresh",
                                         daemon=True)
 
@@ -64,63 +66,85 @@ class Refresher:
                 log.info("refreshed %d scorecards in %.1f s", done,
                          time.monotonic() - started)
                 self._idle.clear()
-                self._save()
             else:
                 self._idle.set()
+            asked = {q for q, _at in self.service.recent.items()}
+            if asked != self._saved:  # new questions: a restart should know them too
+                self._save()
+                self._saved = asked
             self._stop.wait(self.every)
 
     def _save(self) -> None:
-        # Scorecards only: a funnel is asked again by its first visitor after a restart.
-        questions = [(q, at) for q, at in self.service.recent.items()
-                     if isinstance(q, Question)]
         try:
-            save_questions(self.path, questions)
+            save_questions(self.path, self.service.recent.items())
         except OSError as exc:  # the server works on without it
             log.warning("cannot save %s: %s", self.path, exc)
 
 
-def question_to_json(question: Question, asked: float) -> dict[str, Any]:
-    query, scope = question.query, question.scope
+def _day(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _where(item: list[list[Any]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((str(dim), tuple(str(v) for v in values)) for dim, values in item)
+
+
+def _members(values: list[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(str(v) for v in values)
+
+
+def _scope_json(scope: Scope) -> dict[str, list[str] | None]:
+    return {"rep_ids": sorted(scope.rep_ids) if scope.rep_ids is not None else None,
+            "teams": sorted(scope.teams) if scope.teams is not None else None}
+
+
+def question_to_json(question: Question | FunnelQuestion, asked: float) -> dict[str, Any]:
+    scope = {"scope": _scope_json(question.scope), "asked": asked}
+    if isinstance(question, FunnelQuestion):
+        options = question.options
+        return {"kind": "funnel", "pipeline": options.pipeline, "by_rep": options.by_rep,
+                "as_of": _iso(options.as_of), "start": _iso(options.start),
+                "end": _iso(options.end), "where": [[d, list(v)] for d, v in options.where],
+                **scope}
+    query = question.query
     return {
-        "kpis": list(query.kpis), "by": list(query.by), "period": query.period,
-        "start": query.start.isoformat() if query.start else None,
-        "end": query.end.isoformat() if query.end else None,
+        "kind": "scorecard", "kpis": list(query.kpis), "by": list(query.by),
+        "period": query.period, "start": _iso(query.start), "end": _iso(query.end),
         "where": [[dim, list(values)] for dim, values in query.where],
-        "scope": {"rep_ids": sorted(scope.rep_ids) if scope.rep_ids is not None else None,
-                  "teams": sorted(scope.teams) if scope.teams is not None else None},
-        "totals": question.totals, "asked": asked,
-        "now": question.now.isoformat() if question.now else None,
+        "totals": question.totals, "now": _iso(question.now), **scope,
     }
 
 
-def question_from_json(item: dict[str, Any]) -> tuple[Question, float]:
-    def day(text: str | None) -> dt.date | None:
-        return dt.date.fromisoformat(text) if text else None
-
-    def members(values: list[str] | None) -> frozenset[str] | None:
-        return None if values is None else frozenset(str(v) for v in values)
-
+def question_from_json(item: dict[str, Any]) -> tuple[Question | FunnelQuestion, float]:
+    scope = Scope(_members(item["scope"]["rep_ids"]), _members(item["scope"]["teams"]))
+    asked = float(item["asked"])
+    if item.get("kind") == "funnel":
+        pipeline = item["pipeline"]
+        options = FunnelOptions(None if pipeline is None else str(pipeline),
+                                bool(item["by_rep"]), _day(item["as_of"]),
+                                _day(item["start"]), _day(item["end"]), _where(item["where"]))
+        return FunnelQuestion(options, scope), asked
     period = next((p for p in PERIODS if p == item["period"]), None)
     if period is None:
         raise ValueError(f"unknown period {item['period']!r}")
-    query = KpiQuery(
-        tuple(str(k) for k in item["kpis"]), tuple(str(b) for b in item["by"]), period,
-        day(item["start"]), day(item["end"]),
-        tuple((str(dim), tuple(str(v) for v in values)) for dim, values in item["where"]),
-    )
-    scope = Scope(members(item["scope"]["rep_ids"]), members(item["scope"]["teams"]))
+    query = KpiQuery(tuple(str(k) for k in item["kpis"]), tuple(str(b) for b in item["by"]),
+                     period, _day(item["start"]), _day(item["end"]), _where(item["where"]))
     now = dt.datetime.fromisoformat(item["now"]) if item.get("now") else None
-    return Question(query, scope, bool(item["totals"]), now), float(item["asked"])
+    return Question(query, scope, bool(item["totals"]), now), asked
 
 
-def save_questions(path: Path, items: list[tuple[Question, float]]) -> None:
+def save_questions(path: Path, items: list[tuple[Question | FunnelQuestion, float]]) -> None:
     text = json.dumps([question_to_json(q, at) for q, at in items], ensure_ascii=False)
     partial = path.with_suffix(".tmp")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
 
 
-def load_questions(path: Path) -> list[tuple[Question, float]]:
+def load_questions(path: Path) -> list[tuple[Question | FunnelQuestion, float]]:
     """The saved questions; a missing or damaged file is an empty list (it is a cache)."""
     try:
         items = json.loads(path.read_text(encoding="utf-8"))

@@ -132,7 +132,7 @@ class SalesKpiService:
         asked = Question(query, scope, totals, now)
         if self.settings.cache_seconds <= 0:
             return self._compute(asked)
-        cut = plan_cut(self.catalog, query, scope)
+        cut = plan_cut(self.catalog, self._without_redundant_filters(query, scope), scope)
         if cut is None:
             return self._kept(asked)
         company = self._kept(Question(cut.rows_query, EVERYTHING, False, now))
@@ -151,7 +151,27 @@ class SalesKpiService:
                                                         now)))
         return Scorecard(query, rows, total_rows, dict(company.units))
 
-    def team_average(self, query: KpiQuery, rep: str) -> list[ResultRow]:
+    def _without_redundant_filters(self, query: KpiQuery, scope: Scope) -> KpiQuery:
+        """Drop filters the scope already applies, so that equal questions share answers.
+
+        A team lead's page filtered on their own team, or a rep's on their own team
+        (every row of a rep is their team's), asks what the scope alone asks.
+        """
+        if not query.where:
+            return query
+        teams = scope.teams
+        if scope.rep_ids is not None and len(scope.rep_ids) == 1 and teams is None:
+            (rep,) = scope.rep_ids
+            team = next((r.team for r in self.visible_reps(scope) if r.rep == rep), None)
+            teams = frozenset({team}) if team else None
+        where = tuple((dim, values) for dim, values in query.where
+                      if not (dim == "team" and teams is not None and set(values) >= teams)
+                      and not (dim == "rep" and scope.rep_ids is not None
+                               and set(values) >= scope.rep_ids))
+        return replace(query, where=where)
+
+    def team_average(self, query: KpiQuery, rep: str, *,
+                     now: dt.datetime | None = None) -> list[ResultRow]:
         """The average of ``rep``'s team mates' KPIs, per period: an aggregate only.
 
         For a rep's own pages: they may compare themselves with their team without
@@ -161,7 +181,8 @@ class SalesKpiService:
         if not team:
             return []
         by_rep = replace(query, by=("rep",))
-        return averages(self.scorecard(by_rep, Scope(teams=frozenset({team})), totals=False))
+        team_scope = Scope(teams=frozenset({team}))
+        return averages(self.scorecard(by_rep, team_scope, totals=False, now=now))
 
     def _kept(self, question: Question) -> Scorecard:
         key = (question, self.data_version())

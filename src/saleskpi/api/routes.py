@@ -128,9 +128,14 @@ def scorecard(query: QueryDep, user: UserDep, svc: ServiceDep,
     """The same JSON as `saleskpi kpi --format json`, within the caller's scope, paginated."""
     try:
         card = svc.scorecard(query, user.scope)
+        team = None
+        if user.role == "rep" and user.rep_id and "rep" in query.by:
+            # A rep's rows are their own: the average they compare with is their team's.
+            team = svc.team_average(query, user.rep_id)
     except (QueryError, CatalogError) as exc:
         raise problem(400, "bad_query", str(exc)) from None
-    data = scorecard_json(card, timezone=svc.settings.timezone, currency=svc.settings.currency)
+    data = scorecard_json(card, timezone=svc.settings.timezone, currency=svc.settings.currency,
+                          team_averages=team)
     total = len(data["rows"])
     data["rows"] = data["rows"][offset:offset + limit]
     data["page"] = {"total_rows": total, "limit": limit, "offset": offset}

@@ -67,8 +67,10 @@ def visible_rep(page: Page, rep_id: str) -> tuple[RepInfo, Comparison, RepRow]:
 
 
 def kpi_table(page: Page, comparison: Comparison, row: RepRow,
-              plans: dict[str, PlanLine]) -> DataTable:
-    with_team = len(comparison.rows) > 1  # a rep's own scope has no team to compare with
+              plans: dict[str, PlanLine], *, has_team: bool) -> DataTable:
+    # The average is the team's (for the rep themself too: an aggregate the service
+    # computes without their team mates' rows); without a team it would be their own.
+    with_team = has_team and comparison.average(None) is not None
     columns = [Column("kpi", _("KPI")),
                kpi_column("value", _("Value"), "number", ratio=True, interval=True)]
     if with_team:
@@ -249,7 +251,8 @@ def rep_page(rep_id: str, page: PageDep, goal: str | None = None) -> Response:
         Point(page.fmt.period(r.keys.get("period"), f.grain), r.values["revenue"].value,
               page.fmt.value(r.values["revenue"].value, r.values["revenue"].unit))
         for r in trend_rows], lambda v: page.fmt.money(v))
-    tables = [kpi_table(page, comparison, row, plans), plan_table(page, lines), trend]
+    tables = [kpi_table(page, comparison, row, plans, has_team=bool(info.team)),
+              plan_table(page, lines), trend]
     needs = needs_table(page, plan) if plan else None
     rates = rates_table(page, plan) if plan else None
     if needs and rates:
