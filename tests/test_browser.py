@@ -22,16 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -53,6 +49,7 @@ from saleskpi.service import SalesKpiService  # noqa: E402
 from saleskpi.settings import Settings, save_workspace_settings  # noqa: E402
 from saleskpi.web.overview import HEADLINE  # noqa: E402
 from saleskpi.web.rep import REP_KPIS  # noqa: E402
+from tests.servers import serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -191,13 +188,6 @@ def _expected(settings: Settings, company: Company) -> Expected:
     return expected
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workspace = tmp_path_factory.mktemp("browser") / "ws"
@@ -219,27 +209,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                  team=company.team if role == "team_lead" else None)
     expected = _expected(settings, company)
 
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                            log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
+    with serve(create_app(settings)) as url:
         yield Server(url, settings, company, expected, users)
-    finally:
-        instance.should_exit = True
-        thread.join(15)
 
 
 # -- the browser ------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import logging
 import math
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -38,7 +37,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 from fastapi.testclient import TestClient
@@ -57,6 +55,7 @@ from saleskpi.web.formatting import DASH, Formatter, _money_pattern, compiled
 from saleskpi.web.i18n import _, use_language
 from saleskpi.web.login import safe_next
 from saleskpi.web.overview import HEADLINE, TREND
+from tests.servers import serve
 
 REPS = """id,name,team
 r1,Ann <script>alert(1)</script>,North
@@ -703,33 +702,6 @@ def test_import_dry_run_then_confirm(tmp_path: Path) -> None:
 
 
 # -- a real server: uvicorn in a thread ------------------------------------------------------
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn on a free local port, as ``saleskpi serve`` runs it; its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(15)
-
-
 def sign_in_to(url: str, username: str) -> httpx.Client:
     """A client of the real server at ``url``, signed in through the login form."""
     client = httpx.Client(base_url=url, timeout=30)

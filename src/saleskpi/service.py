@@ -209,7 +209,7 @@ class SalesKpiService:
         ttl = self.settings.cache_seconds
         if ttl <= 0:
             return 0
-        margin = min(ttl / 2, 60.0) if margin is None else margin
+        margin = min(ttl / 2, 300.0) if margin is None else margin
         version = self.data_version()
         done = 0
         for question, _asked in self.recent.items():

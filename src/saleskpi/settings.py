@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     week_start: str = Field(default="monday", description="first day of a week")
     cache_seconds: float = Field(
         default=0, ge=0, description="keep a computed scorecard this long while the data is "
-        "unchanged (the server sets 600)"
+        "unchanged (the server sets 3600)"
     )
     sync_every_minutes: float = Field(
         default=15, ge=0, description="saleskpi serve syncs connected CRMs this often (0: never)"

@@ -17,7 +17,7 @@ from saleskpi.service import SalesKpiService
 from saleskpi.settings import Settings
 
 SESSION_COOKIE = "saleskpi_session"
-SERVER_CACHE_SECONDS = 600.0
+SERVER_CACHE_SECONDS = 3600.0
 
 
 def create_app(settings: Settings, *, secure_cookies: bool = False,
