@@ -174,6 +174,15 @@ def test_every_kpi_cut_from_the_company_equals_the_scoped_computation(
         _same(cached.scorecard(with_shares, scope), direct.scorecard(with_shares, scope))
 
 
+def test_by_rep_and_team_lists_each_rep_with_their_own_team(demo_settings: Settings) -> None:
+    """Not every rep crossed with every team (the grid of zeros that made caches huge)."""
+    service = SalesKpiService(demo_settings)
+    card = service.scorecard(KpiQuery(("calls",), by=("rep", "team")))
+    assert {(r.keys["rep"], r.keys["team"]) for r in card.rows} == \
+        {(p.rep, p.team) for p in service.visible_reps()}
+    assert len(card.rows) == len(service.visible_reps())
+
+
 def test_a_team_lead_by_rep_gets_only_their_team(demo_settings: Settings) -> None:
     service = SalesKpiService(demo_settings.model_copy(update={"cache_seconds": 600}))
     people = service.visible_reps()

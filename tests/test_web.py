@@ -425,6 +425,27 @@ def test_funnel_page_equals_the_funnel_module(clients: dict[str, TestClient],
     assert [s.entered for s in team.stages] == [3, 2]
 
 
+def test_funnel_reps_are_paged_and_the_download_has_all(
+        clients: dict[str, TestClient], settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("saleskpi.web.funnel.REPS_PAGE_SIZE", 2)
+    client = clients["w_head"]
+    with SalesKpiService(settings).engine() as engine:
+        report = compute_funnel(engine.store, settings, Scope(), FunnelOptions(by_rep=True))
+    everyone = [r.rep for r in report.pipelines[0].reps]
+    seen: list[str] = []
+    for number in range(1, (len(everyone) + 1) // 2 + 1):
+        page = read(client.get("/funnel", params={"page": str(number)}).text)
+        reps = list(dict.fromkeys(c.attrs["data-rep"] for c in page.kpis("funnel_reps_main")))
+        assert len(reps) <= 2
+        seen += reps
+    assert seen == everyone  # every rep once, in the report's order, page after page
+    lines = client.get("/funnel", params={"page": "2", "export": "funnel_reps_main",
+                                          "format": "csv"}).text.lstrip("\ufeff").splitlines()
+    stages = len(report.pipelines[0].team.stages)
+    assert len(lines) - 1 == len(everyone) * stages  # the download: every rep's stages
+
+
 # -- safety -----------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/", "/?rep=r1", "/compare", "/leaderboard", "/funnel",
                                   "/reps/r1", "/targets"])

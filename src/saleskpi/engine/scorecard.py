@@ -267,10 +267,21 @@ class Engine:
             merged["period"] = pd.to_datetime(merged["period"]).dt.date
         merged[FROM_DATA] = True
         axes: list[pd.DataFrame] = []
-        others = [k for k in key_columns if k not in ("rep", "period")]
+        # A rep's team goes with the rep: by rep and team, each rep is listed with
+        # their own team, not crossed with every team (458 reps × 70 teams of zeros).
+        with_team = "rep" in key_columns and "team" in key_columns
+        others = [k for k in key_columns if k not in ("rep", "period")
+                  and not (with_team and k == "team")]
         if others:
             axes.append(merged[others].drop_duplicates())
-        if "rep" in key_columns:
+        if with_team:
+            pairs = pd.DataFrame(self._reps_in_filter(query, with_team=True),
+                                 columns=["rep", "team"], dtype=object)
+            present = merged[["rep", "team"]].astype(object).dropna(subset=["rep"])
+            axes.append(pd.concat([pairs, present]).drop_duplicates())
+            merged["rep"] = merged["rep"].astype(object)
+            merged["team"] = merged["team"].astype(object)
+        elif "rep" in key_columns:
             axes.append(pd.DataFrame({"rep": self._reps_in_filter(query)}, dtype=object))
             merged["rep"] = merged["rep"].astype(object)
         if "period" in key_columns:
@@ -287,15 +298,20 @@ class Engine:
         completed[FROM_DATA] = completed[FROM_DATA].astype("boolean").fillna(False)
         return completed
 
-    def _reps_in_filter(self, query: KpiQuery) -> list[str]:
-        sql = "SELECT DISTINCT person FROM rep_people WHERE true"
+    def _reps_in_filter(self, query: KpiQuery, *, with_team: bool = False) -> list[Any]:
+        """The reps the filters let through (person keys), or (person, team) pairs."""
+        sql = (f"SELECT DISTINCT person{', team' if with_team else ''} FROM rep_people "
+               "WHERE true")
         params: list[Any] = []
         for dim, values in query.where:
             column = {"rep": "person", "team": "team"}.get(dim)
             if column:
                 sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
                 params.extend(values)
-        return [str(r[0]) for r in self.store.fetch(sql, params)]
+        found = self.store.fetch(sql, params)
+        if with_team:
+            return [(str(r[0]), r[1]) for r in found]
+        return [str(r[0]) for r in found]
 
     def _evaluate(self, spec: KpiSpec, record: dict[str, Any], plan: _Plan) -> KpiValue:
         unit = self.unit_label(spec)

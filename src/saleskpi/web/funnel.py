@@ -13,10 +13,21 @@ from saleskpi.web.deps import Page, PageDep
 from saleskpi.web.errors import PageError
 from saleskpi.web.http import WebRoute
 from saleskpi.web.i18n import _
-from saleskpi.web.tables import Cell, Column, DataTable, Row, number_cell, text_cell
+from saleskpi.web.tables import (
+    PAGE_PARAM,
+    Cell,
+    Column,
+    DataTable,
+    Row,
+    number_cell,
+    page_value,
+    paginate,
+    text_cell,
+)
 from saleskpi.web.views import rep_href
 
 router = APIRouter(route_class=WebRoute)
+REPS_PAGE_SIZE = 50
 
 
 def _slug(text: str | None) -> str:
@@ -70,9 +81,19 @@ def team_table(page: Page, funnel: PipelineFunnel) -> DataTable:
                      rows)
 
 
-def reps_table(page: Page, funnel: PipelineFunnel) -> DataTable:
+def reps_table(page: Page, funnel: PipelineFunnel, *, paged: bool = True) -> DataTable:
+    """Each rep's stages against the team's; ``paged``: 50 reps a page (a download has all).
+
+    458 reps × 7 stages was 3,000 rows of HTML a visit: the page's slowest part.
+    """
+    reps = funnel.reps
+    pager = None
+    if paged:
+        pager = paginate(len(reps), REPS_PAGE_SIZE, page.request.query_params.get(PAGE_PARAM),
+                         lambda n: page.link(**{PAGE_PARAM: page_value(n)}), page.fmt)
+        reps = pager.slice(reps)
     rows = []
-    for rep in funnel.reps:
+    for rep in reps:
         for stage in rep.stages:
             gap = stage.vs_team
             text = "—" if gap is None else _("{sign}{value} pp", sign="+" if gap >= 0 else "−",
@@ -85,8 +106,10 @@ def reps_table(page: Page, funnel: PipelineFunnel) -> DataTable:
     title = _("Each rep against the team: {pipeline}",
               pipeline=funnel.pipeline or _("all pipelines"))
     note = _("Marked: a stage where the rep converts more than 10 points below the team.")
-    return DataTable(f"funnel_reps_{_slug(funnel.pipeline)}", title,
-                     _columns(page, rep=True), rows, note=note)
+    table = DataTable(f"funnel_reps_{_slug(funnel.pipeline)}", title,
+                      _columns(page, rep=True), rows, note=note)
+    table.pager = pager
+    return table
 
 
 def funnel_chart(page: Page, funnel: FunnelSlice, title: str) -> Chart:
@@ -108,7 +131,8 @@ def funnel_page(page: PageDep, pipeline: str | None = None) -> Response:
     sections = []
     tables: list[DataTable] = []
     for funnel in report.pipelines:
-        team, reps = team_table(page, funnel), reps_table(page, funnel)
+        exporting = page.request.query_params.get("export") is not None
+        team, reps = team_table(page, funnel), reps_table(page, funnel, paged=not exporting)
         tables += [team, reps]
         sections.append({"team": team, "reps": reps,
                          "chart": funnel_chart(page, funnel.team, team.title)})
