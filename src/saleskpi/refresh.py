@@ -10,6 +10,7 @@ questions is saved in the workspace, so a restarted server warms up by itself.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import threading
@@ -68,6 +69,11 @@ class Refresher:
                 self._idle.clear()
             else:
                 self._idle.set()
+            # Kept answers are millions of small objects; without this every full
+            # garbage collection walks them all, a pause of hundreds of milliseconds in
+            # whatever request triggers it. Frozen objects are skipped by the collector;
+            # answers let go of later are still freed by reference counting.
+            gc.freeze()
             asked = {q for q, _at in self.service.recent.items()}
             if asked != self._saved:  # new questions: a restart should know them too
                 self._save()
