@@ -248,3 +248,28 @@ def test_recent_questions_survive_a_restart(tmp_path: Path) -> None:
     assert load_questions(path) == [(question, 1700000000.0), (funnel, 1700000001.0)]
     path.write_text("{broken", encoding="utf-8")
     assert load_questions(path) == []  # a cache file: damaged means empty, not a crash
+
+
+def test_a_restarted_server_computes_the_saved_questions_by_itself(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from saleskpi.api.app import create_app
+    from saleskpi.refresh import QUESTIONS_FILE
+
+    settings = Settings(workspace=tmp_path / "ws")
+    service = SalesKpiService(settings)
+    assert service.import_path(_write(tmp_path / "a", "d1,r1,won,100,2024-01-10\n"),
+                               mapping=None, source=None, dry_run=False).ok
+    asked = Question(KpiQuery(("revenue",), by=("rep",)), EVERYTHING, True, None)
+    save_questions(settings.workspace / QUESTIONS_FILE, [(asked, time.time())])
+    app = create_app(settings, refresh=True)
+    with TestClient(app):  # runs the lifespan: the refresher starts
+        refresher = app.state.refresher
+        deadline = time.monotonic() + 60
+        while refresher.computed < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert refresher.computed >= 1
+        kept = app.state.service
+        card = kept.scorecard(asked.query)
+        assert kept.cache_hits == 1  # ready before anyone asked
+        assert card.rows[0].values["revenue"].value == 100

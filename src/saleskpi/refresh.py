@@ -48,6 +48,7 @@ class Refresher:
         self._stop.set()
         self._thread.join(timeout=5)
         self._save()
+        gc.unfreeze()  # at shutdown: let the collector see everything again
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Until a round found everything fresh (a benchmark's warm-up)."""
