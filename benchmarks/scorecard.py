@@ -36,6 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from machine_load import machine_busy_s
+
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
@@ -711,7 +713,7 @@ def run_child(approach: str, args: argparse.Namespace, out_dir: Path
             "--out-dir", str(out_dir)]
     if args.dump_sql and approach == "engine":
         argv += ["--dump-sql", str(args.dump_sql)]
-    machine_start, children_start = _machine_busy_s(), _children_cpu_s()
+    machine_start, children_start = machine_busy_s(), _children_cpu_s()
     with stopwatch() as elapsed:
         code = subprocess.run(argv).returncode
     if code != 0:
@@ -719,7 +721,7 @@ def run_child(approach: str, args: argparse.Namespace, out_dir: Path
         return None
     # CPU the rest of the machine used meanwhile, as a share of its capacity: other
     # processes (or a noisy host) slow every timing down.
-    others = (_machine_busy_s() - machine_start) - (_children_cpu_s() - children_start)
+    others = (machine_busy_s() - machine_start) - (_children_cpu_s() - children_start)
     info: dict[str, Any] = json.loads((out_dir / f"{approach}.json").read_text())
     info["background_load"] = max(0.0, others / ((os.cpu_count() or 1) * elapsed()))
     say(f"  {approach:<7} {', '.join(f'{t:.2f}' for t in info['times'])} s"
@@ -728,16 +730,6 @@ def run_child(approach: str, args: argparse.Namespace, out_dir: Path
         + f"; peak {info['peak_mib']:.0f} MiB; process {elapsed():.1f} s"
         + f"; other processes' load {info['background_load']:.0%}")
     return info
-
-
-def _machine_busy_s() -> float:
-    """CPU seconds all processes of the machine have used (Linux /proc/stat), or 0."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu_s() -> float:

@@ -63,6 +63,8 @@ from typing import Any
 
 import httpx
 
+from machine_load import machine_busy_s
+
 ZONE = "Europe/Kyiv"
 CURRENCY = "USD"
 SOURCE = "demo"
@@ -101,16 +103,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_s() -> float:
-    """CPU seconds every process of the machine has used (Linux /proc/stat), or 0."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_s() -> float:
