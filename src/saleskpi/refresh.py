@@ -31,7 +31,6 @@ class Refresher:
         self.service = service
         self.every = every
         self.path = service.settings.workspace / QUESTIONS_FILE
-        self.rounds = 0
         self.computed = 0
         self._stop = threading.Event()
         self._idle = threading.Event()  # set after a round that found nothing to do
@@ -62,7 +61,6 @@ class Refresher:
             except Exception:  # a refresh must never take the server down
                 log.exception("background refresh failed")
                 done = 0
-            self.rounds += 1
             self.computed += done
             if done:
                 log.info("refreshed %d scorecards in %.1f s", done,

@@ -104,9 +104,6 @@ class ResultCache(Generic[T]):
         with self._lock:
             self._entries.clear()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 class RecentQuestions(Generic[T]):
     """What was asked lately, most recent first: what a background refresh recomputes."""
