@@ -347,6 +347,18 @@ def test_plan_vs_actual_in_process(company: Path) -> None:
     ]
 
 
+def test_plan_vs_actual_of_one_rep_or_team(company: Path) -> None:
+    service = make_service(company)
+    bob = plan_vs_actual(service, AT, level="rep", who="r2")
+    assert [(ln.target.kpi, ln.who, ln.result.actual) for ln in bob] == [("calls", "Bob", 12)]
+    north = plan_vs_actual(service, AT, level="team", who="North")
+    assert [(ln.target.kpi, ln.who, ln.result.actual) for ln in north] == [
+        ("calls", "North", 18)]
+    assert plan_vs_actual(service, AT, level="team", who="South") == []
+    # Targets name reps by source id; the kept list turns that into a name.
+    assert service.rep_names()["r1"] == "Alice"
+
+
 def test_plan_cli_with_attainment_gap_and_run_rate(run_cli, own_company: Path) -> None:
     # A rate target set by hand: win rate 80%; actual 3 won / 4 closed = 75%, no run rate.
     result = run_cli(own_company, "target", "set", "win_rate", "80%", "--start", "2024-04-15")

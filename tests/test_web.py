@@ -446,6 +446,32 @@ def test_funnel_reps_are_paged_and_the_download_has_all(
     assert len(lines) - 1 == len(everyone) * stages  # the download: every rep's stages
 
 
+def test_leaderboard_is_paged_and_its_chart_shows_the_page(
+        clients: dict[str, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("saleskpi.web.rankings.LEADERBOARD_PAGE_SIZE", 4)
+    client = clients["w_head"]
+    view = {"kpi": "calls", "from": "2024-01-01", "to": "2024-03-31"}
+    lines = list(csv.reader(io.StringIO(client.get("/leaderboard", params={
+        **view, "page": "2", "export": "leaderboard", "format": "csv"}).text.lstrip("\ufeff"))))
+    rep_of = {line.split(",")[1]: line.split(",")[0] for line in REPS.splitlines()[1:]}
+    order = [rep_of[line[1].removeprefix("'")] for line in lines[1:]]
+    assert len(order) == 6  # the download: every rep, ranked
+    shown = []
+    for number, size in ((1, 4), (2, 2)):
+        html = client.get("/leaderboard", params={**view, "page": str(number)}).text
+        reps = [c.attrs["data-rep"] for c in read(html).kpis("leaderboard")]
+        assert len(reps) == size
+        shown += reps
+        if number == 2:  # the last two made no calls: an empty chart
+            assert '<rect class="bar"' not in html
+            continue
+        # one bar per rep of the page, in the same order
+        assert [unescape(t) for t in re.findall(
+            r'<rect class="bar"[^>]*><title>([^<:]+):', html)] == [unescape(n) for n in re.findall(
+                r'<td data-rep="[^"]*"><a href="[^"]*">([^<]*)</a>', html)]
+    assert shown == order
+
+
 # -- safety -----------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/", "/?rep=r1", "/compare", "/leaderboard", "/funnel",
                                   "/reps/r1", "/targets"])

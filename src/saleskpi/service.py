@@ -37,6 +37,7 @@ from saleskpi.settings import Settings
 from saleskpi.store import AnalyticsStore
 
 RECENT_DAYS = 7  # questions not asked for a week are not refreshed any more
+TARGET_DAYS_KEPT = 16  # days whose targets are kept (pages ask for a handful)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,9 @@ class SalesKpiService:
             RECENT_DAYS * 86400)
         self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
         self._people: tuple[tuple[int, ...], list[RepEntry]] | None = None
-        self._targets: tuple[tuple[dt.date, int], list[TargetRecord]] | None = None
+        self._rep_names: tuple[tuple[int, ...], dict[str, str]] | None = None
+        self._targets: dict[dt.date, list[TargetRecord]] = {}
+        self._targets_version = -1
         self._targets_lock = threading.Lock()
 
     @property
@@ -253,16 +256,24 @@ class SalesKpiService:
         """The targets whose period contains ``at``: kept until the state database changes.
 
         Every overview and rep page shows plans; listing thousands of targets from
-        SQLite each time cost 70-200 ms a page on a big company.
+        SQLite each time cost 70-200 ms a page on a big company. Pages ask for a
+        few days at once (today, the end of last month), so several days are kept.
         """
         state = self.settings.workspace / "state.sqlite"
-        version = (at, state.stat().st_mtime_ns if state.exists() else 0)
+        version = state.stat().st_mtime_ns if state.exists() else 0
         with self._targets_lock:
-            if self._targets is not None and self._targets[0] == version:
-                return self._targets[1]
+            if self._targets_version != version:
+                self._targets.clear()
+                self._targets_version = version
+            found = self._targets.get(at)
+        if found is not None:
+            return found
         found = TargetStore(self.settings.state_url).list(at=at)
         with self._targets_lock:
-            self._targets = (version, found)
+            if self._targets_version == version:
+                if len(self._targets) >= TARGET_DAYS_KEPT:
+                    self._targets.pop(next(iter(self._targets)))
+                self._targets[at] = found
         return found
 
     # -- people ---------------------------------------------------------------------
@@ -280,6 +291,21 @@ class SalesKpiService:
         return [r for r in people
                 if (scope.rep_ids is None or r.rep in scope.rep_ids)
                 and (scope.teams is None or r.team in scope.teams)]
+
+    def rep_names(self) -> dict[str, str]:
+        """Source rep id -> name, as targets name reps: kept while the data is unchanged.
+
+        Plan pages name the rep of every target; opening the store for that cost a
+        page tens of milliseconds. Read it, do not change it.
+        """
+        version = self.data_version()
+        kept = self._rep_names
+        if kept is None or kept[0] != version:
+            with self.engine() as engine:
+                names = {str(i): str(n) for i, n in engine.store.fetch(
+                    "SELECT id, name FROM reps")}
+            kept = self._rep_names = (version, names)
+        return kept[1]
 
     def import_path(self, path: Path, *, mapping: Mapping | None, source: str | None,
                     dry_run: bool, progress: Progress | None = None) -> ImportReport:

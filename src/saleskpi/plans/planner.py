@@ -75,8 +75,8 @@ def find_rep(service: SalesKpiService, text: str) -> RepInfo | None:
 
 
 def rep_names(service: SalesKpiService) -> dict[str, str]:
-    with service.engine() as engine:
-        return {str(i): str(n) for i, n in engine.store.fetch("SELECT id, name FROM reps")}
+    """Source rep id -> name (targets name reps by their source id)."""
+    return service.rep_names()
 
 
 def known_teams(service: SalesKpiService) -> set[str]:
@@ -96,13 +96,20 @@ def _visible(target: TargetRecord, scope: Scope) -> bool:
     return False
 
 
+def _whose(target: TargetRecord) -> str | None:
+    return {"rep": target.rep_id, "team": target.team}.get(target.level)
+
+
 def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None = None,
                    period: Period | None = None, scope: Scope = EVERYTHING,
-                   targets: Sequence[TargetRecord] | None = None) -> list[PlanLine]:
+                   targets: Sequence[TargetRecord] | None = None,
+                   who: str | None = None) -> list[PlanLine]:
     """Every target whose period contains ``at``, against its actual up to the end of ``at``.
 
     Rep targets compare with the rep, team targets with the team (``where team``),
-    company targets with the company totals. Sorted furthest behind first.
+    company targets with the company totals. Sorted furthest behind first. With
+    ``level`` and ``who`` only the targets of that one rep or team: a page about one
+    rep need not measure the plans of all the others.
     """
     if targets is None:
         targets = service.targets_on(at)
@@ -111,6 +118,7 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
         if t.contains(at) and (level is None or t.level == level)
         and (period is None or spans_period(t.period_start, t.period_end, period))
         and _visible(t, scope)
+        and (level is None or level == "company" or who is None or _whose(t) == who)
     ]
     catalog = service.catalog
     groups: dict[tuple[Level, dt.date, dt.date], list[TargetRecord]] = defaultdict(list)
@@ -140,8 +148,7 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
         elapsed, total = elapsed_share(first, last, at)
         for target in members:
             spec = catalog.kpis.get(target.kpi)
-            who = {"rep": target.rep_id, "team": target.team}.get(target.level)
-            row = actual_rows.get(who)
+            row = actual_rows.get(_whose(target))
             value = row.values.get(target.kpi) if row and spec else None
             higher = spec.higher_is_better if spec else True
             cumulative = is_cumulative(spec) if spec else False

@@ -8,6 +8,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
+from saleskpi.web.cells import cells_html
 from saleskpi.web.i18n import _, language
 
 
@@ -17,6 +18,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("saleskpi.web", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["_"] = _
+    env.globals["cells_html"] = cells_html
     return env
 
 

@@ -224,9 +224,8 @@ def rep_page(rep_id: str, page: PageDep, goal: str | None = None) -> Response:
     info, comparison, row = visible_rep(page, rep_id)
     at = plan_at(page)
     try:
-        lines = [ln for ln in plan_vs_actual(page.service, at, level="rep",
-                                             scope=page.user.scope)
-                 if ln.target.rep_id == rep_id]
+        lines = plan_vs_actual(page.service, at, level="rep", scope=page.user.scope,
+                               who=rep_id)
     except (QueryError, CatalogError) as exc:
         raise PageError(400, str(exc)) from None
     plans: dict[str, PlanLine] = {}

@@ -60,7 +60,7 @@ def plans_by_kpi(page: Page, at: dt.date, level: Level, who: str | None) -> dict
     behind is shown, as plan_vs_actual sorts them.
     """
     try:
-        lines = plan_vs_actual(page.service, at, level=level, scope=page.user.scope)
+        lines = plan_vs_actual(page.service, at, level=level, scope=page.user.scope, who=who)
     except (QueryError, CatalogError):
         return {}
     chosen: dict[str, PlanLine] = {}
