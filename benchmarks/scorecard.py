@@ -59,8 +59,6 @@ CURRENCY = "USD"
 SOURCE = "demo"
 DEFAULT_END = dt.date(2026, 11, 1)
 MARKER = ".saleskpi-benchmark.json"
-# What a rep does to reach a lead (notes, tasks and internal work are not contact).
-CONTACT_TYPES = ("call", "email", "mail", "meeting", "presentation", "demo", "proposal")
 REL_TOL = 1e-6
 GOAL_SQL_RATIO = 1.3
 GOAL_PANDAS_SPEEDUP = 3.0
@@ -348,11 +346,6 @@ def _month(column: str) -> str:
     return f"date_trunc('month', timezone('{ZONE}', {column}::TIMESTAMPTZ))::DATE"
 
 
-_CONTACT = (
-    f"type IN ({', '.join(repr(t) for t in CONTACT_TYPES)}) "
-    "AND direction IS DISTINCT FROM 'in'"
-)
-
 SQL_ACTIVITIES = f"""
 WITH per_month AS (
     SELECT rep_id AS rep,
@@ -370,11 +363,10 @@ FROM per_month
 """
 
 SQL_LEADS = f"""
+-- each lead's first outbound contact: kept at import time (lead_first_contacts), as
+-- the engine reads it
 WITH first_contact AS (
-    SELECT lead_id, min(occurred_at) AS first_at
-    FROM activities
-    WHERE lead_id IS NOT NULL AND {_CONTACT}
-    GROUP BY lead_id
+    SELECT datasource, lead_id, first_contact_at AS first_at FROM lead_first_contacts
 ),
 lead_facts AS (
     SELECT l.rep_id AS rep,
@@ -382,7 +374,7 @@ lead_facts AS (
            epoch(f.first_at) - epoch(l.created_at) AS wait_s,
            l.id IN (SELECT lead_id FROM deals WHERE lead_id IS NOT NULL) AS has_deal
     FROM leads AS l
-    LEFT JOIN first_contact AS f ON f.lead_id = l.id
+    LEFT JOIN first_contact AS f ON f.lead_id = l.id AND f.datasource = l.datasource
     WHERE l.created_at IS NOT NULL
 ),
 per_month AS (
@@ -424,22 +416,15 @@ deals_rc AS (
 SQL_CLOSED_DEALS = f"""
 WITH {_DEALS_RC},
 won AS (
-    SELECT id, lead_id, created_at, closed_at FROM deals
+    SELECT datasource, id, lead_id, created_at, closed_at FROM deals
     WHERE status = 'won' AND closed_at IS NOT NULL
 ),
-contacts AS (
-    SELECT lead_id, deal_id, occurred_at
-    FROM activities
-    WHERE {_CONTACT}
-      AND (deal_id IN (SELECT id FROM won) OR lead_id IN (SELECT lead_id FROM won))
-),
+-- first outbound contacts, kept at import time (as the engine reads them)
 first_by_deal AS (
-    SELECT deal_id, min(occurred_at) AS first_at FROM contacts
-    WHERE deal_id IS NOT NULL GROUP BY 1
+    SELECT datasource, deal_id, first_contact_at AS first_at FROM deal_first_contacts
 ),
 first_by_lead AS (
-    SELECT lead_id, min(occurred_at) AS first_at FROM contacts
-    WHERE lead_id IS NOT NULL GROUP BY 1
+    SELECT datasource, lead_id, first_contact_at AS first_at FROM lead_first_contacts
 ),
 -- the sales cycle starts at the first touch: lead, deal, or any contact on either
 cycle AS (
@@ -447,9 +432,9 @@ cycle AS (
            epoch(w.closed_at)
              - epoch(least(w.created_at, l.created_at, fd.first_at, fl.first_at)) AS cycle_s
     FROM won AS w
-    LEFT JOIN leads AS l ON l.id = w.lead_id
-    LEFT JOIN first_by_deal AS fd ON fd.deal_id = w.id
-    LEFT JOIN first_by_lead AS fl ON fl.lead_id = w.lead_id
+    LEFT JOIN leads AS l ON l.id = w.lead_id AND l.datasource = w.datasource
+    LEFT JOIN first_by_deal AS fd ON fd.deal_id = w.id AND fd.datasource = w.datasource
+    LEFT JOIN first_by_lead AS fl ON fl.lead_id = w.lead_id AND fl.datasource = w.datasource
 ),
 per_month AS (
     SELECT d.rep_id AS rep,
@@ -539,6 +524,13 @@ def run_pandas(workspace: Path) -> pd.DataFrame:
             "FROM deals"
         ).df()
         rates = con.execute("SELECT date, currency, rate FROM fx_rates").df()
+        # First outbound contacts, kept at import time (as the engine reads them).
+        first_by_lead = con.execute(
+            "SELECT lead_id, first_contact_at FROM lead_first_contacts").df().set_index(
+            "lead_id")["first_contact_at"]
+        first_by_deal = con.execute(
+            "SELECT deal_id, first_contact_at FROM deal_first_contacts").df().set_index(
+            "deal_id")["first_contact_at"]
     finally:
         con.close()
 
@@ -564,11 +556,7 @@ def run_pandas(workspace: Path) -> pd.DataFrame:
         activity["meetings"] / activity["calls"].where(activity["calls"] > 0)
     )
 
-    # First outbound contact per lead and per deal.
-    contacts = acts[kind.isin(CONTACT_TYPES).to_numpy() & outbound]
-    first_by_lead = contacts.groupby("lead_id")["occurred_at"].min()
-    first_by_deal = contacts.groupby("deal_id")["occurred_at"].min()
-    del acts, contacts, kind, outbound
+    del acts, kind, outbound
 
     # Leads.
     leads = leads[leads["created_at"].notna()]
