@@ -8,7 +8,7 @@ import math
 import operator
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -55,13 +55,29 @@ class _Plan:
     column_of: dict[Measure, str]
     # measure -> why it has no values here: "by:<slice>" or "data:<entity>"
     unavailable: dict[Measure, str]
+    # id(measure) -> (measure, column, why not): hashing a pydantic model for every
+    # row and KPI was most of the Python of a large scorecard. The measure is kept
+    # in the value so that a reused id cannot match another measure.
+    _located: dict[int, tuple[Measure, str | None, str | None]] = field(
+        default_factory=dict)
+
+    def locate(self, measure: Measure) -> tuple[str | None, str | None]:
+        """The measure's column in the merged frame, or None and why it has no values."""
+        found = self._located.get(id(measure))
+        if found is None or found[0] is not measure:
+            if measure in self.unavailable:
+                found = (measure, None, self.unavailable[measure])
+            else:
+                found = (measure, self.column_of[measure], None)
+            self._located[id(measure)] = found
+        return found[1], found[2]
 
 
 def _check_dimension(dim: str) -> None:
     if dim in DIMENSIONS:
         return
-    field = dim.removeprefix("rep.")
-    if not field.replace("_", "").isalnum():
+    custom = dim.removeprefix("rep.")
+    if not custom.replace("_", "").isalnum():
         raise QueryError(_("unknown slice {dim!r}: use one of {known} or a custom field name",
                            dim=dim, known=", ".join(DIMENSIONS)))
 
@@ -80,6 +96,7 @@ class Engine:
                                several_sources=store.sources_of_reps() > 1)
         self._row_counts: dict[str, int] = {}
         self._measures: dict[str, Measure] = {}
+        self._proportions: dict[str, bool] = {}
         store.con.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {AS_OF_TABLE} (period DATE, as_of TIMESTAMP)"
         )
@@ -316,11 +333,10 @@ class Engine:
     def _evaluate(self, spec: KpiSpec, record: dict[str, Any], plan: _Plan) -> KpiValue:
         unit = self.unit_label(spec)
         if spec.kind == "simple":
-            measure = self._measure(spec)
-            if measure in plan.unavailable:
-                return KpiValue(None, unit, unavailable=[plan.unavailable[measure]])
-            raw = _number(record[plan.column_of[measure]])
-            return KpiValue(_convert(raw, spec), unit)
+            column, reason = plan.locate(self._measure(spec))
+            if column is None:
+                return KpiValue(None, unit, unavailable=[reason or ""])
+            return KpiValue(_convert(_number(record[column]), spec), unit)
         if spec.kind == "ratio":
             assert spec.numerator is not None and spec.denominator is not None
             num, num_gaps = self._part(spec.numerator, record, plan)
@@ -330,8 +346,7 @@ class Engine:
                 return KpiValue(None, unit, num, den, is_ratio=True, unavailable=gaps)
             value = num / den if num is not None and den else None
             result = KpiValue(value, unit, num, den, is_ratio=True)
-            proportion = (spec.unit == "ratio" and self._counts(spec.numerator)
-                          and self._counts(spec.denominator))
+            proportion = self._is_proportion(spec)
             # An interval only makes sense for successes out of trials, not seconds or money.
             if proportion and num is not None and den and 0 <= num <= den:
                 result.ci_low, result.ci_high = wilson_interval(num, den)
@@ -354,6 +369,16 @@ class Engine:
             measure = self._measures[spec.key] = spec.measure()
         return measure
 
+    def _is_proportion(self, spec: KpiSpec) -> bool:
+        """A ratio of counts (successes out of trials): it gets a confidence interval."""
+        known = self._proportions.get(spec.key)
+        if known is None:
+            assert spec.numerator is not None and spec.denominator is not None
+            known = self._proportions[spec.key] = bool(
+                spec.unit == "ratio" and self._counts(spec.numerator)
+                and self._counts(spec.denominator))
+        return known
+
     def _counts(self, part: str | Measure) -> bool:
         """Whether a ratio part counts things (so the ratio is a proportion of cases)."""
         if isinstance(part, str):
@@ -366,9 +391,10 @@ class Engine:
     def _part(self, part: str | Measure, record: dict[str, Any],
               plan: _Plan) -> tuple[float | None, list[str]]:
         if isinstance(part, Measure):
-            if part in plan.unavailable:
-                return None, [plan.unavailable[part]]
-            return _number(record[plan.column_of[part]]), []
+            column, reason = plan.locate(part)
+            if column is None:
+                return None, [reason or ""]
+            return _number(record[column]), []
         value = self._evaluate(self.catalog.get(part), record, plan)
         return value.value, value.unavailable
 
