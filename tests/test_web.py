@@ -446,6 +446,36 @@ def test_funnel_reps_are_paged_and_the_download_has_all(
     assert len(lines) - 1 == len(everyone) * stages  # the download: every rep's stages
 
 
+def test_each_pipeline_of_the_funnel_pages_on_its_own(
+        tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo company has two pipelines: paging one leaves the other where it is."""
+    workspace = tmp_path / "demo"
+    assert run_cli(workspace, "demo", "--quiet").returncode == 0
+    settings = Settings(workspace=workspace)
+    add_user(settings, "w_head", PASSWORD, "head")
+    with SalesKpiService(settings).engine() as engine:
+        report = compute_funnel(engine.store, settings, Scope(), FunnelOptions(by_rep=True))
+    order = {f.pipeline: [r.rep for r in f.reps] for f in report.pipelines}
+    assert set(order) == {"main", "partners"} and min(len(r) for r in order.values()) > 4
+    monkeypatch.setattr("saleskpi.web.funnel.REPS_PAGE_SIZE", 2)
+    client = sign_in(create_app(settings), "w_head")
+
+    def shown(params: dict[str, str]) -> dict[str, list[str]]:
+        page = read(client.get("/funnel", params=params).text)
+        return {name: list(dict.fromkeys(c.attrs["data-rep"] for c in page.kpis(
+            f"funnel_reps_{name}"))) for name in order}
+
+    assert shown({}) == {"main": order["main"][:2], "partners": order["partners"][:2]}
+    assert shown({"page_partners": "2"}) == {"main": order["main"][:2],
+                                             "partners": order["partners"][2:4]}
+    assert shown({"page_main": "3", "page_partners": "2"}) == {
+        "main": order["main"][4:6], "partners": order["partners"][2:4]}
+    # Each pager's links page its own pipeline and keep the other's page.
+    html = client.get("/funnel", params={"page_partners": "2"}).text
+    links = {unescape(h) for h in re.findall(r'<a href="([^"]+)" rel="next"', html)}
+    assert links == {"/funnel?page_partners=2&page_main=2", "/funnel?page_partners=3"}
+
+
 def test_leaderboard_is_paged_and_its_chart_shows_the_page(
         clients: dict[str, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("saleskpi.web.rankings.LEADERBOARD_PAGE_SIZE", 4)

@@ -81,7 +81,17 @@ def team_table(page: Page, funnel: PipelineFunnel) -> DataTable:
                      rows)
 
 
-def reps_table(page: Page, funnel: PipelineFunnel, *, paged: bool = True) -> DataTable:
+def page_param(report_size: int, funnel: PipelineFunnel) -> str:
+    """The query parameter that pages a pipeline's reps table.
+
+    With one pipeline it is ``page``, like every other table; with several each
+    pipeline has its own (``page_main``), so paging one leaves the others where they are.
+    """
+    return PAGE_PARAM if report_size == 1 else f"{PAGE_PARAM}_{_slug(funnel.pipeline)}"
+
+
+def reps_table(page: Page, funnel: PipelineFunnel, *, paged: bool = True,
+               param: str = PAGE_PARAM) -> DataTable:
     """Each rep's stages against the team's; ``paged``: 20 reps a page (a download has all).
 
     458 reps × 7 stages was 3,000 rows of HTML a visit: the page's slowest part;
@@ -90,8 +100,8 @@ def reps_table(page: Page, funnel: PipelineFunnel, *, paged: bool = True) -> Dat
     reps = funnel.reps
     pager = None
     if paged:
-        pager = paginate(len(reps), REPS_PAGE_SIZE, page.request.query_params.get(PAGE_PARAM),
-                         lambda n: page.link(**{PAGE_PARAM: page_value(n)}), page.fmt)
+        pager = paginate(len(reps), REPS_PAGE_SIZE, page.request.query_params.get(param),
+                         lambda n: page.link(**{param: page_value(n)}), page.fmt)
         reps = pager.slice(reps)
     rows = []
     for rep in reps:
@@ -133,7 +143,9 @@ def funnel_page(page: PageDep, pipeline: str | None = None) -> Response:
     tables: list[DataTable] = []
     for funnel in report.pipelines:
         exporting = page.request.query_params.get("export") is not None
-        team, reps = team_table(page, funnel), reps_table(page, funnel, paged=not exporting)
+        team = team_table(page, funnel)
+        reps = reps_table(page, funnel, paged=not exporting,
+                          param=page_param(len(report.pipelines), funnel))
         tables += [team, reps]
         sections.append({"team": team, "reps": reps,
                          "chart": funnel_chart(page, funnel.team, team.title)})
