@@ -96,7 +96,8 @@ def _visible(target: TargetRecord, scope: Scope) -> bool:
     return False
 
 
-def _whose(target: TargetRecord) -> str | None:
+def whose(target: TargetRecord) -> str | None:
+    """The rep (id) or team a target is for; None for the company."""
     return {"rep": target.rep_id, "team": target.team}.get(target.level)
 
 
@@ -118,7 +119,7 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
         if t.contains(at) and (level is None or t.level == level)
         and (period is None or spans_period(t.period_start, t.period_end, period))
         and _visible(t, scope)
-        and (level is None or level == "company" or who is None or _whose(t) == who)
+        and (level is None or level == "company" or who is None or whose(t) == who)
     ]
     catalog = service.catalog
     groups: dict[tuple[Level, dt.date, dt.date], list[TargetRecord]] = defaultdict(list)
@@ -148,7 +149,7 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
         elapsed, total = elapsed_share(first, last, at)
         for target in members:
             spec = catalog.kpis.get(target.kpi)
-            row = actual_rows.get(_whose(target))
+            row = actual_rows.get(whose(target))
             value = row.values.get(target.kpi) if row and spec else None
             higher = spec.higher_is_better if spec else True
             cumulative = is_cumulative(spec) if spec else False

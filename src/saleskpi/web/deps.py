@@ -24,7 +24,16 @@ from saleskpi.web.filters import FILTER_KEYS, Filters, link, parse_filters, quic
 from saleskpi.web.formatting import Formatter
 from saleskpi.web.i18n import _, use_language
 from saleskpi.web.render import render
-from saleskpi.web.tables import EXPORT_FORMATS, DataTable, download, find_table
+from saleskpi.web.tables import (
+    EXPORT_FORMATS,
+    PAGE_PARAM,
+    DataTable,
+    Pager,
+    download,
+    find_table,
+    page_value,
+    paginate,
+)
 
 
 @dataclass
@@ -59,6 +68,11 @@ class Page:
     def quick_ranges(self) -> list[tuple[str, str]]:
         return [(label, self.link(**{"from": first.isoformat(), "to": last.isoformat()}))
                 for label, first, last in quick_ranges(self.today())]
+
+    def pager(self, total: int, size: int, param: str = PAGE_PARAM) -> Pager:
+        """The page of a long table this view asks for (``?page=``), with links to the others."""
+        return paginate(total, size, self.request.query_params.get(param),
+                        lambda n: self.link(**{param: page_value(n)}), self.fmt)
 
     def kpi_name(self, key: str) -> str:
         spec = self.service.catalog.kpis.get(key)

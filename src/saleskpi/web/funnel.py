@@ -13,17 +13,7 @@ from saleskpi.web.deps import Page, PageDep
 from saleskpi.web.errors import PageError
 from saleskpi.web.http import WebRoute
 from saleskpi.web.i18n import _
-from saleskpi.web.tables import (
-    PAGE_PARAM,
-    Cell,
-    Column,
-    DataTable,
-    Row,
-    number_cell,
-    page_value,
-    paginate,
-    text_cell,
-)
+from saleskpi.web.tables import PAGE_PARAM, Cell, Column, DataTable, Row, number_cell, text_cell
 from saleskpi.web.views import rep_href
 
 router = APIRouter(route_class=WebRoute)
@@ -100,8 +90,7 @@ def reps_table(page: Page, funnel: PipelineFunnel, *, paged: bool = True,
     reps = funnel.reps
     pager = None
     if paged:
-        pager = paginate(len(reps), REPS_PAGE_SIZE, page.request.query_params.get(param),
-                         lambda n: page.link(**{param: page_value(n)}), page.fmt)
+        pager = page.pager(len(reps), REPS_PAGE_SIZE, param)
         reps = pager.slice(reps)
     rows = []
     for rep in reps:
@@ -141,8 +130,8 @@ def funnel_page(page: PageDep, pipeline: str | None = None) -> Response:
         raise PageError(400, str(exc)) from None
     sections = []
     tables: list[DataTable] = []
+    exporting = page.request.query_params.get("export") is not None
     for funnel in report.pipelines:
-        exporting = page.request.query_params.get("export") is not None
         team = team_table(page, funnel)
         reps = reps_table(page, funnel, paged=not exporting,
                           param=page_param(len(report.pipelines), funnel))

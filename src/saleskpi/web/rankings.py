@@ -26,8 +26,6 @@ from saleskpi.web.tables import (
     kpi_cell,
     kpi_column,
     number_cell,
-    page_value,
-    paginate,
     text_cell,
 )
 from saleskpi.web.views import rep_href
@@ -134,9 +132,7 @@ def compare_page(page: PageDep, kpi: Annotated[list[str], Query()] = [],  # noqa
         table = comparison_table(page, comparison, sort, shown)
     else:
         # Sorted first, then cut: page 2 continues page 1's order.
-        pager = paginate(len(comparison.rows), COMPARE_PAGE_SIZE,
-                         page.request.query_params.get(PAGE_PARAM),
-                         lambda n: page.link(**{PAGE_PARAM: page_value(n)}), page.fmt)
+        pager = page.pager(len(comparison.rows), COMPARE_PAGE_SIZE)
         table = comparison_table(page, comparison, sort, shown, pager.slice(comparison.rows))
         table.pager = pager
     return page.render("compare.html", tables=[table], table=table, kpis=kpis,
@@ -162,9 +158,7 @@ def leaderboard_page(page: PageDep, kpi: str = "revenue") -> Response:
     standings = board.rows
     pager = None
     if not page.request.query_params.get("export"):  # a download holds every row
-        pager = paginate(len(standings), LEADERBOARD_PAGE_SIZE,
-                         page.request.query_params.get(PAGE_PARAM),
-                         lambda n: page.link(**{PAGE_PARAM: page_value(n)}), page.fmt)
+        pager = page.pager(len(standings), LEADERBOARD_PAGE_SIZE)
         standings = pager.slice(standings)
     rows = []
     for standing in standings:

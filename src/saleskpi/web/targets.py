@@ -29,7 +29,6 @@ from saleskpi.web.tables import (
     Row,
     number_cell,
     page_value,
-    paginate,
     requested_page,
     text_cell,
 )
@@ -91,9 +90,7 @@ def _page(page: Page, *, error: str = "", status: int = 200) -> Response:
         targets = targets_table(page, records)  # a download holds every target
     else:
         # Only the page's rows are built (and named, formatted, rendered).
-        pager = paginate(len(records), TARGETS_PAGE_SIZE,
-                         page.request.query_params.get(PAGE_PARAM),
-                         lambda n: page.link(**{PAGE_PARAM: page_value(n)}), page.fmt)
+        pager = page.pager(len(records), TARGETS_PAGE_SIZE)
         targets = targets_table(page, pager.slice(records))
         targets.pager = pager
     plan = plan_table(page, lines)

@@ -8,7 +8,7 @@ from saleskpi.catalog.load import CatalogError
 from saleskpi.engine.query import Scorecard
 from saleskpi.engine.scorecard import QueryError
 from saleskpi.plans.attainment import PlanLine
-from saleskpi.plans.planner import plan_vs_actual
+from saleskpi.plans.planner import plan_vs_actual, whose
 from saleskpi.plans.targets import Level
 from saleskpi.web.deps import Page
 from saleskpi.web.tables import Column, kpi_column
@@ -65,8 +65,6 @@ def plans_by_kpi(page: Page, at: dt.date, level: Level, who: str | None) -> dict
         return {}
     chosen: dict[str, PlanLine] = {}
     for line in lines:
-        target = line.target
-        mine = {"rep": target.rep_id, "team": target.team, "company": None}[level]
-        if mine == who:
-            chosen.setdefault(target.kpi, line)
+        if whose(line.target) == who:
+            chosen.setdefault(line.target.kpi, line)
     return chosen
