@@ -176,7 +176,7 @@ def _generator_digest() -> str:
     import hashlib
     import importlib.util
 
-    spec = importlib.util.find_spec("saleskpi.demo.generator")
+    spec = importlib.util.find_spec("saleskpi.sources.demo")
     if spec is None or spec.origin is None:
         return "?"
     return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:16]
@@ -200,7 +200,7 @@ def build_workspace(workspace: Path, size: float, seed: int, end: dt.date,
                 f"{built['import_s']:.1f} s")
             if built.get("generator") != _generator_digest():
                 say("  note: saleskpi/demo/generator.py changed since; --rebuild to regenerate")
-            from saleskpi.store import AnalyticsStore
+            from saleskpi.store.analytics import AnalyticsStore
 
             # Opening the store for writing brings its schema up to date (tables and
             # views a newer saleskpi added), as any import would.
@@ -212,9 +212,9 @@ def build_workspace(workspace: Path, size: float, seed: int, end: dt.date,
     for name in (MARKER, "analytics.duckdb", "analytics.duckdb.wal", "state.sqlite"):
         (workspace / name).unlink(missing_ok=True)
 
-    from saleskpi.demo.generator import generate_company
-    from saleskpi.ingest.run import import_frames
-    from saleskpi.settings import Settings, save_workspace_settings
+    from saleskpi.domain.settings import Settings, save_workspace_settings
+    from saleskpi.sources.demo import generate_company
+    from saleskpi.sources.ingest.run import import_frames
 
     save_workspace_settings(Settings(workspace=workspace), timezone=ZONE, currency=CURRENCY)
     settings = Settings(workspace=workspace)
@@ -261,10 +261,10 @@ def run_engine(workspace: Path, runs: int, sql_dir: Path | None
     import pandas as pd
 
     import saleskpi.engine.compile as compile_module
-    from saleskpi.engine.query import KpiQuery, Scorecard
+    from saleskpi.domain.query import KpiQuery, Scorecard
+    from saleskpi.domain.settings import Settings
     from saleskpi.engine.scorecard import Engine
-    from saleskpi.service import SalesKpiService
-    from saleskpi.settings import Settings
+    from saleskpi.service.core import SalesKpiService
 
     # Where the time goes: compilation and each query group, measured by wrapping.
     spent: dict[str, float] = {}

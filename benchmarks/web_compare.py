@@ -11,7 +11,7 @@ head of sales in (in-process ``TestClient``, no network) and times ``/compare`` 
 whole range: once cold, then ``--repeat`` times with every scorecard in the cache
 (``cache_seconds`` a day). What is left is the page's Python: building the table's
 cells, formatting the numbers, Jinja; the report splits the cached time into the
-comparison (``saleskpi.compare``, scorecards from the cache), building the table and
+comparison (``saleskpi.service.compare``, scorecards from the cache), building the table and
 rendering the template.
 """
 
@@ -42,10 +42,10 @@ VIEWS = {"whole range, page 1": {}, "sorted by revenue": {"sort": "revenue"},
 
 
 def build(workspace: Path) -> None:
-    from saleskpi.auth import add_user
-    from saleskpi.demo.generator import generate_company
-    from saleskpi.ingest.run import import_frames
-    from saleskpi.settings import Settings, save_workspace_settings
+    from saleskpi.domain.settings import Settings, save_workspace_settings
+    from saleskpi.service.auth import add_user
+    from saleskpi.sources.demo import generate_company
+    from saleskpi.sources.ingest.run import import_frames
 
     wanted = {"size": SIZE, "months": MONTHS, "seed": SEED, "end": END.isoformat()}
     marker = workspace / MARKER
@@ -67,7 +67,7 @@ def build(workspace: Path) -> None:
 
 def time_parts() -> dict[str, list[float]]:
     """Wrap the compare page's steps to record their times (ms), by step."""
-    from saleskpi.web import deps, rankings
+    from saleskpi.surfaces.web import deps, rankings
 
     spent: dict[str, list[float]] = {"compare": [], "table": [], "render": []}
 
@@ -103,8 +103,8 @@ def main() -> None:
     args = parser.parse_args()
     build(args.workspace)
 
-    from saleskpi.api.app import create_app
-    from saleskpi.settings import Settings
+    from saleskpi.domain.settings import Settings
+    from saleskpi.surfaces.api.app import create_app
 
     settings = Settings(workspace=args.workspace, cache_seconds=86_400)
     spent = time_parts()

@@ -146,8 +146,8 @@ def build_workspace(workspace: Path, size: float, end: dt.date, rebuild: bool) -
     for name in (MARKER, "analytics.duckdb", "analytics.duckdb.wal", "state.sqlite"):
         (workspace / name).unlink(missing_ok=True)
 
-    from saleskpi.demo.generator import generate_company
-    from saleskpi.settings import Settings, save_workspace_settings
+    from saleskpi.domain.settings import Settings, save_workspace_settings
+    from saleskpi.sources.demo import generate_company
 
     save_workspace_settings(Settings(workspace=workspace), timezone=ZONE, currency=CURRENCY)
     settings = Settings(workspace=workspace)
@@ -178,9 +178,9 @@ def import_all(settings: Any, frames: dict[str, Any], started: float) -> None:
     References are checked against the rows already stored, so the order of
     ``LOAD_ORDER`` (reps first) is all the import needs.
     """
-    from saleskpi.ingest.run import import_frames
-    from saleskpi.ingest.schema import LOAD_ORDER
-    from saleskpi.store import AnalyticsStore
+    from saleskpi.domain.schema import LOAD_ORDER
+    from saleskpi.sources.ingest.run import import_frames
+    from saleskpi.store.analytics import AnalyticsStore
 
     names = [n for n in LOAD_ORDER if n in frames] + [n for n in frames if n not in LOAD_ORDER]
     with AnalyticsStore(settings.analytics_path) as store:
@@ -234,11 +234,11 @@ def add_users(workspace: Path, roles: list[str]) -> list[BenchUser]:
     from sqlalchemy import delete
     from sqlalchemy.orm import Session
 
-    from saleskpi.auth import add_user
-    from saleskpi.settings import Settings
-    from saleskpi.state import engine_for
-    from saleskpi.state.users import User
-    from saleskpi.store import AnalyticsStore
+    from saleskpi.domain.settings import Settings
+    from saleskpi.service.auth import add_user
+    from saleskpi.store.analytics import AnalyticsStore
+    from saleskpi.store.state import engine_for
+    from saleskpi.store.state.users import User
 
     settings = Settings(workspace=workspace)
     with AnalyticsStore(settings.analytics_path, read_only=True) as store:
@@ -265,8 +265,8 @@ def add_users(workspace: Path, roles: list[str]) -> list[BenchUser]:
 
 
 def kpis_of_pages() -> list[str]:
-    from saleskpi.compare import DEFAULT_KPIS
-    from saleskpi.web.overview import HEADLINE, TREND
+    from saleskpi.service.compare import DEFAULT_KPIS
+    from saleskpi.surfaces.web.overview import HEADLINE, TREND
 
     return list(dict.fromkeys((*HEADLINE, *TREND, *DEFAULT_KPIS)))
 
@@ -279,9 +279,9 @@ def serve(workspace: Path, port: int, cache_seconds: float | None) -> None:
     background refresh on), plus a counter of scorecards."""
     import uvicorn
 
-    from saleskpi.api.app import create_app
-    from saleskpi.service import SalesKpiService
-    from saleskpi.settings import Settings
+    from saleskpi.domain.settings import Settings
+    from saleskpi.service.core import SalesKpiService
+    from saleskpi.surfaces.api.app import create_app
 
     settings = Settings(workspace=workspace)
     if cache_seconds is not None:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from saleskpi.api.app import create_app
-from saleskpi.auth import add_user
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings
+from saleskpi.domain.settings import Settings
+from saleskpi.service.auth import add_user
+from saleskpi.service.core import SalesKpiService
+from saleskpi.surfaces.api.app import create_app
 from tests.conftest import CliResult
 
 REPS = """id,name,team

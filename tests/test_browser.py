@@ -38,17 +38,17 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 uvicorn = pytest.importorskip("uvicorn")
 
-from saleskpi.api.app import create_app  # noqa: E402
-from saleskpi.auth import add_user  # noqa: E402
-from saleskpi.compare import DEFAULT_KPIS  # noqa: E402
-from saleskpi.demo.generator import generate_company  # noqa: E402
-from saleskpi.engine.query import KpiQuery, Scope, plain_number  # noqa: E402
-from saleskpi.ingest.run import import_frames  # noqa: E402
-from saleskpi.plans.targets import TargetStore  # noqa: E402
-from saleskpi.service import SalesKpiService  # noqa: E402
-from saleskpi.settings import Settings, save_workspace_settings  # noqa: E402
-from saleskpi.web.overview import HEADLINE  # noqa: E402
-from saleskpi.web.rep import REP_KPIS  # noqa: E402
+from saleskpi.domain.query import KpiQuery, Scope, plain_number  # noqa: E402
+from saleskpi.domain.settings import Settings, save_workspace_settings  # noqa: E402
+from saleskpi.service.auth import add_user  # noqa: E402
+from saleskpi.service.compare import DEFAULT_KPIS  # noqa: E402
+from saleskpi.service.core import SalesKpiService  # noqa: E402
+from saleskpi.sources.demo import generate_company  # noqa: E402
+from saleskpi.sources.ingest.run import import_frames  # noqa: E402
+from saleskpi.store.targets import TargetStore  # noqa: E402
+from saleskpi.surfaces.api.app import create_app  # noqa: E402
+from saleskpi.surfaces.web.overview import HEADLINE  # noqa: E402
+from saleskpi.surfaces.web.rep import REP_KPIS  # noqa: E402
 from tests.servers import serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,9 +8,9 @@ import pytest
 
 from saleskpi.catalog.load import CatalogError, load_catalog
 from saleskpi.catalog.reference import render_reference
-from saleskpi.engine.query import KpiQuery
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.settings import Settings
+from saleskpi.service.core import SalesKpiService
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = {

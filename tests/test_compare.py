@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from saleskpi.compare import (
+from saleskpi.domain.query import KpiQuery, Scope
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.compare import (
     DEFAULT_KPIS,
     ConditionError,
     Leaderboard,
@@ -35,9 +37,7 @@ from saleskpi.compare import (
     previous_range,
     rank,
 )
-from saleskpi.engine.query import KpiQuery, Scope
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
+from saleskpi.service.core import SalesKpiService
 from tests.conftest import CliResult
 
 NOW = dt.datetime(2024, 12, 1)

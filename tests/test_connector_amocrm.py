@@ -17,18 +17,18 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from saleskpi.api.app import create_app
-from saleskpi.connectors.base import ClientOptions, WebhookRejected, WebhookRequest
-from saleskpi.connectors.credentials import CredentialStore
-from saleskpi.connectors.crms.amocrm import AmoCrmConnector
-from saleskpi.connectors.http import AuthError, ConnectorError
-from saleskpi.connectors.sync import sync
-from saleskpi.engine.query import KpiQuery
-from saleskpi.ingest.schema import ENTITIES
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
-from saleskpi.state.sync_state import load_cursor
-from saleskpi.store import AnalyticsStore
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.schema import ENTITIES
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.core import SalesKpiService
+from saleskpi.sources.connectors.base import ClientOptions, WebhookRejected, WebhookRequest
+from saleskpi.sources.connectors.credentials import CredentialStore
+from saleskpi.sources.connectors.crms.amocrm import AmoCrmConnector
+from saleskpi.sources.connectors.http import AuthError, ConnectorError
+from saleskpi.sources.connectors.sync import sync
+from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.state.sync_state import load_cursor
+from saleskpi.surfaces.api.app import create_app
 from tests.fakes.amocrm import LOST, TOKEN, WON, FakeAmoCrm, now
 from tests.fakes.server import Response
 

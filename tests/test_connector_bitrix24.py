@@ -18,20 +18,20 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from saleskpi.api.app import create_app
-from saleskpi.connectors.base import ClientOptions, WebhookRejected, WebhookRequest
-from saleskpi.connectors.credentials import CredentialStore
-from saleskpi.connectors.crms.bitrix24 import Bitrix24Connector
-from saleskpi.connectors.crms.bitrix24.api import LeakyBucket, parse_webhook_url
-from saleskpi.connectors.crms.bitrix24.connector import decode_ids, encode_ids
-from saleskpi.connectors.http import AuthError, ConnectorError
-from saleskpi.connectors.sync import sync
-from saleskpi.engine.query import KpiQuery
-from saleskpi.ingest.schema import ENTITIES
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
-from saleskpi.state.sync_state import load_cursor
-from saleskpi.store import AnalyticsStore
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.schema import ENTITIES
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.core import SalesKpiService
+from saleskpi.sources.connectors.base import ClientOptions, WebhookRejected, WebhookRequest
+from saleskpi.sources.connectors.credentials import CredentialStore
+from saleskpi.sources.connectors.crms.bitrix24 import Bitrix24Connector
+from saleskpi.sources.connectors.crms.bitrix24.api import LeakyBucket, parse_webhook_url
+from saleskpi.sources.connectors.crms.bitrix24.connector import decode_ids, encode_ids
+from saleskpi.sources.connectors.http import AuthError, ConnectorError
+from saleskpi.sources.connectors.sync import sync
+from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.state.sync_state import load_cursor
+from saleskpi.surfaces.api.app import create_app
 from tests.fakes.bitrix24 import APP_TOKEN, CODE, FakeBitrix24
 from tests.fakes.server import Response
 

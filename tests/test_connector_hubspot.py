@@ -21,19 +21,24 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import saleskpi.connectors.crms  # noqa: F401  (registers the connectors, as the CLI does)
-import saleskpi.connectors.sync as sync_module
-from saleskpi.api.app import create_app
-from saleskpi.connectors.base import REGISTRY, ClientOptions, WebhookRejected, WebhookRequest
-from saleskpi.connectors.credentials import CredentialStore
-from saleskpi.connectors.http import AuthError, ConnectorError
-from saleskpi.connectors.sync import SyncReport, sync
-from saleskpi.engine.query import KpiQuery
-from saleskpi.ingest.schema import ENTITIES
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings
-from saleskpi.state.sync_state import load_cursor
-from saleskpi.store import AnalyticsStore
+import saleskpi.sources.connectors.crms  # noqa: F401  (registers the connectors, as the CLI does)
+import saleskpi.sources.connectors.sync as sync_module
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.schema import ENTITIES
+from saleskpi.domain.settings import Settings
+from saleskpi.service.core import SalesKpiService
+from saleskpi.sources.connectors.base import (
+    REGISTRY,
+    ClientOptions,
+    WebhookRejected,
+    WebhookRequest,
+)
+from saleskpi.sources.connectors.credentials import CredentialStore
+from saleskpi.sources.connectors.http import AuthError, ConnectorError
+from saleskpi.sources.connectors.sync import SyncReport, sync
+from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.state.sync_state import load_cursor
+from saleskpi.surfaces.api.app import create_app
 from tests.fakes.hubspot import CLIENT_SECRET, OBJECT_TYPES, TOKEN, FakeHubSpot, sign_v3
 from tests.fakes.server import Request
 

@@ -19,17 +19,22 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from saleskpi.api.app import create_app
-from saleskpi.connectors.base import REGISTRY, ClientOptions, WebhookRejected, WebhookRequest
-from saleskpi.connectors.credentials import CredentialStore
-from saleskpi.connectors.crms.pipedrive import PipedriveConnector, normalize_base_url
-from saleskpi.connectors.http import AuthError, ConnectorError
-from saleskpi.connectors.sync import sync
-from saleskpi.engine.query import KpiQuery
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
-from saleskpi.state.sync_state import load_cursor
-from saleskpi.store import AnalyticsStore
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.core import SalesKpiService
+from saleskpi.sources.connectors.base import (
+    REGISTRY,
+    ClientOptions,
+    WebhookRejected,
+    WebhookRequest,
+)
+from saleskpi.sources.connectors.credentials import CredentialStore
+from saleskpi.sources.connectors.crms.pipedrive import PipedriveConnector, normalize_base_url
+from saleskpi.sources.connectors.http import AuthError, ConnectorError
+from saleskpi.sources.connectors.sync import sync
+from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.state.sync_state import load_cursor
+from saleskpi.surfaces.api.app import create_app
 from tests.fakes.pipedrive import TOKEN, FakePipedrive
 
 FAST = ClientOptions(rate_limit=1000, backoff=0.01)
@@ -386,7 +391,7 @@ def test_webhook_verification_accepts_v2_and_names_each_delivery(fake: FakePiped
 
 
 def test_an_unreadable_cursor_starts_a_full_sync_and_a_finished_one_goes_incremental() -> None:
-    from saleskpi.connectors.crms.pipedrive.reader import Cursor
+    from saleskpi.sources.connectors.crms.pipedrive.reader import Cursor
 
     now = dt.datetime(2025, 3, 1, 12, 0)
     for stored in ({}, {"mode": "full"}, {"mode": "full", "phase": "nowhere", "since": "x"},

@@ -8,8 +8,8 @@ import re
 import pandas as pd
 import pytest
 
-from saleskpi.demo.generator import generate_company
-from saleskpi.ingest.schema import ENTITIES, ColumnType
+from saleskpi.domain.schema import ENTITIES, ColumnType
+from saleskpi.sources.demo import generate_company
 
 END = dt.date(2025, 6, 30)
 ENTITY_NAMES = {

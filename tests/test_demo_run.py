@@ -8,11 +8,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from saleskpi.auth import authenticate
-from saleskpi.demo.run import run_demo
-from saleskpi.engine.query import KpiQuery
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.settings import Settings
+from saleskpi.service.auth import authenticate
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.demo import run_demo
 
 
 def test_demo_prints_a_scorecard_and_working_sign_ins(tmp_path: Path) -> None:

@@ -20,15 +20,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from saleskpi.connectors.base import Batch
-from saleskpi.connectors.credentials import CredentialStore
-from saleskpi.connectors.sync import store_batch, sync
-from saleskpi.engine.query import KpiQuery
-from saleskpi.ingest.load import Loader
-from saleskpi.ingest.run import import_frames
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
-from saleskpi.store import SCHEMA_VERSION, AnalyticsStore
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.core import SalesKpiService
+from saleskpi.sources.connectors.base import Batch
+from saleskpi.sources.connectors.credentials import CredentialStore
+from saleskpi.sources.connectors.sync import store_batch, sync
+from saleskpi.sources.ingest.load import Loader
+from saleskpi.sources.ingest.run import import_frames
+from saleskpi.store.analytics import SCHEMA_VERSION, AnalyticsStore
 from tests.fakes.pipedrive import Activity, FakePipedrive
 from tests.test_connector_pipedrive import FAST, credentials
 

@@ -34,20 +34,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from saleskpi.engine.query import Scope
-from saleskpi.funnel import (
-    FunnelError,
-    FunnelOptions,
-    FunnelReport,
-    PipelineFunnel,
-    StageRow,
-    compute_funnel,
-    load_funnel_config,
-    run_funnel,
-)
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
-from saleskpi.store import AnalyticsStore
+from saleskpi.catalog.funnel import FunnelError, load_funnel_config
+from saleskpi.domain.funnel import FunnelOptions, FunnelReport, PipelineFunnel, StageRow
+from saleskpi.domain.query import Scope
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.engine.funnel import compute_funnel, run_funnel
+from saleskpi.service.core import SalesKpiService
+from saleskpi.store.analytics import AnalyticsStore
 
 REPS = """id,name,team
 r1,Anna,North
@@ -508,7 +501,7 @@ def test_maven_pipeline_as_of_matches_sql(maven: dict[str, Any]) -> None:
 
 
 def test_mapping_entries_for_the_same_file_all_apply(tmp_path: Path) -> None:
-    from saleskpi.ingest.mapping import MappingError, load_mapping
+    from saleskpi.sources.ingest.mapping import MappingError, load_mapping
 
     good = tmp_path / "good.yaml"
     good.write_text(

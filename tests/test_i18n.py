@@ -15,7 +15,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from saleskpi.i18n import _, current_language, set_language
+from saleskpi.domain.i18n import _, current_language, set_language
 
 REPO = Path(__file__).resolve().parents[1]
 SRC_DIR = REPO / "src"

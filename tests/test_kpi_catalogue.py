@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from saleskpi.engine.query import KpiQuery, KpiValue, Scorecard
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
+from saleskpi.domain.query import KpiQuery, KpiValue, Scorecard
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.core import SalesKpiService
 
 NOW = dt.datetime(2024, 12, 1)
 JAN1, MAR31, APR30 = dt.date(2024, 1, 1), dt.date(2024, 3, 31), dt.date(2024, 4, 30)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from saleskpi.engine.query import KpiQuery, Scope
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
+from saleskpi.domain.query import KpiQuery, Scope
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.core import SalesKpiService
 
 REPS = """id,name,team
 r1,Олена Коваленко,Київ

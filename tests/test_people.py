@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from saleskpi.engine.query import KpiQuery
-from saleskpi.people import LinkError, link, people
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings
-from saleskpi.store import AnalyticsStore
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.settings import Settings
+from saleskpi.service.core import SalesKpiService
+from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.people import LinkError, link, people
 
 OLD_REPS = """id,name,email,team
 o1,Anna Lee,anna@acme.test,North

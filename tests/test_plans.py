@@ -38,8 +38,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from saleskpi.plans.attainment import compare, elapsed_share
-from saleskpi.plans.planner import (
+from saleskpi.domain.planning import Rate, plan_activity, working_days
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.attainment import compare, elapsed_share
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.planner import (
     ReverseRequest,
     find_rep,
     funnel_counts,
@@ -48,10 +51,7 @@ from saleskpi.plans.planner import (
     plan_vs_actual,
     reverse_plan,
 )
-from saleskpi.plans.reverse import Rate, plan_activity, working_days
-from saleskpi.plans.targets import TargetRecord, effective
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings, save_workspace_settings
+from saleskpi.store.targets import TargetRecord, effective
 
 AT = dt.date(2024, 4, 10)
 SOURCE = "crm"
@@ -541,7 +541,7 @@ def test_bad_kpi_is_rejected_and_nothing_is_written(run_cli, own_company: Path,
 
 def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from saleskpi.ingest.load import Loader
+    from saleskpi.sources.ingest.load import Loader
 
     folder = write_folder(tmp_path / "new", {
         "reps.csv": REPS + "r5,Eve,South\n",
@@ -568,7 +568,7 @@ def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_pa
 
 def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from saleskpi.plans.importing import TargetImport
+    from saleskpi.sources.ingest.targets import TargetImport
 
     folder = write_folder(tmp_path / "new", {
         "reps.csv": REPS + "r5,Eve,South\n",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from saleskpi.api.scheduler import SyncScheduler
-from saleskpi.connectors.credentials import CredentialStore
-from saleskpi.settings import Settings
-from saleskpi.store import AnalyticsStore
+from saleskpi.domain.settings import Settings
+from saleskpi.service.scheduler import SyncScheduler
+from saleskpi.sources.connectors.credentials import CredentialStore
+from saleskpi.store.analytics import AnalyticsStore
 from tests.fakes.pipedrive import FakePipedrive
 from tests.test_connector_pipedrive import credentials
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from saleskpi.demo.generator import generate_company
-from saleskpi.engine.query import EVERYTHING, KpiQuery, ResultRow, Scope, Scorecard
-from saleskpi.funnel.model import FunnelOptions
-from saleskpi.ingest.run import import_frames
-from saleskpi.refresh import load_questions, save_questions
-from saleskpi.results import ResultCache
-from saleskpi.service import FunnelQuestion, Question, SalesKpiService
-from saleskpi.settings import Settings
+from saleskpi.domain.funnel import FunnelOptions
+from saleskpi.domain.query import EVERYTHING, KpiQuery, ResultRow, Scope, Scorecard
+from saleskpi.domain.settings import Settings
+from saleskpi.service.core import FunnelQuestion, Question, SalesKpiService
+from saleskpi.service.refresh import load_questions, save_questions
+from saleskpi.service.results import ResultCache
+from saleskpi.sources.demo import generate_company
+from saleskpi.sources.ingest.run import import_frames
 
 
 def _write(folder: Path, deals: str) -> Path:
@@ -253,8 +253,8 @@ def test_recent_questions_survive_a_restart(tmp_path: Path) -> None:
 def test_a_restarted_server_computes_the_saved_questions_by_itself(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from saleskpi.api.app import create_app
-    from saleskpi.refresh import QUESTIONS_FILE
+    from saleskpi.service.refresh import QUESTIONS_FILE
+    from saleskpi.surfaces.api.app import create_app
 
     settings = Settings(workspace=tmp_path / "ws")
     service = SalesKpiService(settings)

@@ -42,19 +42,20 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from saleskpi.api.app import create_app
-from saleskpi.auth import add_user
-from saleskpi.compare import DEFAULT_KPIS
-from saleskpi.engine.query import KpiQuery, Scope
-from saleskpi.funnel import FunnelOptions, compute_funnel
-from saleskpi.plans.planner import ReverseRequest, find_rep, reverse_plan
-from saleskpi.plans.targets import TargetStore
-from saleskpi.service import SalesKpiService
-from saleskpi.settings import Settings
-from saleskpi.web.formatting import DASH, Formatter, _money_pattern, compiled
-from saleskpi.web.i18n import _, use_language
-from saleskpi.web.login import safe_next
-from saleskpi.web.overview import HEADLINE, TREND
+from saleskpi.domain.funnel import FunnelOptions
+from saleskpi.domain.query import KpiQuery, Scope
+from saleskpi.domain.settings import Settings
+from saleskpi.engine.funnel import compute_funnel
+from saleskpi.service.auth import add_user
+from saleskpi.service.compare import DEFAULT_KPIS
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.planner import ReverseRequest, find_rep, reverse_plan
+from saleskpi.store.targets import TargetStore
+from saleskpi.surfaces.api.app import create_app
+from saleskpi.surfaces.web.formatting import DASH, Formatter, _money_pattern, compiled
+from saleskpi.surfaces.web.i18n import _, use_language
+from saleskpi.surfaces.web.login import safe_next
+from saleskpi.surfaces.web.overview import HEADLINE, TREND
 from tests.servers import serve
 
 REPS = """id,name,team
@@ -428,7 +429,7 @@ def test_funnel_page_equals_the_funnel_module(clients: dict[str, TestClient],
 def test_funnel_reps_are_paged_and_the_download_has_all(
         clients: dict[str, TestClient], settings: Settings,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("saleskpi.web.funnel.REPS_PAGE_SIZE", 2)
+    monkeypatch.setattr("saleskpi.surfaces.web.funnel.REPS_PAGE_SIZE", 2)
     client = clients["w_head"]
     with SalesKpiService(settings).engine() as engine:
         report = compute_funnel(engine.store, settings, Scope(), FunnelOptions(by_rep=True))
@@ -457,7 +458,7 @@ def test_each_pipeline_of_the_funnel_pages_on_its_own(
         report = compute_funnel(engine.store, settings, Scope(), FunnelOptions(by_rep=True))
     order = {f.pipeline: [r.rep for r in f.reps] for f in report.pipelines}
     assert set(order) == {"main", "partners"} and min(len(r) for r in order.values()) > 4
-    monkeypatch.setattr("saleskpi.web.funnel.REPS_PAGE_SIZE", 2)
+    monkeypatch.setattr("saleskpi.surfaces.web.funnel.REPS_PAGE_SIZE", 2)
     client = sign_in(create_app(settings), "w_head")
 
     def shown(params: dict[str, str]) -> dict[str, list[str]]:
@@ -478,7 +479,7 @@ def test_each_pipeline_of_the_funnel_pages_on_its_own(
 
 def test_leaderboard_is_paged_and_its_chart_shows_the_page(
         clients: dict[str, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("saleskpi.web.rankings.LEADERBOARD_PAGE_SIZE", 4)
+    monkeypatch.setattr("saleskpi.surfaces.web.rankings.LEADERBOARD_PAGE_SIZE", 4)
     client = clients["w_head"]
     view = {"kpi": "calls", "from": "2024-01-01", "to": "2024-03-31"}
     lines = list(csv.reader(io.StringIO(client.get("/leaderboard", params={
@@ -800,8 +801,8 @@ def _crash(*_args: Any, **_kwargs: Any) -> Any:
 def test_an_unexpected_error_is_a_logged_500_page(clients: dict[str, TestClient],
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr("saleskpi.web.rankings.compare", _crash)
-    with caplog.at_level(logging.ERROR, logger="saleskpi.web"):
+    monkeypatch.setattr("saleskpi.surfaces.web.rankings.compare", _crash)
+    with caplog.at_level(logging.ERROR, logger="saleskpi.surfaces.web"):
         # TestClient re-raises what reaches Starlette's ServerErrorMiddleware: answering
         # at all means the route handled the error.
         response = clients["w_ru"].get("/compare", params={"team": "North"})
@@ -830,7 +831,7 @@ def test_an_unexpected_error_keeps_the_connection_open(
         app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The 500 page is an answer, not a crash: the browser's next request on the same
     keep-alive connection works (uvicorn closed it when an exception reached it)."""
-    monkeypatch.setattr("saleskpi.web.rankings.compare", _crash)
+    monkeypatch.setattr("saleskpi.surfaces.web.rankings.compare", _crash)
     with serve(app) as url, contextlib.closing(sign_in_to(url, "w_head")) as client:
         cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
         # http.client reuses its one socket and never reconnects on its own: a request
@@ -952,7 +953,7 @@ def _item_reps(html: str) -> list[str]:
 
 def test_compare_is_paged_after_sorting(clients: dict[str, TestClient],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("saleskpi.web.rankings.COMPARE_PAGE_SIZE", 4)
+    monkeypatch.setattr("saleskpi.surfaces.web.rankings.COMPARE_PAGE_SIZE", 4)
     client = clients["w_head"]
     view = {"sort": "revenue", "dir": "asc", "from": "2024-01-01", "to": "2024-03-31"}
     first = client.get("/compare", params=view).text

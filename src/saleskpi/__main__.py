@@ -1,3 +1,3 @@
-from saleskpi.cli import main
+from saleskpi.surfaces.cli.app import main
 
 main()

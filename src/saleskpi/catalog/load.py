@@ -14,14 +14,17 @@ import yaml
 from pydantic import ValidationError
 
 from saleskpi.catalog.spec import KpiSpec, Measure
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.i18n import _
 from saleskpi.engine.filters import ConditionError, parse_condition
 from saleskpi.engine.views import VIEWS, view_columns
-from saleskpi.i18n import _
 
 BUILTIN = Path(__file__).parent / "builtin.yaml"
 
 
-class CatalogError(ValueError):
+class CatalogError(InvalidQuery):
+    default_code = "bad_catalog"
+
     pass
 
 

@@ -16,8 +16,8 @@ import ibis
 import ibis.expr.types as ir
 
 from saleskpi.catalog.spec import Measure
+from saleskpi.domain.query import TRUNCATE_UNIT, Period
 from saleskpi.engine.filters import parse_condition, predicate
-from saleskpi.engine.query import TRUNCATE_UNIT, Period
 from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view, local_time
 
 

@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 
-from saleskpi.ingest.first_contacts import CONTACT_TYPES, FIRST_CONTACT_TABLES
+from saleskpi.store.first_contacts import CONTACT_TYPES, FIRST_CONTACT_TABLES
 
 TOUCH_TYPES = tuple(t for t in CONTACT_TYPES if t != "meeting")
 
@@ -64,7 +64,7 @@ def _left(table: ir.Table, other: ir.Table, on: list[ir.BooleanValue], *drop: st
 def _first_contacts(ctx: ViewContext, key: str) -> ir.Table:
     """Each lead's or deal's (``key``) first outbound contact: ``_key``, ``_src``, time.
 
-    Kept at write time by saleskpi.ingest.first_contacts: grouping every activity
+    Kept at write time by saleskpi.store.first_contacts: grouping every activity
     here took seconds per query on a big workspace.
     """
     firsts = ctx.tables(FIRST_CONTACT_TABLES[key])

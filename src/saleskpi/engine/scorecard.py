@@ -15,8 +15,9 @@ import pandas as pd
 
 from saleskpi.catalog.load import Catalog, CatalogError
 from saleskpi.catalog.spec import SECONDS_PER_UNIT, KpiSpec, Measure
-from saleskpi.engine.compile import AS_OF_TABLE, Shape, SqlCache
-from saleskpi.engine.query import (
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.i18n import _
+from saleskpi.domain.query import (
     KpiQuery,
     KpiValue,
     ResultRow,
@@ -25,17 +26,18 @@ from saleskpi.engine.query import (
     next_period,
     periods_between,
 )
+from saleskpi.engine.compile import AS_OF_TABLE, Shape, SqlCache
 from saleskpi.engine.views import DIMENSIONS, ViewContext, supports
-from saleskpi.i18n import _
-from saleskpi.store import AnalyticsStore
+from saleskpi.store.analytics import AnalyticsStore
 
 ADDITIVE = {"count", "count_distinct", "sum"}
 FROM_DATA = "_from_data"  # False on the rows only the grid completion added
 _CACHE = SqlCache()
 
 
-class QueryError(ValueError):
+class QueryError(InvalidQuery):
     """A query the user can fix: unknown KPI, slice or filter."""
+    default_code = "bad_query"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
+from saleskpi.domain.schema import ENTITIES
 from saleskpi.engine.derived import BUILDERS, DERIVED_COLUMNS, ViewContext, local_time
 from saleskpi.engine.dimensions import DIMENSIONS, add_dimension, supports
-from saleskpi.ingest.schema import ENTITIES
 
 VIEWS = tuple(BUILDERS)
 

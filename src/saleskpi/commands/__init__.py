@@ -1,5 +1,0 @@
-"""CLI commands, one module per area; importing registers them on the app."""
-
-from saleskpi.commands import compare, connectors, data, funnel, kpis, plans, reps, users
-
-__all__ = ["compare", "connectors", "data", "funnel", "kpis", "plans", "reps", "users"]

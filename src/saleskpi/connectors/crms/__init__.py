@@ -1,5 +1,0 @@
-"""The CRM connectors; importing this package registers each of them."""
-
-from saleskpi.connectors.crms import amocrm, bitrix24, hubspot, pipedrive
-
-__all__ = ["amocrm", "bitrix24", "hubspot", "pipedrive"]

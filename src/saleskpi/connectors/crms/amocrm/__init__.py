@@ -1,5 +1,0 @@
-"""amoCRM / Kommo: API v4 sync and webhooks (docs/connectors/amocrm.md)."""
-
-from saleskpi.connectors.crms.amocrm.connector import AmoCrmConnector
-
-__all__ = ["AmoCrmConnector"]

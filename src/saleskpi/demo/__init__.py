@@ -1,1 +1,0 @@
-"""A synthetic sales company for demos, tests and benchmarks (see ``generator``)."""

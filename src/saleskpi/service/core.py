@@ -1,0 +1,344 @@
+"""The one object every surface calls: CLI today, API, web and alerts later.
+
+It owns the caller's scope: the scope's filters are added to every query before
+the engine sees it, so no surface can forget them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+from saleskpi.catalog.funnel import FunnelError
+from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
+from saleskpi.domain.funnel import FunnelOptions, FunnelReport
+from saleskpi.domain.query import (
+    EVERYTHING,
+    KpiQuery,
+    KpiValue,
+    ResultRow,
+    Scope,
+    Scorecard,
+)
+from saleskpi.domain.reports import ImportReport
+from saleskpi.domain.settings import Settings
+from saleskpi.engine.scorecard import Engine, QueryError
+from saleskpi.service.results import RecentQuestions, ResultCache
+from saleskpi.service.scoping import plan_cut
+from saleskpi.sources.ingest.load import Progress
+from saleskpi.sources.ingest.mapping import Mapping
+from saleskpi.sources.ingest.run import import_path
+from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.targets import TargetRecord, TargetStore
+
+RECENT_DAYS = 7  # questions not asked for a week are not refreshed any more
+TARGET_DAYS_KEPT = 16  # days whose targets are kept (pages ask for a handful)
+
+
+@dataclass(frozen=True)
+class RepEntry:
+    """A rep (a person, across sources) as pickers and links show them."""
+
+    rep: str  # the person key that KPI rows and filters use
+    name: str
+    team: str | None
+
+
+@dataclass(frozen=True)
+class Question:
+    """A scorecard asked: what, in whose scope, with totals, as of when (None: now)."""
+
+    query: KpiQuery
+    scope: Scope = EVERYTHING
+    totals: bool = True
+    now: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class FunnelQuestion:
+    options: FunnelOptions
+    scope: Scope = EVERYTHING
+
+
+class SalesKpiService:
+    def __init__(self, settings: Settings, *, shared_writer: bool = False) -> None:
+        """``shared_writer``: inside the server, which also writes (imports, syncs).
+
+        DuckDB lets one process hold a file read-write and refuses a read-only
+        connection next to it, so the server opens every connection read-write. It
+        does not keep the file open between computations (that would save 50 ms an
+        open), so that the CLI can read the same workspace while the server runs.
+        """
+        self.settings = settings
+        self.shared_writer = shared_writer
+        self._catalog: Catalog | None = None
+        # Many people open the same page: a scorecard is kept for ``cache_seconds``
+        # and only while the stored data is unchanged (the data version is in the key).
+        self.results: ResultCache[Scorecard] = ResultCache(settings.cache_seconds)
+        # What the pages asked lately: ``refresh`` computes it again in the background.
+        self.recent: RecentQuestions[Question | FunnelQuestion] = RecentQuestions(
+            RECENT_DAYS * 86400)
+        self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
+        self._people: tuple[tuple[int, ...], list[RepEntry]] | None = None
+        self._rep_names: tuple[tuple[int, ...], dict[str, str]] | None = None
+        self._targets: dict[dt.date, list[TargetRecord]] = {}
+        self._targets_version = -1
+        self._targets_lock = threading.Lock()
+
+    @property
+    def cache_hits(self) -> int:
+        return self.results.stats.hits
+
+    def reload_catalog(self) -> None:
+        """After the user's kpis.yaml changed (the web catalogue editor)."""
+        self._catalog = None
+        self.results.clear()
+
+    def data_version(self) -> tuple[int, ...]:
+        """Changes whenever the stored data does: the files' modification times.
+
+        Opening the store writes nothing (schema changes happen once, when a store
+        is created or upgraded), so only imports, syncs and link edits change it.
+        """
+        path = self.settings.analytics_path
+        wal = path.with_name(path.name + ".wal")
+        return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (path, wal))
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = load_catalog(self.settings.user_kpis_path)
+        return self._catalog
+
+    @contextmanager
+    def engine(self, *, read_only: bool = True) -> Iterator[Engine]:
+        read_only = read_only and not self.shared_writer
+        with AnalyticsStore(self.settings.analytics_path, read_only=read_only) as store:
+            yield Engine(store, self.catalog, timezone=self.settings.timezone,
+                         currency=self.settings.currency)
+
+    # -- scorecards ---------------------------------------------------------------
+    def scorecard(self, query: KpiQuery, scope: Scope = EVERYTHING, *, totals: bool = True,
+                  now: dt.datetime | None = None) -> Scorecard:
+        """KPIs for ``query`` within ``scope``, with total rows.
+
+        With a cache (the server), a rep's or a team lead's scorecard is cut out of
+        the company's scorecard by rep or by team (``saleskpi.service.scoping``), which is
+        computed once for everybody. The rows are shared with the cache: read them,
+        do not change them.
+        """
+        asked = Question(query, scope, totals, now)
+        if self.settings.cache_seconds <= 0:
+            return self._compute(asked)
+        cut = plan_cut(self.catalog, self._without_redundant_filters(query, scope), scope)
+        if cut is None:
+            return self._kept(asked)
+        company = self._kept(Question(cut.rows_query, EVERYTHING, False, now))
+        members = None
+        if cut.dim == "team" and "rep" in cut.rows_query.by:
+            team = Scope(teams=frozenset({cut.value}))
+            members = frozenset(r.rep for r in self.visible_reps(team))
+        if cut.added and not any(r.keys.get(cut.dim) == cut.value for r in company.rows):
+            # A rep or team the company's grid does not list (no data, unknown id):
+            # the scoped computation gives its row of zeros.
+            return self._kept(asked)
+        rows = cut.rows(company, members)
+        total_rows: list[ResultRow] = []
+        if totals and query.by:
+            total_rows = cut.totals(self._kept(Question(cut.totals_query, EVERYTHING, False,
+                                                        now)))
+        return Scorecard(query, rows, total_rows, dict(company.units))
+
+    def _without_redundant_filters(self, query: KpiQuery, scope: Scope) -> KpiQuery:
+        """Drop filters the scope already applies, so that equal questions share answers.
+
+        A team lead's page filtered on their own team, or a rep's on their own team
+        (every row of a rep is their team's), asks what the scope alone asks.
+        """
+        if not query.where:
+            return query
+        teams = scope.teams
+        if scope.rep_ids is not None and len(scope.rep_ids) == 1 and teams is None:
+            (rep,) = scope.rep_ids
+            team = next((r.team for r in self.visible_reps(scope) if r.rep == rep), None)
+            teams = frozenset({team}) if team else None
+        where = tuple((dim, values) for dim, values in query.where
+                      if not (dim == "team" and teams is not None and set(values) >= teams)
+                      and not (dim == "rep" and scope.rep_ids is not None
+                               and set(values) >= scope.rep_ids))
+        return replace(query, where=where)
+
+    def team_average(self, query: KpiQuery, rep: str, *,
+                     now: dt.datetime | None = None) -> list[ResultRow]:
+        """The average of ``rep``'s team mates' KPIs, per period: an aggregate only.
+
+        For a rep's own pages: they may compare themselves with their team without
+        seeing any team mate's figures. Empty when the rep has no team.
+        """
+        team = next((r.team for r in self.visible_reps() if r.rep == rep), None)
+        if not team:
+            return []
+        by_rep = replace(query, by=("rep",))
+        team_scope = Scope(teams=frozenset({team}))
+        return averages(self.scorecard(by_rep, team_scope, totals=False, now=now))
+
+    def _kept(self, question: Question) -> Scorecard:
+        key = (question, self.data_version())
+        card = self.results.get(key, partial(self._compute, question))
+        self.recent.note(question)
+        return Scorecard(card.query, list(card.rows), list(card.totals), dict(card.units))
+
+    def _compute(self, question: Question) -> Scorecard:
+        query, scope = question.query, question.scope
+        scoped = replace(query, where=(*query.where, *scope.as_filters()))
+        with self.engine() as engine:
+            scoped = self._resolve_rep_names(engine, scoped)
+            result = engine.scorecard(scoped, totals=question.totals, now=question.now)
+        result.query = query
+        return result
+
+    def refresh(self, *, margin: float | None = None) -> int:
+        """Compute again what was asked lately and is missing or about to expire.
+
+        Run in the background by the server (``saleskpi.service.refresh``) after imports and
+        syncs and before answers expire, so the next visitor is not the one who
+        waits. Returns how many scorecards it computed.
+        """
+        ttl = self.settings.cache_seconds
+        if ttl <= 0:
+            return 0
+        margin = min(ttl / 2, 300.0) if margin is None else margin
+        version = self.data_version()
+        done = 0
+        for question, _asked in self.recent.items():
+            key = (question, version)
+            try:
+                if isinstance(question, FunnelQuestion):
+                    if self.funnels.expires_in(key) > margin:
+                        continue
+                    self.funnels.get(key, partial(self._compute_funnel, question), fresh=True)
+                else:
+                    if self.results.expires_in(key) > margin:
+                        continue
+                    self.results.get(key, partial(self._compute, question), fresh=True)
+            except (QueryError, CatalogError, FunnelError):
+                continue  # the catalogue or pipelines changed since: it will not be asked
+            done += 1
+            if self.data_version() != version:
+                break  # new data arrived meanwhile: start over on it
+        return done
+
+    # -- funnels ---------------------------------------------------------------------
+    def funnel(self, options: FunnelOptions, scope: Scope = EVERYTHING) -> FunnelReport:
+        """The stage funnel in ``scope``, kept like scorecards while the data is unchanged."""
+        asked = FunnelQuestion(options, scope)
+        if self.settings.cache_seconds <= 0:
+            return self._compute_funnel(asked)
+        report = self.funnels.get((asked, self.data_version()),
+                                  partial(self._compute_funnel, asked))
+        self.recent.note(asked)
+        return report
+
+    def _compute_funnel(self, question: FunnelQuestion) -> FunnelReport:
+        from saleskpi.engine.funnel import compute_funnel
+
+        with self.engine() as engine:
+            return compute_funnel(engine.store, self.settings, question.scope,
+                                  question.options)
+
+    # -- targets ---------------------------------------------------------------------
+    def targets_on(self, at: dt.date) -> list[TargetRecord]:
+        """The targets whose period contains ``at``: kept until the state database changes.
+
+        Every overview and rep page shows plans; listing thousands of targets from
+        SQLite each time cost 70-200 ms a page on a big company. Pages ask for a
+        few days at once (today, the end of last month), so several days are kept.
+        """
+        state = self.settings.workspace / "state.sqlite"
+        version = state.stat().st_mtime_ns if state.exists() else 0
+        with self._targets_lock:
+            if self._targets_version != version:
+                self._targets.clear()
+                self._targets_version = version
+            found = self._targets.get(at)
+        if found is not None:
+            return found
+        found = TargetStore(self.settings.state_url).list(at=at)
+        with self._targets_lock:
+            if self._targets_version == version:
+                if len(self._targets) >= TARGET_DAYS_KEPT:
+                    self._targets.pop(next(iter(self._targets)))
+                self._targets[at] = found
+        return found
+
+    # -- people ---------------------------------------------------------------------
+    def visible_reps(self, scope: Scope = EVERYTHING) -> list[RepEntry]:
+        """The reps ``scope`` may see, by name: for pickers and links."""
+        version = self.data_version()
+        if self._people is None or self._people[0] != version:
+            with self.engine() as engine:
+                found = engine.store.fetch(
+                    "SELECT DISTINCT person, person_name, team FROM rep_people")
+            entries = [RepEntry(str(p), str(n or p), t) for p, n, t in found]
+            entries.sort(key=lambda r: (r.name.casefold(), r.rep))
+            self._people = (version, entries)
+        people = self._people[1]
+        return [r for r in people
+                if (scope.rep_ids is None or r.rep in scope.rep_ids)
+                and (scope.teams is None or r.team in scope.teams)]
+
+    def rep_names(self) -> dict[str, str]:
+        """Source rep id -> name, as targets name reps: kept while the data is unchanged.
+
+        Plan pages name the rep of every target; opening the store for that cost a
+        page tens of milliseconds. Read it, do not change it.
+        """
+        version = self.data_version()
+        kept = self._rep_names
+        if kept is None or kept[0] != version:
+            with self.engine() as engine:
+                names = {str(i): str(n) for i, n in engine.store.fetch(
+                    "SELECT id, name FROM reps")}
+            kept = self._rep_names = (version, names)
+        return kept[1]
+
+    def import_path(self, path: Path, *, mapping: Mapping | None, source: str | None,
+                    dry_run: bool, progress: Progress | None = None) -> ImportReport:
+        return import_path(self.settings, path, mapping=mapping, source=source,
+                           dry_run=dry_run, progress=progress)
+
+    @staticmethod
+    def _resolve_rep_names(engine: Engine, query: KpiQuery) -> KpiQuery:
+        """Let users filter by a rep's name as well as by id."""
+        if "rep" not in query.where_dims():
+            return query
+        by_name = {name: person for person, name in engine.store.fetch(
+            "SELECT DISTINCT person, name FROM rep_people JOIN reps "
+            "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")}
+        where = tuple(
+            (dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep" else (dim, values)
+            for dim, values in query.where
+        )
+        return replace(query, where=where)
+
+
+def averages(scorecard: Scorecard) -> list[ResultRow]:
+    """The team-average row(s): the mean of the rows' values, per period."""
+    groups: dict[str | None, list[ResultRow]] = {}
+    for row in scorecard.rows:
+        groups.setdefault(row.keys.get("period"), []).append(row)
+    result = []
+    for period, rows in groups.items():
+        keys: dict[str, str | None] = {"period": period} if "period" in rows[0].keys else {}
+        average = ResultRow(keys)
+        for key, unit in scorecard.units.items():
+            values = [v for r in rows if (v := r.values[key].value) is not None]
+            mean = sum(values) / len(values) if values else None
+            average.values[key] = KpiValue(mean, unit)
+        result.append(average)
+    return result

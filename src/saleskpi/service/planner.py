@@ -1,0 +1,298 @@
+"""Plans against the data: plan vs actual, and reverse planning from history.
+
+Every number comes from ``SalesKpiService.scorecard`` (so scope, time zone and
+KPI definitions are the same as everywhere else); the arithmetic is in the pure
+modules ``attainment`` and ``reverse``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from saleskpi.domain.i18n import current_language
+from saleskpi.domain.planning import (
+    RATE_KEYS,
+    RATE_PARTS,
+    GoalKpi,
+    Rate,
+    ReversePlan,
+    plan_activity,
+    working_days,
+)
+from saleskpi.domain.query import (
+    EVERYTHING,
+    KpiQuery,
+    Period,
+    ResultRow,
+    Scope,
+    local_midnight_utc,
+    period_start,
+)
+from saleskpi.service.attainment import PlanLine, compare, elapsed_share, is_cumulative
+from saleskpi.store.targets import (
+    Level,
+    TargetRecord,
+    effective,
+    period_bounds,
+    spans_period,
+)
+
+if TYPE_CHECKING:
+    from saleskpi.service.core import SalesKpiService
+
+HISTORY_KPIS = ("calls", "meetings", "deals_won", "revenue")
+
+
+# -- people -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RepInfo:
+    id: str
+    name: str
+    team: str | None
+
+
+def find_rep(service: SalesKpiService, text: str) -> RepInfo | None:
+    """A rep by id or, failing that, by name."""
+    # The service's list is kept between requests: no store to open for a page.
+    known = service.visible_reps()
+    found = next((r for r in known if r.rep == text), None) or \
+        next((r for r in known if r.name == text), None)
+    if found is not None:
+        return RepInfo(found.rep, found.name, found.team)
+    with service.engine() as engine:
+        rows = engine.store.fetch(
+            "SELECT id, name, team FROM reps WHERE id = $text OR name = $text "
+            "ORDER BY id = $text DESC, id LIMIT 1", {"text": text})
+    if not rows:
+        return None
+    rep_id, name, team = rows[0]
+    return RepInfo(str(rep_id), str(name), None if team is None else str(team))
+
+
+def rep_names(service: SalesKpiService) -> dict[str, str]:
+    """Source rep id -> name (targets name reps by their source id)."""
+    return service.rep_names()
+
+
+def known_teams(service: SalesKpiService) -> set[str]:
+    with service.engine() as engine:
+        return {str(t) for (t,) in engine.store.fetch(
+            "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}
+
+
+# -- plan vs actual -----------------------------------------------------------------
+def _visible(target: TargetRecord, scope: Scope) -> bool:
+    if scope.rep_ids is None and scope.teams is None:
+        return True
+    if target.level == "rep":
+        return scope.rep_ids is None or target.rep_id in scope.rep_ids
+    if target.level == "team":
+        return scope.rep_ids is None and scope.teams is not None and target.team in scope.teams
+    return False
+
+
+def whose(target: TargetRecord) -> str | None:
+    """The rep (id) or team a target is for; None for the company."""
+    return {"rep": target.rep_id, "team": target.team}.get(target.level)
+
+
+def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None = None,
+                   period: Period | None = None, scope: Scope = EVERYTHING,
+                   targets: Sequence[TargetRecord] | None = None,
+                   who: str | None = None) -> list[PlanLine]:
+    """Every target whose period contains ``at``, against its actual up to the end of ``at``.
+
+    Rep targets compare with the rep, team targets with the team (``where team``),
+    company targets with the company totals. Sorted furthest behind first. With
+    ``level`` and ``who`` only the targets of that one rep or team: a page about one
+    rep need not measure the plans of all the others.
+    """
+    if targets is None:
+        targets = service.targets_on(at)
+    chosen = [
+        t for t in effective(targets)
+        if t.contains(at) and (level is None or t.level == level)
+        and (period is None or spans_period(t.period_start, t.period_end, period))
+        and _visible(t, scope)
+        and (level is None or level == "company" or who is None or whose(t) == who)
+    ]
+    catalog = service.catalog
+    groups: dict[tuple[Level, dt.date, dt.date], list[TargetRecord]] = defaultdict(list)
+    for target in chosen:
+        groups[(target.level, target.period_start, target.period_end)].append(target)
+    names = rep_names(service) if any(t.level == "rep" for t in chosen) else {}
+    lines: list[PlanLine] = []
+    zone = service.settings.timezone
+    lang = current_language()
+    for (group_level, first, last), members in groups.items():
+        kpis = tuple(sorted({t.kpi for t in members if t.kpi in catalog.kpis}))
+        actual_rows: dict[str | None, ResultRow] = {}
+        if kpis:
+            until = min(at, last)
+            query = KpiQuery(kpis, start=first, end=until)
+            if group_level != "company":
+                values = sorted({(t.rep_id if group_level == "rep" else t.team) or ""
+                                 for t in members})
+                query = KpiQuery(kpis, by=(group_level,), start=first, end=until,
+                                 where=((group_level, tuple(values)),))
+            card = service.scorecard(
+                query, scope, totals=False,
+                now=local_midnight_utc(until + dt.timedelta(days=1), zone))
+            for found in card.rows:
+                actual_rows[found.keys.get(group_level) if group_level != "company"
+                            else None] = found
+        elapsed, total = elapsed_share(first, last, at)
+        for target in members:
+            spec = catalog.kpis.get(target.kpi)
+            row = actual_rows.get(whose(target))
+            value = row.values.get(target.kpi) if row and spec else None
+            higher = spec.higher_is_better if spec else True
+            cumulative = is_cumulative(spec) if spec else False
+            actual = value.value if value else None
+            if actual is None and cumulative:
+                actual = 0.0  # no rows at all: nothing was done yet
+            result = compare(target.value, actual,
+                             higher_is_better=higher, cumulative=cumulative,
+                             elapsed_days=elapsed, period_days=total)
+            unit = (service.settings.currency if spec.unit == "money" else spec.unit) \
+                if spec else ""
+            lines.append(PlanLine(
+                target, spec.display_name(lang) if spec else target.kpi, unit, higher,
+                cumulative, at, elapsed, total, result,
+                rep_name=names.get(target.rep_id or "") if target.level == "rep" else None,
+                numerator=value.numerator if value and value.is_ratio else None,
+                denominator=value.denominator if value and value.is_ratio else None,
+            ))
+    lines.sort(key=PlanLine.sort_key)
+    return lines
+
+
+# -- reverse planning from history ---------------------------------------------------
+def history_window(at: dt.date, months: int) -> tuple[dt.date, dt.date]:
+    """The ``months`` full calendar months before the month of ``at``."""
+    this_month = period_start(at, "month")
+    first = this_month
+    for _ in range(months):
+        first = period_start(first - dt.timedelta(days=1), "month")
+    return first, this_month - dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class FunnelCounts:
+    """Calls, meetings, deals won and revenue over a history window."""
+
+    calls: float
+    meetings: float
+    deals_won: float
+    revenue: float
+
+    def count(self, name: str) -> float:
+        value: float = getattr(self, name)
+        return value
+
+    def rates(self) -> list[Rate]:
+        rates = []
+        for key in RATE_KEYS:
+            numerator, denominator = RATE_PARTS[key]
+            rate = Rate.measured(key, self.count(numerator), self.count(denominator))
+            if rate is not None:
+                rates.append(rate)
+        return rates
+
+    def deal_size(self) -> Fraction | None:
+        if not self.deals_won:
+            return None
+        return Fraction(str(self.revenue)) / Fraction(int(self.deals_won))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"calls": self.calls, "meetings": self.meetings, "deals_won": self.deals_won,
+                "revenue": self.revenue}
+
+
+def _counts(row: ResultRow) -> FunnelCounts:
+    def value(key: str) -> float:
+        return float(row.values[key].value or 0)
+
+    return FunnelCounts(*(value(k) for k in HISTORY_KPIS))
+
+
+def funnel_counts(service: SalesKpiService, first: dt.date, last: dt.date, *,
+                  rep_id: str | None = None, team: str | None = None,
+                  scope: Scope = EVERYTHING) -> FunnelCounts:
+    """The funnel of one rep, one team or (neither) the company over [first, last]."""
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    if rep_id is not None:
+        where = (("rep", (rep_id,)),)
+    elif team is not None:
+        where = (("team", (team,)),)
+    card = service.scorecard(KpiQuery(HISTORY_KPIS, start=first, end=last, where=where),
+                             scope, totals=False)
+    if not card.rows:  # nothing at all in the window
+        return FunnelCounts(0.0, 0.0, 0.0, 0.0)
+    return _counts(card.rows[0])
+
+
+def peer_rates(service: SalesKpiService, first: dt.date, last: dt.date, *,
+               team: str | None = None,
+               scope: Scope = EVERYTHING) -> dict[str, list[Fraction]]:
+    """Each rep's rate per funnel step (reps of ``team``, or all), reps with data only."""
+    where = (("team", (team,)),) if team is not None else ()
+    card = service.scorecard(
+        KpiQuery(HISTORY_KPIS, by=("rep",), start=first, end=last, where=where), scope,
+        totals=False)
+    rates: dict[str, list[Fraction]] = defaultdict(list)
+    for row in card.rows:
+        for rate in _counts(row).rates():
+            rates[rate.key].append(rate.value)
+    return dict(rates)
+
+
+@dataclass(frozen=True)
+class ReverseRequest:
+    goal_kpi: GoalKpi
+    goal: Fraction
+    at: dt.date
+    period: Period = "month"
+    rep: RepInfo | None = None
+    team: str | None = None
+    rates: tuple[Rate, ...] = ()  # given by hand: history is not read
+    history_months: int = 3
+    working_days: int | None = None
+    deal_size: Fraction | None = None
+
+
+def reverse_plan(service: SalesKpiService, request: ReverseRequest,
+                 scope: Scope = EVERYTHING) -> ReversePlan:
+    """The activity a goal takes in the period of ``at``, from own history or given rates.
+
+    The improvement hint compares each step with the median over the reps of the
+    rep's team (for a team: of that team; for the company: of all reps).
+    """
+    first, last = period_bounds(request.at, request.period)
+    days = request.working_days or working_days(first, last)
+    if request.rates:
+        plan = plan_activity(request.goal_kpi, request.goal, request.rates, days,
+                             deal_size=request.deal_size, period_start=first,
+                             period_end=last)
+        plan.extra["history"] = None
+        return plan
+    h_first, h_last = history_window(request.at, request.history_months)
+    counts = funnel_counts(service, h_first, h_last,
+                           rep_id=request.rep.id if request.rep else None,
+                           team=request.team, scope=scope)
+    peers_team = request.rep.team if request.rep else request.team
+    peers = peer_rates(service, h_first, h_last, team=peers_team, scope=scope)
+    plan = plan_activity(request.goal_kpi, request.goal, counts.rates(), days,
+                         deal_size=request.deal_size or counts.deal_size(), team_rates=peers,
+                         period_start=first, period_end=last)
+    plan.extra["history"] = {
+        "from": h_first.isoformat(), "to": h_last.isoformat(),
+        "months": request.history_months, **counts.to_dict(),
+        "peers_team": peers_team,
+    }
+    return plan

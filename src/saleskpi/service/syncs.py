@@ -1,0 +1,68 @@
+"""Syncs and CRM webhooks: every run of a connector goes through here.
+
+DuckDB has one writer, so syncs run one at a time (``sync_lock``), whoever asks:
+the scheduler, a webhook, or ``saleskpi sync``.
+
+A webhook only says "something changed"; the connector's incremental sync
+fetches it through the API, so a forged payload can at most cause a harmless
+sync, and the stored data always comes from the CRM itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+from saleskpi.domain.errors import Conflict, NotFound, TooLarge, Upstream
+from saleskpi.domain.settings import Settings
+from saleskpi.sources.connectors.base import REGISTRY, ClientOptions, WebhookRequest
+from saleskpi.sources.connectors.http import ConnectorError
+from saleskpi.sources.ingest.load import Progress
+from saleskpi.sources.connectors.sync import SyncReport, connector_for, sync
+from saleskpi.store.state.webhook_log import remember_delivery
+
+MAX_WEBHOOK_BODY = 256 * 1024  # CRM webhooks are small; anything bigger is not one
+sync_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    batches: int
+
+
+def run_sync(settings: Settings, crm: str, *, full: bool = False,
+             options: ClientOptions | None = None, progress: Progress | None = None
+             ) -> SyncReport:
+    """One sync of ``crm``, after any other that is running."""
+    with sync_lock:
+        return sync(settings, crm, full=full, options=options, progress=progress)
+
+
+def handle_webhook(settings: Settings, crm: str, delivery: WebhookRequest,
+                   options: ClientOptions | None = None) -> WebhookOutcome:
+    """Verify, refuse replays, then sync at once.
+
+    Raises ``NotFound`` (unknown or unconnected CRM), ``WebhookRejected`` (not
+    verified), ``Conflict`` (replayed), ``TooLarge`` or ``Upstream`` (the sync failed;
+    the delivery is remembered and the next scheduled sync picks the change up).
+    """
+    import saleskpi.sources.connectors.crms  # noqa: F401  (registers the connectors)
+
+    if crm not in REGISTRY:
+        raise NotFound("unknown CRM", code="unknown_crm")
+    if len(delivery.body) > MAX_WEBHOOK_BODY:
+        raise TooLarge("webhook body too large", code="too_large")
+    try:
+        connector = connector_for(settings, crm, options)
+    except ConnectorError:
+        raise NotFound("this CRM is not connected", code="not_connected") from None
+    delivery_id = connector.verify_webhook(delivery)
+    digest = hashlib.sha256(f"{crm}:{delivery_id}".encode()).hexdigest()
+    if not remember_delivery(settings, crm, digest):
+        raise Conflict("this delivery was already received", code="replayed")
+    try:
+        report = run_sync(settings, crm, options=options)
+    except ConnectorError:
+        raise Upstream("the sync after the webhook failed", code="sync_failed") from None
+    return WebhookOutcome(report.batches)

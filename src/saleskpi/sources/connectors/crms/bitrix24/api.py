@@ -1,0 +1,188 @@
+"""Calling Bitrix24's REST methods through an inbound webhook.
+
+An inbound webhook is an address with the key in its path:
+``https://<portal>/rest/<user>/<key>/<method>.json``. The key is put into the
+path only by the transport, on the way out, so httpx's own request log (INFO)
+and every error message see the address without it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from saleskpi.domain.i18n import _
+from saleskpi.sources.connectors.base import ClientOptions
+from saleskpi.sources.connectors.crms.bitrix24.payload import CRM, Item, Page, read_page
+from saleskpi.sources.connectors.http import ApiClient, AuthError, ConnectorError, RateLimit, redact
+
+# Bitrix24 counts requests in a leaky bucket: 50 may come at once, and it drains at 2
+# a second. A sync keeps well inside it (bursts of 10, then 2 a second); a
+# QUERY_LIMIT_EXCEEDED (a 503) is retried with a backoff all the same.
+RATE_LIMIT = 2.0
+BURST = 10
+AUTH_ERRORS = {"NO_AUTH_FOUND", "INVALID_CREDENTIALS", "expired_token", "invalid_token",
+               "WRONG_AUTH_TYPE", "ACCESS_DENIED", "insufficient_scope", "user_access_error",
+               "authorization_error", "PAYMENT_REQUIRED"}
+THROTTLED = {"QUERY_LIMIT_EXCEEDED", "OVERLOAD_LIMIT"}
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_WEBHOOK_PATH = re.compile(r"^(?P<prefix>(?:/[^/]+)*?)/rest/(?P<user>\d+)/(?P<code>[^/]+)"
+                           r"(?:/(?:[A-Za-z0-9_.]+\.json)?)?/?$")
+
+
+@dataclass
+class LeakyBucket(RateLimit):
+    """Bitrix24's own algorithm: up to ``capacity`` at once, then ``per_second``."""
+
+    capacity: float = BURST
+    _level: float = field(default=0.0, repr=False)
+    _drained: float = field(default=0.0, repr=False)
+
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        now = time.monotonic()
+        self._level = max(0.0, self._level - (now - self._drained) * self.per_second)
+        self._drained = now
+        if self._level + 1 > self.capacity:
+            pause = (self._level + 1 - self.capacity) / self.per_second
+            sleep(pause)
+            self._level -= pause * self.per_second
+        self._level += 1
+
+
+@dataclass(frozen=True)
+class WebhookAddress:
+    """An inbound webhook: https://<portal>/rest/<user>/<key>/ split into its parts."""
+
+    origin: str  # https://acme.bitrix24.ru (with a port, if any)
+    root: str  # /rest/1/ (with any path before /rest on a self-hosted portal)
+    key: str  # the secret
+
+    @property
+    def url(self) -> str:
+        return f"{self.origin}{self.root}{self.key}/"
+
+
+def parse_webhook_url(value: str) -> WebhookAddress:
+    """The inbound webhook's parts; ConnectorError (never repeating the value) if it is none."""
+    text = value.strip()
+    if text and "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    host = parts.hostname or ""
+    match = _WEBHOOK_PATH.match(parts.path)
+    if parts.scheme not in ("https", "http") or not host or match is None:
+        # Never repeat the address: it contains the webhook's key.
+        raise ConnectorError(_(
+            "{crm}: the inbound webhook address should look like "
+            "https://yourportal.bitrix24.ru/rest/1/abc123xyz/ (Bitrix24: Developer resources "
+            "→ Other → Inbound webhook)", crm=CRM))
+    if parts.scheme == "http" and host not in LOCAL_HOSTS:
+        raise ConnectorError(_(
+            "{crm}: the inbound webhook address must start with https://: the key in it "
+            "would travel in clear text", crm=CRM))
+    port = f":{parts.port}" if parts.port else ""
+    return WebhookAddress(f"{parts.scheme}://{host}{port}",
+                          f"{match['prefix']}/rest/{match['user']}/", match["code"])
+
+
+class KeyedTransport(httpx.BaseTransport):
+    """Puts the webhook's key into the path only on the way out.
+
+    The client (and so httpx's request log at INFO, and any error naming the URL)
+    only ever sees https://<portal>/rest/<user>/<method>.json: the key is in no log.
+    """
+
+    def __init__(self, address: WebhookAddress) -> None:
+        host = urlsplit(address.origin).hostname or ""
+        scheme = urlsplit(address.origin).scheme
+        # An explicit transport makes httpx ignore HTTP(S)_PROXY: honour it here instead.
+        proxy = None if urllib.request.proxy_bypass(host) else \
+            urllib.request.getproxies().get(scheme)
+        self.inner = httpx.HTTPTransport(proxy=proxy)
+        self.root = address.root
+        self.key = address.key
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.startswith(self.root):
+            path = f"{self.root}{self.key}/{path[len(self.root):]}"
+        keyed = httpx.Request(request.method, request.url.copy_with(path=path),
+                              headers=request.headers, stream=request.stream,
+                              extensions=request.extensions)
+        return self.inner.handle_request(keyed)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class Bitrix24Api:
+    """REST methods of one portal; error answers become AuthError or ConnectorError."""
+
+    def __init__(self, address: WebhookAddress, options: ClientOptions,
+                 secrets: list[str]) -> None:
+        if options == ClientOptions():  # not tuned by the caller: Bitrix24's own limit
+            options = ClientOptions(rate_limit=RATE_LIMIT, retries=options.retries,
+                                    backoff=options.backoff)
+        self.options = options
+        self.secrets = secrets
+        self.client: ApiClient = options.client(
+            CRM, f"{address.origin}{address.root}", secrets=secrets,
+            transport=KeyedTransport(address))
+        self.client.rate = LeakyBucket(options.rate_limit)
+
+    def _reconnect(self, method: str) -> AuthError:
+        return AuthError(redact(_(
+            "{crm}: Bitrix24 refused the inbound webhook at {method}: it was deleted, its "
+            "key regenerated, its user deactivated or its permissions reduced. Create an "
+            "inbound webhook with the crm, user and department permissions (Developer "
+            "resources → Other → Inbound webhook) and run 'saleskpi connect {crm}' again.",
+            crm=CRM, method=method), self.secrets))
+
+    def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One REST method; an error answer becomes AuthError or ConnectorError."""
+        attempt = 0
+        while True:
+            try:
+                body = self.client.post(f"{method}.json", params)
+            except AuthError:
+                raise self._reconnect(method) from None
+            answer = Item(method, "<response>", body)
+            error = answer.data.get("error")
+            if error is None:
+                return answer.data
+            code = str(error)
+            if code in THROTTLED and attempt < self.options.retries:
+                time.sleep(self.options.backoff * 2 ** attempt)  # a 200 saying "too fast"
+                attempt += 1
+                continue
+            if code in AUTH_ERRORS:
+                raise self._reconnect(method)
+            raise ConnectorError(redact(_(
+                "{crm}: {method} answered with error {code}: {description}", crm=CRM,
+                method=method, code=code[:80],
+                description=str(answer.data.get("error_description") or "")[:200]),
+                self.secrets))
+
+    def page(self, method: str, params: dict[str, Any], key: str | None = None) -> Page:
+        return read_page(method, self.call(method, params), key)
+
+    def every(self, method: str, params: dict[str, Any],
+              key: str | None = None) -> tuple[list[Item], dt.datetime | None]:
+        """Every page of a short list (directories), by ``start`` and ``next``."""
+        items: list[Item] = []
+        start: int | None = 0
+        first_time: dt.datetime | None = None
+        while start is not None:
+            page = self.page(method, {**params, "start": start}, key)
+            first_time = first_time or page.server_time
+            items += page.items
+            start = page.next if page.items and (page.next or 0) > start else None
+        return items, first_time

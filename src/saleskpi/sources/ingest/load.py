@@ -1,0 +1,354 @@
+"""Write validated tables into the store: check references, count, upsert.
+
+The whole import is one DuckDB transaction: either every table is written or
+none is. Rows are keyed by (source, key), so importing the same data again
+finds every row unchanged and writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from saleskpi.domain.i18n import _
+from saleskpi.domain.reports import EntityCounts, ImportRejected, ImportReport
+from saleskpi.domain.schema import ENTITIES, LOAD_ORDER, SQL_TYPES, Entity
+from saleskpi.sources.ingest.validate import TypedTable
+from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.first_contacts import ACTIVITY_COLUMNS, refresh_first_contacts
+
+if TYPE_CHECKING:
+    from saleskpi.sources.ingest.targets import TargetImport
+
+# A reference to an unknown rep would make a KPI row nobody owns: refuse it.
+# Other dangling references (an account or product missing from the export)
+# are common in real exports and only reported.
+STRICT_REFERENCES = {"reps"}
+EXAMPLES = 5
+
+Progress = Callable[[str], None]
+
+# Targets are plans, not facts: staged and checked here like every entity, but
+# stored in the transactional store (SQLite) by saleskpi.sources.ingest.targets.
+ROUTED_TO_STATE = "targets"
+
+
+def frames_to_tables(frames: dict[str, pd.DataFrame]) -> list[TypedTable]:
+    """Typed frames made in code (demo, connectors) as tables the loader takes."""
+    tables = []
+    for name, frame in frames.items():
+        entity = ENTITIES[name]
+        out = frame.copy()
+        extra = [c for c in out.columns if c not in entity.column_names and c != "custom"]
+        if extra and "custom" not in out.columns:
+            records = out[extra].to_dict(orient="records")
+            out["custom"] = [
+                json.dumps({k: v for k, v in r.items() if v is not None and v == v},
+                           ensure_ascii=False, default=str)
+                for r in records
+            ]
+        elif "custom" not in out.columns:
+            out["custom"] = None
+        for column in entity.column_names:
+            if column not in out.columns:
+                out[column] = None
+        out["_row"] = range(2, len(out) + 2)
+        tables.append(TypedTable(name, name, out[[*entity.column_names, "custom", "_row"]]))
+    return tables
+
+
+def _key_match(entity: Entity, left: str, right: str) -> str:
+    # IS NOT DISTINCT FROM: keys such as a company-wide target's rep_id are NULL.
+    parts = [f'{left}."{k}" IS NOT DISTINCT FROM {right}."{k}"' for k in entity.key]
+    return " AND ".join([f"{left}.datasource = {right}.datasource", *parts])
+
+
+def _row_differs(entity: Entity, left: str, right: str) -> str:
+    cols = [*entity.column_names, "custom"]
+    lhs = ", ".join(f'{left}."{c}"' for c in cols)
+    rhs = ", ".join(f'{right}."{c}"' for c in cols)
+    return f"row({lhs}) IS DISTINCT FROM row({rhs})"
+
+
+class Loader:
+    """One import run against one store."""
+
+    def __init__(self, store: AnalyticsStore, source: str, report: ImportReport,
+                 progress: Progress | None = None) -> None:
+        self.store = store
+        self.con = store.con
+        self.source = source
+        self.report = report
+        self.progress = progress or (lambda _msg: None)
+        self.staged: list[str] = []
+        self._targets: TargetImport | None = None
+
+    def run(self, tables: Iterable[TypedTable], *, dry_run: bool) -> ImportReport:
+        by_entity: dict[str, list[TypedTable]] = {}
+        for table in tables:
+            by_entity.setdefault(table.entity, []).append(table)
+        try:
+            for name in LOAD_ORDER:
+                if name in by_entity:
+                    self._stage(ENTITIES[name], by_entity[name])
+            if ROUTED_TO_STATE in self.staged:
+                self._routed().check()
+            if not self.report.ok:
+                raise ImportRejected
+            for name in self.staged:
+                self._check_references(ENTITIES[name])
+            self._report_gaps()
+            if not self.report.ok:
+                raise ImportRejected
+            for name in self.staged:
+                self.report.entities[name] = (
+                    self._routed().count() if name == ROUTED_TO_STATE
+                    else self._count(ENTITIES[name]))
+            if not dry_run:
+                self.progress(_("writing"))
+                # SQLite commits only after DuckDB has; a failure in either undoes both.
+                routed = (self._routed().transaction() if ROUTED_TO_STATE in self.staged
+                          else contextlib.nullcontext())
+                with routed, self.store.transaction():
+                    for name in self.staged:
+                        if name == ROUTED_TO_STATE:
+                            self._routed().write()
+                        else:
+                            self._write(ENTITIES[name])
+        except ImportRejected:
+            for name in self.staged:
+                self.report.entities.setdefault(name, EntityCounts()).rejected = (
+                    self._staged_count(name)
+                )
+        finally:
+            for name in self.staged:
+                self.con.execute(f'DROP TABLE IF EXISTS "stage_{name}"')
+        return self.report
+
+    def _routed(self) -> TargetImport:
+        if self._targets is None:
+            from saleskpi.sources.ingest.targets import TargetImport
+
+            self._targets = TargetImport(self.con, self.store.path, self.source, self.report)
+        return self._targets
+
+    # -- staging -------------------------------------------------------------
+    def _stage(self, entity: Entity, tables: list[TypedTable]) -> None:
+        self.progress(_("checking {entity}", entity=entity.name))
+        parts = []
+        for table in tables:
+            part = table.frame.copy()
+            part["_file"] = table.name
+            parts.append(part)
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        casts = ", ".join(
+            f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"' for c in entity.columns
+        )
+        self.con.register("_incoming", frame)
+        try:
+            self.con.execute(
+                f'CREATE OR REPLACE TEMP TABLE "stage_{entity.name}" AS '
+                f"SELECT {casts}, CAST($source AS VARCHAR) AS datasource, "
+                f'CAST(custom AS JSON) AS custom, CAST(_row AS BIGINT) AS _row, _file '
+                f"FROM _incoming",
+                {"source": self.source},
+            )
+        finally:
+            self.con.unregister("_incoming")
+        self.staged.append(entity.name)
+        self._check_contract(entity)
+        if len(tables) > 1:
+            self._check_cross_file_duplicates(entity)
+
+    def _staged_count(self, name: str) -> int:
+        row = self.con.execute(f'SELECT count(*) FROM "stage_{name}"').fetchone()
+        return int(row[0]) if row else 0
+
+    def _check_contract(self, entity: Entity) -> None:
+        """Required values, allowed values and closed deals' dates, for rows made in code.
+
+        Files are checked cell by cell before this (validate.py); rows from the demo
+        or a CRM connector arrive typed, and are held to the same contract here.
+        """
+        table = f'"stage_{entity.name}"'
+        checks: list[tuple[str, str, str]] = []
+        for column in entity.columns:
+            if column.required:
+                checks.append((column.name, f'"{column.name}" IS NULL',
+                               _("{column} is empty but required", column=column.name)))
+            if column.choices:
+                allowed = ", ".join(f"'{c}'" for c in column.choices)
+                checks.append((column.name,
+                               f'"{column.name}" IS NOT NULL AND lower("{column.name}") '
+                               f"NOT IN ({allowed})",
+                               _("not one of the allowed values: {values}",
+                                 values=", ".join(column.choices))))
+        if entity.name == "deals":
+            checks.append(("closed_at", "status IN ('won', 'lost') AND closed_at IS NULL",
+                           _("a won or lost deal needs closed_at")))
+        for name, condition, message in checks:
+            rows = self.con.execute(
+                f"SELECT _file, _row FROM {table} WHERE {condition} ORDER BY _row LIMIT 5"
+            ).fetchall()
+            for file, row in rows:
+                self.report.error(file, int(row), name, message)
+
+    def _check_cross_file_duplicates(self, entity: Entity) -> None:
+        keys = ", ".join(f'"{k}"' for k in entity.key)
+        rows = self.con.execute(
+            f"""SELECT _file, _row, first_file, first_row FROM (
+                  SELECT _file, _row,
+                         first_value(_file) OVER w AS first_file,
+                         first_value(_row) OVER w AS first_row,
+                         row_number() OVER w AS n
+                  FROM "stage_{entity.name}"
+                  WINDOW w AS (PARTITION BY {keys} ORDER BY _file, _row))
+                WHERE n > 1 ORDER BY _file, _row LIMIT 10"""
+        ).fetchall()
+        for file, row, first_file, first_row in rows:
+            self.report.error(
+                file, int(row), ",".join(entity.key),
+                _("the same record is already in {file}, row {row}", file=first_file,
+                  row=first_row),
+                _("Each record must appear once; remove or merge the duplicate rows."),
+            )
+
+    # -- checks ----------------------------------------------------------------
+    def _known_ids(self, target: str) -> str:
+        stored = f'SELECT id FROM "{target}" WHERE datasource = $source'
+        if target in self.staged:
+            return f'SELECT id FROM "stage_{target}" UNION ALL {stored}'
+        return stored
+
+    def _check_references(self, entity: Entity) -> None:
+        for column in entity.columns:
+            if column.references is None:
+                continue
+            target = column.references
+            dangling = f"""FROM "stage_{entity.name}" s
+                WHERE s."{column.name}" IS NOT NULL
+                  AND s."{column.name}" NOT IN ({self._known_ids(target)})"""
+            params = {"source": self.source}
+            if target in STRICT_REFERENCES:
+                rows = self.con.execute(
+                    f'SELECT s._file, s._row, s."{column.name}" {dangling} '
+                    f"ORDER BY s._file, s._row LIMIT 10", params
+                ).fetchall()
+                for file, row, value in rows:
+                    self.report.error(
+                        file, int(row), column.name,
+                        _("{column} {value!r} is not a known rep", column=column.name,
+                          value=value),
+                        _("Add the rep to reps.csv (or the reps sheet) in this import, "
+                          "or import the reps first."),
+                    )
+                continue
+            count_row = self.con.execute(
+                f'SELECT count(*), list(DISTINCT s."{column.name}")[:{EXAMPLES}] {dangling}',
+                params,
+            ).fetchone()
+            if count_row and count_row[0]:
+                self.report.warn(
+                    "unknown_reference",
+                    _("{entity}.{column}: {count} rows refer to {target} that are not in "
+                      "the data; kept, but they will show no {target} details",
+                      entity=entity.name, column=column.name, count=count_row[0],
+                      target=target),
+                    count=int(count_row[0]), column=column.name,
+                    examples=[str(v) for v in count_row[1]],
+                )
+
+    def _report_gaps(self) -> None:
+        """Quirks of real exports that change what some KPIs can count."""
+        if "deals" in self.staged:
+            without_created, without_account = self.con.execute(
+                'SELECT count(*) FILTER (WHERE created_at IS NULL), '
+                'count(*) FILTER (WHERE account_id IS NULL) FROM "stage_deals"'
+            ).fetchone() or (0, 0)
+            if without_created:
+                self.report.warn(
+                    "deal_without_created_at",
+                    _("{count} deals have no created_at: they count in pipeline, won and "
+                      "lost figures, but not in KPIs that need the creation date "
+                      "(time to close, lead processing)", count=without_created),
+                    count=int(without_created), column="created_at",
+                )
+            if without_account:
+                self.report.warn(
+                    "deal_without_account",
+                    _("{count} deals have no account: they show no segment or sector",
+                      count=without_account),
+                    count=int(without_account), column="account_id",
+                )
+        if "reps" in self.staged or "deals" in self.staged:
+            deals = self._known_ids_of("deals", "rep_id")
+            row = self.con.execute(
+                f"SELECT count(*), list(id ORDER BY id)[:{EXAMPLES}] "
+                f"FROM (SELECT DISTINCT id FROM ({self._known_ids('reps')})) r "
+                f"WHERE id NOT IN ({deals})",
+                {"source": self.source},
+            ).fetchone()
+            if row and row[0]:
+                self.report.warn(
+                    "rep_without_deals",
+                    _("{count} reps have no deals (shown with zeros in the scorecard)",
+                      count=row[0]),
+                    count=int(row[0]), examples=[str(v) for v in row[1]],
+                )
+
+    def _known_ids_of(self, entity: str, column: str) -> str:
+        stored = (f'SELECT "{column}" FROM "{entity}" WHERE datasource = $source '
+                  f'AND "{column}" IS NOT NULL')
+        if entity in self.staged:
+            return f'SELECT "{column}" FROM "stage_{entity}" UNION ALL {stored}'
+        return stored
+
+    # -- counting and writing -------------------------------------------------
+    def _count(self, entity: Entity) -> EntityCounts:
+        row = self.con.execute(
+            f"""SELECT count(*) FILTER (WHERE t.datasource IS NULL),
+                       count(*) FILTER (WHERE t.datasource IS NOT NULL
+                                        AND {_row_differs(entity, 's', 't')}),
+                       count(*) FILTER (WHERE t.datasource IS NOT NULL
+                                        AND NOT {_row_differs(entity, 's', 't')})
+                FROM "stage_{entity.name}" s
+                LEFT JOIN "{entity.name}" t ON {_key_match(entity, 't', 's')}"""
+        ).fetchone() or (0, 0, 0)
+        return EntityCounts(inserted=row[0], updated=row[1], unchanged=row[2])
+
+    def _write(self, entity: Entity) -> None:
+        counts = self.report.entities[entity.name]
+        if not counts.inserted and not counts.updated:
+            return
+        cols = ", ".join(f'"{c}"' for c in (*entity.column_names, "datasource", "custom"))
+        # A replaced activity may have been its old lead's or deal's first contact:
+        # keep what the stored row was (the join is made anyway, this costs no scan).
+        was = "".join(f', t."{c}" AS "was_{c}"' for c in ACTIVITY_COLUMNS) \
+            if entity.name == "activities" else ""
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE "changed_{entity.name}" AS
+                SELECT s.*{was} FROM "stage_{entity.name}" s
+                LEFT JOIN "{entity.name}" t ON {_key_match(entity, 't', 's')}
+                WHERE t.datasource IS NULL OR {_row_differs(entity, 's', 't')}"""
+        )
+        if counts.updated:
+            self.con.execute(
+                f"""DELETE FROM "{entity.name}" t USING "changed_{entity.name}" s
+                    WHERE {_key_match(entity, 't', 's')}"""
+            )
+        self.con.execute(
+            f'INSERT INTO "{entity.name}" ({cols}) SELECT {cols} FROM "changed_{entity.name}"'
+        )
+        if entity.name == "activities":
+            # In this transaction: a failed import leaves first contacts as they were.
+            replaced = ", ".join(f'"was_{c}" AS "{c}"' for c in ACTIVITY_COLUMNS)
+            refresh_first_contacts(
+                self.con,
+                removed=f'(SELECT {replaced} FROM "changed_activities" '
+                        f'WHERE "was_datasource" IS NOT NULL)',
+                added='"changed_activities"')
+        self.con.execute(f'DROP TABLE "changed_{entity.name}"')

@@ -1,0 +1,79 @@
+"""An import from start to finish: read, map, validate, load, log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from saleskpi.domain.i18n import _
+from saleskpi.domain.reports import EntityCounts, ImportReport
+from saleskpi.domain.settings import Settings
+from saleskpi.sources.ingest.files import read_path
+from saleskpi.sources.ingest.load import Loader, Progress, frames_to_tables
+from saleskpi.sources.ingest.mapping import Mapping, apply_mapping
+from saleskpi.sources.ingest.validate import TypedTable, validate_table
+from saleskpi.store.analytics import AnalyticsStore
+
+
+def import_path(
+    settings: Settings,
+    path: Path,
+    *,
+    mapping: Mapping | None = None,
+    source: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a folder of CSV files or a workbook; nothing is written if anything is wrong."""
+    source = source or (mapping.source or mapping.name if mapping else "files")
+    report = ImportReport(source=source, dry_run=dry_run)
+    notify = progress or (lambda _msg: None)
+    notify(_("reading {path}", path=path))
+    raw = read_path(path, report)
+    mapped = apply_mapping(raw, mapping, report)
+    typed: list[TypedTable] = []
+    for table in mapped:
+        notify(_("validating {file}", file=table.name))
+        result = validate_table(table, settings.timezone, report)
+        if result is not None:
+            typed.append(result)
+    if not report.ok:
+        for table in mapped:
+            counts = report.entities.setdefault(table.entity, EntityCounts())
+            counts.rejected += len(table.frame)
+        return _finish(settings, report, str(path))
+    with AnalyticsStore(settings.analytics_path) as store:
+        Loader(store, source, report, progress).run(typed, dry_run=dry_run)
+    return _finish(settings, report, str(path))
+
+
+def import_frames(
+    settings: Settings,
+    frames: dict[str, pd.DataFrame],
+    *,
+    source: str,
+    store: AnalyticsStore | None = None,
+    progress: Progress | None = None,
+    log: bool = True,
+) -> ImportReport:
+    """Import typed frames made in code (the demo generator, CRM connectors).
+
+    ``log``: record the run in the import log; a sync's many small batches do not.
+    """
+    report = ImportReport(source=source)
+    tables = frames_to_tables(frames)
+    if store is not None:
+        Loader(store, source, report, progress).run(tables, dry_run=False)
+    else:
+        with AnalyticsStore(settings.analytics_path) as opened:
+            Loader(opened, source, report, progress).run(tables, dry_run=False)
+    return _finish(settings, report, "<generated>") if log else report
+
+
+def _finish(settings: Settings, report: ImportReport, origin: str) -> ImportReport:
+    if not report.dry_run:
+        from saleskpi.store.state import record_import  # Alembic is slow to import: only here
+
+        record_import(settings, origin, report)
+    return report

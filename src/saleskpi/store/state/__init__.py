@@ -1,0 +1,52 @@
+"""The transactional store: SQLite by default, migrated with Alembic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.orm import Session
+
+from saleskpi.domain.reports import ImportReport
+from saleskpi.domain.settings import Settings
+from saleskpi.store.state.models import ImportRun
+
+MIGRATIONS = Path(__file__).parent.parent / "migrations"
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    """An engine on a migrated database (migrations run once per process)."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+    from alembic.config import Config
+
+    engine = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return engine
+
+
+def record_import(settings: Settings, origin: str, report: ImportReport) -> None:
+    with Session(engine_for(settings.state_url)) as session, session.begin():
+        session.add(
+            ImportRun(
+                finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                origin=origin,
+                source=report.source,
+                ok=report.ok,
+                report=report.to_dict(),
+            )
+        )
+
+
+def recent_imports(settings: Settings, limit: int = 20) -> list[ImportRun]:
+    with Session(engine_for(settings.state_url)) as session:
+        rows = session.scalars(select(ImportRun).order_by(ImportRun.id.desc()).limit(limit))
+        return list(rows)

@@ -1,0 +1,67 @@
+"""The FastAPI application factory: API, webhooks (and web pages), one service."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+
+from saleskpi.domain.settings import Settings
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.refresh import Refresher
+from saleskpi.sources.connectors.credentials import workspace_key
+from saleskpi.surfaces import web
+from saleskpi.surfaces.api import errors, routes, webhooks
+
+SESSION_COOKIE = "saleskpi_session"
+SERVER_CACHE_SECONDS = 3600.0
+
+
+def create_app(settings: Settings, *, secure_cookies: bool = False,
+               refresh: bool = False) -> FastAPI:
+    """``secure_cookies``: send the session cookie over HTTPS only (behind TLS).
+
+    ``refresh``: keep what the pages asked computed in the background
+    (``saleskpi.service.refresh``); ``saleskpi serve`` turns it on.
+    """
+    if settings.cache_seconds == 0:
+        # Twenty people opening the same dashboard should not compute it twenty times.
+        # Answers are dropped as soon as the data changes; the age limit is for
+        # figures that move with the clock (open pipeline now, this month so far).
+        settings = settings.model_copy(update={"cache_seconds": SERVER_CACHE_SECONDS})
+    service = SalesKpiService(settings, shared_writer=True)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        refresher = Refresher(service) if refresh else None
+        _app.state.refresher = refresher
+        if refresher is not None:
+            refresher.start()
+        try:
+            yield
+        finally:
+            if refresher is not None:
+                refresher.stop()
+
+    app = FastAPI(title="saleskpi", version="0.1.0", lifespan=lifespan,
+                  description="Sales KPIs: the same numbers as the saleskpi CLI.")
+    app.state.service = service
+    # The session key is derived from the workspace secret, never written in code.
+    session_key = hashlib.sha256(b"session:" + workspace_key(settings)).hexdigest()
+    app.add_middleware(SessionMiddleware, secret_key=session_key,
+                       session_cookie=SESSION_COOKIE, same_site="lax",
+                       https_only=secure_cookies, max_age=12 * 3600)
+    errors.install(app)
+    app.include_router(routes.router)
+    app.include_router(webhooks.router(settings))
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

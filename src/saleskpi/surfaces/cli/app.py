@@ -1,0 +1,119 @@
+"""The saleskpi command line: the Typer app, global options and shared helpers.
+
+Commands live in ``saleskpi.surfaces.cli.commands``, one module per area; importing them
+registers them on ``app``.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from saleskpi.domain.i18n import _, resolve_language, set_language
+from saleskpi.domain.settings import Settings, settings_problem
+
+if TYPE_CHECKING:
+    from saleskpi.service.core import SalesKpiService
+
+# Heavy modules (Ibis, pandas, DuckDB) are imported inside the commands that
+# need them, so that --help and typos answer at once.
+PERIODS = ("day", "week", "month", "quarter", "year", "all")
+
+app = typer.Typer(
+    name="saleskpi",
+    help="Sales team KPIs from your CRM data.\n\nExample: saleskpi demo",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+if not out.is_terminal:
+    # Piped into a file or pager: do not squeeze tables into 80 columns.
+    out = Console(width=200)
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class CatalogFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class _State:
+    settings: Settings
+
+
+state = _State()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    label = _("Error")
+    err.print(f"[bold red]{label}:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main_options(
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", envvar="SALESKPI_WORKSPACE",
+                     help="Folder with this installation's data (default ./saleskpi-data)."),
+    ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", envvar="SALESKPI_LANG", help="Interface language: en, ru, uk."),
+    ] = None,
+) -> None:
+    """Global options; every command accepts them before its name."""
+    overrides: dict[str, object] = {}
+    if workspace is not None:
+        overrides["workspace"] = workspace
+    try:
+        state.settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise fail(settings_problem(exc)) from None
+    set_language(resolve_language(lang or state.settings.lang))
+
+
+def write(text: str) -> None:
+    """Machine-readable output goes to stdout untouched (no wrapping, no colour)."""
+    sys.stdout.write(text + "\n")
+
+
+def service() -> SalesKpiService:
+    from saleskpi.service.core import SalesKpiService
+
+    return SalesKpiService(state.settings)
+
+
+def main() -> None:
+    from saleskpi.store.analytics import StoreBusy
+    from saleskpi.surfaces.cli import commands  # noqa: F401  (registers the commands)
+
+    try:
+        app()
+    except StoreBusy as exc:
+        label = _("Error")
+        err.print(f"[bold red]{label}:[/] {exc}", highlight=False)
+        raise SystemExit(3) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""CRM connections: connect (credentials, tested, encrypted) and sync."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from saleskpi.domain.i18n import _
+from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, state, write
+
+
+def _known_connectors() -> None:
+    # Importing the package registers every connector.
+    import saleskpi.sources.connectors.crms  # noqa: F401
+
+
+@app.command("connect")
+def connect_command(
+    crm: Annotated[str, typer.Argument(help="amocrm, bitrix24, hubspot or pipedrive.")],
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="FIELD=VALUE for a connection field; missing ones are "
+                     "asked for (secrets without echo)."),
+    ] = None,
+) -> None:
+    """Store a CRM's credentials (encrypted in the workspace) after testing them.
+
+    Example: saleskpi connect pipedrive --set base_url=https://acme.pipedrive.com
+    """
+    from saleskpi.sources.connectors.base import REGISTRY, ClientOptions
+    from saleskpi.sources.connectors.credentials import CredentialError, CredentialStore
+    from saleskpi.sources.connectors.http import ConnectorError
+
+    _known_connectors()
+    if crm not in REGISTRY:
+        raise fail(_("unknown CRM {crm!r}; known: {known}", crm=crm,
+                     known=", ".join(sorted(REGISTRY))))
+    given = dict(v.split("=", 1) for v in (values or []) if "=" in v)
+    factory = REGISTRY[crm]
+    fields = getattr(factory, "fields", ())
+    credentials: dict[str, str] = {}
+    for field in fields:
+        if field.name in given:
+            credentials[field.name] = given[field.name]
+        elif field.required and not field.default:
+            credentials[field.name] = typer.prompt(field.help, hide_input=field.secret)
+        else:
+            credentials[field.name] = field.default
+    try:
+        connector = factory(credentials, ClientOptions())
+        with err.status(_("Testing the connection…")):
+            account = connector.check()
+        CredentialStore(state.settings).put(crm, credentials)
+    except (ConnectorError, CredentialError) as exc:
+        raise fail(str(exc), code=1) from None
+    out.print(_("Connected to {crm}: {account}. Credentials are stored encrypted; run "
+                "'saleskpi sync {crm}'.", crm=crm, account=account), highlight=False)
+
+
+@app.command("sync")
+def sync_command(
+    crm: Annotated[str | None, typer.Argument(help="One CRM; all connected ones if omitted.")]
+    = None,
+    full: Annotated[bool, typer.Option("--full", help="Reload everything, not only changes.")]
+    = False,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Bring CRM data up to date: a full load first, then only what changed.
+
+    Example: saleskpi sync pipedrive
+    """
+    from saleskpi.sources.connectors.credentials import CredentialError, CredentialStore
+    from saleskpi.sources.connectors.http import ConnectorError
+    from saleskpi.sources.connectors.sync import sync
+    from saleskpi.surfaces.cli.output import to_json
+
+    _known_connectors()
+    try:
+        names = [crm] if crm else CredentialStore(state.settings).names()
+    except CredentialError as exc:
+        raise fail(str(exc), code=1) from None
+    if not names:
+        raise fail(_("no CRM is connected: run 'saleskpi connect CRM' first"))
+    reports = []
+    for name in names:
+        try:
+            with err.status(_("Syncing {crm}…", crm=name)) as status:
+                report = sync(state.settings, name, full=full,
+                              progress=lambda message: status.update(message))
+        except (ConnectorError, CredentialError) as exc:
+            raise fail(str(exc), code=1) from None
+        reports.append(report)
+        if format is ReportFormat.table:
+            counts = ", ".join(f"{entity} +{c.inserted} ~{c.updated}"
+                               for entity, c in report.entities.items())
+            out.print(_("{crm}: {batches} batches stored ({counts}); deleted: {deleted}",
+                        crm=name, batches=report.batches, counts=counts or "-",
+                        deleted=report.deleted or "-"), highlight=False)
+    if format is ReportFormat.json:
+        write(to_json([r.to_dict() for r in reports]))
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    sync_every: Annotated[
+        float | None,
+        typer.Option("--sync-every", help="Minutes between CRM syncs (0: none; default from "
+                     "settings, 15)."),
+    ] = None,
+) -> None:
+    """Run the HTTP server: webhooks for CRMs, and scheduled syncs.
+
+    Example: saleskpi serve --port 8000 --sync-every 10
+    """
+    import uvicorn
+
+    from saleskpi.service.scheduler import SyncScheduler
+    from saleskpi.surfaces.api.app import create_app
+
+    settings = state.settings
+    scheduler = SyncScheduler(settings, sync_every if sync_every is not None
+                              else settings.sync_every_minutes)
+    scheduler.start()
+    out.print(_("saleskpi is listening on http://{host}:{port}", host=host, port=port),
+              highlight=False)
+    try:
+        uvicorn.run(create_app(settings, refresh=True), host=host, port=port,
+                    log_level="info")
+    finally:
+        scheduler.stop()

@@ -1,0 +1,117 @@
+"""Getting data in: import, settings, mappings, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from saleskpi.domain.i18n import _
+from saleskpi.domain.settings import Settings, settings_problem
+from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="A folder of CSV files or one .xlsx workbook.")],
+    mapping: Annotated[
+        str | None,
+        typer.Option("--mapping", "-m", help="Built-in mapping name or a mapping YAML file."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Name of this data source (rows are keyed by source+id)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Import CRM data in the canonical format or through a mapping.
+
+    Example: saleskpi import exports/maven-crm --mapping maven-crm --dry-run
+    """
+    from saleskpi.sources.ingest.mapping import MappingError, load_mapping
+    from saleskpi.surfaces.cli.output import print_import_report, to_json
+
+    try:
+        chosen = load_mapping(mapping, state.settings.mappings_dir) if mapping else None
+    except MappingError as exc:
+        raise fail(str(exc)) from None
+    with err.status(_("Importing…")) as status:
+        report = service().import_path(
+            path, mapping=chosen, source=source, dry_run=dry_run,
+            progress=lambda message: status.update(message),
+        )
+    if format is ReportFormat.json:
+        write(to_json(report.to_dict()))
+    else:
+        print_import_report(out, report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("settings")
+def settings_command(
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="Company time zone, e.g. Europe/Kyiv.")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="Reporting currency, e.g. UAH.")
+    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="en, ru or uk.")] = None,
+) -> None:
+    """Show the workspace's settings, or store new ones in its settings.yaml.
+
+    Example: saleskpi settings --timezone Europe/Kyiv --currency UAH --lang uk
+    """
+    from saleskpi.domain.settings import save_workspace_settings
+
+    values = {k: v for k, v in (("timezone", timezone), ("currency", currency),
+                                ("lang", lang)) if v is not None}
+    if values:
+        try:
+            checked = Settings(workspace=state.settings.workspace, **values)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise fail(settings_problem(exc)) from None
+        save_workspace_settings(state.settings, **{k: getattr(checked, k) for k in values})
+    current = Settings(workspace=state.settings.workspace)
+    for name in ("workspace", "timezone", "currency", "lang", "week_start"):
+        out.print(f"{name}: {getattr(current, name) or '-'}", highlight=False)
+
+
+@app.command("mappings")
+def mappings_command() -> None:
+    """List the built-in mappings for other tools' exports.
+
+    Example: saleskpi mappings
+    """
+    from saleskpi.sources.ingest.mapping import builtin_mappings, load_mapping
+
+    for name in builtin_mappings():
+        mapping = load_mapping(name)
+        out.print(f"[bold]{name}[/]  {mapping.description}")
+
+
+@app.command("demo")
+def demo_command(
+    size: Annotated[float, typer.Option("--size", help="Scale: 1 is ~20 reps, ~6k leads.")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Do not print the scorecard.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then start the dashboard on 127.0.0.1:8000.")
+    ] = False,
+) -> None:
+    """Create a demo company (and demo users) in the workspace and print its scorecard.
+
+    Example: saleskpi demo   (then: saleskpi kpi win_rate --by team, or saleskpi serve)
+    """
+    from saleskpi.service.demo import run_demo
+
+    run_demo(state.settings, size=size, seed=seed, console=out, status_console=err,
+             quiet=quiet)
+    if serve:
+        from saleskpi.surfaces.cli.commands.connectors import serve_command
+
+        serve_command(host="127.0.0.1", port=8000, sync_every=0)

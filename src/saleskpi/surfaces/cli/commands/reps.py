@@ -1,0 +1,87 @@
+"""Reps across sources: list people, link and unlink reps by hand."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from saleskpi.domain.i18n import _
+from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, state, write
+
+reps_app = typer.Typer(help="Reps across sources: who is the same person.",
+                       no_args_is_help=False)
+app.add_typer(reps_app, name="reps")
+
+
+@reps_app.callback(invoke_without_command=True)
+def reps_list(
+    ctx: typer.Context,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """List reps as people matched across sources, with likely duplicates.
+
+    Example: saleskpi reps   (then: saleskpi reps link amocrm:12 pipedrive:7)
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from saleskpi.store.analytics import AnalyticsStore
+    from saleskpi.store.people import people
+    from saleskpi.surfaces.cli.output import to_json
+
+    with AnalyticsStore(state.settings.analytics_path, read_only=True) as store:
+        report = people(store)
+    if format is ReportFormat.json:
+        write(to_json(report.to_dict()))
+        return
+    table = Table(header_style="bold")
+    for title in (_("Person"), _("Name"), _("Matched by"), _("Source ids")):
+        table.add_column(title)
+    for person in report.people:
+        ids = ", ".join(f"{m['source']}:{m['id']}" for m in person.members)
+        table.add_row(person.person, person.name, person.matched_by, ids)
+    out.print(table)
+    for group in report.possible_duplicates:
+        out.print(_("! possibly the same person (same name): {people}. Link them with "
+                    "'saleskpi reps link SOURCE:ID SOURCE:ID' if so.",
+                    people=", ".join(group)), style="yellow", highlight=False)
+
+
+@reps_app.command("link")
+def reps_link(
+    refs: Annotated[list[str], typer.Argument(help="Reps as SOURCE:ID, two or more.")],
+) -> None:
+    """Treat reps from different sources as one person in every KPI.
+
+    Example: saleskpi reps link amocrm:12 pipedrive:7
+    """
+    from saleskpi.store.analytics import AnalyticsStore
+    from saleskpi.store.people import LinkError, link
+
+    try:
+        with AnalyticsStore(state.settings.analytics_path) as store:
+            link(store, refs)
+    except LinkError as exc:
+        raise fail(str(exc)) from None
+    out.print(_("Linked: {refs}", refs=", ".join(refs)), highlight=False)
+
+
+@reps_app.command("unlink")
+def reps_unlink(
+    refs: Annotated[list[str], typer.Argument(help="Reps as SOURCE:ID.")],
+) -> None:
+    """Undo manual links (e-mail matches stay).
+
+    Example: saleskpi reps unlink pipedrive:7
+    """
+    from saleskpi.store.analytics import AnalyticsStore
+    from saleskpi.store.people import LinkError, unlink
+
+    try:
+        with AnalyticsStore(state.settings.analytics_path) as store:
+            unlink(store, refs)
+    except LinkError as exc:
+        raise fail(str(exc)) from None
+    out.print(_("Unlinked: {refs}", refs=", ".join(refs)), highlight=False)

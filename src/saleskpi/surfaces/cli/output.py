@@ -1,0 +1,206 @@
+"""Scorecards and import reports for people (Rich tables) and for programs (JSON, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from saleskpi.catalog.load import Catalog
+from saleskpi.domain.i18n import _, current_language
+from saleskpi.domain.query import KpiValue, ResultRow, Scorecard, plain_number
+from saleskpi.domain.reports import ImportReport
+from saleskpi.service.core import averages
+
+# Spreadsheet programs run cells starting with these as formulas.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _row_dict(row: ResultRow, kpis: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {**row.keys, **row.labels}
+    for key in kpis:
+        out[key] = _json_value(row.values[key])
+    return out
+
+
+def _json_value(value: KpiValue) -> dict[str, object]:
+    return value.to_dict()
+
+
+def scorecard_json(scorecard: Scorecard, *, timezone: str, currency: str,
+                   team_averages: list[ResultRow] | None = None) -> dict[str, Any]:
+    """``team_averages``: the averages to show instead of the rows' own (a rep's team's)."""
+    query = scorecard.query
+    kpis = list(dict.fromkeys(query.kpis))
+    if team_averages is None:
+        team_averages = averages(scorecard) if query.by else []
+    return {
+        "kpis": kpis,
+        "by": list(query.by),
+        "period": query.period,
+        "from": query.start.isoformat() if query.start else None,
+        "to": query.end.isoformat() if query.end else None,
+        "where": {dim: list(values) for dim, values in query.where},
+        "timezone": timezone,
+        "currency": currency,
+        "rows": [_row_dict(r, kpis) for r in scorecard.rows],
+        "totals": [_row_dict(r, kpis) for r in scorecard.totals],
+        "averages": [_row_dict(r, kpis) for r in team_averages],
+    }
+
+
+def safe_cell(value: object) -> object:
+    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def scorecard_csv(scorecard: Scorecard) -> str:
+    query = scorecard.query
+    kpis = list(dict.fromkeys(query.kpis))
+    keys = [*query.by, *(["period"] if query.period != "all" else [])]
+    labels = ["rep_name"] if "rep" in query.by else []
+    header = [*keys, *labels]
+    for key in kpis:
+        header.append(key)
+        if scorecard.rows and scorecard.rows[0].values[key].is_ratio:
+            header += [f"{key}_numerator", f"{key}_denominator"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in scorecard.rows:
+        cells: list[object] = [row.keys.get(k) for k in keys]
+        cells += [row.labels.get(k) for k in labels]
+        for key in kpis:
+            value = row.values[key]
+            cells.append(plain_number(value.value))
+            if value.is_ratio:
+                cells += [plain_number(value.numerator), plain_number(value.denominator)]
+        writer.writerow([safe_cell(c) for c in cells])
+    return buffer.getvalue()
+
+
+def unit_name(unit: str) -> str:
+    """A unit as the reader says it; currency codes stay as they are."""
+    names = {"count": _("count"), "ratio": _("ratio"), "days": _("days"), "hours": _("hours"),
+             "minutes": _("minutes"), "seconds": _("seconds"), "number": _("number"),
+             "money": _("money")}
+    return names.get(unit, unit)
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "ratio":
+        return f"{value * 100:.1f}%"
+    if unit in ("count",):
+        return f"{value:,.0f}".replace(",", " ")
+    if unit in ("days", "hours", "minutes", "seconds", "months", "number"):
+        return f"{value:,.1f}".replace(",", " ")
+    return f"{value:,.0f}".replace(",", " ")
+
+
+# Below this many cases a rate is shown with its numerator and denominator, in
+# yellow: "100%" that is 1 of 1 must not look like 100% of 300.
+SMALL_SAMPLE = 30
+
+
+def unavailable_text(value: KpiValue) -> str:
+    """Why a cell is empty, in words: a missing input, or a slice the KPI lacks."""
+    parts = []
+    for reason in value.unavailable:
+        kind, _sep, what = reason.partition(":")
+        parts.append(_("needs {entity}", entity=what) if kind == "data"
+                     else _("not by {dim}", dim=what))
+    return "; ".join(parts)
+
+
+def _cell(value: KpiValue) -> Text:
+    if value.unavailable:
+        return Text(unavailable_text(value), style="dim")
+    text = format_value(value.value, value.unit)
+    small = value.denominator is not None and value.denominator < SMALL_SAMPLE
+    if value.is_ratio and value.unit == "ratio" and small:
+        num = format_value(value.numerator or 0, "count")
+        den = format_value(value.denominator, "count")
+        return Text(f"{text} ({num}/{den})", style="yellow")
+    return Text(text)
+
+
+def scorecard_table(scorecard: Scorecard, catalog: Catalog) -> Table:
+    query = scorecard.query
+    kpis = list(dict.fromkeys(query.kpis))
+    lang = current_language()
+    table = Table(show_lines=False, header_style="bold", row_styles=["", "dim"])
+    keys = [*query.by, *(["period"] if query.period != "all" else [])]
+    titles = {"rep": _("Rep"), "team": _("Team"), "source": _("Source"),
+              "segment": _("Segment"), "product": _("Product"), "pipeline": _("Pipeline"),
+              "period": _("Period")}
+    for key in keys:
+        table.add_column(titles.get(key, key), no_wrap=True)
+    for key in kpis:
+        spec = catalog.get(key)
+        unit = scorecard.units[key]
+        suffix = {"ratio": "", "count": ""}.get(unit, f", {unit_name(unit)}")
+        table.add_column(f"{spec.display_name(lang)}{suffix}", justify="right")
+
+    def key_text(row: ResultRow, key: str) -> str:
+        if key == "rep":
+            return row.labels.get("rep_name") or row.keys.get("rep") or "—"
+        return row.keys.get(key) or "—"
+
+    for row in scorecard.rows:
+        table.add_row(*[key_text(row, k) for k in keys], *[_cell(row.values[k]) for k in kpis])
+    if query.by:
+        table.add_section()
+        for row in scorecard.totals:
+            first = [_("Total")] + [""] * (len(query.by) - 1)
+            period = [row.keys.get("period") or ""] if "period" in keys else []
+            table.add_row(*first, *period, *[_cell(row.values[k]) for k in kpis],
+                          style="bold")
+        for row in averages(scorecard):
+            label = _("Team average") if "rep" in query.by else _("Average")
+            first = [label] + [""] * (len(query.by) - 1)
+            period = [row.keys.get("period") or ""] if "period" in keys else []
+            table.add_row(*first, *period, *[_cell(row.values[k]) for k in kpis],
+                          style="italic")
+    return table
+
+
+def print_import_report(console: Console, report: ImportReport) -> None:
+    title = _("Dry run: nothing was written") if report.dry_run else _("Import")
+    source = _("source")
+    table = Table(title=f"{title} ({source}: {report.source})", header_style="bold")
+    for column in (_("Entity"), _("Inserted"), _("Updated"), _("Unchanged"), _("Rejected")):
+        table.add_column(column, justify="left" if column == _("Entity") else "right")
+    for name, counts in report.entities.items():
+        table.add_row(name, str(counts.inserted), str(counts.updated), str(counts.unchanged),
+                      str(counts.rejected))
+    console.print(table)
+    for warning in report.warnings:
+        console.print(Text(f"! {warning.message}", style="yellow"))
+        for example in warning.examples:
+            console.print(Text(f"    {example}", style="yellow"))
+    for error in report.errors:
+        console.print(Text(f"✗ {error.location()}: {error.message}", style="bold red"))
+        if error.hint:
+            console.print(Text(f"    {error.hint}", style="red"))
+    if report.errors_not_shown:
+        console.print(Text(_("… and {count} more errors of the same kinds",
+                             count=report.errors_not_shown), style="red"))
+    if report.ok:
+        done = _("Nothing was written (dry run).") if report.dry_run else _("Done.")
+        console.print(Text(done, style="green"))
+    else:
+        console.print(Text(_("Nothing was imported: fix the errors above and run the import "
+                             "again."), style="bold red"))
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)

@@ -1,0 +1,116 @@
+"""The KPI catalogue: every KPI with its definition; managers add and edit their own.
+
+Saving goes through the API's own check (``api.routes._save_kpis``): the whole
+catalogue is loaded with the new definition before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Form, HTTPException
+from starlette.responses import RedirectResponse, Response
+
+from saleskpi.surfaces.api.routes import _save_kpis, _user_kpis
+from saleskpi.surfaces.web.deps import ManagerPageDep, Page, PageDep
+from saleskpi.surfaces.web.http import WebRoute
+from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, text_cell
+
+router = APIRouter(route_class=WebRoute)
+SESSION_FLASH = "web_flash"
+KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_DEFINITION = 20_000
+EXAMPLE = "kind: derived\nname: {en: Won deals x2, ru: ..., uk: ...}\nformula: deals_won * 2\n"
+
+
+def catalog_table(page: Page) -> DataTable:
+    user_keys = {str(i.get("key")) for i in _user_kpis(page.service.settings.user_kpis_path)}
+    columns = [Column("key", _("Key")), Column("name", _("Name")), Column("group", _("Group")),
+               Column("kind", _("Kind")), Column("unit", _("Unit")),
+               Column("higher_is_better", _("Higher is better")),
+               Column("user_defined", _("Your own")), Column("description", _("Description"))]
+    rows = []
+    for spec in sorted(page.service.catalog.kpis.values(), key=lambda s: (s.group, s.key)):
+        own = spec.key in user_keys
+        rows.append(Row([
+            Cell(spec.key, spec.key, href=f"/catalog?edit={spec.key}" if own and
+                 page.user.can_manage else None),
+            text_cell(spec.display_name(page.lang)), text_cell(spec.group),
+            text_cell(spec.kind), text_cell(spec.unit),
+            Cell(spec.higher_is_better, _("yes") if spec.higher_is_better else _("no")),
+            Cell(own, _("yes") if own else ""),
+            text_cell(spec.display_description(page.lang)),
+        ]))
+    return DataTable("catalog", _("KPI catalogue"), columns, rows)
+
+
+def _page(page: Page, *, key: str = "", definition: str = "", error: str = "",
+          status: int = 200) -> Response:
+    table = catalog_table(page)
+    flash = page.request.session.pop(SESSION_FLASH, "")
+    return page.render("catalog.html", status=status, tables=[table], table=table, key=key,
+                       definition=definition or EXAMPLE, error=error,
+                       flash=flash if isinstance(flash, str) else "",
+                       title=_("KPI catalogue"))
+
+
+@router.get("/catalog")
+def catalog_page(page: PageDep, edit: str | None = None) -> Response:
+    definition = ""
+    if edit and page.user.can_manage:
+        found = next((i for i in _user_kpis(page.service.settings.user_kpis_path)
+                      if i.get("key") == edit), None)
+        if found is not None:
+            body = {k: v for k, v in found.items() if k != "key"}
+            definition = yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+    return _page(page, key=(edit or "") if definition else "", definition=definition)
+
+
+@router.post("/catalog")
+def save_kpi(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=200)] = "",
+             key: Annotated[str, Form(max_length=200)] = "",
+             definition: Annotated[str, Form(max_length=MAX_DEFINITION)] = "") -> Response:
+    page.check_csrf(csrf)
+    key = key.strip()
+    if not KEY.match(key):
+        return _page(page, key=key, definition=definition, status=400, error=_(
+            "The key must start with a letter and use only a-z, 0-9 and _."))
+    try:
+        parsed: Any = yaml.safe_load(definition)
+    except yaml.YAMLError as exc:
+        return _page(page, key=key, definition=definition, status=400,
+                     error=_("The definition is not valid YAML: {problem}", problem=str(exc)))
+    if not isinstance(parsed, dict):
+        return _page(page, key=key, definition=definition, status=400,
+                     error=_("The definition must be YAML fields, such as kind: and name:."))
+    path = page.service.settings.user_kpis_path
+    items = [i for i in _user_kpis(path) if i.get("key") != key]
+    try:
+        _save_kpis(path, [*items, {**parsed, "key": key}])
+    except HTTPException as exc:
+        detail: dict[str, object] = exc.detail if isinstance(exc.detail, dict) else {}
+        return _page(page, key=key, definition=definition, status=400,
+                     error=str(detail.get("message", _("The definition is not valid."))))
+    page.service.reload_catalog()
+    page.request.session[SESSION_FLASH] = _("KPI {key} saved.", key=key)
+    return RedirectResponse("/catalog", status_code=303)
+
+
+@router.post("/catalog/delete")
+def delete_kpi(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=200)] = "",
+               key: Annotated[str, Form(max_length=200)] = "") -> Response:
+    page.check_csrf(csrf)
+    path = page.service.settings.user_kpis_path
+    items = _user_kpis(path)
+    if any(i.get("key") == key for i in items):
+        try:
+            _save_kpis(path, [i for i in items if i.get("key") != key])
+        except HTTPException as exc:  # another KPI still refers to it
+            detail: dict[str, object] = exc.detail if isinstance(exc.detail, dict) else {}
+            return _page(page, status=400, error=str(detail.get("message", "")))
+        page.service.reload_catalog()
+        page.request.session[SESSION_FLASH] = _("KPI {key} deleted.", key=key)
+    return RedirectResponse("/catalog", status_code=303)

@@ -1,0 +1,136 @@
+"""The page a handler renders: who asks, in which language, with which filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.datastructures import QueryParams
+from starlette.responses import Response
+
+from saleskpi.catalog.load import CatalogError
+from saleskpi.domain.query import KpiQuery, Scorecard
+from saleskpi.engine.scorecard import QueryError
+from saleskpi.service.auth import Principal
+from saleskpi.service.core import SalesKpiService
+from saleskpi.surfaces.api.deps import ServiceDep, check_csrf, csrf_token, optional_user
+from saleskpi.surfaces.web.errors import LoginRequired, PageError
+from saleskpi.surfaces.web.filters import FILTER_KEYS, Filters, link, parse_filters, quick_ranges
+from saleskpi.surfaces.web.formatting import Formatter
+from saleskpi.surfaces.web.i18n import _, use_language
+from saleskpi.surfaces.web.render import render
+from saleskpi.surfaces.web.tables import (
+    EXPORT_FORMATS,
+    PAGE_PARAM,
+    DataTable,
+    Pager,
+    download,
+    find_table,
+    page_value,
+    paginate,
+)
+
+
+@dataclass
+class Page:
+    request: Request
+    service: SalesKpiService
+    user: Principal
+    lang: str
+    fmt: Formatter
+    filters: Filters
+    csrf: str
+
+    @property
+    def currency(self) -> str:
+        return self.service.settings.currency
+
+    def today(self) -> dt.date:
+        """Today in the company's time zone."""
+        zone = zoneinfo.ZoneInfo(self.service.settings.timezone)
+        return dt.datetime.now(zone).date()
+
+    def link(self, path: str | None = None, **overrides: Any) -> str:
+        """This page (or ``path``) with the current filters, some replaced."""
+        return link(path or self.request.url.path, self.request.query_params, **overrides)
+
+    def filter_link(self, path: str, **overrides: Any) -> str:
+        """``path`` with only the filters of this view: for the menu and quick ranges."""
+        params = [(k, v) for k, v in self.request.query_params.multi_items()
+                  if k in FILTER_KEYS]
+        return link(path, QueryParams(params), **overrides)
+
+    def quick_ranges(self) -> list[tuple[str, str]]:
+        return [(label, self.link(**{"from": first.isoformat(), "to": last.isoformat()}))
+                for label, first, last in quick_ranges(self.today())]
+
+    def pager(self, total: int, size: int, param: str = PAGE_PARAM) -> Pager:
+        """The page of a long table this view asks for (``?page=``), with links to the others."""
+        return paginate(total, size, self.request.query_params.get(param),
+                        lambda n: self.link(**{param: page_value(n)}), self.fmt)
+
+    def kpi_name(self, key: str) -> str:
+        spec = self.service.catalog.kpis.get(key)
+        return spec.display_name(self.lang) if spec else key
+
+    def scorecard(self, query: KpiQuery, *, totals: bool = True) -> Scorecard:
+        """``service.scorecard`` in the caller's scope; a bad query is a 400 page."""
+        try:
+            return self.service.scorecard(query, self.user.scope, totals=totals)
+        except (QueryError, CatalogError) as exc:
+            raise PageError(400, str(exc)) from None
+
+    @cached_property
+    def reps(self) -> list[tuple[str, str]]:
+        """(id, name) of the reps the caller may see, for the filter bar."""
+        return [(r.rep, r.name) for r in self.service.visible_reps(self.user.scope)]
+
+    @cached_property
+    def teams(self) -> list[str]:
+        teams = {r.team for r in self.service.visible_reps(self.user.scope)}
+        if self.user.role == "team_lead" and self.user.team:
+            teams.add(self.user.team)
+        return sorted(t for t in teams if t)
+
+    def check_csrf(self, sent: str | None) -> None:
+        check_csrf(self.request, sent)
+
+    def render(self, template: str, *, tables: Sequence[DataTable] = (), status: int = 200,
+               **values: Any) -> Response:
+        """The page, or one of its tables as CSV/XLSX when asked with ?export=ID&format=."""
+        wanted = self.request.query_params.get("export")
+        if wanted:
+            table = find_table(tables, wanted)
+            fmt = self.request.query_params.get("format", "csv")
+            if table is None or fmt not in EXPORT_FORMATS:
+                raise PageError(404, _("There is no such download on this page."))
+            return download(table, "xlsx" if fmt == "xlsx" else "csv")
+        return render(template, status=status, page=self, user=self.user, **values)
+
+
+async def page(request: Request, svc: ServiceDep,
+               principal: Annotated[Principal | None, Depends(optional_user)]) -> Page:
+    # async: the language is set in the request's own context, which the (threaded)
+    # handler then inherits.
+    if principal is None:
+        raise LoginRequired()
+    lang = use_language(principal.lang)
+    return Page(request, svc, principal, lang, Formatter(lang, svc.settings.currency),
+                parse_filters(request.query_params), csrf_token(request))
+
+
+PageDep = Annotated[Page, Depends(page)]
+
+
+async def manager_page(current: PageDep) -> Page:
+    if not current.user.can_manage:
+        raise PageError(403, _("Only an admin or the head of sales may open this page."))
+    return current
+
+
+ManagerPageDep = Annotated[Page, Depends(manager_page)]

@@ -1,0 +1,114 @@
+"""The filter bar: period, grain and slices, read from (and written back to) the URL.
+
+Filters travel in the query string, so any view can be bookmarked or shared; forms
+use GET. Malformed values are reported on the page and ignored, not a 422.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.datastructures import QueryParams
+
+from saleskpi.domain.query import PERIODS, Period
+from saleskpi.surfaces.web.i18n import _
+
+DIMENSIONS = ("team", "rep", "source", "segment", "product")
+FILTER_KEYS = ("from", "to", "period", *DIMENSIONS)
+# Parameters that pick a download, not a view: never carried into links.
+NOT_CARRIED = ("export", "format")
+MAX_VALUE = 200
+
+Where = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: dt.date | None = None
+    end: dt.date | None = None
+    period: Period = "all"
+    slices: tuple[tuple[str, str], ...] = ()  # (dimension, "value[,value]")
+    errors: tuple[str, ...] = ()
+
+    def value(self, dim: str) -> str:
+        return dict(self.slices).get(dim, "")
+
+    def where(self, *, without: Iterable[str] = ()) -> Where:
+        skip = set(without)
+        where = ((dim, tuple(v.strip() for v in text.split(",") if v.strip()))
+                 for dim, text in self.slices if dim not in skip)
+        return tuple((dim, values) for dim, values in where if values)
+
+    @property
+    def grain(self) -> Period:
+        """The period grain of trend charts: the chosen one, or months."""
+        return self.period if self.period != "all" else "month"
+
+    def single(self, dim: str) -> str | None:
+        """The one value of a slice, if exactly one is chosen."""
+        values = dict(self.where()).get(dim, ())
+        return values[0] if len(values) == 1 else None
+
+
+def _date(params: QueryParams, name: str, errors: list[str]) -> dt.date | None:
+    text = params.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        errors.append(_("{field}: {value!r} is not a date; write it as YYYY-MM-DD",
+                        field=name, value=text[:40]))
+        return None
+
+
+def parse_filters(params: QueryParams) -> Filters:
+    errors: list[str] = []
+    start, end = _date(params, "from", errors), _date(params, "to", errors)
+    if start and end and start > end:
+        errors.append(_("'from' is after 'to'; the dates were swapped"))
+        start, end = end, start
+    period_text = params.get("period", "all") or "all"
+    period: Period = next((p for p in PERIODS if p == period_text), "all")
+    if period_text != period:
+        errors.append(_("unknown period {period!r}; use one of {known}",
+                        period=period_text[:40], known=", ".join(PERIODS)))
+    slices = []
+    for dim in DIMENSIONS:
+        text = params.get(dim, "").strip()
+        if len(text) > MAX_VALUE:
+            errors.append(_("{field}: the value is too long", field=dim))
+        elif text:
+            slices.append((dim, text))
+    return Filters(start, end, period, tuple(slices), tuple(errors))
+
+
+def quick_ranges(today: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """Common ranges for one click: this and last month, this quarter, this year."""
+    month = today.replace(day=1)
+    last_month_end = month - dt.timedelta(days=1)
+    quarter = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
+    return [
+        (_("This month"), month, today),
+        (_("Last month"), last_month_end.replace(day=1), last_month_end),
+        (_("This quarter"), quarter, today),
+        (_("This year"), today.replace(month=1, day=1), today),
+    ]
+
+
+def link(path: str, params: QueryParams | Mapping[str, str],
+         **overrides: str | Sequence[str] | None) -> str:
+    """``path`` with the current query, some parameters replaced (None removes them)."""
+    items = params.multi_items() if isinstance(params, QueryParams) else list(params.items())
+    kept = [(k, v) for k, v in items if k not in overrides and k not in NOT_CARRIED]
+    for key, value in overrides.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, str):
+            kept.append((key, value))
+        else:
+            kept += [(key, v) for v in value]
+    return f"{path}?{urlencode(kept)}" if kept else path

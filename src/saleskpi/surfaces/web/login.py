@@ -1,0 +1,98 @@
+"""Signing in and out with a form: CSRF-checked, throttled like the API's sign-in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from starlette.responses import RedirectResponse, Response
+
+from saleskpi.service.auth import Principal, authenticate
+from saleskpi.surfaces.api.deps import (
+    SESSION_CSRF,
+    SESSION_USER,
+    ServiceDep,
+    check_csrf,
+    csrf_token,
+    optional_user,
+)
+from saleskpi.surfaces.api.routes import throttle
+from saleskpi.surfaces.web.deps import PageDep
+from saleskpi.surfaces.web.http import WebRoute
+from saleskpi.surfaces.web.i18n import _, best_match, use_language
+from saleskpi.surfaces.web.render import render
+
+router = APIRouter(route_class=WebRoute)
+MAX_FIELD = 200
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site: never '//evil.example', 'https://…' or '/\\evil.example'.
+
+    Browsers drop tabs and line breaks from addresses and read a backslash as a
+    slash, so any of those makes the target unsafe too.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or any(
+            c in target for c in "\\\t\r\n"):
+        return "/"
+    return target
+
+
+async def _anonymous_language(request: Request, svc: ServiceDep) -> str:
+    return use_language(best_match(request.headers.get("accept-language", ""),
+                                   svc.settings.lang or None))
+
+
+def _form(request: Request, *, username: str = "", error: str = "",
+          status: int = 200) -> Response:
+    return render("login.html", status=status, csrf=csrf_token(request), username=username,
+                  error=error, next=safe_next(request.query_params.get("next")),
+                  title=_("Sign in"))
+
+
+@router.get("/login")
+def login_form(request: Request, _lang: Annotated[str, Depends(_anonymous_language)],
+               user: Annotated[Principal | None, Depends(optional_user)]) -> Response:
+    if user is not None:
+        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=302)
+    return _form(request)
+
+
+@router.post("/login")
+def login(request: Request, svc: ServiceDep,
+          _lang: Annotated[str, Depends(_anonymous_language)],
+          username: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+          password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+          csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "") -> Response:
+    try:
+        check_csrf(request, csrf)
+    except HTTPException:
+        return _form(request, username=username, status=403, error=_(
+            "The form expired. Sign in again."))
+    key = f"{request.client.host if request.client else '?'}:{username.lower()}"
+    if throttle.blocked(key):
+        return _form(request, username=username, status=429, error=_(
+            "Too many failed sign-ins; wait 5 minutes and try again."))
+    principal = authenticate(svc.settings, username, password)
+    if principal is None:
+        throttle.failed(key)
+        return _form(request, username=username, status=401,
+                     error=_("Wrong username or password."))
+    throttle.succeeded(key)
+    request.session.clear()  # a new session: nothing from before the sign-in carries over
+    request.session[SESSION_USER] = principal.user_id
+    return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+
+
+@router.get("/logout")
+def logout_form(page: PageDep) -> Response:
+    return page.render("logout.html", title=_("Sign out"))
+
+
+@router.post("/logout")
+def logout(request: Request, page: PageDep,
+           csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "") -> Response:
+    page.check_csrf(csrf)
+    request.session.pop(SESSION_USER, None)
+    request.session.pop(SESSION_CSRF, None)
+    return RedirectResponse("/login", status_code=303)

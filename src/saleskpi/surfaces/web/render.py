@@ -1,0 +1,27 @@
+"""Jinja2 templates with autoescaping everywhere, and the page chrome's helpers."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.responses import HTMLResponse
+
+from saleskpi.surfaces.web.cells import cells_html
+from saleskpi.surfaces.web.i18n import _, language
+
+
+@cache
+def environment() -> Environment:
+    # autoescape=True, not select_autoescape: every template is HTML, whatever its name.
+    env = Environment(loader=PackageLoader("saleskpi.surfaces.web", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals["_"] = _
+    env.globals["cells_html"] = cells_html
+    return env
+
+
+def render(template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    html = environment().get_template(template).render(lang=language(), **context)
+    return HTMLResponse(html, status_code=status)

@@ -1,0 +1,1 @@
+"""Views: one data function per view, returning typed results every surface renders."""
