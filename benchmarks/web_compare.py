@@ -104,7 +104,7 @@ def main() -> None:
     build(args.workspace)
 
     from saleskpi.domain.settings import Settings
-    from saleskpi.surfaces.api.app import create_app
+    from saleskpi.surfaces.server import create_app
 
     settings = Settings(workspace=args.workspace, cache_seconds=86_400)
     spent = time_parts()

@@ -281,7 +281,7 @@ def serve(workspace: Path, port: int, cache_seconds: float | None) -> None:
 
     from saleskpi.domain.settings import Settings
     from saleskpi.service.core import SalesKpiService
-    from saleskpi.surfaces.api.app import create_app
+    from saleskpi.surfaces.server import create_app
 
     settings = Settings(workspace=workspace)
     if cache_seconds is not None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from saleskpi.domain.settings import Settings
 from saleskpi.service.auth import add_user
 from saleskpi.service.core import SalesKpiService
-from saleskpi.surfaces.api.app import create_app
+from saleskpi.surfaces.server import create_app
 from tests.conftest import CliResult
 
 REPS = """id,name,team

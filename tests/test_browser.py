@@ -46,7 +46,7 @@ from saleskpi.service.core import SalesKpiService  # noqa: E402
 from saleskpi.sources.demo import generate_company  # noqa: E402
 from saleskpi.sources.ingest.run import import_frames  # noqa: E402
 from saleskpi.store.targets import TargetStore  # noqa: E402
-from saleskpi.surfaces.api.app import create_app  # noqa: E402
+from saleskpi.surfaces.server import create_app  # noqa: E402
 from saleskpi.surfaces.web.overview import HEADLINE  # noqa: E402
 from saleskpi.surfaces.web.rep import REP_KPIS  # noqa: E402
 from tests.servers import serve  # noqa: E402

@@ -24,16 +24,16 @@ from pathlib import Path
 
 import pytest
 
+from saleskpi.domain.conditions import ConditionError
+from saleskpi.domain.conditions import parse_threshold as parse_condition
 from saleskpi.domain.query import KpiQuery, Scope
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.compare import (
     DEFAULT_KPIS,
-    ConditionError,
     Leaderboard,
     against_average,
     compare,
     leaderboard,
-    parse_condition,
     previous_range,
     rank,
 )

@@ -28,7 +28,7 @@ from saleskpi.sources.connectors.http import AuthError, ConnectorError
 from saleskpi.sources.connectors.sync import sync
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.state.sync_state import load_cursor
-from saleskpi.surfaces.api.app import create_app
+from saleskpi.surfaces.server import create_app
 from tests.fakes.amocrm import LOST, TOKEN, WON, FakeAmoCrm, now
 from tests.fakes.server import Response
 

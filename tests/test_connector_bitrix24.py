@@ -31,7 +31,7 @@ from saleskpi.sources.connectors.http import AuthError, ConnectorError
 from saleskpi.sources.connectors.sync import sync
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.state.sync_state import load_cursor
-from saleskpi.surfaces.api.app import create_app
+from saleskpi.surfaces.server import create_app
 from tests.fakes.bitrix24 import APP_TOKEN, CODE, FakeBitrix24
 from tests.fakes.server import Response
 

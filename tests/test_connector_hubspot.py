@@ -38,7 +38,7 @@ from saleskpi.sources.connectors.http import AuthError, ConnectorError
 from saleskpi.sources.connectors.sync import SyncReport, sync
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.state.sync_state import load_cursor
-from saleskpi.surfaces.api.app import create_app
+from saleskpi.surfaces.server import create_app
 from tests.fakes.hubspot import CLIENT_SECRET, OBJECT_TYPES, TOKEN, FakeHubSpot, sign_v3
 from tests.fakes.server import Request
 

@@ -34,7 +34,7 @@ from saleskpi.sources.connectors.http import AuthError, ConnectorError
 from saleskpi.sources.connectors.sync import sync
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.state.sync_state import load_cursor
-from saleskpi.surfaces.api.app import create_app
+from saleskpi.surfaces.server import create_app
 from tests.fakes.pipedrive import TOKEN, FakePipedrive
 
 FAST = ClientOptions(rate_limit=1000, backoff=0.01)

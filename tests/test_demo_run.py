@@ -12,7 +12,7 @@ from saleskpi.domain.query import KpiQuery
 from saleskpi.domain.settings import Settings
 from saleskpi.service.auth import authenticate
 from saleskpi.service.core import SalesKpiService
-from saleskpi.service.demo import run_demo
+from saleskpi.surfaces.cli.commands.data import run_demo
 
 
 def test_demo_prints_a_scorecard_and_working_sign_ins(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from saleskpi.catalog.funnel import FunnelError, load_funnel_config
 from saleskpi.domain.funnel import FunnelOptions, FunnelReport, PipelineFunnel, StageRow
 from saleskpi.domain.query import Scope
 from saleskpi.domain.settings import Settings, save_workspace_settings
-from saleskpi.engine.funnel import compute_funnel, run_funnel
+from saleskpi.engine.funnel import compute_funnel
 from saleskpi.service.core import SalesKpiService
 from saleskpi.store.analytics import AnalyticsStore
 
@@ -110,7 +110,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def funnel(settings: Settings, scope: Scope | None = None, **options: Any) -> FunnelReport:
-    return run_funnel(settings, scope or Scope(), FunnelOptions(**options), now=NOW)
+    return SalesKpiService(settings).funnel(FunnelOptions(**options), scope or Scope(), now=NOW)
 
 
 def main(report: FunnelReport) -> PipelineFunnel:

@@ -254,7 +254,7 @@ def test_a_restarted_server_computes_the_saved_questions_by_itself(tmp_path: Pat
     from fastapi.testclient import TestClient
 
     from saleskpi.service.refresh import QUESTIONS_FILE
-    from saleskpi.surfaces.api.app import create_app
+    from saleskpi.surfaces.server import create_app
 
     settings = Settings(workspace=tmp_path / "ws")
     service = SalesKpiService(settings)

@@ -51,7 +51,7 @@ from saleskpi.service.compare import DEFAULT_KPIS
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.planner import ReverseRequest, find_rep, reverse_plan
 from saleskpi.store.targets import TargetStore
-from saleskpi.surfaces.api.app import create_app
+from saleskpi.surfaces.server import create_app
 from saleskpi.surfaces.web.formatting import DASH, Formatter, _money_pattern, compiled
 from saleskpi.surfaces.web.i18n import _, use_language
 from saleskpi.surfaces.web.login import safe_next

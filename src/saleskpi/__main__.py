@@ -1,3 +1,3 @@
-from saleskpi.surfaces.cli.app import main
+from saleskpi.surfaces.cli.main import main
 
 main()

@@ -14,10 +14,10 @@ import yaml
 from pydantic import ValidationError
 
 from saleskpi.catalog.spec import KpiSpec, Measure
+from saleskpi.domain.conditions import ConditionError, parse_condition
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
-from saleskpi.engine.filters import ConditionError, parse_condition
-from saleskpi.engine.views import VIEWS, view_columns
+from saleskpi.domain.schema import VIEWS, view_columns
 
 BUILTIN = Path(__file__).parent / "builtin.yaml"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from saleskpi.catalog.load import Catalog
 from saleskpi.catalog.spec import KpiSpec, Measure
-from saleskpi.engine.views import DERIVED_COLUMNS
+from saleskpi.domain.schema import DERIVED_COLUMNS
 
 GROUP_TITLES = {"activity": "Activity", "funnel": "Pipeline and funnel", "money": "Money",
                 "speed": "Speed", "other": "Other"}

@@ -8,9 +8,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.i18n import _
+
 Period = Literal["day", "week", "month", "quarter", "year", "all"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month", "quarter", "year", "all")
+# A target is for a bounded period: "all time" has no end to measure against.
+TARGET_PERIODS: tuple[Period, ...] = ("day", "week", "month", "quarter", "year")
 TRUNCATE_UNIT = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+# The built-in slices; anything else is a custom field (``rep.<field>`` for the rep's).
+DIMENSIONS = ("rep", "team", "source", "segment", "product", "pipeline")
+Where = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -20,7 +28,7 @@ class KpiQuery:
     period: Period = "all"
     start: dt.date | None = None  # first day, inclusive, in the company's zone
     end: dt.date | None = None  # last day, inclusive
-    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    where: Where = ()
 
     def where_dims(self) -> tuple[str, ...]:
         return tuple(dim for dim, _values in self.where)
@@ -47,6 +55,44 @@ class Scope:
 
 
 EVERYTHING = Scope()
+
+
+def parse_period(text: str, allowed: tuple[Period, ...] = PERIODS) -> Period:
+    """``text`` as a period grain; a sentence naming the choices otherwise."""
+    for option in allowed:
+        if option == text.strip().lower():
+            return option
+    raise InvalidQuery(_("unknown period {period!r}; use one of {known}",
+                         period=text, known=", ".join(allowed)), code="bad_period")
+
+
+def parse_where(items: list[str] | tuple[str, ...]) -> Where:
+    """``["team=Kyiv,London", "source=ads"]`` as filters: one parser for every surface."""
+    filters = []
+    for item in items:
+        dim, sep, values = item.partition("=")
+        found = tuple(v.strip() for v in values.split(",") if v.strip())
+        if not sep or not dim.strip() or not found:
+            raise InvalidQuery(_("--where expects DIM=VALUE (several values: DIM=A,B), "
+                                 "got {item!r}", item=item), code="bad_where")
+        filters.append((dim.strip(), found))
+    return tuple(filters)
+
+
+def check_range(start: dt.date | None, end: dt.date | None) -> None:
+    if start and end and start > end:
+        raise InvalidQuery(_("--from is after --to"), code="bad_range")
+
+
+def make_query(kpis: list[str] | tuple[str, ...], *, by: list[str] | tuple[str, ...] = (),
+               period: str = "all", start: dt.date | None = None, end: dt.date | None = None,
+               where: list[str] | tuple[str, ...] = ()) -> KpiQuery:
+    """A scorecard question from what a user typed, checked the same way everywhere."""
+    if not kpis:
+        raise InvalidQuery(_("ask for at least one KPI; see 'saleskpi kpis'"), code="no_kpi")
+    check_range(start, end)
+    return KpiQuery(tuple(kpis), tuple(by), parse_period(period), start, end,
+                    parse_where(where))
 
 
 def period_start(day: dt.date, period: Period) -> dt.date:

@@ -16,8 +16,9 @@ import ibis
 import ibis.expr.types as ir
 
 from saleskpi.catalog.spec import Measure
+from saleskpi.domain.conditions import parse_condition
 from saleskpi.domain.query import TRUNCATE_UNIT, Period
-from saleskpi.engine.filters import parse_condition, predicate
+from saleskpi.engine.filters import predicate
 from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view, local_time
 
 

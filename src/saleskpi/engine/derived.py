@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 
-from saleskpi.store.first_contacts import CONTACT_TYPES, FIRST_CONTACT_TABLES
+from saleskpi.domain.schema import CONTACT_TYPES, DERIVED_COLUMNS, FIRST_CONTACT_TABLES
 
 TOUCH_TYPES = tuple(t for t in CONTACT_TYPES if t != "meeting")
 
@@ -317,48 +317,6 @@ def unchanged(_ctx: ViewContext, table: ir.Table, _wanted: set[str]) -> ir.Table
     return table
 
 
-# Derived columns per view, for validation of user KPIs and the docs.
-DERIVED_COLUMNS: dict[str, dict[str, str]] = {
-    "leads": {
-        "first_contact_at": "first outbound call, email, meeting, proposal or demo on the lead",
-        "response_s": "seconds from creation to first contact (NULL if none or negative)",
-        "contacted_before_created": "true when the first contact predates the lead (bad data)",
-        "has_deal": "true when a deal refers to the lead",
-        "has_won_deal": "true when a won deal refers to the lead",
-        "processing_s": "seconds from the lead's creation to its first deal's creation",
-        "has_call": "true when the lead had a call",
-        "meeting_after_call": "true when a meeting on the lead followed its first call",
-        "touches_before_meeting": "contact activities on the lead before its first meeting "
-                                  "(NULL without a meeting)",
-    },
-    "deals": {
-        "amount_rc": "amount in the reporting currency (fx_rates by close, else creation, date)",
-        "close_s": "seconds from creation to close",
-        "cycle_s": "seconds from first contact (lead, deal or activity) to close",
-        "touches_to_close": "contact activities on a won deal or its lead before it was won "
-                            "(NULL unless won)",
-        "win_probability": "share of closed deals that entered the deal's stage and were won; "
-                           "else the deal's probability; else the pipeline's win rate",
-        "weighted_amount": "amount_rc × win_probability",
-    },
-    "activities": {},
-    "accounts": {},
-    "revenue": {
-        "amount_rc": "amount in the reporting currency (fx_rates by date)",
-        "cost_rc": "cost of goods in the reporting currency",
-        "margin_rc": "amount_rc − cost_rc (unknown cost counts as 0)",
-    },
-    "spend": {"amount_rc": "amount in the reporting currency (fx_rates by date)"},
-    "forecasts": {
-        "amount_rc": "forecast amount in the reporting currency",
-        "is_latest": "true for the last forecast made for its rep/team, category and period",
-        "actual_rc": "won deal revenue of the forecast's rep (or team, or company) in its period",
-        "error_rc": "amount_rc − actual_rc",
-        "abs_error_rc": "|amount_rc − actual_rc|",
-    },
-    "market": {},
-}
-
 BUILDERS: dict[str, Callable[[ViewContext, ir.Table, set[str]], ir.Table]] = {
     "leads": lead_columns,
     "deals": deal_columns,
@@ -369,3 +327,6 @@ BUILDERS: dict[str, Callable[[ViewContext, ir.Table, set[str]], ir.Table]] = {
     "forecasts": forecast_columns,
     "market": unchanged,
 }
+
+# Every view of the contract has its builder, and only those.
+assert set(BUILDERS) == set(DERIVED_COLUMNS)

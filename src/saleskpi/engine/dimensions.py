@@ -11,9 +11,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from saleskpi.domain.query import DIMENSIONS
 from saleskpi.engine.derived import ViewContext
-
-DIMENSIONS = ("rep", "team", "source", "segment", "product", "pipeline")
 
 SUPPORTED: dict[str, frozenset[str]] = {
     "leads": frozenset(DIMENSIONS),

@@ -37,8 +37,8 @@ from saleskpi.domain.funnel import (
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import EVERYTHING, Scope, local_midnight_utc
 from saleskpi.domain.settings import Settings
+from saleskpi.engine.database import Database
 from saleskpi.engine.views import DIMENSIONS, ViewContext, build_view
-from saleskpi.store.analytics import AnalyticsStore
 
 Where = tuple[tuple[str, tuple[str, ...]], ...]
 # Sort keys for events at the same instant: stages in funnel order, closes last.
@@ -206,7 +206,7 @@ def _check_dimension(dim: str) -> None:
                             dim=dim, known=", ".join(DIMENSIONS)))
 
 
-def _resolve_rep_names(store: AnalyticsStore, where: Where) -> Where:
+def _resolve_rep_names(store: Database, where: Where) -> Where:
     """Let users filter by a rep's name as well as by id (as the scorecard does)."""
     if not any(dim == "rep" for dim, _values in where):
         return where
@@ -237,7 +237,7 @@ def _no_order() -> dict[str, Any]:
     return {"o_pipeline": [], "o_stage": [], "o_pos": []}
 
 
-def stage_orders(store: AnalyticsStore, config: FunnelConfig) -> dict[str | None, tuple[
+def stage_orders(store: Database, config: FunnelConfig) -> dict[str | None, tuple[
         list[str], str]]:
     """Per pipeline: its stages in order and where the order came from.
 
@@ -266,7 +266,7 @@ def stage_orders(store: AnalyticsStore, config: FunnelConfig) -> dict[str | None
     return orders
 
 
-def _reps_in_scope(store: AnalyticsStore, where: Where) -> dict[str, str]:
+def _reps_in_scope(store: Database, where: Where) -> dict[str, str]:
     """{rep id: name} of the reps the rep and team filters let through."""
     sql = "SELECT DISTINCT id, name FROM reps WHERE true"
     params: list[Any] = []
@@ -284,7 +284,7 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def compute_funnel(store: AnalyticsStore, settings: Settings, scope: Scope = EVERYTHING,
+def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHING,
                    options: FunnelOptions | None = None, *, now: dt.datetime | None = None,
                    config: FunnelConfig | None = None) -> FunnelReport:
     """The funnel of every pipeline (or ``options.pipeline``) for the deals in ``scope``."""
@@ -371,11 +371,3 @@ def compute_funnel(store: AnalyticsStore, settings: Settings, scope: Scope = EVE
 def _slice(stages: list[str], rows: dict[str, StageRow], rep: str | None,
            name: str | None) -> FunnelSlice:
     return FunnelSlice(rep, name, [rows.get(stage) or StageRow(stage) for stage in stages])
-
-
-def run_funnel(settings: Settings, scope: Scope = EVERYTHING,
-               options: FunnelOptions | None = None, *,
-               now: dt.datetime | None = None) -> FunnelReport:
-    """Open the workspace's store read-only for one funnel request."""
-    with AnalyticsStore(settings.analytics_path, read_only=True) as store:
-        return compute_funnel(store, settings, scope, options, now=now)

@@ -27,8 +27,8 @@ from saleskpi.domain.query import (
     periods_between,
 )
 from saleskpi.engine.compile import AS_OF_TABLE, Shape, SqlCache
+from saleskpi.engine.database import Database
 from saleskpi.engine.views import DIMENSIONS, ViewContext, supports
-from saleskpi.store.analytics import AnalyticsStore
 
 ADDITIVE = {"count", "count_distinct", "sum"}
 FROM_DATA = "_from_data"  # False on the rows only the grid completion added
@@ -87,7 +87,7 @@ def _check_dimension(dim: str) -> None:
 class Engine:
     """Computes KPI scorecards on one analytical store."""
 
-    def __init__(self, store: AnalyticsStore, catalog: Catalog, *, timezone: str,
+    def __init__(self, store: Database, catalog: Catalog, *, timezone: str,
                  currency: str, cache: SqlCache | None = None) -> None:
         self.store = store
         self.catalog = catalog
@@ -229,7 +229,8 @@ class Engine:
             values["start"] = query.start.isoformat()
         if shape.has_end and query.end:
             values["end"] = (query.end + dt.timedelta(days=1)).isoformat()
-        return self.store.con.execute(compiled.sql, values).df()
+        frame: pd.DataFrame = self.store.con.execute(compiled.sql, values).df()
+        return frame
 
     def _as_of(self, query: KpiQuery, group: _Group,
                now: dt.datetime) -> tuple[tuple[dt.date | None, dt.datetime], ...]:

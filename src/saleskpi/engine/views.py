@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from saleskpi.domain.schema import ENTITIES
-from saleskpi.engine.derived import BUILDERS, DERIVED_COLUMNS, ViewContext, local_time
-from saleskpi.engine.dimensions import DIMENSIONS, add_dimension, supports
-
-VIEWS = tuple(BUILDERS)
+from saleskpi.domain.query import DIMENSIONS
+from saleskpi.domain.schema import DERIVED_COLUMNS, VIEWS, view_columns
+from saleskpi.engine.derived import BUILDERS, ViewContext, local_time
+from saleskpi.engine.dimensions import add_dimension, supports
 
 __all__ = ["DERIVED_COLUMNS", "DIMENSIONS", "VIEWS", "ViewContext", "build_view", "local_time",
            "supports", "view_columns"]
-
-
-def view_columns(view: str) -> set[str]:
-    return {*ENTITIES[view].column_names, "datasource", *DERIVED_COLUMNS[view]}
 
 
 def build_view(ctx: ViewContext, view: str, wanted: set[str], dims: list[str]) -> ir.Table:

@@ -18,7 +18,7 @@ from typing import Any
 
 from saleskpi.catalog.spec import KpiSpec
 from saleskpi.domain.query import plain_number
-from saleskpi.store.targets import TargetRecord
+from saleskpi.domain.targets import TargetRecord
 
 CUMULATIVE_AGGS = ("count", "sum")
 

@@ -131,3 +131,10 @@ def principal_for_token(settings: Settings, token: str) -> Principal | None:
             return None
         user = session.get(User, row.user_id)
         return _principal(user) if user else None
+
+
+def session_secret(settings: Settings) -> str:
+    """The key that signs session cookies: derived from the workspace secret, never in code."""
+    from saleskpi.sources.connectors.credentials import workspace_key
+
+    return hashlib.sha256(b"session:" + workspace_key(settings)).hexdigest()

@@ -23,11 +23,11 @@ import csv
 import datetime as dt
 import io
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from saleskpi.domain.conditions import Threshold
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import (
     EVERYTHING,
@@ -144,48 +144,6 @@ class SummaryRow:
         }
 
 
-class ConditionError(ValueError):
-    """A --filter condition that cannot be read."""
-
-
-_CONDITION = re.compile(
-    r"^\s*(?P<kpi>[a-z][a-z0-9_]*)\s*(?P<op><=|>=|<|>)\s*"
-    r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?P<percent>%?)\s*$"
-)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``KPI < VALUE`` (or >, <=, >=) on a rep's value, in the KPI's own unit."""
-
-    kpi: str
-    op: str  # <, >, <= or >=
-    value: float
-
-    def holds(self, value: float | None) -> bool:
-        if value is None:
-            return False
-        if self.op == "<":
-            return value < self.value
-        if self.op == ">":
-            return value > self.value
-        if self.op == "<=":
-            return value <= self.value
-        return value >= self.value
-
-
-def parse_condition(text: str) -> Condition:
-    """``'win_rate<0.5'``, ``'win_rate<50%'``, ``'calls>=20'``, ``'revenue > 1000'``."""
-    match = _CONDITION.match(text)
-    if not match:
-        raise ConditionError(_("cannot read the condition {text!r}: write KPI<VALUE or "
-                               "KPI>VALUE, e.g. calls>20 or win_rate<50%", text=text))
-    number = float(match["value"])
-    if match["percent"]:
-        number /= 100
-    return Condition(match["kpi"], match["op"], number)
-
-
 @dataclass
 class Comparison:
     query: KpiQuery  # with the KPIs compared and by=("rep",)
@@ -231,7 +189,7 @@ class Comparison:
 
         return replace(self, rows=sorted(self.rows, key=key))
 
-    def filtered(self, conditions: Iterable[Condition]) -> Comparison:
+    def filtered(self, conditions: Iterable[Threshold]) -> Comparison:
         """Only the rows meeting every condition; a rep with no value meets none."""
         conditions = list(conditions)
         for condition in conditions:
@@ -263,7 +221,7 @@ class Comparison:
 
         Text cells that a spreadsheet would run as formulas are neutralised.
         """
-        from saleskpi.surfaces.cli.output import safe_cell
+        from saleskpi.domain.text import safe_cell
 
         grain = self.query.period != "all"
         ratios = {k for k in self.kpis if any(r.cells[k].is_ratio for r in self.rows)
@@ -494,7 +452,7 @@ class Leaderboard:
         }
 
     def to_csv(self) -> str:
-        from saleskpi.surfaces.cli.output import safe_cell
+        from saleskpi.domain.text import safe_cell
 
         grain = self.query.period != "all"
         header = ["rank", "rep", "rep_name", *(["period"] if grain else []), self.kpi]

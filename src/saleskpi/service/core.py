@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from saleskpi.catalog.funnel import FunnelError
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
 from saleskpi.domain.funnel import FunnelOptions, FunnelReport
+from saleskpi.domain.i18n import _
 from saleskpi.domain.query import (
     EVERYTHING,
     KpiQuery,
@@ -27,14 +29,17 @@ from saleskpi.domain.query import (
 )
 from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.settings import Settings
+from saleskpi.domain.targets import MANUAL_SOURCE, Change, TargetRecord
 from saleskpi.engine.scorecard import Engine, QueryError
+from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
 from saleskpi.service.scoping import plan_cut
 from saleskpi.sources.ingest.load import Progress
-from saleskpi.sources.ingest.mapping import Mapping
+from saleskpi.sources.ingest.mapping import MappingError, builtin_mappings, load_mapping
 from saleskpi.sources.ingest.run import import_path
 from saleskpi.store.analytics import AnalyticsStore
-from saleskpi.store.targets import TargetRecord, TargetStore
+from saleskpi.store.people import PeopleReport, link, people, unlink
+from saleskpi.store.targets import TargetStore
 
 RECENT_DAYS = 7  # questions not asked for a week are not refreshed any more
 TARGET_DAYS_KEPT = 16  # days whose targets are kept (pages ask for a handful)
@@ -63,6 +68,7 @@ class Question:
 class FunnelQuestion:
     options: FunnelOptions
     scope: Scope = EVERYTHING
+    now: dt.datetime | None = None
 
 
 class SalesKpiService:
@@ -108,6 +114,19 @@ class SalesKpiService:
         path = self.settings.analytics_path
         wal = path.with_name(path.name + ".wal")
         return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (path, wal))
+
+    # -- the workspace's own KPIs -------------------------------------------------------
+    def user_kpis(self) -> list[dict[str, Any]]:
+        return catalogue.user_kpis(self.settings.user_kpis_path)
+
+    def put_kpi(self, key: str, definition: dict[str, Any]) -> None:
+        """Add or replace a user KPI; refused (``CatalogError``) if the catalogue breaks."""
+        catalogue.put_kpi(self.settings.user_kpis_path, key, definition)
+        self.reload_catalog()
+
+    def delete_kpi(self, key: str) -> None:
+        catalogue.delete_kpi(self.settings.user_kpis_path, key)
+        self.reload_catalog()
 
     @property
     def catalog(self) -> Catalog:
@@ -234,9 +253,10 @@ class SalesKpiService:
         return done
 
     # -- funnels ---------------------------------------------------------------------
-    def funnel(self, options: FunnelOptions, scope: Scope = EVERYTHING) -> FunnelReport:
+    def funnel(self, options: FunnelOptions, scope: Scope = EVERYTHING, *,
+               now: dt.datetime | None = None) -> FunnelReport:
         """The stage funnel in ``scope``, kept like scorecards while the data is unchanged."""
-        asked = FunnelQuestion(options, scope)
+        asked = FunnelQuestion(options, scope, now)
         if self.settings.cache_seconds <= 0:
             return self._compute_funnel(asked)
         report = self.funnels.get((asked, self.data_version()),
@@ -249,7 +269,7 @@ class SalesKpiService:
 
         with self.engine() as engine:
             return compute_funnel(engine.store, self.settings, question.scope,
-                                  question.options)
+                                  question.options, now=question.now)
 
     # -- targets ---------------------------------------------------------------------
     def targets_on(self, at: dt.date) -> list[TargetRecord]:
@@ -276,7 +296,46 @@ class SalesKpiService:
                 self._targets[at] = found
         return found
 
+    def list_targets(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
+                     rep_id: str | None = None, team: str | None = None,
+                     source: str | None = None) -> list[TargetRecord]:
+        return TargetStore(self.settings.state_url).list(at=at, kpis=kpis, rep_id=rep_id,
+                                                         team=team, source=source)
+
+    def set_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
+                   value: float, rep_id: str | None = None,
+                   team: str | None = None) -> tuple[TargetRecord, Change]:
+        """Insert or replace the manual target for this KPI, period, rep or team."""
+        return TargetStore(self.settings.state_url).set(
+            kpi=kpi, period_start=period_start, period_end=period_end, value=value,
+            rep_id=rep_id, team=team)
+
+    def delete_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
+                      rep_id: str | None = None, team: str | None = None,
+                      source: str = MANUAL_SOURCE) -> int:
+        return TargetStore(self.settings.state_url).delete(
+            kpi=kpi, period_start=period_start, period_end=period_end, rep_id=rep_id,
+            team=team, source=source)
+
+    def delete_targets(self, ids: Sequence[int]) -> int:
+        return TargetStore(self.settings.state_url).delete_ids(ids)
+
     # -- people ---------------------------------------------------------------------
+    def people(self) -> PeopleReport:
+        """Reps as people matched across sources, with likely duplicates."""
+        with AnalyticsStore(self.settings.analytics_path,
+                            read_only=not self.shared_writer) as store:
+            return people(store)
+
+    def link_reps(self, refs: Sequence[str]) -> None:
+        """Treat reps (``SOURCE:ID``) from different sources as one person."""
+        with AnalyticsStore(self.settings.analytics_path) as store:
+            link(store, list(refs))
+
+    def unlink_reps(self, refs: Sequence[str]) -> None:
+        with AnalyticsStore(self.settings.analytics_path) as store:
+            unlink(store, list(refs))
+
     def visible_reps(self, scope: Scope = EVERYTHING) -> list[RepEntry]:
         """The reps ``scope`` may see, by name: for pickers and links."""
         version = self.data_version()
@@ -307,9 +366,36 @@ class SalesKpiService:
             kept = self._rep_names = (version, names)
         return kept[1]
 
-    def import_path(self, path: Path, *, mapping: Mapping | None, source: str | None,
-                    dry_run: bool, progress: Progress | None = None) -> ImportReport:
-        return import_path(self.settings, path, mapping=mapping, source=source,
+    # -- imports ------------------------------------------------------------------------
+    def mapping_names(self) -> list[str]:
+        """Mappings a user may pick by name: built-in ones and the workspace's own."""
+        own = self.settings.mappings_dir
+        names = set(builtin_mappings())
+        if own.is_dir():
+            names |= {p.stem for p in own.glob("*.yaml")}
+        return sorted(names)
+
+    def mappings(self) -> list[tuple[str, str]]:
+        """(name, description) of every mapping a user may pick."""
+        return [(name, load_mapping(name, self.settings.mappings_dir).description)
+                for name in self.mapping_names()]
+
+    def import_path(self, path: Path, *, mapping: str | None, source: str | None,
+                    dry_run: bool, progress: Progress | None = None,
+                    mapping_by_name_only: bool = False) -> ImportReport:
+        """Import a folder of CSV files or a workbook in one transaction (all or nothing).
+
+        ``mapping``: a mapping's name (built-in or the workspace's) or, from the CLI, a
+        YAML file; ``mapping_by_name_only`` refuses paths (a server must never read
+        files a client names).
+        """
+        chosen = None
+        if mapping:
+            if mapping_by_name_only and mapping not in self.mapping_names():
+                raise MappingError(_("unknown mapping {name!r}; known: {known}", name=mapping,
+                                     known=", ".join(self.mapping_names())))
+            chosen = load_mapping(mapping, self.settings.mappings_dir)
+        return import_path(self.settings, path, mapping=chosen, source=source,
                            dry_run=dry_run, progress=progress)
 
     @staticmethod

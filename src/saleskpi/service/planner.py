@@ -33,14 +33,14 @@ from saleskpi.domain.query import (
     local_midnight_utc,
     period_start,
 )
-from saleskpi.service.attainment import PlanLine, compare, elapsed_share, is_cumulative
-from saleskpi.store.targets import (
+from saleskpi.domain.targets import (
     Level,
     TargetRecord,
     effective,
     period_bounds,
     spans_period,
 )
+from saleskpi.service.attainment import PlanLine, compare, elapsed_share, is_cumulative
 
 if TYPE_CHECKING:
     from saleskpi.service.core import SalesKpiService

@@ -6,9 +6,9 @@ import logging
 import threading
 
 from saleskpi.domain.settings import Settings
+from saleskpi.service.syncs import run_sync
 from saleskpi.sources.connectors.credentials import CredentialError, CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
-from saleskpi.service.syncs import run_sync
 
 log = logging.getLogger("saleskpi.scheduler")
 

@@ -14,12 +14,15 @@ import hashlib
 import threading
 from dataclasses import dataclass
 
-from saleskpi.domain.errors import Conflict, NotFound, TooLarge, Upstream
+from saleskpi.domain.errors import Conflict, InvalidQuery, NotFound, TooLarge, Upstream
+from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
-from saleskpi.sources.connectors.base import REGISTRY, ClientOptions, WebhookRequest
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import REGISTRY, ClientOptions
+from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
-from saleskpi.sources.ingest.load import Progress
 from saleskpi.sources.connectors.sync import SyncReport, connector_for, sync
+from saleskpi.sources.ingest.load import Progress
 from saleskpi.store.state.webhook_log import remember_delivery
 
 MAX_WEBHOOK_BODY = 256 * 1024  # CRM webhooks are small; anything bigger is not one
@@ -29,6 +32,51 @@ sync_lock = threading.Lock()
 @dataclass(frozen=True)
 class WebhookOutcome:
     batches: int
+
+
+@dataclass(frozen=True)
+class ConnectionField:
+    """A value a CRM connection needs (``saleskpi connect`` asks for the missing ones)."""
+
+    name: str
+    help: str
+    required: bool
+    secret: bool
+    default: str
+
+
+def _registered() -> dict[str, object]:
+    import saleskpi.sources.connectors.crms  # noqa: F401  (registers the connectors)
+
+    return dict(REGISTRY)
+
+
+def known_crms() -> list[str]:
+    return sorted(_registered())
+
+
+def connection_fields(crm: str) -> list[ConnectionField]:
+    """The fields of ``crm``'s connection; ``InvalidQuery`` for an unknown CRM."""
+    registry = _registered()
+    if crm not in registry:
+        raise InvalidQuery(_("unknown CRM {crm!r}; known: {known}", crm=crm,
+                             known=", ".join(sorted(registry))), code="unknown_crm")
+    fields = getattr(registry[crm], "fields", ())
+    return [ConnectionField(f.name, f.help, bool(f.required), bool(f.secret),
+                            str(f.default or "")) for f in fields]
+
+
+def connect(settings: Settings, crm: str, credentials: dict[str, str]) -> str:
+    """Test the credentials against the CRM, then store them encrypted; the account name."""
+    connection_fields(crm)
+    connector = REGISTRY[crm](credentials, ClientOptions())
+    account = str(connector.check())
+    CredentialStore(settings).put(crm, credentials)
+    return account
+
+
+def connected_crms(settings: Settings) -> list[str]:
+    return list(CredentialStore(settings).names())
 
 
 def run_sync(settings: Settings, crm: str, *, full: bool = False,
@@ -47,9 +95,7 @@ def handle_webhook(settings: Settings, crm: str, delivery: WebhookRequest,
     verified), ``Conflict`` (replayed), ``TooLarge`` or ``Upstream`` (the sync failed;
     the delivery is remembered and the next scheduled sync picks the change up).
     """
-    import saleskpi.sources.connectors.crms  # noqa: F401  (registers the connectors)
-
-    if crm not in REGISTRY:
+    if crm not in _registered():
         raise NotFound("unknown CRM", code="unknown_crm")
     if len(delivery.body) > MAX_WEBHOOK_BODY:
         raise TooLarge("webhook body too large", code="too_large")

@@ -14,12 +14,8 @@ from ibis.backends.duckdb import Backend as IbisDuckDB
 
 from saleskpi.domain.errors import Busy
 from saleskpi.domain.i18n import _
-from saleskpi.domain.schema import ENTITIES, SQL_TYPES, Entity
-from saleskpi.store.first_contacts import (
-    FIRST_CONTACT_TABLES,
-    FIRST_CONTACTS_DDL,
-    rebuild_first_contacts,
-)
+from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
+from saleskpi.store.first_contacts import FIRST_CONTACTS_DDL, rebuild_first_contacts
 
 # One person may be a rep in several sources (a company that moved CRM, or a CRM
 # plus spreadsheets). rep_links holds the matches a user made by hand; reps with

@@ -23,11 +23,7 @@ from __future__ import annotations
 
 import duckdb
 
-# What a rep does to reach a lead. Notes and tasks are not contact.
-CONTACT_TYPES = ("call", "email", "mail", "meeting", "presentation", "demo", "proposal")
-
-# Activity key column -> the table of first contacts per that key.
-FIRST_CONTACT_TABLES = {"lead_id": "lead_first_contacts", "deal_id": "deal_first_contacts"}
+from saleskpi.domain.schema import CONTACT_TYPES, FIRST_CONTACT_TABLES
 
 # What a relation handed to refresh_first_contacts must hold (the activities columns
 # that decide a first contact).

@@ -16,6 +16,7 @@ from typing import Protocol
 import pandas as pd
 
 from saleskpi.domain.errors import Unauthenticated
+from saleskpi.domain.webhooks import WebhookRequest
 from saleskpi.sources.connectors.http import ApiClient
 
 
@@ -62,18 +63,6 @@ class Connector(Protocol):
 
         Raise WebhookRejected for anything unsigned, forged or too old.
         """
-
-
-@dataclass(frozen=True)
-class WebhookRequest:
-    """What a webhook delivery looked like on the wire."""
-
-    method: str
-    url: str  # full URL as received, with query string
-    path_token: str | None  # the secret part of /webhooks/<crm>/<token>, if any
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    received_at: float  # unix seconds
 
 
 class WebhookRejected(Unauthenticated):

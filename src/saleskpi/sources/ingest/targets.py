@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport
-from saleskpi.store.targets import KeyTuple, existing_by_key, now_utc, upsert
+from saleskpi.domain.targets import KeyTuple, now_utc
+from saleskpi.store.targets import existing_by_key, upsert
 
 STAGE_TABLE = "stage_targets"
 STATE_FILE = "state.sqlite"  # as Settings.state_url

@@ -7,33 +7,28 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from pydantic import BaseModel
 
-from saleskpi.catalog.load import CatalogError, load_catalog
-from saleskpi.domain.query import PERIODS, KpiQuery, Period
-from saleskpi.engine.scorecard import QueryError
+from saleskpi.domain.errors import SalesKpiError
 from saleskpi.service.auth import ROLES, AuthError, add_user, authenticate, issue_token, list_users
-from saleskpi.sources.ingest.mapping import MappingError, load_mapping
-from saleskpi.surfaces.api.deps import (
+from saleskpi.surfaces.http.deps import (
     SESSION_CSRF,
     SESSION_USER,
-    LoginThrottle,
     ManagerDep,
     ServiceDep,
     UserDep,
     csrf_header,
     csrf_token,
+    login_throttle,
 )
-from saleskpi.surfaces.api.errors import problem
-from saleskpi.surfaces.cli.output import scorecard_json
-
-MAX_ROWS = 10_000
-MAX_UPLOAD = 50 * 1024 * 1024
+from saleskpi.surfaces.http.errors import problem
+from saleskpi.surfaces.http.uploads import MAX_UPLOAD, save_upload
+from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
+from saleskpi.views.scorecard import ScorecardParams, ScorecardView
+from saleskpi.views.scorecard import scorecard as scorecard_view
 
 router = APIRouter(prefix="/api/v1")
-throttle = LoginThrottle()
 
 
 class Login(BaseModel):
@@ -54,50 +49,17 @@ class NewToken(BaseModel):
     name: str = "script"
 
 
-def parse_query(kpi: list[str], by: list[str], period: str, start: dt.date | None,
-                end: dt.date | None, where: list[str]) -> KpiQuery:
-    """Query parameters to a KpiQuery; 400 with a sentence for anything malformed."""
-    if not kpi:
-        raise problem(400, "no_kpi", "ask for at least one kpi=...")
-    if period not in PERIODS:
-        raise problem(400, "bad_period", f"period must be one of {', '.join(PERIODS)}")
-    filters = []
-    for item in where:
-        dim, sep, values = item.partition("=")
-        if not sep or not dim or not values:
-            raise problem(400, "bad_where", f"where expects DIM=VALUE[,VALUE], got {item!r}")
-        filters.append((dim.strip(), tuple(v.strip() for v in values.split(","))))
-    if start and end and start > end:
-        raise problem(400, "bad_range", "from is after to")
-    chosen: Period = next(p for p in PERIODS if p == period)
-    return KpiQuery(tuple(kpi), tuple(by), chosen, start, end, tuple(filters))
-
-
-def scorecard_params(
-    kpi: Annotated[list[str], Query()] = [],  # noqa: B006  (FastAPI reads the default)
-    by: Annotated[list[str], Query()] = [],  # noqa: B006
-    period: str = "all",
-    start: Annotated[dt.date | None, Query(alias="from")] = None,
-    end: Annotated[dt.date | None, Query(alias="to")] = None,
-    where: Annotated[list[str], Query()] = [],  # noqa: B006
-) -> KpiQuery:
-    return parse_query(kpi, by, period, start, end, where)
-
-
-QueryDep = Annotated[KpiQuery, Depends(scorecard_params)]
-
-
 # -- session ------------------------------------------------------------------------------
 @router.post("/session")
 def login(body: Login, request: Request, svc: ServiceDep) -> dict[str, Any]:
     key = f"{request.client.host if request.client else '?'}:{body.username.lower()}"
-    if throttle.blocked(key):
+    if login_throttle.blocked(key):
         raise problem(429, "too_many_attempts", "too many failed sign-ins; wait 5 minutes")
     principal = authenticate(svc.settings, body.username, body.password)
     if principal is None:
-        throttle.failed(key)
+        login_throttle.failed(key)
         raise problem(401, "bad_credentials", "wrong username or password")
-    throttle.succeeded(key)
+    login_throttle.succeeded(key)
     request.session.clear()
     request.session[SESSION_USER] = principal.user_id
     return {"user": _user_dict(principal), "csrf": csrf_token(request)}
@@ -121,25 +83,20 @@ def _user_dict(user: Any) -> dict[str, Any]:
 
 
 # -- numbers --------------------------------------------------------------------------------
-@router.get("/scorecard")
-def scorecard(query: QueryDep, user: UserDep, svc: ServiceDep,
-              limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 1000,
+@router.get("/scorecard", response_model=ScorecardView, response_model_by_alias=True)
+def scorecard(user: UserDep, svc: ServiceDep,
+              kpi: Annotated[list[str], Query(description="KPI keys; repeat.")] = [],  # noqa: B006
+              by: Annotated[list[str], Query(description="Slices; repeat.")] = [],  # noqa: B006
+              period: str = "all",
+              start: Annotated[dt.date | None, Query(alias="from")] = None,
+              end: Annotated[dt.date | None, Query(alias="to")] = None,
+              where: Annotated[list[str], Query(description="DIM=VALUE[,VALUE]")] = [],  # noqa: B006
+              limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
               offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     """The same JSON as `saleskpi kpi --format json`, within the caller's scope, paginated."""
-    try:
-        card = svc.scorecard(query, user.scope)
-        team = None
-        if user.role == "rep" and user.rep_id and "rep" in query.by:
-            # A rep's rows are their own: the average they compare with is their team's.
-            team = svc.team_average(query, user.rep_id)
-    except (QueryError, CatalogError) as exc:
-        raise problem(400, "bad_query", str(exc)) from None
-    data = scorecard_json(card, timezone=svc.settings.timezone, currency=svc.settings.currency,
-                          team_averages=team)
-    total = len(data["rows"])
-    data["rows"] = data["rows"][offset:offset + limit]
-    data["page"] = {"total_rows": total, "limit": limit, "offset": offset}
-    return data
+    params = ScorecardParams(kpis=kpi, by=by, period=period, start=start, end=end, where=where,
+                             limit=limit, offset=offset)
+    return scorecard_view(svc, user, params).to_json()
 
 
 @router.get("/catalog")
@@ -156,70 +113,17 @@ def catalog(user: UserDep, svc: ServiceDep) -> list[dict[str, Any]]:
 def put_kpi(key: str, definition: dict[str, Any], user: ManagerDep,
             svc: ServiceDep) -> dict[str, Any]:
     """Add or replace a user KPI in the workspace's kpis.yaml (validated before saving)."""
-    path = svc.settings.user_kpis_path
-    items = _user_kpis(path)
-    items = [i for i in items if i.get("key") != key] + [{**definition, "key": key}]
-    _save_kpis(path, items)
-    svc.reload_catalog()
+    svc.put_kpi(key, definition)
     return {"ok": True, "key": key}
 
 
 @router.delete("/catalog/{key}", dependencies=[Depends(csrf_header)])
 def delete_kpi(key: str, user: ManagerDep, svc: ServiceDep) -> dict[str, Any]:
-    path = svc.settings.user_kpis_path
-    items = _user_kpis(path)
-    if not any(i.get("key") == key for i in items):
-        raise problem(404, "not_found", f"{key!r} is not a user KPI")
-    _save_kpis(path, [i for i in items if i.get("key") != key])
-    svc.reload_catalog()
+    svc.delete_kpi(key)
     return {"ok": True}
 
 
-def _user_kpis(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    items = data.get("kpis", []) if isinstance(data, dict) else []
-    return [i for i in items if isinstance(i, dict)]
-
-
-def _save_kpis(path: Path, items: list[dict[str, Any]]) -> None:
-    text = yaml.safe_dump({"kpis": items}, allow_unicode=True, sort_keys=False)
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False,
-                                     encoding="utf-8") as handle:
-        handle.write(text)
-        candidate = Path(handle.name)
-    try:
-        load_catalog(candidate)  # refuse a definition that would break the catalogue
-    except CatalogError as exc:
-        raise problem(400, "bad_kpi", str(exc).replace(str(candidate), "kpis.yaml")) from None
-    finally:
-        candidate.unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 # -- imports ----------------------------------------------------------------------------------
-UPLOAD_CHUNK = 1024 * 1024
-
-
-def save_upload(upload: UploadFile, path: Path, room: int) -> int | None:
-    """Copy an uploaded file to ``path``, in chunks; its size, or None past ``room`` bytes.
-
-    FastAPI has received the whole file (in memory or a temporary file) before the
-    handler runs, so reading ``upload.file`` only copies it: fit for a sync handler.
-    """
-    upload.file.seek(0)
-    size = 0
-    with path.open("wb") as out:
-        while chunk := upload.file.read(UPLOAD_CHUNK):
-            size += len(chunk)
-            if size > room:
-                return None
-            out.write(chunk)
-    return size
-
-
 # A sync handler, so FastAPI runs it in a worker thread: an import (dry run or real)
 # takes seconds to minutes, and on the event loop it stopped every other request.
 @router.post("/imports", dependencies=[Depends(csrf_header)])
@@ -228,15 +132,6 @@ def upload_import(user: ManagerDep, svc: ServiceDep,
                   dry_run: bool = True, mapping: str | None = None,
                   source: str | None = None) -> dict[str, Any]:
     """Upload CSV files or one workbook; dry run by default, so the report comes first."""
-    chosen = None
-    if mapping:
-        if not mapping.replace("-", "").replace("_", "").isalnum():
-            # A name, never a path: the server must not read files a client names.
-            raise problem(400, "bad_mapping", "give the name of a mapping, not a path")
-        try:
-            chosen = load_mapping(mapping, svc.settings.mappings_dir)
-        except MappingError as exc:
-            raise problem(400, "bad_mapping", str(exc)) from None
     with tempfile.TemporaryDirectory() as folder:
         room = MAX_UPLOAD
         for upload in files:
@@ -247,7 +142,11 @@ def upload_import(user: ManagerDep, svc: ServiceDep,
             if size is None:
                 raise problem(413, "too_large", "uploads are limited to 50 MB")
             room -= size
-        report = svc.import_path(Path(folder), mapping=chosen, source=source, dry_run=dry_run)
+        try:
+            report = svc.import_path(Path(folder), mapping=mapping, source=source,
+                                     dry_run=dry_run, mapping_by_name_only=True)
+        except SalesKpiError as exc:
+            raise problem(400, "bad_mapping", str(exc)) from None
     return report.to_dict()
 
 

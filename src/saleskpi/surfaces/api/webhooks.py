@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from saleskpi.domain.errors import HTTP_STATUS, SalesKpiError
 from saleskpi.domain.settings import Settings
+from saleskpi.domain.webhooks import WebhookRequest
 from saleskpi.service.syncs import MAX_WEBHOOK_BODY, handle_webhook
-from saleskpi.sources.connectors.base import WebhookRequest
 
 
 def router(settings: Settings) -> APIRouter:

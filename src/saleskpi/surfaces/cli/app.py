@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 # Heavy modules (Ibis, pandas, DuckDB) are imported inside the commands that
 # need them, so that --help and typos answer at once.
-PERIODS = ("day", "week", "month", "quarter", "year", "all")
 
 app = typer.Typer(
     name="saleskpi",
@@ -101,19 +100,3 @@ def service() -> SalesKpiService:
     from saleskpi.service.core import SalesKpiService
 
     return SalesKpiService(state.settings)
-
-
-def main() -> None:
-    from saleskpi.store.analytics import StoreBusy
-    from saleskpi.surfaces.cli import commands  # noqa: F401  (registers the commands)
-
-    try:
-        app()
-    except StoreBusy as exc:
-        label = _("Error")
-        err.print(f"[bold red]{label}:[/] {exc}", highlight=False)
-        raise SystemExit(3) from None
-
-
-if __name__ == "__main__":
-    main()

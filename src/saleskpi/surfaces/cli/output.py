@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -15,50 +13,14 @@ from saleskpi.catalog.load import Catalog
 from saleskpi.domain.i18n import _, current_language
 from saleskpi.domain.query import KpiValue, ResultRow, Scorecard, plain_number
 from saleskpi.domain.reports import ImportReport
+from saleskpi.domain.text import safe_cell
 from saleskpi.service.core import averages
-
-# Spreadsheet programs run cells starting with these as formulas.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _row_dict(row: ResultRow, kpis: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {**row.keys, **row.labels}
-    for key in kpis:
-        out[key] = _json_value(row.values[key])
-    return out
-
-
-def _json_value(value: KpiValue) -> dict[str, object]:
-    return value.to_dict()
-
-
-def scorecard_json(scorecard: Scorecard, *, timezone: str, currency: str,
-                   team_averages: list[ResultRow] | None = None) -> dict[str, Any]:
-    """``team_averages``: the averages to show instead of the rows' own (a rep's team's)."""
-    query = scorecard.query
-    kpis = list(dict.fromkeys(query.kpis))
-    if team_averages is None:
-        team_averages = averages(scorecard) if query.by else []
-    return {
-        "kpis": kpis,
-        "by": list(query.by),
-        "period": query.period,
-        "from": query.start.isoformat() if query.start else None,
-        "to": query.end.isoformat() if query.end else None,
-        "where": {dim: list(values) for dim, values in query.where},
-        "timezone": timezone,
-        "currency": currency,
-        "rows": [_row_dict(r, kpis) for r in scorecard.rows],
-        "totals": [_row_dict(r, kpis) for r in scorecard.totals],
-        "averages": [_row_dict(r, kpis) for r in team_averages],
-    }
-
-
-def safe_cell(value: object) -> object:
-    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
+from saleskpi.views.text import (
+    SMALL_SAMPLE,
+    format_value,
+    unavailable_text,
+    unit_name,
+)
 
 
 def scorecard_csv(scorecard: Scorecard) -> str:
@@ -84,41 +46,6 @@ def scorecard_csv(scorecard: Scorecard) -> str:
                 cells += [plain_number(value.numerator), plain_number(value.denominator)]
         writer.writerow([safe_cell(c) for c in cells])
     return buffer.getvalue()
-
-
-def unit_name(unit: str) -> str:
-    """A unit as the reader says it; currency codes stay as they are."""
-    names = {"count": _("count"), "ratio": _("ratio"), "days": _("days"), "hours": _("hours"),
-             "minutes": _("minutes"), "seconds": _("seconds"), "number": _("number"),
-             "money": _("money")}
-    return names.get(unit, unit)
-
-
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    if unit in ("count",):
-        return f"{value:,.0f}".replace(",", " ")
-    if unit in ("days", "hours", "minutes", "seconds", "months", "number"):
-        return f"{value:,.1f}".replace(",", " ")
-    return f"{value:,.0f}".replace(",", " ")
-
-
-# Below this many cases a rate is shown with its numerator and denominator, in
-# yellow: "100%" that is 1 of 1 must not look like 100% of 300.
-SMALL_SAMPLE = 30
-
-
-def unavailable_text(value: KpiValue) -> str:
-    """Why a cell is empty, in words: a missing input, or a slice the KPI lacks."""
-    parts = []
-    for reason in value.unavailable:
-        kind, _sep, what = reason.partition(":")
-        parts.append(_("needs {entity}", entity=what) if kind == "data"
-                     else _("not by {dim}", dim=what))
-    return "; ".join(parts)
 
 
 def _cell(value: KpiValue) -> Text:
@@ -200,7 +127,3 @@ def print_import_report(console: Console, report: ImportReport) -> None:
     else:
         console.print(Text(_("Nothing was imported: fix the errors above and run the import "
                              "again."), style="bold red"))
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2, default=str)

@@ -1,7 +1,7 @@
 """The KPI catalogue: every KPI with its definition; managers add and edit their own.
 
-Saving goes through the API's own check (``api.routes._save_kpis``): the whole
-catalogue is loaded with the new definition before anything is written.
+Saving goes through the service (``SalesKpiService.put_kpi``): the whole catalogue
+is loaded with the new definition before anything is written.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import re
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Form, HTTPException
+from fastapi import APIRouter, Form
 from starlette.responses import RedirectResponse, Response
 
-from saleskpi.surfaces.api.routes import _save_kpis, _user_kpis
+from saleskpi.domain.errors import SalesKpiError
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page, PageDep
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
@@ -27,7 +27,7 @@ EXAMPLE = "kind: derived\nname: {en: Won deals x2, ru: ..., uk: ...}\nformula: d
 
 
 def catalog_table(page: Page) -> DataTable:
-    user_keys = {str(i.get("key")) for i in _user_kpis(page.service.settings.user_kpis_path)}
+    user_keys = {str(i.get("key")) for i in page.service.user_kpis()}
     columns = [Column("key", _("Key")), Column("name", _("Name")), Column("group", _("Group")),
                Column("kind", _("Kind")), Column("unit", _("Unit")),
                Column("higher_is_better", _("Higher is better")),
@@ -61,7 +61,7 @@ def _page(page: Page, *, key: str = "", definition: str = "", error: str = "",
 def catalog_page(page: PageDep, edit: str | None = None) -> Response:
     definition = ""
     if edit and page.user.can_manage:
-        found = next((i for i in _user_kpis(page.service.settings.user_kpis_path)
+        found = next((i for i in page.service.user_kpis()
                       if i.get("key") == edit), None)
         if found is not None:
             body = {k: v for k, v in found.items() if k != "key"}
@@ -86,15 +86,11 @@ def save_kpi(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=200)] = 
     if not isinstance(parsed, dict):
         return _page(page, key=key, definition=definition, status=400,
                      error=_("The definition must be YAML fields, such as kind: and name:."))
-    path = page.service.settings.user_kpis_path
-    items = [i for i in _user_kpis(path) if i.get("key") != key]
     try:
-        _save_kpis(path, [*items, {**parsed, "key": key}])
-    except HTTPException as exc:
-        detail: dict[str, object] = exc.detail if isinstance(exc.detail, dict) else {}
+        page.service.put_kpi(key, parsed)
+    except SalesKpiError as exc:
         return _page(page, key=key, definition=definition, status=400,
-                     error=str(detail.get("message", _("The definition is not valid."))))
-    page.service.reload_catalog()
+                     error=exc.message or _("The definition is not valid."))
     page.request.session[SESSION_FLASH] = _("KPI {key} saved.", key=key)
     return RedirectResponse("/catalog", status_code=303)
 
@@ -103,14 +99,10 @@ def save_kpi(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=200)] = 
 def delete_kpi(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=200)] = "",
                key: Annotated[str, Form(max_length=200)] = "") -> Response:
     page.check_csrf(csrf)
-    path = page.service.settings.user_kpis_path
-    items = _user_kpis(path)
-    if any(i.get("key") == key for i in items):
+    if any(i.get("key") == key for i in page.service.user_kpis()):
         try:
-            _save_kpis(path, [i for i in items if i.get("key") != key])
-        except HTTPException as exc:  # another KPI still refers to it
-            detail: dict[str, object] = exc.detail if isinstance(exc.detail, dict) else {}
-            return _page(page, status=400, error=str(detail.get("message", "")))
-        page.service.reload_catalog()
+            page.service.delete_kpi(key)
+        except SalesKpiError as exc:  # another KPI still refers to it
+            return _page(page, status=400, error=exc.message)
         page.request.session[SESSION_FLASH] = _("KPI {key} deleted.", key=key)
     return RedirectResponse("/catalog", status_code=303)

@@ -13,12 +13,11 @@ from fastapi import Depends, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from saleskpi.catalog.load import CatalogError
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.query import KpiQuery, Scorecard
-from saleskpi.engine.scorecard import QueryError
 from saleskpi.service.auth import Principal
 from saleskpi.service.core import SalesKpiService
-from saleskpi.surfaces.api.deps import ServiceDep, check_csrf, csrf_token, optional_user
+from saleskpi.surfaces.http.deps import ServiceDep, check_csrf, csrf_token, optional_user
 from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import FILTER_KEYS, Filters, link, parse_filters, quick_ranges
 from saleskpi.surfaces.web.formatting import Formatter
@@ -82,7 +81,7 @@ class Page:
         """``service.scorecard`` in the caller's scope; a bad query is a 400 page."""
         try:
             return self.service.scorecard(query, self.user.scope, totals=totals)
-        except (QueryError, CatalogError) as exc:
+        except InvalidQuery as exc:
             raise PageError(400, str(exc)) from None
 
     @cached_property

@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from saleskpi.catalog.funnel import FunnelError
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.funnel import FunnelOptions, FunnelSlice, PipelineFunnel, StageRow
-from saleskpi.engine.scorecard import QueryError
 from saleskpi.surfaces.web.charts import Chart, Point, bar_list
 from saleskpi.surfaces.web.deps import Page, PageDep
 from saleskpi.surfaces.web.errors import PageError
@@ -134,7 +133,7 @@ def funnel_page(page: PageDep, pipeline: str | None = None) -> Response:
                             start=f.start, end=f.end, where=f.where())
     try:
         report = page.service.funnel(options, page.user.scope)
-    except (FunnelError, QueryError) as exc:
+    except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     sections = []
     tables: list[DataTable] = []

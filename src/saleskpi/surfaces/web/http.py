@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from saleskpi.service.core import SalesKpiService
-from saleskpi.surfaces.api.deps import csrf_token, optional_user
+from saleskpi.surfaces.http.deps import csrf_token, optional_user
 from saleskpi.surfaces.web.deps import Page
 from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import parse_filters

@@ -16,9 +16,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.responses import Response
 
+from saleskpi.domain.errors import SalesKpiError
 from saleskpi.domain.reports import ImportReport
-from saleskpi.sources.ingest.mapping import MappingError, builtin_mappings, load_mapping
-from saleskpi.surfaces.api.routes import MAX_UPLOAD, save_upload
+from saleskpi.surfaces.http.uploads import MAX_UPLOAD, save_upload
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
 from saleskpi.surfaces.web.errors import PageError
 from saleskpi.surfaces.web.http import WebRoute
@@ -34,11 +34,7 @@ MAX_FIELD = 200
 
 def mapping_names(page: Page) -> list[str]:
     """Mappings a user may pick: built-in ones and the workspace's own, by name only."""
-    own = page.service.settings.mappings_dir
-    names = set(builtin_mappings())
-    if own.is_dir():
-        names |= {p.stem for p in own.glob("*.yaml")}
-    return sorted(names)
+    return page.service.mapping_names()
 
 
 def uploads_dir(page: Page) -> Path:
@@ -126,11 +122,9 @@ def confirm(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FIELD
 
 def _run(page: Page, folder: Path, mapping: str, source: str, *,
          dry_run: bool) -> ImportReport:
-    chosen = None
-    if mapping:
-        try:
-            chosen = load_mapping(mapping, page.service.settings.mappings_dir)
-        except MappingError as exc:
-            raise PageError(400, str(exc)) from None
-    return page.service.import_path(folder, mapping=chosen, source=source or None,
-                                    dry_run=dry_run)
+    try:
+        return page.service.import_path(folder, mapping=mapping or None,
+                                        source=source or None, dry_run=dry_run,
+                                        mapping_by_name_only=True)
+    except SalesKpiError as exc:
+        raise PageError(400, str(exc)) from None

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 
 from saleskpi.service.auth import Principal, authenticate
-from saleskpi.surfaces.api.deps import (
+from saleskpi.surfaces.http.deps import (
     SESSION_CSRF,
     SESSION_USER,
     ServiceDep,
     check_csrf,
     csrf_token,
+    login_throttle,
     optional_user,
 )
-from saleskpi.surfaces.api.routes import throttle
 from saleskpi.surfaces.web.deps import PageDep
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _, best_match, use_language
@@ -70,15 +70,15 @@ def login(request: Request, svc: ServiceDep,
         return _form(request, username=username, status=403, error=_(
             "The form expired. Sign in again."))
     key = f"{request.client.host if request.client else '?'}:{username.lower()}"
-    if throttle.blocked(key):
+    if login_throttle.blocked(key):
         return _form(request, username=username, status=429, error=_(
             "Too many failed sign-ins; wait 5 minutes and try again."))
     principal = authenticate(svc.settings, username, password)
     if principal is None:
-        throttle.failed(key)
+        login_throttle.failed(key)
         return _form(request, username=username, status=401,
                      error=_("Wrong username or password."))
-    throttle.succeeded(key)
+    login_throttle.succeeded(key)
     request.session.clear()  # a new session: nothing from before the sign-in carries over
     request.session[SESSION_USER] = principal.user_id
     return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)

@@ -8,9 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from saleskpi.catalog.load import CatalogError
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.query import KpiQuery
-from saleskpi.engine.scorecard import QueryError
 from saleskpi.service.compare import DEFAULT_KPIS, Comparison, RepRow, compare, leaderboard
 from saleskpi.surfaces.web.charts import Point, bar_list
 from saleskpi.surfaces.web.deps import Page, PageDep
@@ -124,7 +123,7 @@ def compare_page(page: PageDep, kpi: Annotated[list[str], Query()] = [],  # noqa
     query = KpiQuery(tuple(kpis), ("rep",), "all", f.start, f.end, f.where())
     try:
         comparison = compare(page.service, query, page.user.scope)
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     comparison, sort, shown = _sorted(page, comparison, sort, direction)
     if page.request.query_params.get("export"):
@@ -146,7 +145,7 @@ def leaderboard_page(page: PageDep, kpi: str = "revenue") -> Response:
     query = KpiQuery((key,), ("rep",), f.period, f.start, f.end, f.where())
     try:
         board = leaderboard(page.service, query, page.user.scope)
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     grain = f.period != "all"
     columns = [Column("rank", _("Rank"), numeric=True), Column("rep", _("Rep"))]

@@ -11,14 +11,13 @@ from fractions import Fraction
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from saleskpi.catalog.load import CatalogError
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.planning import PlanningError, ReversePlan
 from saleskpi.domain.query import KpiQuery
-from saleskpi.engine.scorecard import QueryError
+from saleskpi.domain.targets import spans_period
 from saleskpi.service.attainment import PlanLine
 from saleskpi.service.compare import DEFAULT_KPIS, Comparison, RepRow, compare
 from saleskpi.service.planner import RepInfo, ReverseRequest, find_rep, plan_vs_actual
-from saleskpi.store.targets import spans_period
 from saleskpi.surfaces.web.charts import Point, column_chart
 from saleskpi.surfaces.web.deps import Page, PageDep
 from saleskpi.surfaces.web.errors import PageError
@@ -58,7 +57,7 @@ def visible_rep(page: Page, rep_id: str) -> tuple[RepInfo, Comparison, RepRow]:
                      (*f.where(without=("rep", "team")), *team))
     try:
         comparison = compare(page.service, query, page.user.scope)
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     row = next((r for r in comparison.rows if r.rep == rep_id), None)
     if row is None:  # outside the caller's scope
@@ -203,7 +202,7 @@ def reverse_plan_in_scope(page: Page, request: ReverseRequest) -> ReversePlan:
 
     try:
         return reverse_plan(page.service, request, page.user.scope)
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
 
 
@@ -226,7 +225,7 @@ def rep_page(rep_id: str, page: PageDep, goal: str | None = None) -> Response:
     try:
         lines = plan_vs_actual(page.service, at, level="rep", scope=page.user.scope,
                                who=rep_id)
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     plans: dict[str, PlanLine] = {}
     for line in lines:

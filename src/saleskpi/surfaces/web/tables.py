@@ -19,9 +19,10 @@ from openpyxl import Workbook
 from starlette.responses import Response
 
 from saleskpi.domain.query import KpiValue, plain_number
-from saleskpi.surfaces.cli.output import SMALL_SAMPLE, safe_cell, unavailable_text
+from saleskpi.domain.text import safe_cell
 from saleskpi.surfaces.web.formatting import Formatter, is_money
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.views.text import SMALL_SAMPLE, unavailable_text
 
 ExportFormat = Literal["csv", "xlsx"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "xlsx")

@@ -11,11 +11,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form
 from starlette.responses import RedirectResponse, Response
 
-from saleskpi.catalog.load import CatalogError
-from saleskpi.domain.query import Period
-from saleskpi.engine.scorecard import QueryError
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.query import TARGET_PERIODS, Period
+from saleskpi.domain.targets import TargetRecord, period_bounds
 from saleskpi.service.planner import plan_vs_actual
-from saleskpi.store.targets import TARGET_PERIODS, TargetRecord, TargetStore, period_bounds
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
 from saleskpi.surfaces.web.errors import PageError
 from saleskpi.surfaces.web.http import WebRoute
@@ -83,9 +82,9 @@ def _page(page: Page, *, error: str = "", status: int = 200) -> Response:
     at = plan_at(page)
     try:
         lines = plan_vs_actual(page.service, at, scope=page.user.scope)
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
-    records = TargetStore(page.service.settings.state_url).list()
+    records = page.service.list_targets()
     if page.request.query_params.get("export"):
         targets = targets_table(page, records)  # a download holds every target
     else:
@@ -137,7 +136,7 @@ def set_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FI
     if rep and rep not in dict(page.reps):
         return _page(page, status=400, error=_("Unknown rep {rep!r}.", rep=rep))
     first, last = period_bounds(day, chosen)
-    TargetStore(page.service.settings.state_url).set(
+    page.service.set_target(
         kpi=kpi, period_start=first, period_end=last, value=number, rep_id=rep or None,
         team=team or None)
     page.request.session[SESSION_FLASH] = _("Target saved.")
@@ -150,7 +149,7 @@ def delete_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX
                   on_page: Annotated[str, Form(alias="page", max_length=MAX_FIELD)] = ""
                   ) -> Response:
     page.check_csrf(csrf)
-    TargetStore(page.service.settings.state_url).delete_ids([target_id])
+    page.service.delete_targets([target_id])
     page.request.session[SESSION_FLASH] = _("Target deleted.")
     # Back to the page the target was deleted from, not to the first of hundreds.
     number = page_value(requested_page(on_page))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from saleskpi.catalog.load import CatalogError
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.query import Scorecard
-from saleskpi.engine.scorecard import QueryError
+from saleskpi.domain.targets import Level
 from saleskpi.service.attainment import PlanLine
 from saleskpi.service.planner import plan_vs_actual, whose
-from saleskpi.store.targets import Level
 from saleskpi.surfaces.web.deps import Page
 from saleskpi.surfaces.web.tables import Column, kpi_column
 
@@ -61,7 +60,7 @@ def plans_by_kpi(page: Page, at: dt.date, level: Level, who: str | None) -> dict
     """
     try:
         lines = plan_vs_actual(page.service, at, level=level, scope=page.user.scope, who=who)
-    except (QueryError, CatalogError):
+    except InvalidQuery:
         return {}
     chosen: dict[str, PlanLine] = {}
     for line in lines:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _, current_language
-from saleskpi.surfaces.cli.app import PERIODS, Format, app, fail, out, service, write
-from saleskpi.surfaces.cli.commands.kpis import _parse_where, _period
+from saleskpi.surfaces.cli.app import Format, app, fail, out, service, write
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -39,19 +39,11 @@ FormatOption = Annotated[Format, typer.Option("--format", "-f")]
 
 def _query(kpis: tuple[str, ...], period: str, start: dt.datetime | None,
            end: dt.datetime | None, where: list[str] | None) -> KpiQuery:
-    from saleskpi.domain.query import KpiQuery
+    from saleskpi.domain.query import make_query
 
-    if period not in PERIODS:
-        raise fail(_("unknown period {period!r}; use one of {known}",
-                     period=period, known=", ".join(PERIODS)))
-    query = KpiQuery(
-        kpis=kpis, by=("rep",), period=_period(period),
-        start=start.date() if start else None, end=end.date() if end else None,
-        where=_parse_where(where or []),
-    )
-    if query.start and query.end and query.start > query.end:
-        raise fail(_("--from is after --to"))
-    return query
+    return make_query(kpis, by=("rep",), period=period,
+                      start=start.date() if start else None,
+                      end=end.date() if end else None, where=where or [])
 
 
 @app.command("compare")
@@ -89,15 +81,14 @@ def compare_command(
 
     Example: saleskpi compare --from 2024-03-01 --to 2024-03-31 --where team=London --sort revenue
     """
-    from saleskpi.catalog.load import CatalogError
-    from saleskpi.engine.scorecard import QueryError
-    from saleskpi.service.compare import DEFAULT_KPIS, ConditionError, compare, parse_condition
-    from saleskpi.surfaces.cli.output import to_json
+    from saleskpi.domain.conditions import ConditionError, parse_threshold
+    from saleskpi.service.compare import DEFAULT_KPIS, compare
+    from saleskpi.views.text import to_json
 
     if not threshold >= 0:
         raise fail(_("the threshold must be a number of 0 or more, e.g. 0.1 for 10%"))
     try:
-        conditions = [parse_condition(text) for text in filters or []]
+        conditions = [parse_threshold(text) for text in filters or []]
     except ConditionError as exc:
         raise fail(str(exc)) from None
     # A KPI sorted or filtered on is shown too, so the reader sees why.
@@ -108,7 +99,7 @@ def compare_command(
     try:
         comparison = compare(kpi_service, query, threshold=threshold)
         catalog = kpi_service.catalog
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise fail(str(exc)) from None
     if sort:
         comparison = comparison.sorted_by(sort, descending)
@@ -150,17 +141,15 @@ def leaderboard_command(
 
     Example: saleskpi leaderboard revenue --from 2024-03-01 --to 2024-03-31 --top 5
     """
-    from saleskpi.catalog.load import CatalogError
-    from saleskpi.engine.scorecard import QueryError
     from saleskpi.service.compare import leaderboard
-    from saleskpi.surfaces.cli.output import to_json
+    from saleskpi.views.text import to_json
 
     query = _query((kpi,), period, start, end, where)
     kpi_service = service()
     try:
         board = leaderboard(kpi_service, query)
         catalog = kpi_service.catalog
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise fail(str(exc)) from None
     if top is not None:
         board = board.top(top)
@@ -181,7 +170,7 @@ _STYLE = {"better": "green", "worse": "red"}
 
 
 def _header(catalog: Catalog, key: str, unit: str) -> str:
-    from saleskpi.surfaces.cli.output import unit_name
+    from saleskpi.views.text import unit_name
 
     suffix = "" if unit in ("ratio", "count") else f", {unit_name(unit)}"
     return f"{catalog.get(key).display_name(current_language())}{suffix}"
@@ -189,7 +178,7 @@ def _header(catalog: Catalog, key: str, unit: str) -> str:
 
 def _cases(value: KpiValue | Cell, text: Text) -> None:
     """A rate on few cases carries them, "(1/1)", as in the scorecard."""
-    from saleskpi.surfaces.cli.output import SMALL_SAMPLE, format_value
+    from saleskpi.views.text import SMALL_SAMPLE, format_value
 
     if (value.is_ratio and value.unit == "ratio" and value.denominator is not None
             and value.denominator < SMALL_SAMPLE):
@@ -201,7 +190,7 @@ def _cases(value: KpiValue | Cell, text: Text) -> None:
 def _compare_cell(cell: Cell) -> Text:
     from rich.text import Text
 
-    from saleskpi.surfaces.cli.output import format_value
+    from saleskpi.views.text import format_value
 
     arrow = _ARROW[cell.position] if cell.position else " "
     text = Text(f"{format_value(cell.value, cell.unit)} {arrow}",
@@ -213,7 +202,7 @@ def _compare_cell(cell: Cell) -> Text:
 def _summary_cell(value: KpiValue | None, *, average: bool = False) -> Text:
     from rich.text import Text
 
-    from saleskpi.surfaces.cli.output import format_value
+    from saleskpi.views.text import format_value
 
     if value is None:
         return Text("")
@@ -298,7 +287,7 @@ def _leaderboard_table(board: Leaderboard, catalog: Catalog) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    from saleskpi.surfaces.cli.output import format_value
+    from saleskpi.views.text import format_value
 
     grain = board.query.period != "all"
     title = catalog.get(board.kpi).display_name(current_language())

@@ -10,11 +10,6 @@ from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, state, write
 
 
-def _known_connectors() -> None:
-    # Importing the package registers every connector.
-    import saleskpi.sources.connectors.crms  # noqa: F401
-
-
 @app.command("connect")
 def connect_command(
     crm: Annotated[str, typer.Argument(help="amocrm, bitrix24, hubspot or pipedrive.")],
@@ -28,17 +23,14 @@ def connect_command(
 
     Example: saleskpi connect pipedrive --set base_url=https://acme.pipedrive.com
     """
-    from saleskpi.sources.connectors.base import REGISTRY, ClientOptions
-    from saleskpi.sources.connectors.credentials import CredentialError, CredentialStore
-    from saleskpi.sources.connectors.http import ConnectorError
+    from saleskpi.domain.errors import InvalidQuery, SalesKpiError
+    from saleskpi.service.syncs import connect, connection_fields
 
-    _known_connectors()
-    if crm not in REGISTRY:
-        raise fail(_("unknown CRM {crm!r}; known: {known}", crm=crm,
-                     known=", ".join(sorted(REGISTRY))))
+    try:
+        fields = connection_fields(crm)
+    except InvalidQuery as exc:
+        raise fail(exc.message) from None
     given = dict(v.split("=", 1) for v in (values or []) if "=" in v)
-    factory = REGISTRY[crm]
-    fields = getattr(factory, "fields", ())
     credentials: dict[str, str] = {}
     for field in fields:
         if field.name in given:
@@ -48,12 +40,10 @@ def connect_command(
         else:
             credentials[field.name] = field.default
     try:
-        connector = factory(credentials, ClientOptions())
         with err.status(_("Testing the connection…")):
-            account = connector.check()
-        CredentialStore(state.settings).put(crm, credentials)
-    except (ConnectorError, CredentialError) as exc:
-        raise fail(str(exc), code=1) from None
+            account = connect(state.settings, crm, credentials)
+    except SalesKpiError as exc:
+        raise fail(exc.message, code=1) from None
     out.print(_("Connected to {crm}: {account}. Credentials are stored encrypted; run "
                 "'saleskpi sync {crm}'.", crm=crm, account=account), highlight=False)
 
@@ -70,26 +60,24 @@ def sync_command(
 
     Example: saleskpi sync pipedrive
     """
-    from saleskpi.sources.connectors.credentials import CredentialError, CredentialStore
-    from saleskpi.sources.connectors.http import ConnectorError
-    from saleskpi.sources.connectors.sync import sync
-    from saleskpi.surfaces.cli.output import to_json
+    from saleskpi.domain.errors import SalesKpiError
+    from saleskpi.service.syncs import connected_crms, run_sync
+    from saleskpi.views.text import to_json
 
-    _known_connectors()
     try:
-        names = [crm] if crm else CredentialStore(state.settings).names()
-    except CredentialError as exc:
-        raise fail(str(exc), code=1) from None
+        names = [crm] if crm else connected_crms(state.settings)
+    except SalesKpiError as exc:
+        raise fail(exc.message, code=1) from None
     if not names:
         raise fail(_("no CRM is connected: run 'saleskpi connect CRM' first"))
     reports = []
     for name in names:
         try:
             with err.status(_("Syncing {crm}…", crm=name)) as status:
-                report = sync(state.settings, name, full=full,
-                              progress=lambda message: status.update(message))
-        except (ConnectorError, CredentialError) as exc:
-            raise fail(str(exc), code=1) from None
+                report = run_sync(state.settings, name, full=full,
+                                  progress=lambda message: status.update(message))
+        except SalesKpiError as exc:
+            raise fail(exc.message, code=1) from None
         reports.append(report)
         if format is ReportFormat.table:
             counts = ", ".join(f"{entity} +{c.inserted} ~{c.updated}"
@@ -118,7 +106,7 @@ def serve_command(
     import uvicorn
 
     from saleskpi.service.scheduler import SyncScheduler
-    from saleskpi.surfaces.api.app import create_app
+    from saleskpi.surfaces.server import create_app
 
     settings = state.settings
     scheduler = SyncScheduler(settings, sync_every if sync_every is not None

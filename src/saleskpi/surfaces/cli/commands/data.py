@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -11,6 +12,9 @@ from pydantic import ValidationError
 from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings, settings_problem
 from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @app.command("import")
@@ -33,16 +37,12 @@ def import_command(
 
     Example: saleskpi import exports/maven-crm --mapping maven-crm --dry-run
     """
-    from saleskpi.sources.ingest.mapping import MappingError, load_mapping
-    from saleskpi.surfaces.cli.output import print_import_report, to_json
+    from saleskpi.surfaces.cli.output import print_import_report
+    from saleskpi.views.text import to_json
 
-    try:
-        chosen = load_mapping(mapping, state.settings.mappings_dir) if mapping else None
-    except MappingError as exc:
-        raise fail(str(exc)) from None
     with err.status(_("Importing…")) as status:
         report = service().import_path(
-            path, mapping=chosen, source=source, dry_run=dry_run,
+            path, mapping=mapping, source=source, dry_run=dry_run,
             progress=lambda message: status.update(message),
         )
     if format is ReportFormat.json:
@@ -87,11 +87,8 @@ def mappings_command() -> None:
 
     Example: saleskpi mappings
     """
-    from saleskpi.sources.ingest.mapping import builtin_mappings, load_mapping
-
-    for name in builtin_mappings():
-        mapping = load_mapping(name)
-        out.print(f"[bold]{name}[/]  {mapping.description}")
+    for name, description in service().mappings():
+        out.print(f"[bold]{name}[/]  {description}")
 
 
 @app.command("demo")
@@ -107,11 +104,48 @@ def demo_command(
 
     Example: saleskpi demo   (then: saleskpi kpi win_rate --by team, or saleskpi serve)
     """
-    from saleskpi.service.demo import run_demo
-
     run_demo(state.settings, size=size, seed=seed, console=out, status_console=err,
              quiet=quiet)
     if serve:
         from saleskpi.surfaces.cli.commands.connectors import serve_command
 
         serve_command(host="127.0.0.1", port=8000, sync_every=0)
+
+
+def run_demo(settings: Settings, *, size: float, seed: int, console: Console,
+             status_console: Console, quiet: bool = False, end: dt.date | None = None) -> None:
+    """Make the demo company and print what ``saleskpi demo`` prints."""
+    from saleskpi.service.core import SalesKpiService
+    from saleskpi.service.demo import build_demo
+    from saleskpi.surfaces.cli.output import print_import_report, scorecard_table
+
+    with status_console.status(_("Generating the demo company…")) as status:
+        company = build_demo(settings, size=size, seed=seed, end=end,
+                             progress=lambda message: status.update(message))
+    if not company.report.ok:
+        print_import_report(console, company.report)
+        raise typer.Exit(1)
+    counts = company.counts()
+    console.print(_(
+        "Demo company ready in {seconds:.1f} s: {reps} reps, {leads} leads, {deals} deals, "
+        "{activities} activities. Workspace: {workspace}",
+        seconds=company.seconds, reps=counts.get("reps", 0), leads=counts.get("leads", 0),
+        deals=counts.get("deals", 0), activities=counts.get("activities", 0),
+        workspace=company.settings.workspace,
+    ))
+    console.print(_("Dashboard: run 'saleskpi serve' (or 'saleskpi demo --serve') and open "
+                "http://127.0.0.1:8000. Demo sign-ins:"), highlight=False)
+    for login in company.logins:
+        console.print(f"  {login.username} / {login.password}  ({login.role}"
+                  f"{': ' + login.who if login.who else ''})", highlight=False)
+    if quiet:
+        return
+    query = company.last_month()
+    service = SalesKpiService(company.settings)
+    scorecard = service.scorecard(query)
+    console.print(_("Scorecard for {start} – {end}:", start=query.start, end=query.end))
+    console.print(scorecard_table(scorecard, service.catalog))
+    console.print(_(
+        "Next: saleskpi kpi revenue win_rate --by team --period month   "
+        "(saleskpi kpis lists every KPI)"
+    ))

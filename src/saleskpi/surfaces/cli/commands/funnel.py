@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, state, write
+from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, service, write
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -49,23 +50,22 @@ def funnel_command(
 
     Example: saleskpi funnel --by rep --as-of 2024-03-31
     """
-    from saleskpi.catalog.funnel import FunnelError
     from saleskpi.domain.funnel import FunnelOptions
-    from saleskpi.engine.funnel import run_funnel
-    from saleskpi.surfaces.cli.commands.kpis import _parse_where
-    from saleskpi.surfaces.cli.output import to_json
+    from saleskpi.domain.query import check_range, parse_where
+    from saleskpi.views.text import to_json
 
     if by not in (None, "rep"):
         raise fail(_("--by takes only rep for the funnel, got {by!r}", by=by))
+    check_range(start.date() if start else None, end.date() if end else None)
     options = FunnelOptions(
         pipeline=pipeline, by_rep=by == "rep",
         as_of=as_of.date() if as_of else None,
         start=start.date() if start else None, end=end.date() if end else None,
-        where=_parse_where(where or []),
+        where=parse_where(where or []),
     )
     try:
-        report = run_funnel(state.settings, options=options)
-    except FunnelError as exc:
+        report = service().funnel(options)
+    except InvalidQuery as exc:
         raise fail(str(exc)) from None
     if format is ReportFormat.json:
         write(to_json(report.to_dict()))
@@ -121,7 +121,7 @@ def _days(value: float | None, count: int | None = None) -> str:
 
 
 def _cells(row: StageRow) -> list[str]:
-    from saleskpi.surfaces.cli.output import format_value
+    from saleskpi.views.text import format_value
 
     return [
         format_value(row.entered, "count"),

@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _, current_language
 from saleskpi.surfaces.cli.app import (
-    PERIODS,
     CatalogFormat,
     Format,
     app,
     fail,
     out,
     service,
-    state,
     write,
 )
-
-if TYPE_CHECKING:
-    from saleskpi.domain.query import Period
-
-
-def _parse_where(items: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    filters = []
-    for item in items:
-        dim, sep, values = item.partition("=")
-        if not sep or not dim.strip() or not values:
-            raise fail(_("--where expects DIM=VALUE (several values: DIM=A,B), got {item!r}",
-                         item=item))
-        filters.append((dim.strip(), tuple(v.strip() for v in values.split(","))))
-    return tuple(filters)
 
 
 @app.command("kpi")
@@ -64,43 +49,24 @@ def kpi_command(
 
     Example: saleskpi kpi calls meetings win_rate revenue --by rep --period month
     """
-    from saleskpi.catalog.load import CatalogError
-    from saleskpi.domain.query import KpiQuery
-    from saleskpi.engine.scorecard import QueryError
-    from saleskpi.surfaces.cli.output import scorecard_csv, scorecard_json, scorecard_table, to_json
+    from saleskpi.surfaces.cli.output import scorecard_csv, scorecard_table
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.scorecard import ScorecardParams
+    from saleskpi.views.scorecard import scorecard as scorecard_view
+    from saleskpi.views.text import to_json
 
-    if period not in PERIODS:
-        raise fail(_("unknown period {period!r}; use one of {known}",
-                     period=period, known=", ".join(PERIODS)))
-    query = KpiQuery(
-        kpis=tuple(kpis), by=tuple(by or ()), period=_period(period),
-        start=start.date() if start else None, end=end.date() if end else None,
-        where=_parse_where(where or []),
-    )
-    if query.start and query.end and query.start > query.end:
-        raise fail(_("--from is after --to"))
+    params = ScorecardParams(kpis=kpis, by=by or [], period=period,
+                             start=start.date() if start else None,
+                             end=end.date() if end else None, where=where or [])
     kpi_service = service()
-    try:
-        scorecard = kpi_service.scorecard(query)
-    except (QueryError, CatalogError) as exc:
-        raise fail(str(exc)) from None
-    settings = state.settings
+    view = scorecard_view(kpi_service, LOCAL, params)
+    scorecard = view.source
     if format is Format.json:
-        write(to_json(scorecard_json(
-            scorecard, timezone=settings.timezone, currency=settings.currency)))
+        write(to_json(view.to_json()))
     elif format is Format.csv:
         write(scorecard_csv(scorecard).rstrip("\n"))
     else:
         out.print(scorecard_table(scorecard, kpi_service.catalog))
-
-
-def _period(text: str) -> Period:
-    from saleskpi.domain.query import PERIODS as KNOWN
-
-    for option in KNOWN:
-        if option == text:
-            return option
-    raise fail(text)
 
 
 @app.command("kpis")
@@ -111,12 +77,11 @@ def kpis_command(
 
     Example: saleskpi kpis --format json
     """
-    from saleskpi.catalog.load import CatalogError
-    from saleskpi.surfaces.cli.output import to_json, unit_name
+    from saleskpi.views.text import to_json, unit_name
 
     try:
         catalog = service().catalog
-    except CatalogError as exc:
+    except InvalidQuery as exc:
         raise fail(str(exc)) from None
     lang = current_language()
     if format is CatalogFormat.markdown:

@@ -9,16 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
 
 if TYPE_CHECKING:
     from saleskpi.domain.planning import Rate, ReversePlan
     from saleskpi.domain.query import Period
+    from saleskpi.domain.targets import Level, TargetRecord
     from saleskpi.service.attainment import PlanLine
     from saleskpi.service.core import SalesKpiService
     from saleskpi.service.planner import RepInfo
-    from saleskpi.store.targets import Level, TargetRecord
 
 TARGET_PERIODS = ("day", "week", "month", "quarter", "year")
 DATE_FORMATS = ["%Y-%m-%d"]
@@ -81,11 +82,10 @@ def _rep(kpi_service: SalesKpiService, text: str) -> RepInfo:
 
 
 def _check_kpi(kpi_service: SalesKpiService, kpi: str) -> None:
-    from saleskpi.catalog.load import CatalogError
 
     try:
         kpi_service.catalog.get(kpi)
-    except CatalogError as exc:
+    except InvalidQuery as exc:
         raise fail(str(exc)) from None
 
 
@@ -134,7 +134,7 @@ def target_set(
 
     Example: saleskpi target set deals_won 50 --rep r1 --period month --start 2024-03-01
     """
-    from saleskpi.store.targets import TargetStore, period_bounds
+    from saleskpi.domain.targets import period_bounds
 
     _exclusive(rep, team)
     kpi_service = service()
@@ -144,15 +144,15 @@ def target_set(
     rep_info = _rep(kpi_service, rep) if rep is not None else None
     if team is not None:
         _check_team(kpi_service, team)
-    record, change = TargetStore(state.settings.state_url).set(
+    record, change = kpi_service.set_target(
         kpi=kpi, period_start=first, period_end=last, value=float(amount),
         rep_id=rep_info.id if rep_info else None, team=team)
     if format is ReportFormat.json:
-        from saleskpi.surfaces.cli.output import to_json
+        from saleskpi.views.text import to_json
 
         write(to_json({**record.to_dict(), "change": change}))
         return
-    from saleskpi.surfaces.cli.output import format_value
+    from saleskpi.views.text import format_value
 
     unit = kpi_service.catalog.get(kpi).unit
     message = {
@@ -183,14 +183,13 @@ def target_list(
     Example: saleskpi target list --at 2024-03-15 --format json
     """
     from saleskpi.service.planner import rep_names
-    from saleskpi.store.targets import TargetStore
 
     kpi_service = service()
     rep_id = _rep(kpi_service, rep).id if rep is not None else None
-    targets = TargetStore(state.settings.state_url).list(
+    targets = kpi_service.list_targets(
         at=at.date() if at else None, kpis=tuple(kpi or ()), rep_id=rep_id, team=team)
     if format is ReportFormat.json:
-        from saleskpi.surfaces.cli.output import to_json
+        from saleskpi.views.text import to_json
 
         write(to_json([t.to_dict() for t in targets]))
         return
@@ -241,21 +240,21 @@ def target_delete(
 
     Example: saleskpi target delete deals_won --rep r1 --start 2024-03-01
     """
-    from saleskpi.store.targets import TargetStore, period_bounds
+    from saleskpi.domain.targets import period_bounds
 
-    store = TargetStore(state.settings.state_url)
+    store = service()
     if ids:
         if kpi is not None:
             raise fail(_("give a KPI or --id, not both"))
-        deleted = store.delete_ids(ids)
+        deleted = store.delete_targets(ids)
     else:
         if kpi is None:
             raise fail(_("give the target's KPI (and --rep or --team), or --id"))
         _exclusive(rep, team)
         rep_id = _rep(service(), rep).id if rep is not None else None
         first, last = period_bounds(_day(start), _period(period))
-        deleted = store.delete(kpi=kpi, period_start=first, period_end=last, rep_id=rep_id,
-                               team=team, source=source)
+        deleted = store.delete_target(kpi=kpi, period_start=first, period_end=last,
+                                      rep_id=rep_id, team=team, source=source)
     if not deleted:
         raise fail(_("no such target (see 'saleskpi target list')"), code=1)
     out.print(_("Deleted {count} target(s).", count=deleted))
@@ -285,8 +284,6 @@ def plan_command(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from saleskpi.catalog.load import CatalogError
-    from saleskpi.engine.scorecard import QueryError
     from saleskpi.service.planner import plan_vs_actual
 
     level: Level | None = None
@@ -298,10 +295,10 @@ def plan_command(
     try:
         lines = plan_vs_actual(service(), day, level=level,
                                period=_period(period) if period else None)
-    except (QueryError, CatalogError) as exc:
+    except InvalidQuery as exc:
         raise fail(str(exc)) from None
     if format is ReportFormat.json:
-        from saleskpi.surfaces.cli.output import to_json
+        from saleskpi.views.text import to_json
 
         write(to_json({"at": day.isoformat(), "timezone": state.settings.timezone,
                        "lines": [line.to_dict() for line in lines]}))
@@ -319,7 +316,7 @@ def _plan_table(lines: list[PlanLine], day: dt.date) -> object:
     from rich.table import Table
     from rich.text import Text
 
-    from saleskpi.surfaces.cli.output import format_value
+    from saleskpi.views.text import format_value
 
     table = Table(title=_("Plan vs actual on {day}", day=day.isoformat()),
                   header_style="bold")
@@ -455,7 +452,7 @@ def reverse_command(
     who = {"rep_id": rep_info.id if rep_info else None,
            "rep_name": rep_info.name if rep_info else None, "team": team}
     if format is ReportFormat.json:
-        from saleskpi.surfaces.cli.output import to_json
+        from saleskpi.views.text import to_json
 
         write(to_json({**who, **plan.to_dict()}))
         return
@@ -494,7 +491,7 @@ def _step_name(key: str) -> str:
 def _print_reverse(plan: ReversePlan, who: str) -> None:
     from rich.table import Table
 
-    from saleskpi.surfaces.cli.output import format_value
+    from saleskpi.views.text import format_value
 
     assert plan.period_start is not None and plan.period_end is not None
     currency = state.settings.currency

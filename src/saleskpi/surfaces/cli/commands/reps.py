@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, state, write
+from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, service, write
 
 reps_app = typer.Typer(help="Reps across sources: who is the same person.",
                        no_args_is_help=False)
@@ -27,12 +27,9 @@ def reps_list(
         return
     from rich.table import Table
 
-    from saleskpi.store.analytics import AnalyticsStore
-    from saleskpi.store.people import people
-    from saleskpi.surfaces.cli.output import to_json
+    from saleskpi.views.text import to_json
 
-    with AnalyticsStore(state.settings.analytics_path, read_only=True) as store:
-        report = people(store)
+    report = service().people()
     if format is ReportFormat.json:
         write(to_json(report.to_dict()))
         return
@@ -57,13 +54,11 @@ def reps_link(
 
     Example: saleskpi reps link amocrm:12 pipedrive:7
     """
-    from saleskpi.store.analytics import AnalyticsStore
-    from saleskpi.store.people import LinkError, link
+    from saleskpi.domain.errors import SalesKpiError
 
     try:
-        with AnalyticsStore(state.settings.analytics_path) as store:
-            link(store, refs)
-    except LinkError as exc:
+        service().link_reps(refs)
+    except SalesKpiError as exc:
         raise fail(str(exc)) from None
     out.print(_("Linked: {refs}", refs=", ".join(refs)), highlight=False)
 
@@ -76,12 +71,10 @@ def reps_unlink(
 
     Example: saleskpi reps unlink pipedrive:7
     """
-    from saleskpi.store.analytics import AnalyticsStore
-    from saleskpi.store.people import LinkError, unlink
+    from saleskpi.domain.errors import SalesKpiError
 
     try:
-        with AnalyticsStore(state.settings.analytics_path) as store:
-            unlink(store, refs)
-    except LinkError as exc:
+        service().unlink_reps(refs)
+    except SalesKpiError as exc:
         raise fail(str(exc)) from None
     out.print(_("Unlinked: {refs}", refs=", ".join(refs)), highlight=False)

@@ -51,7 +51,7 @@ def user_list(
     Example: saleskpi user list --format json
     """
     from saleskpi.service.auth import list_users
-    from saleskpi.surfaces.cli.output import to_json
+    from saleskpi.views.text import to_json
 
     users = list_users(state.settings)
     if format is ReportFormat.json:

@@ -16,13 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from saleskpi.domain.i18n import _
-from saleskpi.sources.connectors.base import (
-    Batch,
-    ClientOptions,
-    Field,
-    WebhookRequest,
-    register,
-)
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import Batch, ClientOptions, Field, register
 from saleskpi.sources.connectors.crms.amocrm import mapping
 from saleskpi.sources.connectors.crms.amocrm.records import CRM, Record, page_items
 from saleskpi.sources.connectors.crms.amocrm.webhook import subdomain_of, verify_delivery

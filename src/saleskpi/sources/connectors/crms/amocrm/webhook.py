@@ -22,7 +22,8 @@ import hmac
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from saleskpi.sources.connectors.base import WebhookRejected, WebhookRequest
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import WebhookRejected
 
 REPLAY_WINDOW_S = 5 * 60
 # Entities amoCRM sends webhooks for, and what happened to them.

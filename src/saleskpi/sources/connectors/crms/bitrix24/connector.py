@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from saleskpi.domain.i18n import _
-from saleskpi.sources.connectors.base import Batch, ClientOptions, Field, WebhookRequest, register
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import Batch, ClientOptions, Field, register
 from saleskpi.sources.connectors.crms.bitrix24 import mapping
 from saleskpi.sources.connectors.crms.bitrix24.api import Bitrix24Api, parse_webhook_url
 from saleskpi.sources.connectors.crms.bitrix24.payload import CRM, Item, parse_time

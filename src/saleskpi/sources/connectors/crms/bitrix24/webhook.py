@@ -19,7 +19,8 @@ import hmac
 import re
 from urllib.parse import parse_qsl
 
-from saleskpi.sources.connectors.base import WebhookRejected, WebhookRequest
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import WebhookRejected
 
 REPLAY_WINDOW_S = 5 * 60
 _EVENT = re.compile(r"^ONCRM[A-Z_]+$")

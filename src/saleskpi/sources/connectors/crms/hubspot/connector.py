@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from saleskpi.domain.i18n import _
-from saleskpi.sources.connectors.base import Batch, ClientOptions, Field, WebhookRequest, register
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import Batch, ClientOptions, Field, register
 from saleskpi.sources.connectors.crms.hubspot import webhook
 from saleskpi.sources.connectors.crms.hubspot.api import HubSpotApi, Page, Record
 from saleskpi.sources.connectors.crms.hubspot.mapping import (

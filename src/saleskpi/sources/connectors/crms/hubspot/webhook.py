@@ -15,7 +15,8 @@ import hmac
 import json
 from urllib.parse import urlsplit
 
-from saleskpi.sources.connectors.base import WebhookRejected, WebhookRequest
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import WebhookRejected
 
 MAX_AGE_MS = 5 * 60 * 1000  # HubSpot: reject anything older than five minutes
 MAX_SKEW_MS = 60 * 1000  # and anything from the future beyond a clock's drift

@@ -13,13 +13,8 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from saleskpi.domain.i18n import _
-from saleskpi.sources.connectors.base import (
-    Batch,
-    ClientOptions,
-    Field,
-    WebhookRequest,
-    register,
-)
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import Batch, ClientOptions, Field, register
 from saleskpi.sources.connectors.crms.pipedrive import webhook
 from saleskpi.sources.connectors.crms.pipedrive.payload import CRM, Record, malformed
 from saleskpi.sources.connectors.crms.pipedrive.reader import PAGE_SIZE, Reader

@@ -17,7 +17,8 @@ import hmac
 import json
 from typing import Any
 
-from saleskpi.sources.connectors.base import WebhookRejected, WebhookRequest
+from saleskpi.domain.webhooks import WebhookRequest
+from saleskpi.sources.connectors.base import WebhookRejected
 
 REPLAY_WINDOW_S = 300.0  # deliveries stamped more than 5 minutes away are refused
 # Rejection reasons are plain English: they go to logs, never to a user (the router

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from saleskpi.service.auth import Principal, principal_for_token, user_by_id
 from saleskpi.service.core import SalesKpiService
-from saleskpi.surfaces.api.errors import problem
+from saleskpi.surfaces.http.errors import problem
 
 SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
@@ -109,3 +109,7 @@ class LoginThrottle:
     def succeeded(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)
+
+
+# One throttle for the API's and the web's sign-in forms.
+login_throttle = LoginThrottle()

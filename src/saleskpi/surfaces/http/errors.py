@@ -8,6 +8,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from saleskpi.domain.errors import HTTP_STATUS, SalesKpiError
+
 log = logging.getLogger("saleskpi.surfaces.api")
 
 
@@ -16,6 +18,12 @@ def problem(status: int, code: str, message: str) -> HTTPException:
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(SalesKpiError)
+    async def sales_kpi_error(_request: Request, exc: SalesKpiError) -> JSONResponse:
+        # The one translation of the error family for HTTP: problem details with the code.
+        return JSONResponse(exc.to_problem(), status_code=HTTP_STATUS[exc.kind],
+                            media_type="application/problem+json")
+
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, dict) else {

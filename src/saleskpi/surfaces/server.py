@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,11 +9,12 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from saleskpi.domain.settings import Settings
+from saleskpi.service.auth import session_secret
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.refresh import Refresher
-from saleskpi.sources.connectors.credentials import workspace_key
 from saleskpi.surfaces import web
-from saleskpi.surfaces.api import errors, routes, webhooks
+from saleskpi.surfaces.api import routes, webhooks
+from saleskpi.surfaces.http import errors
 
 SESSION_COOKIE = "saleskpi_session"
 SERVER_CACHE_SECONDS = 3600.0
@@ -50,7 +50,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
                   description="Sales KPIs: the same numbers as the saleskpi CLI.")
     app.state.service = service
     # The session key is derived from the workspace secret, never written in code.
-    session_key = hashlib.sha256(b"session:" + workspace_key(settings)).hexdigest()
+    session_key = session_secret(settings)
     app.add_middleware(SessionMiddleware, secret_key=session_key,
                        session_cookie=SESSION_COOKIE, same_site="lax",
                        https_only=secure_cookies, max_age=12 * 3600)

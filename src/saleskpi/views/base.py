@@ -1,0 +1,71 @@
+"""What every view shares: who asks, and how a long list is paged.
+
+A view is one data function: ``view(service, caller, params) -> Model``. It asks
+the service (which applies ``caller``'s scope) and returns a pydantic model, the
+JSON contract that the CLI's ``--format json``, the REST API and MCP all return
+unchanged. Surfaces only render it; the model also keeps the domain object it was
+made from (``.source``) for surfaces that draw tables and charts from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from saleskpi.domain.errors import Forbidden
+from saleskpi.domain.i18n import _
+from saleskpi.service.auth import Principal
+
+T = TypeVar("T")
+
+# The REST API and MCP cap a page; the CLI prints everything unless asked.
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+
+# Whoever runs the CLI on the machine owns the workspace files: they see everything.
+LOCAL = Principal(user_id=0, username="local", role="admin", rep_id=None, team=None,
+                  lang="en")
+
+
+class ViewModel(BaseModel):
+    """A view's answer. ``source`` (not serialised) is the domain object behind it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    _source: Any = None
+
+    @property
+    def source(self) -> Any:
+        return self._source
+
+    def with_source(self, source: object) -> Any:
+        self._source = source
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON every surface returns: aliases (``from``), no Python types."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class PageInfo(BaseModel):
+    total_rows: int = Field(description="Rows in the whole answer, before paging.")
+    limit: int | None = Field(description="Rows asked for (null: all).")
+    offset: int = Field(description="Rows skipped.")
+
+
+class Paging(BaseModel):
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
+    offset: int = Field(default=0, ge=0)
+
+
+def paged(items: Sequence[T], paging: Paging) -> tuple[list[T], PageInfo]:
+    end = None if paging.limit is None else paging.offset + paging.limit
+    return list(items[paging.offset:end]), PageInfo(
+        total_rows=len(items), limit=paging.limit, offset=paging.offset)
+
+
+def require_manager(caller: Principal) -> None:
+    """Imports, targets, the catalogue and users: admin and head of sales only."""
+    if not caller.can_manage:
+        raise Forbidden(_("only an admin or the head of sales may do this"))
