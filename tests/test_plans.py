@@ -40,6 +40,7 @@ import pytest
 
 from saleskpi.domain.planning import Rate, plan_activity, working_days
 from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.domain.targets import TargetRecord, effective
 from saleskpi.service.attainment import compare, elapsed_share
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.planner import (
@@ -51,7 +52,6 @@ from saleskpi.service.planner import (
     plan_vs_actual,
     reverse_plan,
 )
-from saleskpi.store.targets import TargetRecord, effective
 
 AT = dt.date(2024, 4, 10)
 SOURCE = "crm"

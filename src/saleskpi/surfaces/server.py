@@ -13,7 +13,17 @@ from saleskpi.service.auth import session_secret
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.refresh import Refresher
 from saleskpi.surfaces import web
-from saleskpi.surfaces.api import routes, webhooks
+from saleskpi.surfaces.api import (
+    catalogue,
+    funnel,
+    imports,
+    people,
+    plans,
+    rankings,
+    routes,
+    syncs,
+    webhooks,
+)
 from saleskpi.surfaces.http import errors
 
 SESSION_COOKIE = "saleskpi_session"
@@ -56,6 +66,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
                        https_only=secure_cookies, max_age=12 * 3600)
     errors.install(app)
     app.include_router(routes.router)
+    for area in (catalogue, funnel, imports, people, plans, rankings, syncs):
+        app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")

@@ -1,1 +1,1 @@
-"""The HTTP surface: FastAPI app factory, webhooks now; the REST API and web pages next."""
+"""The REST API (v1): one JSON route per view, the same JSON as the CLI's ``--format json``."""

@@ -1,0 +1,7 @@
+"""REST v1: Imports: upload, dry-run report, confirm (the same JSON as the CLI's ``--format json``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1")
