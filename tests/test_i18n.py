@@ -40,8 +40,10 @@ def catalogue(lang: str) -> Catalog:
 def source_messages() -> frozenset[str]:
     """Every msgid of the code: Babel's extraction plus ``_('...')`` calls in f-strings."""
     found: set[str] = set()
+    # Python modules and the web templates (Jinja2), as tools/update-translations.sh does.
     for _file, _line, message, _comments, _context in extract_from_dir(
-        str(PACKAGE), method_map=[("**.py", "python")], keywords={"_": None}
+        str(PACKAGE), method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+        keywords={"_": None}
     ):
         found.add(message if isinstance(message, str) else message[0])
     for path in PACKAGE.rglob("*.py"):

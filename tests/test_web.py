@@ -683,15 +683,19 @@ def test_language_is_kept_per_request() -> None:
     assert contextvars.Context().run(_, "Overview") == "Overview"  # a new request: English
 
 
-def test_template_messages_are_listed_for_extraction() -> None:
-    web = Path(__file__).resolve().parents[1] / "src" / "saleskpi" / "web"
-    listed = (web / "messages.py").read_text(encoding="utf-8")
+def test_template_messages_are_extracted() -> None:
+    """Babel's Jinja extractor finds every ``_("...")`` of the templates, to be translated."""
+    from babel.messages.extract import extract_from_dir
+
+    templates = (Path(__file__).resolve().parents[1] / "src" / "saleskpi" / "surfaces" / "web"
+                 / "templates")
+    found = {m if isinstance(m, str) else m[0] for _f, _l, m, _c, _x in extract_from_dir(
+        str(templates), method_map=[("**.html", "jinja2")], keywords={"_": None})}
     literal = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
-    flat = re.sub(r'"\s*\n\s*"', "", listed)  # join implicitly concatenated strings
-    for template in (web / "templates").glob("*.html"):
+    for template in templates.glob("*.html"):
         for match in literal.finditer(template.read_text(encoding="utf-8")):
             message = match.group(1) or match.group(2)
-            assert f'"{message}"' in flat, f"{template.name}: {message!r} not in messages.py"
+            assert message in found, f"{template.name}: {message!r} is not extracted"
 
 
 # -- managers' pages ------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pot=src/saleskpi/locales/saleskpi.pot
-pybabel extract -k _ --no-location --sort-output --omit-header -o "$pot" src/saleskpi
+pybabel extract -F tools/babel.cfg -k _ --no-location --sort-output --omit-header -o "$pot" .
 for lang in ru uk; do
   po="src/saleskpi/locales/$lang/LC_MESSAGES/saleskpi.po"
   if [ -f "$po" ]; then

@@ -215,8 +215,8 @@ class SalesKpiService:
     def _compute(self, question: Question) -> Scorecard:
         query, scope = question.query, question.scope
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
+        scoped = self._resolve_rep_names(scoped)
         with self.engine() as engine:
-            scoped = self._resolve_rep_names(engine, scoped)
             result = engine.scorecard(scoped, totals=question.totals, now=question.now)
         result.query = query
         return result
@@ -336,14 +336,35 @@ class SalesKpiService:
         with AnalyticsStore(self.settings.analytics_path) as store:
             unlink(store, list(refs))
 
+    @contextmanager
+    def reading(self) -> Iterator[AnalyticsStore]:
+        """The analytics store, read-only unless this process is the server (the writer)."""
+        with AnalyticsStore(self.settings.analytics_path,
+                            read_only=not self.shared_writer) as store:
+            yield store
+
+    def find_rep(self, text: str) -> RepEntry | None:
+        """A rep by id or, failing that, by name (any rep, not only people in a scope)."""
+        known = self.visible_reps()  # kept between requests: no store to open for a page
+        found = next((r for r in known if r.rep == text), None) or \
+            next((r for r in known if r.name == text), None)
+        if found is not None:
+            return found
+        with self.reading() as store:
+            row = store.find_rep(text)
+        return None if row is None else RepEntry(*row)
+
+    def teams(self) -> set[str]:
+        with self.reading() as store:
+            return store.teams()
+
     def visible_reps(self, scope: Scope = EVERYTHING) -> list[RepEntry]:
         """The reps ``scope`` may see, by name: for pickers and links."""
         version = self.data_version()
         if self._people is None or self._people[0] != version:
-            with self.engine() as engine:
-                found = engine.store.fetch(
-                    "SELECT DISTINCT person, person_name, team FROM rep_people")
-            entries = [RepEntry(str(p), str(n or p), t) for p, n, t in found]
+            with self.reading() as store:
+                found = store.rep_people()
+            entries = [RepEntry(p, n or p, t) for p, n, t in found]
             entries.sort(key=lambda r: (r.name.casefold(), r.rep))
             self._people = (version, entries)
         people = self._people[1]
@@ -360,9 +381,8 @@ class SalesKpiService:
         version = self.data_version()
         kept = self._rep_names
         if kept is None or kept[0] != version:
-            with self.engine() as engine:
-                names = {str(i): str(n) for i, n in engine.store.fetch(
-                    "SELECT id, name FROM reps")}
+            with self.reading() as store:
+                names = store.rep_names()
             kept = self._rep_names = (version, names)
         return kept[1]
 
@@ -398,14 +418,12 @@ class SalesKpiService:
         return import_path(self.settings, path, mapping=chosen, source=source,
                            dry_run=dry_run, progress=progress)
 
-    @staticmethod
-    def _resolve_rep_names(engine: Engine, query: KpiQuery) -> KpiQuery:
+    def _resolve_rep_names(self, query: KpiQuery) -> KpiQuery:
         """Let users filter by a rep's name as well as by id."""
         if "rep" not in query.where_dims():
             return query
-        by_name = {name: person for person, name in engine.store.fetch(
-            "SELECT DISTINCT person, name FROM rep_people JOIN reps "
-            "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")}
+        with self.reading() as store:
+            by_name = store.people_by_rep_name()
         where = tuple(
             (dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep" else (dim, values)
             for dim, values in query.where

@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import KpiQuery, next_period, period_start
 from saleskpi.domain.reports import ImportReport
-from saleskpi.domain.schema import ENTITIES
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.demo_users import DemoLogin, ensure_demo_users
 from saleskpi.sources.ingest.load import Progress
 from saleskpi.sources.ingest.run import import_frames
 from saleskpi.store.analytics import AnalyticsStore
-from saleskpi.store.first_contacts import forget_first_contacts
 
 DEMO_SOURCE = "demo"
 DEMO_TIMEZONE = "Europe/Kyiv"
@@ -67,10 +65,7 @@ def build_demo(settings: Settings, *, size: float, seed: int, end: dt.date | Non
     with AnalyticsStore(settings.analytics_path) as store:
         with store.transaction():
             # The demo is regenerated as of today: replace, never mix, old demo rows.
-            for name in ENTITIES:
-                store.con.execute(f'DELETE FROM "{name}" WHERE datasource = ?',
-                                  [DEMO_SOURCE])
-            forget_first_contacts(store.con, DEMO_SOURCE)
+            store.forget_source(DEMO_SOURCE)
         report = import_frames(settings, frames, source=DEMO_SOURCE, store=store,
                                progress=notify)
     company = DemoCompany(settings, report, time.perf_counter() - started, end=end)

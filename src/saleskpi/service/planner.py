@@ -58,20 +58,8 @@ class RepInfo:
 
 def find_rep(service: SalesKpiService, text: str) -> RepInfo | None:
     """A rep by id or, failing that, by name."""
-    # The service's list is kept between requests: no store to open for a page.
-    known = service.visible_reps()
-    found = next((r for r in known if r.rep == text), None) or \
-        next((r for r in known if r.name == text), None)
-    if found is not None:
-        return RepInfo(found.rep, found.name, found.team)
-    with service.engine() as engine:
-        rows = engine.store.fetch(
-            "SELECT id, name, team FROM reps WHERE id = $text OR name = $text "
-            "ORDER BY id = $text DESC, id LIMIT 1", {"text": text})
-    if not rows:
-        return None
-    rep_id, name, team = rows[0]
-    return RepInfo(str(rep_id), str(name), None if team is None else str(team))
+    found = service.find_rep(text)
+    return None if found is None else RepInfo(found.rep, found.name, found.team)
 
 
 def rep_names(service: SalesKpiService) -> dict[str, str]:
@@ -80,9 +68,7 @@ def rep_names(service: SalesKpiService) -> dict[str, str]:
 
 
 def known_teams(service: SalesKpiService) -> set[str]:
-    with service.engine() as engine:
-        return {str(t) for (t,) in engine.store.fetch(
-            "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}
+    return service.teams()
 
 
 # -- plan vs actual -----------------------------------------------------------------

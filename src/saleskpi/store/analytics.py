@@ -15,7 +15,11 @@ from ibis.backends.duckdb import Backend as IbisDuckDB
 from saleskpi.domain.errors import Busy
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
-from saleskpi.store.first_contacts import FIRST_CONTACTS_DDL, rebuild_first_contacts
+from saleskpi.store.first_contacts import (
+    FIRST_CONTACTS_DDL,
+    forget_first_contacts,
+    rebuild_first_contacts,
+)
 
 # One person may be a rep in several sources (a company that moved CRM, or a CRM
 # plus spreadsheets). rep_links holds the matches a user made by hand; reps with
@@ -202,6 +206,43 @@ class AnalyticsStore:
             self.con.execute("ROLLBACK")
             raise
         self.con.execute("COMMIT")
+
+    # -- reps, as pickers, links and filters name them ---------------------------------
+    def rep_people(self) -> list[tuple[str, str | None, str | None]]:
+        """(person, person's name, team) of every rep, a person once per team."""
+        return [(str(p), None if n is None else str(n), None if t is None else str(t))
+                for p, n, t in self.fetch(
+                    "SELECT DISTINCT person, person_name, team FROM rep_people")]
+
+    def rep_names(self) -> dict[str, str]:
+        """Source rep id -> name (targets and plans name reps by their source id)."""
+        return {str(i): str(n) for i, n in self.fetch("SELECT id, name FROM reps")}
+
+    def people_by_rep_name(self) -> dict[str, str]:
+        """Rep name -> person, so that users may filter by a rep's name."""
+        return {str(name): str(person) for person, name in self.fetch(
+            "SELECT DISTINCT person, name FROM rep_people JOIN reps "
+            "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")}
+
+    def find_rep(self, text: str) -> tuple[str, str, str | None] | None:
+        """(id, name, team) of the rep whose id, else whose name, is ``text``."""
+        rows = self.fetch(
+            "SELECT id, name, team FROM reps WHERE id = $text OR name = $text "
+            "ORDER BY id = $text DESC, id LIMIT 1", {"text": text})
+        if not rows:
+            return None
+        rep_id, name, team = rows[0]
+        return str(rep_id), str(name), None if team is None else str(team)
+
+    def teams(self) -> set[str]:
+        return {str(t) for (t,) in self.fetch(
+            "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}
+
+    def forget_source(self, source: str) -> None:
+        """Delete every fact of ``source`` (inside the caller's transaction)."""
+        for name in ENTITIES:
+            self.con.execute(f'DELETE FROM "{name}" WHERE datasource = ?', [source])
+        forget_first_contacts(self.con, source)
 
     def close(self) -> None:
         self.con.close()

@@ -13,16 +13,16 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
-from saleskpi.domain.query import PERIODS, Period
+from saleskpi.domain.query import DIMENSIONS as SLICES
+from saleskpi.domain.query import PERIODS, Period, Where
 from saleskpi.surfaces.web.i18n import _
 
-DIMENSIONS = ("team", "rep", "source", "segment", "product")
+# Every slice of the query vocabulary, team and rep first (the filter bar's order).
+DIMENSIONS = ("team", "rep", *(d for d in SLICES if d not in ("team", "rep")))
 FILTER_KEYS = ("from", "to", "period", *DIMENSIONS)
 # Parameters that pick a download, not a view: never carried into links.
 NOT_CARRIED = ("export", "format")
 MAX_VALUE = 200
-
-Where = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 @dataclass(frozen=True)

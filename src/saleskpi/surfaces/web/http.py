@@ -30,6 +30,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from saleskpi.domain.errors import HTTP_STATUS, SalesKpiError
 from saleskpi.service.core import SalesKpiService
 from saleskpi.surfaces.http.deps import csrf_token, optional_user
 from saleskpi.surfaces.web.deps import Page
@@ -124,6 +125,9 @@ def _status_and_message(exc: Exception) -> tuple[int, str]:
     """What the error page says about ``exc``, in the current language."""
     if isinstance(exc, PageError):
         return exc.status, exc.message
+    if isinstance(exc, SalesKpiError):
+        # The error family's one translation for pages: its status and its sentence.
+        return HTTP_STATUS[exc.kind], exc.message
     if isinstance(exc, HTTPException):
         return exc.status_code, _http_message(exc)
     if isinstance(exc, RequestValidationError):
