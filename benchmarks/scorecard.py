@@ -199,7 +199,7 @@ def build_workspace(workspace: Path, size: float, seed: int, end: dt.date,
             say(f"  it was generated in {built['generate_s']:.1f} s and imported in "
                 f"{built['import_s']:.1f} s")
             if built.get("generator") != _generator_digest():
-                say("  note: saleskpi/demo/generator.py changed since; --rebuild to regenerate")
+                say("  note: saleskpi/sources/demo.py changed since; --rebuild to regenerate")
             from saleskpi.store.analytics import AnalyticsStore
 
             # Opening the store for writing brings its schema up to date (tables and
@@ -701,6 +701,9 @@ def run_child(approach: str, args: argparse.Namespace, out_dir: Path
             "--out-dir", str(out_dir)]
     if args.dump_sql and approach == "engine":
         argv += ["--dump-sql", str(args.dump_sql)]
+    if approach == "engine":
+        # The cold run compiles: drop the SQL a previous process kept in the workspace.
+        shutil.rmtree(args.workspace / "cache" / "sql", ignore_errors=True)
     machine_start, children_start = machine_busy_s(), _children_cpu_s()
     with stopwatch() as elapsed:
         code = subprocess.run(argv).returncode

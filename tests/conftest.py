@@ -1,11 +1,23 @@
-"""Shared fixtures: run the CLI as a user would, in a fresh workspace."""
+"""Shared fixtures: run the CLI as a user would, in a fresh workspace.
+
+``run_cli`` runs a command in this process (Typer's test runner): fast, and what
+most CLI tests need. ``run_cli_process`` runs ``python -m saleskpi`` as a new
+process, for the few tests (marked ``process``) of what only a process shows:
+start-up, exit codes, imports.
+
+Tests marked ``slow`` (the browser, the exhaustive check of scoped scorecards: see
+``SLOW_TESTS``, measured with ``--durations``) are left out by
+``python -m pytest -m "not slow"``.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +25,26 @@ from typing import Any
 import pytest
 
 SRC_DIR = Path(__file__).resolve().parents[1] / "src"
+
+# Slow tests by module (every test in it) or by test function, marked here so
+# that the test files themselves stay as they are.
+SLOW_TESTS: dict[str, set[str] | None] = {
+    "test_browser.py": None,  # Chromium: minutes
+    # every KPI, scoped both ways, for every role: 90 s
+    "test_service_cache.py": {"test_every_kpi_cut_from_the_company_equals_the_scoped_computation"},
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.name
+        if module in SLOW_TESTS:
+            names = SLOW_TESTS[module]
+            function = getattr(item, "originalname", item.name)
+            if names is None or function in names:
+                item.add_marker(pytest.mark.slow)
+        if "run_cli_process" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.process)
 
 
 @dataclass
@@ -35,7 +67,40 @@ class CliResult:
 
 @pytest.fixture(scope="session")
 def run_cli():
-    """``run_cli(workspace, "import", path, ...)`` runs ``python -m saleskpi`` in a subprocess."""
+    """``run_cli(workspace, "import", path, ...)`` runs a saleskpi command in this process.
+
+    Like a process: stdout and stderr apart, the exit code, SALESKPI_LANG=en, and an
+    unexpected exception as a traceback on stderr with exit code 1. Each call starts
+    afresh: the language (a ContextVar) is set in a copy of the context, the
+    settings are dropped after the call, and the Rich consoles write to the
+    runner's streams (they look up sys.stdout and sys.stderr on every print).
+    """
+    from typer.testing import CliRunner
+
+    from saleskpi.surfaces.cli.app import reset_state
+    from saleskpi.surfaces.cli.main import cli_app
+
+    app = cli_app()
+    runner = CliRunner()
+
+    def _run(workspace: Path, *args: object, timeout: float = 900) -> CliResult:
+        argv = ["--workspace", str(workspace), *(str(a) for a in args)]
+        try:
+            result = contextvars.copy_context().run(
+                runner.invoke, app, argv, env={"SALESKPI_LANG": "en"}, prog_name="saleskpi")
+        finally:
+            reset_state()
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(result.exception))
+        return CliResult(["saleskpi", *argv], result.exit_code, result.stdout, stderr)
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def run_cli_process():
+    """``run_cli_process(workspace, "kpi", ...)`` runs ``python -m saleskpi`` in a subprocess."""
 
     def _run(workspace: Path, *args: object, timeout: float = 900) -> CliResult:
         env = dict(os.environ, SALESKPI_LANG="en")

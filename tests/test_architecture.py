@@ -45,9 +45,9 @@ def test_the_package_keeps_its_contracts(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("module", "line", "broken"), [
     # A surface reaching below the service.
-    ("surfaces/cli/commands/kpis", "import saleskpi.store.analytics  # noqa", "Surfaces only through"),
-    ("surfaces/web/overview", "import saleskpi.engine.scorecard  # noqa", "Surfaces only through"),
-    ("surfaces/api/routes", "import saleskpi.sources.connectors.sync  # noqa", "Surfaces only through"),
+    ("surfaces/cli/commands/kpis", "import saleskpi.store.analytics  # noqa", "only through"),
+    ("surfaces/web/overview", "import saleskpi.engine.scorecard  # noqa", "only through"),
+    ("surfaces/api/routes", "import saleskpi.sources.connectors.sync  # noqa", "only through"),
     # A lower layer importing a higher one (and so a cycle).
     ("engine/compile", "import saleskpi.service.core  # noqa", "Layers"),
     ("catalog/load", "import saleskpi.engine.views  # noqa", "Layers"),

@@ -26,9 +26,9 @@ from saleskpi.service.core import SalesKpiService
 from saleskpi.sources.connectors.base import Batch
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.sync import store_batch, sync
-from saleskpi.sources.ingest.load import Loader
 from saleskpi.sources.ingest.run import import_frames
 from saleskpi.store.analytics import SCHEMA_VERSION, AnalyticsStore
+from saleskpi.store.loader import Loader
 from tests.fakes.pipedrive import Activity, FakePipedrive
 from tests.test_connector_pipedrive import FAST, credentials
 

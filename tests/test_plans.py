@@ -412,9 +412,9 @@ def test_target_set_and_list(run_cli, own_company: Path) -> None:
     listed = run_cli(own_company, "target", "list", "--at", "2024-05-15", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert [(t["kpi"], t["level"], t["rep_id"], t["team"], t["value"])
-            for t in listed.json()] == [("calls", "rep", "r2", None, 45),
+            for t in listed.json()["targets"]] == [("calls", "rep", "r2", None, 45),
                                         ("meetings", "team", None, "South", 12)]
-    everything = run_cli(own_company, "target", "list", "--format", "json").json()
+    everything = run_cli(own_company, "target", "list", "--format", "json").json()["targets"]
     assert len(everything) == 5 + 2
 
     table = run_cli(own_company, "target", "list", "--rep", "Bob")
@@ -425,7 +425,7 @@ def test_target_set_and_list(run_cli, own_company: Path) -> None:
     gone = run_cli(own_company, "target", "delete", "calls", "--rep", "r2", "--start",
                    "2024-05-01")
     assert gone.returncode == 0, gone.stderr
-    assert len(run_cli(own_company, "target", "list", "--format", "json").json()) == 6
+    assert len(run_cli(own_company, "target", "list", "--format", "json").json()["targets"]) == 6
 
 
 # ---------------------------------------------------------------- CLI: reverse planning
@@ -541,7 +541,7 @@ def test_bad_kpi_is_rejected_and_nothing_is_written(run_cli, own_company: Path,
 
 def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from saleskpi.sources.ingest.load import Loader
+    from saleskpi.store.loader import Loader
 
     folder = write_folder(tmp_path / "new", {
         "reps.csv": REPS + "r5,Eve,South\n",
@@ -568,7 +568,7 @@ def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_pa
 
 def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from saleskpi.sources.ingest.targets import TargetImport
+    from saleskpi.store.target_import import TargetImport
 
     folder = write_folder(tmp_path / "new", {
         "reps.csv": REPS + "r5,Eve,South\n",

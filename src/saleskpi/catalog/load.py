@@ -23,9 +23,9 @@ BUILTIN = Path(__file__).parent / "builtin.yaml"
 
 
 class CatalogError(InvalidQuery):
-    default_code = "bad_catalog"
+    """A KPI definition that cannot be used, or a KPI the catalogue does not have."""
 
-    pass
+    default_code = "bad_catalog"
 
 
 @dataclass
@@ -73,9 +73,14 @@ def formula_refs(formula: str) -> list[str]:
     return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
 
 
+# libyaml's safe loader where installed: the built-in catalogue in 10 ms instead of 70,
+# on every command that asks for a KPI.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read(path: Path) -> list[dict[str, object]]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
     items = data.get("kpis") if isinstance(data, dict) else None

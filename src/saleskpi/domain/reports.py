@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -85,3 +86,7 @@ class ImportReport:
             "errors_not_shown": self.errors_not_shown,
             "warnings": [asdict(w) for w in self.warnings],
         }
+
+
+# Long work (imports, syncs, the demo) says what it is doing through one of these.
+Progress = Callable[[str], None]

@@ -3,55 +3,71 @@
 Priority, highest first: values passed in code (CLI options), environment
 variables ``SALESKPI_*``, a ``.env`` file in the current directory, the
 workspace's ``settings.yaml`` (written by ``saleskpi demo`` or by hand), defaults.
+
+The sources are gathered here rather than by pydantic-settings: importing it took
+a quarter of a second, longer than the rest of a CLI command's start.
 """
 
 from __future__ import annotations
 
+import os
 import zoneinfo
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 WORKSPACE_SETTINGS_FILE = "settings.yaml"
+ENV_PREFIX = "SALESKPI_"
+DEFAULT_WORKSPACE = "saleskpi-data"
 
 
-class _WorkspaceYamlSource(PydanticBaseSettingsSource):
-    """Reads ``<workspace>/settings.yaml``; the workspace itself comes from the other sources."""
+def _workspace_yaml(workspace: Path) -> dict[str, Any]:
+    """``<workspace>/settings.yaml``; the workspace itself comes from the other sources."""
+    path = workspace / WORKSPACE_SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    import yaml
 
-    def __init__(self, settings_cls: type[BaseSettings], workspace: Path) -> None:
-        super().__init__(settings_cls)
-        self._workspace = workspace
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ returns everything at once
-
-    def __call__(self) -> dict[str, Any]:
-        path = self._workspace / WORKSPACE_SETTINGS_FILE
-        if not path.is_file():
-            return {}
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of setting: value")
-        data.pop("workspace", None)
-        data.pop("secret_key", None)  # secrets never live in a file next to the data
-        return data
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of setting: value")
+    data.pop("workspace", None)
+    data.pop("secret_key", None)  # secrets never live in a file next to the data
+    return data
 
 
-class Settings(BaseSettings):
-    """Where the data lives and how numbers are bucketed and shown."""
+def _prefixed(pairs: Any, names: Any) -> dict[str, Any]:
+    """``SALESKPI_<NAME>`` pairs (any case) as {name: value}, for the settings' fields."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        name = str(key).lower()
+        if value is not None and name.startswith(ENV_PREFIX.lower()):
+            field = name[len(ENV_PREFIX):]
+            if field in names:
+                found[field] = value
+    return found
 
-    model_config = SettingsConfigDict(
-        env_prefix="SALESKPI_", env_file=".env", extra="ignore", validate_default=True
-    )
 
-    workspace: Path = Field(default=Path("saleskpi-data"), description="folder with the data")
+def _dotenv(path: Path | None, names: Any) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return _prefixed(dotenv_values(path, encoding="utf-8").items(), names)
+
+
+class Settings(BaseModel):
+    """Where the data lives and how numbers are bucketed and shown.
+
+    ``Settings(**values)`` reads the environment, ``.env`` (``_env_file``, None for
+    none) and the workspace's settings.yaml under ``values``;
+    ``model_validate`` and ``model_copy`` take the values as given.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    workspace: Path = Field(default=Path(DEFAULT_WORKSPACE), description="folder with the data")
     timezone: str = Field(default="UTC", description="company time zone for periods")
     currency: str = Field(default="USD", description="reporting currency (ISO 4217)")
     lang: str = Field(default="", description="interface language: en, ru or uk")
@@ -95,23 +111,14 @@ class Settings(BaseSettings):
             raise ValueError("only weeks starting on monday are supported for now")
         return value.lower()
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        workspace = (
-            init_settings().get("workspace")
-            or env_settings().get("workspace")
-            or dotenv_settings().get("workspace")
-            or "saleskpi-data"
-        )
-        yaml_source = _WorkspaceYamlSource(settings_cls, Path(workspace))
-        return (init_settings, env_settings, dotenv_settings, yaml_source)
+    def __init__(self, *, _env_file: Path | None = Path(".env"),
+                 **values: Any) -> None:
+        names = type(self).model_fields
+        env = _prefixed(os.environ.items(), names)
+        dotenv = _dotenv(_env_file, names)
+        workspace = Path(values.get("workspace") or env.get("workspace")
+                         or dotenv.get("workspace") or DEFAULT_WORKSPACE)
+        super().__init__(**{**_workspace_yaml(workspace), **dotenv, **env, **values})
 
     @property
     def analytics_path(self) -> Path:
@@ -129,6 +136,11 @@ class Settings(BaseSettings):
     def mappings_dir(self) -> Path:
         return self.workspace / "mappings"
 
+    @property
+    def compiled_sql_dir(self) -> Path:
+        """SQL compiled for KPI queries, kept for the next process (a cache: safe to delete)."""
+        return self.workspace / "cache" / "sql"
+
 
 def settings_problem(error: ValidationError) -> str:
     """A settings error as one line per setting, without pydantic's boilerplate."""
@@ -140,6 +152,8 @@ def settings_problem(error: ValidationError) -> str:
 
 def save_workspace_settings(settings: Settings, **values: str) -> None:
     """Store company-level settings (time zone, currency) in the workspace."""
+    import yaml
+
     path = settings.workspace / WORKSPACE_SETTINGS_FILE
     settings.workspace.mkdir(parents=True, exist_ok=True)
     current: dict[str, Any] = {}

@@ -2,178 +2,65 @@
 
 Compiling an Ibis expression costs milliseconds to tenths of a second; a web
 page asks the same shape again and again with other dates and filters. So the
-expression is built with placeholders, compiled once, and the SQL is cached
-with the placeholders turned into bound parameters.
+SQL of a shape is compiled once with named parameters (``saleskpi.engine.build``)
+and kept: in memory for the process, and in files of the workspace
+(``CompiledSqlFiles``) for the next process, which then runs it without importing
+Ibis at all. This module does not import Ibis.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
 
-import ibis
-import ibis.expr.types as ir
+from saleskpi.engine.context import ViewContext
+from saleskpi.engine.shape import AS_OF_TABLE, Compiled, Shape, measure_column
 
-from saleskpi.catalog.spec import Measure
-from saleskpi.domain.conditions import parse_condition
-from saleskpi.domain.query import TRUNCATE_UNIT, Period
-from saleskpi.engine.filters import predicate
-from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view, local_time
-
-
-@dataclass(frozen=True)
-class Shape:
-    """Everything that changes the SQL text; values bound later are not part of it."""
-
-    view: str
-    time: str
-    until: str | None
-    window_days: int | None
-    at: str
-    measures: tuple[Measure, ...]
-    dims: tuple[str, ...]
-    filter_arity: tuple[tuple[str, int], ...]
-    period: Period
-    has_start: bool
-    has_end: bool
-    zone: str
-
-
-@dataclass(frozen=True)
-class Compiled:
-    sql: str
-    params: tuple[str, ...]  # parameter names in binding order
-    columns: tuple[str, ...]  # measure column names m0, m1, ...
-
-
-_SENTINEL = "__saleskpi_param_{}__"
-AS_OF_TABLE = "saleskpi_as_of"
-
-
-def measure_column(index: int) -> str:
-    return f"m{index}"
-
-
-def _aggregate(table: ir.Table, measure: Measure, extra: ir.BooleanValue | None) -> ir.Value:
-    conditions = [predicate(table, parse_condition(c)) for c in measure.where]
-    if extra is not None:
-        conditions.append(extra)
-    where: ir.BooleanValue | None = None
-    for condition in conditions:
-        where = condition if where is None else where & condition
-    if measure.agg == "count":
-        return table.count(where=where)
-    column = table[measure.column]
-    match measure.agg:
-        case "count_distinct":
-            return column.nunique(where=where)
-        case "sum":
-            return column.sum(where=where)
-        case "avg":
-            return column.mean(where=where)
-        case "median":
-            return column.quantile(0.5, where=where)
-        case "p90":
-            return column.quantile(0.9, where=where)
-        case "min":
-            return column.min(where=where)
-        case "max":
-            return column.max(where=where)
-    raise ValueError(measure.agg)
-
-
-def build_expression(
-    ctx: ViewContext, shape: Shape
-) -> tuple[ir.Table, list[tuple[str, ir.Scalar]]]:
-    """The aggregate expression for ``shape`` and its named parameters in order."""
-    wanted = {c for m in shape.measures for c in (m.column, m.time, m.until) if c}
-    wanted |= {parse_condition(w).column for m in shape.measures for w in m.where}
-    wanted &= set(DERIVED_COLUMNS[shape.view])
-    view = build_view(ctx, shape.view, wanted, list(shape.dims))
-    names: list[tuple[str, ir.Scalar]] = []
-
-    def param(name: str) -> ir.Scalar:
-        placeholder = ibis.param("string")
-        names.append((name, placeholder))
-        return placeholder
-
-    filters: list[ir.BooleanValue] = []
-    for index, (dim, arity) in enumerate(shape.filter_arity):
-        values = [param(f"f{index}_{i}") for i in range(arity)]
-        filters.append(view[f"dim_{dim}"].isin(values).fill_null(False))
-
-    local = local_time(view[shape.time], shape.zone)
-    groups = {f"dim_{d}": view[f"dim_{d}"] for d in dict.fromkeys(shape.dims)}
-    if shape.until is not None or shape.window_days is not None:
-        # Snapshots: what is open (or, with a window, recent) at each as-of instant.
-        # The instants are rows of a temporary table filled before each run, so
-        # the SQL text does not depend on them and stays cacheable.
-        instants = ctx.tables(AS_OF_TABLE)
-        view = view.filter(*filters) if filters else view
-        crossed = view.cross_join(instants)
-        time, as_of = crossed[shape.time], crossed.as_of
-        if shape.until is not None:
-            # Started by then (a row with no start date counts as started) and not ended.
-            before = time < as_of if shape.at == "start" else time <= as_of
-            ended = crossed[shape.until].notnull() & (crossed[shape.until] <= as_of)
-            crossed = crossed.filter(time.isnull() | before, ~ended)
-        else:
-            assert shape.window_days is not None
-            window = shape.window_days * 86400
-            crossed = crossed.filter(
-                time.notnull(), time <= as_of,
-                time.epoch_seconds() > as_of.epoch_seconds() - window,
-            )
-        keys = {name: crossed[name] for name in groups}
-        if shape.period != "all":
-            keys["period"] = crossed.period
-        metrics = {
-            measure_column(i): _aggregate(crossed, m, None) for i, m in enumerate(shape.measures)
-        }
-        if not keys:
-            return crossed.aggregate(**metrics), names
-        return crossed.group_by(**keys).aggregate(**metrics), names
-
-    view = view.mutate(_local=local)
-    filters.append(view[shape.time].notnull())
-    if shape.has_start:
-        filters.append(view._local >= param("start").cast("timestamp"))
-    if shape.has_end:
-        filters.append(view._local < param("end").cast("timestamp"))
-    view = view.filter(*filters)
-    keys = {name: view[name] for name in groups}
-    if shape.period != "all":
-        keys["period"] = view._local.truncate(TRUNCATE_UNIT[shape.period]).date()
-    metrics = {measure_column(i): _aggregate(view, m, None) for i, m in enumerate(shape.measures)}
-    if not keys:
-        return view.aggregate(**metrics), names
-    return view.group_by(**keys).aggregate(**metrics), names
+__all__ = ["AS_OF_TABLE", "Compiled", "CompiledSqlFiles", "Shape", "SqlCache", "StoredSql",
+           "compile_shape", "measure_column"]
+CacheKey = tuple[Shape, str, str, str, bool]
 
 
 class SqlCache:
-    """Compiled SQL per shape, least recently used first out."""
+    """Compiled SQL per shape, least recently used first out; files behind it if given."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[tuple[object, ...], Compiled] = OrderedDict()
+        self._items: OrderedDict[CacheKey, Compiled] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.file_hits = 0  # misses that the workspace's files answered
 
-    def get(self, ctx: ViewContext, shape: Shape, dialect: str) -> Compiled:
+    def get(self, ctx: ViewContext, shape: Shape, dialect: str,
+            stored: StoredSql | None = None) -> Compiled:
         # The SQL also depends on what the views know: the reporting currency is a
         # literal in it, and reps from several sources add a join. Same shape, other
         # workspace, other SQL.
-        key = (shape, dialect, ctx.currency, ctx.zone, ctx.several_sources)
+        key: CacheKey = (shape, dialect, ctx.currency, ctx.zone, ctx.several_sources)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return self._items[key]
-        compiled = compile_shape(ctx, shape, dialect)
+        from_file = stored.get(key) if stored is not None else None
+        compiled = from_file or compile_shape(ctx, shape, dialect)
+        if from_file is None and stored is not None:
+            stored.put(key, compiled)
         with self._lock:
             self.misses += 1
+            self.file_hits += from_file is not None
             self._items[key] = compiled
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
@@ -181,14 +68,129 @@ class SqlCache:
 
 
 def compile_shape(ctx: ViewContext, shape: Shape, dialect: str) -> Compiled:
-    expression, named = build_expression(ctx, shape)
-    params = {p: _SENTINEL.format(i) for i, (_name, p) in enumerate(named)}
-    sql = ibis.to_sql(expression, dialect=dialect, params=params)
-    names = [name for name, _p in named]
-    for i, name in enumerate(names):
-        literal = f"'{_SENTINEL.format(i)}'"
-        if literal not in sql:
-            raise RuntimeError(f"parameter {name} did not survive compilation")
-        sql = sql.replace(literal, f"${name}")
-    columns = tuple(measure_column(i) for i in range(len(shape.measures)))
-    return Compiled(str(sql), tuple(names), columns)
+    from saleskpi.engine.build import to_sql  # Ibis: only when something is compiled
+
+    return to_sql(ctx, shape, dialect)
+
+
+# -- the workspace's compiled SQL, one file per shape ------------------------------------
+FORMAT = 1
+KEPT_FILES = 2000  # beyond this, the oldest written go
+# What else the SQL text depends on: the code that builds it and the libraries that
+# render it. Files written by another version of any of them are not read.
+_LIBRARIES = ("ibis-framework", "sqlglot", "duckdb")
+_SOURCES = ("engine", "domain/schema.py", "domain/conditions.py", "domain/query.py",
+            "catalog/spec.py")
+
+
+@cache
+def code_fingerprint() -> str:
+    """The versions of the libraries and of this package's query-building code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(f"format {FORMAT}".encode())
+    for library in _LIBRARIES:
+        try:
+            digest.update(f"{library} {version(library)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"{library} -".encode())
+    root = Path(__file__).resolve().parents[1]
+    for source in _SOURCES:
+        path = root / source
+        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(root).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def key_text(key: CacheKey) -> str:
+    """A cache key as stable text: the same on every run and in every process."""
+    shape, dialect, currency, zone, several_sources = key
+    shape_data: dict[str, Any] = {f.name: getattr(shape, f.name) for f in fields(shape)}
+    shape_data["measures"] = [m.model_dump(mode="json") for m in shape.measures]
+    return json.dumps({"shape": shape_data, "dialect": dialect, "currency": currency,
+                       "zone": zone, "several_sources": several_sources},
+                      sort_keys=True, ensure_ascii=False)
+
+
+class CompiledSqlFiles:
+    """Compiled SQL kept in a folder of the workspace, a small JSON file per key.
+
+    The files of one code version live in a subfolder named by its fingerprint, so
+    an upgrade starts afresh (and removes the old subfolders when it first writes).
+    A file is written whole under another name and renamed into place: a reader
+    sees it whole or not at all. Any problem reading or writing (a read-only
+    workspace, a damaged file) only means compiling again.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @cached_property
+    def current(self) -> Path:
+        """This code version's subfolder (worked out on the first miss of the memory cache)."""
+        return self.folder / code_fingerprint()[:32]
+
+    def get(self, digest: str) -> Compiled | None:
+        try:
+            entry = json.loads((self.current / f"{digest}.json").read_text(encoding="utf-8"))
+            return Compiled(str(entry["sql"]), tuple(entry["params"]), tuple(entry["columns"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, digest: str, compiled: Compiled) -> None:
+        text = json.dumps({"sql": compiled.sql, "params": list(compiled.params),
+                           "columns": list(compiled.columns)}, ensure_ascii=False)
+        with contextlib.suppress(OSError):
+            if not self.current.is_dir():
+                self._start_afresh()
+            handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.current)
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as out:
+                    out.write(text)
+                os.replace(temporary, self.current / f"{digest}.json")
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+            self._trim()
+
+    def _start_afresh(self) -> None:
+        """Create this version's subfolder; remove other versions'."""
+        self.current.mkdir(parents=True, exist_ok=True)
+        for other in self.folder.iterdir():
+            if other != self.current and other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
+
+    def _trim(self) -> None:
+        files = list(self.current.glob("*.json"))
+        if len(files) <= KEPT_FILES:
+            return
+        by_age = sorted(files, key=lambda f: f.stat().st_mtime_ns)
+        for old in by_age[:len(files) - KEPT_FILES]:
+            old.unlink(missing_ok=True)
+
+
+@dataclass
+class StoredSql:
+    """One engine's view of the workspace's compiled SQL: keys include the database's schema.
+
+    The schema (tables, columns, types) is asked of the database only when the
+    memory cache misses: compiled SQL names every column it reads.
+    """
+
+    files: CompiledSqlFiles
+    schema: Callable[[], str]
+    _schema: str | None = None
+
+    def digest(self, key: CacheKey) -> str:
+        if self._schema is None:
+            self._schema = self.schema()
+        text = f"{key_text(key)}\n{self._schema}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, key: CacheKey) -> Compiled | None:
+        return self.files.get(self.digest(key))
+
+    def put(self, key: CacheKey, compiled: Compiled) -> None:
+        self.files.put(self.digest(key), compiled)

@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import ibis
 import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 
 from saleskpi.domain.schema import CONTACT_TYPES, DERIVED_COLUMNS, FIRST_CONTACT_TABLES
+from saleskpi.engine.context import ViewContext
 
 TOUCH_TYPES = tuple(t for t in CONTACT_TYPES if t != "meeting")
-
-
-@dataclass(frozen=True)
-class ViewContext:
-    """What building a view needs: the tables, the reporting currency, the company's zone."""
-
-    tables: Callable[[str], ir.Table]
-    currency: str
-    zone: str = "UTC"
-    # With reps from several sources, a rep slice is a person matched across them.
-    several_sources: bool = False
 
 
 @ibis.udf.scalar.builtin(  # type: ignore[untyped-decorator]

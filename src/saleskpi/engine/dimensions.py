@@ -1,9 +1,7 @@
 """Slices: the column ``dim_<name>`` a fact row is grouped or filtered by.
 
-Not every slice makes sense for every fact: spend has no rep, the market has
-only a segment. ``SUPPORTED`` says which slices a view has; for the others the
-engine reports "not available by this slice" instead of lumping everything
-into one unnamed row.
+Which slices a view has (``SUPPORTED``, ``supports``) lives in ``context``, which
+the engine reads without importing Ibis.
 """
 
 from __future__ import annotations
@@ -11,27 +9,9 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from saleskpi.domain.query import DIMENSIONS
-from saleskpi.engine.derived import ViewContext
+from saleskpi.engine.context import HAS_REP, SUPPORTED, ViewContext, supports
 
-SUPPORTED: dict[str, frozenset[str]] = {
-    "leads": frozenset(DIMENSIONS),
-    "deals": frozenset(DIMENSIONS),
-    "activities": frozenset(DIMENSIONS),
-    "accounts": frozenset({"rep", "team", "source", "segment"}),
-    "revenue": frozenset({"rep", "team", "source", "segment", "product"}),
-    "spend": frozenset({"team", "source"}),  # source is the spend's channel
-    "forecasts": frozenset({"rep", "team"}),
-    "market": frozenset({"segment"}),
-}
-_HAS_REP = {"leads", "deals", "activities", "accounts", "forecasts", "revenue"}
-
-
-def supports(view: str, dim: str) -> bool:
-    if dim in DIMENSIONS:
-        return dim in SUPPORTED[view]
-    # Custom fields: the row's own, or its rep's (rep.<field>) where there is a rep.
-    return not dim.startswith("rep.") or view in _HAS_REP
+__all__ = ["SUPPORTED", "add_dimension", "supports"]
 
 
 def _lookup(ctx: ViewContext, table: ir.Table, entity: str, key: ir.Value, column: str,
@@ -106,7 +86,7 @@ def _custom_dimension(ctx: ViewContext, view: str, table: ir.Table, dim: str) ->
     name = f"dim_{dim}"
     field = dim.removeprefix("rep.")
     own = table.custom[field].unwrap_as("string")
-    if view not in _HAS_REP:
+    if view not in HAS_REP:
         return table.mutate(**{name: own})
     table = _rep_column(ctx, view, table, as_person=False)
     table = _lookup(ctx, table, "reps", table._rep, "custom", "_rep_custom")

@@ -1,23 +1,30 @@
-"""Running a KPI query: measures grouped into few SQL queries, then KPIs from measures."""
+"""Running a KPI query: measures grouped into few SQL queries, then KPIs from measures.
+
+Plain Python over the rows DuckDB returns (no pandas), and SQL from the caches
+(``saleskpi.engine.compile``): a scorecard whose shapes were compiled before, in
+this process or another, imports neither Ibis nor pandas.
+"""
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
+import json
 import math
 import operator
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from saleskpi.catalog.load import Catalog, CatalogError
 from saleskpi.catalog.spec import SECONDS_PER_UNIT, KpiSpec, Measure
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import (
+    DIMENSIONS,
     KpiQuery,
     KpiValue,
     ResultRow,
@@ -26,13 +33,25 @@ from saleskpi.domain.query import (
     next_period,
     periods_between,
 )
-from saleskpi.engine.compile import AS_OF_TABLE, Shape, SqlCache
+from saleskpi.engine.compile import (
+    AS_OF_TABLE,
+    Compiled,
+    CompiledSqlFiles,
+    Shape,
+    SqlCache,
+    StoredSql,
+)
+from saleskpi.engine.context import ViewContext, supports
 from saleskpi.engine.database import Database
-from saleskpi.engine.views import DIMENSIONS, ViewContext, supports
 
 ADDITIVE = {"count", "count_distinct", "sum"}
 FROM_DATA = "_from_data"  # False on the rows only the grid completion added
 _CACHE = SqlCache()
+# The tables and columns of the store, as compiled SQL depends on them.
+SCHEMA_SQL = ("SELECT table_name, column_name, data_type FROM information_schema.columns "
+              "WHERE table_catalog = current_database() AND table_schema = 'main' "
+              "ORDER BY ALL")
+Record = dict[str, Any]
 
 
 class QueryError(InvalidQuery):
@@ -88,14 +107,19 @@ class Engine:
     """Computes KPI scorecards on one analytical store."""
 
     def __init__(self, store: Database, catalog: Catalog, *, timezone: str,
-                 currency: str, cache: SqlCache | None = None) -> None:
+                 currency: str, cache: SqlCache | None = None,
+                 compiled_sql: Path | None = None) -> None:
+        """``compiled_sql``: the workspace's folder of compiled SQL (none: memory only)."""
         self.store = store
         self.catalog = catalog
         self.zone = timezone
         self.currency = currency
         self.cache = cache or _CACHE
-        self.ctx = ViewContext(tables=store.ibis.table, currency=currency, zone=timezone,
-                               several_sources=store.sources_of_reps() > 1)
+        # Ibis tables are looked up only when a shape is compiled.
+        self.ctx = ViewContext(tables=lambda name: store.ibis.table(name), currency=currency,
+                               zone=timezone, several_sources=store.sources_of_reps() > 1)
+        self.stored = None if compiled_sql is None else StoredSql(
+            CompiledSqlFiles(compiled_sql), self._schema)
         self._row_counts: dict[str, int] = {}
         self._measures: dict[str, Measure] = {}
         self._proportions: dict[str, bool] = {}
@@ -133,6 +157,13 @@ class Engine:
     def unit_label(self, spec: KpiSpec) -> str:
         return self.currency if spec.unit == "money" else spec.unit
 
+    def compiled(self, shape: Shape, dialect: str = "duckdb") -> Compiled:
+        """The SQL of ``shape``: from memory, else from the workspace's files, else compiled."""
+        return self.cache.get(self.ctx, shape, dialect, self.stored)
+
+    def _schema(self) -> str:
+        return json.dumps([list(row) for row in self.store.fetch(SCHEMA_SQL)])
+
     # -- planning ------------------------------------------------------------------
     def _specs(self, query: KpiQuery) -> list[KpiSpec]:
         try:
@@ -146,10 +177,12 @@ class Engine:
         for m in measures:
             groups.setdefault(_Group(m.entity, m.time, m.until, m.window_days, m.at),
                               []).append(m)
-        key_columns = [*query.by] + (["period"] if query.period != "all" else [])
-        merged: pd.DataFrame | None = None
+        key_columns = [*dict.fromkeys(query.by)] + (["period"] if query.period != "all" else [])
+        # One record per combination of key values: the groups' measures side by side.
+        table: dict[tuple[Any, ...], Record] = {}
         column_of: dict[Measure, str] = {}
         unavailable: dict[Measure, str] = {}
+        ran = False
         for gi, (group, members) in enumerate(groups.items()):
             columns = [f"g{gi}_m{i}" for i in range(len(members))]
             for m, column in zip(members, columns, strict=True):
@@ -159,33 +192,33 @@ class Engine:
                 for m in members:
                     unavailable[m] = f"by:{lacking[0]}" if lacking else f"data:{group.view}"
                 continue
-            frame = self._run_group(query, group, tuple(members), now)
-            rename = {f"m{i}": column for i, column in enumerate(columns)}
-            rename |= {f"dim_{d}": d for d in query.dims()}
-            frame = frame.rename(columns=rename)[[*key_columns, *columns]]
-            if merged is None:
-                merged = frame
-            elif key_columns:
-                merged = merged.merge(frame, on=key_columns, how="outer")
-            else:
-                merged = pd.concat([merged, frame], axis=1)
-        if merged is None:
-            merged = pd.DataFrame(columns=key_columns, dtype=object)
-            if not key_columns:
-                merged = pd.DataFrame([{}])
-        merged = self._complete_grid(query, merged, key_columns)
-        if not key_columns and merged.empty:
-            merged = pd.DataFrame([{}])  # a total over nothing is still one row of zeros
-        for m, column in column_of.items():
-            if column not in merged.columns:
-                merged[column] = float("nan")
-            if m.agg in ADDITIVE:
-                merged[column] = merged[column].fillna(0)
+            ran = True
+            labels, found = self._run_group(query, group, tuple(members), now)
+            where = {name: i for i, name in enumerate(labels)}
+            keys_at = [where["period" if k == "period" else f"dim_{k}"] for k in key_columns]
+            values_at = [where[f"m{i}"] for i in range(len(members))]
+            for found_row in found:
+                key = tuple(_null_if_nan(found_row[i]) for i in keys_at)
+                record = table.get(key)
+                if record is None:
+                    record = table[key] = dict(zip(key_columns, key, strict=True))
+                for column, i in zip(columns, values_at, strict=True):
+                    record[column] = found_row[i]
+        if not ran and not key_columns:
+            table[()] = {}  # a total over nothing is still one row (of zeros)
+        records = self._complete_grid(query, table, key_columns)
+        if not key_columns and not records:
+            records = [{}]
         names = self._rep_names() if "rep" in query.by else {}
         plan = _Plan(measures, column_of, unavailable)
         rows: list[ResultRow] = []
-        records: list[dict[str, Any]] = merged.to_dict(orient="records")  # type: ignore[assignment]
         for record in records:
+            for m, column in column_of.items():
+                value = record.get(column)
+                if m.agg in ADDITIVE and _number(value) is None:
+                    record[column] = 0
+                elif column not in record:
+                    record[column] = None
             keys = {k: _key_text(record[k]) for k in key_columns}
             row = ResultRow(keys, from_data=record.get(FROM_DATA) is not False)
             if "rep" in keys:
@@ -203,7 +236,8 @@ class Engine:
         return self._row_counts[view] > 0
 
     def _run_group(self, query: KpiQuery, group: _Group, measures: tuple[Measure, ...],
-                   now: dt.datetime) -> pd.DataFrame:
+                   now: dt.datetime) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The group's column names and rows: keys (dim_<slice>, period) and m0, m1, ..."""
         snapshot = group.until is not None or group.window_days is not None
         if snapshot:
             self.store.con.execute(f"DELETE FROM {AS_OF_TABLE}")
@@ -218,9 +252,9 @@ class Engine:
             period=query.period,
             has_start=query.start is not None and not snapshot,
             has_end=query.end is not None and not snapshot,
-            zone=self.zone,
+            zone=self.zone, by=tuple(dict.fromkeys(query.by)),
         )
-        compiled = self.cache.get(self.ctx, shape, "duckdb")
+        compiled = self.compiled(shape)
         values: dict[str, Any] = {}
         for index, (_dim, options) in enumerate(query.where):
             for i, option in enumerate(options):
@@ -229,8 +263,9 @@ class Engine:
             values["start"] = query.start.isoformat()
         if shape.has_end and query.end:
             values["end"] = (query.end + dt.timedelta(days=1)).isoformat()
-        frame: pd.DataFrame = self.store.con.execute(compiled.sql, values).df()
-        return frame
+        cursor = self.store.con.execute(compiled.sql, values)
+        names = [column[0] for column in cursor.description]
+        return names, cursor.fetchall()
 
     def _as_of(self, query: KpiQuery, group: _Group,
                now: dt.datetime) -> tuple[tuple[dt.date | None, dt.datetime], ...]:
@@ -277,46 +312,50 @@ class Engine:
         return {str(p): str(n) for p, n in self.store.fetch(
             "SELECT DISTINCT person, person_name FROM rep_people")}
 
-    def _complete_grid(self, query: KpiQuery, merged: pd.DataFrame,
-                       key_columns: list[str]) -> pd.DataFrame:
+    def _complete_grid(self, query: KpiQuery, table: dict[tuple[Any, ...], Record],
+                       key_columns: list[str]) -> list[Record]:
         """Every rep and every period of the range is a row, zeros included.
 
-        A scorecard that hides an idle rep or a month without sales misleads.
+        A scorecard that hides an idle rep or a month without sales misleads. The
+        rows the data has are kept (also those outside the grid, such as facts with
+        no rep); the grid's other rows are added, marked as not from the data.
         """
-        if "period" in merged.columns:
-            merged["period"] = pd.to_datetime(merged["period"]).dt.date
-        merged[FROM_DATA] = True
-        axes: list[pd.DataFrame] = []
+        axes: list[list[tuple[Any, ...]]] = []  # each: value tuples of axis_columns' part
+        axis_columns: list[str] = []
         # A rep's team goes with the rep: by rep and team, each rep is listed with
         # their own team, not crossed with every team (458 reps × 70 teams of zeros).
         with_team = "rep" in key_columns and "team" in key_columns
         others = [k for k in key_columns if k not in ("rep", "period")
                   and not (with_team and k == "team")]
+        records = list(table.values())
         if others:
-            axes.append(merged[others].drop_duplicates())
+            axes.append(list(dict.fromkeys(tuple(r[k] for k in others) for r in records)))
+            axis_columns += others
         if with_team:
-            pairs = pd.DataFrame(self._reps_in_filter(query, with_team=True),
-                                 columns=["rep", "team"], dtype=object)
-            present = merged[["rep", "team"]].astype(object).dropna(subset=["rep"])
-            axes.append(pd.concat([pairs, present]).drop_duplicates())
-            merged["rep"] = merged["rep"].astype(object)
-            merged["team"] = merged["team"].astype(object)
+            pairs = [tuple(p) for p in self._reps_in_filter(query, with_team=True)]
+            present = [(r["rep"], r["team"]) for r in records if r["rep"] is not None]
+            axes.append(list(dict.fromkeys([*pairs, *present])))
+            axis_columns += ["rep", "team"]
         elif "rep" in key_columns:
-            axes.append(pd.DataFrame({"rep": self._reps_in_filter(query)}, dtype=object))
-            merged["rep"] = merged["rep"].astype(object)
+            axes.append([(rep,) for rep in dict.fromkeys(self._reps_in_filter(query))])
+            axis_columns.append("rep")
         if "period" in key_columns:
-            periods = set(merged["period"].dropna())
+            periods = {r["period"] for r in records if r["period"] is not None}
             if query.start and query.end:
                 periods |= set(periods_between(query.start, query.end, query.period))
-            axes.append(pd.DataFrame({"period": sorted(periods)}, dtype=object))
+            axes.append([(p,) for p in sorted(periods)])
+            axis_columns.append("period")
+        for record in records:
+            record[FROM_DATA] = True
         if not axes:
-            return merged
-        universe = axes[0]
-        for axis in axes[1:]:
-            universe = universe.merge(axis, how="cross")
-        completed = universe.merge(merged, on=key_columns, how="outer")
-        completed[FROM_DATA] = completed[FROM_DATA].astype("boolean").fillna(False)
-        return completed
+            return records
+        order = [axis_columns.index(k) for k in key_columns]
+        for combination in product(*axes):
+            flat = [value for part in combination for value in part]
+            key = tuple(flat[i] for i in order)
+            if key not in table:
+                table[key] = {**dict(zip(key_columns, key, strict=True)), FROM_DATA: False}
+        return list(table.values())
 
     def _reps_in_filter(self, query: KpiQuery, *, with_team: bool = False) -> list[Any]:
         """The reps the filters let through (person keys), or (person, team) pairs."""
@@ -426,12 +465,14 @@ def wilson_interval(successes: float, trials: float, z: float = 1.959964) -> tup
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _null_if_nan(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def _key_text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if value is pd.NaT:
-        return None
-    if isinstance(value, dt.datetime | pd.Timestamp):
+    if isinstance(value, dt.datetime):
         return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -439,7 +480,8 @@ def _key_text(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    if value is None or value is pd.NA:
+    """A measure's value as a float (DuckDB gives int, float or Decimal); None for NULL."""
+    if value is None:
         return None
     number = float(value)
     return None if math.isnan(number) else number

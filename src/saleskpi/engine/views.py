@@ -11,7 +11,8 @@ import ibis.expr.types as ir
 
 from saleskpi.domain.query import DIMENSIONS
 from saleskpi.domain.schema import DERIVED_COLUMNS, VIEWS, view_columns
-from saleskpi.engine.derived import BUILDERS, ViewContext, local_time
+from saleskpi.engine.context import ViewContext
+from saleskpi.engine.derived import BUILDERS, local_time
 from saleskpi.engine.dimensions import add_dimension, supports
 
 __all__ = ["DERIVED_COLUMNS", "DIMENSIONS", "VIEWS", "ViewContext", "build_view", "local_time",

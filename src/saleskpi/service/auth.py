@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from saleskpi.domain.errors import SalesKpiError
 from saleskpi.domain.i18n import _
-from saleskpi.domain.query import EVERYTHING, Scope
 from saleskpi.domain.settings import Settings
+from saleskpi.service.principal import Principal as Principal  # callers import it here too
 from saleskpi.store.state import engine_for
 from saleskpi.store.state.users import ApiToken, User
 
@@ -30,34 +29,9 @@ _hasher = PasswordHasher()
 
 
 class AuthError(SalesKpiError):
+    """A user that cannot be created or changed (unknown role, taken name)."""
+
     default_code = "bad_user"
-
-    pass
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller of one request: enough to scope queries and check permissions."""
-
-    user_id: int
-    username: str
-    role: str
-    rep_id: str | None
-    team: str | None
-    lang: str
-
-    @property
-    def scope(self) -> Scope:
-        if self.role in ("admin", "head"):
-            return EVERYTHING
-        if self.role == "team_lead":
-            return Scope(teams=frozenset({self.team or ""}))
-        return Scope(rep_ids=frozenset({self.rep_id or ""}))
-
-    @property
-    def can_manage(self) -> bool:
-        """Imports, targets, catalogue and users: admin and head of sales."""
-        return self.role in ("admin", "head")
 
 
 def _principal(user: User) -> Principal:

@@ -1,7 +1,8 @@
-"""The one object every surface calls: CLI today, API, web and alerts later.
+"""The one gateway: every read and write of every surface (through ``saleskpi.views``).
 
 It owns the caller's scope: the scope's filters are added to every query before
-the engine sees it, so no surface can forget them.
+the engine sees it, so no surface can forget them. It keeps answers while the
+data is unchanged and computes recent questions again in the background (server).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saleskpi.catalog.funnel import FunnelError
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
@@ -27,19 +28,21 @@ from saleskpi.domain.query import (
     Scope,
     Scorecard,
 )
-from saleskpi.domain.reports import ImportReport
+from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings
 from saleskpi.domain.targets import MANUAL_SOURCE, Change, TargetRecord
 from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
 from saleskpi.service.scoping import plan_cut
-from saleskpi.sources.ingest.load import Progress
-from saleskpi.sources.ingest.mapping import MappingError, builtin_mappings, load_mapping
-from saleskpi.sources.ingest.run import import_path
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.people import PeopleReport, link, people, unlink
-from saleskpi.store.targets import TargetStore
+
+if TYPE_CHECKING:
+    from saleskpi.store.targets import TargetStore
+
+# Imports (pandas) and targets (SQLAlchemy) are imported by the methods that use
+# them: a scorecard from the CLI needs neither (tests/test_cli_startup.py).
 
 RECENT_DAYS = 7  # questions not asked for a week are not refreshed any more
 TARGET_DAYS_KEPT = 16  # days whose targets are kept (pages ask for a handful)
@@ -139,7 +142,8 @@ class SalesKpiService:
         read_only = read_only and not self.shared_writer
         with AnalyticsStore(self.settings.analytics_path, read_only=read_only) as store:
             yield Engine(store, self.catalog, timezone=self.settings.timezone,
-                         currency=self.settings.currency)
+                         currency=self.settings.currency,
+                         compiled_sql=self.settings.compiled_sql_dir)
 
     # -- scorecards ---------------------------------------------------------------
     def scorecard(self, query: KpiQuery, scope: Scope = EVERYTHING, *, totals: bool = True,
@@ -288,7 +292,7 @@ class SalesKpiService:
             found = self._targets.get(at)
         if found is not None:
             return found
-        found = TargetStore(self.settings.state_url).list(at=at)
+        found = self._target_store().list(at=at)
         with self._targets_lock:
             if self._targets_version == version:
                 if len(self._targets) >= TARGET_DAYS_KEPT:
@@ -299,26 +303,31 @@ class SalesKpiService:
     def list_targets(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
                      rep_id: str | None = None, team: str | None = None,
                      source: str | None = None) -> list[TargetRecord]:
-        return TargetStore(self.settings.state_url).list(at=at, kpis=kpis, rep_id=rep_id,
-                                                         team=team, source=source)
+        return self._target_store().list(at=at, kpis=kpis, rep_id=rep_id, team=team,
+                                         source=source)
 
     def set_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
                    value: float, rep_id: str | None = None,
                    team: str | None = None) -> tuple[TargetRecord, Change]:
         """Insert or replace the manual target for this KPI, period, rep or team."""
-        return TargetStore(self.settings.state_url).set(
+        return self._target_store().set(
             kpi=kpi, period_start=period_start, period_end=period_end, value=value,
             rep_id=rep_id, team=team)
 
     def delete_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
                       rep_id: str | None = None, team: str | None = None,
                       source: str = MANUAL_SOURCE) -> int:
-        return TargetStore(self.settings.state_url).delete(
+        return self._target_store().delete(
             kpi=kpi, period_start=period_start, period_end=period_end, rep_id=rep_id,
             team=team, source=source)
 
     def delete_targets(self, ids: Sequence[int]) -> int:
-        return TargetStore(self.settings.state_url).delete_ids(ids)
+        return self._target_store().delete_ids(ids)
+
+    def _target_store(self) -> TargetStore:
+        from saleskpi.store.targets import TargetStore
+
+        return TargetStore(self.settings.state_url)
 
     # -- people ---------------------------------------------------------------------
     def people(self) -> PeopleReport:
@@ -389,6 +398,8 @@ class SalesKpiService:
     # -- imports ------------------------------------------------------------------------
     def mapping_names(self) -> list[str]:
         """Mappings a user may pick by name: built-in ones and the workspace's own."""
+        from saleskpi.sources.ingest.mapping import builtin_mappings
+
         own = self.settings.mappings_dir
         names = set(builtin_mappings())
         if own.is_dir():
@@ -397,6 +408,8 @@ class SalesKpiService:
 
     def mappings(self) -> list[tuple[str, str]]:
         """(name, description) of every mapping a user may pick."""
+        from saleskpi.sources.ingest.mapping import load_mapping
+
         return [(name, load_mapping(name, self.settings.mappings_dir).description)
                 for name in self.mapping_names()]
 
@@ -409,6 +422,9 @@ class SalesKpiService:
         YAML file; ``mapping_by_name_only`` refuses paths (a server must never read
         files a client names).
         """
+        from saleskpi.sources.ingest.mapping import MappingError, load_mapping
+        from saleskpi.sources.ingest.run import import_path
+
         chosen = None
         if mapping:
             if mapping_by_name_only and mapping not in self.mapping_names():

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import KpiQuery, next_period, period_start
-from saleskpi.domain.reports import ImportReport
+from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.demo_users import DemoLogin, ensure_demo_users
-from saleskpi.sources.ingest.load import Progress
 from saleskpi.sources.ingest.run import import_frames
 from saleskpi.store.analytics import AnalyticsStore
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from saleskpi.domain.errors import Conflict, InvalidQuery, NotFound, TooLarge, Upstream
 from saleskpi.domain.i18n import _
+from saleskpi.domain.reports import Progress
 from saleskpi.domain.settings import Settings
 from saleskpi.domain.webhooks import WebhookRequest
 from saleskpi.sources.connectors.base import REGISTRY, ClientOptions
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
 from saleskpi.sources.connectors.sync import SyncReport, connector_for, sync
-from saleskpi.sources.ingest.load import Progress
 from saleskpi.store.state.webhook_log import remember_delivery
 
 MAX_WEBHOOK_BODY = 256 * 1024  # CRM webhooks are small; anything bigger is not one

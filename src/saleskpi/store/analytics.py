@@ -6,11 +6,9 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import ibis
-from ibis.backends.duckdb import Backend as IbisDuckDB
 
 from saleskpi.domain.errors import Busy
 from saleskpi.domain.i18n import _
@@ -19,7 +17,11 @@ from saleskpi.store.first_contacts import (
     FIRST_CONTACTS_DDL,
     forget_first_contacts,
     rebuild_first_contacts,
+    refresh_first_contacts,
 )
+
+if TYPE_CHECKING:
+    from ibis.backends.duckdb import Backend as IbisDuckDB
 
 # One person may be a rep in several sources (a company that moved CRM, or a CRM
 # plus spreadsheets). rep_links holds the matches a user made by hand; reps with
@@ -179,7 +181,10 @@ class AnalyticsStore:
 
     @property
     def ibis(self) -> IbisDuckDB:
+        """Ibis on this connection, made (and Ibis imported) only when a query is compiled."""
         if self._ibis is None:
+            import ibis
+
             self._ibis = ibis.duckdb.from_connection(self.con)
         return self._ibis
 
@@ -237,6 +242,30 @@ class AnalyticsStore:
     def teams(self) -> set[str]:
         return {str(t) for (t,) in self.fetch(
             "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}
+
+    def delete_ids(self, source: str, ids: dict[str, list[str]]) -> dict[str, int]:
+        """Delete rows of ``source`` by entity and id, in one transaction; rows deleted.
+
+        A deleted activity may have been its lead's or deal's first contact, so those
+        are refreshed. (Deleted leads and deals keep their activities, and so their
+        first contacts, as the query over activities would: nothing to refresh.)
+        """
+        deleted: dict[str, int] = {}
+        with self.transaction() as con:
+            for entity, chosen_ids in ids.items():
+                key = ENTITIES[entity].key[0]
+                chosen = f'datasource = ? AND "{key}" IN (SELECT unnest(?::VARCHAR[]))'
+                if entity == "activities":
+                    con.execute("CREATE OR REPLACE TEMP TABLE removed_activities AS "
+                                f"SELECT * FROM activities WHERE {chosen}",
+                                [source, list(chosen_ids)])
+                rows = con.execute(f'DELETE FROM "{entity}" WHERE {chosen}',
+                                   [source, list(chosen_ids)]).fetchall()
+                deleted[entity] = int(rows[0][0]) if rows else 0
+                if entity == "activities":
+                    refresh_first_contacts(con, removed="removed_activities")
+                    con.execute("DROP TABLE removed_activities")
+        return deleted
 
     def forget_source(self, source: str) -> None:
         """Delete every fact of ``source`` (inside the caller's transaction)."""

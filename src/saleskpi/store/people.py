@@ -35,9 +35,9 @@ class PeopleReport:
 
 
 class LinkError(SalesKpiError):
-    default_code = "bad_link"
+    """Reps that cannot be linked (unknown SOURCE:ID, one rep only)."""
 
-    pass
+    default_code = "bad_link"
 
 
 def people(store: AnalyticsStore) -> PeopleReport:

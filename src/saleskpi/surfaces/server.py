@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Route
 
 from saleskpi.domain.settings import Settings
 from saleskpi.service.auth import session_secret
@@ -15,6 +16,7 @@ from saleskpi.service.refresh import Refresher
 from saleskpi.surfaces import web
 from saleskpi.surfaces.api import (
     catalogue,
+    drill,
     funnel,
     imports,
     people,
@@ -25,6 +27,8 @@ from saleskpi.surfaces.api import (
     webhooks,
 )
 from saleskpi.surfaces.http import errors
+from saleskpi.surfaces.mcp.http import PATH as MCP_PATH
+from saleskpi.surfaces.mcp.http import McpHttpApp
 
 SESSION_COOKIE = "saleskpi_session"
 SERVER_CACHE_SECONDS = 3600.0
@@ -43,6 +47,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
         # figures that move with the clock (open pipeline now, this month so far).
         settings = settings.model_copy(update={"cache_seconds": SERVER_CACHE_SECONDS})
     service = SalesKpiService(settings, shared_writer=True)
+    # MCP for AI assistants at /mcp (streamable HTTP, API tokens): saleskpi.surfaces.mcp.
+    mcp_app = McpHttpApp(service)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +57,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
         if refresher is not None:
             refresher.start()
         try:
-            yield
+            async with mcp_app.running():
+                yield
         finally:
             if refresher is not None:
                 refresher.stop()
@@ -66,11 +73,12 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
                        https_only=secure_cookies, max_age=12 * 3600)
     errors.install(app)
     app.include_router(routes.router)
-    for area in (catalogue, funnel, imports, people, plans, rankings, syncs):
+    for area in (catalogue, drill, funnel, imports, people, plans, rankings, syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")
+    app.router.routes.append(Route(MCP_PATH, mcp_app, include_in_schema=False))
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from saleskpi.domain.errors import Forbidden
 from saleskpi.domain.i18n import _
-from saleskpi.service.auth import Principal
+from saleskpi.service.principal import Principal
 
 T = TypeVar("T")
 

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import AliasChoices, Field
 
 from saleskpi.domain.query import KpiValue, ResultRow, Scorecard, make_query
-from saleskpi.service.auth import Principal
 from saleskpi.service.core import SalesKpiService, averages
+from saleskpi.service.principal import Principal
 from saleskpi.views.base import PageInfo, Paging, ViewModel, paged
 
 

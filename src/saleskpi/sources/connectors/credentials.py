@@ -22,9 +22,9 @@ KEY_FILE = "secret.key"
 
 
 class CredentialError(SalesKpiError):
-    default_code = "bad_credentials_store"
+    """The stored CRM credentials cannot be read (the workspace key changed?)."""
 
-    pass
+    default_code = "bad_credentials_store"
 
 
 def workspace_key(settings: Settings) -> bytes:

@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport
-from saleskpi.domain.schema import ENTITIES
 from saleskpi.domain.settings import Settings
 from saleskpi.sources.connectors.base import REGISTRY, Batch, ClientOptions, Connector
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
 from saleskpi.sources.ingest.run import import_frames
 from saleskpi.store.analytics import AnalyticsStore
-from saleskpi.store.first_contacts import refresh_first_contacts
 from saleskpi.store.state.sync_state import forget, load_cursor, save_cursor
 
 Progress = Callable[[str], None]
@@ -69,24 +67,7 @@ def store_batch(settings: Settings, crm: str, batch: Batch,
 
     Returns the import report and the number of rows actually deleted per entity.
     """
-    deleted: dict[str, int] = {}
-    if batch.deleted:
-        with store.transaction() as con:
-            for entity, ids in batch.deleted.items():
-                key = ENTITIES[entity].key[0]
-                chosen = f'datasource = ? AND "{key}" IN (SELECT unnest(?::VARCHAR[]))'
-                # A deleted activity may have been its lead's or deal's first contact.
-                # (Deleted leads and deals keep their activities, and so their first
-                # contacts, as the query over activities would: nothing to refresh.)
-                if entity == "activities":
-                    con.execute("CREATE OR REPLACE TEMP TABLE removed_activities AS "
-                                f"SELECT * FROM activities WHERE {chosen}", [crm, ids])
-                rows = con.execute(f'DELETE FROM "{entity}" WHERE {chosen}',
-                                   [crm, ids]).fetchall()
-                deleted[entity] = int(rows[0][0]) if rows else 0
-                if entity == "activities":
-                    refresh_first_contacts(con, removed="removed_activities")
-                    con.execute("DROP TABLE removed_activities")
+    deleted = store.delete_ids(crm, batch.deleted) if batch.deleted else {}
     report = import_frames(settings, batch.frames, source=crm, store=store, log=False) \
         if batch.frames else ImportReport(source=crm)
     if not report.ok:

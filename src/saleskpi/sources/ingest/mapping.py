@@ -94,9 +94,9 @@ class Mapping(BaseModel):
 
 
 class MappingError(SalesKpiError):
-    default_code = "bad_mapping"
+    """A mapping that cannot be found or read."""
 
-    pass
+    default_code = "bad_mapping"
 
 
 def builtin_mappings() -> list[str]:

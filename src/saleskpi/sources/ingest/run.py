@@ -7,13 +7,14 @@ from pathlib import Path
 import pandas as pd
 
 from saleskpi.domain.i18n import _
-from saleskpi.domain.reports import EntityCounts, ImportReport
+from saleskpi.domain.reports import EntityCounts, ImportReport, Progress
 from saleskpi.domain.settings import Settings
+from saleskpi.domain.tables import TypedTable
 from saleskpi.sources.ingest.files import read_path
-from saleskpi.sources.ingest.load import Loader, Progress, frames_to_tables
 from saleskpi.sources.ingest.mapping import Mapping, apply_mapping
-from saleskpi.sources.ingest.validate import TypedTable, validate_table
+from saleskpi.sources.ingest.validate import validate_table
 from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.loader import Loader, frames_to_tables
 
 
 def import_path(

@@ -12,7 +12,6 @@ import json
 import re
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -21,21 +20,13 @@ import pandas as pd
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.schema import ENTITIES, Column, ColumnType
+from saleskpi.domain.tables import TypedTable
 from saleskpi.sources.ingest.mapping import MappedTable
 
 MAX_ERRORS_PER_COLUMN = 10
 TRUE_WORDS = {"true", "1", "yes", "y", "t", "да", "так", "+"}
 FALSE_WORDS = {"false", "0", "no", "n", "f", "нет", "ні", "-"}
 MONEY_LIMIT = Decimal("10") ** 16  # DECIMAL(18, 2)
-
-
-@dataclass
-class TypedTable:
-    """Validated rows: canonical columns typed, extra columns in ``custom`` as JSON."""
-
-    name: str
-    entity: str
-    frame: pd.DataFrame  # canonical columns + "custom" + "_row"
 
 
 class _BadValue(ValueError):

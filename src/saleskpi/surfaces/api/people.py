@@ -2,6 +2,75 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from saleskpi.service.auth import Principal
+from saleskpi.surfaces.http.deps import ServiceDep, UserDep, csrf_header
+from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT, require_manager
+from saleskpi.views.people import (
+    IssuedToken,
+    NewToken,
+    NewUser,
+    RepsParams,
+    RepsView,
+    TokensParams,
+    TokensView,
+    UsersParams,
+    UsersView,
+    UserView,
+    create_user,
+    issue_token,
+    reps,
+    tokens,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1")
+
+
+def manager_caller(user: UserDep) -> Principal:
+    """The caller, if an admin or the head of sales: else 403 problem details (forbidden)."""
+    require_manager(user)
+    return user
+
+
+# Checked before the request body is read, so a rep learns "forbidden", not "invalid".
+ManagerCaller = Annotated[Principal, Depends(manager_caller)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("/reps", response_model=RepsView)
+def list_reps(user: UserDep, svc: ServiceDep, limit: Limit = DEFAULT_LIMIT,
+              offset: Offset = 0) -> dict[str, Any]:
+    """Reps as people matched across sources (`saleskpi reps --format json`), in your scope."""
+    return reps(svc, user, RepsParams(limit=limit, offset=offset)).to_json()
+
+
+@router.get("/users", response_model=UsersView)
+def list_users(user: ManagerCaller, svc: ServiceDep, limit: Limit = DEFAULT_LIMIT,
+               offset: Offset = 0) -> dict[str, Any]:
+    """Users and their roles (`saleskpi user list --format json`): managers only."""
+    return users(svc, user, UsersParams(limit=limit, offset=offset)).to_json()
+
+
+@router.post("/users", status_code=201, response_model=UserView,
+             dependencies=[Depends(csrf_header)])
+def add_user(body: NewUser, user: ManagerCaller, svc: ServiceDep) -> dict[str, Any]:
+    """Add a user (managers; only an admin adds admins)."""
+    return create_user(svc, user, body).to_json()
+
+
+@router.get("/tokens", response_model=TokensView)
+def list_tokens(user: UserDep, svc: ServiceDep) -> dict[str, Any]:
+    """Your API tokens: names and dates, never the secrets."""
+    return tokens(svc, user, TokensParams()).to_json()
+
+
+@router.post("/tokens", status_code=201, response_model=IssuedToken,
+             dependencies=[Depends(csrf_header)])
+def create_token(body: NewToken, user: UserDep, svc: ServiceDep) -> dict[str, Any]:
+    """A token for scripts, shown once: 'Authorization: Bearer <token>'."""
+    return issue_token(svc, user, body).to_json()

@@ -9,23 +9,38 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
+from typer.core import TyperGroup
 
+from saleskpi.domain.errors import EXIT_CODE, SalesKpiError
 from saleskpi.domain.i18n import _, resolve_language, set_language
-from saleskpi.domain.settings import Settings, settings_problem
 
 if TYPE_CHECKING:
+    from saleskpi.domain.settings import Settings
     from saleskpi.service.core import SalesKpiService
 
-# Heavy modules (Ibis, pandas, DuckDB) are imported inside the commands that
-# need them, so that --help and typos answer at once.
+# Heavy modules (Ibis, pandas, DuckDB, pydantic, the service) are imported inside
+# the commands that need them, so that --help and typos answer at once:
+# tests/test_cli_startup.py checks what --help imports.
+
+
+class _Commands(TyperGroup):
+    """The command group; every error a user can act on leaves it as a sentence and a code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except SalesKpiError as exc:
+            # From any layer: its sentence (already translated) and a stable exit code.
+            raise fail(exc.message, EXIT_CODE[exc.kind]) from None
+
 
 app = typer.Typer(
     name="saleskpi",
+    cls=_Commands,
     help="Sales team KPIs from your CRM data.\n\nExample: saleskpi demo",
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -62,6 +77,11 @@ class _State:
 state = _State()
 
 
+def reset_state() -> None:
+    """Forget what the last command set (its settings): for running commands in-process."""
+    vars(state).clear()
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     label = _("Error")
     err.print(f"[bold red]{label}:[/] {message}", highlight=False)
@@ -81,6 +101,10 @@ def main_options(
     ] = None,
 ) -> None:
     """Global options; every command accepts them before its name."""
+    from pydantic import ValidationError
+
+    from saleskpi.domain.settings import Settings, settings_problem
+
     overrides: dict[str, object] = {}
     if workspace is not None:
         overrides["workspace"] = workspace

@@ -1,22 +1,26 @@
-"""The ``saleskpi`` entry point: register the commands, run, map errors to exit codes."""
+"""The ``saleskpi`` entry point: register the commands and run.
+
+Errors a user can act on (``SalesKpiError``, from any layer) become "Error: message"
+and ``EXIT_CODE[kind]`` in the command group itself (``saleskpi.surfaces.cli.app``),
+so that tests running the app in-process see what a user sees.
+"""
 
 from __future__ import annotations
 
-from saleskpi.domain.errors import EXIT_CODE, SalesKpiError
-from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import app, err
+import typer
+
+from saleskpi.surfaces.cli.app import app
+
+
+def cli_app() -> typer.Typer:
+    """The Typer app with every command registered."""
+    from saleskpi.surfaces.cli import commands  # noqa: F401  (registers the commands)
+
+    return app
 
 
 def main() -> None:
-    from saleskpi.surfaces.cli import commands  # noqa: F401  (registers the commands)
-
-    try:
-        app()
-    except SalesKpiError as exc:
-        # Every error a user can act on, from any layer: its sentence and a stable code.
-        label = _("Error")
-        err.print(f"[bold red]{label}:[/] {exc.message}", highlight=False)
-        raise SystemExit(EXIT_CODE[exc.kind]) from None
+    cli_app()()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from saleskpi.views.text import (
 )
 
 
-def scorecard_csv(scorecard: Scorecard) -> str:
+def scorecard_csv(scorecard: Scorecard, rows: list[ResultRow] | None = None) -> str:
     query = scorecard.query
     kpis = list(dict.fromkeys(query.kpis))
     keys = [*query.by, *(["period"] if query.period != "all" else [])]
@@ -36,7 +36,7 @@ def scorecard_csv(scorecard: Scorecard) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    for row in scorecard.rows:
+    for row in (scorecard.rows if rows is None else rows):
         cells: list[object] = [row.keys.get(k) for k in keys]
         cells += [row.labels.get(k) for k in labels]
         for key in kpis:
@@ -60,7 +60,9 @@ def _cell(value: KpiValue) -> Text:
     return Text(text)
 
 
-def scorecard_table(scorecard: Scorecard, catalog: Catalog) -> Table:
+def scorecard_table(scorecard: Scorecard, catalog: Catalog,
+                    rows: list[ResultRow] | None = None) -> Table:
+    """``rows``: the rows to show (a page); totals and averages are of all rows."""
     query = scorecard.query
     kpis = list(dict.fromkeys(query.kpis))
     lang = current_language()
@@ -82,7 +84,7 @@ def scorecard_table(scorecard: Scorecard, catalog: Catalog) -> Table:
             return row.labels.get("rep_name") or row.keys.get("rep") or "—"
         return row.keys.get(key) or "—"
 
-    for row in scorecard.rows:
+    for row in (scorecard.rows if rows is None else rows):
         table.add_row(*[key_text(row, k) for k in keys], *[_cell(row.values[k]) for k in kpis])
     if query.by:
         table.add_section()

@@ -78,7 +78,10 @@ def check_csrf(request: Request, sent: str | None) -> None:
                       "the page and try again")
 
 
-async def csrf_header(request: Request) -> None:
+async def csrf_header(request: Request,
+                      _caller: Annotated[Principal | None, Depends(optional_user)]) -> None:
+    # The caller first (FastAPI runs it once per request): a bearer token needs no CSRF
+    # token, and route-level dependencies run before the handler's own.
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         check_csrf(request, request.headers.get("x-csrf-token"))
 

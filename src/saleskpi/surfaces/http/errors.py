@@ -17,6 +17,14 @@ def problem(status: int, code: str, message: str) -> HTTPException:
     return HTTPException(status, {"error": code, "message": message})
 
 
+def _body(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    """Problem details (RFC 9457) with the legacy ``error`` and ``message`` keys."""
+    return JSONResponse({"type": f"urn:saleskpi:error:{code}", "title": code,
+                         "status": status, "detail": message, "error": code,
+                         "message": message, **extra},
+                        status_code=status, media_type="application/problem+json")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(SalesKpiError)
     async def sales_kpi_error(_request: Request, exc: SalesKpiError) -> JSONResponse:
@@ -28,17 +36,20 @@ def install(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, dict) else {
             "error": "http_error", "message": str(exc.detail)}
-        return JSONResponse(detail, status_code=exc.status_code, headers=exc.headers)
+        code, message = str(detail.get("error", "http_error")), str(detail.get("message", ""))
+        extra = {k: v for k, v in detail.items() if k not in ("error", "message")}
+        response = _body(exc.status_code, code, message, **extra)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
                    for e in exc.errors()]
-        return JSONResponse({"error": "invalid_request", "message": "the request is invalid",
-                             "details": details}, status_code=422)
+        return _body(422, "invalid_request", "the request is invalid", details=details)
 
     @app.exception_handler(Exception)
     async def crashed(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return JSONResponse({"error": "internal", "message": "something went wrong; it has "
-                             "been logged"}, status_code=500)
+        return _body(500, "internal", "something went wrong; it has been logged")

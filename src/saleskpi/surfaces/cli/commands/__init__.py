@@ -6,9 +6,12 @@ from saleskpi.surfaces.cli.commands import (
     data,
     funnel,
     kpis,
+    mcp,
     plans,
     reps,
+    rows,
     users,
 )
 
-__all__ = ["compare", "connectors", "data", "funnel", "kpis", "plans", "reps", "users"]
+__all__ = ["compare", "connectors", "data", "funnel", "kpis", "mcp", "plans", "reps", "rows",
+           "users"]

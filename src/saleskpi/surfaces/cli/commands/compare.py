@@ -7,16 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _, current_language
-from saleskpi.surfaces.cli.app import Format, app, fail, out, service, write
+from saleskpi.surfaces.cli.app import Format, app, out, service, write
 
 if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
     from saleskpi.catalog.load import Catalog
-    from saleskpi.domain.query import KpiQuery, KpiValue
+    from saleskpi.domain.query import KpiValue
     from saleskpi.service.compare import Cell, Comparison, Leaderboard, PreviousPeriod
 
 PeriodOption = Annotated[
@@ -35,15 +34,14 @@ WhereOption = Annotated[
     typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
 ]
 FormatOption = Annotated[Format, typer.Option("--format", "-f")]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, help="Show at most this many rows (default: all).")
+]
+OffsetOption = Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows first.")]
 
 
-def _query(kpis: tuple[str, ...], period: str, start: dt.datetime | None,
-           end: dt.datetime | None, where: list[str] | None) -> KpiQuery:
-    from saleskpi.domain.query import make_query
-
-    return make_query(kpis, by=("rep",), period=period,
-                      start=start.date() if start else None,
-                      end=end.date() if end else None, where=where or [])
+def _day(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value else None
 
 
 @app.command("compare")
@@ -75,47 +73,39 @@ def compare_command(
         typer.Option("--filter", help="Keep reps with KPI<VALUE or KPI>VALUE (also <=, >=; "
                      "rates as 0.5 or 50%); repeatable."),
     ] = None,
+    limit: LimitOption = None,
+    offset: OffsetOption = 0,
     format: FormatOption = Format.table,
 ) -> None:
     """Compare reps with the team average: strengths and weaknesses per rep.
 
     Example: saleskpi compare --from 2024-03-01 --to 2024-03-31 --where team=London --sort revenue
     """
-    from saleskpi.domain.conditions import ConditionError, parse_threshold
-    from saleskpi.service.compare import DEFAULT_KPIS, compare
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.rankings import ComparisonParams, comparison
     from saleskpi.views.text import to_json
 
-    if not threshold >= 0:
-        raise fail(_("the threshold must be a number of 0 or more, e.g. 0.1 for 10%"))
-    try:
-        conditions = [parse_threshold(text) for text in filters or []]
-    except ConditionError as exc:
-        raise fail(str(exc)) from None
-    # A KPI sorted or filtered on is shown too, so the reader sees why.
-    extra = [*([sort] if sort else []), *(c.kpi for c in conditions)]
-    keys = tuple(dict.fromkeys((*(kpis or DEFAULT_KPIS), *extra)))
-    query = _query(keys, period, start, end, where)
+    params = ComparisonParams(kpis=kpis or [], period=period, start=_day(start),
+                              end=_day(end), where=where or [], threshold=threshold,
+                              sort=sort, descending=descending, filters=filters or [],
+                              limit=limit, offset=offset)
     kpi_service = service()
-    try:
-        comparison = compare(kpi_service, query, threshold=threshold)
-        catalog = kpi_service.catalog
-    except InvalidQuery as exc:
-        raise fail(str(exc)) from None
-    if sort:
-        comparison = comparison.sorted_by(sort, descending)
-    comparison = comparison.filtered(conditions)
+    view = comparison(kpi_service, LOCAL, params)
     if format is Format.json:
-        write(to_json(comparison.to_dict()))
-    elif format is Format.csv:
-        write(comparison.to_csv().rstrip("\n"))
-    else:
-        out.print(_comparison_table(comparison, catalog))
-        percent = f"{comparison.threshold * 100:g}%"
-        out.print(_("↑ ↓ more than {percent} above or below the team average; green: better, "
-                    "red: worse", percent=percent), style="dim")
-        if conditions and not comparison.rows:
-            out.print(_("No rep meets the filter."))
-        _print_highlights(comparison, catalog)
+        write(to_json(view.to_json()))
+        return
+    shown: Comparison = view.source
+    if format is Format.csv:
+        write(shown.to_csv().rstrip("\n"))
+        return
+    catalog = kpi_service.catalog
+    out.print(_comparison_table(shown, catalog))
+    percent = f"{shown.threshold * 100:g}%"
+    out.print(_("↑ ↓ more than {percent} above or below the team average; green: better, "
+                "red: worse", percent=percent), style="dim")
+    if params.filters and not view.page.total_rows:
+        out.print(_("No rep meets the filter."))
+    _print_highlights(shown, catalog)
 
 
 @app.command("leaderboard")
@@ -130,6 +120,8 @@ def leaderboard_command(
         typer.Option("--top", min=1, help="Show the reps ranked N or better (ties at the cut "
                      "are kept)."),
     ] = None,
+    limit: LimitOption = None,
+    offset: OffsetOption = 0,
     format: FormatOption = Format.table,
 ) -> None:
     """Rank reps on one KPI, with the change since the previous period.
@@ -141,26 +133,24 @@ def leaderboard_command(
 
     Example: saleskpi leaderboard revenue --from 2024-03-01 --to 2024-03-31 --top 5
     """
-    from saleskpi.service.compare import leaderboard
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.rankings import LeaderboardParams, leaderboard
     from saleskpi.views.text import to_json
 
-    query = _query((kpi,), period, start, end, where)
+    params = LeaderboardParams(kpi=kpi, period=period, start=_day(start), end=_day(end),
+                               where=where or [], top=top, limit=limit, offset=offset)
     kpi_service = service()
-    try:
-        board = leaderboard(kpi_service, query)
-        catalog = kpi_service.catalog
-    except InvalidQuery as exc:
-        raise fail(str(exc)) from None
-    if top is not None:
-        board = board.top(top)
+    view = leaderboard(kpi_service, LOCAL, params)
     if format is Format.json:
-        write(to_json(board.to_dict()))
-    elif format is Format.csv:
+        write(to_json(view.to_json()))
+        return
+    board: Leaderboard = view.source
+    if format is Format.csv:
         write(board.to_csv().rstrip("\n"))
-    else:
-        out.print(_leaderboard_table(board, catalog))
-        if board.previous is not None:
-            out.print(_previous_note(board.previous), style="dim")
+        return
+    out.print(_leaderboard_table(board, kpi_service.catalog))
+    if board.previous is not None:
+        out.print(_previous_note(board.previous), style="dim")
 
 
 # -- tables ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, state, write
+from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
 
 
 @app.command("connect")
@@ -54,16 +54,22 @@ def sync_command(
     = None,
     full: Annotated[bool, typer.Option("--full", help="Reload everything, not only changes.")]
     = False,
+    status_only: Annotated[
+        bool, typer.Option("--status", help="Show each CRM's sync status; sync nothing.")
+    ] = False,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """Bring CRM data up to date: a full load first, then only what changed.
 
-    Example: saleskpi sync pipedrive
+    Example: saleskpi sync pipedrive   (or: saleskpi sync --status)
     """
     from saleskpi.domain.errors import SalesKpiError
     from saleskpi.service.syncs import connected_crms, run_sync
     from saleskpi.views.text import to_json
 
+    if status_only:
+        _print_sync_status(crm, format)
+        return
     try:
         names = [crm] if crm else connected_crms(state.settings)
     except SalesKpiError as exc:
@@ -87,6 +93,35 @@ def sync_command(
                         deleted=report.deleted or "-"), highlight=False)
     if format is ReportFormat.json:
         write(to_json([r.to_dict() for r in reports]))
+
+
+def _print_sync_status(crm: str | None, format: ReportFormat) -> None:
+    from rich.table import Table
+
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.syncs import SyncStatusParams, sync_status
+    from saleskpi.views.text import to_json
+
+    view = sync_status(service(), LOCAL, SyncStatusParams(crm=crm))
+    if format is ReportFormat.json:
+        write(to_json(view.to_json()))
+        return
+    table = Table(header_style="bold")
+    for title in (_("CRM"), _("Connected"), _("Last sync (UTC)"), _("Cursor"),
+                  _("Last logged import")):
+        table.add_column(title)
+    for status in view.crms:
+        run = status.last_run
+        counts = "" if run is None else "{at}: {counts}".format(
+            at=run.finished_at.strftime("%Y-%m-%d %H:%M"),
+            counts=", ".join(f"{entity} +{c.get('inserted', 0)} ~{c.get('updated', 0)}"
+                             for entity, c in run.entities.items()) or "-")
+        table.add_row(status.crm, _("yes") if status.connected else _("no"),
+                      status.last_sync.strftime("%Y-%m-%d %H:%M:%S") if status.last_sync
+                      else "—",
+                      ", ".join(f"{k}={v}" for k, v in status.cursor.items()) or "—",
+                      counts or "—")
+    out.print(table)
 
 
 @app.command("serve")

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from saleskpi.domain.i18n import _
-from saleskpi.domain.settings import Settings, settings_problem
 from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from saleskpi.domain.settings import Settings
 
 
 @app.command("import")
@@ -38,18 +38,19 @@ def import_command(
     Example: saleskpi import exports/maven-crm --mapping maven-crm --dry-run
     """
     from saleskpi.surfaces.cli.output import print_import_report
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.imports import LocalImportParams, import_local
     from saleskpi.views.text import to_json
 
+    params = LocalImportParams(path=path, mapping=mapping, source=source, dry_run=dry_run)
     with err.status(_("Importing…")) as status:
-        report = service().import_path(
-            path, mapping=mapping, source=source, dry_run=dry_run,
-            progress=lambda message: status.update(message),
-        )
+        view = import_local(service(), LOCAL, params,
+                            progress=lambda message: status.update(message))
     if format is ReportFormat.json:
-        write(to_json(report.to_dict()))
+        write(to_json(view.to_json()))
     else:
-        print_import_report(out, report)
-    raise typer.Exit(0 if report.ok else 1)
+        print_import_report(out, view.source)
+    raise typer.Exit(0 if view.ok else 1)
 
 
 @app.command("settings")
@@ -66,7 +67,9 @@ def settings_command(
 
     Example: saleskpi settings --timezone Europe/Kyiv --currency UAH --lang uk
     """
-    from saleskpi.domain.settings import save_workspace_settings
+    from pydantic import ValidationError
+
+    from saleskpi.domain.settings import Settings, save_workspace_settings, settings_problem
 
     values = {k: v for k, v in (("timezone", timezone), ("currency", currency),
                                 ("lang", lang)) if v is not None}

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, service, write
+from saleskpi.surfaces.cli.app import ReportFormat, app, out, service, write
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -44,37 +43,38 @@ def funnel_command(
         list[str] | None,
         typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Show at most this many reps per pipeline "
+                     "(default: all)."),
+    ] = None,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, help="Skip this many reps per pipeline first.")
+    ] = 0,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """The sales funnel from stage history: conversion, drop-off and time per stage.
 
     Example: saleskpi funnel --by rep --as-of 2024-03-31
     """
-    from saleskpi.domain.funnel import FunnelOptions
-    from saleskpi.domain.query import check_range, parse_where
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.funnel import FunnelParams, funnel
     from saleskpi.views.text import to_json
 
-    if by not in (None, "rep"):
-        raise fail(_("--by takes only rep for the funnel, got {by!r}", by=by))
-    check_range(start.date() if start else None, end.date() if end else None)
-    options = FunnelOptions(
-        pipeline=pipeline, by_rep=by == "rep",
-        as_of=as_of.date() if as_of else None,
-        start=start.date() if start else None, end=end.date() if end else None,
-        where=parse_where(where or []),
-    )
-    try:
-        report = service().funnel(options)
-    except InvalidQuery as exc:
-        raise fail(str(exc)) from None
+    params = FunnelParams(pipeline=pipeline, by=by, as_of=as_of.date() if as_of else None,
+                          start=start.date() if start else None,
+                          end=end.date() if end else None, where=where or [],
+                          limit=limit, offset=offset)
+    view = funnel(service(), LOCAL, params)
     if format is ReportFormat.json:
-        write(to_json(report.to_dict()))
+        write(to_json(view.to_json()))
         return
+    report: FunnelReport = view.source
     if not report.pipelines:
         out.print(_("No stage history for these deals: import stage_changes (deal_id, stage, "
                     "entered_at) to see the funnel."), style="yellow")
-    for funnel in report.pipelines:
-        out.print(_funnel_table(report, funnel))
+    for pipeline_funnel in report.pipelines:
+        out.print(_funnel_table(report, pipeline_funnel))
     if report.open_without_history:
         out.print(_("{count} open deals have no stage history and are in no stage above.",
                     count=report.open_without_history), style="yellow")

@@ -43,6 +43,11 @@ def kpi_command(
         list[str] | None,
         typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
     ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Show at most this many rows "
+                                 "(default: all).")
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows.")] = 0,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Compute KPIs, sliced and by period: the scorecard.
@@ -57,52 +62,85 @@ def kpi_command(
 
     params = ScorecardParams(kpis=kpis, by=by or [], period=period,
                              start=start.date() if start else None,
-                             end=end.date() if end else None, where=where or [])
+                             end=end.date() if end else None, where=where or [],
+                             limit=limit, offset=offset)
     kpi_service = service()
     view = scorecard_view(kpi_service, LOCAL, params)
     scorecard = view.source
+    # Tables and CSV show the same page as the JSON; totals and averages cover all rows.
+    shown = scorecard.rows[offset:None if limit is None else offset + limit]
     if format is Format.json:
         write(to_json(view.to_json()))
     elif format is Format.csv:
-        write(scorecard_csv(scorecard).rstrip("\n"))
+        write(scorecard_csv(scorecard, shown).rstrip("\n"))
     else:
-        out.print(scorecard_table(scorecard, kpi_service.catalog))
+        out.print(scorecard_table(scorecard, kpi_service.catalog, shown))
 
 
 @app.command("kpis")
 def kpis_command(
+    key: Annotated[
+        str | None, typer.Argument(help="One KPI to explain: measures, formula and SQL.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Show at most this many (default: all).")
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first.")] = 0,
     format: Annotated[CatalogFormat, typer.Option("--format", "-f")] = CatalogFormat.table,
 ) -> None:
-    """List the KPI catalogue with definitions.
+    """List the KPI catalogue with definitions, or explain one KPI.
 
-    Example: saleskpi kpis --format json
+    Example: saleskpi kpis --format json   (or: saleskpi kpis win_rate)
     """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.catalogue import CatalogueParams, ExplainParams, catalogue, explain_kpi
     from saleskpi.views.text import to_json, unit_name
 
+    lang = current_language()
+    kpi_service = service()
+    if key is not None:
+        explained = explain_kpi(kpi_service, LOCAL, ExplainParams(key=key, lang=lang))
+        if format is CatalogFormat.json:
+            write(to_json(explained.to_json()))
+            return
+        from rich.markup import escape
+
+        out.print(f"[bold]{escape(explained.key)}[/] — {escape(explained.name)}",
+                  highlight=False)
+        if explained.description:
+            out.print(escape(explained.description), highlight=False)
+        better = _("yes") if explained.higher_is_better else _("no")
+        out.print(f"{explained.kind}, {unit_name(explained.unit)}, {explained.group}; "
+                  f"{_('Higher is better')}: {better}", highlight=False)
+        if explained.formula:
+            out.print(escape(f"{_('Formula')}: {explained.formula}"), highlight=False)
+        for m in explained.measures:
+            part = f"{m.role} ({m.kpi})" if m.kpi else m.role
+            where = f"; {' and '.join(m.where)}" if m.where else ""
+            out.print(escape(f"  {part}: {m.entity}.{m.agg}({m.column or '*'}), "
+                             f"{m.time}{where}"), highlight=False)
+        for compiled in explained.sql or []:
+            out.print(escape(f"\n-- {compiled.entity}, {compiled.time}"), highlight=False)
+            out.print(escape(compiled.sql), highlight=False)
+        return
     try:
-        catalog = service().catalog
+        view = catalogue(kpi_service, LOCAL, CatalogueParams(lang=lang, limit=limit, offset=offset))
     except InvalidQuery as exc:
         raise fail(str(exc)) from None
-    lang = current_language()
     if format is CatalogFormat.markdown:
         from saleskpi.catalog.reference import render_reference
 
-        write(render_reference(catalog).rstrip("\n"))
+        write(render_reference(view.source).rstrip("\n"))
         return
     if format is CatalogFormat.json:
-        write(to_json([
-            {"key": s.key, "name": s.display_name(lang), "kind": s.kind, "unit": s.unit,
-             "group": s.group, "description": s.display_description(lang),
-             "origin": s.origin}
-            for s in catalog.kpis.values()
-        ]))
+        write(to_json(view.to_json()))
         return
     from rich.table import Table
 
     table = Table(header_style="bold", show_lines=True)
     for title in (_("Key"), _("Name"), _("Unit"), _("Definition")):
         table.add_column(title)
-    for spec in catalog.kpis.values():
-        table.add_row(spec.key, spec.display_name(lang), unit_name(spec.unit),
-                      spec.display_description(lang))
+    for entry in view.kpis:
+        table.add_row(entry.key, entry.name, unit_name(entry.unit), entry.description)
     out.print(table)
+

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
-from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
 
 if TYPE_CHECKING:
-    from saleskpi.domain.planning import Rate, ReversePlan
-    from saleskpi.domain.query import Period
-    from saleskpi.domain.targets import Level, TargetRecord
+    from saleskpi.domain.planning import ReversePlan
+    from saleskpi.domain.targets import TargetRecord
     from saleskpi.service.attainment import PlanLine
-    from saleskpi.service.core import SalesKpiService
-    from saleskpi.service.planner import RepInfo
 
-TARGET_PERIODS = ("day", "week", "month", "quarter", "year")
 DATE_FORMATS = ["%Y-%m-%d"]
+# views.base.MAX_LIMIT, not imported here: --help stays quick without the service layer.
+MAX_LIMIT = 10_000
 
 target_app = typer.Typer(
     help="Targets (plans) per KPI for a rep, a team or the whole company.\n\n"
@@ -35,66 +30,8 @@ app.add_typer(plan_app, name="plan")
 
 
 # -- shared helpers ------------------------------------------------------------------
-def _today() -> dt.date:
-    """Today in the company's time zone."""
-    return dt.datetime.now(zoneinfo.ZoneInfo(state.settings.timezone)).date()
-
-
-def _day(value: dt.datetime | None) -> dt.date:
-    return value.date() if value is not None else _today()
-
-
-def _period(text: str, allowed: tuple[str, ...] = TARGET_PERIODS) -> Period:
-    from saleskpi.domain.query import PERIODS
-
-    for option in PERIODS:
-        if option == text and option in allowed:
-            return option
-    raise fail(_("unknown period {period!r}; use one of {known}", period=text,
-                 known=", ".join(allowed)))
-
-
-def _number(text: str, option: str) -> Fraction:
-    """A number as typed: 50, 0.05, 5%, 1/3."""
-    cleaned = text.strip().replace(" ", "").replace(",", ".")
-    percent = cleaned.endswith("%")
-    try:
-        value = Fraction(cleaned.removesuffix("%"))
-    except (ValueError, ZeroDivisionError):
-        raise fail(_("{option}: {value!r} is not a number (examples: 50, 0.05, 5%, 1/3)",
-                     option=option, value=text)) from None
-    return value / 100 if percent else value
-
-
-def _exclusive(rep: str | None, team: str | None) -> None:
-    if rep is not None and team is not None:
-        raise fail(_("give --rep or --team, not both"))
-
-
-def _rep(kpi_service: SalesKpiService, text: str) -> RepInfo:
-    from saleskpi.service.planner import find_rep
-
-    found = find_rep(kpi_service, text)
-    if found is None:
-        raise fail(_("unknown rep {rep!r}: give a rep id or name from the imported reps",
-                     rep=text))
-    return found
-
-
-def _check_kpi(kpi_service: SalesKpiService, kpi: str) -> None:
-
-    try:
-        kpi_service.catalog.get(kpi)
-    except InvalidQuery as exc:
-        raise fail(str(exc)) from None
-
-
-def _check_team(kpi_service: SalesKpiService, team: str) -> None:
-    from saleskpi.service.planner import known_teams
-
-    if team not in known_teams(kpi_service):
-        err.print(_("Note: no rep of team {team!r} in the data yet.", team=team),
-                  style="yellow", highlight=False)
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
 
 
 def _who(level: str, rep_id: str | None, rep_name: str | None, team: str | None) -> str:
@@ -134,36 +71,34 @@ def target_set(
 
     Example: saleskpi target set deals_won 50 --rep r1 --period month --start 2024-03-01
     """
-    from saleskpi.domain.targets import period_bounds
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import SetTargetParams, target_change
+    from saleskpi.views.plans import set_target as set_target_view
 
-    _exclusive(rep, team)
     kpi_service = service()
-    _check_kpi(kpi_service, kpi)
-    amount = _number(value, "VALUE")
-    first, last = period_bounds(_day(start), _period(period))
-    rep_info = _rep(kpi_service, rep) if rep is not None else None
-    if team is not None:
-        _check_team(kpi_service, team)
-    record, change = kpi_service.set_target(
-        kpi=kpi, period_start=first, period_end=last, value=float(amount),
-        rep_id=rep_info.id if rep_info else None, team=team)
+    view = set_target_view(kpi_service, LOCAL, SetTargetParams(
+        kpi=kpi, value=value, rep=rep, team=team, period=period, start=_date(start)))
+    done = target_change(view)
+    for note in done.notes:
+        err.print(note, style="yellow", highlight=False)
     if format is ReportFormat.json:
         from saleskpi.views.text import to_json
 
-        write(to_json({**record.to_dict(), "change": change}))
+        write(to_json(view.to_json()))
         return
     from saleskpi.views.text import format_value
 
+    record = done.record
     unit = kpi_service.catalog.get(kpi).unit
     message = {
         "inserted": _("Target set: {kpi} = {value} for {who}, {period}."),
         "updated": _("Target changed: {kpi} = {value} for {who}, {period}."),
         "unchanged": _("Target unchanged: {kpi} = {value} for {who}, {period}."),
-    }[change]
+    }[done.change]
     out.print(message.format(
         kpi=kpi, value=format_value(record.value, unit),
-        who=_who(record.level, record.rep_id, rep_info.name if rep_info else None, team),
-        period=_span(first, last)), highlight=False)
+        who=_who(record.level, record.rep_id, done.rep_name, record.team),
+        period=_span(record.period_start, record.period_end)), highlight=False)
 
 
 @target_app.command("list")
@@ -176,27 +111,34 @@ def target_list(
     kpi: Annotated[list[str] | None, typer.Option("--kpi", help="Only these KPIs.")] = None,
     rep: Annotated[str | None, typer.Option("--rep", help="Only this rep's targets.")] = None,
     team: Annotated[str | None, typer.Option("--team", help="Only this team's targets.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, max=MAX_LIMIT, help="At most this many "
+                                 "targets (default: all).")
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many targets.")] = 0,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """List the stored targets (typed in and imported).
 
     Example: saleskpi target list --at 2024-03-15 --format json
     """
-    from saleskpi.service.planner import rep_names
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import TargetsParams, target_records
+    from saleskpi.views.plans import targets as targets_view
 
     kpi_service = service()
-    rep_id = _rep(kpi_service, rep).id if rep is not None else None
-    targets = kpi_service.list_targets(
-        at=at.date() if at else None, kpis=tuple(kpi or ()), rep_id=rep_id, team=team)
+    view = targets_view(kpi_service, LOCAL, TargetsParams(
+        at=_date(at), kpis=kpi or [], rep=rep, team=team, limit=limit, offset=offset))
     if format is ReportFormat.json:
         from saleskpi.views.text import to_json
 
-        write(to_json([t.to_dict() for t in targets]))
+        write(to_json(view.to_json()))
         return
+    targets = target_records(view)
     if not targets:
         out.print(_("No targets. Set one with 'saleskpi target set' or import targets.csv."))
         return
-    names = rep_names(kpi_service) if any(t.level == "rep" for t in targets) else {}
+    names = kpi_service.rep_names() if any(t.level == "rep" for t in targets) else {}
     out.print(_targets_table(targets, names))
 
 
@@ -235,29 +177,30 @@ def target_delete(
     ids: Annotated[
         list[int] | None, typer.Option("--id", help="Delete by ID (see 'target list').")
     ] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """Delete a target: the same KPI, rep or team and period as it was set with, or by ID.
 
     Example: saleskpi target delete deals_won --rep r1 --start 2024-03-01
     """
-    from saleskpi.domain.targets import period_bounds
+    from saleskpi.domain.errors import NotFound
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import DeleteTargetsParams, delete_targets
 
-    store = service()
-    if ids:
-        if kpi is not None:
-            raise fail(_("give a KPI or --id, not both"))
-        deleted = store.delete_targets(ids)
-    else:
-        if kpi is None:
-            raise fail(_("give the target's KPI (and --rep or --team), or --id"))
-        _exclusive(rep, team)
-        rep_id = _rep(service(), rep).id if rep is not None else None
-        first, last = period_bounds(_day(start), _period(period))
-        deleted = store.delete_target(kpi=kpi, period_start=first, period_end=last,
-                                      rep_id=rep_id, team=team, source=source)
-    if not deleted:
-        raise fail(_("no such target (see 'saleskpi target list')"), code=1)
-    out.print(_("Deleted {count} target(s).", count=deleted))
+    params = DeleteTargetsParams(ids=ids or [], kpi=kpi, rep=rep, team=team, period=period,
+                                 start=_date(start), source=source)
+    try:
+        view = delete_targets(service(), LOCAL, params)
+    except NotFound as exc:
+        if exc.code != "no_such_target":
+            raise
+        raise fail(exc.message, code=1) from None  # nothing to delete: exit 1, as before
+    if format is ReportFormat.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(view.to_json()))
+        return
+    out.print(_("Deleted {count} target(s).", count=view.deleted))
 
 
 # -- plan vs actual --------------------------------------------------------------------
@@ -276,6 +219,11 @@ def plan_command(
     by: Annotated[
         str | None, typer.Option("--by", "-b", help="Only rep or only team targets.")
     ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, max=MAX_LIMIT, help="At most this many "
+                                 "lines (default: all).")
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many lines.")] = 0,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """Plan vs actual for the targets of a day: attainment, gap, run-rate projection.
@@ -284,30 +232,23 @@ def plan_command(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from saleskpi.service.planner import plan_vs_actual
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import PlanParams, plan_lines
+    from saleskpi.views.plans import plan_vs_actual as plan_view
 
-    level: Level | None = None
-    if by is not None:
-        if by not in ("rep", "team"):
-            raise fail(_("--by takes rep or team, got {by!r}", by=by))
-        level = "rep" if by == "rep" else "team"
-    day = _day(at)
-    try:
-        lines = plan_vs_actual(service(), day, level=level,
-                               period=_period(period) if period else None)
-    except InvalidQuery as exc:
-        raise fail(str(exc)) from None
+    view = plan_view(service(), LOCAL, PlanParams(at=_date(at), by=by, period=period,
+                                                      limit=limit, offset=offset))
     if format is ReportFormat.json:
         from saleskpi.views.text import to_json
 
-        write(to_json({"at": day.isoformat(), "timezone": state.settings.timezone,
-                       "lines": [line.to_dict() for line in lines]}))
+        write(to_json(view.to_json()))
         return
+    lines = plan_lines(view)
     if not lines:
         out.print(_("No targets for {day}. Set one with 'saleskpi target set' or import "
-                    "targets.csv.", day=day.isoformat()))
+                    "targets.csv.", day=view.at))
         return
-    out.print(_plan_table(lines, day))
+    out.print(_plan_table(lines, dt.date.fromisoformat(view.at)))
     out.print(_("Projection: the run rate to the period's end for counts and sums; the "
                 "current value for rates and averages."), style="dim", highlight=False)
 
@@ -348,41 +289,6 @@ def _plan_table(lines: list[PlanLine], day: dt.date) -> object:
 
 
 # -- reverse planning -------------------------------------------------------------------
-def _parse_goal(text: str) -> tuple[str, Fraction]:
-    from saleskpi.domain.planning import GOALS
-
-    kpi, sep, value = text.partition("=")
-    if not sep or kpi.strip() not in GOALS:
-        raise fail(_("--goal expects deals_won=N or revenue=AMOUNT, got {goal!r}", goal=text))
-    amount = _number(value, "--goal")
-    if amount <= 0:
-        raise fail(_("--goal must be above 0, got {goal!r}", goal=text))
-    return kpi.strip(), amount
-
-
-def _parse_rates(items: list[str]) -> tuple[Rate, ...]:
-    from saleskpi.domain.planning import CALL_TO_WON, RATE_KEYS, STEPS, Rate
-
-    rates: dict[str, Rate] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or key not in RATE_KEYS:
-            raise fail(_("--rate expects STEP=RATE with STEP one of {steps}, got {item!r}",
-                         steps=", ".join(RATE_KEYS), item=item))
-        rate = _number(value, "--rate")
-        if not 0 < rate <= 1:
-            raise fail(_("--rate {step}: a rate is above 0 and at most 1 (or 100%), "
-                         "got {value!r}", step=key, value=value))
-        rates[key] = Rate(key, rate)
-    direct = CALL_TO_WON in rates
-    steps = [k for k in STEPS if k in rates]
-    if rates and (direct == bool(steps) or (steps and len(steps) != len(STEPS))):
-        raise fail(_("give either --rate call_to_won=R, or both --rate call_to_meeting=R "
-                     "and --rate meeting_to_won=R"))
-    return tuple(rates.values())
-
-
 @plan_app.command("reverse")
 def reverse_command(
     goal: Annotated[
@@ -422,75 +328,26 @@ def reverse_command(
 
     Example: saleskpi plan reverse --goal deals_won=50 --rep r1   (or --rate call_to_won=0.05)
     """
-    from saleskpi.domain.planning import PlanningError
-    from saleskpi.service.planner import ReverseRequest, history_window, reverse_plan
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import ReversePlanParams, reverse_source
+    from saleskpi.views.plans import reverse_plan as reverse_view
 
-    _exclusive(rep, team)
-    goal_kpi, amount = _parse_goal(goal)
-    rates = _parse_rates(rate or [])
-    size = _number(deal_size, "--deal-size") if deal_size is not None else None
-    if size is not None and size <= 0:
-        raise fail(_("--deal-size must be above 0"))
-    kpi_service = service()
-    rep_info = _rep(kpi_service, rep) if rep is not None else None
-    if team is not None and not rates:
-        from saleskpi.service.planner import known_teams
-
-        if team not in known_teams(kpi_service):
-            raise fail(_("unknown team {team!r}: no history to learn from; give the rates "
-                         "with --rate", team=team))
-    day = _day(at)
-    request = ReverseRequest(
-        goal_kpi="revenue" if goal_kpi == "revenue" else "deals_won", goal=amount, at=day,
-        period=_period(period), rep=rep_info, team=team, rates=rates,
-        history_months=history_months, working_days=days, deal_size=size)
-    try:
-        plan = reverse_plan(kpi_service, request)
-    except PlanningError as exc:
-        first, last = history_window(day, history_months)
-        raise fail(_planning_problem(exc, _span(first, last), bool(rates))) from None
-    who = {"rep_id": rep_info.id if rep_info else None,
-           "rep_name": rep_info.name if rep_info else None, "team": team}
+    view = reverse_view(service(), LOCAL, ReversePlanParams(
+        goal=goal, period=period, at=_date(at), rep=rep, team=team, rate=rate or [],
+        history_months=history_months, working_days=days, deal_size=deal_size))
     if format is ReportFormat.json:
         from saleskpi.views.text import to_json
 
-        write(to_json({**who, **plan.to_dict()}))
+        write(to_json(view.to_json()))
         return
-    level = "rep" if rep_info else "team" if team else "company"
-    _print_reverse(plan, _who(level, rep_info.id if rep_info else None,
-                              rep_info.name if rep_info else None, team))
-
-
-def _planning_problem(exc: Exception, window: str, given: bool) -> str:
-    from saleskpi.domain.planning import PlanningError
-
-    assert isinstance(exc, PlanningError)
-    if exc.code == "deal_size":
-        if given:
-            return _("a revenue goal needs the average deal size: give --deal-size")
-        return _("a revenue goal needs the average deal size, and no deals were won in "
-                 "{window}: give --deal-size", window=window)
-    if exc.code == "zero_rate":
-        return _("no {step} conversion in {window} (the rate is 0): nothing to plan from; "
-                 "give the rates with --rate", step=_step_name(str(exc.values["step"])),
-                 window=window)
-    if exc.code == "rates":
-        return _("not enough history in {window} (no calls or no meetings): give the "
-                 "rates with --rate", window=window)
-    return str(exc)
-
-
-def _step_name(key: str) -> str:
-    return {
-        "call_to_meeting": _("call → meeting"),
-        "meeting_to_won": _("meeting → sale"),
-        "call_to_won": _("call → sale"),
-    }.get(key, key)
+    level = "rep" if view.rep_id else "team" if view.team else "company"
+    _print_reverse(reverse_source(view), _who(level, view.rep_id, view.rep_name, view.team))
 
 
 def _print_reverse(plan: ReversePlan, who: str) -> None:
     from rich.table import Table
 
+    from saleskpi.service.plan_inputs import step_name
     from saleskpi.views.text import format_value
 
     assert plan.period_start is not None and plan.period_end is not None
@@ -519,7 +376,7 @@ def _print_reverse(plan: ReversePlan, who: str) -> None:
     for item in plan.rates:
         sample = "" if item.origin == "given" else (
             f"{format_value(item.numerator, 'count')}/{format_value(item.denominator, 'count')}")
-        rates.add_row(_step_name(item.key), _percent(float(item.value)),
+        rates.add_row(step_name(item.key), _percent(float(item.value)),
                       sample or _("given"))
     out.print(rates)
     needs = Table(header_style="bold")
@@ -536,7 +393,7 @@ def _print_reverse(plan: ReversePlan, who: str) -> None:
         out.print(_(
             "Improve {step} from {now} to the team median {median} ({peers} reps): "
             "{calls} calls instead of {before}, {saved} fewer.",
-            step=_step_name(best.step), now=_percent(float(best.current)),
+            step=step_name(best.step), now=_percent(float(best.current)),
             median=_percent(float(best.team_median)), peers=best.peers,
             calls=format_value(best.calls, "count"),
             before=format_value(plan.calls.per_period, "count"),

@@ -17,6 +17,10 @@ app.add_typer(reps_app, name="reps")
 @reps_app.callback(invoke_without_command=True)
 def reps_list(
     ctx: typer.Context,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Show at most this many (default: all).")
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first.")] = 0,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """List reps as people matched across sources, with likely duplicates.
@@ -27,20 +31,22 @@ def reps_list(
         return
     from rich.table import Table
 
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.people import RepsParams, reps
     from saleskpi.views.text import to_json
 
-    report = service().people()
+    view = reps(service(), LOCAL, RepsParams(limit=limit, offset=offset))
     if format is ReportFormat.json:
-        write(to_json(report.to_dict()))
+        write(to_json(view.to_json()))
         return
     table = Table(header_style="bold")
     for title in (_("Person"), _("Name"), _("Matched by"), _("Source ids")):
         table.add_column(title)
-    for person in report.people:
-        ids = ", ".join(f"{m['source']}:{m['id']}" for m in person.members)
+    for person in view.people:
+        ids = ", ".join(f"{m.source}:{m.id}" for m in person.members)
         table.add_row(person.person, person.name, person.matched_by, ids)
     out.print(table)
-    for group in report.possible_duplicates:
+    for group in view.possible_duplicates:
         out.print(_("! possibly the same person (same name): {people}. Link them with "
                     "'saleskpi reps link SOURCE:ID SOURCE:ID' if so.",
                     people=", ".join(group)), style="yellow", highlight=False)

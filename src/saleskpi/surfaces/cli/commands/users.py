@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, state, write
+from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, service, state, write
 
 user_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -44,21 +44,25 @@ def user_add(
 
 @user_app.command("list")
 def user_list(
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Show at most this many (default: all).")
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first.")] = 0,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """List users and their roles.
 
     Example: saleskpi user list --format json
     """
-    from saleskpi.service.auth import list_users
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.people import UsersParams, users
     from saleskpi.views.text import to_json
 
-    users = list_users(state.settings)
+    view = users(service(), LOCAL, UsersParams(limit=limit, offset=offset))
     if format is ReportFormat.json:
-        write(to_json([{"username": u.username, "role": u.role, "rep_id": u.rep_id,
-                        "team": u.team, "lang": u.lang} for u in users]))
+        write(to_json(view.to_json()))
         return
-    for u in users:
+    for u in view.users:
         out.print(f"{u.username}\t{u.role}\t{u.rep_id or u.team or ''}\t{u.lang}",
                   highlight=False)
 

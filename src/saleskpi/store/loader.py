@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from saleskpi.domain.i18n import _
-from saleskpi.domain.reports import EntityCounts, ImportRejected, ImportReport
+from saleskpi.domain.reports import EntityCounts, ImportRejected, ImportReport, Progress
 from saleskpi.domain.schema import ENTITIES, LOAD_ORDER, SQL_TYPES, Entity
-from saleskpi.sources.ingest.validate import TypedTable
+from saleskpi.domain.tables import TypedTable
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.first_contacts import ACTIVITY_COLUMNS, refresh_first_contacts
 
 if TYPE_CHECKING:
-    from saleskpi.sources.ingest.targets import TargetImport
+    from saleskpi.store.target_import import TargetImport
 
 # A reference to an unknown rep would make a KPI row nobody owns: refuse it.
 # Other dangling references (an account or product missing from the export)
@@ -30,10 +30,9 @@ if TYPE_CHECKING:
 STRICT_REFERENCES = {"reps"}
 EXAMPLES = 5
 
-Progress = Callable[[str], None]
 
 # Targets are plans, not facts: staged and checked here like every entity, but
-# stored in the transactional store (SQLite) by saleskpi.sources.ingest.targets.
+# stored in the transactional store (SQLite) by saleskpi.store.target_import.
 ROUTED_TO_STATE = "targets"
 
 
@@ -131,7 +130,7 @@ class Loader:
 
     def _routed(self) -> TargetImport:
         if self._targets is None:
-            from saleskpi.sources.ingest.targets import TargetImport
+            from saleskpi.store.target_import import TargetImport
 
             self._targets = TargetImport(self.con, self.store.path, self.source, self.report)
         return self._targets

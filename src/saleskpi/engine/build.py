@@ -1,0 +1,149 @@
+"""Shapes to SQL with Ibis: the aggregate expression of a shape, rendered with parameters.
+
+Imported only to compile a shape the caches do not hold (``saleskpi.engine.compile``).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import sqlglot.expressions as sge
+
+from saleskpi.catalog.spec import Measure
+from saleskpi.domain.conditions import parse_condition
+from saleskpi.domain.query import TRUNCATE_UNIT
+from saleskpi.engine.filters import predicate
+from saleskpi.engine.shape import AS_OF_TABLE, Compiled, Shape, measure_column
+from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view, local_time
+
+
+def _aggregate(table: ir.Table, measure: Measure, extra: ir.BooleanValue | None) -> ir.Value:
+    conditions = [predicate(table, parse_condition(c)) for c in measure.where]
+    if extra is not None:
+        conditions.append(extra)
+    where: ir.BooleanValue | None = None
+    for condition in conditions:
+        where = condition if where is None else where & condition
+    if measure.agg == "count":
+        return table.count(where=where)
+    column = table[measure.column]
+    match measure.agg:
+        case "count_distinct":
+            return column.nunique(where=where)
+        case "sum":
+            return column.sum(where=where)
+        case "avg":
+            return column.mean(where=where)
+        case "median":
+            return column.quantile(0.5, where=where)
+        case "p90":
+            return column.quantile(0.9, where=where)
+        case "min":
+            return column.min(where=where)
+        case "max":
+            return column.max(where=where)
+    raise ValueError(measure.agg)
+
+
+def build_expression(
+    ctx: ViewContext, shape: Shape
+) -> tuple[ir.Table, list[tuple[str, ir.Scalar]]]:
+    """The aggregate expression for ``shape`` and its named parameters in order."""
+    wanted = {c for m in shape.measures for c in (m.column, m.time, m.until) if c}
+    wanted |= {parse_condition(w).column for m in shape.measures for w in m.where}
+    wanted &= set(DERIVED_COLUMNS[shape.view])
+    view = build_view(ctx, shape.view, wanted, list(shape.dims))
+    names: list[tuple[str, ir.Scalar]] = []
+
+    def param(name: str) -> ir.Scalar:
+        placeholder = ibis.param("string")
+        names.append((name, placeholder))
+        return placeholder
+
+    filters: list[ir.BooleanValue] = []
+    for index, (dim, arity) in enumerate(shape.filter_arity):
+        values = [param(f"f{index}_{i}") for i in range(arity)]
+        filters.append(view[f"dim_{dim}"].isin(values).fill_null(False))
+
+    local = local_time(view[shape.time], shape.zone)
+    # Rows are grouped by the slices shown; a slice only filtered on is not a group
+    # (two teams asked for are one total, not a row per team).
+    shown = shape.dims if shape.by is None else shape.by
+    groups = {f"dim_{d}": view[f"dim_{d}"] for d in dict.fromkeys(shown)}
+    if shape.until is not None or shape.window_days is not None:
+        # Snapshots: what is open (or, with a window, recent) at each as-of instant.
+        # The instants are rows of a temporary table filled before each run, so
+        # the SQL text does not depend on them and stays cacheable.
+        instants = ctx.tables(AS_OF_TABLE)
+        view = view.filter(*filters) if filters else view
+        crossed = view.cross_join(instants)
+        time, as_of = crossed[shape.time], crossed.as_of
+        if shape.until is not None:
+            # Started by then (a row with no start date counts as started) and not ended.
+            before = time < as_of if shape.at == "start" else time <= as_of
+            ended = crossed[shape.until].notnull() & (crossed[shape.until] <= as_of)
+            crossed = crossed.filter(time.isnull() | before, ~ended)
+        else:
+            assert shape.window_days is not None
+            window = shape.window_days * 86400
+            crossed = crossed.filter(
+                time.notnull(), time <= as_of,
+                time.epoch_seconds() > as_of.epoch_seconds() - window,
+            )
+        keys = {name: crossed[name] for name in groups}
+        if shape.period != "all":
+            keys["period"] = crossed.period
+        metrics = {
+            measure_column(i): _aggregate(crossed, m, None) for i, m in enumerate(shape.measures)
+        }
+        if not keys:
+            return crossed.aggregate(**metrics), names
+        return crossed.group_by(**keys).aggregate(**metrics), names
+
+    view = view.mutate(_local=local)
+    filters.append(view[shape.time].notnull())
+    if shape.has_start:
+        filters.append(view._local >= param("start").cast("timestamp"))
+    if shape.has_end:
+        filters.append(view._local < param("end").cast("timestamp"))
+    view = view.filter(*filters)
+    keys = {name: view[name] for name in groups}
+    if shape.period != "all":
+        keys["period"] = view._local.truncate(TRUNCATE_UNIT[shape.period]).date()
+    metrics = {measure_column(i): _aggregate(view, m, None) for i, m in enumerate(shape.measures)}
+    if not keys:
+        return view.aggregate(**metrics), names
+    return view.group_by(**keys).aggregate(**metrics), names
+
+
+def to_sql(ctx: ViewContext, shape: Shape, dialect: str) -> Compiled:
+    """The shape's SQL with a named placeholder (``$start``, ``$f0_1``...) per parameter.
+
+    Ibis knows no placeholders, only parameters it fills with literals. So each
+    parameter is compiled as a unique marker literal, and in the SQL syntax tree
+    (not in the text) each marker literal is replaced by a placeholder node: the
+    values are then bound by the database, never spliced into the SQL.
+    """
+    import ibis.backends.sql.compilers as compilers
+
+    expression, named = build_expression(ctx, shape)
+    markers = {f"__saleskpi_param_{i}__": name for i, (name, _p) in enumerate(named)}
+    values = {p: marker for marker, (_name, p) in zip(markers, named, strict=True)}
+    compiler = getattr(compilers, dialect).compiler
+    tree = compiler.to_sqlglot(expression.unbind(), params=values)
+    bound: set[str] = set()
+
+    def placeholder(node: sge.Expression) -> sge.Expression:
+        if isinstance(node, sge.Literal) and node.is_string and node.this in markers:
+            name = markers[node.this]
+            bound.add(name)
+            return sge.Placeholder(this=name)
+        return node
+
+    tree = tree.transform(placeholder, copy=False)
+    missing = [name for name in markers.values() if name not in bound]
+    if missing:
+        raise RuntimeError(f"parameters {missing} did not survive compilation")
+    sql = tree.sql(dialect=compiler.dialect, pretty=True)
+    columns = tuple(measure_column(i) for i in range(len(shape.measures)))
+    return Compiled(sql, tuple(markers.values()), columns)

@@ -1,0 +1,129 @@
+"""Uploaded files waiting between an import's dry run and its confirmation.
+
+``<workspace>/uploads/<token>/files/`` holds the files; ``pending.json`` says who
+uploaded them and with which mapping and source. Confirming claims the upload
+(an atomic rename of ``pending.json``), so one token imports its files once; a
+``done.json`` stays behind so that a second confirmation is told why it is refused.
+Uploads left for a day are removed (as the web's import page does with its own).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from saleskpi.domain.errors import Conflict, Forbidden, InvalidQuery, NotFound
+from saleskpi.domain.i18n import _
+from saleskpi.domain.settings import Settings
+
+UPLOADS = "uploads"
+SUFFIXES = (".csv", ".xlsx", ".txt", ".tsv")
+STALE_AFTER = 24 * 3600
+PENDING, CLAIMED, DONE = "pending.json", "claimed.json", "done.json"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+@dataclass(frozen=True)
+class Stage:
+    token: str
+    root: Path  # uploads/<token>
+
+    @property
+    def folder(self) -> Path:
+        """Where the uploaded files go: the folder that is imported."""
+        return self.root / "files"
+
+
+@dataclass(frozen=True)
+class Pending:
+    stage: Stage
+    user_id: int
+    mapping: str | None
+    source: str | None
+
+
+def uploads_dir(settings: Settings) -> Path:
+    return settings.workspace / UPLOADS
+
+
+def new_stage(settings: Settings) -> Stage:
+    """An empty folder for one upload, under a new unguessable token."""
+    root = uploads_dir(settings)
+    clean_stale(root)
+    token = secrets.token_urlsafe(24)
+    stage = Stage(token, root / token)
+    stage.folder.mkdir(parents=True)
+    return stage
+
+
+def upload_name(filename: str | None) -> str:
+    """The name an uploaded file is stored under; ``InvalidQuery`` for other kinds of file."""
+    name = Path(filename or "upload.csv").name
+    if not name.lower().endswith(SUFFIXES) or name.startswith("."):
+        raise InvalidQuery(_("{name}: upload .csv or .xlsx files", name=name), code="bad_file")
+    return name
+
+
+def remember(stage: Stage, *, user_id: int, mapping: str | None, source: str | None) -> None:
+    """The dry run passed: keep the files until ``user_id`` confirms them."""
+    (stage.root / PENDING).write_text(json.dumps(
+        {"user_id": user_id, "mapping": mapping, "source": source}), encoding="utf-8")
+
+
+def discard(stage: Stage) -> None:
+    shutil.rmtree(stage.root, ignore_errors=True)
+
+
+def claim(settings: Settings, token: str, user_id: int) -> Pending:
+    """Take the upload ``token`` for importing: once, and only by whoever uploaded it."""
+    gone = _("This upload is no longer waiting for confirmation; upload the files again.")
+    if not _TOKEN.match(token):
+        raise NotFound(gone, code="no_pending_import")
+    stage = Stage(token, uploads_dir(settings) / token)
+    pending = stage.root / PENDING
+    try:
+        meta = json.loads(pending.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if (stage.root / DONE).exists() or (stage.root / CLAIMED).exists():
+            raise Conflict(_("This upload was already imported."),
+                           code="already_imported") from None
+        raise NotFound(gone, code="no_pending_import") from None
+    if meta.get("user_id") != user_id:
+        raise Forbidden(_("Only whoever uploaded these files may confirm their import."))
+    try:
+        pending.rename(stage.root / CLAIMED)  # atomic: of two confirmations, one wins
+    except FileNotFoundError:
+        raise Conflict(_("This upload was already imported."),
+                       code="already_imported") from None
+    return Pending(stage, user_id, meta.get("mapping") or None, meta.get("source") or None)
+
+
+def finish(pending: Pending) -> None:
+    """After the import: drop the files, keep a note that the token was used."""
+    shutil.rmtree(pending.stage.folder, ignore_errors=True)
+    claimed = pending.stage.root / CLAIMED
+    if claimed.exists():
+        claimed.rename(pending.stage.root / DONE)
+
+
+def clean_stale(root: Path) -> None:
+    if not root.is_dir():
+        return
+    for staged in root.iterdir():
+        if staged.is_dir() and time.time() - staged.stat().st_mtime > STALE_AFTER:
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def open_stage(settings: Settings, token: str) -> Stage:
+    """A stage made by ``new_stage`` whose files were not tried yet (``NotFound`` otherwise)."""
+    stage = Stage(token, uploads_dir(settings) / token)
+    if not _TOKEN.match(token) or not stage.folder.is_dir() or any(
+            (stage.root / name).exists() for name in (PENDING, CLAIMED, DONE)):
+        raise NotFound(_("This upload is no longer waiting for confirmation; upload the "
+                         "files again."), code="no_pending_import")
+    return stage

@@ -1,0 +1,136 @@
+"""The rows behind a number: the deals, leads, activities... one KPI value counts.
+
+A KPI value of the scorecard (one KPI, a date range, filters; a rep for short) is
+drilled into the fact rows it was computed from: for a ratio, the rows of its
+numerator or denominator. Counted, the rows of a count KPI (deals_won, calls, leads)
+are its value. The rows are always paged (100 by default), newest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from dataclasses import replace
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, Field
+
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.i18n import _, current_language
+from saleskpi.domain.query import make_query, next_period, parse_period, period_start
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.drill import rows_behind as service_rows_behind
+from saleskpi.service.principal import Principal
+from saleskpi.views.base import MAX_LIMIT, PageInfo, ViewModel
+from saleskpi.views.kpi_help import measure_dict
+
+ROWS_LIMIT = 100  # rows in a page unless asked otherwise, on every surface
+
+
+class RowsParams(BaseModel):
+    kpi: str = Field(description="The KPI whose rows to list, e.g. deals_won, calls, win_rate.")
+    part: str | None = Field(default=None,
+                             description="For a ratio KPI: numerator (default) or "
+                             "denominator.")
+    start: dt.date | None = Field(default=None, validation_alias=AliasChoices("from", "start"),
+                                  description="First day, inclusive.")
+    end: dt.date | None = Field(default=None, validation_alias=AliasChoices("to", "end"),
+                                description="Last day, inclusive.")
+    where: list[str] = Field(default_factory=list,
+                             description="Filters DIM=VALUE[,VALUE], e.g. team=Kyiv.")
+    rep: str | None = Field(default=None,
+                            description="Only this rep's rows (an id or a name): short for "
+                            "where rep=REP.")
+    period: str = Field(default="all",
+                        description="With period_key: the grain of the period to list "
+                        "(day, week, month, quarter, year).")
+    period_key: dt.date | None = Field(
+        default=None, description="One period of that grain, as a scorecard row names it "
+        "(its first day, e.g. 2026-03-01 with period=month): only its rows, within "
+        "from/to.")
+    limit: int = Field(default=ROWS_LIMIT, ge=1, le=MAX_LIMIT, description="Rows in this page.")
+    offset: int = Field(default=0, ge=0, description="Rows skipped.")
+
+
+class RowsDefinition(BaseModel):
+    name: str = Field(description="The KPI's name, in the caller's language.")
+    kind: str = Field(description="simple, ratio or share.")
+    unit: str
+    uses: str | None = Field(description="The KPI the part is, when it names one "
+                             "(win_rate's numerator: deals_won).")
+    measure: dict[str, Any] = Field(
+        description="What is aggregated over the rows: entity (fact view), agg, column, "
+        "time (the column that places a row in a period), where (conditions).")
+
+
+class RowsView(ViewModel):
+    kpi: str
+    part: str = Field(description="value (a simple KPI), numerator or denominator.")
+    definition: RowsDefinition
+    start: str | None = Field(alias="from")
+    end: str | None = Field(alias="to")
+    where: dict[str, list[str]]
+    timezone: str = Field(description="The company's zone: <time>_local columns are its "
+                          "wall-clock time, which places rows in periods; stored times are "
+                          "UTC.")
+    columns: list[str] = Field(
+        description="The row's key and source, its rep, the measured column, the time "
+        "column (stored, and local), the columns the conditions read, and dim_<slice> "
+        "for each slice filtered on.")
+    rows: list[dict[str, Any]] = Field(description="Newest first; one object per row.")
+    page: PageInfo
+
+
+def rows_behind(service: SalesKpiService, caller: Principal, params: RowsParams) -> RowsView:
+    start, end = _dates(params)
+    query = make_query([params.kpi], start=start, end=end, where=params.where)
+    if params.rep:
+        query = replace(query, where=(*query.where, ("rep", (params.rep,))))
+    found = service_rows_behind(service, query, caller.scope, params.kpi, params.part,
+                                params.limit, params.offset)
+    spec = service.catalog.get(params.kpi)
+    definition = RowsDefinition(name=spec.display_name(current_language()), kind=spec.kind,
+                                unit=spec.unit, uses=found.uses,
+                                measure=measure_dict(found.measure))
+    rows = [{c: _plain(v) for c, v in zip(found.columns, row, strict=True)}
+            for row in found.rows]
+    page = PageInfo(total_rows=found.total, limit=params.limit, offset=params.offset)
+    dates = {"from": start.isoformat() if start else None,
+             "to": end.isoformat() if end else None}
+    view: RowsView = RowsView(
+        kpi=params.kpi, part=found.part, definition=definition, **dates,
+        where={dim: list(values) for dim, values in query.where},
+        timezone=service.settings.timezone, columns=found.columns, rows=rows, page=page,
+    ).with_source(found)
+    return view
+
+
+def _dates(params: RowsParams) -> tuple[dt.date | None, dt.date | None]:
+    """The range asked, narrowed to the period ``period_key`` names."""
+    if params.period_key is None:
+        return params.start, params.end
+    grain = parse_period(params.period)
+    if grain == "all":
+        raise InvalidQuery(_("a period key needs its grain: period day, week, month, "
+                             "quarter or year"), code="bad_period")
+    first = period_start(params.period_key, grain)
+    last = next_period(first, grain) - dt.timedelta(days=1)
+    start = max(first, params.start) if params.start else first
+    end = min(last, params.end) if params.end else last
+    if start > end:
+        raise InvalidQuery(_("the period {key} is outside the dates asked (from {start} to "
+                             "{end})", key=first.isoformat(), start=params.start or "…",
+                             end=params.end or "…"), code="bad_range")
+    return start, end
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON has it: amounts as numbers, times as ISO text, NaN as null."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,82 @@
+"""The stage funnel: conversion, drop-off and time per stage, each rep against the team.
+
+The JSON is ``FunnelReport.to_dict`` with each pipeline's reps paged: ``limit`` and
+``offset`` apply to every pipeline's ``reps`` list (the team's funnel is always
+whole), and ``page.total_rows`` is the most reps any pipeline has, so asking
+until ``offset`` reaches it walks every rep of every pipeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+from pydantic import AliasChoices, Field
+
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.funnel import FunnelOptions
+from saleskpi.domain.i18n import _
+from saleskpi.domain.query import check_range, parse_where
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.principal import Principal
+from saleskpi.views.base import PageInfo, Paging, ViewModel, paged
+
+
+class FunnelParams(Paging):
+    pipeline: str | None = Field(default=None, description="Only this pipeline (default: all).")
+    by: str | None = Field(default=None,
+                           description="rep: each rep's funnel next to the team's.")
+    as_of: dt.date | None = Field(
+        default=None, validation_alias=AliasChoices("as_of", "as-of"),
+        description="Open pipeline at the end of this day (company time); default now.")
+    start: dt.date | None = Field(default=None, validation_alias=AliasChoices("from", "start"),
+                                  description="Count deals that entered a stage from this day.")
+    end: dt.date | None = Field(default=None, validation_alias=AliasChoices("to", "end"),
+                                description="… until this day, inclusive.")
+    where: list[str] = Field(default_factory=list,
+                             description="Filters DIM=VALUE[,VALUE], e.g. team=Kyiv.")
+
+
+class FunnelView(ViewModel):
+    as_of: str | None = Field(description="The day asked for (null: now).")
+    as_of_utc: str = Field(description="The instant (UTC) the open pipeline is taken at.")
+    start: str | None = Field(alias="from")
+    end: str | None = Field(alias="to")
+    pipeline: str | None
+    by: list[str]
+    where: dict[str, list[str]]
+    timezone: str
+    currency: str
+    leak_gap: float = Field(description="A rep's stage conversion this far below the team's "
+                            "is a leak.")
+    open_deals_without_history: int
+    pipelines: list[dict[str, Any]] = Field(
+        description="Per pipeline: pipeline, stage_order, order_from, team {open_deals, "
+        "open_amount, stages}, reps [{rep, rep_name, open_deals, open_amount, stages, "
+        "leaks}] (paged). A stage: stage, entered, converted, stage_conversion, dropped, "
+        "stage_drop_off, time_in_stage {median_days, p90_days, count}, open_deals, "
+        "open_amount (and on a rep's: conversion_vs_team, leak).")
+    page: PageInfo
+
+
+def funnel(service: SalesKpiService, caller: Principal, params: FunnelParams) -> FunnelView:
+    if params.by not in (None, "rep"):
+        raise InvalidQuery(_("--by takes only rep for the funnel, got {by!r}", by=params.by),
+                           code="bad_by")
+    check_range(params.start, params.end)
+    options = FunnelOptions(pipeline=params.pipeline, by_rep=params.by == "rep",
+                            as_of=params.as_of, start=params.start, end=params.end,
+                            where=parse_where(params.where))
+    report = service.funnel(options, caller.scope)
+    # The report may be the service's kept answer: page copies, never the original.
+    pipelines = []
+    most = 0
+    for pipeline in report.pipelines:
+        reps, _info = paged(pipeline.reps, params)
+        most = max(most, len(pipeline.reps))
+        pipelines.append(replace(pipeline, reps=reps))
+    shown = replace(report, pipelines=pipelines)
+    page = PageInfo(total_rows=most, limit=params.limit, offset=params.offset)
+    view: FunnelView = FunnelView(**shown.to_dict(), page=page).with_source(shown)
+    return view

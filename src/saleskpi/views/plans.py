@@ -1,0 +1,317 @@
+"""Plans: plan vs actual, the reverse plan, and targets (list, upsert, delete).
+
+Reads are scoped to the caller: a rep sees their own targets and plan, a team
+lead their team's and its reps', a manager everything. Writes are for managers.
+The inputs (rep, team, KPI, period, numbers, goal, rates) are checked by
+``saleskpi.service.plan_inputs``, so every surface refuses the same things with
+the same words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from saleskpi.domain.errors import InvalidQuery, NotFound
+from saleskpi.domain.i18n import _
+from saleskpi.domain.planning import PlanningError, ReversePlan
+from saleskpi.domain.targets import MANUAL_SOURCE, Change, TargetRecord, period_bounds
+from saleskpi.service import planner
+from saleskpi.service.attainment import PlanLine
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.plan_inputs import (
+    check_kpi,
+    check_team_in_scope,
+    day_or_today,
+    exclusive,
+    parse_deal_size,
+    parse_goal,
+    parse_number,
+    parse_rates,
+    plan_level,
+    planning_problem,
+    resolve_rep,
+    target_period,
+    team_known,
+    unknown_team,
+    visible_targets,
+)
+from saleskpi.service.principal import Principal
+from saleskpi.views.base import PageInfo, Paging, ViewModel, paged, require_manager
+
+# -- plan vs actual ------------------------------------------------------------------------
+
+
+class PlanParams(Paging):
+    at: dt.date | None = Field(default=None, description="As of this day (default today).")
+    by: str | None = Field(default=None, description="Only rep or only team targets.")
+    period: str | None = Field(
+        default=None, description="Only targets set for a whole day, week, month, quarter "
+        "or year.")
+
+
+class PlanView(ViewModel):
+    at: str = Field(description="The day the plan is measured on (YYYY-MM-DD).")
+    timezone: str
+    lines: list[dict[str, Any]] = Field(
+        description="One line per target, furthest behind first: kpi, name, unit, level, "
+        "rep_id, rep_name, team, period_start, period_end, source, at, elapsed_days, "
+        "period_days, higher_is_better, plan, actual, attainment, gap, projection, "
+        "projected_attainment, run_rate (and numerator, denominator for rates).")
+    page: PageInfo
+
+
+def plan_vs_actual(service: SalesKpiService, caller: Principal,
+                   params: PlanParams) -> PlanView:
+    """Every target (the caller may see) of a day against its actual."""
+    level = plan_level(params.by)
+    day = day_or_today(service, params.at)
+    period = target_period(params.period) if params.period else None
+    scope = caller.scope
+    targets = visible_targets(service, scope, service.targets_on(day))
+    lines = planner.plan_vs_actual(service, day, level=level, period=period, scope=scope,
+                                   targets=targets)
+    shown, page = paged(lines, params)
+    view: PlanView = PlanView(
+        at=day.isoformat(), timezone=service.settings.timezone,
+        lines=[line.to_dict() for line in shown], page=page).with_source(shown)
+    return view
+
+
+def plan_lines(view: PlanView) -> list[PlanLine]:
+    """The domain lines behind ``view`` (for tables)."""
+    lines: list[PlanLine] = view.source
+    return lines
+
+
+# -- reverse plan --------------------------------------------------------------------------
+
+
+class ReversePlanParams(BaseModel):
+    goal: str = Field(description="deals_won=N or revenue=AMOUNT for the period.")
+    period: str = Field(default="month", description="day, week, month, quarter or year.")
+    at: dt.date | None = Field(default=None,
+                               description="A day in the period to plan (default today).")
+    rep: str | None = Field(default=None, description="Rep id or name.")
+    team: str | None = Field(default=None, description="Team name.")
+    rate: list[str] = Field(
+        default_factory=list, description="Conversion given by hand instead of history: "
+        "call_to_won=R, or call_to_meeting=R and meeting_to_won=R (R as 0.15, 15% or 1/3).")
+    history_months: int = Field(default=3, ge=1,
+                                description="Full months of history to learn the rates from.")
+    working_days: int | None = Field(
+        default=None, ge=1, description="Working days in the period (default: Monday to "
+        "Friday days).")
+    deal_size: str | None = Field(
+        default=None, description="Average deal for a revenue goal (default: from history).")
+
+
+class ReversePlanView(ViewModel):
+    rep_id: str | None
+    rep_name: str | None
+    team: str | None
+    goal: dict[str, Any] = Field(description="{kpi, value}.")
+    deal_size: int | float | None
+    period_start: str | None
+    period_end: str | None
+    working_days: int
+    funnel: str = Field(description="two_step (call → meeting → sale) or direct.")
+    rates: list[dict[str, Any]] = Field(
+        description="{key, value, origin} (and numerator, denominator when from history).")
+    needs: list[dict[str, Any]] = Field(
+        description="{what, per_period, per_period_exact, per_day, per_day_exact}.")
+    options: list[dict[str, Any]] = Field(
+        description="Per step, the calls at the team's median rate.")
+    improvement: dict[str, Any] | None = Field(
+        description="The step whose improvement to the team median saves most calls.")
+    history: dict[str, Any] | None = Field(
+        default=None, description="The history the rates come from (null: rates given).")
+
+
+def reverse_plan(service: SalesKpiService, caller: Principal,
+                 params: ReversePlanParams) -> ReversePlanView:
+    """The calls and meetings a goal needs, from the rep's, team's or company's history."""
+    exclusive(params.rep, params.team)
+    goal_kpi, amount = parse_goal(params.goal)
+    rates = parse_rates(params.rate)
+    size = parse_deal_size(params.deal_size)
+    scope = caller.scope
+    rep, team = params.rep, params.team
+    if rep is None and team is None:
+        # A rep plans for themself, a team lead for their team by default.
+        if scope.rep_ids is not None:
+            rep = caller.rep_id or ""
+        elif scope.teams is not None:
+            team = caller.team or ""
+    rep_info = resolve_rep(service, rep, scope) if rep is not None else None
+    if team is not None:
+        check_team_in_scope(team, scope)
+        if not rates and not team_known(service, team):
+            raise unknown_team(team)
+    day = day_or_today(service, params.at)
+    request = planner.ReverseRequest(
+        goal_kpi=goal_kpi, goal=amount, at=day, period=target_period(params.period),
+        rep=rep_info, team=team, rates=rates, history_months=params.history_months,
+        working_days=params.working_days, deal_size=size)
+    try:
+        plan = planner.reverse_plan(service, request, scope)
+    except PlanningError as exc:
+        first, last = planner.history_window(day, params.history_months)
+        raise planning_problem(exc, f"{first.isoformat()} – {last.isoformat()}",
+                               bool(rates)) from None
+    view: ReversePlanView = ReversePlanView.model_validate({
+        "rep_id": rep_info.id if rep_info else None,
+        "rep_name": rep_info.name if rep_info else None, "team": team, **plan.to_dict(),
+    }).with_source(plan)
+    return view
+
+
+def reverse_source(view: ReversePlanView) -> ReversePlan:
+    plan: ReversePlan = view.source
+    return plan
+
+
+# -- targets -------------------------------------------------------------------------------
+
+
+class TargetsParams(Paging):
+    at: dt.date | None = Field(
+        default=None, description="Only targets whose period contains this day.")
+    kpis: list[str] = Field(default_factory=list, description="Only these KPIs.")
+    rep: str | None = Field(default=None, description="Only this rep's targets (id or name).")
+    team: str | None = Field(default=None, description="Only this team's targets.")
+
+
+class TargetItem(ViewModel):
+    id: int
+    # Named apart from ViewModel.source (the domain object); "source" in the JSON.
+    target_source: str = Field(alias="source",
+                               description="'manual' (typed in) or the import's source.")
+    kpi: str
+    level: str = Field(description="rep, team or company.")
+    rep_id: str | None
+    team: str | None
+    period_start: str
+    period_end: str
+    value: int | float
+    updated_at: str
+
+
+class TargetsView(ViewModel):
+    targets: list[TargetItem]
+    page: PageInfo
+
+
+def targets(service: SalesKpiService, caller: Principal, params: TargetsParams) -> TargetsView:
+    """The stored targets (typed in and imported) the caller may see."""
+    rep_id = resolve_rep(service, params.rep, caller.scope).id if params.rep is not None \
+        else None
+    found = service.list_targets(at=params.at, kpis=tuple(params.kpis), rep_id=rep_id,
+                                 team=params.team)
+    shown, page = paged(visible_targets(service, caller.scope, found), params)
+    view: TargetsView = TargetsView(
+        targets=[TargetItem(**t.to_dict()) for t in shown], page=page).with_source(shown)
+    return view
+
+
+def target_records(view: TargetsView) -> list[TargetRecord]:
+    records: list[TargetRecord] = view.source
+    return records
+
+
+class SetTargetParams(BaseModel):
+    kpi: str = Field(description="KPI key; see the catalogue.")
+    value: str | float = Field(description="Target value, e.g. 50, 120000 or '30%' for a rate.")
+    rep: str | None = Field(default=None, description="Rep id or name.")
+    team: str | None = Field(default=None, description="Team name.")
+    period: str = Field(default="month", description="day, week, month, quarter or year.")
+    start: dt.date | None = Field(
+        default=None, description="A day in the period (default today).")
+
+
+class TargetChangeView(TargetItem):
+    change: Change = Field(description="inserted, updated or unchanged.")
+
+
+@dataclass(frozen=True)
+class TargetChange:
+    """What a set did, for surfaces that word it (``TargetChangeView.source``)."""
+
+    record: TargetRecord
+    change: Change
+    rep_name: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def set_target(service: SalesKpiService, caller: Principal,
+               params: SetTargetParams) -> TargetChangeView:
+    """Insert or change the manual target of a KPI, period and rep, team or company."""
+    require_manager(caller)
+    exclusive(params.rep, params.team)
+    check_kpi(service, params.kpi)
+    typed = params.value if isinstance(params.value, str) else repr(params.value)
+    amount = parse_number(typed, "VALUE")
+    first, last = period_bounds(day_or_today(service, params.start),
+                                target_period(params.period))
+    rep_info = resolve_rep(service, params.rep, caller.scope) if params.rep is not None \
+        else None
+    notes = []
+    if params.team is not None and not team_known(service, params.team):
+        notes.append(_("Note: no rep of team {team!r} in the data yet.", team=params.team))
+    record, change = service.set_target(
+        kpi=params.kpi, period_start=first, period_end=last, value=float(amount),
+        rep_id=rep_info.id if rep_info else None, team=params.team)
+    view: TargetChangeView = TargetChangeView(**record.to_dict(), change=change).with_source(
+        TargetChange(record, change, rep_info.name if rep_info else None, notes))
+    return view
+
+
+def target_change(view: TargetChangeView) -> TargetChange:
+    done: TargetChange = view.source
+    return done
+
+
+class DeleteTargetsParams(BaseModel):
+    ids: list[int] = Field(default_factory=list, description="Delete by ID (see the list).")
+    kpi: str | None = Field(default=None, description="KPI key of the target.")
+    rep: str | None = Field(default=None, description="Rep id or name.")
+    team: str | None = Field(default=None, description="Team name.")
+    period: str = Field(default="month", description="day, week, month, quarter or year.")
+    start: dt.date | None = Field(default=None,
+                                  description="A day in the period (default today).")
+    source: str = Field(default=MANUAL_SOURCE,
+                        description="Whose target: 'manual' (typed in) or an import's source.")
+
+
+class DeletedView(ViewModel):
+    deleted: int = Field(description="Targets deleted.")
+
+
+def delete_targets(service: SalesKpiService, caller: Principal,
+                   params: DeleteTargetsParams) -> DeletedView:
+    """Delete targets by ID, or the one set with a KPI, rep or team and period.
+
+    Nothing deleted is ``NotFound`` (code ``no_such_target``).
+    """
+    require_manager(caller)
+    if params.ids:
+        if params.kpi is not None:
+            raise InvalidQuery(_("give a KPI or --id, not both"), code="kpi_and_id")
+        deleted = service.delete_targets(params.ids)
+    else:
+        if params.kpi is None:
+            raise InvalidQuery(_("give the target's KPI (and --rep or --team), or --id"),
+                               code="no_target_key")
+        exclusive(params.rep, params.team)
+        rep_id = resolve_rep(service, params.rep, caller.scope).id if params.rep is not None \
+            else None
+        first, last = period_bounds(day_or_today(service, params.start),
+                                    target_period(params.period))
+        deleted = service.delete_target(kpi=params.kpi, period_start=first, period_end=last,
+                                        rep_id=rep_id, team=params.team, source=params.source)
+    if not deleted:
+        raise NotFound(_("no such target (see 'saleskpi target list')"), code="no_such_target")
+    return DeletedView(deleted=deleted)

@@ -1,0 +1,320 @@
+"""A fast CLI: what starting a command imports, compiled SQL kept between processes,
+parameters bound by the database, and the few checks that need a real process.
+
+The company in ``small_company`` is counted by hand: 3 reps in 3 teams (one
+team's name has a quote and a dollar sign), 6 leads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+
+from saleskpi.domain.i18n import read_translations
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.engine.compile import Compiled, CompiledSqlFiles
+from saleskpi.service.core import SalesKpiService
+from tests.conftest import SRC_DIR, CliResult
+
+ODD_TEAM = "O'Brien $Team"
+REPS = f"""id,name,team
+r1,Ann,"{ODD_TEAM}"
+r2,Bob,North
+r3,Cid,South
+"""
+LEADS = """id,created_at,rep_id,source
+L1,2024-01-10 10:00:00,r1,web
+L2,2024-02-01 10:00:00,r1,ads
+L3,2024-01-15 10:00:00,r2,web
+L4,2024-01-20 10:00:00,r2,web
+L5,2024-01-05 10:00:00,r3,ads
+L6,2024-03-01 10:00:00,r3,web
+"""
+# Importing these means the start-up pays for them; the CLI's --help and a cached
+# scorecard must not.
+HEAVY = ("ibis", "sqlglot", "pandas", "pyarrow", "sqlalchemy", "alembic", "fastapi",
+         "pydantic_settings", "babel")
+
+
+@pytest.fixture(scope="module")
+def small_company(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("small")
+    data = root / "data"
+    data.mkdir()
+    (data / "reps.csv").write_text(REPS, encoding="utf-8")
+    (data / "leads.csv").write_text(LEADS, encoding="utf-8")
+    workspace = root / "ws"
+    save_workspace_settings(Settings(workspace=workspace), timezone="UTC", currency="USD")
+    report = SalesKpiService(Settings(workspace=workspace)).import_path(
+        data, mapping=None, source=None, dry_run=False)
+    assert report.ok, report.errors
+    return workspace
+
+
+def leads(workspace: Path, **query: Any) -> dict[tuple[str | None, ...], float | None]:
+    service = SalesKpiService(Settings(workspace=workspace))
+    card = service.scorecard(KpiQuery(("leads",), **query))
+    return {tuple(r.keys.values()): r.values["leads"].value for r in card.rows}
+
+
+def stored_sql(workspace: Path) -> list[str]:
+    """The SQL texts the workspace keeps (cache/sql/<code version>/<key>.json)."""
+    files = (workspace / "cache" / "sql").glob("*/*.json")
+    return [json.loads(f.read_text(encoding="utf-8"))["sql"] for f in files]
+
+
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, SALESKPI_LANG="en")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC_DIR), env.get("PYTHONPATH", ""))
+                                        if p)
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          encoding="utf-8", env=env, timeout=300)
+
+
+# Runs the CLI as ``saleskpi ARGS`` would, then prints which heavy modules it imported.
+RUN_AND_LIST = """
+import json, sys
+from saleskpi.surfaces.cli.main import main
+sys.argv = ["saleskpi", *sys.argv[1:]]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+heavy = [m for m in HEAVY if m in sys.modules]
+print(json.dumps({"exit": code, "heavy": heavy}), file=sys.stderr)
+""".replace("HEAVY", repr(HEAVY))
+
+
+def imported(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(result.stderr.strip().splitlines()[-1])
+    return found
+
+
+# -- parameters ----------------------------------------------------------------------
+def test_filter_values_are_bound_not_spliced_into_sql(small_company: Path) -> None:
+    assert leads(small_company, where=(("team", (ODD_TEAM,)),)) == {(): 2}  # L1 L2
+    sql = stored_sql(small_company)
+    assert any("$f0_0" in s for s in sql)
+    assert not any("O'Brien" in s or "__saleskpi_param" in s for s in sql)
+
+
+def test_dates_are_parameters_too(small_company: Path) -> None:
+    import datetime as dt
+
+    january = leads(small_company, start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 31))
+    assert january == {(): 4}  # L1 L3 L4 L5
+    february = leads(small_company, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29))
+    assert february == {(): 1}  # L2
+    assert any("$start" in s and "$end" in s for s in stored_sql(small_company))
+
+
+def test_two_values_of_a_filter_make_one_total_not_a_row_each(small_company: Path) -> None:
+    where = (("team", ("North", "South")),)
+    assert leads(small_company, where=where) == {(): 4}  # L3 L4 L5 L6
+    assert leads(small_company, by=("rep",), where=where) == {("r2",): 2, ("r3",): 2}
+    assert leads(small_company, by=("source",), where=where) == {("web",): 3, ("ads",): 1}
+    by_month = leads(small_company, period="month", where=where)
+    assert by_month == {("2024-01-01",): 3, ("2024-03-01",): 1}
+
+
+# -- the workspace's file of compiled SQL ---------------------------------------------
+def test_a_new_process_reads_the_files_and_a_damaged_one_is_compiled_again(
+        small_company: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import saleskpi.engine.scorecard as scorecard_module
+    from saleskpi.engine.compile import SqlCache
+
+    by_team = {("North",): 2, (ODD_TEAM,): 2, ("South",): 2}
+
+    def new_process() -> SqlCache:
+        """What a new process starts with: no compiled SQL in memory."""
+        memory = SqlCache()
+        monkeypatch.setattr(scorecard_module, "_CACHE", memory)
+        return memory
+
+    memory = new_process()
+    assert leads(small_company, by=("team",)) == by_team
+    # Two shapes (the rows by team, the total), compiled or read.
+    assert memory.misses == 2
+    memory = new_process()
+    assert leads(small_company, by=("team",)) == by_team
+    assert (memory.misses, memory.file_hits) == (2, 2)  # read, not compiled
+    for stored in (small_company / "cache" / "sql").glob("*/*.json"):
+        stored.write_text("{not json", encoding="utf-8")
+    memory = new_process()
+    assert leads(small_company, by=("team",)) == by_team
+    assert (memory.misses, memory.file_hits) == (2, 0)  # compiled again, and written
+    memory = new_process()
+    assert leads(small_company, by=("team",)) == by_team
+    assert (memory.misses, memory.file_hits) == (2, 2)
+
+
+def test_other_versions_files_are_not_read_and_go_when_it_writes(tmp_path: Path) -> None:
+    files = CompiledSqlFiles(tmp_path)
+    old = tmp_path / "an-older-version"
+    old.mkdir()
+    (old / "x.json").write_text(json.dumps({"sql": "SELECT 1", "params": [],
+                                            "columns": []}), encoding="utf-8")
+    assert files.get("x") is None
+    files.put("y", Compiled("SELECT 2", ("start",), ("m0",)))
+    assert files.get("y") == Compiled("SELECT 2", ("start",), ("m0",))
+    assert not old.exists()
+
+
+def test_a_workspace_it_cannot_write_still_answers(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file-not-a-folder"
+    blocked.write_text("", encoding="utf-8")
+    files = CompiledSqlFiles(blocked / "sql")
+    files.put("x", Compiled("SELECT 1", (), ()))  # no error: it is only a cache
+    assert files.get("x") is None
+
+
+@pytest.mark.process
+def test_a_second_process_runs_cached_sql_without_ibis_or_pandas(small_company: Path) -> None:
+    args = ("--workspace", str(small_company), "kpi", "leads", "--by", "team", "--period",
+            "month", "--format", "json")
+    first = run_python(RUN_AND_LIST, *args)
+    second = run_python(RUN_AND_LIST, *args)
+    assert imported(first)["exit"] == 0, first.stderr
+    assert imported(second) == {"exit": 0, "heavy": []}, second.stderr
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    rows = {(r["team"], r["period"]): r["leads"]["value"]
+            for r in json.loads(second.stdout)["rows"]}
+    assert rows[(ODD_TEAM, "2024-02-01")] == 1 and rows[("South", "2024-03-01")] == 1
+
+
+# -- settings and translations, read without pydantic-settings and Babel ------------
+def test_settings_priority(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.upper().startswith("SALESKPI_"):
+            monkeypatch.delenv(name)
+    workspace = tmp_path / "ws"
+    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
+                            currency="uah")
+    (tmp_path / ".env").write_text(
+        f"SALESKPI_WORKSPACE={workspace}\nsaleskpi_currency=eur\nSALESKPI_CACHE_SECONDS=5\n"
+        "OTHER=1\n", encoding="utf-8")
+    found = Settings()  # workspace from .env, zone from its settings.yaml
+    assert (found.workspace, found.timezone, found.currency, found.cache_seconds) == (
+        workspace, "Europe/Kyiv", "EUR", 5)
+    monkeypatch.setenv("SALESKPI_CURRENCY", "gbp")
+    assert Settings().currency == "GBP"  # the environment over .env
+    assert Settings(currency="pln").currency == "PLN"  # code over the environment
+    assert Settings(_env_file=None, workspace=tmp_path / "empty").currency == "GBP"
+    assert Settings(_env_file=None, workspace=tmp_path / "empty").timezone == "UTC"
+
+
+def test_settings_problems_are_one_line_per_setting(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from saleskpi.domain.settings import settings_problem
+
+    with pytest.raises(ValidationError) as caught:
+        Settings(workspace=tmp_path, timezone="Mars/Olympus", cache_seconds=-1)
+    assert settings_problem(caught.value) == (
+        "timezone: unknown time zone 'Mars/Olympus'; use an IANA name like Europe/Kyiv; "
+        "cache_seconds: Input should be greater than or equal to 0")
+
+
+PO_SAMPLE = r'''
+#, fuzzy
+msgid ""
+msgstr "Language: ru\n"
+
+#, fuzzy
+msgid "guessed"
+msgstr "догадка"
+
+#, python-brace-format
+msgid "a \"quoted\" {name}\t"
+"and a second line\n"
+msgstr "«{name}»\t"
+"и вторая строка\n"
+
+msgid "one"
+msgid_plural "many"
+msgstr[0] "один"
+msgstr[1] "много"
+
+msgid "untranslated"
+msgstr ""
+
+msgctxt "menu"
+msgid "Open"
+msgstr "Открыть"
+#~ msgid "gone"
+#~ msgstr "ушло"
+'''
+
+
+@pytest.mark.parametrize("lang", ["ru", "uk", "sample"])
+def test_po_reader_reads_what_babel_reads(lang: str) -> None:
+    if lang == "sample":
+        text = PO_SAMPLE
+    else:
+        path = SRC_DIR / "saleskpi" / "locales" / lang / "LC_MESSAGES" / "saleskpi.po"
+        text = path.read_text(encoding="utf-8")
+    catalog = read_po(io.BytesIO(text.encode("utf-8")), locale="ru")
+    expected = {str(m.id): str(m.string) for m in catalog
+                if m.id and m.string and isinstance(m.id, str) and not m.fuzzy}
+    assert read_translations(text) == expected
+    if lang == "sample":
+        assert set(expected) == {'a "quoted" {name}\tand a second line\n', "Open"}
+
+
+# -- as a process: start-up, exit codes, the demo ----------------------------------------
+def test_help_starts_without_heavy_imports(run_cli_process: Any, tmp_path: Path) -> None:
+    result: CliResult = run_cli_process(tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Example: saleskpi demo" in result.stdout
+    listed = imported(run_python(RUN_AND_LIST, "--help"))
+    assert listed == {"exit": 0, "heavy": []}
+    typo = imported(run_python(RUN_AND_LIST, "kpii"))
+    assert typo == {"exit": 2, "heavy": []}
+
+
+@pytest.mark.process
+def test_importing_the_cli_imports_nothing_heavy() -> None:
+    result = run_python("import sys, json; import saleskpi.surfaces.cli.main; "
+                        f"print(json.dumps([m for m in {HEAVY!r} + ('duckdb', 'pydantic') "
+                        "if m in sys.modules]))")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+@pytest.fixture(scope="module")
+def demo_workspace(run_cli_process: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workspace = tmp_path_factory.mktemp("demo") / "ws"
+    result = run_cli_process(workspace, "demo", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Demo company ready" in result.stdout
+    return workspace
+
+
+def test_demo_then_kpi_json_as_processes(run_cli_process: Any, run_cli: Any,
+                                         demo_workspace: Path) -> None:
+    args = ("kpi", "win_rate", "revenue", "--by", "team", "--format", "json")
+    as_process: CliResult = run_cli_process(demo_workspace, *args)
+    assert as_process.returncode == 0, as_process.stderr
+    in_process: CliResult = run_cli(demo_workspace, *args)
+    assert as_process.json() == in_process.json()
+    assert {r["team"] for r in as_process.json()["rows"]} == {"London", "Київ", "Москва"}
+
+
+def test_an_error_exits_with_its_code_and_no_traceback(run_cli_process: Any,
+                                                       demo_workspace: Path) -> None:
+    result: CliResult = run_cli_process(demo_workspace, "kpi", "win_rat")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: unknown KPI 'win_rat'")
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
