@@ -32,7 +32,8 @@ class ViewContext:
 # engine reports "not available by this slice" instead of lumping everything
 # into one unnamed row.
 SUPPORTED: dict[str, frozenset[str]] = {
-    "leads": frozenset(DIMENSIONS),
+    # A lead comes before any deal: it has no product or pipeline of its own.
+    "leads": frozenset(DIMENSIONS) - {"product", "pipeline"},
     "deals": frozenset(DIMENSIONS),
     "activities": frozenset(DIMENSIONS),
     "accounts": frozenset({"rep", "team", "source", "segment"}),
