@@ -9,10 +9,11 @@ made from (``.source``) for surfaces that draw tables and charts from it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from saleskpi.domain.errors import Forbidden
 from saleskpi.domain.i18n import _
@@ -57,6 +58,23 @@ class PageInfo(BaseModel):
 class Paging(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     offset: int = Field(default=0, ge=0)
+
+
+class Filtered(BaseModel):
+    """A date range and filters, as every view that computes KPIs takes them."""
+
+    start: dt.date | None = Field(default=None, validation_alias=AliasChoices("from", "start"),
+                                  description="First day, inclusive (company time).")
+    end: dt.date | None = Field(default=None, validation_alias=AliasChoices("to", "end"),
+                                description="Last day, inclusive.")
+    where: list[str] = Field(default_factory=list,
+                             description="Filters DIM=VALUE[,VALUE], e.g. team=Kyiv.")
+
+
+class Sliced(Filtered):
+    """... and a period grain."""
+
+    period: str = Field(default="all", description="day, week, month, quarter, year or all.")
 
 
 def paged(items: Sequence[T], paging: Paging) -> tuple[list[T], PageInfo]:

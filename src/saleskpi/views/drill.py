@@ -14,7 +14,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _, current_language
@@ -22,23 +22,17 @@ from saleskpi.domain.query import make_query, next_period, parse_period, period_
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.drill import rows_behind as service_rows_behind
 from saleskpi.service.principal import Principal
-from saleskpi.views.base import MAX_LIMIT, PageInfo, ViewModel
+from saleskpi.views.base import MAX_LIMIT, Filtered, PageInfo, ViewModel
 from saleskpi.views.kpi_help import measure_dict
 
 ROWS_LIMIT = 100  # rows in a page unless asked otherwise, on every surface
 
 
-class RowsParams(BaseModel):
+class RowsParams(Filtered):
     kpi: str = Field(description="The KPI whose rows to list, e.g. deals_won, calls, win_rate.")
     part: str | None = Field(default=None,
                              description="For a ratio KPI: numerator (default) or "
                              "denominator.")
-    start: dt.date | None = Field(default=None, validation_alias=AliasChoices("from", "start"),
-                                  description="First day, inclusive.")
-    end: dt.date | None = Field(default=None, validation_alias=AliasChoices("to", "end"),
-                                description="Last day, inclusive.")
-    where: list[str] = Field(default_factory=list,
-                             description="Filters DIM=VALUE[,VALUE], e.g. team=Kyiv.")
     rep: str | None = Field(default=None,
                             description="Only this rep's rows (an id or a name): short for "
                             "where rep=REP.")

@@ -20,22 +20,16 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.query import check_range, parse_where
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.principal import Principal
-from saleskpi.views.base import PageInfo, Paging, ViewModel, paged
+from saleskpi.views.base import Filtered, PageInfo, Paging, ViewModel, paged
 
 
-class FunnelParams(Paging):
+class FunnelParams(Paging, Filtered):
     pipeline: str | None = Field(default=None, description="Only this pipeline (default: all).")
     by: str | None = Field(default=None,
                            description="rep: each rep's funnel next to the team's.")
     as_of: dt.date | None = Field(
         default=None, validation_alias=AliasChoices("as_of", "as-of"),
         description="Open pipeline at the end of this day (company time); default now.")
-    start: dt.date | None = Field(default=None, validation_alias=AliasChoices("from", "start"),
-                                  description="Count deals that entered a stage from this day.")
-    end: dt.date | None = Field(default=None, validation_alias=AliasChoices("to", "end"),
-                                description="… until this day, inclusive.")
-    where: list[str] = Field(default_factory=list,
-                             description="Filters DIM=VALUE[,VALUE], e.g. team=Kyiv.")
 
 
 class FunnelView(ViewModel):

@@ -13,7 +13,6 @@ caller may see.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import replace
 from typing import Any
@@ -29,21 +28,13 @@ from saleskpi.service.compare import compare as compare_reps
 from saleskpi.service.compare import leaderboard as rank_reps
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.principal import Principal
-from saleskpi.views.base import PageInfo, Paging, ViewModel, paged
+from saleskpi.views.base import PageInfo, Paging, Sliced, ViewModel, paged
 
 # -- params -----------------------------------------------------------------------------
 
 
-class _RepsQuery(Paging):
+class _RepsQuery(Paging, Sliced):
     """What both views ask: the dates, the period grain and the filters."""
-
-    period: str = Field(default="all", description="day, week, month, quarter, year or all.")
-    start: dt.date | None = Field(default=None, validation_alias=AliasChoices("from", "start"),
-                                  description="First day, inclusive.")
-    end: dt.date | None = Field(default=None, validation_alias=AliasChoices("to", "end"),
-                                description="Last day, inclusive.")
-    where: list[str] = Field(default_factory=list,
-                             description="Filters DIM=VALUE[,VALUE], e.g. team=Kyiv.")
 
 
 class ComparisonParams(_RepsQuery):

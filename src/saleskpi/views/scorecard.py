@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 
 from saleskpi.domain.query import KpiValue, ResultRow, Scorecard, make_query
 from saleskpi.service.core import SalesKpiService, averages
 from saleskpi.service.principal import Principal
-from saleskpi.views.base import PageInfo, Paging, ViewModel, paged
+from saleskpi.views.base import PageInfo, Paging, Sliced, ViewModel, paged
 
 
-class ScorecardParams(Paging):
+class ScorecardParams(Paging, Sliced):
     kpis: list[str] = Field(description="KPI keys, e.g. revenue, win_rate (see the catalogue).")
     by: list[str] = Field(default_factory=list,
                           description="Slices: rep, team, source, segment, product, pipeline "
                           "or a custom field.")
-    period: str = Field(default="all", description="day, week, month, quarter, year or all.")
-    start: dt.date | None = Field(default=None, validation_alias=AliasChoices("from", "start"),
-                                  description="First day, inclusive.")
-    end: dt.date | None = Field(default=None, validation_alias=AliasChoices("to", "end"),
-                                description="Last day, inclusive.")
-    where: list[str] = Field(default_factory=list,
-                             description="Filters DIM=VALUE[,VALUE], e.g. team=Kyiv.")
 
 
 class ScorecardView(ViewModel):

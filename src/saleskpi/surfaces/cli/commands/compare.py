@@ -9,6 +9,14 @@ import typer
 
 from saleskpi.domain.i18n import _, current_language
 from saleskpi.surfaces.cli.app import Format, app, out, service, write
+from saleskpi.surfaces.cli.options import (
+    FromOption,
+    LimitOption,
+    OffsetOption,
+    PeriodOption,
+    ToOption,
+    WhereOption,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -18,26 +26,7 @@ if TYPE_CHECKING:
     from saleskpi.domain.query import KpiValue
     from saleskpi.service.compare import Cell, Comparison, Leaderboard, PreviousPeriod
 
-PeriodOption = Annotated[
-    str, typer.Option("--period", "-p", help="day, week, month, quarter, year or all.")
-]
-FromOption = Annotated[
-    dt.datetime | None,
-    typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)."),
-]
-ToOption = Annotated[
-    dt.datetime | None,
-    typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, inclusive (YYYY-MM-DD)."),
-]
-WhereOption = Annotated[
-    list[str] | None,
-    typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
-]
 FormatOption = Annotated[Format, typer.Option("--format", "-f")]
-LimitOption = Annotated[
-    int | None, typer.Option("--limit", min=1, help="Show at most this many rows (default: all).")
-]
-OffsetOption = Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows first.")]
 
 
 def _day(value: dt.datetime | None) -> dt.date | None:

@@ -9,6 +9,7 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import ReportFormat, app, out, service, write
+from saleskpi.surfaces.cli.options import WhereOption
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -39,10 +40,7 @@ def funnel_command(
         dt.datetime | None,
         typer.Option("--to", formats=["%Y-%m-%d"], help="… until this day, inclusive."),
     ] = None,
-    where: Annotated[
-        list[str] | None,
-        typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
-    ] = None,
+    where: WhereOption = None,
     limit: Annotated[
         int | None,
         typer.Option("--limit", min=1, help="Show at most this many reps per pipeline "

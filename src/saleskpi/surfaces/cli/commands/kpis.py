@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
@@ -18,6 +17,15 @@ from saleskpi.surfaces.cli.app import (
     service,
     write,
 )
+from saleskpi.surfaces.cli.options import (
+    FromOption,
+    LimitOption,
+    OffsetOption,
+    PeriodOption,
+    ToOption,
+    WhereOption,
+    day,
+)
 
 
 @app.command("kpi")
@@ -28,26 +36,12 @@ def kpi_command(
         typer.Option("--by", "-b", help="Slice: rep, team, source, segment, product, "
                      "pipeline or a custom field. Repeatable."),
     ] = None,
-    period: Annotated[
-        str, typer.Option("--period", "-p", help="day, week, month, quarter, year or all.")
-    ] = "all",
-    start: Annotated[
-        dt.datetime | None,
-        typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)."),
-    ] = None,
-    end: Annotated[
-        dt.datetime | None,
-        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, inclusive (YYYY-MM-DD)."),
-    ] = None,
-    where: Annotated[
-        list[str] | None,
-        typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Show at most this many rows "
-                                 "(default: all).")
-    ] = None,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows.")] = 0,
+    period: PeriodOption = "all",
+    start: FromOption = None,
+    end: ToOption = None,
+    where: WhereOption = None,
+    limit: LimitOption = None,
+    offset: OffsetOption = 0,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Compute KPIs, sliced and by period: the scorecard.
@@ -61,8 +55,7 @@ def kpi_command(
     from saleskpi.views.text import to_json
 
     params = ScorecardParams(kpis=kpis, by=by or [], period=period,
-                             start=start.date() if start else None,
-                             end=end.date() if end else None, where=where or [],
+                             start=day(start), end=day(end), where=where or [],
                              limit=limit, offset=offset)
     kpi_service = service()
     view = scorecard_view(kpi_service, LOCAL, params)
@@ -82,10 +75,8 @@ def kpis_command(
     key: Annotated[
         str | None, typer.Argument(help="One KPI to explain: measures, formula and SQL.")
     ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Show at most this many (default: all).")
-    ] = None,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first.")] = 0,
+    limit: LimitOption = None,
+    offset: OffsetOption = 0,
     format: Annotated[CatalogFormat, typer.Option("--format", "-f")] = CatalogFormat.table,
 ) -> None:
     """List the KPI catalogue with definitions, or explain one KPI.

@@ -8,6 +8,7 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, service, write
+from saleskpi.surfaces.cli.options import LimitOption, OffsetOption
 
 reps_app = typer.Typer(help="Reps across sources: who is the same person.",
                        no_args_is_help=False)
@@ -17,10 +18,8 @@ app.add_typer(reps_app, name="reps")
 @reps_app.callback(invoke_without_command=True)
 def reps_list(
     ctx: typer.Context,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Show at most this many (default: all).")
-    ] = None,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first.")] = 0,
+    limit: LimitOption = None,
+    offset: OffsetOption = 0,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """List reps as people matched across sources, with likely duplicates.

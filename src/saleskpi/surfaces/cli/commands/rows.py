@@ -9,6 +9,7 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import Format, app, out, service, write
+from saleskpi.surfaces.cli.options import FromOption, ToOption, WhereOption
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -19,18 +20,9 @@ if TYPE_CHECKING:
 @app.command("rows")
 def rows_command(
     kpi: Annotated[str, typer.Argument(help="The KPI whose rows to list; see 'saleskpi kpis'.")],
-    start: Annotated[
-        dt.datetime | None,
-        typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)."),
-    ] = None,
-    end: Annotated[
-        dt.datetime | None,
-        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, inclusive (YYYY-MM-DD)."),
-    ] = None,
-    where: Annotated[
-        list[str] | None,
-        typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
-    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    where: WhereOption = None,
     rep: Annotated[
         str | None,
         typer.Option("--rep", help="Only this rep's rows (an id or a name): short for "

@@ -8,6 +8,7 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, service, state, write
+from saleskpi.surfaces.cli.options import LimitOption, OffsetOption
 
 user_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -44,10 +45,8 @@ def user_add(
 
 @user_app.command("list")
 def user_list(
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Show at most this many (default: all).")
-    ] = None,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first.")] = 0,
+    limit: LimitOption = None,
+    offset: OffsetOption = 0,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """List users and their roles.

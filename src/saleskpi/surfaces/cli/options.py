@@ -1,0 +1,34 @@
+"""Options several commands share, declared once so they read and check the same."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+DATE = ["%Y-%m-%d"]
+
+PeriodOption = Annotated[
+    str, typer.Option("--period", "-p", help="day, week, month, quarter, year or all.")
+]
+FromOption = Annotated[
+    dt.datetime | None, typer.Option("--from", formats=DATE, help="First day (YYYY-MM-DD).")
+]
+ToOption = Annotated[
+    dt.datetime | None,
+    typer.Option("--to", formats=DATE, help="Last day, inclusive (YYYY-MM-DD)."),
+]
+WhereOption = Annotated[
+    list[str] | None,
+    typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, help="Show at most this many rows (default: all).")
+]
+OffsetOption = Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows first.")]
+
+
+def day(value: dt.datetime | None) -> dt.date | None:
+    """A ``--from``/``--to`` value (Click reads dates as datetimes) as a date."""
+    return value.date() if value else None
