@@ -27,6 +27,7 @@ from saleskpi.surfaces.api import (
     webhooks,
 )
 from saleskpi.surfaces.http import errors
+from saleskpi.surfaces.http.deps import LoginThrottle
 from saleskpi.surfaces.mcp.http import PATH as MCP_PATH
 from saleskpi.surfaces.mcp.http import McpHttpApp
 
@@ -66,6 +67,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     app = FastAPI(title="saleskpi", version="0.1.0", lifespan=lifespan,
                   description="Sales KPIs: the same numbers as the saleskpi CLI.")
     app.state.service = service
+    # Per app, not per process: failed sign-ins against one server do not lock another.
+    app.state.login_throttle = LoginThrottle()
     # The session key is derived from the workspace secret, never written in code.
     session_key = session_secret(settings)
     app.add_middleware(SessionMiddleware, secret_key=session_key,

@@ -17,10 +17,10 @@ from saleskpi.surfaces.http.deps import (
     SESSION_CSRF,
     SESSION_USER,
     ServiceDep,
+    ThrottleDep,
     UserDep,
     csrf_header,
     csrf_token,
-    login_throttle,
 )
 from saleskpi.surfaces.http.errors import problem
 from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
@@ -47,7 +47,8 @@ class LoggedOut(BaseModel):
 
 # -- session ------------------------------------------------------------------------------
 @router.post("/session", response_model=SessionInfo)
-def login(body: Login, request: Request, svc: ServiceDep) -> dict[str, Any]:
+def login(body: Login, request: Request, svc: ServiceDep,
+          login_throttle: ThrottleDep) -> dict[str, Any]:
     key = f"{request.client.host if request.client else '?'}:{body.username.lower()}"
     if login_throttle.blocked(key):
         raise problem(429, "too_many_attempts", "too many failed sign-ins; wait 5 minutes")

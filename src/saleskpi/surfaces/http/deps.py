@@ -114,5 +114,10 @@ class LoginThrottle:
             self._failures.pop(key, None)
 
 
-# One throttle for the API's and the web's sign-in forms.
-login_throttle = LoginThrottle()
+def login_throttle(request: Request) -> LoginThrottle:
+    """The app's one throttle for the API's and the web's sign-in (``create_app`` makes it)."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+ThrottleDep = Annotated[LoginThrottle, Depends(login_throttle)]

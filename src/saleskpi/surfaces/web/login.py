@@ -12,9 +12,9 @@ from saleskpi.surfaces.http.deps import (
     SESSION_CSRF,
     SESSION_USER,
     ServiceDep,
+    ThrottleDep,
     check_csrf,
     csrf_token,
-    login_throttle,
     optional_user,
 )
 from saleskpi.surfaces.web.deps import PageDep
@@ -59,7 +59,7 @@ def login_form(request: Request, _lang: Annotated[str, Depends(_anonymous_langua
 
 
 @router.post("/login")
-def login(request: Request, svc: ServiceDep,
+def login(request: Request, svc: ServiceDep, login_throttle: ThrottleDep,
           _lang: Annotated[str, Depends(_anonymous_language)],
           username: Annotated[str, Form(max_length=MAX_FIELD)] = "",
           password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
