@@ -113,8 +113,11 @@ def main() -> None:
         envs["baseline"] = dict(env, PYTHONPATH=os.pathsep.join(
             p for p in (str(args.baseline.resolve()), env.get("PYTHONPATH", "")) if p))
     # The console script, as users run it (python -m saleskpi adds runpy's own time).
+    # Against a baseline both run as ``python -m saleskpi``: the console script names one
+    # version's entry module, which another version may not have.
     script = Path(sys.executable).with_name("saleskpi")
-    saleskpi = [str(script)] if script.exists() else [sys.executable, "-m", "saleskpi"]
+    saleskpi = ([str(script)] if script.exists() and args.baseline is None
+                else [sys.executable, "-m", "saleskpi"])
 
     temporary = None
     workspace = args.workspace
