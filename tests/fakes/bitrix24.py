@@ -7,6 +7,11 @@ times as ISO 8601 with the portal's offset (+03:00). A wrong key answers 401
 ``INVALID_CREDENTIALS``, an expired one 401 ``expired_token``. The page size is
 tiny so that every list spans several pages.
 
+The portal counts requests in a leaky bucket as Bitrix24's cloud does (50 at once,
+draining 2 a second, on ``clock``): a request that finds it full is refused with a 503
+``QUERY_LIMIT_EXCEEDED`` and does not count; ``refused`` lists such requests. ``batch``
+runs up to 50 commands (``method?query`` strings, PHP-style brackets) in one request.
+
 ``write_canonical_csv`` writes the same portal as the product's canonical CSV
 files, by hand from the raw records here (not through the connector's mapping),
 so a test can compare KPIs of a sync with KPIs of a plain file import.
@@ -18,7 +23,9 @@ import copy
 import csv
 import datetime as dt
 import re
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +106,40 @@ def _key(value: Any) -> Any:
     return value
 
 
+class PortalBucket:
+    """Bitrix24's request counter: +1 a request, drains ``per_second``, full at ``capacity``."""
+
+    def __init__(self, capacity: float = 50, per_second: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = capacity
+        self.per_second = per_second
+        self.clock = clock
+        self.level = 0.0
+        self.last: float | None = None
+        self.peak = 0.0
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        with self._lock:
+            now = self.clock()
+            if self.last is not None:
+                self.level = max(0.0, self.level - (now - self.last) * self.per_second)
+            self.last = now
+            if self.level + 1 > self.capacity + 1e-9:
+                return False
+            self.level += 1
+            self.peak = max(self.peak, self.level)
+            return True
+
+
 class FakeBitrix24:
     """One Bitrix24 portal served over HTTP; tests change it between syncs."""
 
-    def __init__(self, page_size: int = 3, code: str = CODE) -> None:
+    def __init__(self, page_size: int = 3, code: str = CODE,
+                 bucket: PortalBucket | None = None) -> None:
         self.api = FakeApi()
+        self.bucket = bucket or PortalBucket()
+        self.refused: list[Request] = []
         self.page_size = page_size
         self.code = code
         self.expired = False
@@ -205,6 +241,29 @@ class FakeBitrix24:
             done=False)  # a planned call
         act(313, kind=2, owner=(3, 7001), rep=4, direction=1, start=at("2024-04-08 17:45"),
             seconds=0, done=False)  # a missed incoming call on a contact
+
+    def grow(self, *, leads: int, deals: int, activities: int, open_share: float = 0.6) -> None:
+        """A bigger portal: generated leads (``open_share`` of them in work), deals with
+        a stage history, and calls, numbered after the hand-written ones."""
+        statuses = ("NEW", "IN_PROCESS", "CONVERTED", "JUNK")
+        sources = ("CALL", "WEB", "ADVERTISING", "PARTNER", "RECOMMENDATION")
+        start = at("2024-01-01 09:00")
+        for n in range(leads):
+            in_work = n < leads * open_share
+            self.add_lead(1000 + n, rep=1 + n % 4, status=statuses[n % 2 if in_work else 2 + n % 2],
+                          source=sources[n % 5], created=start + dt.timedelta(hours=n))
+        for n in range(deals):
+            deal_id = 5000 + n
+            self.add_deal(deal_id, rep=1 + n % 4, amount=f"{1000 + 10 * n}.00",
+                          created=start + dt.timedelta(hours=2 * n))
+            self.move_deal(deal_id, "PREPARATION", start + dt.timedelta(hours=2 * n + 1))
+            if n % 3:
+                self.move_deal(deal_id, "WON" if n % 3 == 1 else "LOSE",
+                               start + dt.timedelta(hours=2 * n + 2))
+        for n in range(activities):
+            self.add_activity(20000 + n, kind=2, owner=(2, 5000 + n % max(deals, 1)),
+                              rep=1 + n % 4, direction=2, seconds=60 + n % 300,
+                              start=start + dt.timedelta(minutes=37 * n))
 
     def add_lead(self, lead_id: int, *, rep: int, status: str, source: str,
                  created: dt.datetime | None = None, company: int | None = None) -> Item:
@@ -338,6 +397,10 @@ class FakeBitrix24:
         if self.expired:
             return Response(401, {"error": "expired_token",
                                   "error_description": "The access token provided has expired."})
+        if not self.bucket.admit():
+            self.refused.append(request)
+            return Response(503, {"error": "QUERY_LIMIT_EXCEEDED",
+                                  "error_description": "Too many requests"})
         method = match[3]
         params: dict[str, Any] = request.json() if request.body else {}
         if method == "profile":
