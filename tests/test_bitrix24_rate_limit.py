@@ -23,6 +23,7 @@ from saleskpi.sources.connectors.crms.bitrix24.api import (
 )
 from saleskpi.sources.connectors.crms.bitrix24.connector import decode_ids
 from tests.fakes.bitrix24 import FakeBitrix24, PortalBucket
+from tests.fakes.server import Request, Response
 
 
 class FakeClock:
@@ -152,9 +153,15 @@ def test_a_full_and_an_incremental_sync_are_never_refused(
 
     cursor, rows = run(connector, {})
 
-    full = len(fake.api.log)
+    full = len(fake.requests())
     assert fake.refused == [] and fake.bucket.peak <= BURST
     assert rows >= 2007 + 609 + 1513  # leads, deals, activities at least
+    # Counted by hand: 4 directory calls (users, departments, categories, statuses), then
+    # per list its first page alone and the rest in batches of up to 50 pages:
+    # companies 4 (1 page), leads 2,007 (41 pages: 1 + 1), deals 609 (13: 1 + 1), stage
+    # history 18 + 1,600 (33: 1 + 1), activities 1,513 (31: 1 + 1). A page a request
+    # took 4 + 1 + 41 + 13 + 33 + 31 = 123.
+    assert full == 4 + 1 + 2 + 2 + 2 + 2
     # 2,000 leads in work or not, 1,200 of them open: their ids travel in the cursor.
     assert len(decode_ids(cursor["open_leads"])) == 1204
 
@@ -163,8 +170,37 @@ def test_a_full_and_an_incremental_sync_are_never_refused(
     clock.now += 3600  # an hour later
     cursor, rows = run(connect(fake, clock), cursor)
 
-    incremental = len(fake.api.log) - full
+    incremental = len(fake.requests()) - full
     assert fake.refused == []
     assert 1003 not in decode_ids(cursor["open_leads"])
     assert 9000 in decode_ids(cursor["open_leads"])
-    print(f"bitrix24 requests: full {full}, incremental {incremental}")
+    # 4 directory calls, one page of changes per list, and one batch asking whether
+    # 1,205 open leads and 204 open deals still exist (25 + 5 calls of 50 ids). One
+    # call per 50 ids took 4 + 5 + 30 = 39.
+    assert incremental == 4 + 5 + 1
+    checks = [r for r in fake.api.log[-40:] if "ID" in (r.json() or {}).get("filter", {})]
+    assert len(checks) == 30 and all("x-batch-call" in r.headers for r in checks)
+
+
+def test_a_record_deleted_while_a_batch_runs_does_not_make_the_sync_skip_one(
+        portal: tuple[FakeBitrix24, FakeClock]) -> None:
+    fake, clock = portal
+    deleted: list[int] = []
+
+    def delete_midway(request: Request) -> bool:
+        # The batch's second page of leads: the first has been read, so 1050 goes away
+        # behind it and every later record moves one place up.
+        if (not deleted and request.headers.get("x-batch-call") == "c1"
+                and request.path.endswith("/crm.lead.list.json")):
+            fake.delete_lead(1050)
+            deleted.append(1050)
+        return False
+
+    fake.api.fail(delete_midway, Response(500), times=1)
+    read: set[str] = set()
+    for batch in connect(fake, clock).batches({}):
+        if "leads" in batch.frames:
+            read.update(batch.frames["leads"]["id"])
+    assert deleted == [1050]
+    assert {str(i) for i in fake.leads} <= read  # 1093, first of the shifted page, too
+    assert fake.refused == []

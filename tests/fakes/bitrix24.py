@@ -22,12 +22,14 @@ from __future__ import annotations
 import copy
 import csv
 import datetime as dt
+import json
 import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tests.fakes.server import FakeApi, Request, Response
 
@@ -89,6 +91,28 @@ def utc(text: str | None) -> str:
     if not text:
         return ""
     return dt.datetime.fromisoformat(text).astimezone(dt.UTC).isoformat()
+
+
+def php_params(query: str) -> dict[str, Any]:
+    """``filter[>ID]=5&select[0]=ID`` back into nested values, as PHP reads it."""
+    root: dict[str, Any] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        head, *rest = re.findall(r"^[^\[]+|(?<=\[)[^\]]*(?=\])", name)
+        node = root
+        for key, following in zip([head, *rest], [*rest, None], strict=True):
+            if following is None:
+                node[key] = value
+            else:
+                node = node.setdefault(key, {})
+
+    def lists(value: Any) -> Any:
+        if isinstance(value, dict):
+            if value and all(k.isdigit() for k in value):
+                return [lists(value[k]) for k in sorted(value, key=int)]
+            return {k: lists(v) for k, v in value.items()}
+        return value
+
+    return dict(lists(root))
 
 
 def _key(value: Any) -> Any:
@@ -375,12 +399,19 @@ class FakeBitrix24:
     def calls(self, method: str) -> list[Request]:
         return [r for r in self.api.log if r.path.endswith(f"/{method}.json")]
 
+    def requests(self) -> list[Request]:
+        """The HTTP requests made (a batch is one; the calls inside it are logged too)."""
+        return [r for r in self.api.log if "x-batch-call" not in r.headers]
+
     def page_of(self, request: Request) -> int:
-        """Which page (1, 2, ...) a keyset request of crm.*.list asks for."""
-        after = int(((request.json() or {}).get("filter") or {}).get(">ID") or 0)
+        """Which page (1, 2, ...) a keyset request of crm.*.list asks for (``>ID``, then
+        ``start`` pages on from there)."""
+        params = request.json() or {}
+        after = int((params.get("filter") or {}).get(">ID") or 0)
+        start = max(int(params.get("start") or 0), 0)
         method = request.path.rsplit("/", 1)[-1].removesuffix(".json")
         ids = sorted(int(i["ID"]) for i in self._records(method))
-        return sum(1 for i in ids if i <= after) // self.page_size + 1
+        return (sum(1 for i in ids if i <= after) + start) // self.page_size + 1
 
     def _records(self, method: str) -> list[Item]:
         return {"crm.company.list": list(self.companies.values()),
@@ -389,7 +420,7 @@ class FakeBitrix24:
                 "crm.activity.list": list(self.activities.values()),
                 "crm.stagehistory.list": self.history}.get(method, [])
 
-    def _serve(self, request: Request) -> Response:
+    def _serve(self, request: Request, inner: bool = False) -> Response:
         match = re.match(r"^/rest/(\d+)/([^/]+)/([a-z0-9_.]+)\.json$", request.path)
         if match is None or int(match[1]) != WEBHOOK_USER or match[2] != self.code:
             return Response(401, {"error": "INVALID_CREDENTIALS",
@@ -397,7 +428,7 @@ class FakeBitrix24:
         if self.expired:
             return Response(401, {"error": "expired_token",
                                   "error_description": "The access token provided has expired."})
-        if not self.bucket.admit():
+        if not inner and not self.bucket.admit():
             self.refused.append(request)
             return Response(503, {"error": "QUERY_LIMIT_EXCEEDED",
                                   "error_description": "Too many requests"})
@@ -423,8 +454,61 @@ class FakeBitrix24:
         if method in ("crm.company.list", "crm.lead.list", "crm.deal.list",
                       "crm.activity.list", "crm.stagehistory.list"):
             return self._crm_list(method, params)
+        if method == "batch":
+            return self._batch(request, params)
         return Response(400, {"error": "ERROR_METHOD_NOT_FOUND",
                               "error_description": "Method not found!"})
+
+    def _batch(self, request: Request, params: dict[str, Any]) -> Response:
+        """``batch``: each command is ``method?query`` (PHP brackets), run in order as if
+        called alone (faults and the log see it, the bucket counts only the batch)."""
+        commands = params.get("cmd") or {}
+        if not isinstance(commands, dict) or len(commands) > 50:
+            return Response(400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
+                                  "error_description": "Max batch length exceeded"})
+        halt = str(params.get("halt") or "0") in ("1", "true", "Y")
+        prefix = request.path.rsplit("/", 1)[0]
+        results: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        totals: dict[str, Any] = {}
+        nexts: dict[str, Any] = {}
+        times: dict[str, Any] = {}
+        for name, command in commands.items():
+            method, _sep, query = str(command).partition("?")
+            call = Request("POST", f"{prefix}/{method}.json", {}, {"x-batch-call": name},
+                           json.dumps(php_params(query)).encode())
+            answer = self._inner(call)
+            if isinstance(answer.body, bytes):
+                return answer  # a broken page breaks the whole answer
+            body = answer.body or {}
+            if answer.status != 200 or "error" in body:
+                errors[name] = {"error": body.get("error", "INTERNAL_SERVER_ERROR"),
+                                "error_description": body.get("error_description", "")}
+                if halt:
+                    break
+                continue
+            results[name] = body["result"]
+            times[name] = body["time"]
+            if "total" in body:
+                totals[name] = body["total"]
+            if "next" in body:
+                nexts[name] = body["next"]
+        return self._answer({"result": results or [], "result_error": errors or [],
+                             "result_total": totals or [], "result_next": nexts or [],
+                             "result_time": times or []})
+
+    def _inner(self, call: Request) -> Response:
+        """A call inside a batch: logged and open to faults like a request of its own."""
+        with self.api._lock:
+            self.api.log.append(call)
+            for fault in self.api.faults:
+                if fault.times > 0 and fault.match(call):
+                    fault.times -= 1
+                    return fault.response
+        if call.path.endswith("/batch.json"):
+            return Response(400, {"error": "ERROR_BATCH_METHOD_NOT_ALLOWED",
+                                  "error_description": "Batch call is not allowed in batch"})
+        return self._serve(call, inner=True)
 
     def _statuses(self) -> list[Item]:
         statuses = []

@@ -15,13 +15,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 from saleskpi.domain.i18n import _
 from saleskpi.sources.connectors.base import ClientOptions
-from saleskpi.sources.connectors.crms.bitrix24.payload import CRM, Item, Page, read_page
+from saleskpi.sources.connectors.crms.bitrix24.payload import CRM, Item, Page, malformed, read_page
 from saleskpi.sources.connectors.http import ApiClient, AuthError, ConnectorError, RateLimit, redact
 
 # Bitrix24 counts requests in a leaky bucket: a request adds 1, the bucket drains 2 a
@@ -77,6 +77,28 @@ class LeakyBucket(RateLimit):
             assert self._drained is not None
             self._drain(max(self.clock(), self._drained + pause))
         self._level += 1
+
+
+def php_query(params: dict[str, Any]) -> str:
+    """Parameters as PHP's http_build_query writes them (``filter[>ID]=5&select[0]=ID``):
+    how a command of ``batch`` is spelled."""
+    pairs: list[tuple[str, str]] = []
+
+    def add(name: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{name}[{key}]", inner)
+        elif isinstance(value, list | tuple):
+            for index, inner in enumerate(value):
+                add(f"{name}[{index}]", inner)
+        elif isinstance(value, bool):
+            pairs.append((name, "Y" if value else "N"))
+        elif value is not None:
+            pairs.append((name, str(value)))
+
+    for key, value in params.items():
+        add(str(key), value)
+    return urlencode(pairs)
 
 
 @dataclass(frozen=True)
@@ -193,6 +215,63 @@ class Bitrix24Api:
                 description=str(answer.data.get("error_description") or "")[:200]),
                 self.secrets))
 
+    def _error(self, method: str, error: dict[str, Any]) -> ConnectorError:
+        code = str(error.get("error") or "")
+        if code in AUTH_ERRORS:
+            return self._reconnect(method)
+        return ConnectorError(redact(_(
+            "{crm}: {method} answered with error {code}: {description}", crm=CRM,
+            method=method, code=code[:80],
+            description=str(error.get("error_description") or "")[:200]), self.secrets))
+
+    def batch(self, calls: list[tuple[str, dict[str, Any]]]
+              ) -> tuple[list[dict[str, Any]], ConnectorError | None]:
+        """Up to 50 calls in one request (``batch``, halting at the first error).
+
+        The answers, each shaped as its method alone would answer (``result``,
+        ``next``, ``total``, ``time``), of the calls before the first that failed; and
+        that failure (None if none did). A batch that Bitrix24 refused as too fast is
+        sent again after a backoff; a bucket counts a batch as one request.
+        """
+        if len(calls) > BATCH_SIZE:
+            raise ValueError(f"at most {BATCH_SIZE} calls in a batch, got {len(calls)}")
+        names = [f"c{index}" for index in range(len(calls))]
+        body = {"halt": 1, "cmd": {name: f"{method}?{php_query(params)}"
+                                   for name, (method, params) in zip(names, calls, strict=True)}}
+        attempt = 0
+        while True:
+            answer = self.call("batch", body)
+            outcome = Item("batch", "<response>", answer).child("result")
+            if outcome is None:
+                raise Item("batch", "<response>", answer).missing("result")
+            results, errors, totals, nexts, times = (
+                _table(outcome.data.get(part)) for part in (
+                    "result", "result_error", "result_total", "result_next", "result_time"))
+            answers: list[dict[str, Any]] = []
+            throttled = False
+            for name, (method, _params) in zip(names, calls, strict=True):
+                error = errors.get(name)
+                if isinstance(error, dict):
+                    if str(error.get("error") or "") not in THROTTLED:
+                        return answers, self._error(method, error)
+                    throttled = True
+                    break
+                if name not in results:
+                    break  # not run: the batch halted before it
+                answers.append({"result": results[name], "next": nexts.get(name),
+                                "total": totals.get(name), "time": times.get(name)})
+            if throttled and attempt < self.options.retries:
+                self.client.sleep(self.options.backoff * 2 ** attempt)
+                attempt += 1
+                if not answers:
+                    continue  # nothing ran: send the batch again
+            elif throttled:
+                return answers, self._error(calls[len(answers)][0], {
+                    "error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
+            if not answers:
+                raise malformed("batch", "result.result", _("is missing"))
+            return answers, None  # the rest, if any, is asked again by the caller
+
     def page(self, method: str, params: dict[str, Any], key: str | None = None) -> Page:
         return read_page(method, self.call(method, params), key)
 
@@ -208,3 +287,8 @@ class Bitrix24Api:
             items += page.items
             start = page.next if page.items and (page.next or 0) > start else None
         return items, first_time
+
+
+def _table(value: object) -> dict[str, Any]:
+    """A batch's per-call table; PHP sends an empty one as ``[]``."""
+    return value if isinstance(value, dict) else {}

@@ -7,18 +7,23 @@ sync reads everything; later ones ask only for records modified since the
 previous sync started (by the portal's clock), minus five minutes of overlap.
 
 Lists are read in id order and anchored on the last id read (``filter[>ID]``),
-with the answer's ``next`` telling whether more follow: a record deleted while
-a sync runs cannot shift a page and make the sync skip another one.
+with the answer's ``next`` telling whether more follow. The first page of a list
+is asked alone; the pages after it come up to 50 in one ``batch`` request (stepping
+by ``start`` from the same anchor), and a page whose ``total`` dropped (a record
+deleted while the batch ran) is asked again from the last id read, so no record is
+skipped.
 
 Bitrix24 lists no deleted records. The ids of open deals and of leads in work
-travel in the cursor; the last phase asks which of them still exist and deletes
-the rest (docs/connectors/bitrix24.md lists what is and is not detected).
+travel in the cursor; the last phase asks which of them still exist (50 ids a
+call, 50 calls a batch) and deletes the rest (docs/connectors/bitrix24.md lists
+what is and is not detected).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +33,8 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.webhooks import WebhookRequest
 from saleskpi.sources.connectors.base import Batch, ClientOptions, Field, register
 from saleskpi.sources.connectors.crms.bitrix24 import mapping
-from saleskpi.sources.connectors.crms.bitrix24.api import Bitrix24Api, parse_webhook_url
-from saleskpi.sources.connectors.crms.bitrix24.payload import CRM, Item, parse_time
+from saleskpi.sources.connectors.crms.bitrix24.api import BATCH_SIZE, Bitrix24Api, parse_webhook_url
+from saleskpi.sources.connectors.crms.bitrix24.payload import CRM, Item, Page, parse_time, read_page
 from saleskpi.sources.connectors.crms.bitrix24.webhook import verify_delivery
 from saleskpi.sources.connectors.http import AuthError, ConnectorError
 
@@ -224,29 +229,77 @@ class Bitrix24Connector:
 
     def _phase(self, phase: str, position: Position, directory: mapping.Directory,
                emitted: set[str], after: int, page_no: int, following: str) -> Iterator[Batch]:
-        lister = LISTERS[phase]
-        while True:
-            filters: dict[str, Any] = {">ID": after}
-            if position.since:
-                filters[f">{lister.modified}"] = position.since
-            page = self.api.page(lister.method, {
-                **lister.extra, "order": {"ID": "ASC"}, "filter": filters,
-                "select": list(lister.select), "start": 0}, lister.key)
-            frames, deleted = self._rows(phase, page.items, position, directory)
+        for items, last, more in self._pages(LISTERS[phase], position.since, after):
+            frames, deleted = self._rows(phase, items, position, directory)
             strangers = sorted(directory.strangers - emitted)
             if strangers:
                 emitted.update(strangers)
                 frames["reps"] = mapping.frame(
                     "reps", [mapping.placeholder_rep_row(s) for s in strangers])
-            last = max((int(item.id()) for item in page.items), default=after)
-            more = page.next is not None and bool(page.items) and last > after
             resume = position.at(phase, last, page_no + 1) if more else position.at(following)
             if frames or deleted or not more:
                 yield Batch(frames, deleted, resume,
                             _("{entity}, page {page}", entity=phase, page=page_no))
             if not more:
                 return
-            after, page_no = last, page_no + 1
+            page_no += 1
+
+    def _pages(self, lister: Lister, since: str | None,
+               after: int) -> Iterator[tuple[list[Item], int, bool]]:
+        """Every page of records after id ``after``: (records, the last id, more follow?).
+
+        The first page is asked alone; its ``total`` tells how many pages follow, and
+        those come up to 50 in one ``batch`` request, all anchored on the same last id
+        and stepping by ``start``. A record deleted while a batch runs would shift the
+        pages after it: when a page's ``total`` is below the one before it, the pages
+        from there on are dropped and asked again, anchored on the last id read.
+        """
+
+        def params(anchor: int, start: int) -> dict[str, Any]:
+            filters: dict[str, Any] = {">ID": anchor}
+            if since:
+                filters[f">{lister.modified}"] = since
+            return {**lister.extra, "order": {"ID": "ASC"}, "filter": filters,
+                    "select": list(lister.select), "start": start}
+
+        first = self.api.page(lister.method, params(after, 0), lister.key)
+        size = first.next or 0  # the portal's page (50); the first page starts at 0
+        queue: deque[Page] = deque([first])
+        failure: ConnectorError | None = None
+        while queue:
+            page = queue.popleft()
+            if any(int(item.id()) <= after for item in page.items):
+                # A record appeared among those read (modified during the sync): the
+                # pages after it moved on; ask again from the last id read.
+                queue, failure = deque([self.api.page(lister.method, params(after, 0),
+                                                      lister.key)]), None
+                continue
+            last = max((int(item.id()) for item in page.items), default=after)
+            more = page.next is not None and bool(page.items) and last > after
+            yield page.items, last, more
+            if not more:
+                return
+            after = last
+            if queue:
+                continue
+            if failure is not None:
+                raise failure
+            left = None if page.total is None else page.total - (page.next or 0)
+            wanted = BATCH_SIZE if left is None else max(1, min(BATCH_SIZE, -(-left // size)))
+            answers, failure = self.api.batch(
+                [(lister.method, params(after, index * size)) for index in range(wanted)])
+            total: int | None = None
+            for answer in answers:
+                read = read_page(lister.method, answer, lister.key)
+                if total is not None and read.total is not None and read.total < total:
+                    failure = None  # a record went away during the batch: the pages from
+                    break  # here on may have skipped one; they are asked again
+                total = read.total if read.total is not None else total
+                queue.append(read)
+            if not queue:
+                if failure is not None:
+                    raise failure
+                queue.append(self.api.page(lister.method, params(after, 0), lister.key))
 
     def _rows(self, phase: str, items: list[Item], position: Position,
               directory: mapping.Directory) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -284,24 +337,46 @@ class Bitrix24Connector:
         A full load has just read every record that exists: nothing to ask.
         """
         full = position.since is None
-        gone_deals = [] if full else self._missing("crm.deal.list", position.open_deals)
-        gone_leads = [] if full else self._missing("crm.lead.list", position.open_leads)
+        gone = {} if full else self._missing({"crm.deal.list": position.open_deals,
+                                              "crm.lead.list": position.open_leads})
+        gone_deals, gone_leads = gone.get("crm.deal.list", []), gone.get("crm.lead.list", [])
         position.open_deals.difference_update(int(i) for i in gone_deals)
         position.open_leads.difference_update(int(i) for i in gone_leads)
         deleted = {"deals": gone_deals, "stage_changes": gone_deals, "leads": gone_leads}
         return Batch({}, {k: v for k, v in deleted.items() if v}, position.done(),
                      _("deleted records"))
 
-    def _missing(self, method: str, ids: set[int]) -> list[str]:
-        wanted = sorted(ids)
-        gone: list[str] = []
-        for offset in range(0, len(wanted), CHECK_CHUNK):
-            chunk = wanted[offset:offset + CHECK_CHUNK]
-            found, _time = self.api.every(method, {"filter": {"ID": chunk}, "select": ["ID"],
-                                                   "order": {"ID": "ASC"}})
-            present = {int(item.id()) for item in found}
-            gone += [str(i) for i in chunk if i not in present]
-        return gone
+    def _missing(self, known: dict[str, set[int]]) -> dict[str, list[str]]:
+        """Which of these ids each list method no longer lists: 50 ids a call, up to 50
+        calls (deals and leads together) in one batch request.
+
+        A call answers with the ids it found, lowest first; if it has a next page, the
+        ids above the last one found are asked again in the next round.
+        """
+        wanted: deque[tuple[str, list[int]]] = deque()
+        for method, ids in known.items():
+            ordered = sorted(ids)
+            wanted.extend((method, ordered[offset:offset + CHECK_CHUNK])
+                          for offset in range(0, len(ordered), CHECK_CHUNK))
+        gone: dict[str, list[str]] = {}
+        while wanted:
+            chunks = [wanted.popleft() for _n in range(min(BATCH_SIZE, len(wanted)))]
+            answers, failure = self.api.batch([
+                (method, {"filter": {"ID": chunk}, "select": ["ID"], "order": {"ID": "ASC"},
+                          "start": 0}) for method, chunk in chunks])
+            for (method, chunk), answer in zip(chunks, answers, strict=False):
+                page = read_page(method, answer)
+                present = {int(item.id()) for item in page.items}
+                seen = max(present, default=0)
+                unknown = [i for i in chunk if i > seen] if page.next and present else []
+                gone.setdefault(method, []).extend(
+                    str(i) for i in chunk if i not in present and i not in unknown)
+                if unknown:
+                    wanted.append((method, unknown))
+            if failure is not None:
+                raise failure
+            wanted.extendleft(reversed(chunks[len(answers):]))  # not run: asked again
+        return {method: sorted(ids, key=int) for method, ids in gone.items()}
 
     # -- webhooks ------------------------------------------------------------------------
     def verify_webhook(self, request: WebhookRequest) -> str:

@@ -173,6 +173,7 @@ class Page:
     items: list[Item]
     next: int | None
     server_time: dt.datetime | None
+    total: int | None = None  # how many match the filter (only when start >= 0)
 
 
 def read_page(endpoint: str, body: object, key: str | None = None) -> Page:
@@ -196,7 +197,7 @@ def read_page(endpoint: str, body: object, key: str | None = None) -> Page:
     items = [Item(endpoint, f"{where}[{i}]", item) for i, item in enumerate(result)]
     following = answer.whole_or_none("next")
     return Page(items, following if following and following > 0 else None,
-                server_time(answer))
+                server_time(answer), answer.whole_or_none("total"))
 
 
 def server_time(answer: Item) -> dt.datetime | None:
