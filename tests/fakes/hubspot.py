@@ -244,9 +244,13 @@ def _dataset() -> dict[str, dict[str, Obj]]:
 class FakeHubSpot:
     """The HubSpot API on 127.0.0.1: ``FakeHubSpot().start()``; ``.url`` for ``base_url``."""
 
-    def __init__(self, page_size: int = 2) -> None:
+    def __init__(self, page_size: int = 2, association_page: int = 2) -> None:
         self.api = FakeApi()
         self.page_size = page_size
+        # Links an associations batch read returns per object and page (tiny, so that
+        # they span pages); (from type, id, to type) -> the primary one, if not the first.
+        self.association_page = association_page
+        self.primary: dict[tuple[str, str, str], str] = {}
         self.token = TOKEN
         self.expired = False
         # (object type, "missing_id" | "wrong_type" | "not_json"): its pages come back broken
@@ -259,6 +263,7 @@ class FakeHubSpot:
         """Back to the initial data set, with no faults and an empty request log."""
         self.token, self.expired, self.malformed = TOKEN, False, None
         self.owners, self.objects = _owners(), _dataset()
+        self.primary = {}
         self.api.faults.clear()
         self.api.log.clear()
 
@@ -527,7 +532,11 @@ class FakeHubSpot:
         source, target = parts[0], parts[1]
         live = self.objects[source]
         results, errors = [], []
-        for item in request.json().get("inputs", []):
+        inputs = request.json().get("inputs", [])
+        if len(inputs) > 1000:
+            return Response(400, {"status": "error", "category": "VALIDATION_ERROR",
+                                  "message": "Batch input must not exceed 1000 inputs"})
+        for item in inputs:
             obj = live.get(str(item["id"]))
             ids = obj.assoc.get(target, []) if obj else []
             if not ids:
@@ -535,11 +544,18 @@ class FakeHubSpot:
                                "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
                                "context": {"fromObjectId": [str(item["id"])]}})
                 continue
-            results.append({"from": {"id": str(item["id"])}, "to": [
-                {"toObjectId": int(i), "associationTypes": [
-                    {"category": "HUBSPOT_DEFINED", "typeId": 5 if n == 0 else 341,
-                     "label": "Primary" if n == 0 and target == "companies" else None}]}
-                for n, i in enumerate(ids)]})
+            # Each object's links page on their own: ``paging`` only when more follow.
+            start = int(item.get("after") or 0)
+            primary = self.primary.get((source, str(item["id"]), target), ids[0])
+            links = [{"toObjectId": int(i), "associationTypes": [
+                {"category": "HUBSPOT_DEFINED", "typeId": 5 if i == primary else 341,
+                 "label": "Primary" if i == primary and target == "companies" else None}]}
+                for i in ids[start:start + self.association_page]]
+            result: dict[str, Any] = {"from": {"id": str(item["id"])}, "to": links}
+            if start + self.association_page < len(ids):
+                after = str(start + self.association_page)
+                result["paging"] = {"next": {"after": after, "link": None}}
+            results.append(result)
         status = 207 if errors else 200
         return Response(status, {"status": "COMPLETE", "results": results, "errors": errors,
                                  "numErrors": len(errors)})

@@ -21,6 +21,7 @@ LIST_LIMIT = 100  # the most a list page returns
 HISTORY_LIMIT = 50  # ... when property history is asked for
 SEARCH_LIMIT = 100  # the most a search page returns
 BATCH_READ_LIMIT = 50  # inputs per batch read with property history
+ASSOCIATION_INPUTS = 1000  # inputs per v4 associations batch read (since 2025)
 # Scopes the private app needs; named in the message when HubSpot refuses the token.
 SCOPES = ("crm.objects.owners.read", "crm.objects.deals.read", "crm.objects.contacts.read",
           "crm.objects.companies.read", "crm.schemas.deals.read")
@@ -250,24 +251,34 @@ class HubSpotApi:
         return found
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """v4 batch read: object id -> associated ids, the primary one first."""
-        if not ids:
-            return {}
+        """v4 batch read: object id -> associated ids, the primary one first.
+
+        Each result pages on its own: an object with more links than one page holds
+        carries ``paging.next.after``, sent back with its id (``{"id", "after"}``) until
+        a result comes without ``paging``. At most 1,000 inputs a request.
+        """
         path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
-        payload = self.post(path, {"inputs": [{"id": i} for i in ids]})
-        found: dict[str, list[str]] = {}
-        for i, item in enumerate(results(payload, path)):
-            where = f"results[{i}]"
-            source = object_id(_dict(item.get("from"), path, f"{where}.from").get("id"), path,
-                               f"{where}.from.id")
-            primary: list[str] = []
-            others: list[str] = []
-            for j, target in enumerate(_list(item.get("to"), path, f"{where}.to")):
-                target = _dict(target, path, f"{where}.to[{j}]")
-                linked = object_id(target.get("toObjectId"), path, f"{where}.to[{j}].toObjectId")
-                kinds = target.get("associationTypes") or []
-                labels = [k.get("label") for k in _list(kinds, path, f"{where}.to[{j}]")
-                          if isinstance(k, dict)]
-                (primary if "Primary" in labels else others).append(linked)
-            found[source] = list(dict.fromkeys(primary + others))
-        return found
+        primary: dict[str, list[str]] = {}
+        others: dict[str, list[str]] = {}
+        pending: list[dict[str, str]] = [{"id": i} for i in dict.fromkeys(ids)]
+        while pending:
+            inputs, pending = pending[:ASSOCIATION_INPUTS], pending[ASSOCIATION_INPUTS:]
+            payload = self.post(path, {"inputs": inputs})
+            for i, item in enumerate(results(payload, path)):
+                where = f"results[{i}]"
+                source = object_id(_dict(item.get("from"), path, f"{where}.from").get("id"),
+                                   path, f"{where}.from.id")
+                for j, target in enumerate(_list(item.get("to"), path, f"{where}.to")):
+                    target = _dict(target, path, f"{where}.to[{j}]")
+                    linked = object_id(target.get("toObjectId"), path,
+                                       f"{where}.to[{j}].toObjectId")
+                    kinds = target.get("associationTypes") or []
+                    labels = [k.get("label") for k in _list(kinds, path, f"{where}.to[{j}]")
+                              if isinstance(k, dict)]
+                    chosen = primary if "Primary" in labels else others
+                    chosen.setdefault(source, []).append(linked)
+                after = next_after(item, f"{path} {where}")
+                if after is not None:
+                    pending.append({"id": source, "after": after})
+        return {source: list(dict.fromkeys(primary.get(source, []) + others.get(source, [])))
+                for source in {*primary, *others}}
