@@ -204,3 +204,24 @@ def test_a_record_deleted_while_a_batch_runs_does_not_make_the_sync_skip_one(
     assert deleted == [1050]
     assert {str(i) for i in fake.leads} <= read  # 1093, first of the shifted page, too
     assert fake.refused == []
+
+
+def test_a_call_refused_inside_a_batch_is_asked_again_and_nothing_is_lost(
+        portal: tuple[FakeBitrix24, FakeClock]) -> None:
+    fake, clock = portal
+
+    def fourth_page_of_leads(request: Request) -> bool:
+        return (request.headers.get("x-batch-call") == "c3"
+                and request.path.endswith("/crm.lead.list.json"))
+
+    fake.api.fail(fourth_page_of_leads, Response(503, {
+        "error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}))
+    read: list[str] = []
+    for batch in connect(fake, clock).batches({}):
+        if "leads" in batch.frames:
+            read += list(batch.frames["leads"]["id"])
+    assert sorted(read, key=int) == sorted((str(i) for i in fake.leads), key=int)  # once each
+    lead_batches = [r for r in fake.requests() if r.path.endswith("/batch.json")
+                    and "crm.lead.list" in str((r.json() or {}).get("cmd"))]
+    assert len(lead_batches) == 2  # the pages from the refused one on, asked again
+    assert fake.refused == []

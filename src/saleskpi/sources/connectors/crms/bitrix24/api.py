@@ -202,18 +202,11 @@ class Bitrix24Api:
             error = answer.data.get("error")
             if error is None:
                 return answer.data
-            code = str(error)
-            if code in THROTTLED and attempt < self.options.retries:
+            if str(error) in THROTTLED and attempt < self.options.retries:
                 self.client.sleep(self.options.backoff * 2 ** attempt)  # a 200 saying "too fast"
                 attempt += 1
                 continue
-            if code in AUTH_ERRORS:
-                raise self._reconnect(method)
-            raise ConnectorError(redact(_(
-                "{crm}: {method} answered with error {code}: {description}", crm=CRM,
-                method=method, code=code[:80],
-                description=str(answer.data.get("error_description") or "")[:200]),
-                self.secrets))
+            raise self._error(method, answer.data)
 
     def _error(self, method: str, error: dict[str, Any]) -> ConnectorError:
         code = str(error.get("error") or "")
