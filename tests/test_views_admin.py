@@ -232,7 +232,8 @@ def test_users_rest_equals_cli_and_only_managers(app: Any, settings: Settings, r
         "username": "rep_r3", "password": "long enough pw", "role": "rep", "rep_id": "r3"})
     assert created.status_code == 201, created.text
     assert {k: v for k, v in created.json().items() if k != "id"} == {
-        "username": "rep_r3", "role": "rep", "rep_id": "r3", "team": None, "lang": "en"}
+        "username": "rep_r3", "role": "rep", "rep_id": "r3", "team": None, "lang": "en",
+        "disabled": False}
 
 
 def test_tokens_list_names_never_secrets(app: Any, rep_token: str) -> None:

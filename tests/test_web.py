@@ -97,6 +97,7 @@ USERS = {
     "w_ru": {"role": "head", "lang": "ru"},
     "w_uk": {"role": "rep", "rep_id": "r3", "lang": "uk"},
     "w_throttled": {"role": "rep", "rep_id": "r2"},
+    "w_signout": {"role": "head"},  # signing out ends every session of the user
 }
 VISIBLE = {"w_admin": {"r1", "r2", "r3", "r4", "r5", "r6"},
            "w_head": {"r1", "r2", "r3", "r4", "r5", "r6"},
@@ -159,7 +160,8 @@ def sign_in(app: Any, username: str, *, next_path: str = "/") -> TestClient:
 
 @pytest.fixture(scope="module")
 def clients(app: Any) -> dict[str, TestClient]:
-    return {name: sign_in(app, name) for name in USERS if name != "w_throttled"}
+    return {name: sign_in(app, name) for name in USERS
+            if name not in ("w_throttled", "w_signout")}
 
 
 # -- reading the pages back ---------------------------------------------------------------
@@ -619,7 +621,7 @@ def test_login_form(app: Any) -> None:
     assert safe_next("/compare?team=North") == "/compare?team=North"
     back = TestClient(app)
     moved = back.post("/login", params={"next": "/compare?team=North"}, follow_redirects=False,
-                      data={"username": "w_head", "password": PASSWORD,
+                      data={"username": "w_signout", "password": PASSWORD,
                             "csrf": form_csrf(back.get("/login").text)})
     assert moved.headers["location"] == "/compare?team=North"
     logout = back.post("/logout", data={"csrf": form_csrf(back.get("/").text)},

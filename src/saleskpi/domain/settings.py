@@ -79,6 +79,11 @@ class Settings(BaseModel):
     sync_every_minutes: float = Field(
         default=15, ge=0, description="saleskpi serve syncs connected CRMs this often (0: never)"
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
+        "names the client (sign-in throttling); none by default: the header is ignored",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="key that encrypts stored CRM credentials (Fernet, urlsafe base64); "
@@ -103,6 +108,22 @@ class Settings(BaseModel):
         if len(code) != 3 or not code.isalpha():
             raise ValueError(f"currency {value!r} is not an ISO 4217 code like USD or UAH")
         return code
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # SALESKPI_TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16
+            value = [v for v in (p.strip() for p in value.split(",")) if v]
+        if isinstance(value, list):
+            import ipaddress
+
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(f"trusted proxy {item!r} is not an IP address or "
+                                     "network like 10.0.0.0/8") from None
+        return value
 
     @field_validator("week_start")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
@@ -30,6 +31,9 @@ from saleskpi.surfaces.http import errors
 from saleskpi.surfaces.http.deps import LoginThrottle
 from saleskpi.surfaces.mcp.http import PATH as MCP_PATH
 from saleskpi.surfaces.mcp.http import McpHttpApp
+
+if TYPE_CHECKING:
+    import uvicorn
 
 SESSION_COOKIE = "saleskpi_session"
 SERVER_CACHE_SECONDS = 3600.0
@@ -68,7 +72,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
                   description="Sales KPIs: the same numbers as the saleskpi CLI.")
     app.state.service = service
     # Per app, not per process: failed sign-ins against one server do not lock another.
-    app.state.login_throttle = LoginThrottle()
+    # X-Forwarded-For counts only from the proxies the settings name (none by default).
+    app.state.login_throttle = LoginThrottle(trusted_proxies=settings.trusted_proxies)
     # The session key is derived from the workspace secret, never written in code.
     session_key = session_secret(settings)
     app.add_middleware(SessionMiddleware, secret_key=session_key,
@@ -88,3 +93,22 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
         return {"status": "ok"}
 
     return app
+
+
+def server_config(app: FastAPI, *, host: str, port: int) -> uvicorn.Config:
+    """The uvicorn configuration ``saleskpi serve`` runs ``app`` with (a ``uvicorn.Config``).
+
+    uvicorn's own proxy headers are off: by default it believes X-Forwarded-For from
+    127.0.0.1, which let one client pose as many (the sign-in throttle reads the
+    header itself, from the proxies in the ``trusted_proxies`` setting only).
+    """
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+def serve(app: FastAPI, *, host: str, port: int) -> None:
+    """Run ``app`` under uvicorn until stopped, as ``saleskpi serve`` does."""
+    import uvicorn
+
+    uvicorn.Server(server_config(app, host=host, port=port)).run()

@@ -11,12 +11,13 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from saleskpi.domain.errors import Forbidden, InvalidQuery
+from saleskpi.domain.errors import Forbidden, InvalidQuery, NotFound
 from saleskpi.domain.i18n import LANGUAGES, _
 from saleskpi.service import auth
-from saleskpi.service.auth import ROLES, Principal, add_user, list_users
+from saleskpi.service.auth import ROLES, Principal, add_user, disabled_ids, list_users
 from saleskpi.service.core import SalesKpiService
-from saleskpi.service.tokens import list_tokens
+from saleskpi.service.tokens import TokenInfo, list_tokens
+from saleskpi.service.tokens import revoke_token as revoke
 from saleskpi.views.base import PageInfo, Paging, ViewModel, paged, require_manager
 
 
@@ -78,6 +79,8 @@ class UserEntry(BaseModel):
     rep_id: str | None = Field(description="A rep's own person key.")
     team: str | None = Field(description="A team lead's team.")
     lang: str
+    disabled: bool = Field(default=False, description="A disabled user cannot sign in; "
+                           "their sessions and tokens are refused.")
 
 
 class UsersView(ViewModel):
@@ -85,16 +88,17 @@ class UsersView(ViewModel):
     page: PageInfo
 
 
-def user_entry(user: Principal) -> UserEntry:
+def user_entry(user: Principal, *, disabled: bool = False) -> UserEntry:
     return UserEntry(id=user.user_id, username=user.username, role=user.role,
-                     rep_id=user.rep_id, team=user.team, lang=user.lang)
+                     rep_id=user.rep_id, team=user.team, lang=user.lang, disabled=disabled)
 
 
 def users(service: SalesKpiService, caller: Principal, params: UsersParams) -> UsersView:
     """Every user and their role, by username: managers only."""
     require_manager(caller)
     found = list_users(service.settings)
-    items, page = paged([user_entry(u) for u in found], params)
+    off = disabled_ids(service.settings)
+    items, page = paged([user_entry(u, disabled=u.user_id in off) for u in found], params)
     view: UsersView = UsersView(users=items, page=page).with_source(found)
     return view
 
@@ -129,11 +133,62 @@ def create_user(service: SalesKpiService, caller: Principal, params: NewUser) ->
     return view
 
 
+class UserTarget(BaseModel):
+    """A user by id (REST) or by name (CLI)."""
+
+    id: int | None = None
+    username: str | None = None
+
+
+class UserChange(UserTarget):
+    disabled: bool = Field(description="True: refuse the user's sign-ins, sessions and "
+                           "tokens at once; false: let them sign in again.")
+
+
+class DeletedUser(ViewModel):
+    deleted: UserEntry
+
+
+def _username(service: SalesKpiService, target: UserTarget) -> str:
+    if target.username is not None:
+        return target.username
+    if target.id is None:
+        raise InvalidQuery(_("name the user"), code="bad_user")
+    return auth.username_for(service.settings, target.id)
+
+
+def change_user(service: SalesKpiService, caller: Principal, params: UserChange) -> UserView:
+    """Disable or enable a user: managers only; not oneself, not the last admin."""
+    require_manager(caller)
+    changed = auth.set_disabled(service.settings, caller, _username(service, params),
+                                params.disabled)
+    entry = user_entry(changed, disabled=params.disabled)
+    view: UserView = UserView(**entry.model_dump()).with_source(changed)
+    return view
+
+
+def delete_user(service: SalesKpiService, caller: Principal, params: UserTarget) -> DeletedUser:
+    """Delete a user and their tokens: managers only; not oneself, not the last admin."""
+    require_manager(caller)
+    gone = auth.delete_user(service.settings, caller, _username(service, params))
+    view: DeletedUser = DeletedUser(deleted=user_entry(gone)).with_source(gone)
+    return view
+
+
 # -- API tokens -------------------------------------------------------------------------
 class TokenEntry(BaseModel):
     id: int
     name: str = Field(description="What the token is for.")
     created: dt.datetime = Field(description="When it was issued (UTC).")
+    expires: dt.datetime | None = Field(default=None,
+                                        description="When it stops working (UTC); null: never.")
+    revoked: dt.datetime | None = Field(default=None,
+                                        description="When it was revoked (UTC); null: it was not.")
+
+
+def token_entry(token: TokenInfo) -> TokenEntry:
+    return TokenEntry(id=token.id, name=token.name, created=token.created_at,
+                      expires=token.expires_at, revoked=token.revoked_at)
 
 
 class TokensView(ViewModel):
@@ -141,28 +196,66 @@ class TokensView(ViewModel):
 
 
 class TokensParams(BaseModel):
-    pass
+    username: str | None = Field(default=None, description="Whose tokens (managers); "
+                                 "the caller's own by default.")
 
 
 def tokens(service: SalesKpiService, caller: Principal, params: TokensParams) -> TokensView:
     """The caller's own API tokens (the secrets are stored only as hashes)."""
-    found = list_tokens(service.settings, caller.user_id)
-    view: TokensView = TokensView(tokens=[TokenEntry(id=t.id, name=t.name, created=t.created_at)
-                                          for t in found]).with_source(found)
+    user_id = caller.user_id
+    if params.username is not None and params.username != caller.username:
+        require_manager(caller)
+        user_id = _user_id(params.username, service)
+    found = list_tokens(service.settings, user_id)
+    view: TokensView = TokensView(tokens=[token_entry(t) for t in found]).with_source(found)
     return view
+
+
+def _user_id(username: str, service: SalesKpiService) -> int:
+    match = [u for u in list_users(service.settings) if u.username == username]
+    if not match:
+        raise NotFound(_("no user {name!r}", name=username), code="unknown_user")
+    return match[0].user_id
 
 
 class NewToken(BaseModel):
     name: str = Field(default="script", min_length=1, max_length=100,
                       description="What the token is for.")
+    days: int | None = Field(default=None, ge=1, le=auth.MAX_TOKEN_DAYS,
+                             description="The token stops working after this many days "
+                             "(default: never).")
 
 
 class IssuedToken(ViewModel):
+    id: int = Field(description="For revoking it: DELETE /api/v1/tokens/{id}.")
     name: str
     token: str = Field(description="Shown once: send it as 'Authorization: Bearer <token>'.")
+    expires: dt.datetime | None = Field(default=None,
+                                        description="When it stops working (UTC); null: never.")
 
 
 def issue_token(service: SalesKpiService, caller: Principal, params: NewToken) -> IssuedToken:
     """A token for the caller's scripts, with the caller's own rights."""
-    return IssuedToken(name=params.name,
-                       token=auth.issue_token(service.settings, caller.user_id, params.name))
+    token_id, token, expires = auth.new_token(service.settings, caller.user_id, params.name,
+                                              days=params.days)
+    return IssuedToken(id=token_id, name=params.name, token=token, expires=expires)
+
+
+class RevokeToken(BaseModel):
+    id: int
+    username: str | None = Field(default=None, description="The token must be this user's.")
+
+
+class RevokedToken(ViewModel):
+    revoked: TokenEntry
+
+
+def revoke_token(service: SalesKpiService, caller: Principal,
+                 params: RevokeToken) -> RevokedToken:
+    """Revoke a token at once: its owner's, or any user's for a manager."""
+    owner = None if params.username is None else _user_id(params.username, service)
+    if owner is not None and owner != caller.user_id:
+        require_manager(caller)
+    info = revoke(service.settings, caller, params.id, owner_id=owner)
+    view: RevokedToken = RevokedToken(revoked=token_entry(info)).with_source(info)
+    return view

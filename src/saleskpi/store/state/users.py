@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, Integer, String
+from sqlalchemy import Boolean, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from saleskpi.store.state.models import Base
@@ -21,6 +21,10 @@ class User(Base):
     team: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lang: Mapped[str] = mapped_column(String(5), default="en")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # Sessions carry the generation they were signed in under; signing out (or
+    # disabling the user) bumps it, and every older session cookie stops working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiToken(Base):
@@ -33,3 +37,5 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # UTC
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # UTC

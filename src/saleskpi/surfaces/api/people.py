@@ -5,27 +5,36 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
 from saleskpi.service.auth import Principal
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep, csrf_header
 from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT, require_manager
 from saleskpi.views.people import (
+    DeletedUser,
     IssuedToken,
     NewToken,
     NewUser,
     RepsParams,
     RepsView,
+    RevokedToken,
+    RevokeToken,
     TokensParams,
     TokensView,
     UsersParams,
     UsersView,
+    UserTarget,
     UserView,
+    change_user,
     create_user,
+    delete_user,
     issue_token,
     reps,
+    revoke_token,
     tokens,
     users,
 )
+from saleskpi.views.people import UserChange as UserChangeParams
 
 router = APIRouter(prefix="/api/v1")
 
@@ -63,10 +72,41 @@ def add_user(body: NewUser, user: ManagerCaller, svc: ServiceDep) -> dict[str, A
     return create_user(svc, user, body).to_json()
 
 
+class UserPatch(BaseModel):
+    disabled: bool = Field(description="True: refuse the user's sign-ins, sessions and "
+                           "tokens at once; false: let them sign in again.")
+
+
+@router.patch("/users/{user_id}", response_model=UserView,
+              dependencies=[Depends(csrf_header)])
+def patch_user(user_id: int, body: UserPatch, user: ManagerCaller,
+               svc: ServiceDep) -> dict[str, Any]:
+    """Disable or enable a user (`saleskpi user disable/enable`): managers; not yourself,
+    not the last admin, and only an admin disables admins."""
+    return change_user(svc, user, UserChangeParams(id=user_id,
+                                                   disabled=body.disabled)).to_json()
+
+
+@router.delete("/users/{user_id}", response_model=DeletedUser,
+               dependencies=[Depends(csrf_header)])
+def remove_user(user_id: int, user: ManagerCaller, svc: ServiceDep) -> dict[str, Any]:
+    """Delete a user and their tokens (`saleskpi user delete`): managers, as for disabling."""
+    return delete_user(svc, user, UserTarget(id=user_id)).to_json()
+
+
 @router.get("/tokens", response_model=TokensView)
-def list_tokens(user: UserDep, svc: ServiceDep) -> dict[str, Any]:
+def list_tokens(user: UserDep, svc: ServiceDep,
+                username: Annotated[str | None, Query(
+                    description="Another user's tokens (managers).")] = None) -> dict[str, Any]:
     """Your API tokens: names and dates, never the secrets."""
-    return tokens(svc, user, TokensParams()).to_json()
+    return tokens(svc, user, TokensParams(username=username)).to_json()
+
+
+@router.delete("/tokens/{token_id}", response_model=RevokedToken,
+               dependencies=[Depends(csrf_header)])
+def delete_token(token_id: int, user: UserDep, svc: ServiceDep) -> dict[str, Any]:
+    """Revoke a token at once (`saleskpi user revoke-token`): its owner or a manager."""
+    return revoke_token(svc, user, RevokeToken(id=token_id)).to_json()
 
 
 @router.post("/tokens", status_code=201, response_model=IssuedToken,

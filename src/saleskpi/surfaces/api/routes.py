@@ -14,13 +14,13 @@ from pydantic import BaseModel, Field
 
 from saleskpi.service.auth import authenticate
 from saleskpi.surfaces.http.deps import (
-    SESSION_CSRF,
-    SESSION_USER,
     ServiceDep,
     ThrottleDep,
     UserDep,
     csrf_header,
     csrf_token,
+    end_session,
+    start_session,
 )
 from saleskpi.surfaces.http.errors import problem
 from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
@@ -49,23 +49,22 @@ class LoggedOut(BaseModel):
 @router.post("/session", response_model=SessionInfo)
 def login(body: Login, request: Request, svc: ServiceDep,
           login_throttle: ThrottleDep) -> dict[str, Any]:
-    key = f"{request.client.host if request.client else '?'}:{body.username.lower()}"
-    if login_throttle.blocked(key):
+    address = login_throttle.client_address(request)
+    if login_throttle.blocked(address, body.username):
         raise problem(429, "too_many_attempts", "too many failed sign-ins; wait 5 minutes")
     principal = authenticate(svc.settings, body.username, body.password)
     if principal is None:
-        login_throttle.failed(key)
+        login_throttle.failed(address, body.username)
         raise problem(401, "bad_credentials", "wrong username or password")
-    login_throttle.succeeded(key)
-    request.session.clear()
-    request.session[SESSION_USER] = principal.user_id
+    login_throttle.succeeded(address, body.username)
+    start_session(request, svc, principal)
     return {"user": user_entry(principal).model_dump(), "csrf": csrf_token(request)}
 
 
 @router.delete("/session", response_model=LoggedOut, dependencies=[Depends(csrf_header)])
-def logout(request: Request) -> dict[str, bool]:
-    request.session.pop(SESSION_USER, None)
-    request.session.pop(SESSION_CSRF, None)
+def logout(request: Request, svc: ServiceDep) -> dict[str, bool]:
+    """Sign out everywhere: this session's cookie (and any copy) and the user's others."""
+    end_session(request, svc)
     return {"ok": True}
 
 

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from saleskpi.service.auth import Principal, principal_for_token, user_by_id
+from saleskpi.service.auth import (
+    Principal,
+    principal_for_token,
+    session_generation,
+    session_user,
+    sign_out_everywhere,
+)
 from saleskpi.service.core import SalesKpiService
 from saleskpi.surfaces.http.errors import problem
 
 SESSION_USER = "uid"
+SESSION_GENERATION = "gen"
 SESSION_CSRF = "csrf"
 
 
@@ -37,8 +46,30 @@ def optional_user(request: Request, svc: ServiceDep) -> Principal | None:
         return principal
     user_id = request.session.get(SESSION_USER)
     if isinstance(user_id, int):
-        return user_by_id(svc.settings, user_id)
+        # Checked on every request: a session signed out, or of a user disabled or
+        # deleted since, is nobody's (its cookie may have been copied).
+        principal = session_user(svc.settings, user_id, request.session.get(SESSION_GENERATION))
+        if principal is None:
+            request.session.pop(SESSION_USER, None)
+            request.session.pop(SESSION_GENERATION, None)
+        return principal
     return None
+
+
+def start_session(request: Request, svc: SalesKpiService, principal: Principal) -> None:
+    """A new session for ``principal``: nothing from before the sign-in carries over."""
+    request.session.clear()
+    request.session[SESSION_USER] = principal.user_id
+    request.session[SESSION_GENERATION] = session_generation(svc.settings, principal.user_id)
+
+
+def end_session(request: Request, svc: SalesKpiService) -> None:
+    """Sign out everywhere: this cookie, copies of it and the user's other sessions."""
+    user_id = request.session.get(SESSION_USER)
+    if isinstance(user_id, int) and session_user(
+            svc.settings, user_id, request.session.get(SESSION_GENERATION)) is not None:
+        sign_out_everywhere(svc.settings, user_id)
+    request.session.clear()
 
 
 def current_user(principal: Annotated[Principal | None, Depends(optional_user)]) -> Principal:
@@ -86,32 +117,92 @@ async def csrf_header(request: Request,
         check_csrf(request, request.headers.get("x-csrf-token"))
 
 
-class LoginThrottle:
-    """At most ``attempts`` failed logins per ``window`` seconds per address and name."""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
+
+class LoginThrottle:
+    """Failed sign-ins, limited three ways (each counted over a sliding window).
+
+    - per account: ``per_account`` failures per ``window`` seconds for one user name,
+      from whatever addresses (a different X-Forwarded-For per guess changes nothing);
+    - per address: ``per_address`` failures per ``window`` from one client address,
+      across user names (password spraying);
+    - globally: ``globally`` failures per ``global_window`` seconds across everybody.
+
+    The client address is the peer's, unless the peer is one of ``trusted_proxies``
+    (addresses or networks): then it is the last address in X-Forwarded-For that is
+    not a trusted proxy. Nobody is trusted by default.
+    """
+
+    def __init__(self, attempts: int = 5, window: float = 300.0, *, per_address: int = 20,
+                 globally: int = 100, global_window: float = 60.0,
+                 trusted_proxies: Iterable[str] = ()) -> None:
         self.attempts = attempts
         self.window = window
+        self.per_address = per_address
+        self.globally = globally
+        self.global_window = global_window
+        self.trusted: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
+    # -- who is asking ---------------------------------------------------------------
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+    def client_address(self, request: Request) -> str:
+        """The client's address, from X-Forwarded-For only when a trusted proxy sent it."""
+        peer = request.client.host if request.client else "?"
+        if not self.trusted or not self._is_trusted(peer):
+            return peer
+        forwarded = [a.strip() for header in request.headers.getlist("x-forwarded-for")
+                     for a in header.split(",") if a.strip()]
+        address = peer
+        for hop in reversed(forwarded):  # nearest first: each trusted proxy names the next
+            address = hop
+            if not self._is_trusted(hop):
+                break
+        return address
+
+    # -- the counters ----------------------------------------------------------------
+    def _keys(self, address: str, username: str) -> list[tuple[str, int, float]]:
+        return [(f"account:{username.strip().lower()}", self.attempts, self.window),
+                (f"address:{address}", self.per_address, self.window),
+                ("global", self.globally, self.global_window)]
+
+    def _recent(self, key: str, window: float, now: float) -> deque[float]:
         failures = self._failures[key]
-        while failures and now - failures[0] > self.window:
+        while failures and now - failures[0] > window:
             failures.popleft()
         return failures
 
-    def blocked(self, key: str) -> bool:
+    def blocked(self, address: str, username: str) -> bool:
         with self._lock:
-            return len(self._recent(key, time.monotonic())) >= self.attempts
+            now = time.monotonic()
+            return any(len(self._recent(key, window, now)) >= limit
+                       for key, limit, window in self._keys(address, username))
 
-    def failed(self, key: str) -> None:
+    def failed(self, address: str, username: str) -> None:
         with self._lock:
-            self._recent(key, time.monotonic()).append(time.monotonic())
+            now = time.monotonic()
+            for key, _limit, window in self._keys(address, username):
+                self._recent(key, window, now).append(now)
+            if len(self._failures) > 10_000:  # a spray of names must not grow it for good
+                window = max(self.window, self.global_window)
+                for key in [k for k, v in self._failures.items()
+                            if not v or now - v[-1] > window]:
+                    del self._failures[key]
 
-    def succeeded(self, key: str) -> None:
+    def succeeded(self, address: str, username: str) -> None:
+        """The account's failures are forgiven; the address's and the global are not
+        (else signing in to one's own account would reset a spray)."""
         with self._lock:
-            self._failures.pop(key, None)
+            self._failures.pop(self._keys(address, username)[0][0], None)
 
 
 def login_throttle(request: Request) -> LoginThrottle:

@@ -9,13 +9,13 @@ from starlette.responses import RedirectResponse, Response
 
 from saleskpi.service.auth import Principal, authenticate
 from saleskpi.surfaces.http.deps import (
-    SESSION_CSRF,
-    SESSION_USER,
     ServiceDep,
     ThrottleDep,
     check_csrf,
     csrf_token,
+    end_session,
     optional_user,
+    start_session,
 )
 from saleskpi.surfaces.web.deps import PageDep
 from saleskpi.surfaces.web.http import WebRoute
@@ -69,18 +69,17 @@ def login(request: Request, svc: ServiceDep, login_throttle: ThrottleDep,
     except HTTPException:
         return _form(request, username=username, status=403, error=_(
             "The form expired. Sign in again."))
-    key = f"{request.client.host if request.client else '?'}:{username.lower()}"
-    if login_throttle.blocked(key):
+    address = login_throttle.client_address(request)
+    if login_throttle.blocked(address, username):
         return _form(request, username=username, status=429, error=_(
             "Too many failed sign-ins; wait 5 minutes and try again."))
     principal = authenticate(svc.settings, username, password)
     if principal is None:
-        login_throttle.failed(key)
+        login_throttle.failed(address, username)
         return _form(request, username=username, status=401,
                      error=_("Wrong username or password."))
-    login_throttle.succeeded(key)
-    request.session.clear()  # a new session: nothing from before the sign-in carries over
-    request.session[SESSION_USER] = principal.user_id
+    login_throttle.succeeded(address, username)
+    start_session(request, svc, principal)  # nothing from before the sign-in carries over
     return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
 
 
@@ -93,6 +92,5 @@ def logout_form(page: PageDep) -> Response:
 def logout(request: Request, page: PageDep,
            csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "") -> Response:
     page.check_csrf(csrf)
-    request.session.pop(SESSION_USER, None)
-    request.session.pop(SESSION_CSRF, None)
+    end_session(request, page.service)  # everywhere: copies of the cookie die with it
     return RedirectResponse("/login", status_code=303)

@@ -133,15 +133,18 @@ def serve_command(
         typer.Option("--sync-every", help="Minutes between CRM syncs (0: none; default from "
                      "settings, 15)."),
     ] = None,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option("--secure-cookies", help="Send the session cookie over HTTPS only "
+                     "(Secure): use it behind TLS."),
+    ] = False,
 ) -> None:
     """Run the HTTP server: webhooks for CRMs, and scheduled syncs.
 
-    Example: saleskpi serve --port 8000 --sync-every 10
+    Example: saleskpi serve --port 8000 --sync-every 10 --secure-cookies
     """
-    import uvicorn
-
     from saleskpi.service.scheduler import SyncScheduler
-    from saleskpi.surfaces.server import create_app
+    from saleskpi.surfaces.server import create_app, serve
 
     settings = state.settings
     scheduler = SyncScheduler(settings, sync_every if sync_every is not None
@@ -150,7 +153,7 @@ def serve_command(
     out.print(_("saleskpi is listening on http://{host}:{port}", host=host, port=port),
               highlight=False)
     try:
-        uvicorn.run(create_app(settings, refresh=True), host=host, port=port,
-                    log_level="info")
+        serve(create_app(settings, secure_cookies=secure_cookies, refresh=True), host=host,
+              port=port)
     finally:
         scheduler.stop()

@@ -1,4 +1,4 @@
-"""Users of the web product and API: add, list, tokens."""
+"""Users of the web product and API: add, list, disable, delete, tokens."""
 
 from __future__ import annotations
 
@@ -70,14 +70,102 @@ def user_list(
 def user_token(
     username: Annotated[str, typer.Argument(help="Whose token.")],
     name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "script",
+    days: Annotated[int | None, typer.Option(
+        "--days", min=1, help="The token stops working after this many days (default: "
+        "never).")] = None,
 ) -> None:
     """Issue an API token for scripts (shown once; send as 'Authorization: Bearer ...').
 
-    Example: saleskpi user token anna --name nightly-export
+    Example: saleskpi user token anna --name nightly-export --days 90
     """
     from saleskpi.service.auth import issue_token, list_users
 
     match = [u for u in list_users(state.settings) if u.username == username]
     if not match:
         raise fail(_("no user {name!r}", name=username))
-    write(issue_token(state.settings, match[0].user_id, name))
+    write(issue_token(state.settings, match[0].user_id, name, days=days))
+
+
+@user_app.command("tokens")
+def user_tokens(
+    username: Annotated[str, typer.Argument(help="Whose tokens.")],
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """List a user's API tokens: ids, names and dates, never the secrets.
+
+    Example: saleskpi user tokens anna --format json
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.people import TokensParams, tokens
+    from saleskpi.views.text import to_json
+
+    view = tokens(service(), LOCAL, TokensParams(username=username))
+    if format is ReportFormat.json:
+        write(to_json(view.to_json()))
+        return
+    for t in view.tokens:
+        status = (_("revoked") if t.revoked else
+                  _("expires {when}", when=t.expires.isoformat()) if t.expires else "")
+        out.print(f"{t.id}\t{t.name}\t{t.created.isoformat()}\t{status}", highlight=False)
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(
+    username: Annotated[str, typer.Argument(help="Whose token.")],
+    token_id: Annotated[int, typer.Argument(help="The token's id (saleskpi user tokens).")],
+) -> None:
+    """Revoke an API token at once: scripts using it are refused from now on.
+
+    Example: saleskpi user revoke-token anna 3
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.people import RevokeToken, revoke_token
+
+    view = revoke_token(service(), LOCAL, RevokeToken(id=token_id, username=username))
+    out.print(_("Token {id} ({name}) of {user} revoked.", id=view.revoked.id,
+                name=view.revoked.name, user=username), highlight=False)
+
+
+def _set_disabled(username: str, disabled: bool) -> None:
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.people import UserChange, change_user
+
+    change_user(service(), LOCAL, UserChange(username=username, disabled=disabled))
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Disable a user: sign-ins, sessions and API tokens are refused at once.
+
+    Example: saleskpi user disable anna
+    """
+    _set_disabled(username, True)
+    out.print(_("User {name} disabled.", name=username), highlight=False)
+
+
+@user_app.command("enable")
+def user_enable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Let a disabled user sign in again (their old sessions stay ended).
+
+    Example: saleskpi user enable anna
+    """
+    _set_disabled(username, False)
+    out.print(_("User {name} enabled.", name=username), highlight=False)
+
+
+@user_app.command("delete")
+def user_delete(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
+) -> None:
+    """Delete a user and their API tokens (not the last admin).
+
+    Example: saleskpi user delete anna --yes
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.people import UserTarget, delete_user
+
+    if not yes and not typer.confirm(_("Delete user {name}?", name=username)):
+        raise typer.Exit(1)
+    delete_user(service(), LOCAL, UserTarget(username=username))
+    out.print(_("User {name} deleted.", name=username), highlight=False)
