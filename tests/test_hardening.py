@@ -280,3 +280,20 @@ def test_a_failed_upload_does_not_show_the_servers_paths(server: Server) -> None
     assert bad.status_code < 500
     assert str(server.settings.workspace) not in bad.text
     assert "/tmp" not in bad.text and "uploads" not in bad.text
+    # A lock file of Excel is skipped: the upload has no file to read, and said where.
+    for answer in (
+        client.post("/api/v1/imports", headers={"X-CSRF-Token": csrf}, files=[
+            ("files", ("~$deals.xlsx", b"lock", "application/octet-stream"))]),
+        client.post("/import", data={"csrf": _page_csrf(client)}, files=[
+            ("files", ("~$deals.xlsx", b"lock", "application/octet-stream"))]),
+    ):
+        assert answer.status_code < 500, answer.text
+        assert "no CSV or XLSX files found" in answer.text
+        assert str(server.settings.workspace) not in answer.text, answer.text
+        assert "uploads" not in answer.text
+
+
+def _page_csrf(client: TestClient) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/import").text)
+    assert found is not None
+    return found.group(1)

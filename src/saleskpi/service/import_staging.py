@@ -10,6 +10,7 @@ Uploads left for a day are removed (as the web's import page does with its own).
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 from saleskpi.domain.errors import Conflict, Forbidden, InvalidQuery, NotFound
 from saleskpi.domain.files import private_dir, write_private
 from saleskpi.domain.i18n import _
+from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.settings import Settings
 
 UPLOADS = "uploads"
@@ -80,6 +82,25 @@ def remember(stage: Stage, *, user_id: int, mapping: str | None, source: str | N
     """The dry run passed: keep the files until ``user_id`` confirms them."""
     write_private(stage.root / PENDING, json.dumps(
         {"user_id": user_id, "mapping": mapping, "source": source}))
+
+
+def hide_folder(report: ImportReport, folder: Path) -> ImportReport:
+    """``report`` without the server's path of the upload folder: a reader of an upload's
+    report sees the file names they sent, never where the server keeps them."""
+    where = str(folder)
+
+    def hidden(text: str) -> str:
+        if where not in text:
+            return text
+        return text.replace(where + os.sep, "").replace(where, _("the upload"))
+
+    for issue in report.errors:
+        issue.file, issue.message = hidden(issue.file), hidden(issue.message)
+    for warning in report.warnings:
+        warning.message = hidden(warning.message)
+        if warning.file is not None:
+            warning.file = hidden(warning.file)
+    return report
 
 
 def discard(stage: Stage) -> None:

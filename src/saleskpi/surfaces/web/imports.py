@@ -19,7 +19,7 @@ from starlette.responses import Response
 from saleskpi.domain.errors import SalesKpiError
 from saleskpi.domain.files import private_dir
 from saleskpi.domain.reports import ImportReport
-from saleskpi.service.import_staging import upload_name
+from saleskpi.service.import_staging import hide_folder, upload_name
 from saleskpi.surfaces.http.uploads import MAX_UPLOAD, save_upload
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
 from saleskpi.surfaces.web.errors import PageError
@@ -124,8 +124,8 @@ def confirm(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FIELD
 def _run(page: Page, folder: Path, mapping: str, source: str, *,
          dry_run: bool) -> ImportReport:
     try:
-        return page.service.import_path(folder, mapping=mapping or None,
-                                        source=source or None, dry_run=dry_run,
-                                        mapping_by_name_only=True)
+        return hide_folder(page.service.import_path(folder, mapping=mapping or None,
+                                                    source=source or None, dry_run=dry_run,
+                                                    mapping_by_name_only=True), folder)
     except SalesKpiError as exc:
         raise PageError(400, str(exc)) from None
