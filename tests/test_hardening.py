@@ -297,3 +297,65 @@ def _page_csrf(client: TestClient) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', client.get("/import").text)
     assert found is not None
     return found.group(1)
+
+
+# -- item 10: docs without a CDN; security headers on API answers ---------------------------
+HOST = re.compile(r"""(?:https?:)?//([A-Za-z0-9.-]+)""")
+
+
+@pytest.mark.parametrize("docs,bundle", [("/docs", "swagger-ui-bundle.js"),
+                                         ("/redoc", "redoc.standalone.js")])
+def test_docs_reference_no_other_host_and_load_from_the_app(server: Server, docs: str,
+                                                            bundle: str) -> None:
+    conn = server.connection()
+    status, headers, data = ask(conn, server, "GET", docs)
+    assert status == 200
+    page = data.decode()
+    assert HOST.findall(page) == []  # no CDN, no other origin
+    policy = headers["content-security-policy"]
+    assert "script-src 'self';" in policy  # scripts of this origin only, none inline
+    assert "<script>" not in page
+    assets = re.findall(r'(?:src|href)="(/[^"]+)"', page)
+    assert any(a.endswith(bundle) for a in assets)
+    for asset in assets:
+        status, headers, body = ask(conn, server, "GET", asset)
+        assert status == 200, asset
+        assert len(body) > 50, asset
+        assert headers["x-content-type-options"] == "nosniff"
+        if asset.endswith(".js"):
+            assert "javascript" in headers["content-type"]
+            assert HOST.findall(body.decode()) == [] or asset.endswith(bundle)
+    start = assets[-1]
+    assert start.startswith("/docs/") and '"/openapi.json"' in \
+        ask(conn, server, "GET", start)[2].decode()
+    status, _headers, spec = ask(conn, server, "GET", "/openapi.json")
+    assert status == 200 and "/api/v1/scorecard" in json.loads(spec)["paths"]
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/api/v1/scorecard?kpi=revenue"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/scorecard?kpi=nope"),  # errors too
+    ("GET", "/api/v1/nowhere"),
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("POST", "/webhooks/bitrix24"),
+])
+def test_api_answers_carry_security_headers(server: Server, method: str, path: str) -> None:
+    conn = server.connection()
+    status, headers, _data = ask(conn, server, method, path, body=b"" if method == "POST"
+                                 else None)
+    assert status < 500
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "no-store"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_web_pages_keep_their_own_policy(server: Server) -> None:
+    conn = server.connection()
+    status, headers, _data = ask(conn, server, "GET", "/")
+    assert status == 200
+    assert headers["content-security-policy"].startswith("default-src 'self'")
+    assert headers["content-security-policy"].count("default-src") == 1
