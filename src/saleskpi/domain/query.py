@@ -79,9 +79,70 @@ def parse_where(items: list[str] | tuple[str, ...]) -> Where:
     return tuple(filters)
 
 
+# Resource limits: one question must not keep the server busy for minutes. Each is
+# refused at once, before anything is computed, with a sentence naming the limit.
+# Dates a question may name: wide enough for any sales history, narrow enough that
+# a period's end (and the company's zone) never leaves what a date can hold.
+MIN_DATE = dt.date(1900, 1, 1)
+MAX_DATE = dt.date(2199, 12, 31)
+# The most periods one answer may have, per grain: ten years by day or week, twenty
+# by month or quarter, every year a date may name by year.
+MAX_PERIODS: dict[Period, int] = {"day": 3660, "week": 522, "month": 240, "quarter": 80,
+                                  "year": 300}
+MAX_KPIS = 50  # KPIs in one question
+MAX_BY = 4  # slices in one question
+# Rows × KPIs of one answer (every slice and period, before paging): about three
+# seconds of work (a year by day for 458 reps is 167,170).
+MAX_CELLS = 200_000
+
+
+def check_date(day: dt.date | None, name: str = "date") -> None:
+    """``InvalidQuery`` (``bad_date``) for a date outside MIN_DATE..MAX_DATE."""
+    if day is not None and not MIN_DATE <= day <= MAX_DATE:
+        raise InvalidQuery(_("{name} {day}: dates must lie between {low} and {high}",
+                             name=name, day=day.isoformat(), low=MIN_DATE.isoformat(),
+                             high=MAX_DATE.isoformat()), code="bad_date")
+
+
 def check_range(start: dt.date | None, end: dt.date | None) -> None:
+    check_date(start, "--from")
+    check_date(end, "--to")
     if start and end and start > end:
         raise InvalidQuery(_("--from is after --to"), code="bad_range")
+
+
+def count_periods(first: dt.date, last: dt.date, period: Period) -> int:
+    """How many periods of the grain touch [first, last], counted without listing them."""
+    if period == "all" or first > last:
+        return 1 if period == "all" else 0
+    if period == "day":
+        return (last - first).days + 1
+    if period == "week":
+        return (period_start(last, "week") - period_start(first, "week")).days // 7 + 1
+    months = {"month": 1, "quarter": 3, "year": 12}[period]
+    return ((last.year * 12 + last.month - 1) // months
+            - (first.year * 12 + first.month - 1) // months + 1)
+
+
+def check_periods(first: dt.date | None, last: dt.date | None, period: Period) -> None:
+    """``InvalidQuery`` (``too_many_periods``) when [first, last] by ``period`` is too long."""
+    if period == "all" or first is None or last is None:
+        return
+    count, limit = count_periods(first, last, period), MAX_PERIODS[period]
+    if count > limit:
+        raise InvalidQuery(_("{count} periods by {period} asked; one answer has at most "
+                             "{limit}: narrow --from/--to or choose a coarser --period",
+                             count=count, period=period, limit=limit),
+                           code="too_many_periods")
+
+
+def check_cells(rows: int, kpis: int) -> None:
+    """``InvalidQuery`` (``too_many_rows``) when rows × KPIs of an answer exceed MAX_CELLS."""
+    if rows * max(kpis, 1) > MAX_CELLS:
+        raise InvalidQuery(_("the answer would have {rows} rows × {kpis} KPIs; at most "
+                             "{limit} values are computed at once: ask fewer KPIs or "
+                             "slices, a shorter range, a coarser --period or add --where",
+                             rows=rows, kpis=kpis, limit=MAX_CELLS), code="too_many_rows")
 
 
 def make_query(kpis: list[str] | tuple[str, ...], *, by: list[str] | tuple[str, ...] = (),
@@ -90,9 +151,17 @@ def make_query(kpis: list[str] | tuple[str, ...], *, by: list[str] | tuple[str, 
     """A scorecard question from what a user typed, checked the same way everywhere."""
     if not kpis:
         raise InvalidQuery(_("ask for at least one KPI; see 'saleskpi kpis'"), code="no_kpi")
+    kpis, by = tuple(dict.fromkeys(kpis)), tuple(dict.fromkeys(by))  # asked twice: once
+    if len(kpis) > MAX_KPIS:
+        raise InvalidQuery(_("{count} KPIs asked; one question has at most {limit}",
+                             count=len(kpis), limit=MAX_KPIS), code="too_many_kpis")
+    if len(by) > MAX_BY:
+        raise InvalidQuery(_("{count} slices asked; one question has at most {limit}",
+                             count=len(by), limit=MAX_BY), code="too_many_slices")
     check_range(start, end)
-    return KpiQuery(tuple(kpis), tuple(by), parse_period(period), start, end,
-                    parse_where(where))
+    grain = parse_period(period)
+    check_periods(start, end, grain)
+    return KpiQuery(kpis, by, grain, start, end, parse_where(where))
 
 
 def period_start(day: dt.date, period: Period) -> dt.date:

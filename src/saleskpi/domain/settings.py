@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from saleskpi.domain.files import private_dir, write_private
+
 WORKSPACE_SETTINGS_FILE = "settings.yaml"
 ENV_PREFIX = "SALESKPI_"
 DEFAULT_WORKSPACE = "saleskpi-data"
@@ -176,9 +178,9 @@ def save_workspace_settings(settings: Settings, **values: str) -> None:
     import yaml
 
     path = settings.workspace / WORKSPACE_SETTINGS_FILE
-    settings.workspace.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.workspace)
     current: dict[str, Any] = {}
     if path.is_file():
         current = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     current.update(values)
-    path.write_text(yaml.safe_dump(current, allow_unicode=True, sort_keys=True), encoding="utf-8")
+    write_private(path, yaml.safe_dump(current, allow_unicode=True, sort_keys=True))

@@ -24,6 +24,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from saleskpi.domain.files import private_dir
 from saleskpi.engine.context import ViewContext
 from saleskpi.engine.shape import AS_OF_TABLE, Compiled, Shape, measure_column
 
@@ -157,7 +158,7 @@ class CompiledSqlFiles:
 
     def _start_afresh(self) -> None:
         """Create this version's subfolder; remove other versions'."""
-        self.current.mkdir(parents=True, exist_ok=True)
+        private_dir(self.current)
         for other in self.folder.iterdir():
             if other != self.current and other.is_dir():
                 shutil.rmtree(other, ignore_errors=True)

@@ -29,6 +29,8 @@ from saleskpi.domain.query import (
     KpiValue,
     ResultRow,
     Scorecard,
+    check_cells,
+    check_periods,
     local_midnight_utc,
     next_period,
     periods_between,
@@ -287,6 +289,7 @@ class Engine:
             last = last or min(high, self._local_date(now))
         if first is None or last is None:
             return ()
+        check_periods(first, last, query.period)  # the data's range, when none was asked
         instants = []
         for start in periods_between(first, last, query.period):
             edge = start if at_start else next_period(start, query.period)
@@ -349,6 +352,7 @@ class Engine:
             record[FROM_DATA] = True
         if not axes:
             return records
+        check_cells(math.prod(len(axis) for axis in axes), len(query.kpis))
         order = [axis_columns.index(k) for k in key_columns]
         for combination in product(*axes):
             flat = [value for part in combination for value in part]

@@ -10,6 +10,7 @@ import yaml
 
 from saleskpi.catalog.load import CatalogError, load_catalog
 from saleskpi.domain.errors import NotFound
+from saleskpi.domain.files import private_dir, write_private
 from saleskpi.domain.i18n import _
 
 
@@ -36,8 +37,8 @@ def save_kpis(path: Path, items: list[dict[str, Any]]) -> None:
                            code="bad_kpi") from None
     finally:
         candidate.unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    private_dir(path.parent)
+    write_private(path, text)
 
 
 def put_kpi(path: Path, key: str, definition: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ Uploads left for a day are removed (as the web's import page does with its own).
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saleskpi.domain.errors import Conflict, Forbidden, InvalidQuery, NotFound
+from saleskpi.domain.files import private_dir, write_private
 from saleskpi.domain.i18n import _
+from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.settings import Settings
 
 UPLOADS = "uploads"
@@ -26,6 +29,8 @@ SUFFIXES = (".csv", ".xlsx", ".txt", ".tsv")
 STALE_AFTER = 24 * 3600
 PENDING, CLAIMED, DONE = "pending.json", "claimed.json", "done.json"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# A file name's bytes: file systems hold 255; the rest is room for what is added to it.
+MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,17 @@ def new_stage(settings: Settings) -> Stage:
     clean_stale(root)
     token = secrets.token_urlsafe(24)
     stage = Stage(token, root / token)
-    stage.folder.mkdir(parents=True)
+    private_dir(stage.folder)
     return stage
 
 
 def upload_name(filename: str | None) -> str:
     """The name an uploaded file is stored under; ``InvalidQuery`` for other kinds of file."""
     name = Path(filename or "upload.csv").name
+    if len(name.encode("utf-8")) > MAX_NAME:
+        raise InvalidQuery(_("{name}…: the file name is too long; rename the file (at most "
+                             "{limit} bytes)", name=name[:40], limit=MAX_NAME),
+                           code="bad_file")
     if not name.lower().endswith(SUFFIXES) or name.startswith("."):
         raise InvalidQuery(_("{name}: upload .csv or .xlsx files", name=name), code="bad_file")
     return name
@@ -71,8 +80,27 @@ def upload_name(filename: str | None) -> str:
 
 def remember(stage: Stage, *, user_id: int, mapping: str | None, source: str | None) -> None:
     """The dry run passed: keep the files until ``user_id`` confirms them."""
-    (stage.root / PENDING).write_text(json.dumps(
-        {"user_id": user_id, "mapping": mapping, "source": source}), encoding="utf-8")
+    write_private(stage.root / PENDING, json.dumps(
+        {"user_id": user_id, "mapping": mapping, "source": source}))
+
+
+def hide_folder(report: ImportReport, folder: Path) -> ImportReport:
+    """``report`` without the server's path of the upload folder: a reader of an upload's
+    report sees the file names they sent, never where the server keeps them."""
+    where = str(folder)
+
+    def hidden(text: str) -> str:
+        if where not in text:
+            return text
+        return text.replace(where + os.sep, "").replace(where, _("the upload"))
+
+    for issue in report.errors:
+        issue.file, issue.message = hidden(issue.file), hidden(issue.message)
+    for warning in report.warnings:
+        warning.message = hidden(warning.message)
+        if warning.file is not None:
+            warning.file = hidden(warning.file)
+    return report
 
 
 def discard(stage: Stage) -> None:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from saleskpi.domain.files import write_private
 from saleskpi.domain.funnel import FunnelOptions
 from saleskpi.domain.query import PERIODS, KpiQuery, Scope
 from saleskpi.service.core import FunnelQuestion, Question, SalesKpiService
@@ -145,7 +146,7 @@ def question_from_json(item: dict[str, Any]) -> tuple[Question | FunnelQuestion,
 def save_questions(path: Path, items: list[tuple[Question | FunnelQuestion, float]]) -> None:
     text = json.dumps([question_to_json(q, at) for q, at in items], ensure_ascii=False)
     partial = path.with_suffix(".tmp")
-    partial.write_text(text, encoding="utf-8")
+    write_private(partial, text)
     partial.replace(path)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from saleskpi.domain.errors import Busy
+from saleskpi.domain.files import private_dir, private_file
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
 from saleskpi.store.first_contacts import (
@@ -99,7 +100,7 @@ class AnalyticsStore:
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         if read_only and not path.exists():
             read_only = False  # nothing imported yet: create an empty store
         try:
@@ -111,6 +112,8 @@ class AnalyticsStore:
                 "{path} is in use by another saleskpi process (the server, or an import). "
                 "Import through the dashboard or the API while the server runs, or stop it "
                 "first.", path=path)) from None
+        if not read_only:
+            private_file(path)
         # Sessions are UTC so that TIMESTAMP -> TIMESTAMPTZ casts are identity.
         self.con.execute("SET TimeZone = 'UTC'")
         present = self._schema_objects()

@@ -27,7 +27,7 @@ from saleskpi.surfaces.api import (
     syncs,
     webhooks,
 )
-from saleskpi.surfaces.http import errors
+from saleskpi.surfaces.http import errors, security
 from saleskpi.surfaces.http.deps import LoginThrottle
 from saleskpi.surfaces.mcp.http import PATH as MCP_PATH
 from saleskpi.surfaces.mcp.http import McpHttpApp
@@ -80,6 +80,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
                        session_cookie=SESSION_COOKIE, same_site="lax",
                        https_only=secure_cookies, max_age=12 * 3600)
     errors.install(app)
+    security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)
     for area in (catalogue, drill, funnel, imports, people, plans, rankings, syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])

@@ -18,7 +18,13 @@ from pydantic import BaseModel, Field
 
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _, current_language
-from saleskpi.domain.query import make_query, next_period, parse_period, period_start
+from saleskpi.domain.query import (
+    check_date,
+    make_query,
+    next_period,
+    parse_period,
+    period_start,
+)
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.drill import rows_behind as service_rows_behind
 from saleskpi.service.principal import Principal
@@ -108,6 +114,7 @@ def _dates(params: RowsParams) -> tuple[dt.date | None, dt.date | None]:
     if grain == "all":
         raise InvalidQuery(_("a period key needs its grain: period day, week, month, "
                              "quarter or year"), code="bad_period")
+    check_date(params.period_key, "period key")
     first = period_start(params.period_key, grain)
     last = next_period(first, grain) - dt.timedelta(days=1)
     start = max(first, params.start) if params.start else first

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, Field
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.funnel import FunnelOptions
 from saleskpi.domain.i18n import _
-from saleskpi.domain.query import check_range, parse_where
+from saleskpi.domain.query import check_date, check_range, parse_where
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.principal import Principal
 from saleskpi.views.base import Filtered, PageInfo, Paging, ViewModel, paged
@@ -59,6 +59,7 @@ def funnel(service: SalesKpiService, caller: Principal, params: FunnelParams) ->
         raise InvalidQuery(_("--by takes only rep for the funnel, got {by!r}", by=params.by),
                            code="bad_by")
     check_range(params.start, params.end)
+    check_date(params.as_of, "--as-of")
     options = FunnelOptions(pipeline=params.pipeline, by_rep=params.by == "rep",
                             as_of=params.as_of, start=params.start, end=params.end,
                             where=parse_where(params.where))

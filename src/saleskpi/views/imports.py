@@ -98,9 +98,10 @@ def import_files(service: SalesKpiService, caller: Principal, params: UploadImpo
     require_manager(caller)
     stage = staging.open_stage(service.settings, params.stage)
     try:
-        report = service.import_path(stage.folder, mapping=params.mapping, source=params.source,
-                                     dry_run=params.dry_run, progress=progress,
-                                     mapping_by_name_only=True)
+        report = staging.hide_folder(service.import_path(
+            stage.folder, mapping=params.mapping, source=params.source,
+            dry_run=params.dry_run, progress=progress, mapping_by_name_only=True),
+            stage.folder)
     except BaseException:
         staging.discard(stage)
         raise
@@ -122,9 +123,9 @@ def confirm_import(service: SalesKpiService, caller: Principal, params: ConfirmP
     require_manager(caller)
     pending = staging.claim(service.settings, params.token, caller.user_id)
     try:
-        report = service.import_path(pending.stage.folder, mapping=pending.mapping,
-                                     source=pending.source, dry_run=False, progress=progress,
-                                     mapping_by_name_only=True)
+        report = staging.hide_folder(service.import_path(
+            pending.stage.folder, mapping=pending.mapping, source=pending.source,
+            dry_run=False, progress=progress, mapping_by_name_only=True), pending.stage.folder)
     finally:
         staging.finish(pending)
     return _view(report, None)

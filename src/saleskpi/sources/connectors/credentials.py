@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from saleskpi.domain.errors import SalesKpiError
+from saleskpi.domain.files import private_dir
 from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
 
@@ -33,7 +34,7 @@ def workspace_key(settings: Settings) -> bytes:
         return settings.secret_key.get_secret_value().encode()
     path = settings.workspace / KEY_FILE
     if not path.exists():
-        settings.workspace.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.workspace)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(Fernet.generate_key())
@@ -84,7 +85,7 @@ class CredentialStore:
     def _write(self, data: dict[str, dict[str, str]]) -> None:
         """Encrypt and replace the file atomically, readable by its owner only."""
         token = self._fernet.encrypt(json.dumps(data).encode())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:

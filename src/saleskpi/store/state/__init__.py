@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 
+from saleskpi.domain.files import private_dir, private_file
 from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.settings import Settings
 from saleskpi.store.state.models import ImportRun
@@ -19,8 +20,9 @@ MIGRATIONS = Path(__file__).parent.parent / "migrations"
 @cache
 def engine_for(url: str) -> Engine:
     """An engine on a migrated database (migrations run once per process)."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if database is not None:
+        private_dir(database.parent)
     from alembic import command
     from alembic.config import Config
 
@@ -30,6 +32,8 @@ def engine_for(url: str) -> Engine:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    if database is not None:
+        private_file(database)  # password and token hashes: the owner's only
     return engine
 
 

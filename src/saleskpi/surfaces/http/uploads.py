@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi import UploadFile
+
+from saleskpi.domain.files import open_private
 
 MAX_UPLOAD = 50 * 1024 * 1024
 UPLOAD_CHUNK = 1024 * 1024
@@ -19,7 +22,7 @@ def save_upload(upload: UploadFile, path: Path, room: int) -> int | None:
     """
     upload.file.seek(0)
     size = 0
-    with path.open("wb") as out:
+    with os.fdopen(open_private(path), "wb") as out:
         while chunk := upload.file.read(UPLOAD_CHUNK):
             size += len(chunk)
             if size > room:

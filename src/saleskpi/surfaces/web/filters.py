@@ -14,7 +14,15 @@ from urllib.parse import urlencode
 from starlette.datastructures import QueryParams
 
 from saleskpi.domain.query import DIMENSIONS as SLICES
-from saleskpi.domain.query import PERIODS, Period, Where
+from saleskpi.domain.query import (
+    MAX_DATE,
+    MAX_PERIODS,
+    MIN_DATE,
+    PERIODS,
+    Period,
+    Where,
+    count_periods,
+)
 from saleskpi.surfaces.web.i18n import _
 
 # Every slice of the query vocabulary, team and rep first (the filter bar's order).
@@ -44,8 +52,10 @@ class Filters:
 
     @property
     def grain(self) -> Period:
-        """The period grain of trend charts: the chosen one, or months."""
-        return self.period if self.period != "all" else "month"
+        """The period grain of trend charts: the chosen one, or months (or coarser, when
+        the range has more months than one answer may have)."""
+        return self.period if self.period != "all" else fitting_grain(self.start, self.end,
+                                                                      "month")
 
     def single(self, dim: str) -> str | None:
         """The one value of a slice, if exactly one is chosen."""
@@ -58,11 +68,17 @@ def _date(params: QueryParams, name: str, errors: list[str]) -> dt.date | None:
     if not text:
         return None
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         errors.append(_("{field}: {value!r} is not a date; write it as YYYY-MM-DD",
                         field=name, value=text[:40]))
         return None
+    if not MIN_DATE <= day <= MAX_DATE:
+        errors.append(_("{field}: {day} is ignored; dates must lie between {low} and {high}",
+                        field=name, day=day.isoformat(), low=MIN_DATE.isoformat(),
+                        high=MAX_DATE.isoformat()))
+        return None
+    return day
 
 
 def parse_filters(params: QueryParams) -> Filters:
@@ -76,6 +92,11 @@ def parse_filters(params: QueryParams) -> Filters:
     if period_text != period:
         errors.append(_("unknown period {period!r}; use one of {known}",
                         period=period_text[:40], known=", ".join(PERIODS)))
+    fitting = fitting_grain(start, end, period)
+    if fitting != period:
+        errors.append(_("{period}: too many periods from {start} to {end}; shown by {grain}",
+                        period=period, start=start, end=end, grain=fitting))
+        period = fitting
     slices = []
     for dim in DIMENSIONS:
         text = params.get(dim, "").strip()
@@ -84,6 +105,17 @@ def parse_filters(params: QueryParams) -> Filters:
         elif text:
             slices.append((dim, text))
     return Filters(start, end, period, tuple(slices), tuple(errors))
+
+
+def fitting_grain(start: dt.date | None, end: dt.date | None, period: Period) -> Period:
+    """``period``, or the first coarser grain whose periods from start to end fit in one
+    answer (a page shows what it can instead of refusing)."""
+    if period == "all" or start is None or end is None:
+        return period
+    for grain in PERIODS[PERIODS.index(period):-1]:
+        if count_periods(start, end, grain) <= MAX_PERIODS[grain]:
+            return grain
+    return "all"
 
 
 def quick_ranges(today: dt.date) -> list[tuple[str, dt.date, dt.date]]:

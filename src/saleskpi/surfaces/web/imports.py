@@ -17,7 +17,9 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.responses import Response
 
 from saleskpi.domain.errors import SalesKpiError
+from saleskpi.domain.files import private_dir
 from saleskpi.domain.reports import ImportReport
+from saleskpi.service.import_staging import hide_folder, upload_name
 from saleskpi.surfaces.http.uploads import MAX_UPLOAD, save_upload
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
 from saleskpi.surfaces.web.errors import PageError
@@ -26,7 +28,6 @@ from saleskpi.surfaces.web.i18n import _
 
 router = APIRouter(route_class=WebRoute)
 SESSION_IMPORT = "web_import"
-SUFFIXES = (".csv", ".xlsx", ".txt", ".tsv")
 STALE_AFTER = 24 * 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_FIELD = 200
@@ -76,14 +77,14 @@ def upload(page: ManagerPageDep, files: Annotated[list[UploadFile], File()],
     _clean_stale(root)
     token = secrets.token_urlsafe(24)
     staged = root / token
-    staged.mkdir(parents=True)
+    private_dir(staged)
     room = MAX_UPLOAD
     for item in files:
-        name = Path(item.filename or "upload.csv").name
-        if not name.lower().endswith(SUFFIXES) or name.startswith("."):
+        try:
+            name = upload_name(item.filename)
+        except SalesKpiError as exc:
             shutil.rmtree(staged, ignore_errors=True)
-            return _form(page, status=400, error=_("{name}: upload .csv or .xlsx files",
-                                                   name=name))
+            return _form(page, status=400, error=exc.message)
         size = save_upload(item, staged / name, room)
         if size is None:
             shutil.rmtree(staged, ignore_errors=True)
@@ -123,8 +124,8 @@ def confirm(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FIELD
 def _run(page: Page, folder: Path, mapping: str, source: str, *,
          dry_run: bool) -> ImportReport:
     try:
-        return page.service.import_path(folder, mapping=mapping or None,
-                                        source=source or None, dry_run=dry_run,
-                                        mapping_by_name_only=True)
+        return hide_folder(page.service.import_path(folder, mapping=mapping or None,
+                                                    source=source or None, dry_run=dry_run,
+                                                    mapping_by_name_only=True), folder)
     except SalesKpiError as exc:
         raise PageError(400, str(exc)) from None

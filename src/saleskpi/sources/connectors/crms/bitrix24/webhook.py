@@ -24,6 +24,9 @@ from saleskpi.sources.connectors.base import WebhookRejected
 
 REPLAY_WINDOW_S = 5 * 60
 _EVENT = re.compile(r"^ONCRM[A-Z_]+$")
+# Ids and unix times: ASCII digits, at most 19 (a 64-bit integer); "²" or 5,000 digits
+# are not ids (int() refuses over 4,300 digits).
+_NUMBER = re.compile(r"^[0-9]{1,19}$", re.ASCII)
 _KEY = re.compile(r"^[A-Za-z_]+(\[[A-Za-z0-9_]*\])*$")
 FORM = "application/x-www-form-urlencoded"
 
@@ -47,10 +50,10 @@ def verify_delivery(request: WebhookRequest, *, token: str) -> str:
     if not _EVENT.match(event):
         raise WebhookRejected("malformed: not a Bitrix24 CRM event")
     record = form.get("data[FIELDS][ID]", "")
-    if not record.isdigit():
+    if not _NUMBER.match(record):
         raise WebhookRejected("malformed: data[FIELDS][ID] is not an id")
     sent = form.get("ts", "")
-    if not sent.isdigit():
+    if not _NUMBER.match(sent):
         raise WebhookRejected("malformed: ts is not a unix time")
     if abs(request.received_at - int(sent)) > REPLAY_WINDOW_S:
         raise WebhookRejected("stale: sent more than five minutes before it arrived")

@@ -1,0 +1,62 @@
+"""Workspace files readable by their owner only: 0600 files in 0700 folders.
+
+The workspace holds password and token hashes (``state.sqlite``), the company's
+data (``analytics.duckdb``), the questions people asked and uploaded files. Every
+file or folder saleskpi creates there goes through these helpers, whatever the
+process's umask, so another account on the machine can read none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+# Files a database keeps next to its own while it writes.
+COMPANIONS = (".wal", "-wal", "-shm", "-journal")
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder only its owner may use: the folders made for it are 0700, and
+    ``path`` itself is made 0700 when it already existed."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=PRIVATE_DIR)
+        _chmod(folder, PRIVATE_DIR)
+    _chmod(path, PRIVATE_DIR)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file (and a database's companion files next to it) 0600."""
+    for candidate in (path, *(path.with_name(path.name + c) for c in COMPANIONS)):
+        if candidate.is_file():
+            _chmod(candidate, PRIVATE_FILE)
+
+
+def open_private(path: Path) -> int:
+    """A descriptor on ``path`` for writing, created (or truncated) 0600."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    handle = os.open(path, flags, PRIVATE_FILE)
+    with contextlib.suppress(OSError):
+        os.fchmod(handle, PRIVATE_FILE)  # the file may have existed with another mode
+    return handle
+
+
+def write_private(path: Path, text: str) -> None:
+    """``text`` (UTF-8) written to ``path``, a 0600 file."""
+    with os.fdopen(open_private(path), "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    # Not ours (a shared parent) or a system without modes: nothing to do.
+    with contextlib.suppress(OSError, NotImplementedError):
+        os.chmod(path, mode)
