@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -35,7 +35,7 @@ from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
 from saleskpi.service.scoping import plan_cut
-from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.analytics import AnalyticsStore, StoreBusy
 from saleskpi.store.people import PeopleReport, link, people, unlink
 
 if TYPE_CHECKING:
@@ -79,9 +79,13 @@ class SalesKpiService:
         """``shared_writer``: inside the server, which also writes (imports, syncs).
 
         DuckDB lets one process hold a file read-write and refuses a read-only
-        connection next to it, so the server opens every connection read-write. It
-        does not keep the file open between computations (that would save 50 ms an
-        open), so that the CLI can read the same workspace while the server runs.
+        connection next to it (in another process, or in the same one), so the
+        server reads read-only while none of its own writers has the file, and
+        read-write beside one (``AnalyticsStore(join_writer=True)``). It does not keep
+        the file open between computations (that would save 50 ms an open), so that
+        the CLI can read, and import into, the same workspace while the server runs.
+        While another process holds the file, answers kept for the same question come
+        from the cache, however old (issue 16, item 7).
         """
         self.settings = settings
         self.shared_writer = shared_writer
@@ -139,8 +143,8 @@ class SalesKpiService:
 
     @contextmanager
     def engine(self, *, read_only: bool = True) -> Iterator[Engine]:
-        read_only = read_only and not self.shared_writer
-        with AnalyticsStore(self.settings.analytics_path, read_only=read_only) as store:
+        with AnalyticsStore(self.settings.analytics_path, read_only=read_only,
+                            join_writer=self.shared_writer) as store:
             yield Engine(store, self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency,
                          compiled_sql=self.settings.compiled_sql_dir)
@@ -212,7 +216,12 @@ class SalesKpiService:
 
     def _kept(self, question: Question) -> Scorecard:
         key = (question, self.data_version())
-        card = self.results.get(key, partial(self._compute, question))
+        try:
+            card = self.results.get(key, partial(self._compute, question))
+        except StoreBusy as busy:
+            # Another process (an import) holds the store: the last answer to the same
+            # question, if one is kept; else the caller gets the 503 "try again".
+            card = _latest_answer(self.results, question, busy)
         self.recent.note(question)
         return Scorecard(card.query, list(card.rows), list(card.totals), dict(card.units))
 
@@ -263,8 +272,11 @@ class SalesKpiService:
         asked = FunnelQuestion(options, scope, now)
         if self.settings.cache_seconds <= 0:
             return self._compute_funnel(asked)
-        report = self.funnels.get((asked, self.data_version()),
-                                  partial(self._compute_funnel, asked))
+        try:
+            report = self.funnels.get((asked, self.data_version()),
+                                      partial(self._compute_funnel, asked))
+        except StoreBusy as busy:
+            report = _latest_answer(self.funnels, asked, busy)
         self.recent.note(asked)
         return report
 
@@ -332,8 +344,8 @@ class SalesKpiService:
     # -- people ---------------------------------------------------------------------
     def people(self) -> PeopleReport:
         """Reps as people matched across sources, with likely duplicates."""
-        with AnalyticsStore(self.settings.analytics_path,
-                            read_only=not self.shared_writer) as store:
+        with AnalyticsStore(self.settings.analytics_path, read_only=True,
+                            join_writer=self.shared_writer) as store:
             return people(store)
 
     def link_reps(self, refs: Sequence[str]) -> None:
@@ -347,9 +359,9 @@ class SalesKpiService:
 
     @contextmanager
     def reading(self) -> Iterator[AnalyticsStore]:
-        """The analytics store, read-only unless this process is the server (the writer)."""
-        with AnalyticsStore(self.settings.analytics_path,
-                            read_only=not self.shared_writer) as store:
+        """The analytics store, read-only (read-write beside a writer of the server's)."""
+        with AnalyticsStore(self.settings.analytics_path, read_only=True,
+                            join_writer=self.shared_writer) as store:
             yield store
 
     def find_rep(self, text: str) -> RepEntry | None:
@@ -371,11 +383,18 @@ class SalesKpiService:
         """The reps ``scope`` may see, by name: for pickers and links."""
         version = self.data_version()
         if self._people is None or self._people[0] != version:
-            with self.reading() as store:
-                found = store.rep_people()
-            entries = [RepEntry(p, n or p, t) for p, n, t in found]
-            entries.sort(key=lambda r: (r.name.casefold(), r.rep))
-            self._people = (version, entries)
+            try:
+                with self.reading() as store:
+                    found = store.rep_people()
+            except StoreBusy:
+                if self._people is None:
+                    raise
+                found = None  # an import holds the store: the reps known before
+            if found is not None:
+                entries = [RepEntry(p, n or p, t) for p, n, t in found]
+                entries.sort(key=lambda r: (r.name.casefold(), r.rep))
+                self._people = (version, entries)
+        assert self._people is not None
         people = self._people[1]
         return [r for r in people
                 if (scope.rep_ids is None or r.rep in scope.rep_ids)
@@ -390,8 +409,13 @@ class SalesKpiService:
         version = self.data_version()
         kept = self._rep_names
         if kept is None or kept[0] != version:
-            with self.reading() as store:
-                names = store.rep_names()
+            try:
+                with self.reading() as store:
+                    names = store.rep_names()
+            except StoreBusy:
+                if kept is None:
+                    raise
+                return kept[1]  # an import holds the store: the names known before
             kept = self._rep_names = (version, names)
         return kept[1]
 
@@ -445,6 +469,15 @@ class SalesKpiService:
             for dim, values in query.where
         )
         return replace(query, where=where)
+
+
+def _latest_answer(cache: ResultCache[Any], question: Hashable, busy: StoreBusy) -> Any:
+    """The last kept answer to ``question`` (keys are (question, data version)), or
+    ``busy`` raised again when there is none."""
+    found = cache.latest(lambda key: isinstance(key, tuple) and key[0] == question)
+    if found is None:
+        raise busy
+    return found
 
 
 def averages(scorecard: Scorecard) -> list[ResultRow]:

@@ -94,6 +94,18 @@ class ResultCache(Generic[T]):
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
+    def latest(self, match: Callable[[Hashable], bool]) -> T | None:
+        """The most recently kept answer whose key ``match``es, expired or not.
+
+        For when the answer cannot be computed now (another process holds the store):
+        an older answer to the same question beats none.
+        """
+        with self._lock:
+            for key in reversed(self._entries):
+                if match(key):
+                    return self._entries[key][1]
+        return None
+
     def expires_in(self, key: Hashable) -> float:
         """Seconds until ``key``'s answer expires; 0 if none is kept."""
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +79,69 @@ UPGRADE_WAIT_SECONDS = 300.0
 # What a current store has; a store missing any of them is upgraded.
 CURRENT_OBJECTS = frozenset({"reps", "rep_people", "saleskpi_meta",
                              *FIRST_CONTACT_TABLES.values()})
+# How long an open waits for another holder of the file before it gives up with
+# StoreBusy (issue 16, item 7). A reader (a page, ``saleskpi kpi``) waits briefly:
+# the server's reads hold the file for a moment only, and a page would rather say
+# "busy, try again" than hang behind an import. A writer (an import) waits for the
+# readers in front of it to finish.
+READ_WAIT_SECONDS = 2.0
+WRITE_WAIT_SECONDS = 30.0
+
+
+# Writers of this process, by file: those with the file open read-write and those
+# waiting to. DuckDB refuses a read-only connection next to a read-write one in the
+# same process, so the server's readers join a writer (read-write) while there is
+# one, and read read-only otherwise: then the CLI can read next to an idle server.
+_writers: dict[str, int] = {}
+_writers_lock = threading.Lock()
+
+
+def _count_writer(path: Path, step: int) -> None:
+    key = str(path.resolve())
+    with _writers_lock:
+        left = _writers.get(key, 0) + step
+        if left > 0:
+            _writers[key] = left
+        else:
+            _writers.pop(key, None)
+
+
+def _has_writer(path: Path) -> bool:
+    with _writers_lock:
+        return _writers.get(str(path.resolve()), 0) > 0
+
+
+def _held_elsewhere(exc: duckdb.Error) -> bool:
+    """Whether opening failed because another connection holds the file.
+
+    Another process: DuckDB's file lock ("Could not set lock"). This process: a
+    connection opened read-only next to one opened read-write, or the other way
+    round ("different configuration").
+    """
+    text = str(exc).lower()
+    return (isinstance(exc, duckdb.IOException) and "lock" in text) or (
+        isinstance(exc, duckdb.ConnectionException) and "different configuration" in text)
+
+
+def _connect(path: Path, *, read_only: bool, wait: float | None) -> duckdb.DuckDBPyConnection:
+    """A connection to ``path``, retried with back-off while another holder has the file."""
+    if wait is None:
+        wait = READ_WAIT_SECONDS if read_only else WRITE_WAIT_SECONDS
+    deadline = time.monotonic() + wait
+    pause = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _held_elsewhere(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise StoreBusy(_(
+                    "{path} is in use by another saleskpi process (the server, or an import). "
+                    "Import through the dashboard or the API while the server runs, or stop "
+                    "it first.", path=path)) from None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 class StoreBusy(Busy):
@@ -98,27 +162,37 @@ class AnalyticsStore:
     length of one command and closed after it.
     """
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False,
+                 wait: float | None = None, join_writer: bool = False) -> None:
+        """``wait``: seconds to retry while another connection holds the file, then
+        ``StoreBusy`` (default: READ_WAIT_SECONDS to read, WRITE_WAIT_SECONDS to write).
+
+        ``join_writer``: a read in a process that also writes (the server): read-only,
+        unless a writer of this process has the file (or waits for it): then
+        read-write beside it, as DuckDB allows no mix within a process.
+        """
         self.path = path
+        self._writer = False
         private_dir(path.parent)
         if read_only and not path.exists():
             read_only = False  # nothing imported yet: create an empty store
+        if not read_only:
+            _count_writer(path, 1)  # readers that join a writer are not counted
+            self._writer = True
+        elif join_writer and _has_writer(path):
+            read_only = False
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            raise StoreBusy(_(
-                "{path} is in use by another saleskpi process (the server, or an import). "
-                "Import through the dashboard or the API while the server runs, or stop it "
-                "first.", path=path)) from None
+            self.con = _connect(path, read_only=read_only, wait=wait)
+        except BaseException:
+            self._release()
+            raise
         if not read_only:
             private_file(path)
         # Sessions are UTC so that TIMESTAMP -> TIMESTAMPTZ casts are identity.
         self.con.execute("SET TimeZone = 'UTC'")
         present = self._schema_objects()
         if read_only and "reps" not in present:
-            self.con.close()
+            self.close()
             raise StoreBusy(_("{path} holds no saleskpi data yet: run 'saleskpi import' or "
                               "'saleskpi demo' first.", path=path))
         if not self._is_current(present):
@@ -127,7 +201,7 @@ class AnalyticsStore:
                 # then read as asked.
                 self.con.close()
                 AnalyticsStore(path).close()
-                self.con = duckdb.connect(str(path), read_only=True)
+                self.con = _connect(path, read_only=True, wait=wait)
                 self.con.execute("SET TimeZone = 'UTC'")
             else:
                 self._upgrade()
@@ -277,7 +351,15 @@ class AnalyticsStore:
         forget_first_contacts(self.con, source)
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._writer:
+            self._writer = False
+            _count_writer(self.path, -1)
 
     def __enter__(self) -> AnalyticsStore:
         return self

@@ -8,9 +8,18 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from saleskpi.domain.errors import HTTP_STATUS, SalesKpiError
+from saleskpi.domain.errors import HTTP_STATUS, ErrorKind, SalesKpiError
 
 log = logging.getLogger("saleskpi.surfaces.api")
+
+
+# Busy (another process holds the store, e.g. a CLI import): when to ask again.
+RETRY_AFTER_SECONDS = 5
+
+
+def retry_after(exc: SalesKpiError) -> dict[str, str] | None:
+    """``Retry-After`` for a busy answer (503), none for the others."""
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.kind == ErrorKind.busy else None
 
 
 def problem(status: int, code: str, message: str) -> HTTPException:
@@ -30,7 +39,7 @@ def install(app: FastAPI) -> None:
     async def sales_kpi_error(_request: Request, exc: SalesKpiError) -> JSONResponse:
         # The one translation of the error family for HTTP: problem details with the code.
         return JSONResponse(exc.to_problem(), status_code=HTTP_STATUS[exc.kind],
-                            media_type="application/problem+json")
+                            media_type="application/problem+json", headers=retry_after(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:

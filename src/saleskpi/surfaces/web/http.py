@@ -33,6 +33,7 @@ from starlette.types import Scope
 from saleskpi.domain.errors import HTTP_STATUS, SalesKpiError
 from saleskpi.service.core import SalesKpiService
 from saleskpi.surfaces.http.deps import csrf_token, optional_user
+from saleskpi.surfaces.http.errors import retry_after
 from saleskpi.surfaces.web.deps import Page
 from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import parse_filters
@@ -156,7 +157,10 @@ class WebRoute(APIRoute):
             # an error can come before the page's own dependency set the language.
             reader = await _reader(request)
             status, message = _status_and_message(failure)
-            return secure(error_page(status, message, reader))
+            response = error_page(status, message, reader)
+            if isinstance(failure, SalesKpiError):
+                response.headers.update(retry_after(failure) or {})
+            return secure(response)
 
         return route
 
