@@ -10,6 +10,7 @@ read-only CLI commands work while the server runs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -177,3 +178,52 @@ def test_read_only_cli_commands_work_while_the_server_runs(server: Server) -> No
         stop.set()
         asking.join(120)
     assert tally.server_errors == [] and tally.resets == []
+
+
+@contextlib.contextmanager
+def held(path: Path) -> Iterator[None]:
+    """Another process holds ``path`` read-write (as an import does) until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(30)
+
+
+def test_while_another_process_holds_the_store_kept_answers_else_a_503(
+        server: Server) -> None:
+    kept = "/api/v1/scorecard?kpi=revenue&by=team&from=2024-03-01&to=2024-03-31"
+    before = httpx.get(server.url + kept, headers={"Cookie": server.cookie}, timeout=60)
+    assert before.status_code == 200, before.text[:300]
+    new = "/api/v1/scorecard?kpi=revenue&by=team&from=2024-02-01&to=2024-02-29"
+    page = "/leaderboard?from=2024-02-01&to=2024-02-17"
+    with held(server.settings.analytics_path):
+        started = time.perf_counter()
+        again = httpx.get(server.url + kept, headers={"Cookie": server.cookie}, timeout=60)
+        assert again.status_code == 200 and again.json() == before.json()
+        assert time.perf_counter() - started < 10
+        busy = httpx.get(server.url + new, headers={"Cookie": server.cookie}, timeout=60)
+        assert busy.status_code == 503, busy.text[:300]
+        assert busy.headers["content-type"].startswith("application/problem+json")
+        assert busy.json()["error"] == "store_busy" and busy.json()["status"] == 503
+        assert int(busy.headers["Retry-After"]) > 0
+        shown = httpx.get(server.url + page, headers={"Cookie": server.cookie}, timeout=60)
+        assert shown.status_code == 503, shown.text[:300]
+        assert shown.headers["content-type"].startswith("text/html")
+        assert "in use by another saleskpi process" in shown.text
+        assert int(shown.headers["Retry-After"]) > 0
+        # The CLI gives up after its bounded retries, with the busy exit code.
+        started = time.perf_counter()
+        proc = cli(server.settings.workspace, "kpi", "revenue")
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 3, err
+        assert "in use by another saleskpi process" in " ".join(err.split()), err
+        assert time.perf_counter() - started < 30
+    after = httpx.get(server.url + new, headers={"Cookie": server.cookie}, timeout=60)
+    assert after.status_code == 200, after.text[:300]
