@@ -175,6 +175,47 @@ def test_incremental_sync_brings_new_won_deleted_and_moved_records_once(
     assert snapshot(settings) == stored
 
 
+def test_archived_won_deals_and_archived_leads_are_read_in_full_and_incremental_syncs(
+        settings: Settings, fake: FakePipedrive, tmp_path: Path) -> None:
+    # Three won deals archived before the first sync: only /v1/deals/archived lists them.
+    archived = [fake.add_deal(f"Archived win {n}", owner=2, value=value, won=True,
+                              archived=True)
+                for n, value in enumerate((400.0, 650.0, 1100.0), start=1)]
+    sync(settings, "pipedrive", options=FAST)
+
+    # Counted by hand from the fake's own data, archived or not.
+    won = [d for d in fake.data.deals.values()
+           if d.owner == 2 and d.status == "won" and not d.deleted]
+    assert len(won) == 3  # James had no won deal of his own: all three are archived
+    james = kpis(settings)["rows"]["2"]
+    assert james["deals_won"]["value"] == len(won)
+    assert james["revenue"]["value"] == sum(d.value for d in won) == 2150.0
+    flags = {deal_id: json.loads(custom).get("archived")
+             for deal_id, custom in rows(settings, "deals", "id, custom")}
+    assert {deal_id for deal_id, flag in flags.items() if flag} == {
+        str(d.id) for d in archived}
+    assert_same_as_files(settings, fake, tmp_path)
+    # The archived lead of the seed is stored, as archived.
+    assert ("2c1f1a10-0e10-11eb-879b-05d71fb426e4", "archived") in rows(
+        settings, "leads", "id, status")
+
+    # Archived after the first sync: a deal and a lead, seen by the incremental sync.
+    fake.win_deal(2)
+    fake.archive_deal(2)
+    fake.archive_lead("2c1f1a10-0e10-11eb-879b-05d71fb426e1")
+    before = len(fake.api.log)
+    sync(settings, "pipedrive", options=FAST)
+
+    paths = {r.path for r in fake.api.log[before:]}
+    assert {"/v1/deals/archived", "/v1/leads/archived"} <= paths
+    assert not paths & {"/v1/deals", "/v1/activities", "/v1/organizations", "/v1/notes"}
+    assert ("2", "won") in rows(settings, "deals", "id, status")
+    assert json.loads(dict(rows(settings, "deals", "id, custom"))["2"])["archived"] is True
+    assert ("2c1f1a10-0e10-11eb-879b-05d71fb426e1", "archived") in rows(
+        settings, "leads", "id, status")
+    assert_same_as_files(settings, fake, tmp_path)
+
+
 def test_a_killed_sync_resumes_from_the_last_stored_batch(
         settings: Settings, fake: FakePipedrive, tmp_path: Path) -> None:
     fake.fail_page("/v1/deals", 3, 500, times=1000)  # beyond every retry
@@ -400,7 +441,9 @@ def test_an_unreadable_cursor_starts_a_full_sync_and_a_finished_one_goes_increme
         assert Cursor.parse(stored, now) == Cursor.first(now)
     assert Cursor.first(now).to_dict() == {"mode": "full", "phase": "users", "start": "0",
                                            "since": "2025-03-01 11:55:00",
-                                           "leads_since": "2025-03-01 11:55:00"}
+                                           "leads_since": "2025-03-01 11:55:00",
+                                           "archived_leads_since": "2025-03-01 11:55:00",
+                                           "archived_deals_since": "2025-03-01 11:55:00"}
     last = Cursor.parse({"mode": "full", "phase": "notes", "start": "6",
                          "since": "2025-03-01 11:55:00"}, now).next_phase()
     assert (last.mode, last.phase, last.start, last.since) == (

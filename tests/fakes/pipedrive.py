@@ -101,6 +101,7 @@ class Deal:
     deleted: bool = False
     expected_close: dt.date | None = None
     updated: dt.datetime | None = None
+    archived: bool = False  # listed only by /v1/deals/archived (Pipedrive, since July 2025)
 
 
 @dataclass
@@ -253,6 +254,8 @@ class FakePipedrive:
             "/v1/pipelines": self._pipelines, "/v1/stages": self._stages,
             "/v1/organizations": self._organizations, "/v1/leads": self._leads,
             "/v1/deals": self._deals, "/v1/deals/": self._flow,
+            "/v1/deals/archived": self._archived_deals,
+            "/v1/leads/archived": self._archived_leads,
             "/v1/activities": self._activities, "/v1/notes": self._notes,
             "/v1/recents": self._recents,
         }
@@ -303,6 +306,24 @@ class FakePipedrive:
         lead = Lead(str(uuid.uuid4()), title, owner, utc_now(), source)
         self.data.leads[lead.id] = lead
         return lead
+
+    def add_deal(self, title: str, owner: int, value: float, *, won: bool = False,
+                 archived: bool = False) -> Deal:
+        """A deal added (and won) a week ago, archived or not."""
+        added = utc_now() - dt.timedelta(days=7)
+        deal = Deal(self.new_id(), title, owner, None, value, "EUR", added, [(1, added)],
+                    status="won" if won else "open",
+                    won_time=added + dt.timedelta(days=1) if won else None, archived=archived)
+        self.data.deals[deal.id] = deal
+        return deal
+
+    def archive_deal(self, deal_id: int) -> None:
+        deal = self.data.deals[deal_id]
+        deal.archived, deal.updated = True, utc_now()
+
+    def archive_lead(self, lead_id: str) -> None:
+        lead = self.data.leads[lead_id]
+        lead.archived, lead.updated = True, utc_now()
 
     def win_deal(self, deal_id: int) -> None:
         deal = self.data.deals[deal_id]
@@ -404,7 +425,8 @@ class FakePipedrive:
             "rotten_time": None, "owner_name": self.data.users[deal.owner].name,
             "cc_email": "acme+deal1@pipedrivemail.com", "org_hidden": False,
             "person_hidden": False, "origin": "ManuallyCreated", "origin_id": None,
-            "channel": None, "channel_id": None,
+            "channel": None, "channel_id": None, "is_archived": deal.archived,
+            "archive_time": stamp(deal.updated) if deal.archived else None,
         }
 
     def activity_json(self, a: Activity) -> dict[str, Any]:
@@ -532,21 +554,31 @@ class FakePipedrive:
         return self._page(request, [self.org_json(o) for o in self.data.orgs.values()
                                     if o.active])
 
-    def _leads(self, request: Request) -> Response:
+    def _leads(self, request: Request, archived: bool = False) -> Response:
+        """Since July 2025 ``/v1/leads`` lists no archived lead (``archived_status`` is gone)."""
         leads = sorted(self.data.leads.values(), key=lambda x: (x.updated or x.added, x.id),
-                       reverse=request.arg("sort", "").upper().endswith("DESC"))
-        status = request.arg("archived_status", "all")
-        leads = [x for x in leads if status == "all" or x.archived == (status == "archived")]
+                       reverse=(request.arg("sort") or "").upper().endswith("DESC"))
+        leads = [x for x in leads if x.archived == archived]
         return self._page(request, [self.lead_json(x) for x in leads])
 
-    def _deals(self, request: Request) -> Response:
+    def _archived_leads(self, request: Request) -> Response:
+        return self._leads(request, archived=True)
+
+    def _deals(self, request: Request, archived: bool = False) -> Response:
+        """Since July 2025 ``/v1/deals`` lists no archived deal."""
         status = request.arg("status", "all_not_deleted")
         deals = [d for d in self.data.deals.values()
                  if (d.deleted if status == "deleted" else not d.deleted)
-                 and status in ("all_not_deleted", "deleted", d.status)]
+                 and status in ("all_not_deleted", "deleted", d.status)
+                 and d.archived == archived]
+        if (request.arg("sort") or "").upper().endswith("DESC"):
+            deals.sort(key=lambda d: (self.deal_json(d)["update_time"], d.id), reverse=True)
         return self._page(request, [self.deal_json(d) for d in deals],
                           related_objects={"user": {str(u): self._user_ref(u)
                                                     for u in self.data.users}})
+
+    def _archived_deals(self, request: Request) -> Response:
+        return self._deals(request, archived=True)
 
     def _flow(self, request: Request) -> Response:
         parts = request.path.strip("/").split("/")  # v1, deals, <id>, flow

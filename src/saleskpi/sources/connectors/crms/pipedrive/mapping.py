@@ -181,6 +181,8 @@ def add_deal(record: Record, rows: Rows, lookups: Lookups) -> None:
         "probability": record.number("probability"),
         "lost_reason": record.text("lost_reason") if status == "lost" else None,
         "title": record.text("title"),
+        # A custom field: an archived deal counts like any other (a won one is won).
+        "archived": bool(record.flag("is_archived")),
     })
 
 

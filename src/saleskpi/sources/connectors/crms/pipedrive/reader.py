@@ -3,10 +3,14 @@
 A first sync reads every list endpoint in dependency order (users before
 everything that points to them); each page is one batch whose cursor points at
 the next page. Later syncs read the users again (new deals may name a new
-owner), the leads changed since the last sync (newest first, stopping at the
-first older one) and ``/v1/recents``: deals, activities, organizations and
-notes changed since then, deletions included. Every time-based cursor keeps an
-overlap: re-reading a few minutes twice is harmless, missing one is not.
+owner), the leads, archived leads and archived deals changed since the last
+sync (newest first, stopping at the first older one) and ``/v1/recents``:
+deals, activities, organizations and notes changed since then, deletions
+included. Every time-based cursor keeps an overlap: re-reading a few minutes
+twice is harmless, missing one is not.
+
+Since 15 July 2025 ``/v1/deals`` and ``/v1/leads`` list no archived item; only
+``/v1/deals/archived`` and ``/v1/leads/archived`` do, so both are read too.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from saleskpi.domain.i18n import _
 from saleskpi.sources.connectors.base import Batch
@@ -43,8 +48,17 @@ from saleskpi.sources.connectors.http import ApiClient
 PAGE_SIZE = 500  # Pipedrive's largest page: a list request costs the same at any size
 OVERLAP = dt.timedelta(minutes=5)  # recents are eventually consistent; re-read a little
 STAMP = "%Y-%m-%d %H:%M:%S"  # since_timestamp, in UTC
-FULL = ("users", "accounts", "leads", "deals", "activities", "notes")
-INCREMENTAL = ("users", "leads", "recents")
+FULL = ("users", "accounts", "leads", "archived_leads", "deals", "archived_deals",
+        "activities", "notes")
+INCREMENTAL = ("users", "leads", "archived_leads", "archived_deals", "recents")
+# Newest-first phases: (endpoint, label, the cursor field holding "read again from").
+NEWEST_FIRST = {
+    "leads": ("/v1/leads", "leads", "leads_since"),
+    "archived_leads": ("/v1/leads/archived", "archived leads", "archived_leads_since"),
+    "archived_deals": ("/v1/deals/archived", "archived deals", "archived_deals_since"),
+}
+STAMPS = ("since", "floor", "seen", "leads_since", "archived_leads_since",
+          "archived_deals_since")
 RECENT_ITEMS = "deal,activity,organization,note"
 
 
@@ -59,6 +73,8 @@ class Cursor:
     floor: str = ""  # recents: ``since`` when this pass began
     seen: str = ""  # newest change time seen in this pass (recents, or leads)
     leads_since: str = ""  # leads changed at or after this are read again
+    archived_leads_since: str = ""  # the same for archived leads
+    archived_deals_since: str = ""  # the same for archived deals
 
     def to_dict(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items() if v != ""}
@@ -66,7 +82,8 @@ class Cursor:
     @classmethod
     def first(cls, now: dt.datetime) -> Cursor:
         since = (now - OVERLAP).strftime(STAMP)
-        return cls("full", FULL[0], since=since, leads_since=since)
+        return cls("full", FULL[0], since=since, leads_since=since,
+                   archived_leads_since=since, archived_deals_since=since)
 
     @classmethod
     def parse(cls, stored: dict[str, str], now: dt.datetime) -> Cursor:
@@ -74,12 +91,11 @@ class Cursor:
         try:
             cursor = cls(mode=stored["mode"], phase=stored["phase"],
                          start=int(stored.get("start", "0")),
-                         **{k: stored.get(k, "") for k in
-                            ("since", "floor", "seen", "leads_since")})
+                         **{k: stored.get(k, "") for k in STAMPS})
             phases = FULL if cursor.mode == "full" else INCREMENTAL
             if cursor.phase not in phases or cursor.start < 0 or not cursor.since:
                 raise ValueError
-            for stamp in (cursor.since, cursor.floor, cursor.seen, cursor.leads_since):
+            for stamp in (getattr(cursor, name) for name in STAMPS):
                 if stamp:
                     dt.datetime.strptime(stamp, STAMP)
         except (KeyError, ValueError, TypeError):
@@ -98,7 +114,9 @@ class Cursor:
             floor = self.since if following == "recents" else ""
             return replace(self, phase=following, start=0, floor=floor, seen="")
         return Cursor("incremental", INCREMENTAL[0], since=self.since,
-                      leads_since=self.leads_since)
+                      leads_since=self.leads_since,
+                      archived_leads_since=self.archived_leads_since,
+                      archived_deals_since=self.archived_deals_since)
 
 
 # A phase yields its batches and returns the cursor of the phase after it.
@@ -142,10 +160,11 @@ class Reader:
     def batches(self, stored: dict[str, str]) -> Iterator[Batch]:
         cursor = Cursor.parse(stored, self.now().replace(tzinfo=None))
         readers: dict[str, Callable[[Cursor], Phase]] = {
-            "users": self._users, "accounts": self._accounts, "leads": self._leads,
-            "deals": self._deals, "activities": self._activities, "notes": self._notes,
-            "recents": self._recents,
+            "users": self._users, "accounts": self._accounts, "deals": self._deals,
+            "activities": self._activities, "notes": self._notes, "recents": self._recents,
         }
+        for name in NEWEST_FIRST:
+            readers[name] = self._newest_first
         phases = cursor.phases()
         for phase in phases[phases.index(cursor.phase):]:
             if cursor.phase != phase:
@@ -216,15 +235,25 @@ class Reader:
             flow = read_all(self.client, f"/v1/deals/{record.id()}/flow", self.page_size)
             add_stage_history(record, stage_moves(flow), rows, self.lookups)
 
-    # -- leads: newest first, down to the last sync --------------------------------
+    # -- leads, archived leads, archived deals: newest first, down to the last sync --
 
-    def _leads(self, cursor: Cursor) -> Phase:
-        endpoint = "/v1/leads"
+    def _newest_first(self, cursor: Cursor) -> Phase:
+        """A list sorted by change time, newest first.
+
+        A full sync reads it all; an incremental one stops at the first item older
+        than the phase's ``*_since`` stamp (the last sync's newest change, minus
+        the overlap).
+        """
+        endpoint, what, since_field = NEWEST_FIRST[cursor.phase]
         incremental = cursor.mode == "incremental"
-        since = _parse(cursor.leads_since) if incremental and cursor.leads_since else None
+        stored_since: str = getattr(cursor, since_field)
+        since = _parse(stored_since) if incremental and stored_since else None
+        deals = cursor.phase == "archived_deals"
+        params: dict[str, str | int] = {"sort": "update_time DESC"}
+        if deals:
+            params["status"] = "all_not_deleted"
         while True:
-            page = read_page(self.client, endpoint, cursor.start, self.page_size,
-                             sort="update_time DESC", archived_status="all")
+            page = read_page(self.client, endpoint, cursor.start, self.page_size, **params)
             rows = Rows()
             reached_old = False
             seen = cursor.seen
@@ -236,16 +265,20 @@ class Reader:
                     reached_old = True  # sorted newest first: the rest is older still
                     break
                 seen = _later(seen, _stamp(updated))
-                add_lead(record, rows)
+                if deals:
+                    self._add_deal(record, rows, floor=since)
+                else:
+                    add_lead(record, rows)
             if page.next_start is None or reached_old:
-                leads_since = cursor.leads_since
+                new_since = stored_since
                 if incremental and seen:
-                    leads_since = _later(leads_since, _stamp(_parse(seen) - OVERLAP))
-                following = replace(cursor, leads_since=leads_since).next_phase()
+                    new_since = _later(new_since, _stamp(_parse(seen) - OVERLAP))
+                changes: dict[str, Any] = {since_field: new_since}
+                following = replace(cursor, **changes).next_phase()
             else:
                 following = replace(cursor, start=page.next_start, seen=seen)
-            yield rows.batch(following.to_dict(), self._label("leads", cursor.start, page))
-            if following.phase != "leads":
+            yield rows.batch(following.to_dict(), self._label(what, cursor.start, page))
+            if following.phase != cursor.phase:
                 return following
             cursor = following
 
