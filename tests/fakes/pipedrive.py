@@ -14,6 +14,7 @@ Faults: ``FakeApi.fail`` (429, 5xx), ``expire_token`` (401), ``malformed``.
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import uuid
@@ -258,6 +259,9 @@ class FakePipedrive:
             "/v1/leads/archived": self._archived_leads,
             "/v1/activities": self._activities, "/v1/notes": self._notes,
             "/v1/recents": self._recents,
+            # API v2 (cursor pagination, RFC 3339 times, no related objects)
+            "/api/v2/deals": self._deals_v2, "/api/v2/deals/archived": self._archived_deals_v2,
+            "/api/v2/pipelines": self._pipelines_v2, "/api/v2/stages": self._stages_v2,
         }
         for path, handler in routes.items():
             self.api.route("GET", path)(self._guarded(path, handler))
@@ -280,9 +284,17 @@ class FakePipedrive:
         """Answer GET ``path`` at ``start`` with ``status`` (``times`` times)."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self.api.fail(
-            lambda r: r.path == path and int(r.arg("start", "0") or 0) == start,
+            lambda r: r.path == path and self.offset(r) == start,
             Response(status, {"success": False, "error": "busy", "errorCode": status},
                      headers), times=times)
+
+    @staticmethod
+    def offset(request: Request) -> int:
+        """Where a page starts: ``start`` (v1) or the opaque v2 ``cursor`` decoded."""
+        cursor = request.arg("cursor")
+        if cursor:
+            return int(base64.urlsafe_b64decode(cursor.encode()).decode().split(":")[1])
+        return int(request.arg("start", "0") or 0)
 
     def clear_faults(self) -> None:
         self.api.faults.clear()
@@ -427,6 +439,32 @@ class FakePipedrive:
             "person_hidden": False, "origin": "ManuallyCreated", "origin_id": None,
             "channel": None, "channel_id": None, "is_archived": deal.archived,
             "archive_time": stamp(deal.updated) if deal.archived else None,
+        }
+
+    def deal_json_v2(self, deal: Deal) -> dict[str, Any]:
+        """A deal in API v2's shape: ids as numbers, RFC 3339 times, ``custom_fields``."""
+        v1 = self.deal_json(deal)
+
+        def rfc(field: str) -> str | None:
+            value = v1[field]
+            return None if value is None else value.replace(" ", "T") + "Z"
+
+        stage_id, _entered = deal.history[-1]
+        return {
+            "id": deal.id, "title": deal.title, "creator_user_id": deal.owner,
+            "owner_id": deal.owner, "value": deal.value, "person_id": None,
+            "org_id": deal.org, "stage_id": stage_id,
+            "pipeline_id": self.data.stages[stage_id].pipeline_id,
+            "currency": deal.currency, "add_time": rfc("add_time"),
+            "update_time": rfc("update_time"), "stage_change_time": rfc("stage_change_time"),
+            "is_deleted": deal.deleted, "is_archived": deal.archived,
+            "archive_time": rfc("archive_time"), "status": deal.status,
+            "probability": None, "lost_reason": deal.lost_reason, "visible_to": 3,
+            "close_time": rfc("close_time"), "won_time": rfc("won_time"),
+            "lost_time": rfc("lost_time"), "expected_close_date": v1["expected_close_date"],
+            "label_ids": [], "origin": "ManuallyCreated", "origin_id": None,
+            "channel": None, "channel_id": None, "acv": None, "arr": None, "mrr": None,
+            "custom_fields": {},
         }
 
     def activity_json(self, a: Activity) -> dict[str, Any]:
@@ -576,6 +614,55 @@ class FakePipedrive:
         return self._page(request, [self.deal_json(d) for d in deals],
                           related_objects={"user": {str(u): self._user_ref(u)
                                                     for u in self.data.users}})
+
+    def _cursor_page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        """API v2 paging: ``cursor`` in, ``additional_data.next_cursor`` out (opaque)."""
+        start = self.offset(request)
+        limit = min(int(request.arg("limit", "100") or 100), self.page_limit)
+        chunk = items[start:start + limit]
+        following = None
+        if start + limit < len(items):
+            following = base64.urlsafe_b64encode(f"o:{start + limit}".encode()).decode()
+        return Response(200, {"success": True, "data": chunk,
+                              "additional_data": {"next_cursor": following}})
+
+    def _v2_deals(self, request: Request, archived: bool) -> Response:
+        """Not deleted deals by id; ``updated_since`` (RFC 3339) keeps only later changes."""
+        statuses = set((request.arg("status") or "open,won,lost").split(","))
+        since_text = request.arg("updated_since")
+        since = (dt.datetime.fromisoformat(since_text).replace(tzinfo=None)
+                 if since_text else None)
+        items = []
+        for deal in sorted(self.data.deals.values(), key=lambda d: d.id):
+            shown = self.deal_json_v2(deal)
+            status = "deleted" if deal.deleted else deal.status
+            updated = dt.datetime.fromisoformat(shown["update_time"]).replace(tzinfo=None)
+            if deal.archived == archived and status in statuses and (
+                    since is None or updated >= since):
+                items.append(shown)
+        return self._cursor_page(request, items)
+
+    def _deals_v2(self, request: Request) -> Response:
+        """Since July 2025 not archived deals only."""
+        return self._v2_deals(request, archived=False)
+
+    def _archived_deals_v2(self, request: Request) -> Response:
+        return self._v2_deals(request, archived=True)
+
+    def _pipelines_v2(self, request: Request) -> Response:
+        return self._cursor_page(request, [
+            {"id": i, "name": n, "order_nr": i, "is_deleted": False,
+             "is_deal_probability_enabled": True, "add_time": "2023-01-02T09:00:00Z",
+             "update_time": "2023-01-02T09:00:00Z", "is_selected": i == 1}
+            for i, n in self.data.pipelines.items()])
+
+    def _stages_v2(self, request: Request) -> Response:
+        return self._cursor_page(request, [
+            {"id": s.id, "order_nr": s.order, "name": s.name, "is_deleted": False,
+             "deal_probability": 100, "pipeline_id": s.pipeline_id,
+             "is_deal_rot_enabled": False, "days_to_rotten": None,
+             "add_time": "2023-01-02T09:00:00Z", "update_time": "2023-01-02T09:00:00Z"}
+            for s in self.data.stages.values()])
 
     def _archived_deals(self, request: Request) -> Response:
         return self._deals(request, archived=True)

@@ -41,6 +41,8 @@ from saleskpi.sources.connectors.crms.pipedrive.payload import (
     Record,
     malformed,
     read_all,
+    read_all_cursor,
+    read_cursor_page,
     read_page,
 )
 from saleskpi.sources.connectors.http import ApiClient
@@ -55,7 +57,6 @@ INCREMENTAL = ("users", "leads", "archived_leads", "archived_deals", "recents")
 NEWEST_FIRST = {
     "leads": ("/v1/leads", "leads", "leads_since"),
     "archived_leads": ("/v1/leads/archived", "archived leads", "archived_leads_since"),
-    "archived_deals": ("/v1/deals/archived", "archived deals", "archived_deals_since"),
 }
 STAMPS = ("since", "floor", "seen", "leads_since", "archived_leads_since",
           "archived_deals_since")
@@ -74,7 +75,8 @@ class Cursor:
     seen: str = ""  # newest change time seen in this pass (recents, or leads)
     leads_since: str = ""  # leads changed at or after this are read again
     archived_leads_since: str = ""  # the same for archived leads
-    archived_deals_since: str = ""  # the same for archived deals
+    archived_deals_since: str = ""  # the same for archived deals (``updated_since``)
+    page: str = ""  # API v2 lists: the opaque cursor of the next page
 
     def to_dict(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items() if v != ""}
@@ -91,6 +93,7 @@ class Cursor:
         try:
             cursor = cls(mode=stored["mode"], phase=stored["phase"],
                          start=int(stored.get("start", "0")),
+                         page=stored.get("page", ""),
                          **{k: stored.get(k, "") for k in STAMPS})
             phases = FULL if cursor.mode == "full" else INCREMENTAL
             if cursor.phase not in phases or cursor.start < 0 or not cursor.since:
@@ -112,7 +115,7 @@ class Cursor:
         if index < len(phases):
             following = phases[index]
             floor = self.since if following == "recents" else ""
-            return replace(self, phase=following, start=0, floor=floor, seen="")
+            return replace(self, phase=following, start=0, floor=floor, seen="", page="")
         return Cursor("incremental", INCREMENTAL[0], since=self.since,
                       leads_since=self.leads_since,
                       archived_leads_since=self.archived_leads_since,
@@ -150,9 +153,9 @@ class Reader:
         """Pipelines and stages, read once per sync (two requests)."""
         if self._lookups is None:
             lookups = Lookups()
-            for record in read_all(self.client, "/v1/pipelines", self.page_size):
+            for record in read_all_cursor(self.client, "/api/v2/pipelines", self.page_size):
                 lookups.add_pipeline(record)
-            for record in read_all(self.client, "/v1/stages", self.page_size):
+            for record in read_all_cursor(self.client, "/api/v2/stages", self.page_size):
                 lookups.add_stage(record)
             self._lookups = lookups
         return self._lookups
@@ -162,6 +165,7 @@ class Reader:
         readers: dict[str, Callable[[Cursor], Phase]] = {
             "users": self._users, "accounts": self._accounts, "deals": self._deals,
             "activities": self._activities, "notes": self._notes, "recents": self._recents,
+            "archived_deals": self._archived_deals,
         }
         for name in NEWEST_FIRST:
             readers[name] = self._newest_first
@@ -201,12 +205,63 @@ class Reader:
         return (yield from self._pages(cursor, "/v1/organizations", "accounts",
                                        add_organization))
 
+    def _cursor_pages(self, cursor: Cursor, endpoint: str, what: str,
+                      add: Callable[[Record, Rows], None], since_field: str = "",
+                      **params: str | int) -> Phase:
+        """Every page of an API v2 list from ``cursor.page`` as one batch.
+
+        With ``since_field``, an incremental sync asks only for what changed since
+        that stamp (``updated_since``) and moves it to the newest change seen,
+        minus the overlap.
+        """
+        stored: str = getattr(cursor, since_field) if since_field else ""
+        incremental = bool(since_field) and cursor.mode == "incremental"
+        if incremental and stored:
+            params["updated_since"] = _parse(stored).strftime("%Y-%m-%dT%H:%M:%SZ")
+        while True:
+            page = read_cursor_page(self.client, endpoint, cursor.page, self.page_size,
+                                    **params)
+            rows = Rows()
+            seen = cursor.seen
+            for record in page.records:
+                add(record, rows)
+                updated = record.time("update_time")
+                if updated is not None:
+                    seen = _later(seen, _stamp(updated))
+            last = cursor.start + len(page.records)
+            if page.next_cursor is None:
+                following = cursor
+                if incremental and seen:
+                    changes: dict[str, Any] = {
+                        since_field: _later(stored, _stamp(_parse(seen) - OVERLAP))}
+                    following = replace(cursor, **changes)
+                following = following.next_phase()
+            else:
+                following = replace(cursor, page=page.next_cursor, start=last, seen=seen)
+            yield rows.batch(following.to_dict(), _("{what} {first}-{last}", what=what,
+                                                    first=cursor.start + 1, last=last))
+            if page.next_cursor is None:
+                return following
+            cursor = following
+
     def _deals(self, cursor: Cursor) -> Phase:
         def add(record: Record, rows: Rows) -> None:
             self._add_deal(record, rows, floor=None)
 
-        return (yield from self._pages(cursor, "/v1/deals", "deals", add,
-                                       status="all_not_deleted"))
+        # API v2: every deal not deleted and not archived.
+        return (yield from self._cursor_pages(cursor, "/api/v2/deals", "deals", add))
+
+    def _archived_deals(self, cursor: Cursor) -> Phase:
+        """``/api/v2/deals/archived``: all of them, then only those changed since."""
+        floor = (_parse(cursor.archived_deals_since)
+                 if cursor.mode == "incremental" and cursor.archived_deals_since else None)
+
+        def add(record: Record, rows: Rows) -> None:
+            self._add_deal(record, rows, floor=floor)
+
+        return (yield from self._cursor_pages(cursor, "/api/v2/deals/archived",
+                                              "archived deals", add,
+                                              since_field="archived_deals_since"))
 
     def _activities(self, cursor: Cursor) -> Phase:
         # user_id=0: every user's activities (without it, only the token owner's).
@@ -235,7 +290,7 @@ class Reader:
             flow = read_all(self.client, f"/v1/deals/{record.id()}/flow", self.page_size)
             add_stage_history(record, stage_moves(flow), rows, self.lookups)
 
-    # -- leads, archived leads, archived deals: newest first, down to the last sync --
+    # -- leads and archived leads: newest first, down to the last sync ------------
 
     def _newest_first(self, cursor: Cursor) -> Phase:
         """A list sorted by change time, newest first.
@@ -248,12 +303,9 @@ class Reader:
         incremental = cursor.mode == "incremental"
         stored_since: str = getattr(cursor, since_field)
         since = _parse(stored_since) if incremental and stored_since else None
-        deals = cursor.phase == "archived_deals"
-        params: dict[str, str | int] = {"sort": "update_time DESC"}
-        if deals:
-            params["status"] = "all_not_deleted"
         while True:
-            page = read_page(self.client, endpoint, cursor.start, self.page_size, **params)
+            page = read_page(self.client, endpoint, cursor.start, self.page_size,
+                             sort="update_time DESC")
             rows = Rows()
             reached_old = False
             seen = cursor.seen
@@ -265,10 +317,7 @@ class Reader:
                     reached_old = True  # sorted newest first: the rest is older still
                     break
                 seen = _later(seen, _stamp(updated))
-                if deals:
-                    self._add_deal(record, rows, floor=since)
-                else:
-                    add_lead(record, rows)
+                add_lead(record, rows)
             if page.next_start is None or reached_old:
                 new_since = stored_since
                 if incremental and seen:
