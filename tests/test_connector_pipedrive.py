@@ -122,7 +122,7 @@ def assert_same_as_files(settings: Settings, fake: FakePipedrive, root: Path) ->
 def test_full_sync_stores_what_a_file_import_of_the_same_company_stores(
         settings: Settings, fake: FakePipedrive, tmp_path: Path) -> None:
     fake.fail_page("/api/v2/deals", 3, 429)  # rate limited, Retry-After: 0
-    fake.fail_page("/v1/activities", 0, 503)
+    fake.fail_page("/api/v2/activities", 0, 503)
     fake.fail_page("/v1/deals/5/flow", 3, 502)
     report = sync(settings, "pipedrive", options=FAST)
 
@@ -131,7 +131,7 @@ def test_full_sync_stores_what_a_file_import_of_the_same_company_stores(
     assert_same_as_files(settings, fake, tmp_path)
     # The faults were retried, not skipped.
     assert sum(fake.offset(r) == 3 for r in fake.requests_to("/api/v2/deals")) == 2
-    assert len([r for r in fake.requests_to("/v1/activities") if r.arg("start") == "0"]) == 2
+    assert len([r for r in fake.requests_to("/api/v2/activities") if not r.arg("cursor")]) == 2
     # Only deals that moved cost a flow request; the token never went into a URL.
     assert {r.path for r in fake.api.log if r.path.endswith("/flow")} == {
         "/v1/deals/1/flow", "/v1/deals/3/flow", "/v1/deals/5/flow"}
@@ -165,8 +165,8 @@ def test_incremental_sync_brings_new_won_deleted_and_moved_records_once(
     # Incremental: no list of deals or activities was read again, only what changed.
     paths = {r.path for r in fake.api.log[before:]}
     assert "/v1/recents" in paths
-    assert not paths & {"/v1/deals", "/api/v2/deals", "/v1/activities", "/v1/organizations",
-                        "/v1/notes"}
+    assert not paths & {"/v1/deals", "/api/v2/deals", "/api/v2/activities",
+                        "/api/v2/organizations", "/v1/notes"}
     assert paths & {p for p in paths if p.endswith("/flow")} == {"/v1/deals/5/flow"}
 
     # A second sync with nothing new changes nothing.
@@ -209,8 +209,8 @@ def test_archived_won_deals_and_archived_leads_are_read_in_full_and_incremental_
 
     paths = {r.path for r in fake.api.log[before:]}
     assert {"/api/v2/deals/archived", "/v1/leads/archived"} <= paths
-    assert not paths & {"/v1/deals", "/api/v2/deals", "/v1/activities", "/v1/organizations",
-                        "/v1/notes"}
+    assert not paths & {"/v1/deals", "/api/v2/deals", "/api/v2/activities",
+                        "/api/v2/organizations", "/v1/notes"}
     # The incremental read of archived deals asks only for what changed since the last sync.
     assert all(r.arg("updated_since") for r in fake.api.log[before:]
                if r.path == "/api/v2/deals/archived")

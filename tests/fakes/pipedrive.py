@@ -262,6 +262,8 @@ class FakePipedrive:
             # API v2 (cursor pagination, RFC 3339 times, no related objects)
             "/api/v2/deals": self._deals_v2, "/api/v2/deals/archived": self._archived_deals_v2,
             "/api/v2/pipelines": self._pipelines_v2, "/api/v2/stages": self._stages_v2,
+            "/api/v2/organizations": self._organizations_v2,
+            "/api/v2/activities": self._activities_v2,
         }
         for path, handler in routes.items():
             self.api.route("GET", path)(self._guarded(path, handler))
@@ -648,6 +650,42 @@ class FakePipedrive:
 
     def _archived_deals_v2(self, request: Request) -> Response:
         return self._v2_deals(request, archived=True)
+
+    @staticmethod
+    def _rfc(moment: dt.datetime | None) -> str | None:
+        return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def org_json_v2(self, org: Org) -> dict[str, Any]:
+        return {"id": org.id, "name": org.name, "owner_id": org.owner,
+                "add_time": self._rfc(org.added), "update_time": self._rfc(org.updated),
+                "visible_to": 3, "label_ids": [], "address": None,
+                "is_deleted": not org.active, "custom_fields": {}}
+
+    def activity_json_v2(self, a: Activity) -> dict[str, Any]:
+        return {"id": a.id, "subject": a.subject, "type": a.type, "owner_id": a.owner,
+                "creator_user_id": a.owner, "is_deleted": not a.active,
+                "add_time": self._rfc(a.added),
+                "update_time": self._rfc(a.updated or a.done_time or a.added),
+                "deal_id": a.deal, "lead_id": a.lead, "person_id": None, "org_id": a.org,
+                "project_id": None, "due_date": a.due_date.isoformat(),
+                "due_time": a.due_time, "duration": a.duration, "busy": False,
+                "done": a.done, "marked_as_done_time": self._rfc(a.done_time),
+                "location": None, "participants": [], "attendees": [],
+                "conference_meeting_client": None, "conference_meeting_url": None,
+                "conference_meeting_id": None, "public_description": None,
+                "priority": None, "note": None}
+
+    def _organizations_v2(self, request: Request) -> Response:
+        """Not deleted organizations (API v2)."""
+        return self._cursor_page(request, [self.org_json_v2(o) for o in self.data.orgs.values()
+                                           if o.active])
+
+    def _activities_v2(self, request: Request) -> Response:
+        """Every visible user's activities (API v2 has no user_id=0 trick); ``done``."""
+        done = request.arg("done")
+        items = [a for a in self.data.activities.values()
+                 if a.active and (done is None or a.done == (done == "true"))]
+        return self._cursor_page(request, [self.activity_json_v2(a) for a in items])
 
     def _pipelines_v2(self, request: Request) -> Response:
         return self._cursor_page(request, [

@@ -109,7 +109,7 @@ def add_user(record: Record, rows: Rows) -> None:
 
 def add_organization(record: Record, rows: Rows) -> None:
     """An organization -> accounts; a deleted (inactive) one is deleted."""
-    if record.flag("active_flag") is False:
+    if record.flag("active_flag") is False or record.flag("is_deleted") is True:
         rows.delete("accounts", record.id())
         return
     rows.upsert("accounts", {
@@ -228,7 +228,8 @@ def add_stage_history(deal: Record, moves: list[tuple[dt.datetime, str | None, s
 def add_activity(record: Record, rows: Rows) -> None:
     """A done activity -> activities; planned (not done) or deleted ones are removed."""
     activity_id = record.id()
-    if record.flag("active_flag") is False or record.flag("deleted") is True:
+    if (record.flag("active_flag") is False or record.flag("deleted") is True
+            or record.flag("is_deleted") is True):  # v1 / API v2
         rows.delete("activities", activity_id)
         return
     if not record.flag("done"):

@@ -202,8 +202,8 @@ class Reader:
         return (yield from self._pages(cursor, "/v1/users", "users", add_user))
 
     def _accounts(self, cursor: Cursor) -> Phase:
-        return (yield from self._pages(cursor, "/v1/organizations", "accounts",
-                                       add_organization))
+        return (yield from self._cursor_pages(cursor, "/api/v2/organizations", "accounts",
+                                              add_organization))
 
     def _cursor_pages(self, cursor: Cursor, endpoint: str, what: str,
                       add: Callable[[Record, Rows], None], since_field: str = "",
@@ -264,9 +264,9 @@ class Reader:
                                               since_field="archived_deals_since"))
 
     def _activities(self, cursor: Cursor) -> Phase:
-        # user_id=0: every user's activities (without it, only the token owner's).
-        return (yield from self._pages(cursor, "/v1/activities", "activities", add_activity,
-                                       user_id=0, done=1))
+        # API v2 lists every user's activities the token may see (no owner_id: all).
+        return (yield from self._cursor_pages(cursor, "/api/v2/activities", "activities",
+                                              add_activity, done="true"))
 
     def _notes(self, cursor: Cursor) -> Phase:
         return (yield from self._pages(cursor, "/v1/notes", "notes", add_note))
