@@ -1,4 +1,10 @@
-"""A fake Pipedrive (API v1) over real HTTP, with a small company in it.
+"""A fake Pipedrive (API v1 and v2, as of 2026) over real HTTP, with a small company in it.
+
+v2 (``/api/v2/deals``, ``/deals/archived``, ``/organizations``, ``/activities``,
+``/pipelines``, ``/stages``) pages with an opaque ``cursor``/``next_cursor`` and
+sends RFC 3339 times, plain ids, ``owner_id``, ``is_deleted``/``is_archived``.
+As Pipedrive does since July 2025, archived deals and leads are listed only by
+the ``/archived`` endpoints.
 
 The company lives in plain dataclasses (``PipedriveData``); the routes render
 it in Pipedrive's documented response shapes (``{success, data,
