@@ -121,8 +121,8 @@ def assert_same_as_files(settings: Settings, fake: FakePipedrive, root: Path) ->
 
 def test_full_sync_stores_what_a_file_import_of_the_same_company_stores(
         settings: Settings, fake: FakePipedrive, tmp_path: Path) -> None:
-    fake.fail_page("/v1/deals", 3, 429)  # rate limited, Retry-After: 0
-    fake.fail_page("/v1/activities", 0, 503)
+    fake.fail_page("/api/v2/deals", 3, 429)  # rate limited, Retry-After: 0
+    fake.fail_page("/api/v2/activities", 0, 503)
     fake.fail_page("/v1/deals/5/flow", 3, 502)
     report = sync(settings, "pipedrive", options=FAST)
 
@@ -130,8 +130,8 @@ def test_full_sync_stores_what_a_file_import_of_the_same_company_stores(
     assert report.batches >= 12  # every entity came in 2+ pages
     assert_same_as_files(settings, fake, tmp_path)
     # The faults were retried, not skipped.
-    assert sum(int(r.arg("start") or 0) == 3 for r in fake.requests_to("/v1/deals")) == 2
-    assert len([r for r in fake.requests_to("/v1/activities") if r.arg("start") == "0"]) == 2
+    assert sum(fake.offset(r) == 3 for r in fake.requests_to("/api/v2/deals")) == 2
+    assert len([r for r in fake.requests_to("/api/v2/activities") if not r.arg("cursor")]) == 2
     # Only deals that moved cost a flow request; the token never went into a URL.
     assert {r.path for r in fake.api.log if r.path.endswith("/flow")} == {
         "/v1/deals/1/flow", "/v1/deals/3/flow", "/v1/deals/5/flow"}
@@ -165,7 +165,8 @@ def test_incremental_sync_brings_new_won_deleted_and_moved_records_once(
     # Incremental: no list of deals or activities was read again, only what changed.
     paths = {r.path for r in fake.api.log[before:]}
     assert "/v1/recents" in paths
-    assert not paths & {"/v1/deals", "/v1/activities", "/v1/organizations", "/v1/notes"}
+    assert not paths & {"/v1/deals", "/api/v2/deals", "/api/v2/activities",
+                        "/api/v2/organizations", "/v1/notes"}
     assert paths & {p for p in paths if p.endswith("/flow")} == {"/v1/deals/5/flow"}
 
     # A second sync with nothing new changes nothing.
@@ -175,10 +176,55 @@ def test_incremental_sync_brings_new_won_deleted_and_moved_records_once(
     assert snapshot(settings) == stored
 
 
+def test_archived_won_deals_and_archived_leads_are_read_in_full_and_incremental_syncs(
+        settings: Settings, fake: FakePipedrive, tmp_path: Path) -> None:
+    # Three won deals archived before the first sync: only /api/v2/deals/archived lists them.
+    archived = [fake.add_deal(f"Archived win {n}", owner=2, value=value, won=True,
+                              archived=True)
+                for n, value in enumerate((400.0, 650.0, 1100.0), start=1)]
+    sync(settings, "pipedrive", options=FAST)
+
+    # Counted by hand from the fake's own data, archived or not.
+    won = [d for d in fake.data.deals.values()
+           if d.owner == 2 and d.status == "won" and not d.deleted]
+    assert len(won) == 3  # James had no won deal of his own: all three are archived
+    james = kpis(settings)["rows"]["2"]
+    assert james["deals_won"]["value"] == len(won)
+    assert james["revenue"]["value"] == sum(d.value for d in won) == 2150.0
+    flags = {deal_id: json.loads(custom).get("archived")
+             for deal_id, custom in rows(settings, "deals", "id, custom")}
+    assert {deal_id for deal_id, flag in flags.items() if flag} == {
+        str(d.id) for d in archived}
+    assert_same_as_files(settings, fake, tmp_path)
+    # The archived lead of the seed is stored, as archived.
+    assert ("2c1f1a10-0e10-11eb-879b-05d71fb426e4", "archived") in rows(
+        settings, "leads", "id, status")
+
+    # Archived after the first sync: a deal and a lead, seen by the incremental sync.
+    fake.win_deal(2)
+    fake.archive_deal(2)
+    fake.archive_lead("2c1f1a10-0e10-11eb-879b-05d71fb426e1")
+    before = len(fake.api.log)
+    sync(settings, "pipedrive", options=FAST)
+
+    paths = {r.path for r in fake.api.log[before:]}
+    assert {"/api/v2/deals/archived", "/v1/leads/archived"} <= paths
+    assert not paths & {"/v1/deals", "/api/v2/deals", "/api/v2/activities",
+                        "/api/v2/organizations", "/v1/notes"}
+    # The incremental read of archived deals asks only for what changed since the last sync.
+    assert all(r.arg("updated_since") for r in fake.api.log[before:]
+               if r.path == "/api/v2/deals/archived")
+    assert ("2", "won") in rows(settings, "deals", "id, status")
+    assert json.loads(dict(rows(settings, "deals", "id, custom"))["2"])["archived"] is True
+    assert ("2c1f1a10-0e10-11eb-879b-05d71fb426e1", "archived") in rows(
+        settings, "leads", "id, status")
+    assert_same_as_files(settings, fake, tmp_path)
+
+
 def test_a_killed_sync_resumes_from_the_last_stored_batch(
         settings: Settings, fake: FakePipedrive, tmp_path: Path) -> None:
-    fake.fail_page("/v1/deals", 3, 500, times=1000)  # beyond every retry
-    with pytest.raises(ConnectorError, match="/v1/deals"):
+    fake.fail_page("/api/v2/deals", 3, 500, times=1000)  # beyond every retry
+    with pytest.raises(ConnectorError, match="/api/v2/deals"):
         sync(settings, "pipedrive", options=FAST)
 
     cursor = load_cursor(settings, "pipedrive")
@@ -189,8 +235,9 @@ def test_a_killed_sync_resumes_from_the_last_stored_batch(
     fake.clear_faults()
     before = len(fake.api.log)
     sync(settings, "pipedrive", options=FAST)  # the same full sync, carried on
-    resumed = [r for r in fake.api.log[before:] if r.path not in ("/v1/pipelines", "/v1/stages")]
-    assert (resumed[0].path, resumed[0].arg("start")) == ("/v1/deals", "3")
+    resumed = [r for r in fake.api.log[before:] if r.path not in ("/api/v2/pipelines",
+                                                                     "/api/v2/stages")]
+    assert (resumed[0].path, fake.offset(resumed[0])) == ("/api/v2/deals", 3)
     assert_same_as_files(settings, fake, tmp_path)
 
 
@@ -199,11 +246,11 @@ def test_a_killed_sync_resumes_from_the_last_stored_batch(
                                              ("not_json", "JSON")])
 def test_a_malformed_page_is_refused_whole_and_named(
         settings: Settings, fake: FakePipedrive, kind: str, field: str) -> None:
-    fake.malformed["/v1/deals"] = kind
+    fake.malformed["/api/v2/deals"] = kind
     with pytest.raises(ConnectorError) as caught:
         sync(settings, "pipedrive", options=FAST)
     message = str(caught.value)
-    assert "/v1/deals" in message and field in message
+    assert "/api/v2/deals" in message and field in message
     assert rows(settings, "deals") == []  # the page had good deals too: none stored
     assert len(rows(settings, "reps")) == 4
     fake.clear_faults()
@@ -400,7 +447,9 @@ def test_an_unreadable_cursor_starts_a_full_sync_and_a_finished_one_goes_increme
         assert Cursor.parse(stored, now) == Cursor.first(now)
     assert Cursor.first(now).to_dict() == {"mode": "full", "phase": "users", "start": "0",
                                            "since": "2025-03-01 11:55:00",
-                                           "leads_since": "2025-03-01 11:55:00"}
+                                           "leads_since": "2025-03-01 11:55:00",
+                                           "archived_leads_since": "2025-03-01 11:55:00",
+                                           "archived_deals_since": "2025-03-01 11:55:00"}
     last = Cursor.parse({"mode": "full", "phase": "notes", "start": "6",
                          "since": "2025-03-01 11:55:00"}, now).next_phase()
     assert (last.mode, last.phase, last.start, last.since) == (

@@ -1,4 +1,10 @@
-"""A fake Pipedrive (API v1) over real HTTP, with a small company in it.
+"""A fake Pipedrive (API v1 and v2, as of 2026) over real HTTP, with a small company in it.
+
+v2 (``/api/v2/deals``, ``/deals/archived``, ``/organizations``, ``/activities``,
+``/pipelines``, ``/stages``) pages with an opaque ``cursor``/``next_cursor`` and
+sends RFC 3339 times, plain ids, ``owner_id``, ``is_deleted``/``is_archived``.
+As Pipedrive does since July 2025, archived deals and leads are listed only by
+the ``/archived`` endpoints.
 
 The company lives in plain dataclasses (``PipedriveData``); the routes render
 it in Pipedrive's documented response shapes (``{success, data,
@@ -14,6 +20,7 @@ Faults: ``FakeApi.fail`` (429, 5xx), ``expire_token`` (401), ``malformed``.
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import uuid
@@ -101,6 +108,7 @@ class Deal:
     deleted: bool = False
     expected_close: dt.date | None = None
     updated: dt.datetime | None = None
+    archived: bool = False  # listed only by /v1/deals/archived (Pipedrive, since July 2025)
 
 
 @dataclass
@@ -253,8 +261,15 @@ class FakePipedrive:
             "/v1/pipelines": self._pipelines, "/v1/stages": self._stages,
             "/v1/organizations": self._organizations, "/v1/leads": self._leads,
             "/v1/deals": self._deals, "/v1/deals/": self._flow,
+            "/v1/deals/archived": self._archived_deals,
+            "/v1/leads/archived": self._archived_leads,
             "/v1/activities": self._activities, "/v1/notes": self._notes,
             "/v1/recents": self._recents,
+            # API v2 (cursor pagination, RFC 3339 times, no related objects)
+            "/api/v2/deals": self._deals_v2, "/api/v2/deals/archived": self._archived_deals_v2,
+            "/api/v2/pipelines": self._pipelines_v2, "/api/v2/stages": self._stages_v2,
+            "/api/v2/organizations": self._organizations_v2,
+            "/api/v2/activities": self._activities_v2,
         }
         for path, handler in routes.items():
             self.api.route("GET", path)(self._guarded(path, handler))
@@ -277,9 +292,17 @@ class FakePipedrive:
         """Answer GET ``path`` at ``start`` with ``status`` (``times`` times)."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self.api.fail(
-            lambda r: r.path == path and int(r.arg("start", "0") or 0) == start,
+            lambda r: r.path == path and self.offset(r) == start,
             Response(status, {"success": False, "error": "busy", "errorCode": status},
                      headers), times=times)
+
+    @staticmethod
+    def offset(request: Request) -> int:
+        """Where a page starts: ``start`` (v1) or the opaque v2 ``cursor`` decoded."""
+        cursor = request.arg("cursor")
+        if cursor:
+            return int(base64.urlsafe_b64decode(cursor.encode()).decode().split(":")[1])
+        return int(request.arg("start", "0") or 0)
 
     def clear_faults(self) -> None:
         self.api.faults.clear()
@@ -303,6 +326,24 @@ class FakePipedrive:
         lead = Lead(str(uuid.uuid4()), title, owner, utc_now(), source)
         self.data.leads[lead.id] = lead
         return lead
+
+    def add_deal(self, title: str, owner: int, value: float, *, won: bool = False,
+                 archived: bool = False) -> Deal:
+        """A deal added (and won) a week ago, archived or not."""
+        added = utc_now() - dt.timedelta(days=7)
+        deal = Deal(self.new_id(), title, owner, None, value, "EUR", added, [(1, added)],
+                    status="won" if won else "open",
+                    won_time=added + dt.timedelta(days=1) if won else None, archived=archived)
+        self.data.deals[deal.id] = deal
+        return deal
+
+    def archive_deal(self, deal_id: int) -> None:
+        deal = self.data.deals[deal_id]
+        deal.archived, deal.updated = True, utc_now()
+
+    def archive_lead(self, lead_id: str) -> None:
+        lead = self.data.leads[lead_id]
+        lead.archived, lead.updated = True, utc_now()
 
     def win_deal(self, deal_id: int) -> None:
         deal = self.data.deals[deal_id]
@@ -404,7 +445,34 @@ class FakePipedrive:
             "rotten_time": None, "owner_name": self.data.users[deal.owner].name,
             "cc_email": "acme+deal1@pipedrivemail.com", "org_hidden": False,
             "person_hidden": False, "origin": "ManuallyCreated", "origin_id": None,
-            "channel": None, "channel_id": None,
+            "channel": None, "channel_id": None, "is_archived": deal.archived,
+            "archive_time": stamp(deal.updated) if deal.archived else None,
+        }
+
+    def deal_json_v2(self, deal: Deal) -> dict[str, Any]:
+        """A deal in API v2's shape: ids as numbers, RFC 3339 times, ``custom_fields``."""
+        v1 = self.deal_json(deal)
+
+        def rfc(field: str) -> str | None:
+            value = v1[field]
+            return None if value is None else value.replace(" ", "T") + "Z"
+
+        stage_id, _entered = deal.history[-1]
+        return {
+            "id": deal.id, "title": deal.title, "creator_user_id": deal.owner,
+            "owner_id": deal.owner, "value": deal.value, "person_id": None,
+            "org_id": deal.org, "stage_id": stage_id,
+            "pipeline_id": self.data.stages[stage_id].pipeline_id,
+            "currency": deal.currency, "add_time": rfc("add_time"),
+            "update_time": rfc("update_time"), "stage_change_time": rfc("stage_change_time"),
+            "is_deleted": deal.deleted, "is_archived": deal.archived,
+            "archive_time": rfc("archive_time"), "status": deal.status,
+            "probability": None, "lost_reason": deal.lost_reason, "visible_to": 3,
+            "close_time": rfc("close_time"), "won_time": rfc("won_time"),
+            "lost_time": rfc("lost_time"), "expected_close_date": v1["expected_close_date"],
+            "label_ids": [], "origin": "ManuallyCreated", "origin_id": None,
+            "channel": None, "channel_id": None, "acv": None, "arr": None, "mrr": None,
+            "custom_fields": {},
         }
 
     def activity_json(self, a: Activity) -> dict[str, Any]:
@@ -532,21 +600,116 @@ class FakePipedrive:
         return self._page(request, [self.org_json(o) for o in self.data.orgs.values()
                                     if o.active])
 
-    def _leads(self, request: Request) -> Response:
+    def _leads(self, request: Request, archived: bool = False) -> Response:
+        """Since July 2025 ``/v1/leads`` lists no archived lead (``archived_status`` is gone)."""
         leads = sorted(self.data.leads.values(), key=lambda x: (x.updated or x.added, x.id),
-                       reverse=request.arg("sort", "").upper().endswith("DESC"))
-        status = request.arg("archived_status", "all")
-        leads = [x for x in leads if status == "all" or x.archived == (status == "archived")]
+                       reverse=(request.arg("sort") or "").upper().endswith("DESC"))
+        leads = [x for x in leads if x.archived == archived]
         return self._page(request, [self.lead_json(x) for x in leads])
 
-    def _deals(self, request: Request) -> Response:
+    def _archived_leads(self, request: Request) -> Response:
+        return self._leads(request, archived=True)
+
+    def _deals(self, request: Request, archived: bool = False) -> Response:
+        """Since July 2025 ``/v1/deals`` lists no archived deal."""
         status = request.arg("status", "all_not_deleted")
         deals = [d for d in self.data.deals.values()
                  if (d.deleted if status == "deleted" else not d.deleted)
-                 and status in ("all_not_deleted", "deleted", d.status)]
+                 and status in ("all_not_deleted", "deleted", d.status)
+                 and d.archived == archived]
+        if (request.arg("sort") or "").upper().endswith("DESC"):
+            deals.sort(key=lambda d: (self.deal_json(d)["update_time"], d.id), reverse=True)
         return self._page(request, [self.deal_json(d) for d in deals],
                           related_objects={"user": {str(u): self._user_ref(u)
                                                     for u in self.data.users}})
+
+    def _cursor_page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        """API v2 paging: ``cursor`` in, ``additional_data.next_cursor`` out (opaque)."""
+        start = self.offset(request)
+        limit = min(int(request.arg("limit", "100") or 100), self.page_limit)
+        chunk = items[start:start + limit]
+        following = None
+        if start + limit < len(items):
+            following = base64.urlsafe_b64encode(f"o:{start + limit}".encode()).decode()
+        return Response(200, {"success": True, "data": chunk,
+                              "additional_data": {"next_cursor": following}})
+
+    def _v2_deals(self, request: Request, archived: bool) -> Response:
+        """Not deleted deals by id; ``updated_since`` (RFC 3339) keeps only later changes."""
+        statuses = set((request.arg("status") or "open,won,lost").split(","))
+        since_text = request.arg("updated_since")
+        since = (dt.datetime.fromisoformat(since_text).replace(tzinfo=None)
+                 if since_text else None)
+        items = []
+        for deal in sorted(self.data.deals.values(), key=lambda d: d.id):
+            shown = self.deal_json_v2(deal)
+            status = "deleted" if deal.deleted else deal.status
+            updated = dt.datetime.fromisoformat(shown["update_time"]).replace(tzinfo=None)
+            if deal.archived == archived and status in statuses and (
+                    since is None or updated >= since):
+                items.append(shown)
+        return self._cursor_page(request, items)
+
+    def _deals_v2(self, request: Request) -> Response:
+        """Since July 2025 not archived deals only."""
+        return self._v2_deals(request, archived=False)
+
+    def _archived_deals_v2(self, request: Request) -> Response:
+        return self._v2_deals(request, archived=True)
+
+    @staticmethod
+    def _rfc(moment: dt.datetime | None) -> str | None:
+        return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def org_json_v2(self, org: Org) -> dict[str, Any]:
+        return {"id": org.id, "name": org.name, "owner_id": org.owner,
+                "add_time": self._rfc(org.added), "update_time": self._rfc(org.updated),
+                "visible_to": 3, "label_ids": [], "address": None,
+                "is_deleted": not org.active, "custom_fields": {}}
+
+    def activity_json_v2(self, a: Activity) -> dict[str, Any]:
+        return {"id": a.id, "subject": a.subject, "type": a.type, "owner_id": a.owner,
+                "creator_user_id": a.owner, "is_deleted": not a.active,
+                "add_time": self._rfc(a.added),
+                "update_time": self._rfc(a.updated or a.done_time or a.added),
+                "deal_id": a.deal, "lead_id": a.lead, "person_id": None, "org_id": a.org,
+                "project_id": None, "due_date": a.due_date.isoformat(),
+                "due_time": a.due_time, "duration": a.duration, "busy": False,
+                "done": a.done, "marked_as_done_time": self._rfc(a.done_time),
+                "location": None, "participants": [], "attendees": [],
+                "conference_meeting_client": None, "conference_meeting_url": None,
+                "conference_meeting_id": None, "public_description": None,
+                "priority": None, "note": None}
+
+    def _organizations_v2(self, request: Request) -> Response:
+        """Not deleted organizations (API v2)."""
+        return self._cursor_page(request, [self.org_json_v2(o) for o in self.data.orgs.values()
+                                           if o.active])
+
+    def _activities_v2(self, request: Request) -> Response:
+        """Every visible user's activities (API v2 has no user_id=0 trick); ``done``."""
+        done = request.arg("done")
+        items = [a for a in self.data.activities.values()
+                 if a.active and (done is None or a.done == (done == "true"))]
+        return self._cursor_page(request, [self.activity_json_v2(a) for a in items])
+
+    def _pipelines_v2(self, request: Request) -> Response:
+        return self._cursor_page(request, [
+            {"id": i, "name": n, "order_nr": i, "is_deleted": False,
+             "is_deal_probability_enabled": True, "add_time": "2023-01-02T09:00:00Z",
+             "update_time": "2023-01-02T09:00:00Z", "is_selected": i == 1}
+            for i, n in self.data.pipelines.items()])
+
+    def _stages_v2(self, request: Request) -> Response:
+        return self._cursor_page(request, [
+            {"id": s.id, "order_nr": s.order, "name": s.name, "is_deleted": False,
+             "deal_probability": 100, "pipeline_id": s.pipeline_id,
+             "is_deal_rot_enabled": False, "days_to_rotten": None,
+             "add_time": "2023-01-02T09:00:00Z", "update_time": "2023-01-02T09:00:00Z"}
+            for s in self.data.stages.values()])
+
+    def _archived_deals(self, request: Request) -> Response:
+        return self._deals(request, archived=True)
 
     def _flow(self, request: Request) -> Response:
         parts = request.path.strip("/").split("/")  # v1, deals, <id>, flow

@@ -109,7 +109,7 @@ def add_user(record: Record, rows: Rows) -> None:
 
 def add_organization(record: Record, rows: Rows) -> None:
     """An organization -> accounts; a deleted (inactive) one is deleted."""
-    if record.flag("active_flag") is False:
+    if record.flag("active_flag") is False or record.flag("is_deleted") is True:
         rows.delete("accounts", record.id())
         return
     rows.upsert("accounts", {
@@ -142,7 +142,8 @@ DEAL_STATUSES = {"open", "won", "lost"}
 
 
 def deal_is_deleted(record: Record) -> bool:
-    return record.text("status") == "deleted" or record.flag("deleted") is True
+    return (record.text("status") == "deleted" or record.flag("deleted") is True
+            or record.flag("is_deleted") is True)  # v1 / API v2
 
 
 def add_deal(record: Record, rows: Rows, lookups: Lookups) -> None:
@@ -163,9 +164,10 @@ def add_deal(record: Record, rows: Rows, lookups: Lookups) -> None:
             raise record.fail(f"{status}_time", _("is missing"))
     stage_id = record.ref("stage_id")
     stage, stage_pipeline = lookups.stage(stage_id) if stage_id else (None, None)
-    rep_id = record.ref("user_id")
+    owner = "owner_id" if record.has("owner_id") else "user_id"  # API v2 / v1 (recents)
+    rep_id = record.ref(owner)
     if rep_id is None:
-        raise record.fail("user_id", _("is missing"))
+        raise record.fail(owner, _("is missing"))
     rows.upsert("deals", {
         "id": deal_id,
         "rep_id": rep_id,
@@ -181,6 +183,8 @@ def add_deal(record: Record, rows: Rows, lookups: Lookups) -> None:
         "probability": record.number("probability"),
         "lost_reason": record.text("lost_reason") if status == "lost" else None,
         "title": record.text("title"),
+        # A custom field: an archived deal counts like any other (a won one is won).
+        "archived": bool(record.flag("is_archived")),
     })
 
 
@@ -209,7 +213,7 @@ def add_stage_history(deal: Record, moves: list[tuple[dt.datetime, str | None, s
     if created is not None and first is not None:
         entries.append((created, first))
     entries += [(when, to) for when, _from, to in moves]
-    rep_id = deal.ref("user_id")
+    rep_id = deal.ref("owner_id") if deal.has("owner_id") else deal.ref("user_id")
     for when, stage_id in entries:
         stage, pipeline = lookups.stage(stage_id)
         rows.upsert("stage_changes", {
@@ -224,7 +228,8 @@ def add_stage_history(deal: Record, moves: list[tuple[dt.datetime, str | None, s
 def add_activity(record: Record, rows: Rows) -> None:
     """A done activity -> activities; planned (not done) or deleted ones are removed."""
     activity_id = record.id()
-    if record.flag("active_flag") is False or record.flag("deleted") is True:
+    if (record.flag("active_flag") is False or record.flag("deleted") is True
+            or record.flag("is_deleted") is True):  # v1 / API v2
         rows.delete("activities", activity_id)
         return
     if not record.flag("done"):
@@ -243,9 +248,10 @@ def add_activity(record: Record, rows: Rows) -> None:
             occurred = dt.datetime(day.year, day.month, day.day, DATE_ONLY_HOUR)
     if occurred is None:
         raise record.fail("due_date", _("is missing"))
-    rep_id = record.ref("user_id")
+    owner = "owner_id" if record.has("owner_id") else "user_id"  # API v2 / v1 (recents)
+    rep_id = record.ref(owner)
     if rep_id is None:
-        raise record.fail("user_id", _("is missing"))
+        raise record.fail(owner, _("is missing"))
     rows.upsert("activities", {
         "id": activity_id,
         "type": kind,
@@ -268,9 +274,10 @@ def add_note(record: Record, rows: Rows) -> None:
     added = record.time("add_time")
     if added is None:
         raise record.fail("add_time", _("is missing"))
-    rep_id = record.ref("user_id")
+    owner = "owner_id" if record.has("owner_id") else "user_id"  # API v2 / v1 (recents)
+    rep_id = record.ref(owner)
     if rep_id is None:
-        raise record.fail("user_id", _("is missing"))
+        raise record.fail(owner, _("is missing"))
     rows.upsert("activities", {
         "id": note_id,
         "type": "note",

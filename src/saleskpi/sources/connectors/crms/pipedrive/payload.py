@@ -178,6 +178,46 @@ def read_page(client: ApiClient, endpoint: str, start: int, limit: int,
               **params: Any) -> Page:
     """GET one page; check the envelope ``{success, data: [...], additional_data}``."""
     body = client.get(endpoint, start=start, limit=limit, **params)
+    records, additional = _envelope(endpoint, body)
+    return Page(records, _next_start(endpoint, additional, start, len(records)), additional)
+
+
+@dataclass(frozen=True)
+class CursorPage:
+    """One page of an API v2 list (cursor pagination)."""
+
+    records: list[Record]
+    next_cursor: str | None  # None: the last page
+    additional: dict[str, Any]
+
+
+def read_cursor_page(client: ApiClient, endpoint: str, cursor: str, limit: int,
+                     **params: Any) -> CursorPage:
+    """GET one page of a v2 list; ``additional_data.next_cursor`` names the next one."""
+    if cursor:
+        params["cursor"] = cursor
+    body = client.get(endpoint, limit=limit, **params)
+    records, additional = _envelope(endpoint, body)
+    following = additional.get("next_cursor")
+    if following is not None and (not isinstance(following, str) or not following
+                                  or following == cursor):
+        # A next page that does not move forward would loop for ever.
+        raise malformed(endpoint, "additional_data.next_cursor",
+                        _("should be a new cursor, got {value}", value=_shown(following)))
+    return CursorPage(records, following, additional)
+
+
+def read_all_cursor(client: ApiClient, endpoint: str, limit: int,
+                    **params: Any) -> Iterator[Record]:
+    """Every record of a (small) v2 list, all pages."""
+    cursor: str | None = ""
+    while cursor is not None:
+        page = read_cursor_page(client, endpoint, cursor, limit, **params)
+        yield from page.records
+        cursor = page.next_cursor
+
+
+def _envelope(endpoint: str, body: Any) -> tuple[list[Record], dict[str, Any]]:
     if not isinstance(body, dict):
         raise malformed(endpoint, "body", _("should be an object, got {value}",
                                             value=_shown(body)))
@@ -200,7 +240,7 @@ def read_page(client: ApiClient, endpoint: str, start: int, limit: int,
     if not isinstance(additional, dict):
         raise malformed(endpoint, "additional_data", _("should be an object, got {value}",
                                                        value=_shown(additional)))
-    return Page(records, _next_start(endpoint, additional, start, len(records)), additional)
+    return records, additional
 
 
 def _next_start(endpoint: str, additional: dict[str, Any], start: int,

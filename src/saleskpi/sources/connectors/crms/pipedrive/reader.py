@@ -3,10 +3,14 @@
 A first sync reads every list endpoint in dependency order (users before
 everything that points to them); each page is one batch whose cursor points at
 the next page. Later syncs read the users again (new deals may name a new
-owner), the leads changed since the last sync (newest first, stopping at the
-first older one) and ``/v1/recents``: deals, activities, organizations and
-notes changed since then, deletions included. Every time-based cursor keeps an
-overlap: re-reading a few minutes twice is harmless, missing one is not.
+owner), the leads, archived leads and archived deals changed since the last
+sync (newest first, stopping at the first older one) and ``/v1/recents``:
+deals, activities, organizations and notes changed since then, deletions
+included. Every time-based cursor keeps an overlap: re-reading a few minutes
+twice is harmless, missing one is not.
+
+Since 15 July 2025 ``/v1/deals`` and ``/v1/leads`` list no archived item; only
+``/v1/deals/archived`` and ``/v1/leads/archived`` do, so both are read too.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from saleskpi.domain.i18n import _
 from saleskpi.sources.connectors.base import Batch
@@ -36,6 +41,8 @@ from saleskpi.sources.connectors.crms.pipedrive.payload import (
     Record,
     malformed,
     read_all,
+    read_all_cursor,
+    read_cursor_page,
     read_page,
 )
 from saleskpi.sources.connectors.http import ApiClient
@@ -43,8 +50,16 @@ from saleskpi.sources.connectors.http import ApiClient
 PAGE_SIZE = 500  # Pipedrive's largest page: a list request costs the same at any size
 OVERLAP = dt.timedelta(minutes=5)  # recents are eventually consistent; re-read a little
 STAMP = "%Y-%m-%d %H:%M:%S"  # since_timestamp, in UTC
-FULL = ("users", "accounts", "leads", "deals", "activities", "notes")
-INCREMENTAL = ("users", "leads", "recents")
+FULL = ("users", "accounts", "leads", "archived_leads", "deals", "archived_deals",
+        "activities", "notes")
+INCREMENTAL = ("users", "leads", "archived_leads", "archived_deals", "recents")
+# Newest-first phases: (endpoint, label, the cursor field holding "read again from").
+NEWEST_FIRST = {
+    "leads": ("/v1/leads", "leads", "leads_since"),
+    "archived_leads": ("/v1/leads/archived", "archived leads", "archived_leads_since"),
+}
+STAMPS = ("since", "floor", "seen", "leads_since", "archived_leads_since",
+          "archived_deals_since")
 RECENT_ITEMS = "deal,activity,organization,note"
 
 
@@ -59,6 +74,9 @@ class Cursor:
     floor: str = ""  # recents: ``since`` when this pass began
     seen: str = ""  # newest change time seen in this pass (recents, or leads)
     leads_since: str = ""  # leads changed at or after this are read again
+    archived_leads_since: str = ""  # the same for archived leads
+    archived_deals_since: str = ""  # the same for archived deals (``updated_since``)
+    page: str = ""  # API v2 lists: the opaque cursor of the next page
 
     def to_dict(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items() if v != ""}
@@ -66,7 +84,8 @@ class Cursor:
     @classmethod
     def first(cls, now: dt.datetime) -> Cursor:
         since = (now - OVERLAP).strftime(STAMP)
-        return cls("full", FULL[0], since=since, leads_since=since)
+        return cls("full", FULL[0], since=since, leads_since=since,
+                   archived_leads_since=since, archived_deals_since=since)
 
     @classmethod
     def parse(cls, stored: dict[str, str], now: dt.datetime) -> Cursor:
@@ -74,12 +93,12 @@ class Cursor:
         try:
             cursor = cls(mode=stored["mode"], phase=stored["phase"],
                          start=int(stored.get("start", "0")),
-                         **{k: stored.get(k, "") for k in
-                            ("since", "floor", "seen", "leads_since")})
+                         page=stored.get("page", ""),
+                         **{k: stored.get(k, "") for k in STAMPS})
             phases = FULL if cursor.mode == "full" else INCREMENTAL
             if cursor.phase not in phases or cursor.start < 0 or not cursor.since:
                 raise ValueError
-            for stamp in (cursor.since, cursor.floor, cursor.seen, cursor.leads_since):
+            for stamp in (getattr(cursor, name) for name in STAMPS):
                 if stamp:
                     dt.datetime.strptime(stamp, STAMP)
         except (KeyError, ValueError, TypeError):
@@ -96,9 +115,11 @@ class Cursor:
         if index < len(phases):
             following = phases[index]
             floor = self.since if following == "recents" else ""
-            return replace(self, phase=following, start=0, floor=floor, seen="")
+            return replace(self, phase=following, start=0, floor=floor, seen="", page="")
         return Cursor("incremental", INCREMENTAL[0], since=self.since,
-                      leads_since=self.leads_since)
+                      leads_since=self.leads_since,
+                      archived_leads_since=self.archived_leads_since,
+                      archived_deals_since=self.archived_deals_since)
 
 
 # A phase yields its batches and returns the cursor of the phase after it.
@@ -132,9 +153,9 @@ class Reader:
         """Pipelines and stages, read once per sync (two requests)."""
         if self._lookups is None:
             lookups = Lookups()
-            for record in read_all(self.client, "/v1/pipelines", self.page_size):
+            for record in read_all_cursor(self.client, "/api/v2/pipelines", self.page_size):
                 lookups.add_pipeline(record)
-            for record in read_all(self.client, "/v1/stages", self.page_size):
+            for record in read_all_cursor(self.client, "/api/v2/stages", self.page_size):
                 lookups.add_stage(record)
             self._lookups = lookups
         return self._lookups
@@ -142,10 +163,12 @@ class Reader:
     def batches(self, stored: dict[str, str]) -> Iterator[Batch]:
         cursor = Cursor.parse(stored, self.now().replace(tzinfo=None))
         readers: dict[str, Callable[[Cursor], Phase]] = {
-            "users": self._users, "accounts": self._accounts, "leads": self._leads,
-            "deals": self._deals, "activities": self._activities, "notes": self._notes,
-            "recents": self._recents,
+            "users": self._users, "accounts": self._accounts, "deals": self._deals,
+            "activities": self._activities, "notes": self._notes, "recents": self._recents,
+            "archived_deals": self._archived_deals,
         }
+        for name in NEWEST_FIRST:
+            readers[name] = self._newest_first
         phases = cursor.phases()
         for phase in phases[phases.index(cursor.phase):]:
             if cursor.phase != phase:
@@ -179,20 +202,71 @@ class Reader:
         return (yield from self._pages(cursor, "/v1/users", "users", add_user))
 
     def _accounts(self, cursor: Cursor) -> Phase:
-        return (yield from self._pages(cursor, "/v1/organizations", "accounts",
-                                       add_organization))
+        return (yield from self._cursor_pages(cursor, "/api/v2/organizations", "accounts",
+                                              add_organization))
+
+    def _cursor_pages(self, cursor: Cursor, endpoint: str, what: str,
+                      add: Callable[[Record, Rows], None], since_field: str = "",
+                      **params: str | int) -> Phase:
+        """Every page of an API v2 list from ``cursor.page`` as one batch.
+
+        With ``since_field``, an incremental sync asks only for what changed since
+        that stamp (``updated_since``) and moves it to the newest change seen,
+        minus the overlap.
+        """
+        stored: str = getattr(cursor, since_field) if since_field else ""
+        incremental = bool(since_field) and cursor.mode == "incremental"
+        if incremental and stored:
+            params["updated_since"] = _parse(stored).strftime("%Y-%m-%dT%H:%M:%SZ")
+        while True:
+            page = read_cursor_page(self.client, endpoint, cursor.page, self.page_size,
+                                    **params)
+            rows = Rows()
+            seen = cursor.seen
+            for record in page.records:
+                add(record, rows)
+                updated = record.time("update_time")
+                if updated is not None:
+                    seen = _later(seen, _stamp(updated))
+            last = cursor.start + len(page.records)
+            if page.next_cursor is None:
+                following = cursor
+                if incremental and seen:
+                    changes: dict[str, Any] = {
+                        since_field: _later(stored, _stamp(_parse(seen) - OVERLAP))}
+                    following = replace(cursor, **changes)
+                following = following.next_phase()
+            else:
+                following = replace(cursor, page=page.next_cursor, start=last, seen=seen)
+            yield rows.batch(following.to_dict(), _("{what} {first}-{last}", what=what,
+                                                    first=cursor.start + 1, last=last))
+            if page.next_cursor is None:
+                return following
+            cursor = following
 
     def _deals(self, cursor: Cursor) -> Phase:
         def add(record: Record, rows: Rows) -> None:
             self._add_deal(record, rows, floor=None)
 
-        return (yield from self._pages(cursor, "/v1/deals", "deals", add,
-                                       status="all_not_deleted"))
+        # API v2: every deal not deleted and not archived.
+        return (yield from self._cursor_pages(cursor, "/api/v2/deals", "deals", add))
+
+    def _archived_deals(self, cursor: Cursor) -> Phase:
+        """``/api/v2/deals/archived``: all of them, then only those changed since."""
+        floor = (_parse(cursor.archived_deals_since)
+                 if cursor.mode == "incremental" and cursor.archived_deals_since else None)
+
+        def add(record: Record, rows: Rows) -> None:
+            self._add_deal(record, rows, floor=floor)
+
+        return (yield from self._cursor_pages(cursor, "/api/v2/deals/archived",
+                                              "archived deals", add,
+                                              since_field="archived_deals_since"))
 
     def _activities(self, cursor: Cursor) -> Phase:
-        # user_id=0: every user's activities (without it, only the token owner's).
-        return (yield from self._pages(cursor, "/v1/activities", "activities", add_activity,
-                                       user_id=0, done=1))
+        # API v2 lists every user's activities the token may see (no owner_id: all).
+        return (yield from self._cursor_pages(cursor, "/api/v2/activities", "activities",
+                                              add_activity, done="true"))
 
     def _notes(self, cursor: Cursor) -> Phase:
         return (yield from self._pages(cursor, "/v1/notes", "notes", add_note))
@@ -216,15 +290,22 @@ class Reader:
             flow = read_all(self.client, f"/v1/deals/{record.id()}/flow", self.page_size)
             add_stage_history(record, stage_moves(flow), rows, self.lookups)
 
-    # -- leads: newest first, down to the last sync --------------------------------
+    # -- leads and archived leads: newest first, down to the last sync ------------
 
-    def _leads(self, cursor: Cursor) -> Phase:
-        endpoint = "/v1/leads"
+    def _newest_first(self, cursor: Cursor) -> Phase:
+        """A list sorted by change time, newest first.
+
+        A full sync reads it all; an incremental one stops at the first item older
+        than the phase's ``*_since`` stamp (the last sync's newest change, minus
+        the overlap).
+        """
+        endpoint, what, since_field = NEWEST_FIRST[cursor.phase]
         incremental = cursor.mode == "incremental"
-        since = _parse(cursor.leads_since) if incremental and cursor.leads_since else None
+        stored_since: str = getattr(cursor, since_field)
+        since = _parse(stored_since) if incremental and stored_since else None
         while True:
             page = read_page(self.client, endpoint, cursor.start, self.page_size,
-                             sort="update_time DESC", archived_status="all")
+                             sort="update_time DESC")
             rows = Rows()
             reached_old = False
             seen = cursor.seen
@@ -238,14 +319,15 @@ class Reader:
                 seen = _later(seen, _stamp(updated))
                 add_lead(record, rows)
             if page.next_start is None or reached_old:
-                leads_since = cursor.leads_since
+                new_since = stored_since
                 if incremental and seen:
-                    leads_since = _later(leads_since, _stamp(_parse(seen) - OVERLAP))
-                following = replace(cursor, leads_since=leads_since).next_phase()
+                    new_since = _later(new_since, _stamp(_parse(seen) - OVERLAP))
+                changes: dict[str, Any] = {since_field: new_since}
+                following = replace(cursor, **changes).next_phase()
             else:
                 following = replace(cursor, start=page.next_start, seen=seen)
-            yield rows.batch(following.to_dict(), self._label("leads", cursor.start, page))
-            if following.phase != "leads":
+            yield rows.batch(following.to_dict(), self._label(what, cursor.start, page))
+            if following.phase != cursor.phase:
                 return following
             cursor = following
 
