@@ -150,7 +150,8 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
 
     def count(deleted: dict[str, int]) -> None:
         for entity, number in deleted.items():
-            report.deleted[entity] = report.deleted.get(entity, 0) + number
+            if number:
+                report.deleted[entity] = report.deleted.get(entity, 0) + number
 
     notify = progress or (lambda _msg: None)
     # One store for the whole sync: opening DuckDB per batch would dominate small pages.
