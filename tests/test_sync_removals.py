@@ -182,3 +182,17 @@ def test_an_interrupted_full_sync_resumed_still_removes_it(crm: Crm, tmp_path: P
     assert deal_ids(settings) == ids
     assert kpis(settings) == expected
     assert not sync(settings, crm.name, options=FAST).full  # the full sync is over
+
+
+@pytest.mark.parametrize("crm", ["pipedrive"], indirect=True)
+def test_a_pipedrive_lead_converted_out_of_the_inbox_stays(crm: Crm, tmp_path: Path) -> None:
+    settings = connected(crm, tmp_path / "ws")
+    sync(settings, crm.name, options=FAST)
+    lead = next(iter(crm.fake.data.leads))
+    assert counted(settings, "leads", "id", str(lead)) == 1
+    crm.fake.data.leads.pop(lead)  # converted to a deal: /v1/leads no longer lists it
+
+    report = sync(settings, crm.name, full=True, options=FAST)
+
+    assert "leads" not in report.deleted
+    assert counted(settings, "leads", "id", str(lead)) == 1

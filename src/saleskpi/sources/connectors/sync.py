@@ -170,7 +170,10 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
             save_cursor(settings, crm, batch.cursor)
             report.batches += 1
         if report.full:
-            gone = unseen_ids(store, crm, seen(settings, crm))
+            # A connector may name entities whose rows stay when no longer listed.
+            kept = frozenset(getattr(connector, "kept_when_unlisted", ()))
+            listed = {e: ids for e, ids in seen(settings, crm).items() if e not in kept}
+            gone = unseen_ids(store, crm, listed)
             if gone:
                 count(store.delete_ids(crm, gone))
             end_full(settings, crm)
