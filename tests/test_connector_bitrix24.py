@@ -406,3 +406,27 @@ def test_webhook_forms_bitrix24_sends_are_accepted_once_and_checked() -> None:
         {"webhook_url": "https://acme.bitrix24.ru/rest/1/s3cr3tk3y99/"}, FAST)
     with pytest.raises(WebhookRejected):
         unconfigured.verify_webhook(request(deleted))
+
+
+@pytest.mark.parametrize("fake", [50], indirect=True)
+def test_a_deleted_won_deal_is_removed_by_its_delete_webhook(
+        fake: FakeBitrix24, settings: Settings, tmp_path: Path) -> None:
+    sync(settings, "bitrix24", options=FAST)
+    client = TestClient(create_app(settings))
+    fake.delete_deal(201)  # won: no later sync lists it, nor asks whether it still exists
+    assert sync(settings, "bitrix24", options=FAST).deleted == {}
+    assert "201" in ids(settings, "deals")
+
+    assert post(client, delivery(201, event="ONCRMDEALDELETE")) == 200
+
+    assert "201" not in ids(settings, "deals")
+    with AnalyticsStore(settings.analytics_path, read_only=True) as store:
+        assert store.fetch("SELECT count(*) FROM deals WHERE id = '201'") == [(0,)]
+        assert store.fetch("SELECT count(*) FROM stage_changes WHERE deal_id = '201'") == [(0,)]
+    card, expected = scorecard(settings), imported_from_csv(fake, tmp_path / "reference")
+    for rep in expected:
+        for kpi in ("deals_won", "revenue", "win_rate"):
+            assert card[rep][kpi] == expected[rep][kpi], (rep, kpi)
+    # A delete event for a deal the portal still lists (signed, but wrong) removes nothing.
+    assert post(client, delivery(203, event="ONCRMDEALDELETE")) == 200
+    assert "203" in ids(settings, "deals")

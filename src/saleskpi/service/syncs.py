@@ -5,7 +5,9 @@ the scheduler, a webhook, or ``saleskpi sync``.
 
 A webhook only says "something changed"; the connector's incremental sync
 fetches it through the API, so a forged payload can at most cause a harmless
-sync, and the stored data always comes from the CRM itself.
+sync, and the stored data always comes from the CRM itself. A connector may also
+read from a verified delivery the ids the CRM deleted (``webhook_deletions``,
+confirmed through the API): the sync removes them first.
 """
 
 from __future__ import annotations
@@ -80,11 +82,12 @@ def connected_crms(settings: Settings) -> list[str]:
 
 
 def run_sync(settings: Settings, crm: str, *, full: bool = False,
-             options: ClientOptions | None = None, progress: Progress | None = None
-             ) -> SyncReport:
-    """One sync of ``crm``, after any other that is running."""
+             options: ClientOptions | None = None, progress: Progress | None = None,
+             hints: dict[str, list[str]] | None = None) -> SyncReport:
+    """One sync of ``crm``, after any other that is running (``hints``: ids deleted)."""
     with sync_lock:
-        return sync(settings, crm, full=full, options=options, progress=progress)
+        return sync(settings, crm, full=full, options=options, progress=progress,
+                    hints=hints)
 
 
 def handle_webhook(settings: Settings, crm: str, delivery: WebhookRequest,
@@ -107,8 +110,10 @@ def handle_webhook(settings: Settings, crm: str, delivery: WebhookRequest,
     digest = hashlib.sha256(f"{crm}:{delivery_id}".encode()).hexdigest()
     if not remember_delivery(settings, crm, digest):
         raise Conflict("this delivery was already received", code="replayed")
+    deletions = getattr(connector, "webhook_deletions", None)
     try:
-        report = run_sync(settings, crm, options=options)
+        hints: dict[str, list[str]] = deletions(delivery) if deletions else {}
+        report = run_sync(settings, crm, options=options, hints=hints)
     except ConnectorError:
         raise Upstream("the sync after the webhook failed", code="sync_failed") from None
     return WebhookOutcome(report.batches)

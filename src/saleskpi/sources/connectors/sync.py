@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport
+from saleskpi.domain.schema import ENTITIES
 from saleskpi.domain.settings import Settings
 from saleskpi.sources.connectors.base import REGISTRY, Batch, ClientOptions, Connector
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
 from saleskpi.sources.ingest.run import import_frames
 from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.state.sync_seen import add_seen, begin_full, end_full, full_running, seen
 from saleskpi.store.state.sync_state import forget, load_cursor, save_cursor
 
 Progress = Callable[[str], None]
@@ -78,25 +80,101 @@ def store_batch(settings: Settings, crm: str, batch: Batch,
     return report, deleted
 
 
+def listed_ids(batch: Batch) -> dict[str, list[str]]:
+    """The ids a batch lists, per entity keyed by ``id`` (stage changes follow their deal)."""
+    listed: dict[str, list[str]] = {}
+    for entity, frame in batch.frames.items():
+        if entity in ENTITIES and ENTITIES[entity].key == ("id",) and "id" in frame:
+            listed[entity] = [str(v) for v in frame["id"].dropna()]
+    return listed
+
+
+def _stored_ids(store: AnalyticsStore, crm: str, entity: str, column: str = "id") -> set[str]:
+    rows = store.fetch(f'SELECT DISTINCT CAST("{column}" AS VARCHAR) FROM "{entity}" '
+                       f'WHERE datasource = ? AND "{column}" IS NOT NULL', [crm])
+    return {str(row[0]) for row in rows}
+
+
+def unseen_ids(store: AnalyticsStore, crm: str,
+               listed: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Rows of ``crm`` a complete full sync did not list, for the entities it listed.
+
+    Stage changes go with their deal (also those of deals never stored). A rep who
+    is not listed but still owns a row of ``crm`` stays: CRMs deactivate users
+    rather than delete them, and their deals keep their names.
+    """
+    gone: dict[str, list[str]] = {}
+    for entity, ids in listed.items():
+        if entity == "reps":
+            continue
+        missing = _stored_ids(store, crm, entity) - ids
+        if missing:
+            gone[entity] = sorted(missing)
+    if "deals" in listed:
+        orphans = _stored_ids(store, crm, "stage_changes", "deal_id") - listed["deals"]
+        if orphans:
+            gone["stage_changes"] = sorted(orphans)
+    if "reps" in listed:
+        missing = _stored_ids(store, crm, "reps") - listed["reps"]
+        removed = {entity: set(ids) for entity, ids in gone.items()}
+        for entity, spec in ENTITIES.items():
+            if entity == "reps" or "rep_id" not in [c.name for c in spec.columns] \
+                    or spec.key != ("id",):
+                continue
+            rows = store.fetch(f'SELECT DISTINCT "id", "rep_id" FROM "{entity}" '
+                               'WHERE datasource = ? AND rep_id IS NOT NULL', [crm])
+            missing -= {str(rep) for row_id, rep in rows
+                        if str(row_id) not in removed.get(entity, set())}
+        if missing:
+            gone["reps"] = sorted(missing)
+    return gone
+
+
 def sync(settings: Settings, crm: str, *, full: bool = False,
-         options: ClientOptions | None = None, progress: Progress | None = None) -> SyncReport:
-    """Fetch what changed since the last stored batch (everything with ``full``)."""
+         options: ClientOptions | None = None, progress: Progress | None = None,
+         hints: dict[str, list[str]] | None = None) -> SyncReport:
+    """Fetch what changed since the last stored batch (everything with ``full``).
+
+    A full sync (asked for, a first sync, or the resume of either) records every id
+    the CRM lists; once the CRM has listed everything, the rows of ``crm`` it did
+    not list are removed. ``hints`` are ids a webhook said the CRM deleted: they are
+    removed first.
+    """
     connector = connector_for(settings, crm, options)
     if full:
         forget(settings, crm)
     cursor = load_cursor(settings, crm)
-    report = SyncReport(crm, full=not cursor)
+    if not cursor:
+        begin_full(settings, crm)
+    report = SyncReport(crm, full=not cursor or full_running(settings, crm))
+
+    def count(deleted: dict[str, int]) -> None:
+        for entity, number in deleted.items():
+            if number:
+                report.deleted[entity] = report.deleted.get(entity, 0) + number
+
     notify = progress or (lambda _msg: None)
     # One store for the whole sync: opening DuckDB per batch would dominate small pages.
     with AnalyticsStore(settings.analytics_path) as store:
+        if hints:
+            count(store.delete_ids(crm, {k: v for k, v in hints.items() if v}))
         for batch in connector.batches(cursor):
             notify(_("{crm}: {label} ({rows} rows)", crm=crm, label=batch.label,
                      rows=batch.rows()))
             stored, deleted = store_batch(settings, crm, batch, store)
             report.add(stored)
-            for entity, count in deleted.items():
-                report.deleted[entity] = report.deleted.get(entity, 0) + count
+            count(deleted)
+            if report.full:
+                add_seen(settings, crm, listed_ids(batch))
             # Only now is the batch safe: a crash before this line re-reads it next time.
             save_cursor(settings, crm, batch.cursor)
             report.batches += 1
+        if report.full:
+            # A connector may name entities whose rows stay when no longer listed.
+            kept = frozenset(getattr(connector, "kept_when_unlisted", ()))
+            listed = {e: ids for e, ids in seen(settings, crm).items() if e not in kept}
+            gone = unseen_ids(store, crm, listed)
+            if gone:
+                count(store.delete_ids(crm, gone))
+            end_full(settings, crm)
     return report

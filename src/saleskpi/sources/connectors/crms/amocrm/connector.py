@@ -83,6 +83,9 @@ class AmoCrmConnector:
 
     name: str = CRM
     fields: tuple[Field, ...] = FIELDS
+    # Calls and tasks on a deleted lead are no longer listed, yet they happened: a full
+    # sync keeps them (as the incremental one does).
+    kept_when_unlisted = frozenset({"activities"})
 
     def __init__(self, credentials: dict[str, str], options: ClientOptions,
                  clock: Callable[[], float] = time.time) -> None:

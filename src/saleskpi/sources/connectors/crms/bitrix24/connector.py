@@ -35,7 +35,7 @@ from saleskpi.sources.connectors.base import Batch, ClientOptions, Field, regist
 from saleskpi.sources.connectors.crms.bitrix24 import mapping
 from saleskpi.sources.connectors.crms.bitrix24.api import BATCH_SIZE, Bitrix24Api, parse_webhook_url
 from saleskpi.sources.connectors.crms.bitrix24.payload import CRM, Item, Page, parse_time, read_page
-from saleskpi.sources.connectors.crms.bitrix24.webhook import verify_delivery
+from saleskpi.sources.connectors.crms.bitrix24.webhook import deleted_ids, verify_delivery
 from saleskpi.sources.connectors.http import AuthError, ConnectorError
 
 OVERLAP = dt.timedelta(minutes=5)
@@ -381,6 +381,22 @@ class Bitrix24Connector:
     # -- webhooks ------------------------------------------------------------------------
     def verify_webhook(self, request: WebhookRequest) -> str:
         return verify_delivery(request, token=self.token)
+
+    def webhook_deletions(self, request: WebhookRequest) -> dict[str, list[str]]:
+        """The ids a verified ``...DELETE`` delivery names that the portal no longer lists.
+
+        Asked of the portal (one call): stored data is removed only on the CRM's word.
+        """
+        named = deleted_ids(request)
+        if not named:
+            return {}
+        method = {"deals": "crm.deal.list", "leads": "crm.lead.list",
+                  "accounts": "crm.company.list", "activities": "crm.activity.list"}
+        entity = next(e for e in named if e in method)
+        gone = set(self._missing({method[entity]: {int(i) for i in named[entity]}})
+                   .get(method[entity], []))
+        return {e: [i for i in ids if i in gone] for e, ids in named.items()
+                if any(i in gone for i in ids)}
 
 
 def _track(known: set[int], record_id: str, is_open: bool) -> None:

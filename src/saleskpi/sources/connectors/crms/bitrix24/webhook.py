@@ -11,6 +11,9 @@ outgoing webhook is created is the shared secret. A delivery is accepted only wh
 - ``ts`` (when Bitrix24 sent it) is within five minutes of when it arrived.
 
 The delivery id is ``event:id:ts``: a delivery sent again is refused as a replay.
+
+A ``...DELETE`` event names what was deleted (``deleted_ids``): a won or lost deal
+is listed nowhere once deleted, so this is the only way an incremental sync sees it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,25 @@ def verify_delivery(request: WebhookRequest, *, token: str) -> str:
     if abs(request.received_at - int(sent)) > REPLAY_WINDOW_S:
         raise WebhookRejected("stale: sent more than five minutes before it arrived")
     return f"{event}:{int(record)}:{int(sent)}"
+
+
+# What each deletion event removes, per entity of the store.
+DELETIONS = {
+    "ONCRMDEALDELETE": ("deals", "stage_changes"),
+    "ONCRMLEADDELETE": ("leads",),
+    "ONCRMCOMPANYDELETE": ("accounts",),
+    "ONCRMACTIVITYDELETE": ("activities",),
+}
+
+
+def deleted_ids(request: WebhookRequest) -> dict[str, list[str]]:
+    """The ids a verified deletion event names, per entity (empty for any other event)."""
+    form = _parse(request.body)
+    record = form.get("data[FIELDS][ID]", "")
+    entities = DELETIONS.get(form.get("event", "").upper(), ())
+    if not entities or not _NUMBER.match(record):
+        return {}
+    return {entity: [str(int(record))] for entity in entities}
 
 
 def _parse(body: bytes) -> dict[str, str]:

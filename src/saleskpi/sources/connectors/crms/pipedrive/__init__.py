@@ -50,6 +50,8 @@ class PipedriveConnector:
     """One Pipedrive company, reached with one user's API token."""
 
     name = CRM
+    # A converted lead leaves the Leads Inbox, yet it was a lead: a full sync keeps it.
+    kept_when_unlisted = frozenset({"leads"})
     fields: tuple[Field, ...] = (
         Field("base_url", _("Company address, e.g. https://yourcompany.pipedrive.com")),
         Field("api_token", _("API token (Pipedrive: Personal preferences > API)"),
