@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from saleskpi.catalog.funnel import FunnelError
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 # Imports (pandas) and targets (SQLAlchemy) are imported by the methods that use
 # them: a scorecard from the CLI needs neither (tests/test_cli_startup.py).
 
+T = TypeVar("T")
 RECENT_DAYS = 7  # questions not asked for a week are not refreshed any more
 TARGET_DAYS_KEPT = 16  # days whose targets are kept (pages ask for a handful)
 
@@ -97,8 +98,8 @@ class SalesKpiService:
         self.recent: RecentQuestions[Question | FunnelQuestion] = RecentQuestions(
             RECENT_DAYS * 86400)
         self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
-        self._people: tuple[tuple[int, ...], list[RepEntry]] | None = None
-        self._rep_names: tuple[tuple[int, ...], dict[str, str]] | None = None
+        # Small lookups read from the store once per data version (see ``_per_version``).
+        self._lookups: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._targets: dict[dt.date, list[TargetRecord]] = {}
         self._targets_version = -1
         self._targets_lock = threading.Lock()
@@ -379,23 +380,28 @@ class SalesKpiService:
         with self.reading() as store:
             return store.teams()
 
-    def visible_reps(self, scope: Scope = EVERYTHING) -> list[RepEntry]:
-        """The reps ``scope`` may see, by name: for pickers and links."""
+    def _per_version(self, name: str, load: Callable[[AnalyticsStore], T]) -> T:
+        """``load(store)``, read once per data version and kept under ``name``.
+
+        While an import holds the store, the value read before is answered. Read it,
+        do not change it.
+        """
         version = self.data_version()
-        if self._people is None or self._people[0] != version:
+        kept = self._lookups.get(name)
+        if kept is None or kept[0] != version:
             try:
                 with self.reading() as store:
-                    found = store.rep_people()
+                    value = load(store)
             except StoreBusy:
-                if self._people is None:
+                if kept is None:
                     raise
-                found = None  # an import holds the store: the reps known before
-            if found is not None:
-                entries = [RepEntry(p, n or p, t) for p, n, t in found]
-                entries.sort(key=lambda r: (r.name.casefold(), r.rep))
-                self._people = (version, entries)
-        assert self._people is not None
-        people = self._people[1]
+                return cast(T, kept[1])  # an import holds the store: what was known before
+            kept = self._lookups[name] = (version, value)
+        return cast(T, kept[1])
+
+    def visible_reps(self, scope: Scope = EVERYTHING) -> list[RepEntry]:
+        """The reps ``scope`` may see, by name: for pickers and links."""
+        people = self._per_version("people", _rep_entries)
         return [r for r in people
                 if (scope.rep_ids is None or r.rep in scope.rep_ids)
                 and (scope.teams is None or r.team in scope.teams)]
@@ -404,20 +410,9 @@ class SalesKpiService:
         """Source rep id -> name, as targets name reps: kept while the data is unchanged.
 
         Plan pages name the rep of every target; opening the store for that cost a
-        page tens of milliseconds. Read it, do not change it.
+        page tens of milliseconds.
         """
-        version = self.data_version()
-        kept = self._rep_names
-        if kept is None or kept[0] != version:
-            try:
-                with self.reading() as store:
-                    names = store.rep_names()
-            except StoreBusy:
-                if kept is None:
-                    raise
-                return kept[1]  # an import holds the store: the names known before
-            kept = self._rep_names = (version, names)
-        return kept[1]
+        return self._per_version("rep_names", AnalyticsStore.rep_names)
 
     # -- imports ------------------------------------------------------------------------
     def mapping_names(self) -> list[str]:
@@ -462,13 +457,18 @@ class SalesKpiService:
         """Let users filter by a rep's name as well as by id."""
         if "rep" not in query.where_dims():
             return query
-        with self.reading() as store:
-            by_name = store.people_by_rep_name()
+        by_name = self._per_version("people_by_rep_name", AnalyticsStore.people_by_rep_name)
         where = tuple(
             (dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep" else (dim, values)
             for dim, values in query.where
         )
         return replace(query, where=where)
+
+
+def _rep_entries(store: AnalyticsStore) -> list[RepEntry]:
+    entries = [RepEntry(p, n or p, t) for p, n, t in store.rep_people()]
+    entries.sort(key=lambda r: (r.name.casefold(), r.rep))
+    return entries
 
 
 def _latest_answer(cache: ResultCache[Any], question: Hashable, busy: StoreBusy) -> Any:
