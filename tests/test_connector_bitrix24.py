@@ -25,7 +25,7 @@ from saleskpi.service.core import SalesKpiService
 from saleskpi.sources.connectors.base import ClientOptions, WebhookRejected, WebhookRequest
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.crms.bitrix24 import Bitrix24Connector
-from saleskpi.sources.connectors.crms.bitrix24.api import LeakyBucket, parse_webhook_url
+from saleskpi.sources.connectors.crms.bitrix24.api import parse_webhook_url
 from saleskpi.sources.connectors.crms.bitrix24.connector import decode_ids, encode_ids
 from saleskpi.sources.connectors.http import AuthError, ConnectorError
 from saleskpi.sources.connectors.sync import sync
@@ -316,7 +316,7 @@ def test_bitrix24s_rate_limit_is_the_default_and_open_ids_stay_short(
         fake: FakeBitrix24) -> None:
     assert Bitrix24Connector(credentials(fake), ClientOptions()).api.client.rate.per_second == 2.0
     assert Bitrix24Connector(credentials(fake), FAST).api.client.rate.per_second == 1000
-    bucket = LeakyBucket(2.0)
+    bucket = Bitrix24Connector(credentials(fake), ClientOptions()).api.client.rate
     pauses: list[float] = []
     for _request in range(42):
         bucket.wait(pauses.append)
