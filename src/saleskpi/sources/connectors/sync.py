@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -95,6 +96,13 @@ def _stored_ids(store: AnalyticsStore, crm: str, entity: str, column: str = "id"
     return {str(row[0]) for row in rows}
 
 
+def last_moves(store: AnalyticsStore, crm: str) -> dict[str, dt.datetime]:
+    """Deal id -> when it last entered a stage, for deals of ``crm`` that ever moved."""
+    rows = store.fetch('SELECT CAST(deal_id AS VARCHAR), max(entered_at) FROM stage_changes '
+                       'WHERE datasource = ? GROUP BY deal_id HAVING count(*) > 1', [crm])
+    return {str(deal): moved for deal, moved in rows if moved is not None}
+
+
 def unseen_ids(store: AnalyticsStore, crm: str,
                listed: dict[str, set[str]]) -> dict[str, list[str]]:
     """Rows of ``crm`` a complete full sync did not list, for the entities it listed.
@@ -156,6 +164,10 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
     notify = progress or (lambda _msg: None)
     # One store for the whole sync: opening DuckDB per batch would dominate small pages.
     with AnalyticsStore(settings.analytics_path) as store:
+        if hasattr(connector, "known_moves"):
+            # A connector that reads stage history deal by deal skips the deals whose
+            # stored history already ends with their last move.
+            connector.known_moves = last_moves(store, crm)
         if hints:
             count(store.delete_ids(crm, {k: v for k, v in hints.items() if v}))
         for batch in connector.batches(cursor):
