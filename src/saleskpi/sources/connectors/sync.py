@@ -60,17 +60,41 @@ def connector_for(settings: Settings, crm: str,
     return REGISTRY[crm](credentials, options or ClientOptions())
 
 
-def store_batch(settings: Settings, crm: str, batch: Batch,
-                store: AnalyticsStore) -> tuple[ImportReport, dict[str, int]]:
+def with_dependents(store: AnalyticsStore, crm: str, ids: dict[str, list[str]],
+                    follow: frozenset[str]) -> dict[str, list[str]]:
+    """``ids`` plus the stored rows of the ``follow`` entities that belong to a deleted deal.
+
+    A CRM that deletes a deal's activities with the deal (Bitrix24) lists them
+    nowhere afterwards: without this they would stay until the next full sync.
+    """
+    deals = ids.get("deals") or []
+    if not deals or not follow:
+        return ids
+    out = {entity: list(chosen) for entity, chosen in ids.items()}
+    for entity in sorted(follow):
+        rows = store.fetch(f'SELECT CAST("id" AS VARCHAR) FROM "{entity}" WHERE datasource = ? '
+                           'AND CAST(deal_id AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))',
+                           [crm, list(deals)])
+        owned = [str(row[0]) for row in rows]
+        if owned:
+            out[entity] = list(dict.fromkeys([*out.get(entity, []), *owned]))
+    return out
+
+
+def store_batch(settings: Settings, crm: str, batch: Batch, store: AnalyticsStore,
+                follow: frozenset[str] = frozenset()) -> tuple[ImportReport, dict[str, int]]:
     """Apply the batch's deletions, then upsert its rows; raise if the rows are invalid.
 
     Deletions go first so a batch can replace rows (a deal's whole stage history).
     Both steps are idempotent and the cursor is saved only after both, so a crash
     between them is repaired by re-reading the batch.
 
+    ``follow``: entities whose rows go with their deleted deal (``with_dependents``).
+
     Returns the import report and the number of rows actually deleted per entity.
     """
-    deleted = store.delete_ids(crm, batch.deleted) if batch.deleted else {}
+    deleted = (store.delete_ids(crm, with_dependents(store, crm, batch.deleted, follow))
+               if batch.deleted else {})
     report = import_frames(settings, batch.frames, source=crm, store=store, log=False) \
         if batch.frames else ImportReport(source=crm)
     if not report.ok:
@@ -168,12 +192,15 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
             # A connector that reads stage history deal by deal skips the deals whose
             # stored history already ends with their last move.
             connector.known_moves = last_moves(store, crm)
+        # Entities the CRM deletes together with their deal.
+        follow = frozenset(getattr(connector, "deleted_with_deal", ()))
         if hints:
-            count(store.delete_ids(crm, {k: v for k, v in hints.items() if v}))
+            count(store.delete_ids(crm, with_dependents(
+                store, crm, {k: v for k, v in hints.items() if v}, follow)))
         for batch in connector.batches(cursor):
             notify(_("{crm}: {label} ({rows} rows)", crm=crm, label=batch.label,
                      rows=batch.rows()))
-            stored, deleted = store_batch(settings, crm, batch, store)
+            stored, deleted = store_batch(settings, crm, batch, store, follow)
             report.add(stored)
             count(deleted)
             if report.full:
