@@ -17,6 +17,7 @@ from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.query import KpiQuery, Scorecard
 from saleskpi.service.auth import Principal
 from saleskpi.service.core import SalesKpiService
+from saleskpi.service.preferences import Preferences, preferences
 from saleskpi.surfaces.http.deps import ServiceDep, check_csrf, csrf_token, optional_user
 from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import FILTER_KEYS, Filters, link, parse_filters, quick_ranges
@@ -83,6 +84,16 @@ class Page:
             return self.service.scorecard(query, self.user.scope, totals=totals)
         except InvalidQuery as exc:
             raise PageError(400, str(exc)) from None
+
+    @cached_property
+    def prefs(self) -> Preferences:
+        """What the user chose and wants kept (KPIs shown, the comparison's threshold)."""
+        return preferences(self.service, self.user.user_id)
+
+    def here(self) -> str:
+        """This page's address (path and query), to come back to after a form."""
+        query = self.request.url.query
+        return self.request.url.path + (f"?{query}" if query else "")
 
     @cached_property
     def reps(self) -> list[tuple[str, str]]:

@@ -108,8 +108,8 @@ def comparison_table(page: Page, comparison: Comparison, sort: str | None,
         cells = [text_cell(label)]
         cells += [kpi_cell(summary.values[k], k, page.fmt) for k in comparison.kpis]
         rows.append(Row([*cells, text_cell(None), text_cell(None)], kind=kind))
-    note = _("Marked: more than {threshold} better or worse than the team average, in "
-             "the KPI's own direction.", threshold=page.fmt.percent(comparison.threshold))
+    note = _("The team average is over the reps active in the period (with at least one "
+             "deal, lead or activity counted).")
     return DataTable("comparison", _("Reps compared with the team average"), columns, rows,
                      note=note)
 
@@ -119,10 +119,12 @@ def compare_page(page: PageDep, kpi: Annotated[list[str], Query()] = [],  # noqa
                  sort: str | None = None,
                  direction: Annotated[str | None, Query(alias="dir")] = None) -> Response:
     f = page.filters
-    kpis = chosen_kpis(page, kpi, DEFAULT_KPIS)
+    # ?kpi= (a bookmark) wins over the KPIs the user keeps, which win over the default.
+    kpis = chosen_kpis(page, kpi, page.prefs.kpis_of("compare") or DEFAULT_KPIS)
+    threshold = page.prefs.threshold
     query = KpiQuery(tuple(kpis), ("rep",), "all", f.start, f.end, f.where())
     try:
-        comparison = compare(page.service, query, page.user.scope)
+        comparison = compare(page.service, query, page.user.scope, threshold)
     except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     comparison, sort, shown = _sorted(page, comparison, sort, direction)
@@ -134,8 +136,9 @@ def compare_page(page: PageDep, kpi: Annotated[list[str], Query()] = [],  # noqa
         pager = page.pager(len(comparison.rows), COMPARE_PAGE_SIZE)
         table = comparison_table(page, comparison, sort, shown, pager.slice(comparison.rows))
         table.pager = pager
-    return page.render("compare.html", tables=[table], table=table, kpis=kpis,
-                       all_kpis=sorted(page.service.catalog.kpis), title=_("Compare reps"))
+    return page.render("compare.html", tables=[table], table=table, kpis=kpis, asked=kpi,
+                       threshold=threshold, all_kpis=sorted(page.service.catalog.kpis),
+                       title=_("Compare reps"))
 
 
 @router.get("/leaderboard")

@@ -19,6 +19,8 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["_"] = _
     env.globals["cells_html"] = cells_html
+    # Each language by its own name: a reader who cannot read the page still finds theirs.
+    env.globals["languages"] = (("en", "English"), ("ru", "Русский"), ("uk", "Українська"))
     return env
 
 
