@@ -15,8 +15,10 @@ from starlette.responses import RedirectResponse, Response
 
 from saleskpi.domain.errors import SalesKpiError
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page, PageDep
+from saleskpi.surfaces.web.formatting import unit_name
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.names import group_name, kind_name
 from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, text_cell
 
 router = APIRouter(route_class=WebRoute)
@@ -37,9 +39,10 @@ def catalog_table(page: Page) -> DataTable:
         own = spec.key in user_keys
         rows.append(Row([
             Cell(spec.key, spec.key, href=f"/catalog?edit={spec.key}" if own and
-                 page.user.can_manage else None),
-            text_cell(spec.display_name(page.lang)), text_cell(spec.group),
-            text_cell(spec.kind), text_cell(spec.unit),
+                 page.user.can_manage else None, verbatim=True),
+            text_cell(spec.display_name(page.lang)),
+            Cell(spec.group, group_name(spec.group)), Cell(spec.kind, kind_name(spec.kind)),
+            Cell(spec.unit, unit_name(spec.unit)),
             Cell(spec.higher_is_better, _("yes") if spec.higher_is_better else _("no")),
             Cell(own, _("yes") if own else ""),
             text_cell(spec.display_description(page.lang)),

@@ -74,6 +74,24 @@ class Page:
         return paginate(total, size, self.request.query_params.get(param),
                         lambda n: self.link(**{param: page_value(n)}), self.fmt)
 
+    def rows_link(self, kpi: str, *, rep: str | None = None, period: str | None = None,
+                  grain: str | None = None, start: dt.date | None = None,
+                  end: dt.date | None = None) -> str:
+        """/rows: the records behind one figure of this view (its filters, a rep, a period)."""
+        f = self.filters
+        first, last = start or f.start, end or f.end
+        params: dict[str, str] = {"kpi": kpi}
+        if first:
+            params["from"] = first.isoformat()
+        if last:
+            params["to"] = last.isoformat()
+        params |= dict(f.slices)
+        if rep:
+            params["rep"] = rep
+        if period and grain and grain != "all":
+            params |= {"period": grain, "period_key": period}
+        return link("/rows", params)
+
     def kpi_name(self, key: str) -> str:
         spec = self.service.catalog.kpis.get(key)
         return spec.display_name(self.lang) if spec else key

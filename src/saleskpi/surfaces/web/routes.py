@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from saleskpi.surfaces.web import (
     catalog,
+    drill,
     funnel,
     imports,
     login,
@@ -19,6 +20,6 @@ from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 for module in (login, preferences, overview, funnel, rankings, rep, imports, targets,
-               catalog):
+               catalog, drill):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico
