@@ -279,3 +279,33 @@ def test_the_sign_in_page_is_translated(app: Any, lang: str) -> None:
     visitor = TestClient(app)
     visitor.get(f"/language/{lang}")
     assert untranslated(visitor.get("/login").text) == set()
+
+
+# -- a form for custom KPIs ------------------------------------------------------------------
+def test_a_kpi_is_built_with_the_form_previewed_then_saved(clients: dict[str, TestClient],
+                                                           settings: Settings) -> None:
+    head = clients["w_head"]
+    fields = {"csrf": _csrf(head), "key": "won_per_meeting", "name_en": "Won per meeting",
+              "name_ru": "Выигрыши на встречу", "numerator": "deals_won",
+              "denominator": "meetings", "unit": "number", "group": "funnel", "higher": "1"}
+    preview = head.post("/catalog/build", data={**fields, "action": "preview"})
+    assert preview.status_code == 200
+    # All time, everyone: 5 deals won / 13 meetings (6 + 5 + 2).
+    assert re.search(r"data-preview>Preview: 0\.4 \(5\.00 / 13\.00\)", preview.text), (
+        re.findall(r"data-preview>[^<]*", preview.text))
+    assert "won_per_meeting" not in read(head.get("/catalog").text).cells.__repr__()
+    saved = head.post("/catalog/build", data={**fields, "action": "save"},
+                      follow_redirects=False)
+    assert saved.status_code == 303
+    try:
+        api = head.get("/api/v1/scorecard", params={"kpi": "won_per_meeting"}).json()
+        assert api["rows"][0]["won_per_meeting"]["value"] == pytest.approx(5 / 13)
+        russian = clients["w_ru"].get("/catalog").text
+        assert "Выигрыши на встречу" in russian
+        bad = head.post("/catalog/build", data={**fields, "key": "x1", "numerator": "nope",
+                                                "action": "save"})
+        assert bad.status_code == 400
+        assert clients["w_lead"].post("/catalog/build", data={**fields, "action": "save"},
+                                      follow_redirects=False).status_code == 403
+    finally:
+        head.post("/catalog/delete", data={"csrf": _csrf(head), "key": "won_per_meeting"})
