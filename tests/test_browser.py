@@ -474,7 +474,8 @@ def test_a_script_name_is_shown_as_text(sessions: dict[str, Session], server: Se
     option = page.locator(f'select[name="rep"] option[value="{SCRIPT_REP}"]')
     assert option.inner_text() == SCRIPT and option.evaluate("o => o.selected")
     session.open("/leaderboard")
-    assert page.locator(f'tr[data-rep="{SCRIPT_REP}"] a').inner_text() == SCRIPT
+    # The rep's name links to their page (the figure beside it to its records).
+    assert page.locator(f'tr[data-rep="{SCRIPT_REP}"] a[href^="/reps/"]').inner_text() == SCRIPT
     assert page.locator("svg text", has_text=SCRIPT).count() == 1  # the chart's label
     session.open(f"/reps/{SCRIPT_REP}")
     assert page.locator("h1").inner_text() == SCRIPT
