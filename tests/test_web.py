@@ -501,7 +501,7 @@ def test_leaderboard_is_paged_and_its_chart_shows_the_page(
         # one bar per rep of the page, in the same order
         assert [unescape(t) for t in re.findall(
             r'<rect class="bar"[^>]*><title>([^<:]+):', html)] == [unescape(n) for n in re.findall(
-                r'<td data-rep="[^"]*"><a href="[^"]*">([^<]*)</a>', html)]
+                r'<td data-rep="[^"]*"[^>]*><a href="[^"]*">([^<]*)</a>', html)]
     assert shown == order
 
 
