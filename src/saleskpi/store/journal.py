@@ -54,6 +54,7 @@ from saleskpi.store.state.journal import (
     JournalEntry,
     add_entry,
     claim,
+    forget_settled,
     pending_entries,
     utc_now,
 )
@@ -234,4 +235,7 @@ def recover(con: duckdb.DuckDBPyConnection, analytics_path: Path, *,
         if writable and markers:
             con.execute(f"DELETE FROM {MARKER_TABLE} WHERE id IN "
                         "(SELECT unnest(?::VARCHAR[]))", [sorted(markers)])
+    if writable:
+        with Session(engine) as session, session.begin():
+            forget_settled(session)
     return settled

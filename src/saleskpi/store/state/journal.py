@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String, select, update
+from sqlalchemy import JSON, DateTime, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from saleskpi.store.state.models import Base
 
 PENDING, COMPLETED, ROLLED_BACK = "pending", "completed", "rolled_back"
+# Settled entries are kept this long (a sync every few minutes adds one per batch);
+# the import log keeps its own entries, interrupted imports included, for good.
+KEEP_SETTLED = dt.timedelta(days=90)
 
 
 class JournalEntry(Base):
@@ -61,3 +64,9 @@ def pending_entries(session: Session) -> list[tuple[str, str, str, dict[str, Any
 
 def entry_status(session: Session, entry_id: str) -> str | None:
     return session.scalar(select(JournalEntry.status).where(JournalEntry.id == entry_id))
+
+
+def forget_settled(session: Session) -> None:
+    """Drop settled entries older than ``KEEP_SETTLED``."""
+    session.execute(delete(JournalEntry).where(
+        JournalEntry.status != PENDING, JournalEntry.finished_at < utc_now() - KEEP_SETTLED))
