@@ -199,7 +199,9 @@ def journaled(con: duckdb.DuckDBPyConnection, analytics_path: Path, kind: str,
                     _roll_back(engine, entry, changes)
             raise
         fault_point("after_state_commit")
-        con.execute(f"DELETE FROM {MARKER_TABLE} WHERE id = ?", [entry])
+        # The write is complete; a marker left by a failure here is cleared on a later open.
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DELETE FROM {MARKER_TABLE} WHERE id = ?", [entry])
         fault_point("after_marker_cleared")
     finally:
         with _live_lock:
@@ -233,8 +235,9 @@ def recover(con: duckdb.DuckDBPyConnection, analytics_path: Path, *,
                     _interrupted(session, changes)
                     settled[ROLLED_BACK] += 1
         if writable and markers:
-            con.execute(f"DELETE FROM {MARKER_TABLE} WHERE id IN "
-                        "(SELECT unnest(?::VARCHAR[]))", [sorted(markers)])
+            with contextlib.suppress(duckdb.Error):  # left for a later open, harmless
+                con.execute(f"DELETE FROM {MARKER_TABLE} WHERE id IN "
+                            "(SELECT unnest(?::VARCHAR[]))", [sorted(markers)])
     if writable:
         with Session(engine) as session, session.begin():
             forget_settled(session)
