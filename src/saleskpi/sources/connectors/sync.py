@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -61,7 +62,29 @@ def connector_for(settings: Settings, crm: str,
     return REGISTRY[crm](credentials, options or ClientOptions())
 
 
-def store_batch(settings: Settings, crm: str, batch: Batch, store: AnalyticsStore, *,
+def with_dependents(store: AnalyticsStore, crm: str, ids: dict[str, list[str]],
+                    follow: frozenset[str]) -> dict[str, list[str]]:
+    """``ids`` plus the stored rows of the ``follow`` entities that belong to a deleted deal.
+
+    A CRM that deletes a deal's activities with the deal (Bitrix24) lists them
+    nowhere afterwards: without this they would stay until the next full sync.
+    """
+    deals = ids.get("deals") or []
+    if not deals or not follow:
+        return ids
+    out = {entity: list(chosen) for entity, chosen in ids.items()}
+    for entity in sorted(follow):
+        rows = store.fetch(f'SELECT CAST("id" AS VARCHAR) FROM "{entity}" WHERE datasource = ? '
+                           'AND CAST(deal_id AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))',
+                           [crm, list(deals)])
+        owned = [str(row[0]) for row in rows]
+        if owned:
+            out[entity] = list(dict.fromkeys([*out.get(entity, []), *owned]))
+    return out
+
+
+def store_batch(settings: Settings, crm: str, batch: Batch, store: AnalyticsStore,
+                follow: frozenset[str] = frozenset(), *,
                 full: bool = False) -> tuple[ImportReport, dict[str, int]]:
     """Store one batch as one journaled write; raise if its rows are invalid.
 
@@ -71,6 +94,8 @@ def store_batch(settings: Settings, crm: str, batch: Batch, store: AnalyticsStor
     batch stored, and nothing of a batch is kept without its cursor.
     Deletions go first so a batch can replace rows (a deal's whole stage history).
 
+    ``follow``: entities whose rows go with their deleted deal (``with_dependents``).
+
     Returns the import report and the number of rows actually deleted per entity.
     """
     changes = StateChanges(crm=crm, cursor=dict(batch.cursor),
@@ -79,7 +104,8 @@ def store_batch(settings: Settings, crm: str, batch: Batch, store: AnalyticsStor
     deleted: dict[str, int] = {}
     with journaled(store.con, store.path, "sync_batch", crm, changes):
         if batch.deleted:
-            deleted = store.delete_ids(crm, batch.deleted, in_transaction=True)
+            deleted = store.delete_ids(crm, with_dependents(store, crm, batch.deleted, follow),
+                                       in_transaction=True)
         if batch.frames:
             # Staged and counted after the deletions, in the same transaction.
             loader = Loader(store, crm, report)
@@ -109,6 +135,13 @@ def _stored_ids(store: AnalyticsStore, crm: str, entity: str, column: str = "id"
     rows = store.fetch(f'SELECT DISTINCT CAST("{column}" AS VARCHAR) FROM "{entity}" '
                        f'WHERE datasource = ? AND "{column}" IS NOT NULL', [crm])
     return {str(row[0]) for row in rows}
+
+
+def last_moves(store: AnalyticsStore, crm: str) -> dict[str, dt.datetime]:
+    """Deal id -> when it last entered a stage, for deals of ``crm`` that ever moved."""
+    rows = store.fetch('SELECT CAST(deal_id AS VARCHAR), max(entered_at) FROM stage_changes '
+                       'WHERE datasource = ? GROUP BY deal_id HAVING count(*) > 1', [crm])
+    return {str(deal): moved for deal, moved in rows if moved is not None}
 
 
 def unseen_ids(store: AnalyticsStore, crm: str,
@@ -174,14 +207,22 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
     notify = progress or (lambda _msg: None)
     # One store for the whole sync: opening DuckDB per batch would dominate small pages.
     with AnalyticsStore(settings.analytics_path) as store:
+        if hasattr(connector, "known_moves"):
+            # A connector that reads stage history deal by deal skips the deals whose
+            # stored history already ends with their last move.
+            connector.known_moves = last_moves(store, crm)
+        # Entities the CRM deletes together with their deal.
+        follow = frozenset(getattr(connector, "deleted_with_deal", ()))
         if hints:
             # DuckDB only (no SQLite side to agree with): its own transaction.
-            count(store.delete_ids(crm, {k: v for k, v in hints.items() if v}))
+            count(store.delete_ids(crm, with_dependents(
+                store, crm, {k: v for k, v in hints.items() if v}, follow)))
             fault_point("hints_deleted")
         for batch in connector.batches(cursor):
             notify(_("{crm}: {label} ({rows} rows)", crm=crm, label=batch.label,
                      rows=batch.rows()))
-            stored, deleted = store_batch(settings, crm, batch, store, full=report.full)
+            stored, deleted = store_batch(settings, crm, batch, store, follow,
+                                          full=report.full)
             report.add(stored)
             count(deleted)
             report.batches += 1
