@@ -1,14 +1,14 @@
 """Per-user preferences of the dashboard (the KPIs shown, the comparison's threshold)
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
