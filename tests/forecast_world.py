@@ -11,8 +11,10 @@ CLOSE, at any age.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -88,3 +90,35 @@ def won_between(deals: list[TrueDeal], start: dt.datetime, end: dt.datetime,
                 rep: str | None = None) -> float:
     return sum(d.amount for d in deals if d.won and start <= d.closed < end
                and (rep is None or d.rep.id == rep))
+
+
+def write_csv(deals: list[TrueDeal], at: dt.datetime, folder: Path) -> None:
+    """reps.csv, deals.csv and stage_changes.csv as a CRM exports them at ``at``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    reps = {d.rep.id: d.rep for d in deals}
+    with (folder / "reps.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "name", "team"])
+        for rep in sorted(reps.values(), key=lambda r: r.id):
+            writer.writerow([rep.id, f"Rep {rep.id.upper()}", rep.team])
+    known = as_known(deals, at)
+    with (folder / "deals.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "rep_id", "status", "pipeline", "stage", "amount", "currency",
+                         "created_at", "closed_at"])
+        for deal in known:
+            writer.writerow([deal.id, deal.rep, deal.status, deal.pipeline, deal.stage,
+                             f"{deal.amount:.2f}", "USD", _stamp(deal.created_at),
+                             _stamp(deal.closed_at)])
+    with (folder / "stage_changes.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["deal_id", "stage", "entered_at"])
+        for deal in known:
+            for stage, entered in deal.entries:
+                writer.writerow([deal.id, stage, _stamp(entered)])
+            if deal.status != "open" and deal.closed_at is not None:
+                writer.writerow([deal.id, deal.status.title(), _stamp(deal.closed_at)])
+
+
+def _stamp(moment: dt.datetime | None) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
