@@ -253,6 +253,32 @@ def test_a_live_forecast_is_kept(world: list[TrueDeal], tmp_path: Path) -> None:
     assert all(r.p10 <= r.p50 <= r.p90 for r in kept)
 
 
+def test_forecast_page_draws_a_fan_with_the_plan_line(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from saleskpi.service.auth import add_user
+    from saleskpi.surfaces.server import create_app
+
+    add_user(settings, "fc_head", "correct horse battery", "head")
+    SalesKpiService(settings).set_target(kpi="revenue", period_start=dt.date(2023, 7, 1),
+                                         period_end=dt.date(2023, 7, 31), value=90000.0)
+    client = TestClient(create_app(settings))
+    login = client.get("/login").text
+    token = login.split('name="csrf" value="')[1].split('"')[0]
+    assert client.post("/login", data={"username": "fc_head", "password":
+                                       "correct horse battery", "csrf": token},
+                       follow_redirects=False).status_code == 303
+    html = client.get("/forecast", params={"at": DAY.isoformat()}).text
+    api = client.get("/api/v1/forecast", params={"at": DAY.isoformat()}).json()
+    company = next(ln for ln in api["lines"] if ln["level"] == "company")
+    assert company["plan"] == 90000
+    # Two fans (July, August), each a P10-P90 band and a P50 line; July's plan line.
+    assert html.count('class="band"') == 2 and html.count('class="line"') == 2
+    assert html.count('class="reference"') == 1
+    assert 'data-as-of="2023-07-20T00:00:00"' in html
+    assert client.get("/forecast", params={"at": "someday"}).status_code == 400
+
+
 # -- the command line ----------------------------------------------------------------
 def test_cli_json_csv_and_table(run_cli, settings: Settings) -> None:
     ws = settings.workspace

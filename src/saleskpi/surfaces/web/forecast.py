@@ -3,6 +3,7 @@ and company, the deals that move the number, the learned chances, the track reco
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter
@@ -158,21 +159,27 @@ def track_table(page: Page, scores: list[dict[str, Any]]) -> DataTable:
 
 
 @router.get("/forecast")
-def forecast_page(page: PageDep, period: str = "month", by: str = "rep") -> Response:
+def forecast_page(page: PageDep, period: str = "month", by: str = "rep",
+                  at: str | None = None) -> Response:
     try:
-        view = forecast(page.service, page.user, ForecastParams(period=period, by=by))
+        day = dt.date.fromisoformat(at) if at else None
+    except ValueError:
+        raise PageError(400, _("{day!r} is not a date (YYYY-MM-DD)", day=at)) from None
+    try:
+        view = forecast(page.service, page.user, ForecastParams(period=period, by=by, at=day))
         record = track_record(page.service, page.user, TrackRecordParams())
     except SalesKpiError as exc:
         raise PageError(400, exc.message) from None
     data = view.to_json()
-    top = [ln for ln in data["lines"] if ln["level"] != "rep"] or data["lines"]
-    # One fan per period: the company's (or the team's, or the rep's own).
+    # One fan per period: the company's (else the team's, else the rep's own).
+    rank = {"company": 0, "team": 1, "rep": 2}
     shown: dict[str, dict[str, Any]] = {}
-    for line in top:
+    for line in sorted(data["lines"], key=lambda ln: rank[ln["level"]]):
         shown.setdefault(line["period_start"], line)
     charts = [fan_chart(page, line, data["as_of"]) for line in shown.values()]
     tables = [lines_table(page, data["lines"]), deals_table(page, data["deals"]),
               stages_table(page, data["stages"], data["age_buckets"]),
               track_table(page, record.to_json()["scores"])]
-    return page.render("forecast.html", tables=tables, charts=charts, data=data,
-                       grains=GRAINS, period=period, by=by, title=_("Forecast"))
+    return page.render("forecast.html", tables=tables, blocks=tables, charts=charts, data=data,
+                       grains=GRAINS, period=period, by=by, at=at or "",
+                       title=_("Forecast"))
