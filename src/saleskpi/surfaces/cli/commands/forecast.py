@@ -271,8 +271,9 @@ def _deals_table(data: dict[str, Any], title: str) -> Table:
                       _percent(deal["crm_probability"]), learned,
                       _percent(deal["p_this_period"]), _money(deal["expected"]),
                       _money(deal["swing"]))
-    table.caption = _("Swing: how much the deal moves the period's total (its standard "
-                      "deviation across the simulated futures).")
+    table.caption = _("Swing: how much a deal moves this period's total (its standard "
+                      "deviation over the simulated futures). An unknown amount is drawn from "
+                      "the won amounts.")
     return table
 
 
