@@ -40,8 +40,14 @@ from saleskpi.domain.query import (
 )
 from saleskpi.engine.forecast.backtest import latest_commits, levels, replay
 from saleskpi.engine.forecast.history import load_commits, load_deals
-from saleskpi.engine.forecast.learn import GroupStats, aggregate
-from saleskpi.engine.forecast.run import forecast_lines, rep_teams, run_forecast, stage_table
+from saleskpi.engine.forecast.learn import GroupStats
+from saleskpi.engine.forecast.run import (
+    forecast_lines,
+    rep_teams,
+    run_forecast,
+    stage_table,
+    team_prior,
+)
 from saleskpi.engine.forecast.simulate import Window
 from saleskpi.service.core import SalesKpiService
 
@@ -149,9 +155,9 @@ def forecast(service: SalesKpiService, scope: Scope, request: ForecastRequest) -
     local_day = _today(service) if live or request.at is None else request.at
     at = now if live else local_midnight_utc(local_day + dt.timedelta(days=1),
                                              service.settings.timezone)
-    team = aggregate(everyone, at, live=live)
-    del everyone  # from here on, only the aggregate: no other rep's deal is read
     first = period_start(local_day, request.grain)
+    team = _team(service, everyone, at, first, request.grain, live=live)
+    del everyone  # from here on, only the aggregate: no other rep's deal is read
     windows = [window(service, first, request.grain),
                window(service, next_period(first, request.grain), request.grain)]
     model, states, sim = run_forecast(mine, team, windows, at, live=live,
@@ -173,6 +179,22 @@ def forecast(service: SalesKpiService, scope: Scope, request: ForecastRequest) -
                     periods=[(w.start, w.end) for w in windows], lines=lines,
                     deals=sim.deals, simulations=request.simulations, seed=request.seed,
                     prior_strength=model.k, stages=stages)
+
+
+SHOCK_PERIODS = 12  # past periods the period-wide shock is measured on
+
+
+def _team(service: SalesKpiService, everyone: list[DealHistory], at: dt.datetime,
+          first: dt.date, grain: Period, *, live: bool) -> GroupStats:
+    """The team's aggregate as of ``at``, with the period shock of the periods before
+    ``first`` (those after the first win known then, at most ``SHOCK_PERIODS``)."""
+    periods: list[tuple[dt.datetime, dt.datetime]] = []
+    start = first
+    for _count in range(SHOCK_PERIODS):
+        start = period_start(start - dt.timedelta(days=1), grain)
+        past = window(service, start, grain)
+        periods.append((past.start_at, past.end_at))
+    return team_prior(everyone, at, periods, live=live)
 
 
 def _attach_commits(service: SalesKpiService, lines: list[ForecastLine],
@@ -205,13 +227,15 @@ def _team_of(lines: list[ForecastLine], rep: str) -> str | None:
 
 def _windows_with_history(service: SalesKpiService, deals: list[DealHistory],
                           grain: Period) -> list[Window]:
-    """Every period that starts ``RUN_RATE_DAYS`` after the first deal and had ended by
-    the last thing the data knows (a close or a creation)."""
+    """Every period that starts ``RUN_RATE_DAYS`` after the first close (before, nothing
+    had been learned) and had ended by the last thing the data knows (a close or a
+    creation)."""
     moments = [t for d in deals for t in (d.created_at, d.closed_at) if t is not None]
-    if not moments:
+    closes = [d.closed_at for d in deals if d.status != "open" and d.closed_at is not None]
+    if not moments or not closes:
         return []
     zone = zoneinfo.ZoneInfo(service.settings.timezone)
-    first_day = (min(moments) + dt.timedelta(days=RUN_RATE_DAYS)).replace(
+    first_day = (min(closes) + dt.timedelta(days=RUN_RATE_DAYS)).replace(
         tzinfo=dt.UTC).astimezone(zone).date()
     last = min(max(moments), _now())
     found = []
@@ -235,9 +259,11 @@ def backtest(service: SalesKpiService, scope: Scope, *, grain: Period = "month",
         windows = windows[-last:]
     kept: dict[dt.datetime, GroupStats] = {}
 
+    starts = {w.start_at: w.start for w in windows}
+
     def team_at(at: dt.datetime) -> GroupStats:
         if at not in kept:
-            kept[at] = aggregate(everyone, at, live=False)
+            kept[at] = _team(service, everyone, at, starts[at], grain, live=False)
         return kept[at]
 
     teams = rep_teams(mine)

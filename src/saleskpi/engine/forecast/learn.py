@@ -155,6 +155,9 @@ class GroupStats:
     closed: int = 0
     won_amounts: Distribution | None = None
     created_recently: int = 0  # deals created in the RUN_RATE_DAYS before the instant
+    # The spread of a whole period's revenue that deals alone do not explain (a shock
+    # common to every deal of a period: quarter ends, holidays); see ``period_shock``.
+    shock: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,42 @@ def aggregate(deals: Iterable[DealHistory], at: dt.datetime, *, live: bool) -> G
     stats.created = Curve.of(*created)
     stats.won_amounts = Distribution.of(amounts)
     return stats
+
+
+MIN_PERIODS = 4  # closed periods needed to measure how much period totals vary
+
+
+def period_shock(deals: Iterable[DealHistory], periods: list[tuple[dt.datetime, dt.datetime]]
+                 ) -> float:
+    """σ of a period-wide factor exp(σz − σ²/2) on the revenue still to come.
+
+    Revenue won per past period (``periods``: [start, end) instants, all before now)
+    varies more than deals won one by one at random would make it vary: a compound
+    Poisson total of n wins of mean m and spread s has a squared coefficient of
+    variation (1 + s²/m²) / n. What the periods show beyond that is the period's own
+    shock, shared by every deal: σ² = log(1 + max(0, cv² - (1 + s²/m²) / n)).
+    """
+    if len(periods) < MIN_PERIODS:
+        return 0.0
+    totals = np.zeros(len(periods))
+    counts = np.zeros(len(periods))
+    amounts: list[float] = []
+    for deal in deals:
+        closed = deal.closed_at
+        if deal.status != "won" or closed is None or not deal.amount:
+            continue
+        for index, (start, end) in enumerate(periods):
+            if start <= closed < end:
+                totals[index] += deal.amount
+                counts[index] += 1
+                amounts.append(deal.amount)
+                break
+    if counts.mean() < 1 or totals.mean() <= 0:
+        return 0.0
+    spread = np.asarray(amounts)
+    chance = (1 + spread.var() / spread.mean() ** 2) / counts.mean()
+    seen = totals.var(ddof=1) / totals.mean() ** 2
+    return float(np.sqrt(np.log1p(max(seen - chance, 0.0))))
 
 
 def _stays(deal: DealHistory, end: dt.datetime

@@ -21,7 +21,14 @@ from saleskpi.domain.forecasting import (
     Probability,
     StageComparison,
 )
-from saleskpi.engine.forecast.learn import GroupStats, Model, State, aggregate, state_at
+from saleskpi.engine.forecast.learn import (
+    GroupStats,
+    Model,
+    State,
+    aggregate,
+    period_shock,
+    state_at,
+)
 from saleskpi.engine.forecast.simulate import Simulation, Window, band, simulate
 
 
@@ -46,6 +53,21 @@ def rep_teams(deals: Iterable[DealHistory]) -> dict[str, str | None]:
         if deal.rep not in found or when >= found[deal.rep][0]:
             found[deal.rep] = (when, deal.team)
     return {rep: team for rep, (_when, team) in found.items()}
+
+
+def team_prior(everyone: list[DealHistory], at: dt.datetime,
+               periods: list[tuple[dt.datetime, dt.datetime]], *, live: bool) -> GroupStats:
+    """The team's aggregate as of ``at`` and its period shock, measured on the past
+    ``periods`` ([start, end) instants, newest first) that began after the first win
+    known then (before it, the data had not started)."""
+    team = aggregate(everyone, at, live=live)
+    wins = [d.closed_at for d in everyone if d.status == "won" and d.closed_at is not None
+            and d.closed_at <= at]
+    if wins:
+        first = min(wins)
+        team.shock = period_shock(everyone, [(s, e) for s, e in periods
+                                             if first <= s and e <= at])
+    return team
 
 
 def run_forecast(deals: list[DealHistory], team: GroupStats, windows: list[Window],

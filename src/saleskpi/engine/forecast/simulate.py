@@ -135,6 +135,10 @@ def simulate(model: Model, states: list[State], reps: list[str], windows: list[W
             added = _new_deals(model, rep, bounds, rng, n)
             totals[:, r] += added
             from_new[:, r] = added.mean(axis=1)
+    if model.team.shock > 0:
+        # One shock per future, shared by every rep and deal (mean 1: the P50 barely moves).
+        sigma = model.team.shock
+        totals *= np.exp(sigma * rng.standard_normal(n) - sigma ** 2 / 2)[None, None, :]
     totals += won_to_date[:, :, None]
     deals.sort(key=lambda d: (-d.swing, -d.expected, d.source, d.id))
     return Simulation(reps, windows, totals, won_to_date, from_open, from_new, open_deals,

@@ -71,13 +71,7 @@ def forecast_command(
     view = forecast(service(), LOCAL, ForecastParams(
         period=period, at=at.date() if at else None, by=by, rep=rep, team=team,
         simulations=simulations, seed=seed, deals=deals))
-    if format is Format.json:
-        from saleskpi.views.text import to_json
-
-        write(to_json(view.to_json()))
-        return
-    if format is Format.csv:
-        write(_csv(view.lines, _LINE_COLUMNS).rstrip("\n"))
+    if _emitted(format, view.to_json(), view.lines, _LINE_COLUMNS):
         return
     data = view.to_json()
     out.print(_lines_table(data))
@@ -110,13 +104,7 @@ def deals_command(
 
     view = deal_chances(service(), LOCAL, DealChancesParams(
         period=period, rep=rep, team=team, seed=seed, limit=limit, offset=offset))
-    if format is Format.json:
-        from saleskpi.views.text import to_json
-
-        write(to_json(view.to_json()))
-        return
-    if format is Format.csv:
-        write(_csv(view.deals, _DEAL_COLUMNS).rstrip("\n"))
+    if _emitted(format, view.to_json(), view.deals, _DEAL_COLUMNS):
         return
     out.print(_deals_table(view.to_json(), _("Open deals and their chances")))
 
@@ -143,13 +131,7 @@ def backtest_command(
 
     view = backtest(service(), LOCAL, BacktestParams(period=period, simulations=simulations,
                                                      seed=seed, last=last))
-    if format is Format.json:
-        from saleskpi.views.text import to_json
-
-        write(to_json(view.to_json()))
-        return
-    if format is Format.csv:
-        write(_csv(view.scores, _SCORE_COLUMNS).rstrip("\n"))
+    if _emitted(format, view.to_json(), view.scores, _SCORE_COLUMNS):
         return
     periods = view.periods
     span = f"{periods[0]['start']} – {periods[-1]['end']}" if periods else "—"
@@ -167,13 +149,7 @@ def track_command(format: FormatArg = Format.table) -> None:
     from saleskpi.views.forecast import TrackRecordParams, track_record
 
     view = track_record(service(), LOCAL, TrackRecordParams())
-    if format is Format.json:
-        from saleskpi.views.text import to_json
-
-        write(to_json(view.to_json()))
-        return
-    if format is Format.csv:
-        write(_csv(view.rows, _ROW_COLUMNS).rstrip("\n"))
+    if _emitted(format, view.to_json(), view.rows, _ROW_COLUMNS):
         return
     if not view.rows:
         out.print(_("No forecast of a closed period yet: forecasts are kept each time one is "
@@ -183,6 +159,20 @@ def track_command(format: FormatArg = Format.table) -> None:
 
 
 # -- rendering ---------------------------------------------------------------------------
+def _emitted(format: Format, data: dict[str, Any], rows: list[dict[str, Any]],
+             columns: tuple[str, ...]) -> bool:
+    """Print the JSON or the CSV of ``rows`` if asked; False: the caller draws a table."""
+    if format is Format.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(data))
+        return True
+    if format is Format.csv:
+        write(_csv(rows, columns).rstrip("\n"))
+        return True
+    return False
+
+
 _LINE_COLUMNS = ("level", "rep", "rep_name", "team", "period_start", "period_end",
                  "won_to_date", "from_open", "from_new", "p10", "p50", "p90", "mean",
                  "open_deals", "commit", "best_case", "plan")
