@@ -314,3 +314,16 @@ def test_cli_backtest_deals_and_track(run_cli, settings: Settings) -> None:
     track = run_cli(ws, "forecast", "track", "--format", "json")
     assert track.returncode == 0, track.stderr
     assert "scores" in json.loads(track.stdout)
+
+
+def test_the_server_keeps_a_forecast_while_the_data_is_unchanged(
+        world: list[TrueDeal], tmp_path: Path) -> None:
+    settings = _workspace(tmp_path, world).model_copy(update={"cache_seconds": 60})
+    service = SalesKpiService(settings)
+    first = forecast(service, head(), ForecastParams()).source
+    assert forecast(service, head(), ForecastParams(deals=3)).source is first
+    assert forecast(service, rep_a(), ForecastParams()).source is not first  # another scope
+    from saleskpi.store.state.forecast_log import closed_before
+
+    kept = closed_before(settings.state_url, dt.date(2100, 1, 1))
+    assert {r.made_at for r in kept if r.level == "company"} == {first.as_of}

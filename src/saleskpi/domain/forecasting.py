@@ -213,6 +213,7 @@ class Forecast:
     seed: int | None
     prior_strength: float = PRIOR_STRENGTH
     stages: list[StageComparison] = field(default_factory=list)
+    live: bool = True  # made now (kept in the track record), not replayed as of a past day
 
 
 @dataclass(frozen=True)

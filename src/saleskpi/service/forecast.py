@@ -147,8 +147,34 @@ def _load(service: SalesKpiService, scope: Scope
 
 
 def forecast(service: SalesKpiService, scope: Scope, request: ForecastRequest) -> Forecast:
-    """The current and next period's forecast for the deals of ``scope``."""
+    """The current and next period's forecast for the deals of ``scope``.
+
+    With a cache (the server), an answer is kept while the data is unchanged, for the
+    cache's seconds (a page opened again does not simulate again; its "as of" is then
+    up to that old). A live forecast is kept in the track record when computed.
+    """
     narrowed = _narrowed(scope, request.rep, request.team)
+    computed: list[Forecast] = []
+
+    def compute() -> Forecast:
+        computed.append(_forecast(service, narrowed, request))
+        return computed[-1]
+
+    if service.settings.cache_seconds > 0:
+        key = ("forecast", narrowed, replace(request, record=False), service.data_version(),
+               _today(service))
+        found: Forecast = service.forecasts.get(key, compute)
+    else:
+        found = compute()
+    if computed and request.record and found.live:
+        from saleskpi.store.state.forecast_log import record
+
+        record(service.settings.state_url, found.lines, made_at=found.as_of,
+               grain=request.grain, currency=service.settings.currency)
+    return found
+
+
+def _forecast(service: SalesKpiService, narrowed: Scope, request: ForecastRequest) -> Forecast:
     everyone, mine, commits = _load(service, narrowed)
     now = _now()
     live = request.at is None or request.at >= _today(service)
@@ -168,17 +194,12 @@ def forecast(service: SalesKpiService, scope: Scope, request: ForecastRequest) -
     lines = forecast_lines(sim, teams, names, reps=request.by == "rep" or one_rep,
                            team_rows=not one_rep, company=narrowed == EVERYTHING)
     _attach_commits(service, lines, commits, windows, at)
-    if live and request.record:
-        from saleskpi.store.state.forecast_log import record
-
-        record(service.settings.state_url, lines, made_at=now, grain=request.grain,
-               currency=service.settings.currency)
     reps_shown = sorted(model.reps) if one_rep else []
     stages = stage_table(model, states, reps=reps_shown)
     return Forecast(as_of=at, grain=request.grain,
                     periods=[(w.start, w.end) for w in windows], lines=lines,
                     deals=sim.deals, simulations=request.simulations, seed=request.seed,
-                    prior_strength=model.k, stages=stages)
+                    prior_strength=model.k, stages=stages, live=live)
 
 
 SHOCK_PERIODS = 12  # past periods the period-wide shock is measured on

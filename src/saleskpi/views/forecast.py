@@ -22,6 +22,7 @@ from saleskpi.domain.forecasting import (
     ScoredForecast,
     bucket_label,
 )
+from saleskpi.domain.query import check_date
 from saleskpi.service import forecast as service_forecast
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.plan_inputs import resolve_rep
@@ -81,6 +82,7 @@ def _request(service: SalesKpiService, caller: Principal,
              params: ForecastParams) -> service_forecast.ForecastRequest:
     grain = service_forecast.forecast_grain(params.period)
     by = service_forecast.check_by(params.by)
+    check_date(params.at, "at")
     rep = resolve_rep(service, params.rep, caller.scope).id if params.rep is not None else None
     if params.team is not None:
         service_forecast.check_team(params.team, caller.scope)
