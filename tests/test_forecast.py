@@ -327,3 +327,20 @@ def test_the_server_keeps_a_forecast_while_the_data_is_unchanged(
 
     kept = closed_before(settings.state_url, dt.date(2100, 1, 1))
     assert {r.made_at for r in kept if r.level == "company"} == {first.as_of}
+
+
+def test_the_rows_of_open_deals_carry_their_learned_chance(settings: Settings,
+                                                           world: list[TrueDeal]) -> None:
+    from saleskpi.views.drill import RowsParams, rows_behind
+
+    service = SalesKpiService(settings)
+    found = rows_behind(service, rep_a(), RowsParams(kpi="pipeline_value", limit=1000))
+    rows = found.to_json()["rows"]
+    assert {"learned_p_win", "learned_p_this_month"} <= set(found.columns)
+    chances = {d["id"]: d for d in deal_chances(service, rep_a(), DealChancesParams(
+        limit=1000)).to_json()["deals"]}
+    # Open now, a's deals (the rows are open at the end of today, as the KPI counts them).
+    assert sorted(r["id"] for r in rows) == open_at(world, "a")
+    for row in rows:
+        assert row["learned_p_win"] == pytest.approx(chances[row["id"]]["p_win"], abs=1e-4)
+        assert 0 <= row["learned_p_this_month"] <= row["learned_p_win"] + 1e-9
