@@ -315,7 +315,8 @@ def sessions(browser: Any, server: Server) -> Iterator[dict[str, Session]]:
 
 def pages_of(role: str, company: Company) -> dict[str, str]:
     """Every page a role may open, by a short name for the screenshot."""
-    pages = {"overview": "/", "funnel": "/funnel", "compare": "/compare",
+    pages = {"overview": "/", "funnel": "/funnel", "forecast": "/forecast",
+             "compare": "/compare",
              "leaderboard": "/leaderboard", "catalog": "/catalog"}
     pages["rep"] = f"/reps/{company.rep}"
     if role in ("admin", "head"):

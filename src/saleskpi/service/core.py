@@ -98,6 +98,8 @@ class SalesKpiService:
         self.recent: RecentQuestions[Question | FunnelQuestion] = RecentQuestions(
             RECENT_DAYS * 86400)
         self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
+        # Forecasts (``saleskpi.service.forecast``): seconds of simulation each.
+        self.forecasts: ResultCache[Any] = ResultCache(settings.cache_seconds, 64)
         # Small lookups read from the store once per data version (see ``_per_version``).
         self._lookups: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._targets: dict[dt.date, list[TargetRecord]] = {}

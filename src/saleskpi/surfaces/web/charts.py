@@ -57,6 +57,7 @@ class Chart:
     labels: list[Shape] = field(default_factory=list)  # category axis
     line: str = ""  # polyline points
     band: str = ""  # polygon points of the interval
+    reference: str = ""  # polyline points of a reference line (the plan)
     empty: bool = False
     left: float = LEFT  # the plot area's left and right edges
     right: float = WIDTH - RIGHT
@@ -89,12 +90,15 @@ def _scale(points: Sequence[Point],
 
 
 def column_chart(title: str, points: Sequence[Point], tick_text: Callable[[float], str],
-                 kind: Literal["bars", "line"] = "bars") -> Chart:
-    """Vertical bars (amounts per period) or a line with its interval band (rates)."""
+                 kind: Literal["bars", "line"] = "bars",
+                 reference: Sequence[float | None] = ()) -> Chart:
+    """Vertical bars (amounts per period) or a line with its interval band (rates, a
+    forecast's fan); ``reference``: a value per point for a dashed line (the plan)."""
     chart = Chart(kind, title, WIDTH, HEIGHT, empty=not any(p.value for p in points))
     if not points:
         return chart
-    top, ticks = _scale(points, tick_text)
+    top, ticks = _scale([*points, *(Point("", v, "") for v in reference if v is not None)],
+                        tick_text)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / len(points)
 
@@ -125,6 +129,8 @@ def column_chart(title: str, points: Sequence[Point], tick_text: Callable[[float
             upper = [f"{round(x, 1)},{y_of(p.high or 0)}" for x, p in banded]
             lower = [f"{round(x, 1)},{y_of(p.low or 0)}" for x, p in reversed(banded)]
             chart.band = " ".join(upper + lower)
+        chart.reference = " ".join(f"{round(LEFT + slot * (i + 0.5), 1)},{y_of(v)}"
+                                   for i, v in enumerate(reference) if v is not None)
     return chart
 
 

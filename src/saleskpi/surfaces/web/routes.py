@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from saleskpi.surfaces.web import (
     catalog,
     drill,
+    forecast,
     funnel,
     imports,
     login,
@@ -19,7 +20,7 @@ from saleskpi.surfaces.web import (
 from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-for module in (login, preferences, overview, funnel, rankings, rep, imports, targets,
-               catalog, drill):
+for module in (login, preferences, overview, funnel, forecast, rankings, rep, imports,
+               targets, catalog, drill):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico
