@@ -145,7 +145,8 @@ def render(expression: ir.Table, named: list[tuple[str, ir.Scalar]],
         if isinstance(node, sge.Literal) and node.is_string and node.this in markers:
             name = markers[node.this]
             bound.add(name)
-            return sge.Placeholder(this=name)
+            # Every parameter is text (ClickHouse wants the type named: {name: String}).
+            return sge.Placeholder(this=name, kind="String")
         return node
 
     tree = tree.transform(placeholder, copy=False)

@@ -80,7 +80,8 @@ def stage_orders(store: Database, config: FunnelConfig, *, stored: Path | None =
     follow it, in data order.
     """
     shape = FunnelShape("order", tuple(config.won_names()), tuple(config.lost_names()))
-    rows = _run(store, compiled(store, shape, stored=stored), {})
+    # The order reads no amounts: the currency does not matter.
+    rows = _run(store, compiled(store, shape, currency="", stored=stored), {})
     learned: dict[str | None, list[tuple[float, float, int, str]]] = {}
     for row in rows:
         learned.setdefault(row["pipeline"], []).append(
@@ -103,12 +104,14 @@ def _timestamp(moment: dt.datetime) -> str:
     return moment.isoformat(sep=" ")
 
 
-def compiled(store: Database, shape: FunnelShape, *, currency: str = "USD",
+def compiled(store: Database, shape: FunnelShape, *, currency: str,
              stored: Path | None = None, dialect: str = DIALECT) -> Compiled:
     """The SQL of a funnel shape: from memory, else the workspace's files, else compiled.
 
-    ``stored``: the workspace's folder of compiled SQL (none: memory only). The
-    funnel reads deals in the reporting currency by the UTC day, as it always has.
+    ``currency``: the reporting currency open amounts are in. ``stored``: the
+    workspace's folder of compiled SQL (none: memory only). The funnel converts
+    amounts with the rate of the UTC day, as it always has (the scorecard uses the
+    company's day).
     """
     ctx = ViewContext(tables=lambda name: store.ibis.table(name), currency=currency)
     files = None if stored is None else StoredSql(

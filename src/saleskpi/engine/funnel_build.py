@@ -165,32 +165,34 @@ class _Builder:
         return ibis.union(*parts)
 
     def _flow(self, evs: ir.Table) -> list[ir.Table]:
-        by_deal = evs.group_by(_fsrc=evs.src, _fdeal=evs.deal).aggregate(
-            _final_kind=evs.kind.argmax(evs.seq),
-            _final_stage=evs.stage.argmax(evs.seq, where=evs.kind == "stage"))
+        deal = ibis.window(group_by=[evs.src, evs.deal], order_by=evs.seq)
         # What the deal did after each event: the furthest stage it entered, and a win.
         after = ibis.window(group_by=[evs.src, evs.deal], order_by=evs.seq, following=(1, None))
         later = evs.mutate(
             _later_pos=ibis.cases((evs.kind == "stage", evs.pos)).max().over(after),
-            _later_won=ibis.cases((evs.kind == "won", 1), else_=0).max().over(after))
+            _later_won=ibis.cases((evs.kind == "won", 1), else_=0).max().over(after),
+            # How the deal ends (its last event), and which was its last stage entry.
+            _final_kind=evs.kind.last().over(deal),
+            _last_stage_seq=ibis.cases((evs.kind == "stage", evs.seq)).max().over(deal))
         visits = later.filter(later.kind == "stage")
-        first = ibis.window(group_by=[visits.src, visits.deal, visits.stage],
+        stays = ibis.window(group_by=[visits.src, visits.deal, visits.stage],
                             order_by=visits.seq)
         in_range: ir.BooleanValue = ibis.literal(True)
         if self.shape.has_start:
             in_range &= visits.ts >= self.param("start").cast("timestamp")
         if self.shape.has_end:
             in_range &= visits.ts < self.param("end").cast("timestamp")
-        visits = visits.mutate(_is_first=ibis.row_number().over(first) == 0, _in_range=in_range)
-        facts = visits.join(by_deal, [visits.src == by_deal._fsrc,
-                                      visits.deal == by_deal._fdeal])
-        facts = facts.select(
-            "pipeline", "stage", "rep", "_is_first", "_in_range",
-            _converted=(facts._later_won > 0).fill_null(False)
-            | (facts._later_pos > facts.pos).fill_null(False),
-            _dropped=((facts._final_kind == "lost")
-                      & (facts._final_stage == facts.stage)).fill_null(False),
-            _days=seconds_between(facts.next_at, facts.ts) / 86400.0,
+        final_stay = ibis.cases((visits.seq == visits._last_stage_seq, 1), else_=0)
+        facts = visits.select(
+            "pipeline", "stage", "rep",
+            _is_first=ibis.row_number().over(stays) == 0,
+            _in_range=in_range,
+            _converted=(visits._later_won > 0).fill_null(False)
+            | (visits._later_pos > visits.pos).fill_null(False),
+            # Finally lost while in this stage: lost, and its last stage entry was this one.
+            _dropped=((visits._final_kind == "lost")
+                      & (final_stay.max().over(stays) == 1)).fill_null(False),
+            _days=seconds_between(visits.next_at, visits.ts) / 86400.0,
         )
         counted = facts._is_first & facts._in_range
         figures = {
