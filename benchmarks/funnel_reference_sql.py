@@ -1,9 +1,10 @@
 """The reference for benchmarks/funnel.py: the funnel as hand-written DuckDB SQL.
 
 This is saleskpi's funnel before it became Ibis expressions (commit 4c91489,
-src/saleskpi/engine/funnel.py), kept unchanged apart from this paragraph: the
-benchmark times it against the engine's funnel on the same store and checks that
-both give the same report.
+src/saleskpi/engine/funnel.py), unchanged apart from this paragraph and the small
+Python helpers it now imports from the engine (they did not change): the benchmark
+times it against the engine's funnel on the same store and checks that both give
+the same report.
 
 Every deal's history becomes one ordered list of events: its stage entries
 (``stage_changes``) and its closes (entries into a won or lost stage, or, when
@@ -35,7 +36,6 @@ from saleskpi.catalog.funnel import FunnelConfig, FunnelError, load_funnel_confi
 from saleskpi.domain.funnel import (
     FunnelOptions,
     FunnelReport,
-    FunnelSlice,
     PipelineFunnel,
     StageRow,
 )
@@ -43,7 +43,14 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.query import EVERYTHING, Scope, local_midnight_utc
 from saleskpi.domain.settings import Settings
 from saleskpi.engine.database import Database
-from saleskpi.engine.views import DIMENSIONS, ViewContext, build_view
+from saleskpi.engine.funnel import (  # the Python around the queries is the engine's
+    _check_dimension,
+    _number,
+    _reps_in_scope,
+    _resolve_rep_names,
+    _slice,
+)
+from saleskpi.engine.views import ViewContext, build_view
 
 Where = tuple[tuple[str, tuple[str, ...]], ...]
 # Sort keys for events at the same instant: stages in funnel order, closes last.
@@ -202,24 +209,6 @@ def _events(deals: str, filters: str) -> str:
                           unknown_pos=_UNKNOWN_POS)
 
 
-def _check_dimension(dim: str) -> None:
-    """The scorecard's slices, or a custom field name (letters, digits, underscores)."""
-    if dim in DIMENSIONS:
-        return
-    if not dim.removeprefix("rep.").replace("_", "").isalnum():
-        raise FunnelError(_("unknown filter {dim!r}: use one of {known} or a custom field name",
-                            dim=dim, known=", ".join(DIMENSIONS)))
-
-
-def _resolve_rep_names(store: Database, where: Where) -> Where:
-    """Let users filter by a rep's name as well as by id (as the scorecard does)."""
-    if not any(dim == "rep" for dim, _values in where):
-        return where
-    by_name = {str(name): str(rep_id) for rep_id, name in store.fetch("SELECT id, name FROM reps")}
-    return tuple((dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep"
-                 else (dim, values) for dim, values in where)
-
-
 def _filters(where: Where) -> tuple[str, dict[str, Any]]:
     """``where`` as SQL over the deals view's ``dim_*`` columns, values bound."""
     parts: list[str] = ["true"]
@@ -269,24 +258,6 @@ def stage_orders(store: Database, config: FunnelConfig) -> dict[str | None, tupl
         chosen = list(dict.fromkeys(chosen))
         orders[pipeline] = (chosen + [s for s in from_data if s not in chosen], "funnel.yaml")
     return orders
-
-
-def _reps_in_scope(store: Database, where: Where) -> dict[str, str]:
-    """{rep id: name} of the reps the rep and team filters let through."""
-    sql = "SELECT DISTINCT id, name FROM reps WHERE true"
-    params: list[Any] = []
-    for dim, values in where:
-        column = {"rep": "id", "team": "team"}.get(dim)
-        if column and values:
-            sql += f" AND {column} IN ({', '.join('?' for _v in values)})"
-            params.extend(values)
-        elif column:
-            sql += " AND false"
-    return {str(i): str(n) for i, n in store.fetch(sql + " ORDER BY id", params)}
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHING,
@@ -373,6 +344,3 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     return FunnelReport(options, as_of, zone, settings.currency, pipelines, int(without))
 
 
-def _slice(stages: list[str], rows: dict[str, StageRow], rep: str | None,
-           name: str | None) -> FunnelSlice:
-    return FunnelSlice(rep, name, [rows.get(stage) or StageRow(stage) for stage in stages])

@@ -17,13 +17,15 @@ from typing import Any
 import pytest
 
 from saleskpi.catalog.funnel import FunnelConfig
-from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.domain.settings import Settings
 from saleskpi.engine import funnel
 from saleskpi.engine.shape import FunnelShape
-from saleskpi.service.core import SalesKpiService
 from saleskpi.store.analytics import AnalyticsStore
-from tests.test_funnel import DEALS, NOW, REPS, STAGE_CHANGES
+from tests import test_funnel
+from tests.test_funnel import NOW
 
+# A fixture: the settings of tests/test_funnel.py's hand-counted company.
+hand_counted_company = test_funnel.settings
 CONFIG = FunnelConfig()
 WON, LOST = tuple(CONFIG.won_names()), tuple(CONFIG.lost_names())
 # Every part of the funnel query: rep rows, a date range, a pipeline, filters (one of
@@ -38,20 +40,9 @@ START, END, END_OF_JANUARY = "2024-01-04 22:00:00", "2024-01-10 22:00:00", "2024
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalyticsStore]:
-    root = tmp_path_factory.mktemp("funnel-dialects")
-    data = root / "data"
-    data.mkdir()
-    for name, text in (("reps", REPS), ("deals", DEALS), ("stage_changes", STAGE_CHANGES)):
-        (data / f"{name}.csv").write_text(text, encoding="utf-8")
-    workspace = root / "ws"
-    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
-                            currency="UAH")
-    settings = Settings(workspace=workspace)
-    report = SalesKpiService(settings).import_path(data, mapping=None, source=None,
-                                                   dry_run=False)
-    assert report.ok, report.errors
-    with AnalyticsStore(settings.analytics_path, read_only=True) as opened:
+def store(hand_counted_company: Settings) -> Iterator[AnalyticsStore]:
+    """The hand-counted company's store, with the stage order filled in."""
+    with AnalyticsStore(hand_counted_company.analytics_path, read_only=True) as opened:
         # The stage order the funnel query reads, as compute_funnel fills it.
         funnel._fill_order(opened, funnel.stage_orders(opened, CONFIG))
         yield opened
@@ -145,6 +136,7 @@ def by_stage(rows: list[tuple[Any, ...]], part: str, rep: str | None = None
             if r["part"] == part and r["rep"] == rep and (rep is not None) != r["team_row"]}
 
 
+@pytest.mark.slow  # ClickHouse takes seconds to plan the funnel's nested queries
 def test_stage_order_on_clickhouse_equals_duckdb(store: AnalyticsStore, clickhouse: Any) -> None:
     query = sql(store, FunnelShape("order", WON, LOST), "clickhouse")
     got = on_clickhouse(clickhouse, query, {})
@@ -155,6 +147,7 @@ def test_stage_order_on_clickhouse_equals_duckdb(store: AnalyticsStore, clickhou
     assert medians == {"new": 1, "qualified": 2, "proposal": 3}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape, values", [
     (FunnelShape("funnel", WON, LOST, by_rep=True), {"as_of": str(NOW)}),
     (FunnelShape("funnel", WON, LOST, dims=("team",), filter_arity=(("team", 1),),
