@@ -204,3 +204,19 @@ def test_the_workspace_keeps_the_funnel_sql(tmp_path: Path, store: AnalyticsStor
     again = funnel.compiled(store, shape, currency="UAH", stored=tmp_path)
     assert again is first and funnel._CACHE.hits
     assert "a lost cause" in first.sql  # the won and lost names are part of the shape
+
+
+def test_a_second_process_answers_the_funnel_without_ibis(hand_counted_company: Settings
+                                                          ) -> None:
+    from tests.test_cli_startup import RUN_AND_LIST, imported, run_python
+
+    args = ("--workspace", str(hand_counted_company.workspace), "funnel", "--by", "rep",
+            "--as-of", "2024-01-31", "--format", "json")
+    first = run_python(RUN_AND_LIST, *args)
+    second = run_python(RUN_AND_LIST, *args)
+    assert imported(first)["exit"] == 0, first.stderr
+    assert "ibis" in imported(first)["heavy"]  # the first compiled the SQL and kept it
+    assert imported(second) == {"exit": 0, "heavy": []}, second.stderr
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    (pipeline,) = json.loads(second.stdout)["pipelines"]
+    assert pipeline["team"]["stages"][0]["entered"] == 8  # D1..D8 entered new
