@@ -115,14 +115,12 @@ class _Builder:
                             rep=deal.rep, amount=deal.amount)
         ev = happened.join(owner, [happened.src == owner._dsrc, happened.deal == owner._ddeal])
         ev = ev.drop("_dsrc", "_ddeal")
-        if self.shape.query == "order":
-            stage_pos: ir.Value = ibis.literal(UNKNOWN_POS, "int64")
-        else:
-            order = self.ctx.tables(FUNNEL_ORDER_TABLE).select(
-                _opipeline="pipeline", _ostage="stage", _opos="pos")
-            ev = ev.left_join(order, [ev.pipeline.identical_to(order._opipeline),
-                                      ev.stage == order._ostage])
-            stage_pos = ev._opos.cast("int64").coalesce(UNKNOWN_POS)
+        # Each stage's place in its pipeline's order (filled in before the query runs).
+        order = self.ctx.tables(FUNNEL_ORDER_TABLE).select(
+            _opipeline="pipeline", _ostage="stage", _opos="pos")
+        ev = ev.left_join(order, [ev.pipeline.identical_to(order._opipeline),
+                                  ev.stage == order._ostage])
+        stage_pos = ev._opos.cast("int64").coalesce(UNKNOWN_POS)
         ev = ev.select("src", "deal", "pipeline", "rep", "amount", "stage", "ts", "kind",
                        pos=ibis.cases((ev.kind != "stage", CLOSE_POS), else_=stage_pos))
 
