@@ -206,6 +206,7 @@ def test_the_workspace_keeps_the_funnel_sql(tmp_path: Path, store: AnalyticsStor
     assert "a lost cause" in first.sql  # the won and lost names are part of the shape
 
 
+@pytest.mark.slow  # two processes
 def test_a_second_process_answers_the_funnel_without_ibis(hand_counted_company: Settings
                                                           ) -> None:
     from tests.test_cli_startup import RUN_AND_LIST, imported, run_python
