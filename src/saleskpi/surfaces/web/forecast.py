@@ -107,7 +107,8 @@ def deals_table(page: Page, deals: list[dict[str, Any]]) -> DataTable:
         rows.append(Row([
             text_cell(str(deal["id"]), verbatim=True),
             text_cell(deal["rep"], href=rep_href(deal["rep"]), rep=deal["rep"]),
-            text_cell(deal["stage"], verbatim=True), number_cell(deal["age_days"], "days", page.fmt),
+            text_cell(deal["stage"], verbatim=True),
+            number_cell(deal["age_days"], "days", page.fmt),
             number_cell(deal["amount"], money, page.fmt),
             number_cell(deal["crm_probability"], "ratio", page.fmt), chance,
             number_cell(deal["p_this_period"], "ratio", page.fmt),
