@@ -377,8 +377,27 @@ class SalesKpiService:
         return None if row is None else RepEntry(*row)
 
     def teams(self) -> set[str]:
-        with self.reading() as store:
-            return store.teams()
+        """Every team of the data's reps: kept while the data is unchanged."""
+        return self._per_version("teams", AnalyticsStore.teams)
+
+    def known_sources(self) -> set[str]:
+        return self._per_version("sources", AnalyticsStore.sources)
+
+    def custom_fields(self) -> set[str]:
+        """Custom fields any record or rep has (what a custom slice may name)."""
+        return self._per_version("custom_fields", AnalyticsStore.custom_fields)
+
+    def currencies_without_rates(self) -> dict[str, tuple[int, str]]:
+        """Currency -> (records, first day) of amounts with no rate to the reporting one."""
+        currency = self.settings.currency
+        found: dict[str, dict[str, tuple[int, str]]] = self._per_version(
+            "missing_rates", lambda store: {currency: store.currencies_without_rates(currency)})
+        if currency not in found:  # the reporting currency changed since it was read
+            self._lookups.pop("missing_rates", None)
+            found = self._per_version(
+                "missing_rates",
+                lambda store: {currency: store.currencies_without_rates(currency)})
+        return found[currency]
 
     def _per_version(self, name: str, load: Callable[[AnalyticsStore], T]) -> T:
         """``load(store)``, read once per data version and kept under ``name``.

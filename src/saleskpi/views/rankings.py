@@ -22,12 +22,13 @@ from pydantic import AliasChoices, BaseModel, Field
 from saleskpi.domain.conditions import parse_threshold
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
-from saleskpi.domain.query import KpiQuery, make_query
+from saleskpi.domain.query import KpiQuery, Scope, make_query
 from saleskpi.service.compare import DEFAULT_KPIS, DEFAULT_THRESHOLD
 from saleskpi.service.compare import compare as compare_reps
 from saleskpi.service.compare import leaderboard as rank_reps
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.principal import Principal
+from saleskpi.service.query_checks import check_question
 from saleskpi.views.base import PageInfo, Paging, Sliced, ViewModel, paged
 
 # -- params -----------------------------------------------------------------------------
@@ -120,7 +121,7 @@ def comparison(service: SalesKpiService, caller: Principal,
     # A KPI sorted or filtered on is shown too, so the reader sees why.
     extra = [*([params.sort] if params.sort else []), *(c.kpi for c in conditions)]
     keys = list(dict.fromkeys((*(params.kpis or DEFAULT_KPIS), *extra)))
-    query = _query(service, keys, params)
+    query = _query(service, keys, params, caller.scope)
     found = compare_reps(service, query, caller.scope, threshold=params.threshold)
     if params.sort:
         found = found.sorted_by(params.sort, params.descending)
@@ -133,7 +134,7 @@ def comparison(service: SalesKpiService, caller: Principal,
 
 def leaderboard(service: SalesKpiService, caller: Principal,
                      params: LeaderboardParams) -> LeaderboardView:
-    query = _query(service, [params.kpi], params)
+    query = _query(service, [params.kpi], params, caller.scope)
     board = rank_reps(service, query, caller.scope)
     if params.top is not None:
         board = board.top(params.top)
@@ -143,7 +144,8 @@ def leaderboard(service: SalesKpiService, caller: Principal,
     return view
 
 
-def _query(service: SalesKpiService, kpis: list[str], params: _RepsQuery) -> KpiQuery:
+def _query(service: SalesKpiService, kpis: list[str], params: _RepsQuery,
+           scope: Scope) -> KpiQuery:
     query = make_query(kpis, by=("rep",), period=params.period, start=params.start,
                        end=params.end, where=params.where)
     for key in query.kpis:
@@ -153,5 +155,6 @@ def _query(service: SalesKpiService, kpis: list[str], params: _RepsQuery) -> Kpi
                 service.catalog.get(key)
             except InvalidQuery as exc:
                 raise InvalidQuery(exc.message, code="bad_query") from None
+    check_question(service, query, scope)
     return query
 

@@ -9,6 +9,7 @@ from pydantic import Field
 from saleskpi.domain.query import KpiValue, ResultRow, Scorecard, make_query
 from saleskpi.service.core import SalesKpiService, averages
 from saleskpi.service.principal import Principal
+from saleskpi.service.query_checks import check_question
 from saleskpi.views.base import PageInfo, Paging, Sliced, ViewModel, paged
 
 
@@ -41,6 +42,7 @@ def scorecard(service: SalesKpiService, caller: Principal,
               params: ScorecardParams) -> ScorecardView:
     query = make_query(params.kpis, by=params.by, period=params.period, start=params.start,
                        end=params.end, where=params.where)
+    check_question(service, query, caller.scope)
     card = service.scorecard(query, caller.scope)
     team = None
     if caller.role == "rep" and caller.rep_id and "rep" in query.by:

@@ -13,10 +13,11 @@ from fastapi import Depends, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.errors import Conflict, InvalidQuery
 from saleskpi.domain.query import KpiQuery, Scorecard
 from saleskpi.service.auth import Principal
 from saleskpi.service.core import SalesKpiService
+from saleskpi.service.query_checks import check_question
 from saleskpi.surfaces.http.deps import ServiceDep, check_csrf, csrf_token, optional_user
 from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import FILTER_KEYS, Filters, link, parse_filters, quick_ranges
@@ -80,9 +81,10 @@ class Page:
     def scorecard(self, query: KpiQuery, *, totals: bool = True) -> Scorecard:
         """``service.scorecard`` in the caller's scope; a bad query is a 400 page."""
         try:
+            check_question(self.service, query, self.user.scope)
             return self.service.scorecard(query, self.user.scope, totals=totals)
-        except InvalidQuery as exc:
-            raise PageError(400, str(exc)) from None
+        except (InvalidQuery, Conflict) as exc:
+            raise PageError(400 if isinstance(exc, InvalidQuery) else 409, str(exc)) from None
 
     @cached_property
     def reps(self) -> list[tuple[str, str]]:

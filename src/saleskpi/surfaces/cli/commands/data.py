@@ -94,6 +94,9 @@ def mappings_command() -> None:
         out.print(f"[bold]{name}[/]  {description}")
 
 
+DEMO_HOST, DEMO_PORT = "127.0.0.1", 8000
+
+
 @app.command("demo")
 def demo_command(
     size: Annotated[float, typer.Option("--size", help="Scale: 1 is ~20 reps, ~6k leads.")] = 1.0,
@@ -107,12 +110,17 @@ def demo_command(
 
     Example: saleskpi demo   (then: saleskpi kpi win_rate --by team, or saleskpi serve)
     """
+    sock = None
+    if serve:
+        from saleskpi.surfaces.server import listen
+
+        sock = listen(DEMO_HOST, DEMO_PORT)  # a taken port: said before the demo is made
     run_demo(state.settings, size=size, seed=seed, console=out, status_console=err,
              quiet=quiet)
-    if serve:
-        from saleskpi.surfaces.cli.commands.connectors import serve_command
+    if sock is not None:
+        from saleskpi.surfaces.cli.commands.connectors import run_server
 
-        serve_command(host="127.0.0.1", port=8000, sync_every=0)
+        run_server(state.settings, sock, host=DEMO_HOST, port=DEMO_PORT, sync_every=0)
 
 
 def run_demo(settings: Settings, *, size: float, seed: int, console: Console,
