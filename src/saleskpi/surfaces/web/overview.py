@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from saleskpi.domain.query import KpiQuery, KpiValue, plain_number
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.periods import Against, parse_against, period_is_partial, shift_months
+from saleskpi.domain.query import KpiQuery, KpiValue, Period, period_start, plain_number
 from saleskpi.service.compare import previous_range
 from saleskpi.surfaces.web.charts import Point, column_chart
 from saleskpi.surfaces.web.deps import Page, PageDep
+from saleskpi.surfaces.web.filters import fitting_grain
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
 from saleskpi.surfaces.web.tables import (
@@ -23,6 +28,7 @@ from saleskpi.surfaces.web.tables import (
 )
 from saleskpi.surfaces.web.views import kpi_columns, plan_at, plans_by_kpi, view_level
 
+TREND_MONTHS = 12
 HEADLINE = ("revenue", "deals_won", "win_rate", "lead_response_time", "pipeline_value")
 TREND = ("revenue", "deals_won", "win_rate")
 
@@ -53,13 +59,19 @@ def headline_table(page: Page) -> DataTable:
     card = page.scorecard(KpiQuery(HEADLINE, (), "all", f.start, f.end, where))
     current = card.rows[0].values if card.rows else {}
     before: dict[str, KpiValue] = {}
-    note = _("Set both dates to compare with the period of equal length just before.")
+    note = _("All time: choose a range to compare with the period before.")
     if f.start and f.end:
-        span = previous_range(f.start, f.end)
+        against = _against(page)
+        span = previous_range(f.start, f.end, against)
         earlier = page.scorecard(KpiQuery(HEADLINE, (), "all", span.start, span.end, where))
         before = earlier.rows[0].values if earlier.rows else {}
-        note = _("Previous period: {start} – {end}.", start=page.fmt.date(span.start),
-                 end=page.fmt.date(span.end))
+        note = _("{start} – {end} against {before_start} – {before_end}.",
+                 start=page.fmt.date(f.start), end=page.fmt.date(f.end),
+                 before_start=page.fmt.date(span.start), before_end=page.fmt.date(span.end))
+        if span.rule == "to_date":
+            note += " " + _("The same days of the period before, as this one is not over.")
+        elif span.rule == "last_year":
+            note += " " + _("The same days a year before.")
     at = plan_at(page)
     plans = plans_by_kpi(page, at, *view_level(page))
     if plans:
@@ -92,14 +104,39 @@ def headline_table(page: Page) -> DataTable:
     return DataTable("headline", _("Headline KPIs"), columns, rows, note=note)
 
 
+def _against(page: Page) -> Against:
+    """?against=last_year compares with the same days a year before; else the period before."""
+    try:
+        return parse_against(page.request.query_params.get("against"))
+    except InvalidQuery:
+        return "previous"
+
+
+def trend_window(start: dt.date | None, end: dt.date | None, period: Period
+                 ) -> tuple[dt.date | None, dt.date | None]:
+    """The trend's days: those asked, but at least the TREND_MONTHS months up to the end
+    when no grain is chosen (a month to date alone would draw one bar)."""
+    if period != "all" or end is None:
+        return start, end
+    first = shift_months(period_start(end, "month"), 1 - TREND_MONTHS)
+    return (min(start, first) if start else None), end
+
+
 def trend_table(page: Page) -> tuple[DataTable, list[Point], list[Point]]:
     f = page.filters
-    card = page.scorecard(KpiQuery(TREND, (), f.grain, f.start, f.end, f.where()))
+    start, end = trend_window(f.start, f.end, f.period)
+    grain = fitting_grain(start, end, f.grain)
+    card = page.scorecard(KpiQuery(TREND, (), grain, start, end, f.where()))
     columns = [Column("period", _("Period")), *kpi_columns(page, card, TREND)]
     rows, revenue, win_rate = [], [], []
+    today = page.today()
     for result in sorted(card.rows, key=lambda r: r.keys.get("period") or ""):
         period = result.keys.get("period")
-        label = page.fmt.period(period, f.grain)
+        label = page.fmt.period(period, grain)
+        if period and period_is_partial(dt.date.fromisoformat(period), grain, start, end,
+                                        today):
+            # A period not over (or only partly asked) must not read as a collapse.
+            label = _("{period} (so far)", period=label)
         cells = [Cell(period, label)]
         cells += [kpi_cell(result.values[k], k, page.fmt, period=period) for k in TREND]
         rows.append(Row(cells))
