@@ -380,6 +380,10 @@ class SalesKpiService:
         """Every team of the data's reps: kept while the data is unchanged."""
         return self._per_version("teams", AnalyticsStore.teams)
 
+    def rep_teams(self) -> dict[str, str | None]:
+        """Source rep id -> team, as targets name reps: kept while the data is unchanged."""
+        return self._per_version("rep_teams", AnalyticsStore.rep_teams)
+
     def known_sources(self) -> set[str]:
         return self._per_version("sources", AnalyticsStore.sources)
 

@@ -322,6 +322,11 @@ class AnalyticsStore:
         rep_id, name, team = rows[0]
         return str(rep_id), str(name), None if team is None else str(team)
 
+    def rep_teams(self) -> dict[str, str | None]:
+        """Source rep id -> team (targets name reps by their source id)."""
+        return {str(i): None if t is None else str(t)
+                for i, t in self.fetch("SELECT id, team FROM reps")}
+
     def teams(self) -> set[str]:
         return {str(t) for (t,) in self.fetch(
             "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}

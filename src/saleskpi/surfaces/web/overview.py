@@ -10,12 +10,15 @@ from starlette.responses import Response
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.periods import Against, parse_against, period_is_partial, shift_months
 from saleskpi.domain.query import KpiQuery, KpiValue, Period, period_start, plain_number
+from saleskpi.domain.targets import SUM_OF_REPS
+from saleskpi.service.attainment import PlanLine
 from saleskpi.service.compare import previous_range
 from saleskpi.surfaces.web.charts import Point, column_chart
 from saleskpi.surfaces.web.deps import Page, PageDep
 from saleskpi.surfaces.web.filters import fitting_grain
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.rep import activity_text, projection_range
 from saleskpi.surfaces.web.tables import (
     Cell,
     Column,
@@ -53,6 +56,33 @@ def _change(page: Page, key: str, now: KpiValue | None,
     return previous, Cell(plain_number(difference), text, mark=mark, unit=now.unit)
 
 
+def _plan_cells(page: Page, line: PlanLine | None, unit: str) -> list[Cell]:
+    """Plan (Σ: the sum of the reps' plans), attainment and pacing by working days."""
+    if line is None:
+        return [text_cell(None) for _column in range(7)]
+    pace = line.pace
+    plan = number_cell(line.result.plan, unit, page.fmt)
+    if line.target.source == SUM_OF_REPS:
+        plan.text = _("{plan} (Σ reps)", plan=plan.text)
+    elif line.sum_of_reps is not None:
+        difference = line.result.plan - line.sum_of_reps
+        plan.text = _("{plan} (reps: {sum}, {difference})", plan=plan.text,
+                      sum=page.fmt.value(line.sum_of_reps, unit),
+                      difference=("+" if difference >= 0 else "")
+                      + page.fmt.value(difference, unit))
+    attainment = line.result.attainment
+    on_pace = line.on_pace
+    mark = None if on_pace is None else ("better" if on_pace >= 1 else "worse")
+    span_text = f"{line.target.period_start.isoformat()} – {line.target.period_end.isoformat()}"
+    needed = number_cell(pace.needed_per_day if pace else None, unit, page.fmt)
+    if line.activity:
+        needed.text += f" ({activity_text(line)})"
+    return [plan, number_cell(attainment, "ratio", page.fmt),
+            number_cell(pace.expected if pace else None, unit, page.fmt, mark=mark), needed,
+            number_cell(line.result.projection, unit, page.fmt),
+            text_cell(projection_range(page, line)), text_cell(span_text)]
+
+
 def headline_table(page: Page) -> DataTable:
     f = page.filters
     where = f.where()
@@ -76,31 +106,27 @@ def headline_table(page: Page) -> DataTable:
     plans = plans_by_kpi(page, at, *view_level(page))
     if plans:
         note += " " + _("Plan attainment is measured over the target's own period, up to "
-                        "{day}.", day=page.fmt.date(at))
+                        "{day}; Σ: the sum of the reps' plans; expected and needed count "
+                        "working days; a projection is made once a quarter of them have "
+                        "gone.", day=page.fmt.date(at))
     value_column = kpi_column("value", _("Value"), "number", ratio=True, interval=True)
     columns = [Column("kpi", _("KPI")), value_column,
                Column("previous", _("Previous period"), numeric=True),
                Column("change", _("Change"), numeric=True),
                Column("plan", _("Plan"), numeric=True),
                Column("attainment", _("Attainment"), numeric=True, unit="ratio"),
+               Column("expected", _("Expected by now"), numeric=True),
+               Column("needed", _("Needed / working day"), numeric=True),
+               Column("projection", _("Projection"), numeric=True),
+               Column("projection_range", _("Projection range (95%)")),
                Column("plan_period", _("Plan period"))]
     rows = []
     for key in HEADLINE:
         value = current.get(key) or KpiValue(None, card.units[key])
         previous, change = _change(page, key, value, before.get(key))
         line = plans.get(key)
-        if line is not None:
-            plan = number_cell(line.result.plan, value.unit, page.fmt)
-            attainment = line.result.attainment
-            mark = None if attainment is None else ("better" if attainment >= 1 else "worse")
-            reached = number_cell(attainment, "ratio", page.fmt, mark=mark)
-            span_text = (f"{line.target.period_start.isoformat()} – "
-                         f"{line.target.period_end.isoformat()}")
-            period = text_cell(span_text)
-        else:
-            plan, reached, period = text_cell(None), text_cell(None), text_cell(None)
         rows.append(Row([text_cell(page.kpi_name(key)), kpi_cell(value, key, page.fmt),
-                         previous, change, plan, reached, period]))
+                         previous, change, *_plan_cells(page, line, value.unit)]))
     return DataTable("headline", _("Headline KPIs"), columns, rows, note=note)
 
 

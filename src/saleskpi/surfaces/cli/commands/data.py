@@ -62,26 +62,38 @@ def settings_command(
         str | None, typer.Option("--currency", help="Reporting currency, e.g. UAH.")
     ] = None,
     lang: Annotated[str | None, typer.Option("--lang", help="en, ru or uk.")] = None,
+    holidays: Annotated[
+        str | None,
+        typer.Option("--holidays", help="The company's days off besides weekends, "
+                     "comma-separated YYYY-MM-DD (replaces the list; '' clears it): plans "
+                     "pace by working days."),
+    ] = None,
 ) -> None:
     """Show the workspace's settings, or store new ones in its settings.yaml.
 
-    Example: saleskpi settings --timezone Europe/Kyiv --currency UAH --lang uk
+    Example: saleskpi settings --timezone Europe/Kyiv --currency UAH --holidays 2026-12-25
     """
     from pydantic import ValidationError
 
     from saleskpi.domain.settings import Settings, save_workspace_settings, settings_problem
 
-    values = {k: v for k, v in (("timezone", timezone), ("currency", currency),
-                                ("lang", lang)) if v is not None}
+    values: dict[str, object] = {
+        k: v for k, v in (("timezone", timezone), ("currency", currency), ("lang", lang),
+                          ("holidays", holidays)) if v is not None}
     if values:
         try:
             checked = Settings(workspace=state.settings.workspace, **values)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise fail(settings_problem(exc)) from None
-        save_workspace_settings(state.settings, **{k: getattr(checked, k) for k in values})
+        stored = {k: getattr(checked, k) for k in values}
+        if "holidays" in stored:
+            stored["holidays"] = sorted(day.isoformat() for day in checked.holidays)
+        save_workspace_settings(state.settings, **stored)
     current = Settings(workspace=state.settings.workspace)
     for name in ("workspace", "timezone", "currency", "lang", "week_start"):
         out.print(f"{name}: {getattr(current, name) or '-'}", highlight=False)
+    days = ", ".join(day.isoformat() for day in sorted(current.holidays))
+    out.print(f"holidays: {days or '-'}", highlight=False)
 
 
 @app.command("mappings")

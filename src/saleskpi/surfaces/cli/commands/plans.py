@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -249,14 +250,18 @@ def plan_command(
                     "targets.csv.", day=view.at))
         return
     out.print(_plan_table(lines, dt.date.fromisoformat(view.at)))
-    out.print(_("Projection: the run rate to the period's end for counts and sums; the "
-                "current value for rates and averages."), style="dim", highlight=False)
+    out.print(_("Σ: the sum of the reps' plans. Expected by now and what a working day "
+                "still needs count working days (Monday to Friday less the holidays "
+                "setting). Projection: the run rate of the working days so far with its "
+                "95% range, once a quarter of the working days have gone; the current "
+                "value for rates and averages."), style="dim", highlight=False)
 
 
 def _plan_table(lines: list[PlanLine], day: dt.date) -> object:
     from rich.table import Table
     from rich.text import Text
 
+    from saleskpi.domain.targets import SUM_OF_REPS
     from saleskpi.views.text import format_value
 
     table = Table(title=_("Plan vs actual on {day}", day=day.isoformat()),
@@ -264,11 +269,11 @@ def _plan_table(lines: list[PlanLine], day: dt.date) -> object:
     table.add_column(_("KPI"))
     table.add_column(_("For"))
     table.add_column(_("Period"))
-    for title in (_("Day"), _("Plan"), _("Actual"), _("Attainment"), _("Gap"),
-                  _("Projection"), _("Projected")):
+    for title in (_("Working days"), _("Plan"), _("Actual"), _("Attainment"),
+                  _("Expected by now"), _("Needed / working day"), _("Projection")):
         table.add_column(title, justify="right")
     for line in lines:
-        t, r = line.target, line.result
+        t, r, p = line.target, line.result, line.pace
         unit = line.unit
         if line.numerator is not None and r.actual is not None:
             actual = Text(f"{format_value(r.actual, unit)} "
@@ -276,16 +281,45 @@ def _plan_table(lines: list[PlanLine], day: dt.date) -> object:
                           f"{format_value(line.denominator, 'count')})")
         else:
             actual = Text(format_value(r.actual, unit))
-        pace = r.projected_attainment
-        style = "" if pace is None else ("green" if pace >= 1 else "red")
+        on_pace = line.on_pace
+        style = "" if on_pace is None else ("green" if on_pace >= 1 else "red")
+        plan = format_value(r.plan, unit)
+        if line.sum_of_reps is not None and t.source != SUM_OF_REPS:
+            plan += " " + _("(reps: {sum})", sum=format_value(line.sum_of_reps, unit))
+        elif t.source == SUM_OF_REPS:
+            plan += " Σ"
+        needed = format_value(p.needed_per_day, unit) if p and p.needed_per_day is not None \
+            else ""
+        if line.activity:
+            calls, meetings = (line.activity.get(k) for k in ("calls", "meetings"))
+            needed += " " + _("({calls} calls, {meetings} meetings)",
+                              calls=math.ceil(calls) if calls is not None else "—",
+                              meetings=math.ceil(meetings) if meetings is not None else "—")
         table.add_row(
             line.kpi_name, _who(t.level, t.rep_id, line.rep_name, t.team),
-            _span(t.period_start, t.period_end), f"{line.elapsed_days}/{line.period_days}",
-            format_value(r.plan, unit), actual, _percent(r.attainment),
-            format_value(r.gap, unit), format_value(r.projection, unit),
-            Text(_percent(pace), style=style),
+            _span(t.period_start, t.period_end),
+            f"{p.elapsed}/{p.working_days}" if p else "",
+            plan, actual, _percent(r.attainment),
+            Text(format_value(p.expected, unit) if p else "", style=style),
+            needed, projection_text(line),
         )
     return table
+
+
+def projection_text(line: PlanLine) -> str:
+    """"1 234 (1 000 – 1 500)", or from which day a projection is made."""
+    from saleskpi.views.text import format_value
+
+    p, unit = line.pace, line.unit
+    if p is None:
+        return ""
+    if p.projection is None:
+        return _("from {day}", day=p.projection_from.isoformat()) if p.projection_from \
+            and line.cumulative else ""
+    text = format_value(p.projection, unit)
+    if p.low is not None and p.high is not None:
+        text += f" ({format_value(p.low, unit)} – {format_value(p.high, unit)})"
+    return text
 
 
 # -- reverse planning -------------------------------------------------------------------
