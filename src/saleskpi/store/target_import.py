@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport
 from saleskpi.domain.targets import KeyTuple, now_utc
-from saleskpi.store.targets import existing_by_key, upsert
+from saleskpi.store.targets import existing_by_key, upsert, who_key
 
 STAGE_TABLE = "stage_targets"
 STATE_FILE = "state.sqlite"  # as Settings.state_url
@@ -123,14 +123,13 @@ class TargetImport:
         from saleskpi.store.state import engine_for
 
         with Session(engine_for(self.state_url)) as session:
-            return {k: (r.value, r.custom)
-                    for k, r in existing_by_key(session, self.source).items()}
+            return {k: (r.value, r.custom) for k, r in existing_by_key(session).items()}
 
     def count(self) -> EntityCounts:
         stored = self._stored()
         counts = EntityCounts()
         for target in self.staged():
-            before = stored.get(target.key)
+            before = stored.get(who_key(target.key))
             if before is None:
                 counts.inserted += 1
             elif before == (target.value, target.custom):
@@ -156,10 +155,10 @@ class TargetImport:
         """Upsert the staged targets (inside ``transaction``); flushed, not committed."""
         session = self._session
         assert session is not None, "write() runs inside transaction()"
-        existing = existing_by_key(session, self.source)
+        existing = existing_by_key(session)
         now = now_utc()
         for target in self.staged():
             upsert(session, existing, self.source, target.key, target.value, target.custom,
-                   now)
+                   now, actor=f"import:{self.source}", action="imported")
         session.flush()  # a database error here still rolls back the DuckDB side
 

@@ -172,9 +172,9 @@ def target_delete(
                      help="A day in the period (YYYY-MM-DD); default today."),
     ] = None,
     source: Annotated[
-        str, typer.Option("--source", help="Whose target: 'manual' (typed in) or an import's "
-                          "source.")
-    ] = "manual",
+        str | None, typer.Option("--source", help="Only if set by this source: 'manual' "
+                                 "(typed in) or an import's source (default: any).")
+    ] = None,
     ids: Annotated[
         list[int] | None, typer.Option("--id", help="Delete by ID (see 'target list').")
     ] = None,
@@ -320,6 +320,79 @@ def projection_text(line: PlanLine) -> str:
     if p.low is not None and p.high is not None:
         text += f" ({format_value(p.low, unit)} – {format_value(p.high, unit)})"
     return text
+
+
+@target_app.command("copy")
+def target_copy(
+    source_month: Annotated[
+        str, typer.Option("--from", help="The month to copy from (YYYY-MM), or any day "
+                          "of the period with --period.")],
+    target_month: Annotated[
+        str, typer.Option("--to", help="The month to copy to (YYYY-MM), or any day of "
+                          "the period.")],
+    period: Annotated[
+        str, typer.Option("--period", "-p", help="day, week, month, quarter or year.")
+    ] = "month",
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace targets already set in --to "
+                           "(default: keep them).")
+    ] = False,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Copy every target of one period (all reps, teams and the company) to another.
+
+    Example: saleskpi target copy --from 2026-11 --to 2026-12
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import CopyTargetsParams, copy_targets
+
+    view = copy_targets(service(), LOCAL, CopyTargetsParams.model_validate(
+        {"from": source_month, "to": target_month, "period": period, "replace": replace}))
+    if format is ReportFormat.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(view.to_json()))
+        return
+    out.print(_("Copied {source_start} – {source_end} to {start} – {end}: {inserted} new, "
+                "{updated} replaced, {kept} kept as set.", source_start=view.from_start,
+                source_end=view.from_end, start=view.period_start, end=view.period_end,
+                inserted=view.inserted, updated=view.updated, kept=view.kept),
+              highlight=False)
+
+
+@target_app.command("history")
+def target_history(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_LIMIT,
+                                       help="How many changes, newest first.")] = 50,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Who set, replaced, copied, imported or deleted which target, and when.
+
+    Example: saleskpi target history --limit 20
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import TargetHistoryParams
+    from saleskpi.views.plans import target_history as history_view
+
+    view = history_view(service(), LOCAL, TargetHistoryParams(limit=limit))
+    if format is ReportFormat.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(view.to_json()))
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for title in (_("When (UTC)"), _("Who"), _("Did"), _("KPI"), _("For"), _("Period"),
+                  _("Before"), _("After"), _("Source")):
+        table.add_column(title)
+    for c in view.changes:
+        level = "rep" if c["rep_id"] else ("team" if c["team"] else "company")
+        table.add_row(str(c["changed_at"]), str(c["actor"]), str(c["action"]), str(c["kpi"]),
+                      _who(level, c["rep_id"], None, c["team"]),
+                      f"{c['period_start']} – {c['period_end']}", str(c["old_value"] or ""),
+                      str(c["new_value"] or ""), str(c["source"] or ""))
+    out.print(table)
 
 
 # -- reverse planning -------------------------------------------------------------------
