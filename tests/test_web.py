@@ -43,6 +43,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from saleskpi.domain.funnel import FunnelOptions
+from saleskpi.domain.periods import shift_months
 from saleskpi.domain.query import KpiQuery, Scope
 from saleskpi.domain.settings import Settings
 from saleskpi.engine.funnel import compute_funnel
@@ -297,8 +298,14 @@ def test_overview_numbers_equal_the_api(clients: dict[str, TestClient], username
     for cell in headline:
         assert cell.value == expected[cell.attrs["data-kpi"]]["value"], cell
     trend = list(page.kpis("trend"))
+    trend_params = dict(api_params)
+    if "from" not in params:
+        # Month to date by default: the trend shows the twelve months up to today.
+        today = dt.datetime.now(dt.UTC).date()
+        trend_params.update(start=shift_months(today.replace(day=1), -11).isoformat(),
+                            end=today.isoformat())
     by_month = api_scorecard(client, TREND, period=params.get("period", "month"),
-                             **api_params)["rows"]
+                             **trend_params)["rows"]
     assert {(c.attrs["data-period"], c.attrs["data-kpi"], c.value) for c in trend} == {
         (row["period"], key, row[key]["value"]) for row in by_month for key in TREND}
 

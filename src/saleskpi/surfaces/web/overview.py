@@ -138,11 +138,11 @@ def _against(page: Page) -> Against:
         return "previous"
 
 
-def trend_window(start: dt.date | None, end: dt.date | None, period: Period
-                 ) -> tuple[dt.date | None, dt.date | None]:
-    """The trend's days: those asked, but at least the TREND_MONTHS months up to the end
-    when no grain is chosen (a month to date alone would draw one bar)."""
-    if period != "all" or end is None:
+def trend_window(start: dt.date | None, end: dt.date | None, period: Period,
+                 range_name: str) -> tuple[dt.date | None, dt.date | None]:
+    """The trend's days: those asked, but the TREND_MONTHS months up to the end for the
+    default month to date (alone it would draw one bar) when no grain is chosen."""
+    if period != "all" or end is None or range_name == "custom":
         return start, end
     first = shift_months(period_start(end, "month"), 1 - TREND_MONTHS)
     return (min(start, first) if start else None), end
@@ -150,7 +150,7 @@ def trend_window(start: dt.date | None, end: dt.date | None, period: Period
 
 def trend_table(page: Page) -> tuple[DataTable, list[Point], list[Point]]:
     f = page.filters
-    start, end = trend_window(f.start, f.end, f.period)
+    start, end = trend_window(f.start, f.end, f.period, f.range_name)
     grain = fitting_grain(start, end, f.grain)
     card = page.scorecard(KpiQuery(TREND, (), grain, start, end, f.where()))
     columns = [Column("period", _("Period")), *kpi_columns(page, card, TREND)]
