@@ -33,7 +33,7 @@ MONTHS_OF: dict[Period, int] = {"month": 1, "quarter": 3, "year": 12}
 
 
 def parse_range(text: str | None) -> RangeName | None:
-    """``--range`` as typed (code ``bad_range``); None when not given."""
+    """``--range`` as typed (code ``unknown_range``); None when not given."""
     if text is None or not text.strip():
         return None
     cleaned = text.strip().lower().replace("-", "_")
@@ -41,7 +41,7 @@ def parse_range(text: str | None) -> RangeName | None:
         if name == cleaned:
             return name
     raise InvalidQuery(_("unknown range {range!r}; use one of {known}", range=text,
-                         known=", ".join(RANGES)), code="bad_range")
+                         known=", ".join(RANGES)), code="unknown_range")
 
 
 def parse_against(text: str | None) -> Against:
