@@ -69,8 +69,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "segment, product, pipeline) and by period (day, week, month, quarter, year), "
         "between two dates (from, to; inclusive; without them month to date, or range: "
         "mtd, wtd, qtd, ytd, last_month, all), filtered by where DIM=VALUE[,VALUE]. "
-        "Rows per slice and period (partial: a period not over), totals and the average of the rows. Ratios carry "
-        "numerator, denominator and a confidence interval. Paged: limit, offset.",
+        "Rows per slice and period (partial: a period not over), totals and the average "
+        "of the rows. Ratios carry numerator, denominator and a confidence interval. "
+        "Paged: limit, offset.",
         views=("scorecard:scorecard",)),
     ToolSpec(
         name="funnel", title="Stage funnel",
