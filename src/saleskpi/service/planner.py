@@ -141,6 +141,7 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
     for (group_level, first, last), members in groups.items():
         kpis = tuple(sorted({t.kpi for t in members if t.kpi in catalog.kpis}))
         actual_rows: dict[str | None, ResultRow] = {}
+        totals: dict[tuple[str | None, str], float] = {}
         daily: dict[tuple[str | None, str], list[float]] = {}
         if kpis:
             until = min(at, last)
@@ -151,16 +152,20 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
                                  for t in members})
                 by, where = (group_level,), ((group_level, tuple(values)),)
             now = local_midnight_utc(until + dt.timedelta(days=1), zone)
-            card = service.scorecard(KpiQuery(kpis, by=by, start=first, end=until,
-                                              where=where), scope, totals=False, now=now)
-            for found in card.rows:
-                actual_rows[found.keys.get(group_level) if group_level != "company"
-                            else None] = found
+            # KPIs that add up come day by day (their days give the projection's range,
+            # their sum the actual); the others over the whole span.
             adding = tuple(k for k in kpis if is_cumulative(catalog.kpis[k]))
-            if adding and until >= first:
-                daily = _daily(service, KpiQuery(adding, by=by, period="day", start=first,
-                                                 end=until, where=where),
-                               group_level, scope, now, holidays)
+            others = tuple(k for k in kpis if k not in adding)
+            if others:
+                card = service.scorecard(KpiQuery(others, by=by, start=first, end=until,
+                                                  where=where), scope, totals=False, now=now)
+                for found in card.rows:
+                    actual_rows[found.keys.get(group_level) if group_level != "company"
+                                else None] = found
+            if adding:
+                totals, daily = _daily(service, KpiQuery(adding, by=by, period="day",
+                                                         start=first, end=until, where=where),
+                                       group_level, scope, now, holidays)
         elapsed, total = elapsed_share(first, last, at)
         for target in members:
             spec = catalog.kpis.get(target.kpi)
@@ -169,8 +174,9 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
             higher = spec.higher_is_better if spec else True
             cumulative = is_cumulative(spec) if spec else False
             actual = value.value if value else None
-            if actual is None and cumulative:
-                actual = 0.0  # no rows at all: nothing was done yet
+            if cumulative:
+                # No rows at all: nothing was done yet.
+                actual = totals.get((whose(target), target.kpi), 0.0)
             result = compare(target.value, actual,
                              higher_is_better=higher, cumulative=cumulative,
                              elapsed_days=elapsed, period_days=total)
@@ -226,21 +232,24 @@ def _sums_of_reps(service: SalesKpiService,
 
 def _daily(service: SalesKpiService, query: KpiQuery, level: Level, scope: Scope,
            now: dt.datetime, holidays: Sequence[dt.date]
-           ) -> dict[tuple[str | None, str], list[float]]:
-    """(rep or team or None, KPI) -> the KPI on each working day of the query's days."""
+           ) -> tuple[dict[tuple[str | None, str], float],
+                      dict[tuple[str | None, str], list[float]]]:
+    """(rep or team or None, KPI) -> the KPI over the query's days (their sum: the KPI
+    adds up), and on each working day of them."""
     assert query.start is not None and query.end is not None
     card = service.scorecard(query, scope, totals=False, now=now)
     days = [query.start + dt.timedelta(days=i)
             for i in range((query.end - query.start).days + 1)]
-    working = [d for d in days if d.weekday() < 5 and d not in set(holidays)]
-    found: dict[tuple[str | None, str, str], float] = {}
+    off = set(holidays)
+    working = [d.isoformat() for d in days if d.weekday() < 5 and d not in off]
+    found: dict[tuple[str | None, str], dict[str, float]] = defaultdict(dict)
     for row in card.rows:
         who = row.keys.get(level) if level != "company" else None
         for key, value in row.values.items():
-            found[(who, key, row.keys.get("period") or "")] = float(value.value or 0)
-    whos = {w for w, _k, _d in found} or {None}
-    return {(who, key): [found.get((who, key, d.isoformat()), 0.0) for d in working]
-            for who in whos for key in query.kpis}
+            found[(who, key)][row.keys.get("period") or ""] = float(value.value or 0)
+    totals = {key: sum(by_day.values()) for key, by_day in found.items()}
+    return totals, {key: [by_day.get(d, 0.0) for d in working]
+                    for key, by_day in found.items()}
 
 
 class _History:
@@ -253,14 +262,24 @@ class _History:
         self._counts: dict[Level, dict[str | None, FunnelCounts]] = {}
 
     def counts(self, level: Level, who: str | None) -> FunnelCounts | None:
-        if level not in self._counts:
+        """The history of a rep, a team or (None) the company: one query by rep, added up
+        for teams and the company (calls, meetings, deals and revenue add up)."""
+        if not self._counts:
             first, last = self.window
-            by = () if level == "company" else (level,)
-            card = self.service.scorecard(KpiQuery(HISTORY_KPIS, by=by, start=first,
+            card = self.service.scorecard(KpiQuery(HISTORY_KPIS, by=("rep",), start=first,
                                                    end=last), self.scope, totals=False)
-            self._counts[level] = {
-                (row.keys.get(level) if level != "company" else None): _counts(row)
-                for row in card.rows}
+            teams = self.service.rep_teams()
+            reps: dict[str | None, FunnelCounts] = {}
+            by_team: dict[str | None, FunnelCounts] = {}
+            company = FunnelCounts(0.0, 0.0, 0.0, 0.0)
+            for row in card.rows:
+                rep = row.keys.get("rep")
+                counts = reps[rep] = _counts(row)
+                team = teams.get(rep or "")
+                if team:
+                    by_team[team] = counts.plus(by_team.get(team))
+                company = counts.plus(company)
+            self._counts = {"rep": reps, "team": by_team, "company": {None: company}}
         return self._counts[level].get(who)
 
     def activity(self, target: TargetRecord, actual: float | None,
@@ -316,6 +335,12 @@ class FunnelCounts:
             if rate is not None:
                 rates.append(rate)
         return rates
+
+    def plus(self, other: FunnelCounts | None) -> FunnelCounts:
+        if other is None:
+            return self
+        return FunnelCounts(self.calls + other.calls, self.meetings + other.meetings,
+                            self.deals_won + other.deals_won, self.revenue + other.revenue)
 
     def deal_size(self) -> Fraction | None:
         if not self.deals_won:
