@@ -99,3 +99,37 @@ def test_cli_set_twice_keeps_one_and_copy_makes_next_month(run_cli: Any, workspa
     assert [c["action"] for c in history][:2] == ["copied", "set"]
     assert any(c["action"] == "replaced" and c["old_value"] == 5 and c["new_value"] == 6
                for c in history)
+
+
+def test_a_grid_of_reps_by_months_sets_one_kpi_all_or_nothing(run_cli: Any, workspace: Path,
+                                                               tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "reps.csv").write_text("id,name,team\nr1,Ann,North\nr2,Bob,North\n",
+                                   encoding="utf-8")
+    assert run_cli(workspace, "import", data).returncode == 0
+    # As pasted from a spreadsheet: tabs, a name or an id, an empty cell, "1 200".
+    grid = tmp_path / "plans.tsv"
+    grid.write_text("rep\t2026-11\t2026-12\nAnn\t5\t6\nr2\t\t1 200\n", encoding="utf-8")
+    done = run_cli(workspace, "target", "import", "--grid", grid, "--kpi", "calls",
+                   "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert (done.json()["inserted"], done.json()["updated"]) == (3, 0)
+    listed = run_cli(workspace, "target", "list", "--kpi", "calls", "--format", "json")
+    assert sorted((t["rep_id"], t["period_start"], t["value"])
+                  for t in listed.json()["targets"]) == [
+        ("r1", "2026-11-01", 5), ("r1", "2026-12-01", 6), ("r2", "2026-12-01", 1200)]
+    # A rep that is not known: nothing is set, and the line is named.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("rep,2026-12,2027-01\nAnn,7,8\nAnne Smith,1,2\n", encoding="utf-8")
+    refused = run_cli(workspace, "target", "import", "--grid", bad, "--kpi", "calls")
+    assert refused.returncode == 2
+    said = " ".join(refused.stderr.split())
+    assert "bad.csv, line 3" in said and "'Anne Smith'" in said
+    again = run_cli(workspace, "target", "list", "--kpi", "calls", "--format", "json")
+    assert again.json() == listed.json()
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("rep,December\nAnn,7\n", encoding="utf-8")
+    said = " ".join(run_cli(workspace, "target", "import", "--grid", wrong, "--kpi",
+                            "calls").stderr.split())
+    assert "line 1, column 'December': not a period" in said

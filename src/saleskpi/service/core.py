@@ -30,7 +30,7 @@ from saleskpi.domain.query import (
 )
 from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings
-from saleskpi.domain.targets import Change, TargetRecord
+from saleskpi.domain.targets import Change, KeyTuple, TargetRecord
 from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
@@ -345,6 +345,11 @@ class SalesKpiService:
         ``replace``)."""
         return self._target_store().copy(source_start=source_start, source_end=source_end,
                                          start=start, end=end, replace=replace, actor=actor)
+
+    def set_targets(self, keys: Sequence[tuple[KeyTuple, float]], *,
+                    actor: str = "local") -> dict[Change, int]:
+        """Many targets typed in at once (a grid pasted from a spreadsheet): all or none."""
+        return self._target_store().set_many(keys, actor=actor)
 
     def target_changes(self, limit: int = 100) -> Sequence[dict[str, object]]:
         """Who changed which target, newest first."""

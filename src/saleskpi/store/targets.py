@@ -111,6 +111,18 @@ class TargetStore:
             session.flush()
             return record_of(existing[who_key(key)]), change
 
+    def set_many(self, keys: Sequence[tuple[KeyTuple, float]], *, actor: str = "local",
+                 action: str = "set") -> dict[Change, int]:
+        """Set many targets (typed in) in one transaction: all or none."""
+        now = now_utc()
+        counts: dict[Change, int] = {"inserted": 0, "updated": 0, "unchanged": 0}
+        with Session(self.engine) as session, session.begin():
+            existing = existing_by_key(session)
+            for key, value in keys:
+                counts[upsert(session, existing, MANUAL_SOURCE, key, value, None, now,
+                              actor=actor, action=action)] += 1
+        return counts
+
     def list(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
              rep_id: str | None = None, team: str | None = None,
              source: str | None = None) -> list[TargetRecord]:

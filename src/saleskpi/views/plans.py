@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field
 from saleskpi.domain.errors import InvalidQuery, NotFound
 from saleskpi.domain.i18n import _
 from saleskpi.domain.planning import PlanningError, ReversePlan
-from saleskpi.domain.targets import Change, TargetRecord, period_bounds
+from saleskpi.domain.suggest import did_you_mean
+from saleskpi.domain.target_grid import parse_grid
+from saleskpi.domain.targets import Change, KeyTuple, TargetRecord, period_bounds
 from saleskpi.service import planner
 from saleskpi.service.attainment import PlanLine
 from saleskpi.service.core import SalesKpiService
@@ -384,3 +386,41 @@ def target_history(service: SalesKpiService, caller: Principal,
     """Who changed which target: for managers."""
     require_manager(caller)
     return TargetHistoryView(changes=list(service.target_changes(params.limit)))
+
+
+# -- a grid of reps × periods ---------------------------------------------------------------
+class GridParams(BaseModel):
+    kpi: str = Field(description="The KPI every cell is a target of.")
+    grid: str = Field(description="CSV (or tab-separated, as pasted from a spreadsheet): "
+                      "rep (id or name), then one column per period (YYYY-MM).")
+    period: str = Field(default="month", description="day, week, month, quarter or year.")
+    name: str = Field(default="grid", description="What to call the grid in messages.")
+
+
+class GridImportedView(ViewModel):
+    kpi: str
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def import_grid(service: SalesKpiService, caller: Principal,
+                params: GridParams) -> GridImportedView:
+    """A reps × periods grid of one KPI's targets, set all at once or (any problem) none."""
+    require_manager(caller)
+    check_kpi(service, params.kpi)
+    grain = target_period(params.period)
+    keys: list[tuple[KeyTuple, float]] = []
+    for cell in parse_grid(params.grid, params.name):
+        try:
+            rep = resolve_rep(service, cell.rep, caller.scope)
+        except NotFound as exc:
+            known = [r.name for r in service.visible_reps(caller.scope)]
+            raise NotFound(_("{name}, line {line}: {problem}", name=params.name,
+                             line=cell.row, problem=exc.message)
+                           + did_you_mean(cell.rep, known), code="unknown_rep") from None
+        first, last = period_bounds(cell.day, grain)
+        keys.append(((params.kpi, first, last, rep.id, rep.team), float(cell.value)))
+    counts = service.set_targets(keys, actor=caller.username)
+    return GridImportedView(kpi=params.kpi, inserted=counts["inserted"],
+                            updated=counts["updated"], unchanged=counts["unchanged"])

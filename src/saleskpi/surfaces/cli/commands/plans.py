@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -358,6 +359,37 @@ def target_copy(
                 source_end=view.from_end, start=view.period_start, end=view.period_end,
                 inserted=view.inserted, updated=view.updated, kept=view.kept),
               highlight=False)
+
+
+@target_app.command("import")
+def target_import(
+    grid: Annotated[
+        Path, typer.Option("--grid", exists=True, dir_okay=False, readable=True,
+                           help="CSV (or tab-separated, as pasted from a spreadsheet): rep "
+                           "(id or name), then one column per month (YYYY-MM).")],
+    kpi: Annotated[str, typer.Option("--kpi", help="The KPI every cell is a target of.")],
+    period: Annotated[
+        str, typer.Option("--period", "-p", help="day, week, month, quarter or year.")
+    ] = "month",
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Set a KPI's targets for many reps and periods at once from a grid: all or none.
+
+    Example: saleskpi target import --grid plans.csv --kpi deals_won
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import GridParams, import_grid
+
+    view = import_grid(service(), LOCAL, GridParams(
+        kpi=kpi, grid=grid.read_text(encoding="utf-8-sig"), period=period, name=grid.name))
+    if format is ReportFormat.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(view.to_json()))
+        return
+    out.print(_("{kpi}: {inserted} targets set, {updated} replaced, {unchanged} unchanged.",
+                kpi=view.kpi, inserted=view.inserted, updated=view.updated,
+                unchanged=view.unchanged), highlight=False)
 
 
 @target_app.command("history")
