@@ -69,13 +69,18 @@ def test_setting_again_replaces_whatever_the_source_and_logs_who(tmp_path: Path)
     assert store.changes(1)[0]["action"] == "deleted"
 
 
-def test_cli_set_twice_keeps_one_and_copy_makes_next_month(run_cli: Any, workspace: Path,
-                                                           tmp_path: Path) -> None:
+def _two_reps(run_cli: Any, workspace: Path, tmp_path: Path) -> None:
+    """Ann (r1) and Bob (r2) of team North, imported into ``workspace``."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "reps.csv").write_text("id,name,team\nr1,Ann,North\nr2,Bob,North\n",
                                    encoding="utf-8")
     assert run_cli(workspace, "import", data).returncode == 0
+
+
+def test_cli_set_twice_keeps_one_and_copy_makes_next_month(run_cli: Any, workspace: Path,
+                                                           tmp_path: Path) -> None:
+    _two_reps(run_cli, workspace, tmp_path)
     for value in (5, 6):
         result = run_cli(workspace, "target", "set", "deals_won", value, "--rep", "Ann",
                          "--start", "2026-11-10")
@@ -103,11 +108,7 @@ def test_cli_set_twice_keeps_one_and_copy_makes_next_month(run_cli: Any, workspa
 
 def test_a_grid_of_reps_by_months_sets_one_kpi_all_or_nothing(run_cli: Any, workspace: Path,
                                                                tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "reps.csv").write_text("id,name,team\nr1,Ann,North\nr2,Bob,North\n",
-                                   encoding="utf-8")
-    assert run_cli(workspace, "import", data).returncode == 0
+    _two_reps(run_cli, workspace, tmp_path)
     # As pasted from a spreadsheet: tabs, a name or an id, an empty cell, "1 200".
     grid = tmp_path / "plans.tsv"
     grid.write_text("rep\t2026-11\t2026-12\nAnn\t5\t6\nr2\t\t1 200\n", encoding="utf-8")
