@@ -9,9 +9,8 @@ REST API's JSON for the same filters, fetched with the same browser session, and
 
 Screenshots of every page for every role, of the overview on a phone, and of the
 one-line forms and the targets' page links at 1280 and 375 px are saved in
-``test-artifacts/screenshots/``. With ``SALESKPI_DOCS_SCREENSHOTS=1`` the overview of
-the head of sales is also saved as ``docs/img/dashboard.png`` and
-``docs/img/dashboard-phone.png`` (the README's pictures).
+``test-artifacts/screenshots/``. The README's pictures are taken from the demo by
+``tools/readme_screenshots.py``.
 
 Chromium is the Debian package at /usr/bin/chromium (Playwright's own browsers are not
 downloaded); without it the module is skipped.
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +51,6 @@ from tests.servers import serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-DOCS_IMG = ROOT / "docs" / "img"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -511,24 +508,18 @@ def test_overview_on_a_phone(browser: Any, server: Server) -> None:
         page.click("label.nav-button")
         assert page.locator('table[data-table="headline"]').is_visible()
         session.shoot("overview-phone")
-        if os.environ.get("SALESKPI_DOCS_SCREENSHOTS"):
-            DOCS_IMG.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(DOCS_IMG / "dashboard-phone.png"), full_page=False)
         session.check()
     finally:
         session.page.context.close()
 
 
 def test_overview_for_the_readme(sessions: dict[str, Session]) -> None:
-    """The head of sales' overview: test-artifacts, and docs/img when asked for."""
+    """The head of sales' overview of a quarter, with changes against the last one."""
     session = sessions["head"]
     session.open("/", LAST_QUARTER)
     headline = session.page.locator('table[data-table="headline"]')
     assert headline.locator("td[data-mark]").count() > 0  # changes against the last quarter
     session.shoot("overview-readme")
-    if os.environ.get("SALESKPI_DOCS_SCREENSHOTS"):
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        session.page.screenshot(path=str(DOCS_IMG / "dashboard.png"), full_page=True)
 
 
 # -- signing out ----------------------------------------------------------------------
