@@ -50,8 +50,10 @@ class LoggedOut(BaseModel):
 def login(body: Login, request: Request, svc: ServiceDep,
           login_throttle: ThrottleDep) -> dict[str, Any]:
     address = login_throttle.client_address(request)
-    if login_throttle.blocked(address, body.username):
-        raise problem(429, "too_many_attempts", "too many failed sign-ins; wait 5 minutes")
+    wait = login_throttle.retry_after(address, body.username)
+    if wait is not None:
+        raise problem(429, "too_many_attempts", "too many failed sign-ins; wait 5 minutes",
+                      headers={"Retry-After": str(wait)})
     principal = authenticate(svc.settings, body.username, body.password)
     if principal is None:
         login_throttle.failed(address, body.username)

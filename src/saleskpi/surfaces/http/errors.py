@@ -22,8 +22,9 @@ def retry_after(exc: SalesKpiError) -> dict[str, str] | None:
     return {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.kind == ErrorKind.busy else None
 
 
-def problem(status: int, code: str, message: str) -> HTTPException:
-    return HTTPException(status, {"error": code, "message": message})
+def problem(status: int, code: str, message: str, *,
+            headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status, {"error": code, "message": message}, headers=headers)
 
 
 def _body(status: int, code: str, message: str, **extra: object) -> JSONResponse:

@@ -1,0 +1,151 @@
+"""Schemathesis over every route of the OpenAPI spec, in-process: no answer is a 5xx.
+
+The app runs as ``saleskpi serve`` builds it (CSRF checks and sign-in throttling
+on), called through ASGI without a network. Each generated request carries a fresh
+API token of the role under test, so a request that revokes the caller's own token
+or disables a user does not blind the ones after it. The budget is small enough for
+every CI run; ``benchmarks/schemathesis_run.py`` runs the same with more examples.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+
+from saleskpi.domain.settings import Settings
+from saleskpi.service.auth import add_user, list_users, new_token, set_disabled
+from saleskpi.service.core import SalesKpiService
+from saleskpi.surfaces.server import create_app
+
+REPS = """id,name,team
+r1,Ann,North
+r2,Bob,North
+r3,Cid,South
+"""
+DEALS = """id,rep_id,status,amount,closed_at,created_at
+d1,r1,won,100,2024-01-10,2024-01-02
+d2,r1,lost,10,2024-01-11,2024-01-03
+d3,r2,won,50,2024-01-12,2024-01-04
+d4,r3,won,70,2024-01-13,2024-01-05
+d5,r3,open,30,,2024-02-13
+"""
+PASSWORD = "correct horse battery"
+USERS = {
+    "admin": {"role": "admin"},
+    "head": {"role": "head"},
+    "rep_r1": {"role": "rep", "rep_id": "r1"},
+}
+# Examples per route, generation mode and role: about 650 requests per role at 10.
+# SALESKPI_SCHEMATHESIS_EXAMPLES=100 runs the longer search recorded in SECURITY.md.
+EXAMPLES = int(os.environ.get("SALESKPI_SCHEMATHESIS_EXAMPLES", "10"))
+
+
+@pytest.fixture(scope="module")
+def workspace_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("schemathesis")
+    data = root / "data"
+    data.mkdir()
+    (data / "reps.csv").write_text(REPS, encoding="utf-8")
+    (data / "deals.csv").write_text(DEALS, encoding="utf-8")
+    settings_ = Settings(workspace=root / "ws")
+    report = SalesKpiService(settings_).import_path(data, mapping=None, source=None,
+                                                    dry_run=False)
+    assert report.ok, report.errors
+    for name, spec in USERS.items():
+        add_user(settings_, name, PASSWORD, spec["role"], rep_id=spec.get("rep_id"),
+                 team=spec.get("team"))
+    return settings_
+
+
+@pytest.fixture(scope="module")
+def app(workspace_settings: Settings) -> Any:
+    return create_app(workspace_settings)
+
+
+@pytest.fixture(scope="module")
+def api_schema(app: Any) -> Any:
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+def fresh_token(settings_: Settings, username: str) -> str:
+    """A new token of ``username``, who exists and is enabled again if a request
+    before deleted or disabled them."""
+    found = {u.username: u for u in list_users(settings_)}
+    if username not in found:
+        spec = USERS[username]
+        found[username] = add_user(settings_, username, PASSWORD, spec["role"],
+                                   rep_id=spec.get("rep_id"), team=spec.get("team"))
+    # Enabling needs no rights check (only disabling does): the user enables themselves.
+    set_disabled(settings_, found[username], username, False)
+    return new_token(settings_, found[username].user_id, "schemathesis")[1]
+
+
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+
+
+@dataclass
+class Run:
+    operations: int = 0
+    requests: int = 0
+    server_errors: list[str] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+
+
+def fuzz_every_route(api_schema: Any, settings_: Settings, username: str) -> Run:
+    """Valid and invalid requests to every operation of the spec, as ``username``.
+
+    A 5xx is noted, not raised, so one run lists every route that fails.
+    """
+    run = Run()
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        run.operations += 1
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @SETTINGS
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def ask(case: Any) -> None:
+                token = fresh_token(settings_, username)
+                response = case.call(headers={"Authorization": f"Bearer {token}"})
+                run.requests += 1
+                run.statuses[response.status_code] += 1
+                if response.status_code >= 500:
+                    run.server_errors.append(
+                        f"{case.method} {case.formatted_path} ({mode.value}) as {username}: "  # noqa: B023
+                        f"{response.status_code}\n  {case.as_curl_command()}\n"
+                        f"  {response.text[:300]}")
+
+            try:
+                ask()
+            except Unsatisfiable:
+                # Nothing to make invalid: an operation without parameters or body.
+                assert mode is GenerationMode.NEGATIVE, operation.label
+    return run
+
+
+@pytest.mark.parametrize("username", ["admin", "rep_r1"])
+def test_no_route_answers_a_server_error(api_schema: Any, workspace_settings: Settings,
+                                         username: str) -> None:
+    run = fuzz_every_route(api_schema, workspace_settings, username)
+    print(f"schemathesis as {username}: {run.operations} operations, {run.requests} "
+          f"requests, {len(run.server_errors)} server errors; statuses {dict(run.statuses)}")
+    assert run.operations >= 30 and run.requests >= run.operations * EXAMPLES
+    assert not run.server_errors, "\n".join(run.server_errors)
+
+
+def test_the_spec_covers_every_api_route(app: Any) -> None:
+    """Schemathesis sees only what the spec lists: every API route must be in it."""
+    listed = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
+    routed = {(m, r.path) for r in app.routes if getattr(r, "include_in_schema", False)
+              for m in getattr(r, "methods", ()) if m != "HEAD"}
+    api = {(m, p) for m, p in routed if p.startswith(("/api/", "/webhooks/", "/health"))}
+    assert api and api <= listed, api - listed
