@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from saleskpi.domain.errors import Forbidden
 from saleskpi.domain.i18n import _
+from saleskpi.domain.query import MAX_ID
 from saleskpi.service.principal import Principal
 
 T = TypeVar("T")
@@ -57,7 +58,7 @@ class PageInfo(BaseModel):
 
 class Paging(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
 
 
 class Filtered(BaseModel):

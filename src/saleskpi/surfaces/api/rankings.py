@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 
 from saleskpi.service.compare import DEFAULT_THRESHOLD
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep
-from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
+from saleskpi.surfaces.http.params import Limit, Offset
+from saleskpi.views.base import DEFAULT_LIMIT
 from saleskpi.views.rankings import (
     ComparisonParams,
     ComparisonView,
@@ -24,8 +25,6 @@ router = APIRouter(prefix="/api/v1")
 Where = Annotated[list[str], Query(description="DIM=VALUE[,VALUE]; repeat.")]
 From = Annotated[dt.date | None, Query(alias="from", description="First day, inclusive.")]
 To = Annotated[dt.date | None, Query(alias="to", description="Last day, inclusive.")]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in this page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows skipped.")]
 
 
 @router.get("/comparison", response_model=ComparisonView, response_model_by_alias=True)

@@ -23,6 +23,7 @@ from saleskpi.surfaces.http.deps import (
     start_session,
 )
 from saleskpi.surfaces.http.errors import problem
+from saleskpi.surfaces.http.params import Offset
 from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
 from saleskpi.views.people import UserEntry, user_entry
 from saleskpi.views.scorecard import ScorecardParams, ScorecardView
@@ -85,7 +86,7 @@ def scorecard(user: UserDep, svc: ServiceDep,
               end: Annotated[dt.date | None, Query(alias="to")] = None,
               where: Annotated[list[str], Query(description="DIM=VALUE[,VALUE]")] = [],  # noqa: B006
               limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-              offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+              offset: Offset = 0) -> dict[str, Any]:
     """The same JSON as `saleskpi kpi --format json`, within the caller's scope, paginated."""
     params = ScorecardParams(kpis=kpi, by=by, period=period, start=start, end=end, where=where,
                              limit=limit, offset=offset)
