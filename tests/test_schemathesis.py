@@ -168,6 +168,7 @@ FOUND = [
     ("DELETE", f"/api/v1/targets?id={BIG}", "query.id.0"),
     ("GET", f"/api/v1/rows?kpi=revenue&offset={BIG}", "query.offset"),
     ("GET", f"/api/v1/scorecard?kpi=revenue&offset={BIG}", "query.offset"),
+    ("GET", f"/api/v1/funnel?offset={BIG}", "query.offset"),
 ]
 
 
