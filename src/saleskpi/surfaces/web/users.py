@@ -45,6 +45,8 @@ router = APIRouter(route_class=WebRoute)
 SESSION_FLASH = "web_flash"
 MAX_FIELD = 200
 Csrf = Annotated[str, Form(max_length=MAX_FIELD)]
+# A row id from a form: past 64 bits it could not reach SQLite (422, not a 500).
+FormId = Annotated[int, Form(alias="id", ge=1, le=MAX_ID)]
 
 
 def _when(page: Page, moment: dt.datetime | None) -> Cell:
@@ -133,7 +135,7 @@ def users_page(page: ManagerPageDep) -> Response:
 
 
 @router.post("/users/state")
-def set_state(page: ManagerPageDep, user_id: Annotated[int, Form(alias="id", ge=1, le=MAX_ID)],
+def set_state(page: ManagerPageDep, user_id: FormId,
               csrf: Csrf = "", disabled: Annotated[str, Form(max_length=1)] = "1") -> Response:
     page.check_csrf(csrf)
     try:
@@ -148,7 +150,7 @@ def set_state(page: ManagerPageDep, user_id: Annotated[int, Form(alias="id", ge=
 
 
 @router.post("/users/delete")
-def remove_user(page: ManagerPageDep, user_id: Annotated[int, Form(alias="id", ge=1, le=MAX_ID)],
+def remove_user(page: ManagerPageDep, user_id: FormId,
                 csrf: Csrf = "") -> Response:
     page.check_csrf(csrf)
     try:
@@ -178,7 +180,7 @@ def new_token(page: ManagerPageDep, csrf: Csrf = "",
 
 
 @router.post("/users/tokens/revoke")
-def revoke(page: ManagerPageDep, token_id: Annotated[int, Form(alias="id", ge=1, le=MAX_ID)],
+def revoke(page: ManagerPageDep, token_id: FormId,
            csrf: Csrf = "", owner: Annotated[str, Form(max_length=MAX_FIELD)] = "") -> Response:
     page.check_csrf(csrf)
     whose = owner or page.user.username
