@@ -315,7 +315,8 @@ def sessions(browser: Any, server: Server) -> Iterator[dict[str, Session]]:
 
 def pages_of(role: str, company: Company) -> dict[str, str]:
     """Every page a role may open, by a short name for the screenshot."""
-    pages = {"overview": "/", "funnel": "/funnel", "compare": "/compare",
+    pages = {"overview": "/", "funnel": "/funnel", "forecast": "/forecast",
+             "compare": "/compare",
              "leaderboard": "/leaderboard", "catalog": "/catalog"}
     pages["rep"] = f"/reps/{company.rep}"
     if role in ("admin", "head"):
@@ -474,8 +475,14 @@ def test_a_script_name_is_shown_as_text(sessions: dict[str, Session], server: Se
     option = page.locator(f'select[name="rep"] option[value="{SCRIPT_REP}"]')
     assert option.inner_text() == SCRIPT and option.evaluate("o => o.selected")
     session.open("/leaderboard")
-    assert page.locator(f'tr[data-rep="{SCRIPT_REP}"] a').inner_text() == SCRIPT
-    assert page.locator("svg text", has_text=SCRIPT).count() == 1  # the chart's label
+    # The rep's name links to their page (the figure beside it to its records).
+    assert page.locator(f'tr[data-rep="{SCRIPT_REP}"] a[href^="/reps/"]').inner_text() == SCRIPT
+    # The chart's label is cut at 20 characters; the bar's tooltip holds the whole name.
+    label = page.locator("svg text", has_text=SCRIPT[:10])
+    assert label.count() == 1
+    shown = label.text_content() or ""
+    assert shown.endswith("…") and SCRIPT.startswith(shown[:-1]) and len(shown) <= 20
+    assert page.locator("svg rect title", has_text=SCRIPT).count() == 1
     session.open(f"/reps/{SCRIPT_REP}")
     assert page.locator("h1").inner_text() == SCRIPT
     assert page.title().startswith(SCRIPT)
@@ -649,3 +656,142 @@ def test_targets_pages(browser: Any, server: Server, viewport: dict[str, int]) -
         session.check()
     finally:
         session.page.context.close()
+
+
+# -- any screen: nothing cut off, charts readable, the first column in place -----------
+WIDE = {"width": 1366, "height": 900}
+SCREENS = {"1366": WIDE, "390": PHONE}
+# Every element drawn beyond the viewport's left or right edge, unless it is inside an
+# element that scrolls sideways (overflow-x auto or scroll): what a reader cannot reach.
+CUT_OFF = """() => {
+  const width = document.documentElement.clientWidth, found = [];
+  const scrolls = e => { for (let p = e.parentElement; p && p !== document.body;
+                              p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll') return true; }
+    return false; };
+  for (const e of document.querySelectorAll('body *')) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (r.left >= -0.5 && r.right <= width + 0.5) continue;
+    if (getComputedStyle(e).position === 'absolute' && getComputedStyle(e).opacity === '0')
+      continue;  // the menu's hidden checkbox
+    if (!scrolls(e)) found.push(`${e.tagName.toLowerCase()}.${e.className} ` +
+      `${Math.round(r.left)}–${Math.round(r.right)}px: ` +
+      (e.textContent || '').trim().slice(0, 40));
+  }
+  return found; }"""
+# Each visible text of a chart: its size on the screen, and how far inside the SVG it is.
+CHART_TEXT = """() => [...document.querySelectorAll('figure.chart svg text')]
+  .filter(t => t.getClientRects().length).map(t => {
+    const svg = t.ownerSVGElement, box = svg.getBoundingClientRect(),
+          r = t.getBoundingClientRect();
+    return {text: t.textContent, px: parseFloat(getComputedStyle(t).fontSize) *
+            svg.getScreenCTM().a, left: r.left - box.left, right: box.right - r.right}; })"""
+
+
+def _layout_pages(role: str, company: Company) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every page of a role, with a quarter's filters where the page has figures."""
+    pages = {name: (path, dict(LAST_QUARTER) if name in ("overview", "funnel", "compare",
+                                                          "leaderboard", "rep") else {})
+             for name, path in pages_of(role, company).items()}
+    pages["leaderboard-months"] = ("/leaderboard", {**LAST_QUARTER, "period": "month"})
+    pages["rows"] = ("/rows", {"kpi": "win_rate", **LAST_QUARTER})
+    return pages
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("role", ROLES)
+def test_nothing_is_cut_off_on_any_page(browser: Any, server: Server, role: str,
+                                        screen: str) -> None:
+    """At 1366×900 and 390×844, for each role: no element beyond the screen except in a
+    sideways scroller, chart text of 10 px or more and inside its chart; screenshots."""
+    viewport = SCREENS[screen]
+    session = _sign_in(browser, server, role, viewport)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, (path, params) in _layout_pages(role, server.company).items():
+            session.open(path, params)
+            page = session.page
+            cut = page.evaluate(CUT_OFF)
+            assert not cut, f"{screen} {role} {path}: cut off: {cut[:5]}"
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"], f"{path}: the page is {width}px wide"
+            for text in page.evaluate(CHART_TEXT):
+                assert text["px"] >= 10 - 0.01, f"{screen} {path}: chart text {text}"
+                assert text["left"] >= -0.5 and text["right"] >= -0.5, (
+                    f"{screen} {path}: chart text cut off: {text}")
+            page.screenshot(path=str(SHOTS / f"screen-{screen}-{role}-{name}.png"),
+                            full_page=True)
+            session.check()
+    finally:
+        session.page.context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_first_column_stays_while_a_table_scrolls(browser: Any, server: Server,
+                                                      screen: str) -> None:
+    session = _sign_in(browser, server, "head", SCREENS[screen])
+    try:
+        session.open("/compare", dict(LAST_QUARTER))
+        page = session.page
+        scroller = page.locator("#comparison .scroll")
+        first = page.locator('table[data-table="comparison"] tbody tr[data-row="item"] th').first
+        second = page.locator('table[data-table="comparison"] tbody tr[data-row="item"] td').first
+        before, cell_before = _box(first), _box(second)
+        moved = scroller.evaluate("s => { s.scrollLeft = 400; return s.scrollLeft; }")
+        assert moved > 0, "the comparison does not scroll sideways: it is not wider"
+        page.wait_for_timeout(100)
+        after, cell_after = _box(first), _box(second)
+        assert abs(after["x"] - before["x"]) < 1, (before, after)  # the rep stays
+        assert cell_after["x"] < cell_before["x"] - 100  # the figures moved under it
+        page.screenshot(path=str(SHOTS / f"compare-scrolled-{screen}.png"), full_page=False)
+        session.check()
+    finally:
+        session.page.context.close()
+
+
+@pytest.mark.slow
+def test_a_figure_opens_the_records_behind_it(browser: Any, server: Server) -> None:
+    """Overview → a KPI's number → /rows: as many records as the number, in scope."""
+    for role in ("head", "rep"):
+        session = _sign_in(browser, server, role, WIDE)
+        try:
+            session.open("/", dict(LAST_MONTH))
+            page = session.page
+            cell = page.locator('table[data-table="headline"] td[data-kpi="deals_won"]')
+            value = int(float(cell.get_attribute("data-value") or "0"))
+            assert value > 0
+            with page.expect_navigation():
+                cell.locator("a").click()
+            assert page.url.startswith(server.url + "/rows?")
+            assert page.locator(".subtitle").get_attribute("data-total") == str(value)
+            shown = page.locator('table[data-table="rows"] tbody tr').count()
+            assert shown == min(value, 100)
+            page.screenshot(path=str(SHOTS / f"rows-{role}.png"), full_page=True)
+            session.check()
+        finally:
+            session.page.context.close()
+
+
+@pytest.mark.slow
+def test_the_language_switch_in_a_browser(browser: Any, server: Server) -> None:
+    session = _sign_in(browser, server, "team_lead", PHONE)
+    page = session.page
+    try:
+        session.open("/compare")
+        page.click("label.nav-button")
+        with page.expect_navigation():
+            page.click('form.languages button[value="uk"]')
+        assert page.url.endswith("/compare")
+        assert page.locator("html").get_attribute("lang") == "uk"
+        assert page.locator("h1").inner_text() == "Порівняння менеджерів"
+        page.screenshot(path=str(SHOTS / "compare-uk-390.png"), full_page=True)
+        session.open("/")
+        assert page.locator("html").get_attribute("lang") == "uk"  # kept
+    finally:
+        token = page.locator('form.languages input[name="csrf"]').first.get_attribute("value")
+        page.request.post(server.url + "/preferences/language",
+                          form={"csrf": token or "", "lang": "en", "next": "/"})
+        page.context.close()

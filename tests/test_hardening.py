@@ -221,6 +221,7 @@ BAD_API = [
     ("/api/v1/funnel?to=9999-12-31", "bad_date"),
     ("/api/v1/funnel?as_of=9999-12-31", "bad_date"),
     ("/api/v1/rows?kpi=revenue&period=year&period_key=9999-12-31", "bad_date"),
+    ("/api/v1/forecast?at=0001-01-01", "bad_date"),
     ("/api/v1/scorecard?kpi=revenue&from=2024-02-01&to=2024-01-01", "bad_range"),
 ]
 

@@ -568,7 +568,7 @@ def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_pa
 
 def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from saleskpi.store.target_import import TargetImport
+    import saleskpi.store.journal as journal
 
     folder = write_folder(tmp_path / "new", {
         "reps.csv": REPS + "r5,Eve,South\n",
@@ -578,10 +578,11 @@ def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: 
     before_sqlite = sqlite_targets(own_company)
     before_duckdb = duckdb_snapshot(own_company)
 
-    def failing(self: TargetImport) -> None:
+    def failing(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(TargetImport, "write", failing)
+    # SQLite's side of the import's journaled write fails before anything commits.
+    monkeypatch.setattr(journal, "apply_changes", failing)
     with pytest.raises(RuntimeError, match="locked"):
         make_service(own_company).import_path(folder, mapping=None, source=SOURCE,
                                               dry_run=False)

@@ -249,8 +249,8 @@ FILTERS = [
 
 
 # -- every page, every role ---------------------------------------------------------------
-PAGES = ["/", "/funnel", "/compare", "/leaderboard", "/catalog", "/targets", "/import",
-         "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/logout"]
+PAGES = ["/", "/funnel", "/forecast", "/compare", "/leaderboard", "/catalog", "/targets",
+         "/import", "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/logout"]
 MANAGER_ONLY = {"/targets": 403, "/import": 403, "/users": 403}
 EXPECTED = {
     "w_admin": {"/reps/nobody": 404},
@@ -370,6 +370,34 @@ def test_compare_filters_by_team_and_marks_better_and_worse(
     revenue = {c.attrs["data-rep"]: c.attrs.get("data-mark") for c in page.kpis("comparison")
                if c.row == "item" and c.attrs["data-kpi"] == "revenue"}
     assert revenue == {"r1": "better", "r2": "worse"}  # 300 and 50 against 175
+
+
+def test_forecast_page_equals_the_api_in_each_scope(clients: dict[str, TestClient]) -> None:
+    for username in ("w_head", "w_lead", "w_rep"):
+        client = clients[username]
+        html = client.get("/forecast").text
+        api = client.get("/api/v1/forecast").json()
+        page = read(html)
+        # The lines table: one row per line of the API, each rep in the caller's scope.
+        reps = {c.attrs["data-rep"] for c in page.cells
+                if c.table == "forecast" and "data-rep" in c.attrs}
+        assert reps == {ln["rep"] for ln in api["lines"] if ln["rep"]}
+        assert reps <= VISIBLE[username]
+        rows = page.rows("forecast")
+        assert len(rows) == len(api["lines"])
+        # who, period, won so far, P10, P50, P90: the API's numbers.
+        assert [[float(c.attrs["data-value"]) for c in row[2:6]] for row in rows] == \
+            [[ln[k] for k in ("won_to_date", "p10", "p50", "p90")] for ln in api["lines"]]
+        deals = {c.attrs["data-rep"] for c in page.cells
+                 if c.table == "forecast_deals" and "data-rep" in c.attrs}
+        assert deals <= VISIBLE[username]
+        # A fan chart per period (empty here: the fixture's deals are long closed).
+        assert html.count('<figure class="chart">') == len(api["periods"])
+        assert SCRIPT not in html
+    # Only r2's d7 is open (North): the lead and the head see it, r1 does not.
+    assert {d["id"] for d in clients["w_lead"].get("/api/v1/forecast").json()["deals"]} \
+        == {"d7"}
+    assert clients["w_rep"].get("/api/v1/forecast").json()["deals"] == []
 
 
 def test_rep_page_numbers_equal_the_api(clients: dict[str, TestClient]) -> None:
@@ -501,7 +529,7 @@ def test_leaderboard_is_paged_and_its_chart_shows_the_page(
         # one bar per rep of the page, in the same order
         assert [unescape(t) for t in re.findall(
             r'<rect class="bar"[^>]*><title>([^<:]+):', html)] == [unescape(n) for n in re.findall(
-                r'<td data-rep="[^"]*"><a href="[^"]*">([^<]*)</a>', html)]
+                r'<td data-rep="[^"]*"[^>]*><a href="[^"]*">([^<]*)</a>', html)]
     assert shown == order
 
 

@@ -8,7 +8,8 @@ KPI a column. Each rep's value is set against the team average (the mean over
 the reps that have a value, ``saleskpi.service.core.averages``): the relative
 difference ``(value - average) / |average|``, and a mark, "better" or "worse",
 when that difference is beyond the threshold, in the KPI's own direction
-(``higher_is_better``). The team average is taken over every rep of the query;
+(``higher_is_better``). The team average is taken over the reps of the query
+active in the period (``saleskpi.service.core.averages``);
 ``Comparison.filtered`` hides rows but does not change it.
 
 Leaderboard: reps ranked on one KPI, best first; ties share a rank (1, 2, 2, 4);

@@ -99,6 +99,8 @@ class SalesKpiService:
         self.recent: RecentQuestions[Question | FunnelQuestion] = RecentQuestions(
             RECENT_DAYS * 86400)
         self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
+        # Forecasts (``saleskpi.service.forecast``): seconds of simulation each.
+        self.forecasts: ResultCache[Any] = ResultCache(settings.cache_seconds, 64)
         # Small lookups read from the store once per data version (see ``_per_version``).
         self._lookups: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._targets: dict[dt.date, list[TargetRecord]] = {}
@@ -484,14 +486,28 @@ def _latest_answer(cache: ResultCache[Any], question: Hashable, busy: StoreBusy)
     return found
 
 
+def active(row: ResultRow) -> bool:
+    """A row (a rep in a period) with anything counted: a value other than none or zero,
+    or a rate with cases (a 0% win rate over 5 deals is activity; 0 calls is not)."""
+    return any((v.value is not None and v.value != 0) or bool(v.denominator)
+               for v in row.values.values())
+
+
 def averages(scorecard: Scorecard) -> list[ResultRow]:
-    """The team-average row(s): the mean of the rows' values, per period."""
+    """The team-average row(s): the mean of the rows' values, per period.
+
+    Only reps active in the period count (``active``): a rep with nothing at all
+    (on leave, just hired, gone) would pull every count towards zero.
+    """
     groups: dict[str | None, list[ResultRow]] = {}
     for row in scorecard.rows:
-        groups.setdefault(row.keys.get("period"), []).append(row)
+        group = groups.setdefault(row.keys.get("period"), [])
+        if active(row):
+            group.append(row)
     result = []
     for period, rows in groups.items():
-        keys: dict[str, str | None] = {"period": period} if "period" in rows[0].keys else {}
+        keys: dict[str, str | None] = {"period": period} if any(
+            "period" in r.keys for r in scorecard.rows) else {}
         average = ResultRow(keys)
         for key, unit in scorecard.units.items():
             values = [v for r in rows if (v := r.values[key].value) is not None]

@@ -15,6 +15,7 @@ from saleskpi.domain.errors import Busy, QueryTimeout
 from saleskpi.domain.files import private_dir, private_file
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
+from saleskpi.store.commit_markers import MARKER_TABLE, has_markers
 from saleskpi.store.first_contacts import (
     FIRST_CONTACTS_DDL,
     forget_first_contacts,
@@ -208,11 +209,24 @@ class AnalyticsStore:
                 self.con.execute("SET TimeZone = 'UTC'")
             else:
                 self._upgrade()
+        self._settle_journal(present, writable=not read_only)
         self._ibis: IbisDuckDB | None = None
+
+    def _settle_journal(self, present: set[str], *, writable: bool) -> None:
+        """Finish or roll back the writes a killed process left half done (store/journal.py).
+
+        A writer checks the journal on every open; a reader only when DuckDB holds the
+        commit marker of a write that SQLite may not have completed (so reads never
+        see new facts beside old targets, and cost nothing otherwise).
+        """
+        if self._writer or (MARKER_TABLE in present and has_markers(self.con)):
+            from saleskpi.store.journal import recover  # SQLAlchemy: only when needed
+
+            recover(self.con, self.path, writable=writable)
 
     def _schema_objects(self) -> set[str]:
         """The tables and views this store has of those the schema version needs."""
-        names = ", ".join(f"'{n}'" for n in CURRENT_OBJECTS)
+        names = ", ".join(f"'{n}'" for n in (*CURRENT_OBJECTS, MARKER_TABLE))
         return {name for (name,) in self.con.execute(
             "SELECT table_name FROM information_schema.tables "
             f"WHERE table_catalog = current_database() AND table_schema = 'main' "
@@ -361,15 +375,17 @@ class AnalyticsStore:
         return {str(t) for (t,) in self.fetch(
             "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}
 
-    def delete_ids(self, source: str, ids: dict[str, list[str]]) -> dict[str, int]:
+    def delete_ids(self, source: str, ids: dict[str, list[str]], *,
+                   in_transaction: bool = False) -> dict[str, int]:
         """Delete rows of ``source`` by entity and id, in one transaction; rows deleted.
 
+        ``in_transaction``: in the caller's transaction (a sync batch's journaled write).
         A deleted activity may have been its lead's or deal's first contact, so those
         are refreshed. (Deleted leads and deals keep their activities, and so their
         first contacts, as the query over activities would: nothing to refresh.)
         """
         deleted: dict[str, int] = {}
-        with self.transaction() as con:
+        with contextlib.nullcontext(self.con) if in_transaction else self.transaction() as con:
             for entity, chosen_ids in ids.items():
                 key = ENTITIES[entity].key[0]
                 chosen = f'datasource = ? AND "{key}" IN (SELECT unnest(?::VARCHAR[]))'

@@ -101,6 +101,35 @@ TOOLS: tuple[ToolSpec, ...] = (
         "rep's, team's or company's conversion rates (or rates given).",
         views=("plans:reverse_plan",)),
     ToolSpec(
+        name="forecast", title="Revenue forecast",
+        description="Forecast of revenue won in the current and next period (period: week, "
+        "month, quarter, year): P10, P50 (median) and P90 per rep, team and company, from "
+        "chances learned on the company's own stage history and a Monte Carlo of open and "
+        "new deals; beside the reps' own commit and best case and the revenue plan; the "
+        "deals that move the number most; the learned chance per stage and days in it "
+        "beside the CRM's static probability. at: as it would have been made on a past day.",
+        views=("forecast:forecast",)),
+    ToolSpec(
+        name="deal_win_chances", title="Win chance of each open deal",
+        description="Every open deal with its learned chance to be won (with an 80% "
+        "interval) and to be won within the current period, its expected contribution and "
+        "swing, largest swing first. Paged: limit, offset.",
+        views=("forecast:deal_chances",)),
+    ToolSpec(
+        name="forecast_backtest", title="Forecast backtest",
+        description="Past periods replayed with only what was known at their start: "
+        "accuracy (mean 1 - |A-F|/A), bias, share within ±10% and P10-P90 calibration of "
+        "saleskpi's forecast, the weighted pipeline, the reps' commits and the naive "
+        "run-rate, per company, team and rep, with sample sizes. Slow on big data: use "
+        "last=N for the last N periods.",
+        views=("forecast:backtest",)),
+    ToolSpec(
+        name="forecast_track_record", title="Forecast track record",
+        description="The forecasts saleskpi made (kept each time one was asked) and the "
+        "reps' own, for periods that have closed, scored: accuracy, bias and P10-P90 "
+        "calibration per rep, team and company.",
+        views=("forecast:track_record",)),
+    ToolSpec(
         name="rows_behind", title="Rows behind a number",
         description="The fact rows (deals, leads, activities...) one KPI value was computed "
         "from, for the same dates and filters as query_kpis (rep: one rep's rows), newest "

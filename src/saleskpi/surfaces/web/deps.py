@@ -17,6 +17,7 @@ from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.query import KpiQuery, Scorecard
 from saleskpi.service.auth import Principal
 from saleskpi.service.core import SalesKpiService
+from saleskpi.service.preferences import Preferences, preferences
 from saleskpi.surfaces.http.deps import ServiceDep, check_csrf, csrf_token, optional_user
 from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import FILTER_KEYS, Filters, link, parse_filters, quick_ranges
@@ -73,6 +74,24 @@ class Page:
         return paginate(total, size, self.request.query_params.get(param),
                         lambda n: self.link(**{param: page_value(n)}), self.fmt)
 
+    def rows_link(self, kpi: str, *, rep: str | None = None, period: str | None = None,
+                  grain: str | None = None, start: dt.date | None = None,
+                  end: dt.date | None = None) -> str:
+        """/rows: the records behind one figure of this view (its filters, a rep, a period)."""
+        f = self.filters
+        first, last = start or f.start, end or f.end
+        params: dict[str, str] = {"kpi": kpi}
+        if first:
+            params["from"] = first.isoformat()
+        if last:
+            params["to"] = last.isoformat()
+        params |= dict(f.slices)
+        if rep:
+            params["rep"] = rep
+        if period and grain and grain != "all":
+            params |= {"period": grain, "period_key": period}
+        return link("/rows", params)
+
     def kpi_name(self, key: str) -> str:
         spec = self.service.catalog.kpis.get(key)
         return spec.display_name(self.lang) if spec else key
@@ -83,6 +102,16 @@ class Page:
             return self.service.scorecard(query, self.user.scope, totals=totals)
         except InvalidQuery as exc:
             raise PageError(400, str(exc)) from None
+
+    @cached_property
+    def prefs(self) -> Preferences:
+        """What the user chose and wants kept (KPIs shown, the comparison's threshold)."""
+        return preferences(self.service, self.user.user_id)
+
+    def here(self) -> str:
+        """This page's address (path and query), to come back to after a form."""
+        query = self.request.url.query
+        return self.request.url.path + (f"?{query}" if query else "")
 
     @cached_property
     def reps(self) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from saleskpi.surfaces.web.render import render
 
 router = APIRouter(route_class=WebRoute)
 MAX_FIELD = 200
+SESSION_LANG = "web_lang"  # a visitor's language, chosen on the sign-in page
 
 
 def safe_next(target: str | None) -> str:
@@ -39,6 +40,9 @@ def safe_next(target: str | None) -> str:
 
 
 async def _anonymous_language(request: Request, svc: ServiceDep) -> str:
+    chosen = request.session.get(SESSION_LANG)
+    if isinstance(chosen, str):
+        return use_language(chosen)
     return use_language(best_match(request.headers.get("accept-language", ""),
                                    svc.settings.lang or None))
 
@@ -46,6 +50,7 @@ async def _anonymous_language(request: Request, svc: ServiceDep) -> str:
 def _form(request: Request, *, username: str = "", error: str = "",
           status: int = 200) -> Response:
     return render("login.html", status=status, csrf=csrf_token(request), username=username,
+                  here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
                   error=error, next=safe_next(request.query_params.get("next")),
                   title=_("Sign in"))
 

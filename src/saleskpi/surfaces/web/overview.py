@@ -29,12 +29,12 @@ TREND = ("revenue", "deals_won", "win_rate")
 router = APIRouter(route_class=WebRoute)
 
 
-def _change(page: Page, key: str, now: KpiValue | None,
-            before: KpiValue | None) -> tuple[Cell, Cell]:
+def _change(page: Page, key: str, now: KpiValue | None, before: KpiValue | None,
+            href: str | None = None) -> tuple[Cell, Cell]:
     """The previous period's value, and the change to now, marked in the KPI's direction."""
     if before is None:
         return text_cell(None), text_cell(None)
-    previous = kpi_cell(before, key, page.fmt)
+    previous = kpi_cell(before, key, page.fmt, href=href)
     previous.kpi = None  # the KPI cell of this row is the current value
     if now is None or now.value is None or before.value is None:
         return previous, text_cell(None)
@@ -47,16 +47,22 @@ def _change(page: Page, key: str, now: KpiValue | None,
     return previous, Cell(plain_number(difference), text, mark=mark, unit=now.unit)
 
 
-def headline_table(page: Page) -> DataTable:
+def headline_kpis(page: Page) -> tuple[str, ...]:
+    """The KPIs the user keeps on their overview, else the headline five."""
+    return page.prefs.kpis_of("overview") or HEADLINE
+
+
+def headline_table(page: Page, kpis: tuple[str, ...] = HEADLINE) -> DataTable:
     f = page.filters
     where = f.where()
-    card = page.scorecard(KpiQuery(HEADLINE, (), "all", f.start, f.end, where))
+    card = page.scorecard(KpiQuery(kpis, (), "all", f.start, f.end, where))
     current = card.rows[0].values if card.rows else {}
     before: dict[str, KpiValue] = {}
+    span = None
     note = _("Set both dates to compare with the period of equal length just before.")
     if f.start and f.end:
         span = previous_range(f.start, f.end)
-        earlier = page.scorecard(KpiQuery(HEADLINE, (), "all", span.start, span.end, where))
+        earlier = page.scorecard(KpiQuery(kpis, (), "all", span.start, span.end, where))
         before = earlier.rows[0].values if earlier.rows else {}
         note = _("Previous period: {start} – {end}.", start=page.fmt.date(span.start),
                  end=page.fmt.date(span.end))
@@ -73,9 +79,10 @@ def headline_table(page: Page) -> DataTable:
                Column("attainment", _("Attainment"), numeric=True, unit="ratio"),
                Column("plan_period", _("Plan period"))]
     rows = []
-    for key in HEADLINE:
+    for key in kpis:
         value = current.get(key) or KpiValue(None, card.units[key])
-        previous, change = _change(page, key, value, before.get(key))
+        earlier_rows = page.rows_link(key, start=span.start, end=span.end) if span else None
+        previous, change = _change(page, key, value, before.get(key), earlier_rows)
         line = plans.get(key)
         if line is not None:
             plan = number_cell(line.result.plan, value.unit, page.fmt)
@@ -87,7 +94,8 @@ def headline_table(page: Page) -> DataTable:
             period = text_cell(span_text)
         else:
             plan, reached, period = text_cell(None), text_cell(None), text_cell(None)
-        rows.append(Row([text_cell(page.kpi_name(key)), kpi_cell(value, key, page.fmt),
+        rows.append(Row([text_cell(page.kpi_name(key)),
+                         kpi_cell(value, key, page.fmt, href=page.rows_link(key)),
                          previous, change, plan, reached, period]))
     return DataTable("headline", _("Headline KPIs"), columns, rows, note=note)
 
@@ -101,7 +109,9 @@ def trend_table(page: Page) -> tuple[DataTable, list[Point], list[Point]]:
         period = result.keys.get("period")
         label = page.fmt.period(period, f.grain)
         cells = [Cell(period, label)]
-        cells += [kpi_cell(result.values[k], k, page.fmt, period=period) for k in TREND]
+        cells += [kpi_cell(result.values[k], k, page.fmt, period=period,
+                           href=page.rows_link(k, period=period, grain=f.grain))
+                  for k in TREND]
         rows.append(Row(cells))
         money, rate = result.values["revenue"], result.values["win_rate"]
         revenue.append(Point(label, money.value, page.fmt.value(money.value, money.unit)))
@@ -113,12 +123,14 @@ def trend_table(page: Page) -> tuple[DataTable, list[Point], list[Point]]:
 
 @router.get("/")
 def overview(page: PageDep) -> Response:
-    headline = headline_table(page)
+    kpis = headline_kpis(page)
+    headline = headline_table(page, kpis)
     trend, revenue, win_rate = trend_table(page)
     charts = [
-        column_chart(_("Revenue by period"), revenue, lambda v: page.fmt.money(v)),
+        column_chart(_("Revenue by period"), revenue, page.fmt.compact_money),
         column_chart(_("Win rate by period, with its 95% interval"), win_rate,
                      page.fmt.percent, kind="line"),
     ]
     return page.render("overview.html", tables=[headline, trend], headline=headline,
-                       trend=trend, charts=charts, title=_("Overview"))
+                       trend=trend, charts=charts, kpis=kpis,
+                       all_kpis=sorted(page.service.catalog.kpis), title=_("Overview"))

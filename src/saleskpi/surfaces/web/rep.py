@@ -82,7 +82,8 @@ def kpi_table(page: Page, comparison: Comparison, row: RepRow,
     for key in comparison.kpis:
         cell = row.cells[key]
         cells = [text_cell(page.kpi_name(key)),
-                 kpi_cell(cell, key, page.fmt, rep=row.rep, mark=cell.mark)]
+                 kpi_cell(cell, key, page.fmt, rep=row.rep, mark=cell.mark,
+                          href=page.rows_link(key, rep=row.rep))]
         if with_team:
             mean = average.values[key] if average else None
             cells += [number_cell(mean.value if mean else None, cell.unit, page.fmt),
@@ -243,12 +244,16 @@ def rep_page(rep_id: str, page: PageDep, goal: str | None = None) -> Response:
                       [Row([Cell(r.keys.get("period"),
                                  page.fmt.period(r.keys.get("period"), f.grain)),
                             *[kpi_cell(r.values[k], k, page.fmt, rep=rep_id,
-                                       period=r.keys.get("period")) for k in TREND]],
+                                       period=r.keys.get("period"),
+                                       href=page.rows_link(k, rep=rep_id,
+                                                           period=r.keys.get("period"),
+                                                           grain=f.grain))
+                              for k in TREND]],
                            rep=rep_id) for r in trend_rows])
     chart = column_chart(_("Revenue by period"), [
         Point(page.fmt.period(r.keys.get("period"), f.grain), r.values["revenue"].value,
               page.fmt.value(r.values["revenue"].value, r.values["revenue"].unit))
-        for r in trend_rows], lambda v: page.fmt.money(v))
+        for r in trend_rows], page.fmt.compact_money)
     tables = [kpi_table(page, comparison, row, plans, has_team=bool(info.team)),
               plan_table(page, lines), trend]
     needs = needs_table(page, plan) if plan else None

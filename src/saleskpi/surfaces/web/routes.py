@@ -6,10 +6,13 @@ from fastapi import APIRouter
 
 from saleskpi.surfaces.web import (
     catalog,
+    drill,
+    forecast,
     funnel,
     imports,
     login,
     overview,
+    preferences,
     rankings,
     rep,
     targets,
@@ -18,6 +21,7 @@ from saleskpi.surfaces.web import (
 from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-for module in (login, overview, funnel, rankings, rep, imports, targets, catalog, users):
+for module in (login, preferences, overview, funnel, forecast, rankings, rep, imports,
+               targets, catalog, drill, users):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico

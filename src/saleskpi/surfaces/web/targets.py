@@ -19,6 +19,7 @@ from saleskpi.surfaces.web.deps import ManagerPageDep, Page
 from saleskpi.surfaces.web.errors import PageError
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.names import source_name
 from saleskpi.surfaces.web.rep import plan_table
 from saleskpi.surfaces.web.tables import (
     PAGE_PARAM,
@@ -64,7 +65,7 @@ def targets_table(page: Page, targets: Sequence[TargetRecord]) -> DataTable:
             who = text_cell(names.get(target.rep_id or "", target.rep_id),
                             href=rep_href(target.rep_id), rep=target.rep_id)
         elif target.level == "team":
-            who = Cell(target.team, _("team {team}", team=target.team))
+            who = Cell(target.team, _("team {team}", team=target.team), verbatim=True)
         else:
             who = Cell(None, _("company"))
         spec = page.service.catalog.kpis.get(target.kpi)
@@ -73,7 +74,8 @@ def targets_table(page: Page, targets: Sequence[TargetRecord]) -> DataTable:
                          Cell(target.kpi, page.kpi_name(target.kpi)), who,
                          Cell(target.period_start.isoformat(), page.fmt.date(target.period_start)),
                          Cell(target.period_end.isoformat(), page.fmt.date(target.period_end)),
-                         number_cell(target.value, unit, page.fmt), text_cell(target.source)],
+                         number_cell(target.value, unit, page.fmt),
+                         Cell(target.source, source_name(target.source) or "—")],
                         rep=target.rep_id))
     return DataTable("targets", _("Targets"), columns, rows)
 
