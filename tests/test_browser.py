@@ -145,8 +145,9 @@ def _scope(role: str, company: Company) -> Scope:
 
 
 def views(company: Company) -> dict[str, dict[str, str]]:
-    """The filters each page is checked with: everything, last month, one team's month."""
-    return {"all": {}, "month": dict(LAST_MONTH),
+    """The filters each page is checked with: everything (pages default to month to
+    date), last month, one team's month."""
+    return {"all": {"range": "all"}, "month": dict(LAST_MONTH),
             "team": {**LAST_MONTH, "team": company.team}}
 
 
@@ -257,7 +258,7 @@ class Session:
             by: tuple[str, ...] = ()) -> dict[str, Any]:
         """/api/v1/scorecard with the page's filters and the browser's own session."""
         params = [("kpi", k) for k in kpis] + [("by", b) for b in by]
-        params += [(k, v) for k, v in view.items() if k in ("from", "to")]
+        params += [(k, v) for k, v in view.items() if k in ("from", "to", "range")]
         params += [("where", f"{dim}={view[dim]}") for dim in ("team", "rep") if dim in view]
         response = self.page.request.get(f"{self.base}/api/v1/scorecard?{urlencode(params)}")
         assert response.status == 200, response.text()
@@ -449,10 +450,10 @@ def test_leaderboard_figures(sessions: dict[str, Session], server: Server,
 @pytest.mark.parametrize("role", FIGURE_ROLES)
 def test_rep_page_figures(sessions: dict[str, Session], server: Server, role: str) -> None:
     session, rep = sessions[role], server.company.rep
-    session.open(f"/reps/{rep}")
+    session.open(f"/reps/{rep}", {"range": "all"})
     cells = session.cells("rep_kpis")
     assert cells and {c["rep"] for c in cells} == {rep}
-    api = session.api(REP_KPIS, {"rep": rep}, by=("rep",))["rows"][0]
+    api = session.api(REP_KPIS, {"rep": rep, "range": "all"}, by=("rep",))["rows"][0]
     for cell in cells:
         key = cell["kpi"]
         assert cell["value"] == api[key]["value"], (key, cell, api[key])
@@ -463,7 +464,7 @@ def test_rep_page_figures(sessions: dict[str, Session], server: Server, role: st
 def test_a_script_name_is_shown_as_text(sessions: dict[str, Session], server: Server) -> None:
     session = sessions["head"]
     page = session.page
-    session.open("/compare")
+    session.open("/compare", {"range": "all"})
     link = page.locator(f'tr[data-rep="{SCRIPT_REP}"] th a')
     assert link.inner_text() == SCRIPT
     assert link.get_attribute("href") == f"/reps/{SCRIPT_REP}"
@@ -474,7 +475,7 @@ def test_a_script_name_is_shown_as_text(sessions: dict[str, Session], server: Se
     session.open("/", {"rep": SCRIPT_REP})
     option = page.locator(f'select[name="rep"] option[value="{SCRIPT_REP}"]')
     assert option.inner_text() == SCRIPT and option.evaluate("o => o.selected")
-    session.open("/leaderboard")
+    session.open("/leaderboard", {"range": "all"})
     # The rep's name links to their page (the figure beside it to its records).
     assert page.locator(f'tr[data-rep="{SCRIPT_REP}"] a[href^="/reps/"]').inner_text() == SCRIPT
     # The chart's label is cut at 20 characters; the bar's tooltip holds the whole name.

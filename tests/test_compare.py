@@ -385,7 +385,16 @@ def test_previous_range() -> None:
     assert prev("2024-04-01", "2024-06-30") == ("2024-01-01", "2024-03-31", "months")
     assert prev("2024-01-01", "2024-12-31") == ("2023-01-01", "2023-12-31", "months")
     assert prev("2024-03-05", "2024-03-11") == ("2024-02-27", "2024-03-04", "days")
-    assert prev("2024-03-01", "2024-03-01") == ("2024-02-29", "2024-02-29", "days")
+    # A month to date: the same days of the month before (1-2 December: 1-2 November),
+    # kept within the shorter month.
+    assert prev("2024-03-01", "2024-03-01") == ("2024-02-01", "2024-02-01", "to_date")
+    assert prev("2026-12-01", "2026-12-02") == ("2026-11-01", "2026-11-02", "to_date")
+    assert prev("2024-03-01", "2024-03-30") == ("2024-02-01", "2024-02-29", "to_date")
+    assert prev("2024-04-01", "2024-05-10") == ("2024-01-01", "2024-02-10", "to_date")
+    # The same days a year before.
+    last_year = previous_range(dt.date(2024, 2, 1), dt.date(2024, 2, 29), "last_year")
+    assert (last_year.start, last_year.end, last_year.rule) == (
+        dt.date(2023, 2, 1), dt.date(2023, 2, 28), "last_year")
 
 
 def board(service: SalesKpiService, kpi: str, **query: object) -> Leaderboard:

@@ -194,7 +194,7 @@ def test_http_rep_token_sees_only_the_reps_rows(company: Company, url: str,
                                                 mode: str) -> None:
     async def session(client: Client) -> dict[str, Any]:
         return answer(await client.call_tool("query_kpis", {"kpis": ["deals_won"],
-                                                           "by": ["rep"]}))
+                                                           "by": ["rep"], "range": "all"}))
 
     rep = run(session, over_http(url, company.tokens["rep"]), mode)
     admin = run(session, over_http(url, company.tokens["admin"]), mode)

@@ -43,6 +43,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from saleskpi.domain.funnel import FunnelOptions
+from saleskpi.domain.periods import shift_months
 from saleskpi.domain.query import KpiQuery, Scope
 from saleskpi.domain.settings import Settings
 from saleskpi.engine.funnel import compute_funnel
@@ -297,8 +298,14 @@ def test_overview_numbers_equal_the_api(clients: dict[str, TestClient], username
     for cell in headline:
         assert cell.value == expected[cell.attrs["data-kpi"]]["value"], cell
     trend = list(page.kpis("trend"))
+    trend_params = dict(api_params)
+    if "from" not in params:
+        # Month to date by default: the trend shows the twelve months up to today.
+        today = dt.datetime.now(dt.UTC).date()
+        trend_params.update(start=shift_months(today.replace(day=1), -11).isoformat(),
+                            end=today.isoformat())
     by_month = api_scorecard(client, TREND, period=params.get("period", "month"),
-                             **api_params)["rows"]
+                             **trend_params)["rows"]
     assert {(c.attrs["data-period"], c.attrs["data-kpi"], c.value) for c in trend} == {
         (row["period"], key, row[key]["value"]) for row in by_month for key in TREND}
 
@@ -364,7 +371,7 @@ def test_compare_sorts_by_a_clicked_column(clients: dict[str, TestClient],
 
 def test_compare_filters_by_team_and_marks_better_and_worse(
         clients: dict[str, TestClient]) -> None:
-    page = read(clients["w_head"].get("/compare", params={"team": "North"}).text)
+    page = read(clients["w_head"].get("/compare", params={"team": "North", "range": "all"}).text)
     reps = {c.attrs["data-rep"] for c in page.kpis("comparison") if c.row == "item"}
     assert reps == {"r1", "r2"}
     revenue = {c.attrs["data-rep"]: c.attrs.get("data-mark") for c in page.kpis("comparison")
@@ -442,7 +449,7 @@ def test_funnel_page_equals_the_funnel_module(clients: dict[str, TestClient],
                                               settings: Settings) -> None:
     service = SalesKpiService(settings)
     for username, scope in (("w_head", Scope()), ("w_rep", Scope(rep_ids=frozenset({"r1"})))):
-        page = read(clients[username].get("/funnel").text)
+        page = read(clients[username].get("/funnel", params={"range": "all"}).text)
         with service.engine() as engine:
             report = compute_funnel(engine.store, settings, scope, FunnelOptions(by_rep=True))
         team = report.pipelines[0].team
@@ -697,14 +704,14 @@ def test_security_headers(clients: dict[str, TestClient], app: Any) -> None:
 
 # -- languages ----------------------------------------------------------------------------
 def test_pages_speak_russian_and_ukrainian(clients: dict[str, TestClient]) -> None:
-    russian = clients["w_ru"].get("/").text
+    russian = clients["w_ru"].get("/", params={"range": "all"}).text
     assert '<html lang="ru">' in russian
     assert "Обзор" in russian and "Воронка" in russian and "Overview" not in russian
     assert "450\u00a0$" in russian  # 100 + 50 + 70 + 30 + 200, as Russian writes money
-    ukrainian = clients["w_uk"].get("/compare").text
+    ukrainian = clients["w_uk"].get("/compare", params={"range": "all"}).text
     assert '<html lang="uk">' in ukrainian
     assert "Порівняння" in ukrainian and "Середнє для команди" in ukrainian
-    english = clients["w_head"].get("/").text
+    english = clients["w_head"].get("/", params={"range": "all"}).text
     assert "Overview" in english and "$450" in english
 
 
@@ -874,7 +881,8 @@ def test_catalogue_editor_validates_through_the_api(clients: dict[str, TestClien
         return {row[0].text for row in read(client.get("/catalog").text).rows("catalog")}
 
     assert {"won_x2", "revenue"} <= keys()
-    page = read(client.get("/compare", params={"kpi": ["deals_won", "won_x2"]}).text)
+    page = read(client.get("/compare", params={"kpi": ["deals_won", "won_x2"],
+                                               "range": "all"}).text)
     values = {(c.attrs["data-rep"], c.attrs["data-kpi"]): c.value
               for c in page.kpis("comparison") if c.row == "item"}
     assert values[("r1", "won_x2")] == 2 * (values[("r1", "deals_won")] or 0) == 4
@@ -903,7 +911,8 @@ def test_import_dry_run_then_confirm(tmp_path: Path) -> None:
     assert dry.status_code == 200
     assert 'data-dry-run="true" data-ok="true"' in dry.text
     assert re.search(r'data-entity="deals"><th scope="row">deals</th><td class="num">8<', dry.text)
-    before = client.get("/api/v1/scorecard", params={"kpi": "deals_won"}).json()["rows"]
+    before = client.get("/api/v1/scorecard", params={"kpi": "deals_won",
+                                                     "range": "all"}).json()["rows"]
     assert all(not row["deals_won"]["value"] for row in before)  # a dry run writes nothing
     token = re.search(r'name="token" value="([^"]+)"', dry.text)
     assert token
@@ -912,7 +921,7 @@ def test_import_dry_run_then_confirm(tmp_path: Path) -> None:
     done = client.post("/import/confirm", data={"csrf": csrf, "token": token.group(1)})
     assert 'data-dry-run="false" data-ok="true"' in done.text
     assert not any((settings.workspace / "uploads").iterdir())
-    won = client.get("/api/v1/scorecard", params={"kpi": "deals_won"}).json()
+    won = client.get("/api/v1/scorecard", params={"kpi": "deals_won", "range": "all"}).json()
     assert won["rows"][0]["deals_won"]["value"] == 5
     again = client.post("/import/confirm", data={"csrf": csrf, "token": token.group(1)})
     assert again.status_code == 400  # confirmed once only

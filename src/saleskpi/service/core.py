@@ -31,7 +31,7 @@ from saleskpi.domain.query import (
 )
 from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings
-from saleskpi.domain.targets import MANUAL_SOURCE, Change, TargetRecord
+from saleskpi.domain.targets import Change, KeyTuple, TargetRecord
 from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
@@ -326,22 +326,40 @@ class SalesKpiService:
                                          source=source)
 
     def set_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
-                   value: float, rep_id: str | None = None,
-                   team: str | None = None) -> tuple[TargetRecord, Change]:
-        """Insert or replace the manual target for this KPI, period, rep or team."""
+                   value: float, rep_id: str | None = None, team: str | None = None,
+                   actor: str = "local") -> tuple[TargetRecord, Change]:
+        """Set the one target of this KPI, period and rep, team or company (replacing any,
+        typed in or imported); the change is logged with ``actor``."""
         return self._target_store().set(
             kpi=kpi, period_start=period_start, period_end=period_end, value=value,
-            rep_id=rep_id, team=team)
+            rep_id=rep_id, team=team, actor=actor)
 
     def delete_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
                       rep_id: str | None = None, team: str | None = None,
-                      source: str = MANUAL_SOURCE) -> int:
+                      source: str | None = None, actor: str = "local") -> int:
         return self._target_store().delete(
             kpi=kpi, period_start=period_start, period_end=period_end, rep_id=rep_id,
-            team=team, source=source)
+            team=team, source=source, actor=actor)
 
-    def delete_targets(self, ids: Sequence[int]) -> int:
-        return self._target_store().delete_ids(ids)
+    def delete_targets(self, ids: Sequence[int], actor: str = "local") -> int:
+        return self._target_store().delete_ids(ids, actor)
+
+    def copy_targets(self, *, source_start: dt.date, source_end: dt.date, start: dt.date,
+                     end: dt.date, replace: bool = False,
+                     actor: str = "local") -> dict[Change, int]:
+        """Every target of one period copied to another (kept where one is set, unless
+        ``replace``)."""
+        return self._target_store().copy(source_start=source_start, source_end=source_end,
+                                         start=start, end=end, replace=replace, actor=actor)
+
+    def set_targets(self, keys: Sequence[tuple[KeyTuple, float]], *,
+                    actor: str = "local") -> dict[Change, int]:
+        """Many targets typed in at once (a grid pasted from a spreadsheet): all or none."""
+        return self._target_store().set_many(keys, actor=actor)
+
+    def target_changes(self, limit: int = 100) -> Sequence[dict[str, object]]:
+        """Who changed which target, newest first."""
+        return self._target_store().changes(limit)
 
     def _target_store(self) -> TargetStore:
         from saleskpi.store.targets import TargetStore
@@ -383,8 +401,31 @@ class SalesKpiService:
         return None if row is None else RepEntry(*row)
 
     def teams(self) -> set[str]:
-        with self.reading() as store:
-            return store.teams()
+        """Every team of the data's reps: kept while the data is unchanged."""
+        return self._per_version("teams", AnalyticsStore.teams)
+
+    def rep_teams(self) -> dict[str, str | None]:
+        """Source rep id -> team, as targets name reps: kept while the data is unchanged."""
+        return self._per_version("rep_teams", AnalyticsStore.rep_teams)
+
+    def known_sources(self) -> set[str]:
+        return self._per_version("sources", AnalyticsStore.sources)
+
+    def custom_fields(self) -> set[str]:
+        """Custom fields any record or rep has (what a custom slice may name)."""
+        return self._per_version("custom_fields", AnalyticsStore.custom_fields)
+
+    def currencies_without_rates(self) -> dict[str, tuple[int, str]]:
+        """Currency -> (records, first day) of amounts with no rate to the reporting one."""
+        currency = self.settings.currency
+        found: dict[str, dict[str, tuple[int, str]]] = self._per_version(
+            "missing_rates", lambda store: {currency: store.currencies_without_rates(currency)})
+        if currency not in found:  # the reporting currency changed since it was read
+            self._lookups.pop("missing_rates", None)
+            found = self._per_version(
+                "missing_rates",
+                lambda store: {currency: store.currencies_without_rates(currency)})
+        return found[currency]
 
     def _per_version(self, name: str, load: Callable[[AnalyticsStore], T]) -> T:
         """``load(store)``, read once per data version and kept under ``name``.

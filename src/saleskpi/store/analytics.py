@@ -26,6 +26,12 @@ from saleskpi.store.first_contacts import (
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as IbisDuckDB
 
+# Tables whose ``custom`` JSON may hold a custom slice's field.
+CUSTOM_FIELD_TABLES = ("reps", "leads", "deals", "activities", "accounts")
+# Tables with money in a currency, and the day its rate is taken on (as the engine does).
+MONEY_TABLES = (("deals", "coalesce(t.closed_at, t.created_at)"),
+                ("revenue", "t.occurred_at"), ("spend", "t.date"))
+
 # One person may be a rep in several sources (a company that moved CRM, or a CRM
 # plus spreadsheets). rep_links holds the matches a user made by hand; reps with
 # the same e-mail in different sources are matched automatically. The person
@@ -371,9 +377,51 @@ class AnalyticsStore:
         rep_id, name, team = rows[0]
         return str(rep_id), str(name), None if team is None else str(team)
 
+    def rep_teams(self) -> dict[str, str | None]:
+        """Source rep id -> team (targets name reps by their source id)."""
+        return {str(i): None if t is None else str(t)
+                for i, t in self.fetch("SELECT id, team FROM reps")}
+
     def teams(self) -> set[str]:
         return {str(t) for (t,) in self.fetch(
             "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}
+
+    def sources(self) -> set[str]:
+        """Lead and account sources, and spend channels: what ``--where source=`` names."""
+        return {str(s) for (s,) in self.fetch(
+            "SELECT source FROM leads WHERE source IS NOT NULL UNION "
+            "SELECT source FROM accounts WHERE source IS NOT NULL UNION "
+            "SELECT channel FROM spend WHERE channel IS NOT NULL")}
+
+    def custom_fields(self) -> set[str]:
+        """Names of the custom fields any record or rep has (custom slices may use them)."""
+        parts = " UNION ".join(
+            f"SELECT DISTINCT unnest(json_keys(custom)) AS k FROM \"{name}\" "
+            "WHERE custom IS NOT NULL" for name in CUSTOM_FIELD_TABLES)
+        return {str(k) for (k,) in self.fetch(parts)}
+
+    def currencies_without_rates(self, currency: str) -> dict[str, tuple[int, str]]:
+        """Currency -> (records, their first day) of deals, revenue and spend in another
+        currency than ``currency`` with no ``fx_rates`` row on or before their day.
+
+        Their amounts would be missing from every money KPI: the caller refuses to
+        answer rather than print a total that silently leaves them out.
+        """
+        found: dict[str, tuple[int, str]] = {}
+        for table, day in MONEY_TABLES:
+            rows = self.fetch(
+                f"SELECT upper(t.currency), count(*), min(CAST({day} AS DATE)) "
+                f"FROM \"{table}\" t WHERE t.currency IS NOT NULL AND trim(t.currency) <> '' "
+                "AND upper(t.currency) <> $rc AND NOT EXISTS (SELECT 1 FROM fx_rates r "
+                f"WHERE upper(r.currency) = upper(t.currency) AND r.date <= CAST({day} AS DATE)) "
+                "GROUP BY 1", {"rc": currency.upper()})
+            for code, count, first in rows:
+                before = found.get(str(code), (0, ""))
+                first_day = "" if first is None else str(first)
+                earliest = min(x for x in (before[1], first_day) if x) if (before[1] or first_day) \
+                    else ""
+                found[str(code)] = (before[0] + int(count), earliest)
+        return found
 
     def delete_ids(self, source: str, ids: dict[str, list[str]], *,
                    in_transaction: bool = False) -> dict[str, int]:

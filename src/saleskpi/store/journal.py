@@ -107,13 +107,14 @@ def apply_changes(session: Session, changes: StateChanges, *,
     from saleskpi.store.targets import existing_by_key, upsert
 
     if changes.targets is not None and changes.targets_source is not None:
-        existing = existing_by_key(session, changes.targets_source)
+        existing = existing_by_key(session)
         now = now_utc()
         for row in changes.targets:
             key = (str(row["kpi"]), dt.date.fromisoformat(row["period_start"]),
                    dt.date.fromisoformat(row["period_end"]), row["rep_id"], row["team"])
             upsert(session, existing, changes.targets_source, key, float(row["value"]),
-                   row["custom"], now)
+                   row["custom"], now, actor=f"import:{changes.targets_source}",
+                   action="imported")
     if changes.log is not None:
         report = dict(changes.log["report"])
         if recovered:

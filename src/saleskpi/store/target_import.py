@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport
 from saleskpi.domain.targets import KeyTuple
-from saleskpi.store.targets import existing_by_key
+from saleskpi.store.targets import existing_by_key, who_key
 
 STAGE_TABLE = "stage_targets"
 STATE_FILE = "state.sqlite"  # as Settings.state_url
@@ -120,14 +120,13 @@ class TargetImport:
         from saleskpi.store.state import engine_for
 
         with Session(engine_for(self.state_url)) as session:
-            return {k: (r.value, r.custom)
-                    for k, r in existing_by_key(session, self.source).items()}
+            return {k: (r.value, r.custom) for k, r in existing_by_key(session).items()}
 
     def count(self) -> EntityCounts:
         stored = self._stored()
         counts = EntityCounts()
         for target in self.staged():
-            before = stored.get(target.key)
+            before = stored.get(who_key(target.key))
             if before is None:
                 counts.inserted += 1
             elif before == (target.value, target.custom):

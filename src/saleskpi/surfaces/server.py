@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Route
 
+from saleskpi.domain.errors import Conflict
+from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
 from saleskpi.service.auth import session_secret
 from saleskpi.service.core import SalesKpiService
@@ -35,6 +37,8 @@ from saleskpi.surfaces.mcp.http import PATH as MCP_PATH
 from saleskpi.surfaces.mcp.http import McpHttpApp
 
 if TYPE_CHECKING:
+    import socket
+
     import uvicorn
 
 SESSION_COOKIE = "saleskpi_session"
@@ -116,8 +120,38 @@ def server_config(app: FastAPI, *, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
-def serve(app: FastAPI, *, host: str, port: int) -> None:
-    """Run ``app`` under uvicorn until stopped, as ``saleskpi serve`` does."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or ``Conflict`` (``port_in_use``) saying it is taken.
+
+    Bound before the server says it is listening, so a taken port is reported as
+    such instead of after a "listening on" line that was never true.
+    """
+    import socket as sockets
+
+    try:
+        infos = sockets.getaddrinfo(host, port, type=sockets.SOCK_STREAM)
+    except sockets.gaierror as exc:
+        raise Conflict(_("cannot listen on {host}:{port}: {reason}", host=host, port=port,
+                         reason=exc.strerror or str(exc)), code="bad_address") from None
+    family, kind, proto, _name, address = infos[0]
+    sock = sockets.socket(family, kind, proto)
+    sock.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise Conflict(_("cannot listen on {host}:{port}: the port is taken by another "
+                         "program ({reason}); stop it or choose another with --port",
+                         host=host, port=port, reason=exc.strerror or str(exc)),
+                       code="port_in_use") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: FastAPI, *, host: str, port: int, sock: socket.socket | None = None) -> None:
+    """Run ``app`` under uvicorn until stopped, as ``saleskpi serve`` does (on ``sock``,
+    bound by ``listen``, if given)."""
     import uvicorn
 
-    uvicorn.Server(server_config(app, host=host, port=port)).run()
+    server = uvicorn.Server(server_config(app, host=host, port=port))
+    server.run(sockets=[sock] if sock is not None else None)

@@ -30,6 +30,8 @@ from saleskpi.views.scorecard import ScorecardParams, ScorecardView
 from saleskpi.views.scorecard import scorecard as scorecard_view
 
 router = APIRouter(prefix="/api/v1")
+RANGE_HELP = ("Without from/to: mtd (month to date, the default), wtd, qtd, ytd, last_month "
+              "or all (the default with a period grain).")
 
 
 class Login(BaseModel):
@@ -85,9 +87,10 @@ def scorecard(user: UserDep, svc: ServiceDep,
               start: Annotated[dt.date | None, Query(alias="from")] = None,
               end: Annotated[dt.date | None, Query(alias="to")] = None,
               where: Annotated[list[str], Query(description="DIM=VALUE[,VALUE]")] = [],  # noqa: B006
+              range: Annotated[str | None, Query(description=RANGE_HELP)] = None,
               limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
               offset: Offset = 0) -> dict[str, Any]:
     """The same JSON as `saleskpi kpi --format json`, within the caller's scope, paginated."""
     params = ScorecardParams(kpis=kpi, by=by, period=period, start=start, end=end, where=where,
-                             limit=limit, offset=offset)
+                             range=range, limit=limit, offset=offset)
     return scorecard_view(svc, user, params).to_json()

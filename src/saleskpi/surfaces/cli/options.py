@@ -25,6 +25,15 @@ WhereOption = Annotated[
     list[str] | None,
     typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
 ]
+RangeOption = Annotated[
+    str | None,
+    typer.Option("--range", "-r", help="Without --from/--to: mtd (month to date, the "
+                 "default), wtd, qtd, ytd, last_month or all (the default with --period)."),
+]
+AgainstOption = Annotated[
+    str, typer.Option("--against", help="Compare with the previous period (a month to "
+                      "date: the same days of the month before) or last_year.")
+]
 LimitOption = Annotated[
     int | None, typer.Option("--limit", min=1, help="Show at most this many rows (default: all).")
 ]

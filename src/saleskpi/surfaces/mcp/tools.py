@@ -67,9 +67,11 @@ TOOLS: tuple[ToolSpec, ...] = (
         name="query_kpis", title="Query KPIs",
         description="Compute KPIs (the scorecard), optionally sliced (by rep, team, source, "
         "segment, product, pipeline) and by period (day, week, month, quarter, year), "
-        "between two dates (from, to; inclusive), filtered by where DIM=VALUE[,VALUE]. "
-        "Rows per slice and period, totals and the average of the rows. Ratios carry "
-        "numerator, denominator and a confidence interval. Paged: limit, offset.",
+        "between two dates (from, to; inclusive; without them month to date, or range: "
+        "mtd, wtd, qtd, ytd, last_month, all), filtered by where DIM=VALUE[,VALUE]. "
+        "Rows per slice and period (partial: a period not over), totals and the average "
+        "of the rows. Ratios carry numerator, denominator and a confidence interval. "
+        "Paged: limit, offset.",
         views=("scorecard:scorecard",)),
     ToolSpec(
         name="funnel", title="Stage funnel",
@@ -81,18 +83,23 @@ TOOLS: tuple[ToolSpec, ...] = (
         name="comparison", title="Compare reps",
         description="Each rep against the team average on several KPIs (default: the "
         "standard sales set), marking values far from the average, with each rep's "
-        "strengths and weaknesses. Sort by a KPI, filter reps by thresholds.",
+        "strengths and weaknesses. Sort by a KPI, filter reps by thresholds. Default: "
+        "month to date.",
         views=("rankings:comparison",)),
     ToolSpec(
         name="leaderboard", title="Leaderboard",
-        description="Reps ranked on one KPI, best first, with the rank change against "
-        "the previous period of the same length.",
+        description="Reps ranked on one KPI, best first (default: month to date), with the "
+        "rank change against the previous period (a month to date: the same days of the "
+        "month before) or against=last_year.",
         views=("rankings:leaderboard",)),
     ToolSpec(
         name="plan_vs_actual", title="Plan vs actual",
         description="Targets against what was done, as of a day: per target (KPI and rep, "
-        "team or company) the plan, the actual so far, attainment, the gap and the "
-        "projection at the current pace; furthest behind first.",
+        "team or company; a team's and the company's plan is the sum of their reps' "
+        "unless set) the plan, the actual so far, attainment, expected by now and what "
+        "each working day left needs (with the calls and meetings), and the projection "
+        "with its range once a quarter of the working days have gone; furthest behind "
+        "first.",
         views=("plans:plan_vs_actual",)),
     ToolSpec(
         name="reverse_plan", title="Reverse plan",

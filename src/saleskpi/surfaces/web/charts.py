@@ -64,6 +64,7 @@ class Chart:
     label_width: float = LABEL_WIDTH
     label_chars: int = LABEL_CHARS
     names: bool = False  # the categories are people's names: not to be translated
+    subject: str = ""  # whose chart (a rep's or team's name), shown before the title as is
 
 
 def _nice_max(value: float) -> float:

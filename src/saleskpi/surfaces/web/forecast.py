@@ -55,9 +55,14 @@ def fan_chart(page: Page, line: dict[str, Any], as_of: str) -> Chart:
     if plan is not None:
         # From nothing at the start to the plan at the end: a straight dashed line.
         reference = [0.0, *([None] * (len(steps) - 2)), plan]
-    title = _("{who}, {start} – {end}: P10–P90 and P50", who=_who(line), start=start, end=end)
-    return column_chart(title, points, lambda v: page.fmt.money(v, money), kind="line",
-                        reference=reference)
+    title = _("{start} – {end}: P10–P90 and P50", start=start, end=end)
+    chart = column_chart(title, points, lambda v: page.fmt.money(v, money), kind="line",
+                         reference=reference)
+    if line["level"] == "company":
+        chart.title = _("Company") + ", " + title
+    else:  # a rep's or a team's name: the data's own word, never translated
+        chart.subject = _who(line)
+    return chart
 
 
 def lines_table(page: Page, lines: list[dict[str, Any]]) -> DataTable:
@@ -70,8 +75,9 @@ def lines_table(page: Page, lines: list[dict[str, Any]]) -> DataTable:
                Column("open_deals", _("Open deals"), numeric=True, unit="count")]
     rows = []
     for line in lines:
+        # A rep's or a team's name is the data's own word: never translated.
         who = text_cell(_who(line), href=rep_href(line["rep"]) if line["rep"] else None,
-                        rep=line["rep"])
+                        rep=line["rep"], verbatim=line["level"] != "company")
         cells = [who, text_cell(f"{line['period_start']} – {line['period_end']}")]
         cells += [number_cell(line[k], money, page.fmt) for k in (
             "won_to_date", "p10", "p50", "p90", "commit", "best_case", "plan")]
@@ -99,9 +105,10 @@ def deals_table(page: Page, deals: list[dict[str, Any]]) -> DataTable:
                       note=f"{page.fmt.percent(deal['p_low'])}–"
                            f"{page.fmt.percent(deal['p_high'])}")
         rows.append(Row([
-            text_cell(str(deal["id"])), text_cell(deal["rep"], href=rep_href(deal["rep"]),
-                                                  rep=deal["rep"]),
-            text_cell(deal["stage"]), number_cell(deal["age_days"], "days", page.fmt),
+            text_cell(str(deal["id"]), verbatim=True),
+            text_cell(deal["rep"], href=rep_href(deal["rep"]), rep=deal["rep"]),
+            text_cell(deal["stage"], verbatim=True),
+            number_cell(deal["age_days"], "days", page.fmt),
             number_cell(deal["amount"], money, page.fmt),
             number_cell(deal["crm_probability"], "ratio", page.fmt), chance,
             number_cell(deal["p_this_period"], "ratio", page.fmt),
@@ -123,8 +130,8 @@ def stages_table(page: Page, stages: list[dict[str, Any]], buckets: list[str]) -
     for stage in stages:
         for who in dict.fromkeys(b["rep"] for b in stage["learned"]):
             learned = [b for b in stage["learned"] if b["rep"] == who]
-            cells = [text_cell(f"{stage['pipeline'] or '—'} · {stage['stage']}"),
-                     text_cell(who or _("team")),
+            cells = [text_cell(f"{stage['pipeline'] or '—'} · {stage['stage']}", verbatim=True),
+                     text_cell(who, rep=who) if who else text_cell(_("team")),
                      number_cell(stage["crm_probability"], "ratio", page.fmt),
                      number_cell(stage["stage_win_rate"], "ratio", page.fmt)]
             cells += [Cell(b["p"], page.fmt.percent(b["p"]), unit="ratio",

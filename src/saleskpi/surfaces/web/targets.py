@@ -140,7 +140,7 @@ def set_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FI
     first, last = period_bounds(day, chosen)
     page.service.set_target(
         kpi=kpi, period_start=first, period_end=last, value=number, rep_id=rep or None,
-        team=team or None)
+        team=team or None, actor=page.user.username)
     page.request.session[SESSION_FLASH] = _("Target saved.")
     return RedirectResponse("/targets", status_code=303)
 
@@ -151,7 +151,7 @@ def delete_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX
                   on_page: Annotated[str, Form(alias="page", max_length=MAX_FIELD)] = ""
                   ) -> Response:
     page.check_csrf(csrf)
-    page.service.delete_targets([target_id])
+    page.service.delete_targets([target_id], actor=page.user.username)
     page.request.session[SESSION_FLASH] = _("Target deleted.")
     # Back to the page the target was deleted from, not to the first of hundreds.
     number = page_value(requested_page(on_page))
