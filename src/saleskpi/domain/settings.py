@@ -85,6 +85,10 @@ class Settings(BaseModel):
     sync_every_minutes: float = Field(
         default=15, ge=0, description="saleskpi serve syncs connected CRMs this often (0: never)"
     )
+    query_timeout_seconds: float = Field(
+        default=30, ge=0, description="a question still computing after this many seconds "
+        "is stopped with an error saying how to narrow it (0: never)"
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "

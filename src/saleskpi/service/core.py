@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from saleskpi.catalog.funnel import FunnelError
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
+from saleskpi.domain.errors import QueryTimeout
 from saleskpi.domain.funnel import FunnelOptions, FunnelReport
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import (
@@ -147,7 +148,8 @@ class SalesKpiService:
     @contextmanager
     def engine(self, *, read_only: bool = True) -> Iterator[Engine]:
         with AnalyticsStore(self.settings.analytics_path, read_only=read_only,
-                            join_writer=self.shared_writer) as store:
+                            join_writer=self.shared_writer) as store, \
+                store.time_limit(self.settings.query_timeout_seconds if read_only else 0):
             yield Engine(store, self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency,
                          compiled_sql=self.settings.compiled_sql_dir)
@@ -263,6 +265,8 @@ class SalesKpiService:
                     self.results.get(key, partial(self._compute, question), fresh=True)
             except (QueryError, CatalogError, FunnelError):
                 continue  # the catalogue or pipelines changed since: it will not be asked
+            except QueryTimeout:
+                continue  # too slow for the limit: asked again, it is refused again
             done += 1
             if self.data_version() != version:
                 break  # new data arrived meanwhile: start over on it
@@ -365,8 +369,7 @@ class SalesKpiService:
     # -- people ---------------------------------------------------------------------
     def people(self) -> PeopleReport:
         """Reps as people matched across sources, with likely duplicates."""
-        with AnalyticsStore(self.settings.analytics_path, read_only=True,
-                            join_writer=self.shared_writer) as store:
+        with self.reading() as store:
             return people(store)
 
     def link_reps(self, refs: Sequence[str]) -> None:
@@ -382,7 +385,8 @@ class SalesKpiService:
     def reading(self) -> Iterator[AnalyticsStore]:
         """The analytics store, read-only (read-write beside a writer of the server's)."""
         with AnalyticsStore(self.settings.analytics_path, read_only=True,
-                            join_writer=self.shared_writer) as store:
+                            join_writer=self.shared_writer) as store, \
+                store.time_limit(self.settings.query_timeout_seconds):
             yield store
 
     def find_rep(self, text: str) -> RepEntry | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from saleskpi.domain.errors import Busy
+from saleskpi.domain.errors import Busy, QueryTimeout
 from saleskpi.domain.files import private_dir, private_file
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
@@ -78,6 +78,9 @@ REP_PEOPLE_DDL = [
 #   (no saleskpi_meta)  made before versions: entity tables and the rep_people view
 #   2                   lead_first_contacts and deal_first_contacts, kept at write time
 SCHEMA_VERSION = 2
+# After a question's time is up, its connection is interrupted this often until the
+# computation gives up (a query started between two interrupts is stopped too).
+INTERRUPT_EVERY_SECONDS = 0.05
 META_DDL = """CREATE TABLE IF NOT EXISTS saleskpi_meta (
     key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"""
 # An upgrade computes first contacts from every activity: 17-20 s for 32 million
@@ -294,6 +297,44 @@ class AnalyticsStore:
         # refuses the next statement on the connection.
         rows = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
         return int(rows[0][0]) if rows else 0
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """Stop this connection's queries once ``seconds`` have passed (0: never).
+
+        A timer thread interrupts the running query (DuckDB's ``interrupt``) and keeps
+        interrupting every later one until the block ends, so a computation made of
+        many queries stops too. The interrupted query raises ``QueryTimeout``.
+        """
+        if seconds <= 0:
+            yield
+            return
+        done = threading.Event()
+        fired = threading.Event()
+
+        def watch() -> None:
+            if done.wait(seconds):
+                return
+            fired.set()
+            self.con.interrupt()
+            while not done.wait(INTERRUPT_EVERY_SECONDS):
+                self.con.interrupt()
+
+        watcher = threading.Thread(target=watch, name="saleskpi-query-timeout", daemon=True)
+        watcher.start()
+        try:
+            yield
+        except duckdb.Error as exc:
+            if fired.is_set() or isinstance(exc, duckdb.InterruptException):
+                raise QueryTimeout(_(
+                    "the question took longer than {seconds} s (the query_timeout_seconds "
+                    "setting) and was stopped; narrow it: a shorter --from/--to range, a "
+                    "coarser --period, fewer KPIs or --by slices, or a --where filter",
+                    seconds=f"{seconds:g}")) from exc
+            raise
+        finally:
+            done.set()
+            watcher.join()
 
     def fetch(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[Any]:
         return self.con.execute(sql, params).fetchall()

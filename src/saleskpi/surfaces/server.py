@@ -31,6 +31,7 @@ from saleskpi.surfaces.api import (
     webhooks,
 )
 from saleskpi.surfaces.http import errors, security
+from saleskpi.surfaces.http.cookies import SecureCookieOverHttps
 from saleskpi.surfaces.http.deps import LoginThrottle
 from saleskpi.surfaces.mcp.http import PATH as MCP_PATH
 from saleskpi.surfaces.mcp.http import McpHttpApp
@@ -46,7 +47,9 @@ SERVER_CACHE_SECONDS = 3600.0
 
 def create_app(settings: Settings, *, secure_cookies: bool = False,
                refresh: bool = False) -> FastAPI:
-    """``secure_cookies``: send the session cookie over HTTPS only (behind TLS).
+    """``secure_cookies``: send the session cookie over HTTPS only (behind TLS); without
+    it the cookie is still HTTPS-only on answers to requests that came over HTTPS
+    (``saleskpi.surfaces.http.cookies``).
 
     ``refresh``: keep what the pages asked computed in the background
     (``saleskpi.service.refresh``); ``saleskpi serve`` turns it on.
@@ -78,12 +81,15 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     app.state.service = service
     # Per app, not per process: failed sign-ins against one server do not lock another.
     # X-Forwarded-For counts only from the proxies the settings name (none by default).
-    app.state.login_throttle = LoginThrottle(trusted_proxies=settings.trusted_proxies)
+    throttle = LoginThrottle(trusted_proxies=settings.trusted_proxies)
+    app.state.login_throttle = throttle
     # The session key is derived from the workspace secret, never written in code.
     session_key = session_secret(settings)
     app.add_middleware(SessionMiddleware, secret_key=session_key,
                        session_cookie=SESSION_COOKIE, same_site="lax",
                        https_only=secure_cookies, max_age=12 * 3600)
+    # Around it: the cookie is Secure anyway when the request came over HTTPS.
+    app.add_middleware(SecureCookieOverHttps, cookie=SESSION_COOKIE, proxies=throttle.proxies)
     errors.install(app)
     security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)

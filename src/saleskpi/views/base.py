@@ -18,7 +18,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from saleskpi.domain.errors import Forbidden
 from saleskpi.domain.i18n import _
 from saleskpi.domain.periods import DateRange, parse_range, resolve_range
-from saleskpi.domain.query import parse_period
+from saleskpi.domain.query import MAX_ID, parse_period
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.plan_inputs import today
 from saleskpi.service.principal import Principal
@@ -61,7 +61,7 @@ class PageInfo(BaseModel):
 
 class Paging(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
 
 
 class Filtered(BaseModel):

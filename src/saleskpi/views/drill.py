@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _, current_language
 from saleskpi.domain.query import (
+    MAX_ID,
     check_date,
     make_query,
     next_period,
@@ -50,7 +51,7 @@ class RowsParams(Filtered):
         "(its first day, e.g. 2026-03-01 with period=month): only its rows, within "
         "from/to.")
     limit: int = Field(default=ROWS_LIMIT, ge=1, le=MAX_LIMIT, description="Rows in this page.")
-    offset: int = Field(default=0, ge=0, description="Rows skipped.")
+    offset: int = Field(default=0, ge=0, le=MAX_ID, description="Rows skipped.")
 
 
 class RowsDefinition(BaseModel):

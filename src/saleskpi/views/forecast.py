@@ -22,7 +22,7 @@ from saleskpi.domain.forecasting import (
     ScoredForecast,
     bucket_label,
 )
-from saleskpi.domain.query import check_date
+from saleskpi.domain.query import MAX_ID, check_date
 from saleskpi.service import forecast as service_forecast
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.plan_inputs import resolve_rep
@@ -44,7 +44,8 @@ class ForecastParams(BaseModel):
     simulations: int = Field(default=SIMULATIONS, ge=100,
                              le=service_forecast.MAX_SIMULATIONS,
                              description="Simulated futures.")
-    seed: int | None = Field(default=DEFAULT_SEED, description="Random seed: the same seed "
+    seed: int | None = Field(default=DEFAULT_SEED, ge=0, le=MAX_ID,
+                             description="Random seed: the same seed "
                              "and data give the same numbers (null: a new draw each time).")
     deals: int = Field(default=TOP_DEALS, ge=0, le=MAX_LIMIT,
                        description="How many of the deals that move the number most to list.")
@@ -118,7 +119,7 @@ class DealChancesParams(Paging):
     period: str = Field(default="month", description="week, month, quarter or year.")
     rep: str | None = Field(default=None, description="Only this rep (id or name).")
     team: str | None = Field(default=None, description="Only this team.")
-    seed: int | None = Field(default=DEFAULT_SEED, description="Random seed.")
+    seed: int | None = Field(default=DEFAULT_SEED, ge=0, le=MAX_ID, description="Random seed.")
 
 
 class DealChancesView(ViewModel):
@@ -149,7 +150,7 @@ class BacktestParams(Paging):
     simulations: int = Field(default=service_forecast.BACKTEST_SIMULATIONS, ge=100,
                              le=service_forecast.MAX_SIMULATIONS,
                              description="Simulated futures per period.")
-    seed: int | None = Field(default=DEFAULT_SEED, description="Random seed.")
+    seed: int | None = Field(default=DEFAULT_SEED, ge=0, le=MAX_ID, description="Random seed.")
     last: int | None = Field(default=None, ge=1, description="Only the last N periods.")
 
 

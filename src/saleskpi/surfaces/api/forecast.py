@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from saleskpi.domain.forecasting import DEFAULT_SEED, SIMULATIONS
+from saleskpi.domain.query import MAX_ID
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep
+from saleskpi.surfaces.http.params import Limit, Offset
 from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
 from saleskpi.views.forecast import (
     TOP_DEALS,
@@ -30,10 +32,9 @@ from saleskpi.views.forecast import (
 router = APIRouter(prefix="/api/v1")
 Period = Annotated[str, Query(description="week, month, quarter or year: the current one "
                               "and the next.")]
-Seed = Annotated[int | None, Query(description="Random seed: the same seed and data give "
-                                   "the same numbers.")]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in this page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows skipped.")]
+# numpy takes a seed of 0 or more (a negative one was a 500, found by Schemathesis).
+Seed = Annotated[int | None, Query(ge=0, le=MAX_ID, description="Random seed: the same seed "
+                                   "and data give the same numbers.")]
 
 
 @router.get("/forecast", response_model=ForecastView, response_model_by_alias=True)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 from saleskpi.service.compare import DEFAULT_THRESHOLD
 from saleskpi.surfaces.api.routes import RANGE_HELP
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep
-from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
+from saleskpi.surfaces.http.params import Limit, Offset
+from saleskpi.views.base import DEFAULT_LIMIT
 from saleskpi.views.rankings import (
     ComparisonParams,
     ComparisonView,
@@ -25,8 +26,6 @@ router = APIRouter(prefix="/api/v1")
 Where = Annotated[list[str], Query(description="DIM=VALUE[,VALUE]; repeat.")]
 From = Annotated[dt.date | None, Query(alias="from", description="First day, inclusive.")]
 To = Annotated[dt.date | None, Query(alias="to", description="Last day, inclusive.")]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in this page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows skipped.")]
 Range = Annotated[str | None, Query(description=RANGE_HELP)]
 
 

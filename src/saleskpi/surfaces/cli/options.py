@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from saleskpi.domain.query import MAX_ID
+
 DATE = ["%Y-%m-%d"]
 
 PeriodOption = Annotated[
@@ -35,7 +37,8 @@ AgainstOption = Annotated[
 LimitOption = Annotated[
     int | None, typer.Option("--limit", min=1, help="Show at most this many rows (default: all).")
 ]
-OffsetOption = Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows first.")]
+OffsetOption = Annotated[int, typer.Option("--offset", min=0, max=MAX_ID,
+                                            help="Skip this many rows first.")]
 
 
 def day(value: dt.datetime | None) -> dt.date | None:

@@ -75,9 +75,12 @@ def login(request: Request, svc: ServiceDep, login_throttle: ThrottleDep,
         return _form(request, username=username, status=403, error=_(
             "The form expired. Sign in again."))
     address = login_throttle.client_address(request)
-    if login_throttle.blocked(address, username):
-        return _form(request, username=username, status=429, error=_(
+    wait = login_throttle.retry_after(address, username)
+    if wait is not None:
+        refused = _form(request, username=username, status=429, error=_(
             "Too many failed sign-ins; wait 5 minutes and try again."))
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     principal = authenticate(svc.settings, username, password)
     if principal is None:
         login_throttle.failed(address, username)

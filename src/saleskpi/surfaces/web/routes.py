@@ -16,11 +16,12 @@ from saleskpi.surfaces.web import (
     rankings,
     rep,
     targets,
+    users,
 )
 from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 for module in (login, preferences, overview, funnel, forecast, rankings, rep, imports,
-               targets, catalog, drill):
+               targets, catalog, drill, users):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico

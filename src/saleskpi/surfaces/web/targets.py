@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form
 from starlette.responses import RedirectResponse, Response
 
 from saleskpi.domain.errors import InvalidQuery
-from saleskpi.domain.query import TARGET_PERIODS, Period
+from saleskpi.domain.query import MAX_ID, TARGET_PERIODS, Period
 from saleskpi.domain.targets import TargetRecord, period_bounds
 from saleskpi.service.planner import plan_vs_actual
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
@@ -147,7 +147,7 @@ def set_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FI
 
 @router.post("/targets/delete")
 def delete_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-                  target_id: Annotated[int, Form(alias="id")] = 0,
+                  target_id: Annotated[int, Form(alias="id", ge=0, le=MAX_ID)] = 0,
                   on_page: Annotated[str, Form(alias="page", max_length=MAX_FIELD)] = ""
                   ) -> Response:
     page.check_csrf(csrf)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from saleskpi.domain.i18n import _
+from saleskpi.domain.query import MAX_ID
 from saleskpi.surfaces.cli.app import Format, app, out, service, write
 from saleskpi.surfaces.cli.options import DATE
 
@@ -26,8 +27,8 @@ PeriodArg = Annotated[
                       "and the next.")
 ]
 SeedArg = Annotated[
-    int, typer.Option("--seed", help="Random seed: the same seed and data give the same "
-                      "numbers.")
+    int, typer.Option("--seed", min=0, max=MAX_ID, help="Random seed: the same seed and data "
+                      "give the same numbers.")
 ]
 FormatArg = Annotated[Format, typer.Option("--format", "-f")]
 
