@@ -275,7 +275,8 @@ def _read_sheet(file: str, sheet: Any, report: ImportReport) -> RawTable | None:
         numbers: list[int] = []
         for line_no, record in enumerate(rows_iter, start=HEADER_ROW + 1):
             values = []
-            for column, value in zip(columns, record, strict=False):
+            for position, value in enumerate(record[: len(columns)]):
+                column = columns[position]  # named in the error if the cell is refused
                 values.append(_cell_text(value))
             if all(v is None for v in values):
                 continue
