@@ -74,8 +74,8 @@ def decode(data: bytes) -> tuple[str, str]:
         return _strict(data, "utf-16"), "utf-16"
     try:
         return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        _refuse_cut_off(data, exc)
     _refuse_mixed(data)
     readings: dict[str, tuple[str, float]] = {}  # text -> (encoding, plausibility)
     for encoding in SINGLE_BYTE:
@@ -116,36 +116,52 @@ def _strict(data: bytes, encoding: str) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         raise EncodingProblem(
             line,
-            _("line {line}: byte 0x{byte:02X} is not valid {encoding}, although the file "
+            _("line {line}: byte {byte} is not valid {encoding}, although the file "
               "starts with a {encoding} byte-order mark", line=line,
-              byte=data[exc.start], encoding=encoding.split("-sig")[0].upper()),
+              byte=f"0x{data[exc.start]:02X}", encoding=encoding.split("-sig")[0].upper()),
             _save_as_utf8()) from None
+
+
+def _refuse_cut_off(data: bytes, exc: UnicodeDecodeError) -> None:
+    """A UTF-8 file (with non-ASCII text) whose last character is cut in half."""
+    head = data[:exc.start]
+    if exc.reason == "unexpected end of data" and not head.isascii():
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        line = data.count(b"\n") + 1
+        raise EncodingProblem(
+            line, _("line {line}: the file ends in the middle of a character: it was cut "
+                    "off", line=line),
+            _("Export or copy the file again, whole."))
 
 
 def _refuse_mixed(data: bytes) -> None:
     """``EncodingProblem`` at the first line where UTF-8 lines and other lines meet."""
-    utf8_line = other_line = None
+    last: dict[bool, int] = {}  # is UTF-8 -> the last such line with non-ASCII text
     for number, line in enumerate(data.split(b"\n"), start=1):
         if line.isascii():
             continue
         try:
             line.decode("utf-8")
+            utf8 = True
         except UnicodeDecodeError:
-            other_line = other_line or number
-        else:
-            utf8_line = utf8_line or number
-        if utf8_line and other_line:
-            changed = max(utf8_line, other_line)
-            first, second = (_("UTF-8"), _("another encoding")) if utf8_line < other_line \
-                else (_("another encoding"), _("UTF-8"))
+            utf8 = False
+        other_kind = not utf8
+        if other_kind in last:
+            before = last[other_kind]
+            message = (
+                _("line {line}: the encoding changes here: line {before} is UTF-8, this "
+                  "line is not", line=number, before=before) if not utf8
+                else _("line {line}: the encoding changes here: line {before} is not UTF-8, "
+                       "this line is", line=number, before=before))
             raise EncodingProblem(
-                changed,
-                _("line {line}: the encoding changes here: line {before} is in {first}, "
-                  "line {line} in {second}", line=changed, before=min(utf8_line, other_line),
-                  first=first, second=second),
+                number, message,
                 _("Part of the file was pasted from a file in another encoding. "
                   "Save the whole file as UTF-8 (in Excel: Save As > CSV UTF-8) and "
                   "import it again."))
+        last[utf8] = number
 
 
 def _first_non_ascii_line(data: bytes) -> int:

@@ -64,7 +64,7 @@ def _in_range(text: str, day: dt.date) -> None:
 
 
 def _bound(value: float) -> str:
-    return f"{value:,.0f}" if value.is_integer() else str(value)
+    return f"{value:,.0f}" if float(value).is_integer() else str(value)
 
 
 def _shown(text: str) -> str:
