@@ -139,11 +139,16 @@ def read_csv(path: Path, report: ImportReport) -> list[RawTable]:
                 continue
             rows.append([v.strip() or None for v in record])
             numbers.append(line_no)
-    except csv.Error:
-        # The only error left with the default dialect: a field over field_size_limit.
-        report.error(path.name, line_no + 1 if header else HEADER_ROW, None,
-                     _("a value is longer than {limit} characters", limit=MAX_CELL),
-                     _("Shorten the value, or leave that column out of the export."))
+    except csv.Error as exc:
+        row = line_no + 1 if header else HEADER_ROW
+        if "field larger" in str(exc):  # the one error Python 3.11+ raises here
+            report.error(path.name, row, None,
+                         _("a value is longer than {limit} characters", limit=MAX_CELL),
+                         _("Shorten the value, or leave that column out of the export."))
+        else:
+            report.error(path.name, row, None,
+                         _("cannot read the file as CSV: {reason}", reason=exc),
+                         _("Save the file again as CSV UTF-8."))
         return []
     if wrong_lengths:
         return []
