@@ -74,6 +74,10 @@ def worker(files: int, seed: int) -> dict[str, Any]:
                 fuzzer.tally.fail("hang", case, f"still busy after {STOP_AFTER} s")
             finally:
                 signal.alarm(0)
+            if fuzzer.tally.runs % 250 == 0:  # progress, to stderr
+                tally = fuzzer.tally
+                print(f"worker {seed}: {tally.runs} files, {tally.seconds:.0f} s in imports, "
+                      f"failures {dict(tally.failures)}", file=sys.stderr, flush=True)
 
         started = time.perf_counter()
         run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -51,23 +52,20 @@ def workbook_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
     return out.getvalue()
 
 
-def rewrite_sheets(data: bytes, change: object) -> bytes:
-    """``data`` (an .xlsx) with each worksheet's XML passed through ``change``."""
-    assert callable(change)
+def rewrite_entries(data: bytes, change: Callable[[str, bytes], bytes]) -> bytes:
+    """``data`` (an .xlsx) with each entry's content passed through ``change(name, content)``."""
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
-            content = source.read(item.filename)
-            if item.filename.startswith("xl/worksheets/sheet"):
-                content = change(content)
-            target.writestr(item.filename, content)
+            target.writestr(item.filename, change(item.filename, source.read(item.filename)))
     return out.getvalue()
 
 
 def truncated_sheet(data: bytes, keep: float = 0.5) -> bytes:
     """The workbook with its sheets' XML cut off after ``keep`` of their length."""
-    return rewrite_sheets(data, lambda xml: xml[: max(1, int(len(xml) * keep))])
+    return rewrite_entries(data, lambda name, xml: xml[: max(1, int(len(xml) * keep))]
+                           if name.startswith("xl/worksheets/sheet") else xml)
 
 
 def zip_bomb(path: Path, unpacked: int) -> None:
