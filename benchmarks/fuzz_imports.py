@@ -27,6 +27,7 @@ It prints the totals, the time, and the runs per defect; SECURITY.md quotes them
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -49,11 +50,15 @@ class _Stuck(BaseException):
     """Raised in a run that is still busy after STOP_AFTER seconds."""
 
 
+class _TimeUp(Exception):
+    """Raised before a run once ``--minutes`` have passed: the worker reports what it did."""
+
+
 def _alarm(_signum: int, _frame: FrameType | None) -> None:
     raise _Stuck
 
 
-def worker(files: int, seed: int) -> dict[str, Any]:
+def worker(files: int, seed: int, until: float) -> dict[str, Any]:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from tests.import_fuzz import Case, Fuzzer, cases
@@ -70,6 +75,8 @@ def worker(files: int, seed: int) -> dict[str, Any]:
                   suppress_health_check=list(HealthCheck))
         @given(cases())
         def run(case: Case) -> None:
+            if time.time() > until:
+                raise _TimeUp
             signal.alarm(STOP_AFTER)
             try:
                 fuzzer.run(case)
@@ -84,7 +91,8 @@ def worker(files: int, seed: int) -> dict[str, Any]:
                       f"failures {dict(tally.failures)}", file=sys.stderr, flush=True)
 
         started = time.perf_counter()
-        run()
+        with contextlib.suppress(_TimeUp):
+            run()
         wall = time.perf_counter() - started
         tally = fuzzer.tally
         return {"runs": tally.runs, "accepted": tally.accepted, "refused": tally.refused,
@@ -102,18 +110,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--minutes", type=float, default=0,
+                        help="stop after this long and report the files imported so far "
+                        "(0: no limit)")
+    parser.add_argument("--until", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        print(json.dumps(worker(args.files, args.seed + args.worker)))
+        print(json.dumps(worker(args.files, args.seed + args.worker, args.until)))
         return
+    until = time.time() + args.minutes * 60 if args.minutes else float("inf")
 
     share = [args.files // args.workers + (i < args.files % args.workers)
              for i in range(args.workers)]
     started = time.perf_counter()
     procs = [subprocess.Popen(
         [sys.executable, __file__, "--worker", str(i), "--files", str(n), "--seed",
-         str(args.seed)], stdout=subprocess.PIPE, text=True)
+         str(args.seed), "--until", str(until)], stdout=subprocess.PIPE, text=True)
         for i, n in enumerate(share)]
     results = []
     for proc in procs:
@@ -144,8 +157,9 @@ def main() -> None:
                "tracebacks": failures["traceback"], "hangs_over_10s": failures["hang"],
                "partial_imports": failures["partial"], "garbled": failures["garbled"],
                "by_defect": dict(sorted(by_defect.items())), "examples": examples}
-    print(f"files imported:        {summary['files']:,} ({args.workers} workers, seed "
-          f"{args.seed})")
+    stopped = f", stopped after {args.minutes:g} minutes" if summary["files"] < args.files else ""
+    print(f"files imported:        {summary['files']:,} of {args.files:,} ({args.workers} "
+          f"workers, seed {args.seed}{stopped})")
     print(f"  accepted / refused:  {summary['accepted']:,} / {summary['refused']:,} "
           f"(good folders refused: {summary['refused_good']:,})")
     print(f"tracebacks:            {summary['tracebacks']}")
