@@ -192,7 +192,8 @@ def test_catalogue_editor_validates_before_saving(app: Any, settings: Settings) 
         "kind": "ratio", "name": {"en": "B"}, "numerator": "deals_won", "denominator": "closd"})
     assert bad.status_code == 400
     assert "closd" in bad.json()["message"]
-    value = client.get("/api/v1/scorecard", params={"kpi": "won_per_rep"}).json()
+    value = client.get("/api/v1/scorecard", params={"kpi": "won_per_rep",
+                                                    "range": "all"}).json()
     assert value["rows"][0]["won_per_rep"]["value"] == 8  # 4 won deals x 2
     assert client.delete("/api/v1/catalog/won_per_rep",
                          headers={"X-CSRF-Token": csrf}).status_code == 200

@@ -1,4 +1,4 @@
-"""Bitrix24's leaky bucket, kept on our side, run on a fake clock over thousands of calls.
+"""Bitrix24's leaky bucket (the shared ``pacing.LeakyBucket``) on a fake clock, thousands of calls.
 
 The portal's rule, written out here independently of the limiter: every request adds
 1 to a counter that drains ``per_second`` a second; a request that would take the
@@ -15,13 +15,9 @@ import pytest
 
 from saleskpi.sources.connectors.base import ClientOptions
 from saleskpi.sources.connectors.crms.bitrix24 import Bitrix24Connector
-from saleskpi.sources.connectors.crms.bitrix24.api import (
-    BURST,
-    PORTAL_BURST,
-    RATE_LIMIT,
-    LeakyBucket,
-)
+from saleskpi.sources.connectors.crms.bitrix24.api import BURST, PORTAL_BURST, RATE_LIMIT
 from saleskpi.sources.connectors.crms.bitrix24.connector import decode_ids
+from saleskpi.sources.connectors.pacing import LeakyBucket
 from tests.fakes.bitrix24 import FakeBitrix24, PortalBucket
 from tests.fakes.server import Request, Response
 
@@ -68,7 +64,7 @@ def most_in_a_window(times: list[float], seconds: float) -> int:
 @pytest.mark.parametrize("think", [0.0, 0.1, "random"])
 def test_thousands_of_calls_never_overflow_the_portals_bucket(think: float | str) -> None:
     clock = FakeClock()
-    bucket = LeakyBucket(RATE_LIMIT, clock=clock)
+    bucket = LeakyBucket(RATE_LIMIT, capacity=BURST, clock=clock)
     chance = random.Random(17)
     times: list[float] = []
     for _call in range(5000):
@@ -85,7 +81,7 @@ def test_thousands_of_calls_never_overflow_the_portals_bucket(think: float | str
 
 def test_it_waits_only_as_long_as_the_bucket_needs() -> None:
     clock = FakeClock()
-    bucket = LeakyBucket(RATE_LIMIT, clock=clock)
+    bucket = LeakyBucket(RATE_LIMIT, capacity=BURST, clock=clock)
     for _call in range(BURST):
         bucket.wait(clock.sleep)
     assert clock.slept == []  # the burst goes at once
@@ -120,7 +116,7 @@ def connect(fake: FakeBitrix24, clock: FakeClock) -> Bitrix24Connector:
     """The connector with Bitrix24's default limits, on the same fake clock as the portal."""
     connector = Bitrix24Connector({"webhook_url": fake.webhook_url}, ClientOptions())
     assert connector.api.client.rate.per_second == RATE_LIMIT
-    connector.api.client.rate = LeakyBucket(RATE_LIMIT, clock=clock)
+    connector.api.client.rate = LeakyBucket(RATE_LIMIT, capacity=BURST, clock=clock)
     connector.api.client.sleep = clock.sleep
     return connector
 

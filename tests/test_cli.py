@@ -52,7 +52,7 @@ def test_xlsx_workbook_imports_and_csv_output_is_safe(run_cli, workspace: Path,
     assert imported.json()["entities"]["deals"]["inserted"] == 3
 
     result = run_cli(workspace, "kpi", "deals_won", "revenue", "win_rate", "--by", "rep",
-                     "--format", "csv")
+                     "--range", "all", "--format", "csv")
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     by_rep = {r["rep"]: r for r in rows}
@@ -73,7 +73,8 @@ def test_kpi_by_month_json_and_table(run_cli, workspace: Path, tmp_path: Path) -
     data = json.loads(result.stdout)
     assert [(r["period"], r["deals_won"]["value"]) for r in data["rows"]] == [
         ("2024-01-01", 1), ("2024-02-01", 1)]
-    table = run_cli(workspace, "kpi", "win_rate", "--by", "rep")
+    table = run_cli(workspace, "kpi", "win_rate", "--by", "rep", "--range", "all")
+    assert "Period: all time" in table.stdout
     assert "Петро Іваненко" in table.stdout
     assert "50.0% (1/2)" in table.stdout
     assert "Total" in table.stdout and "Team average" in table.stdout

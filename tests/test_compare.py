@@ -9,7 +9,8 @@ Anna  (North)    10     4         4/10     2    4000     2/4       2000      3 m
 Boris (North)    6      3         3/6      1    2000     1/1       2000      10 min    0/1
 Chen  (South)    4      1         1/4      3    3000     3/4       1000      5 min     1/1
 =Dana (South)    0      0         —        0    0        —         —         —         —
-team average     5      2         0.38333  1.5  2250     0.75      1666.67   6 min     0.6667
+team average     6.667  2.667     0.38333  2    3000     0.75      1666.67   6 min     0.6667
+  (over the reps active in March: Anna, Boris, Chen; Dana did nothing and does not count)
 total            20     8         8/20     6    9000     6/9       1500      4.5 min   3/4
 
 Revenue: January Anna 10000; February Anna 1000, Boris 5000, Chen 3000.
@@ -153,14 +154,15 @@ def test_default_kpis_every_rep_and_the_average_row(service: SalesKpiService) ->
     average = comparison.average(None)
     assert average is not None
     mean = {k: v.value for k, v in average.values.items()}
-    assert mean["calls"] == 5  # (10 + 6 + 4 + 0) / 4: zero is a value
-    assert mean["meetings"] == 2
+    # Dana did nothing in March: not active, so not in the average
+    assert mean["calls"] == pytest.approx(20 / 3)  # (10 + 6 + 4) / 3
+    assert mean["meetings"] == pytest.approx(8 / 3)  # (4 + 3 + 1) / 3
     # rates: the mean over reps that have one (Dana has none)
     assert mean["call_to_meeting_conversion"] == pytest.approx((0.4 + 0.5 + 0.25) / 3)
     assert mean["win_rate"] == pytest.approx(0.75)  # (0.5 + 1 + 0.75) / 3
     assert mean["average_deal_size"] == pytest.approx(5000 / 3)
     assert mean["lead_response_time"] == pytest.approx(6)  # (3 + 10 + 5) / 3
-    assert mean["revenue"] == 2250
+    assert mean["revenue"] == 3000  # (4000 + 2000 + 3000) / 3
     total = comparison.total(None)
     assert total is not None
     assert total.values["calls"].value == 20
@@ -174,9 +176,9 @@ def test_marks_follow_higher_is_better(service: SalesKpiService) -> None:
                                                  "=Dana Dale"))
     calls = {r.name: (r.cells["calls"].vs_average, r.cells["calls"].mark)
              for r in (anna, boris, chen, dana)}
-    assert calls == {"Anna Avery": (pytest.approx(1.0), "better"),  # 10 vs 5
-                     "Boris Bell": (pytest.approx(0.2), "better"),
-                     "Chen Cole": (pytest.approx(-0.2), "worse"),
+    assert calls == {"Anna Avery": (pytest.approx(0.5), "better"),  # 10 vs 20/3
+                     "Boris Bell": (pytest.approx(-0.1), None),  # -10%: not beyond 10%
+                     "Chen Cole": (pytest.approx(-0.4), "worse"),
                      "=Dana Dale": (pytest.approx(-1.0), "worse")}
     # Lower is better: Anna answers in 3 min against 6 (-50%), Boris in 10 (+67%).
     assert anna.cells["lead_response_time"].position == "below"
@@ -193,23 +195,28 @@ def test_marks_follow_higher_is_better(service: SalesKpiService) -> None:
     # no value: no mark, no difference
     assert dana.cells["win_rate"].value is None
     assert (dana.cells["win_rate"].vs_average, dana.cells["win_rate"].mark) == (None, None)
-    assert boris.cells["revenue"].mark == "worse"  # 2000 vs 2250: -11.1%
+    assert boris.cells["revenue"].mark == "worse"  # 2000 vs 3000: -33.3%
+    assert chen.cells["revenue"].mark is None  # 3000 vs 3000
 
 
 def test_strengths_and_weaknesses(service: SalesKpiService) -> None:
     rows = by_name(march(service))
-    # Anna: calls +100%, meetings +100%, revenue +78%, then response -50% (lower is better)
-    assert rows["Anna Avery"].strengths == ["calls", "meetings", "revenue"]
+    # Anna: meetings +50%, within 5 min +50% (2/2 vs 2/3), response -50% (lower is
+    # better); calls +50% too, but 10 / (20/3) - 1 is a hair under 0.5 in floating point
+    assert rows["Anna Avery"].strengths == ["meetings", "speed_to_lead_5min",
+                                            "lead_response_time"]
     assert rows["Anna Avery"].weaknesses == ["win_rate"]  # 0.5 vs 0.75
-    # Boris: meetings +50%, win rate +33%, conversion +30%;
-    # contacted within 5 min 0 vs 0.67 (-100%), response +67% (lower is better), deals -33%
-    assert rows["Boris Bell"].strengths == ["meetings", "win_rate",
-                                            "call_to_meeting_conversion"]
+    # Boris: win rate +33%, conversion +30%, deal size +20%, meetings +12.5%;
+    # contacted within 5 min 0 vs 0.67 (-100%), response +67% (lower is better), deals -50%
+    assert rows["Boris Bell"].strengths == ["win_rate", "call_to_meeting_conversion",
+                                            "average_deal_size"]
     assert rows["Boris Bell"].weaknesses == ["speed_to_lead_5min", "lead_response_time",
                                              "deals_won"]
-    assert rows["Chen Cole"].strengths == ["deals_won", "speed_to_lead_5min", "revenue"]
-    assert rows["Chen Cole"].weaknesses == ["meetings", "average_deal_size",
-                                            "call_to_meeting_conversion"]
+    # Chen: within 5 min +50% (1 / (2/3) - 1, a hair over 0.5), deals +50% (3 vs 2),
+    # response -16.7%; meetings -62.5%, calls -40%, deal size -40%, conversion -35%
+    assert rows["Chen Cole"].strengths == ["speed_to_lead_5min", "deals_won",
+                                           "lead_response_time"]
+    assert rows["Chen Cole"].weaknesses == ["meetings", "calls", "average_deal_size"]
     assert rows["=Dana Dale"].strengths == []
     assert rows["=Dana Dale"].weaknesses == ["calls", "meetings", "deals_won"]
 
@@ -236,7 +243,8 @@ def test_scope_limits_rows_and_average(service: SalesKpiService) -> None:
     south = march(service, "revenue", scope=Scope(teams=frozenset({"South"})))
     assert [r.rep for r in south.rows] == ["d1", "c1"]
     average = south.average(None)
-    assert average is not None and average.values["revenue"].value == 1500
+    # Dana, who did nothing, does not count: Chen's 3000 alone
+    assert average is not None and average.values["revenue"].value == 3000
 
 
 def test_a_rep_is_compared_with_their_team_average_without_seeing_it(
@@ -326,17 +334,17 @@ def test_json_shape(service: SalesKpiService) -> None:
         "vs_average": pytest.approx(1 / 3, abs=1e-6), "mark": "better"}
     # 1 of 1 is far from certain: the scorecard's 95% interval comes along
     assert win_rate["ci_low"] == pytest.approx(0.2065, abs=1e-4) and win_rate["ci_high"] == 1
-    assert boris["values"]["calls"] == {
+    assert boris["values"]["calls"] == {  # 6 against 20/3: -10%, not beyond the 10%
         "value": 6, "numerator": None, "denominator": None, "unit": "count",
-        "vs_average": 0.2, "mark": "better"}
+        "vs_average": pytest.approx(-0.1), "mark": None}
     assert boris["values"]["lead_response_time"]["mark"] == "worse"
-    assert boris["strengths"] == ["win_rate", "calls"]
+    assert boris["strengths"] == ["win_rate"]
     assert boris["weaknesses"] == ["lead_response_time"]
     dana = next(r for r in data["rows"] if r["rep"] == "d1")
     assert {k: v for k, v in dana["values"]["win_rate"].items() if not k.startswith("ci_")} == {
         "value": None, "numerator": 0, "denominator": 0, "unit": "ratio", "vs_average": None,
         "mark": None}
-    assert data["averages"][0]["values"]["calls"]["value"] == 5
+    assert data["averages"][0]["values"]["calls"]["value"] == pytest.approx(20 / 3)
     assert data["totals"][0]["values"]["win_rate"]["numerator"] == 6
 
 
@@ -377,7 +385,16 @@ def test_previous_range() -> None:
     assert prev("2024-04-01", "2024-06-30") == ("2024-01-01", "2024-03-31", "months")
     assert prev("2024-01-01", "2024-12-31") == ("2023-01-01", "2023-12-31", "months")
     assert prev("2024-03-05", "2024-03-11") == ("2024-02-27", "2024-03-04", "days")
-    assert prev("2024-03-01", "2024-03-01") == ("2024-02-29", "2024-02-29", "days")
+    # A month to date: the same days of the month before (1-2 December: 1-2 November),
+    # kept within the shorter month.
+    assert prev("2024-03-01", "2024-03-01") == ("2024-02-01", "2024-02-01", "to_date")
+    assert prev("2026-12-01", "2026-12-02") == ("2026-11-01", "2026-11-02", "to_date")
+    assert prev("2024-03-01", "2024-03-30") == ("2024-02-01", "2024-02-29", "to_date")
+    assert prev("2024-04-01", "2024-05-10") == ("2024-01-01", "2024-02-10", "to_date")
+    # The same days a year before.
+    last_year = previous_range(dt.date(2024, 2, 1), dt.date(2024, 2, 29), "last_year")
+    assert (last_year.start, last_year.end, last_year.rule) == (
+        dt.date(2023, 2, 1), dt.date(2023, 2, 28), "last_year")
 
 
 def board(service: SalesKpiService, kpi: str, **query: object) -> Leaderboard:
@@ -480,13 +497,13 @@ def test_cli_compare_table_json_csv(run_cli, workspace_with_team: Path) -> None:
              for name in ("Anna Avery", "Chen Cole", "Boris Bell", "=Dana Dale")]
     assert order == sorted(order)  # revenue, best first
     anna = lines[order[0]]
-    assert "10 ↑" in anna and "4 000 ↑" in anna  # calls, revenue
+    assert "10 ↑" in anna and "4 000 ↑" in anna  # calls, revenue (against 20/3 and 3000)
     assert "50.0% ↓ (2/4)" in anna  # win rate: worse, on few cases
     assert "Team average" in table.stdout and "Total" in table.stdout
     assert "lower is better" in table.stdout
     assert "Strengths and weaknesses" in table.stdout
-    assert ("Anna Avery — strengths: Calls +100%, Meetings +100%, Revenue +78%; "
-            "weaknesses: Win rate −33%") in table.stdout
+    assert ("Anna Avery — strengths: Meetings +50%, Contacted within 5 min +50%, "
+            "Lead response time −50%; weaknesses: Win rate −33%") in table.stdout
 
     data = run_cli(workspace_with_team, "compare", "calls", *MARCH_ARGS, "--where",
                    "team=North", "--filter", "win_rate>0.6", "--format", "json").json()

@@ -25,7 +25,7 @@ from saleskpi.service.core import SalesKpiService
 from saleskpi.sources.connectors.base import ClientOptions, WebhookRejected, WebhookRequest
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.crms.bitrix24 import Bitrix24Connector
-from saleskpi.sources.connectors.crms.bitrix24.api import LeakyBucket, parse_webhook_url
+from saleskpi.sources.connectors.crms.bitrix24.api import parse_webhook_url
 from saleskpi.sources.connectors.crms.bitrix24.connector import decode_ids, encode_ids
 from saleskpi.sources.connectors.http import AuthError, ConnectorError
 from saleskpi.sources.connectors.sync import sync
@@ -212,6 +212,23 @@ def test_incremental_sync_reads_only_changes_and_applies_deletions(
     assert scorecard(settings) == card
 
 
+def test_an_open_deal_found_deleted_takes_its_activities_along(
+        fake: FakeBitrix24, settings: Settings, tmp_path: Path) -> None:
+    fake.add_activity(315, kind=2, owner=(2, 209), rep=4, direction=2, seconds=90,
+                      start=dt.datetime(2024, 5, 3, 10, 0))
+    fake.add_activity(316, kind=1, owner=(2, 209), rep=4, direction=0,
+                      start=dt.datetime(2024, 5, 6, 10, 0))
+    sync(settings, "bitrix24", options=FAST)
+    assert {"315", "316"} <= ids(settings, "activities")
+    fake.delete_deal(209)  # open: the incremental sync's deletion check finds it gone
+
+    report = sync(settings, "bitrix24", options=FAST)
+
+    assert report.deleted["deals"] == 1 and report.deleted["activities"] == 2
+    assert not {"315", "316"} & ids(settings, "activities")
+    assert scorecard(settings) == imported_from_csv(fake, tmp_path / "reference")
+
+
 def test_a_sync_killed_midway_resumes_from_the_last_stored_batch(
         fake: FakeBitrix24, settings: Settings, tmp_path: Path) -> None:
     fake.api.fail(lambda r: r.path.endswith("/crm.deal.list.json") and fake.page_of(r) == 3,
@@ -316,7 +333,7 @@ def test_bitrix24s_rate_limit_is_the_default_and_open_ids_stay_short(
         fake: FakeBitrix24) -> None:
     assert Bitrix24Connector(credentials(fake), ClientOptions()).api.client.rate.per_second == 2.0
     assert Bitrix24Connector(credentials(fake), FAST).api.client.rate.per_second == 1000
-    bucket = LeakyBucket(2.0)
+    bucket = Bitrix24Connector(credentials(fake), ClientOptions()).api.client.rate
     pauses: list[float] = []
     for _request in range(42):
         bucket.wait(pauses.append)
@@ -423,9 +440,11 @@ def test_a_deleted_won_deal_is_removed_by_its_delete_webhook(
     with AnalyticsStore(settings.analytics_path, read_only=True) as store:
         assert store.fetch("SELECT count(*) FROM deals WHERE id = '201'") == [(0,)]
         assert store.fetch("SELECT count(*) FROM stage_changes WHERE deal_id = '201'") == [(0,)]
+    # Bitrix24 deleted the deal's two calls and its meeting with it: they go too.
+    assert not {"301", "302", "306"} & ids(settings, "activities")
     card, expected = scorecard(settings), imported_from_csv(fake, tmp_path / "reference")
     for rep in expected:
-        for kpi in ("deals_won", "revenue", "win_rate"):
+        for kpi in ("deals_won", "revenue", "win_rate", "calls", "meetings"):
             assert card[rep][kpi] == expected[rep][kpi], (rep, kpi)
     # A delete event for a deal the portal still lists (signed, but wrong) removes nothing.
     assert post(client, delivery(203, event="ONCRMDEALDELETE")) == 200

@@ -162,12 +162,23 @@ def test_incremental_sync_brings_new_won_deleted_and_moved_records_once(
     assert_same_as_files(settings, fake, tmp_path)
     assert ("4",) not in rows(settings, "deals", "id")
     assert not [r for r in rows(settings, "stage_changes") if r[0] == "4"]
-    # Incremental: no list of deals or activities was read again, only what changed.
-    paths = {r.path for r in fake.api.log[before:]}
-    assert "/v1/recents" in paths
-    assert not paths & {"/v1/deals", "/api/v2/deals", "/api/v2/activities",
-                        "/api/v2/organizations", "/v1/notes"}
-    assert paths & {p for p in paths if p.endswith("/flow")} == {"/v1/deals/5/flow"}
+    # Incremental: every list asked only for what changed since the last sync (API v2's
+    # updated_since; v1 for notes), recents only for the deletions v2 does not list.
+    asked = fake.api.log[before:]
+    paths = {r.path for r in asked}
+    changed = {"/api/v2/deals", "/api/v2/deals/archived", "/api/v2/activities",
+               "/api/v2/organizations", "/v1/notes"}
+    assert changed <= paths and "/v1/deals" not in paths
+    assert all(r.arg("updated_since") for r in asked if r.path in changed)
+    assert {r.arg("items") for r in asked if r.path == "/v1/recents"} == {
+        "activity,organization,note"}
+    # Deleted deals come from v2 (status=deleted), not from recents.
+    assert all("deleted" in (r.arg("status") or "").split(",") for r in asked
+               if r.path == "/api/v2/deals")
+    assert {p for p in paths if p.endswith("/flow")} == {"/v1/deals/5/flow"}
+    # Only the far fewer changed records were read: 7 deals, 1 changed + 1 deleted + 1 moved.
+    deal_pages = [r for r in asked if r.path == "/api/v2/deals"]
+    assert len(deal_pages) == 1
 
     # A second sync with nothing new changes nothing.
     stored = snapshot(settings)
@@ -209,11 +220,10 @@ def test_archived_won_deals_and_archived_leads_are_read_in_full_and_incremental_
 
     paths = {r.path for r in fake.api.log[before:]}
     assert {"/api/v2/deals/archived", "/v1/leads/archived"} <= paths
-    assert not paths & {"/v1/deals", "/api/v2/deals", "/api/v2/activities",
-                        "/api/v2/organizations", "/v1/notes"}
-    # The incremental read of archived deals asks only for what changed since the last sync.
+    assert "/v1/deals" not in paths
+    # The incremental reads ask only for what changed since the last sync.
     assert all(r.arg("updated_since") for r in fake.api.log[before:]
-               if r.path == "/api/v2/deals/archived")
+               if r.path.startswith("/api/v2/deals"))
     assert ("2", "won") in rows(settings, "deals", "id, status")
     assert json.loads(dict(rows(settings, "deals", "id, custom"))["2"])["archived"] is True
     assert ("2c1f1a10-0e10-11eb-879b-05d71fb426e1", "archived") in rows(
@@ -445,12 +455,30 @@ def test_an_unreadable_cursor_starts_a_full_sync_and_a_finished_one_goes_increme
                    {"mode": "incremental", "phase": "recents", "start": "-1",
                     "since": "2025-01-01 00:00:00"}):
         assert Cursor.parse(stored, now) == Cursor.first(now)
-    assert Cursor.first(now).to_dict() == {"mode": "full", "phase": "users", "start": "0",
-                                           "since": "2025-03-01 11:55:00",
-                                           "leads_since": "2025-03-01 11:55:00",
-                                           "archived_leads_since": "2025-03-01 11:55:00",
-                                           "archived_deals_since": "2025-03-01 11:55:00"}
+    stamp = "2025-03-01 11:55:00"
+    assert Cursor.first(now).to_dict() == {
+        "mode": "full", "phase": "users", "start": "0", "since": stamp, "leads_since": stamp,
+        "archived_leads_since": stamp, "accounts_since": stamp, "deals_since": stamp,
+        "archived_deals_since": stamp, "activities_since": stamp, "notes_since": stamp}
     last = Cursor.parse({"mode": "full", "phase": "notes", "start": "6",
                          "since": "2025-03-01 11:55:00"}, now).next_phase()
     assert (last.mode, last.phase, last.start, last.since) == (
         "incremental", "users", 0, "2025-03-01 11:55:00")
+
+
+def test_a_full_resync_reads_the_flow_only_of_deals_moved_since_their_stored_history(
+        settings: Settings, fake: FakePipedrive, tmp_path: Path) -> None:
+    sync(settings, "pipedrive", options=FAST)
+    first = {r.path for r in fake.api.log if r.path.endswith("/flow")}
+    assert first == {"/v1/deals/1/flow", "/v1/deals/3/flow", "/v1/deals/5/flow"}
+    # Only stage changes are asked for: the flow's activities and notes add pages.
+    assert {r.arg("items") for r in fake.api.log if r.path.endswith("/flow")} == {"dealChange"}
+    fake.move_deal(3, 5)  # moved after the first sync: its stored history is stale
+    before = len(fake.api.log)
+
+    report = sync(settings, "pipedrive", options=FAST, full=True)
+
+    assert report.full
+    flows = {r.path for r in fake.api.log[before:] if r.path.endswith("/flow")}
+    assert flows == {"/v1/deals/3/flow"}
+    assert_same_as_files(settings, fake, tmp_path)  # the stage history is whole all the same

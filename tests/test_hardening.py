@@ -16,6 +16,7 @@ import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -156,6 +157,61 @@ def test_rows_times_kpis_are_capped_before_the_grid_is_built(server: Server) -> 
     assert "200000" in problem["detail"] and "--where" in problem["detail"]
 
 
+# Within every cap, yet long: four KPIs of every rep by day over ten years (125,000
+# values, several queries; 5-15 s of DuckDB work on the CI machine).
+LONG = ("/api/v1/scorecard?kpi=revenue&kpi=win_rate&kpi=calls&kpi=leads&by=rep&period=day"
+        "&from=2015-01-01&to=2024-06-30")
+
+
+def test_a_question_over_the_time_limit_is_stopped_naming_it(server: Server) -> None:
+    limited = server.settings.model_copy(update={"query_timeout_seconds": 0.3})
+    client = TestClient(create_app(limited))
+    assert client.post("/api/v1/session", json={"username": "boss", "password": PASSWORD}
+                       ).status_code == 200
+    started = time.perf_counter()
+    response = client.get(LONG)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 400, response.text[:300]
+    problem = response.json()
+    assert problem["error"] == "query_timeout"
+    assert "0.3 s" in problem["detail"] and "query_timeout_seconds" in problem["detail"]
+    assert "--period" in problem["detail"] and "--where" in problem["detail"]
+    # Opening the store and resolving names are not timed; the store-level test below
+    # checks that the stop itself is prompt.
+    assert elapsed < 10, elapsed
+    # The app goes on serving, and asks the long question afresh (nothing kept).
+    assert client.get("/api/v1/me").status_code == 200
+    again = client.get(LONG)
+    assert again.json().get("error") == "query_timeout", (again.status_code, again.text[:300])
+
+
+def test_the_time_limit_interrupts_duckdb_and_leaves_the_store_usable(
+        tmp_path: Path) -> None:
+    from saleskpi.domain.errors import QueryTimeout
+    from saleskpi.store.analytics import AnalyticsStore
+
+    with AnalyticsStore(tmp_path / "analytics.duckdb") as store:
+        started = time.perf_counter()
+        with pytest.raises(QueryTimeout) as stopped, store.time_limit(0.2):
+            store.fetch("SELECT count(*) FROM range(100000000000)")  # minutes of work
+        assert time.perf_counter() - started < 1.5
+        assert stopped.value.code == "query_timeout" and "0.2 s" in stopped.value.message
+        # Queries started after the limit inside the block are stopped as well ...
+        with pytest.raises(QueryTimeout), store.time_limit(0.1):
+            time.sleep(0.3)  # Python work (building the answer) while the limit passes
+            store.fetch("SELECT count(*) FROM range(100000000000)")
+        # ... a quick one is untouched, and the connection goes on after the limit.
+        with store.time_limit(5):
+            assert store.fetch("SELECT 42") == [(42,)]
+        assert store.fetch("SELECT 1") == [(1,)]
+    assert Settings(workspace=tmp_path, _env_file=None).query_timeout_seconds == 30
+    os.environ["SALESKPI_QUERY_TIMEOUT_SECONDS"] = "7.5"
+    try:
+        assert Settings(workspace=tmp_path, _env_file=None).query_timeout_seconds == 7.5
+    finally:
+        del os.environ["SALESKPI_QUERY_TIMEOUT_SECONDS"]
+
+
 # -- item 8: a clear 4xx, never a 500 --------------------------------------------------------
 BAD_API = [
     ("/api/v1/scorecard?kpi=revenue&from=0001-01-01", "bad_date"),
@@ -165,6 +221,7 @@ BAD_API = [
     ("/api/v1/funnel?to=9999-12-31", "bad_date"),
     ("/api/v1/funnel?as_of=9999-12-31", "bad_date"),
     ("/api/v1/rows?kpi=revenue&period=year&period_key=9999-12-31", "bad_date"),
+    ("/api/v1/forecast?at=0001-01-01", "bad_date"),
     ("/api/v1/scorecard?kpi=revenue&from=2024-02-01&to=2024-01-01", "bad_range"),
 ]
 

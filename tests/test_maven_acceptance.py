@@ -113,7 +113,10 @@ def import_maven(run_cli, workspace: Path):
 
 
 def kpi_json(run_cli, workspace: Path, *args: str) -> dict[str, Any]:
-    result = run_cli(workspace, "kpi", *args, "--format", "json")
+    # The SQL these are checked against counts all of the data (the default is month
+    # to date): all time unless dates are given.
+    every = () if "--from" in args or "--to" in args else ("--range", "all")
+    result = run_cli(workspace, "kpi", *args, *every, "--format", "json")
     assert result.returncode == 0, f"kpi {args} exited {result.returncode}: {result.stderr}"
     return result.json()
 

@@ -40,7 +40,9 @@ PASSWORD = "correct horse battery"
 ALWAYS = {"list_kpis", "explain_kpi", "query_kpis"}
 # Tools whose views other modules provide; each is listed when its module is there.
 OPTIONAL = {"funnel": "funnel", "comparison": "rankings", "leaderboard": "rankings",
-            "plan_vs_actual": "plans", "reverse_plan": "plans", "rows_behind": "drill"}
+            "plan_vs_actual": "plans", "reverse_plan": "plans", "rows_behind": "drill",
+            "forecast": "forecast", "deal_win_chances": "forecast",
+            "forecast_backtest": "forecast", "forecast_track_record": "forecast"}
 # The filters both the CLI and MCP are asked with.
 QUERY = {"kpis": ["deals_won", "revenue", "win_rate"], "by": ["rep"], "period": "month",
          "from": "2026-01-01", "to": "2026-06-30", "where": ["team=Москва"]}
@@ -192,7 +194,7 @@ def test_http_rep_token_sees_only_the_reps_rows(company: Company, url: str,
                                                 mode: str) -> None:
     async def session(client: Client) -> dict[str, Any]:
         return answer(await client.call_tool("query_kpis", {"kpis": ["deals_won"],
-                                                           "by": ["rep"]}))
+                                                           "by": ["rep"], "range": "all"}))
 
     rep = run(session, over_http(url, company.tokens["rep"]), mode)
     admin = run(session, over_http(url, company.tokens["admin"]), mode)
@@ -282,6 +284,8 @@ def test_every_listed_tool_answers_with_its_definitions(company: Company, url: s
         "funnel": {}, "comparison": {"kpis": ["deals_won", "win_rate"]},
         "leaderboard": {"kpi": "deals_won"}, "plan_vs_actual": {"at": "2026-09-15"},
         "reverse_plan": {"goal": "deals_won=10", "at": "2026-09-15"},
+        "forecast": {"at": "2026-09-15", "simulations": 200, "deals": 3},
+        "forecast_track_record": {},
     }
 
     async def session(client: Client) -> dict[str, CallToolResult]:

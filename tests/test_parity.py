@@ -49,10 +49,11 @@ class Filters:
     where: tuple[str, ...]
     at: str  # the day plans are measured on
     reverse: tuple[str, str] | None  # (rep|team, value) of the reverse plan
+    range: str | None = None  # without dates: mtd (the default), all, ...
 
 
 FILTER_SETS = [
-    Filters("all time", "all", None, None, (), "2026-09-15", None),
+    Filters("all time", "all", None, None, (), "2026-09-15", None, "all"),
     Filters("H1 by month, one team", "month", "2026-01-01", "2026-06-30", ("team=Москва",),
             "2026-06-20", ("team", "Москва")),
     Filters("Q3 by week, two sources", "week", "2026-07-01", "2026-09-30",
@@ -91,29 +92,33 @@ def _dates(f: Filters) -> tuple[list[str], list[tuple[str, str]], dict[str, Any]
 
 def questions(f: Filters) -> list[Question]:
     cli_dates, rest_dates, mcp_dates = _dates(f)
+    # The scorecard, comparison and leaderboard take a named range too.
+    ranged_cli = [*cli_dates, *(["--range", f.range] if f.range else [])]
+    ranged_rest = [*rest_dates, *([("range", f.range)] if f.range else [])]
+    ranged_mcp = {**mcp_dates, **({"range": f.range} if f.range else {})}
     page_cli = ["--limit", str(LIMIT)]
     page_rest = [("limit", str(LIMIT))]
     kpis_rest = [("kpi", k) for k in KPIS]
     asked = [
         Question("scorecard",
-                 ["kpi", *KPIS, "--by", "rep", "--period", f.period, *cli_dates, *page_cli],
+                 ["kpi", *KPIS, "--by", "rep", "--period", f.period, *ranged_cli, *page_cli],
                  "/api/v1/scorecard",
-                 [*kpis_rest, ("by", "rep"), ("period", f.period), *rest_dates, *page_rest],
+                 [*kpis_rest, ("by", "rep"), ("period", f.period), *ranged_rest, *page_rest],
                  "query_kpis",
-                 {"kpis": KPIS, "by": ["rep"], "period": f.period, **mcp_dates,
+                 {"kpis": KPIS, "by": ["rep"], "period": f.period, **ranged_mcp,
                   "limit": LIMIT}),
         Question("comparison",
-                 ["compare", *KPIS, "--period", f.period, *cli_dates, *page_cli],
+                 ["compare", *KPIS, "--period", f.period, *ranged_cli, *page_cli],
                  "/api/v1/comparison",
-                 [*kpis_rest, ("period", f.period), *rest_dates, *page_rest],
+                 [*kpis_rest, ("period", f.period), *ranged_rest, *page_rest],
                  "comparison",
-                 {"kpis": KPIS, "period": f.period, **mcp_dates, "limit": LIMIT}),
+                 {"kpis": KPIS, "period": f.period, **ranged_mcp, "limit": LIMIT}),
         Question("leaderboard",
-                 ["leaderboard", "revenue", "--period", f.period, *cli_dates, *page_cli],
+                 ["leaderboard", "revenue", "--period", f.period, *ranged_cli, *page_cli],
                  "/api/v1/leaderboard",
-                 [("kpi", "revenue"), ("period", f.period), *rest_dates, *page_rest],
+                 [("kpi", "revenue"), ("period", f.period), *ranged_rest, *page_rest],
                  "leaderboard",
-                 {"kpi": "revenue", "period": f.period, **mcp_dates, "limit": LIMIT}),
+                 {"kpi": "revenue", "period": f.period, **ranged_mcp, "limit": LIMIT}),
         Question("funnel",
                  ["funnel", "--by", "rep", "--as-of", f.at, *cli_dates, *page_cli],
                  "/api/v1/funnel",
@@ -153,6 +158,9 @@ SINGLE = [
                               ("to", "2026-06-30"), ("limit", "50")],
              "rows_behind", {"kpi": "deals_won", "rep": "R005", "from": "2026-04-01",
                              "to": "2026-06-30", "limit": 50}),
+    Question("forecast", ["forecast", "--at", "2026-09-15", "--deals", "5"], "/api/v1/forecast",
+             [("at", "2026-09-15"), ("deals", "5")], "forecast",
+             {"at": "2026-09-15", "deals": 5}),
     Question("reps", ["reps", "--limit", str(LIMIT)], "/api/v1/reps", [_PAGE], None, {}),
     Question("users", ["user", "list", "--limit", str(LIMIT)], "/api/v1/users", [_PAGE],
              None, {}),

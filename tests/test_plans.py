@@ -330,21 +330,41 @@ def test_reverse_plan_from_a_reps_history(company: Path) -> None:
 # ---------------------------------------------------------------- plan vs actual
 
 
+# April 2024: 22 working days (no holidays set), 8 gone by the 10th, 14 left; 8 of 22 is
+# past a quarter, so each KPI that adds up is projected: actual + actual / 8 × 14.
+WORKING, GONE, LEFT = 22, 8, 14
+
+
 def test_plan_vs_actual_in_process(company: Path) -> None:
     lines = plan_vs_actual(make_service(company), AT)
-    got = [(line.target.kpi, line.target.level, line.who, line.result.actual,
-            line.result.attainment, line.result.gap, line.result.projection)
-           for line in lines]
-    assert got == [
-        # furthest behind first: projected 3 of 6 = 50%
-        ("deals_won", "rep", "Alice", 1, pytest.approx(1 / 6), 5, 3),
-        # North: 18 of 60 calls, 18 * 30 / 10 = 54 projected (90%)
-        ("calls", "team", "North", 18, 0.3, 42, 54),
-        # Bob: 12 of 30, projected 36 (120%)
-        ("calls", "rep", "Bob", 12, 0.4, 18, 36),
-        # company revenue: 3,000 of 6,000, projected 9,000 (150%)
-        ("revenue", "company", None, 3000, 0.5, 3000, 9000),
-    ]
+    got = {(line.target.kpi, line.target.level, line.who): (
+        line.target.source, line.result.actual, line.result.attainment, line.result.gap,
+        line.result.projection, line.sum_of_reps) for line in lines}
+    assert got == {
+        # Alice: 1 of 6 deals; projected 1 + 14/8 = 2.75
+        ("deals_won", "rep", "Alice"): ("crm", 1, pytest.approx(1 / 6), 5,
+                                        pytest.approx(2.75), None),
+        # North set its own calls plan (60); its reps' plans add up to Bob's 30.
+        ("calls", "team", "North"): ("crm", 18, 0.3, 42, pytest.approx(49.5), 30),
+        ("calls", "rep", "Bob"): ("crm", 12, 0.4, 18, pytest.approx(33), None),
+        ("revenue", "company", None): ("crm", 3000, 0.5, 3000, pytest.approx(8250), None),
+        # No deals plan for North or the company: the sum of the reps' (Alice's 6). North
+        # won 1 + 2 deals, the company 3 (Dan lost his).
+        ("deals_won", "team", "North"): ("sum_of_reps", 3, 0.5, 3, pytest.approx(8.25), 6),
+        ("deals_won", "company", None): ("sum_of_reps", 3, 0.5, 3, pytest.approx(8.25), 6),
+        # The company's calls plan: Bob's 30 (North's own plan is a team's, not a rep's);
+        # 18 + 3 calls.
+        ("calls", "company", None): ("sum_of_reps", 21, 0.7, 9, pytest.approx(57.75), 30),
+    }
+    # Furthest behind first: actual against expected by now (plan × 8 / 22).
+    assert [(line.target.kpi, line.who) for line in lines[:3]] == [
+        ("deals_won", "Alice"), ("calls", "North"), ("calls", "Bob")]
+    alice = lines[0]
+    assert alice.pace is not None
+    assert (alice.pace.working_days, alice.pace.elapsed, alice.pace.left) == (WORKING, GONE,
+                                                                              LEFT)
+    assert alice.pace.expected == pytest.approx(6 * GONE / WORKING)
+    assert alice.pace.needed_per_day == pytest.approx(5 / LEFT)
 
 
 def test_plan_vs_actual_of_one_rep_or_team(company: Path) -> None:
@@ -352,8 +372,8 @@ def test_plan_vs_actual_of_one_rep_or_team(company: Path) -> None:
     bob = plan_vs_actual(service, AT, level="rep", who="r2")
     assert [(ln.target.kpi, ln.who, ln.result.actual) for ln in bob] == [("calls", "Bob", 12)]
     north = plan_vs_actual(service, AT, level="team", who="North")
-    assert [(ln.target.kpi, ln.who, ln.result.actual) for ln in north] == [
-        ("calls", "North", 18)]
+    assert sorted((ln.target.kpi, ln.who, ln.result.actual) for ln in north) == [
+        ("calls", "North", 18), ("deals_won", "North", 3)]  # deals: the sum of its reps'
     assert plan_vs_actual(service, AT, level="team", who="South") == []
     # Targets name reps by source id; the kept list turns that into a name.
     assert service.rep_names()["r1"] == "Alice"
@@ -367,16 +387,22 @@ def test_plan_cli_with_attainment_gap_and_run_rate(run_cli, own_company: Path) -
     assert result.returncode == 0, result.stderr
     data = result.json()
     assert data["at"] == "2024-04-10"
-    rows = [(x["kpi"], x["level"], x["rep_id"] or x["team"], x["plan"], x["actual"],
-             x["attainment"], x["gap"], x["projection"], x["projected_attainment"])
-            for x in data["lines"]]
-    assert rows == [
-        ("deals_won", "rep", "r1", 6, 1, 0.166667, 5, 3, 0.5),
-        ("calls", "team", "North", 60, 18, 0.3, 42, 54, 0.9),
-        ("win_rate", "company", None, 0.8, 0.75, 0.9375, 0.05, 0.75, 0.9375),
-        ("calls", "rep", "r2", 30, 12, 0.4, 18, 36, 1.2),
-        ("revenue", "company", None, 6000, 3000, 0.5, 3000, 9000, 1.5),
-    ]
+    rows = {(x["kpi"], x["level"], x["rep_id"] or x["team"]): (
+        x["plan"], x["actual"], x["attainment"], x["gap"], x["projection"],
+        x["projected_attainment"]) for x in data["lines"]}
+    assert rows == {
+        ("deals_won", "rep", "r1"): (6, 1, 0.166667, 5, 2.75, 0.458333),
+        ("calls", "team", "North"): (60, 18, 0.3, 42, 49.5, 0.825),
+        # A rate has no run rate: its projection is the current value.
+        ("win_rate", "company", None): (0.8, 0.75, 0.9375, 0.05, 0.75, 0.9375),
+        ("calls", "rep", "r2"): (30, 12, 0.4, 18, 33, 1.1),
+        ("revenue", "company", None): (6000, 3000, 0.5, 3000, 8250, 1.375),
+        ("deals_won", "team", "North"): (6, 3, 0.5, 3, 8.25, 1.375),
+        ("deals_won", "company", None): (6, 3, 0.5, 3, 8.25, 1.375),
+        ("calls", "company", None): (30, 21, 0.7, 9, 57.75, 1.925),
+    }
+    assert [(x["kpi"], x["rep_id"] or x["team"]) for x in data["lines"][:3]] == [
+        ("deals_won", "r1"), ("calls", "North"), ("win_rate", None)]
     win_rate = data["lines"][2]
     assert (win_rate["numerator"], win_rate["denominator"], win_rate["run_rate"]) == (3, 4, False)
     assert (data["lines"][0]["elapsed_days"], data["lines"][0]["period_days"]) == (10, 30)
@@ -568,7 +594,7 @@ def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_pa
 
 def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from saleskpi.store.target_import import TargetImport
+    import saleskpi.store.journal as journal
 
     folder = write_folder(tmp_path / "new", {
         "reps.csv": REPS + "r5,Eve,South\n",
@@ -578,10 +604,11 @@ def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: 
     before_sqlite = sqlite_targets(own_company)
     before_duckdb = duckdb_snapshot(own_company)
 
-    def failing(self: TargetImport) -> None:
+    def failing(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(TargetImport, "write", failing)
+    # SQLite's side of the import's journaled write fails before anything commits.
+    monkeypatch.setattr(journal, "apply_changes", failing)
     with pytest.raises(RuntimeError, match="locked"):
         make_service(own_company).import_path(folder, mapping=None, source=SOURCE,
                                               dry_run=False)

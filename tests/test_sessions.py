@@ -137,6 +137,43 @@ def test_secure_cookies(settings: Settings, run_cli: Any) -> None:
     assert usage.returncode == 0 and "--secure-cookies" in usage.stdout
 
 
+def _cookie_flags(response: Any) -> list[str]:
+    cookie = next(c for c in response.headers.get_list("set-cookie")
+                  if c.startswith(SESSION_COOKIE + "="))
+    return [p.strip().lower() for p in cookie.split(";")[1:]]
+
+
+def _sign_in(client: TestClient, **headers: str) -> Any:
+    response = client.post("/api/v1/session", headers=headers,
+                           json={"username": "head", "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_cookies_are_secure_over_https_without_the_option(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"trusted_proxies": ["10.0.0.0/24"]}))
+    # Straight over HTTPS (uvicorn serving TLS): Secure; over plain HTTP: not.
+    assert "secure" in _cookie_flags(_sign_in(TestClient(app, base_url="https://testserver")))
+    assert "secure" not in _cookie_flags(_sign_in(TestClient(app)))
+    # The web form's cookie too.
+    form = TestClient(app, base_url="https://testserver")
+    page = form.post("/login", data={"username": "head", "password": PASSWORD,
+                                     "csrf": form_csrf(form.get("/login").text)},
+                     follow_redirects=False)
+    assert page.status_code == 303 and "secure" in _cookie_flags(page)
+    # Through a trusted proxy that terminated TLS: Secure.
+    proxy = TestClient(app, client=("10.0.0.2", 4000))
+    assert "secure" in _cookie_flags(_sign_in(proxy, **{"X-Forwarded-Proto": "https"}))
+    assert "secure" not in _cookie_flags(_sign_in(proxy, **{"X-Forwarded-Proto": "http"}))
+    # Anybody else's X-Forwarded-Proto is ignored.
+    stranger = TestClient(app, client=("192.0.2.7", 4000))
+    assert "secure" not in _cookie_flags(_sign_in(stranger, **{"X-Forwarded-Proto": "https"}))
+    # Other attributes stay as they were; the flag is not doubled with the option.
+    flags = _cookie_flags(_sign_in(TestClient(create_app(settings, secure_cookies=True),
+                                              base_url="https://testserver")))
+    assert flags.count("secure") == 1 and "httponly" in flags and "samesite=lax" in flags
+
+
 # -- tokens ---------------------------------------------------------------------------
 def _token_row(settings: Settings, token_id: int, **values: Any) -> None:
     """Change a stored token row (as time passing would)."""
@@ -390,3 +427,26 @@ def test_trusted_proxies_setting_is_checked(tmp_path: Path) -> None:
     assert parsed.trusted_proxies == ["10.0.0.1", "::1"]
     with pytest.raises(ValueError, match="not an IP address"):
         Settings(workspace=tmp_path, _env_file=None, trusted_proxies=["proxy.local"])
+
+
+def test_a_throttled_sign_in_says_when_to_try_again(settings: Settings) -> None:
+    from saleskpi.surfaces.http.deps import LoginThrottle
+
+    app = create_app(settings)
+    app.state.login_throttle = LoginThrottle(attempts=3, window=120.0)
+    client = TestClient(app)
+    assert [_guess(client, "waiter") for _ in range(3)] == [401] * 3
+    refused = client.post("/api/v1/session", json={"username": "waiter", "password": "x"})
+    assert refused.status_code == 429 and refused.json()["error"] == "too_many_attempts"
+    # The oldest of the three failures ages out of the 120 s window first.
+    assert 110 <= int(refused.headers["Retry-After"]) <= 120, refused.headers
+    html = client.get("/login").text
+    page = client.post("/login", data={"username": "waiter", "password": "x",
+                                       "csrf": form_csrf(html)})
+    assert page.status_code == 429 and 110 <= int(page.headers["Retry-After"]) <= 120
+    # A refused answer is not a failure: it does not push the wait further.
+    assert int(client.post("/api/v1/session", json={"username": "waiter", "password": "x"},
+                           ).headers["Retry-After"]) <= 120
+    # Not throttled: no Retry-After.
+    assert "retry-after" not in client.post(
+        "/api/v1/session", json={"username": "other", "password": "x"}).headers

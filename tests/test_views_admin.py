@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -293,6 +295,41 @@ def test_import_dry_run_then_confirm_once(app: Any, settings: Settings, run_cli:
     assert count_deals(settings) == before + 2
     assert_problem(client.post("/api/v1/imports/not-a-real-token-at-all/confirm",
                                headers=headers), 404, "no_pending_import")
+
+
+def test_a_confirmation_killed_mid_import_may_be_confirmed_again(app: Any,
+                                                                 settings: Settings) -> None:
+    """The claim names its process; once that process is gone (kill -9 during the import,
+    whose journaled write the next open settles) the uploader may confirm again."""
+    client, csrf = client_for(app, "head")
+    headers = {"X-CSRF-Token": csrf}
+    before = count_deals(settings)
+    dry = client.post("/api/v1/imports", headers=headers, files=[(
+        "files", ("deals.csv", b"id,rep_id,status,amount,closed_at\n"
+                               b"d20,r2,won,5,2024-03-01\nd21,r3,lost,7,2024-03-02\n",
+                  "text/csv"))])
+    assert dry.status_code == 200, dry.text
+    token = dry.json()["confirm"]
+    root = settings.workspace / "uploads" / token
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = root / f"claimed-{int(gone.stdout)}.json"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (root / "pending.json").rename(root / f"claimed-{live.pid}.json")
+        # Its importer still runs: refused, as a second confirmation always was.
+        assert_problem(client.post(f"/api/v1/imports/{token}/confirm", headers=headers),
+                       409, "already_imported")
+        (root / f"claimed-{live.pid}.json").rename(dead)
+    finally:
+        live.kill()
+        live.wait()
+    done = client.post(f"/api/v1/imports/{token}/confirm", headers=headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["entities"]["deals"]["inserted"] == 2
+    assert count_deals(settings) == before + 2
+    assert_problem(client.post(f"/api/v1/imports/{token}/confirm", headers=headers),
+                   409, "already_imported")
 
 
 def test_bad_uploads_are_clear_problems(app: Any, settings: Settings, rep_token: str) -> None:

@@ -117,9 +117,10 @@ def stored_targets(workspace: Path, sql: str, *args: object) -> list[tuple[Any, 
 
 
 @pytest.mark.parametrize(("params", "args", "expected_kpis"), [
-    # Every target of 2024-04-10: the four April ones (March's is over).
+    # Every target of 2024-04-10: the four April ones (March's is over), and the plans
+    # that are sums of the reps' (deals won for North and the company, the company's calls).
     ({"at": "2024-04-10"}, ["--at", "2024-04-10"],
-     ["deals_won", "calls", "calls", "revenue"]),
+     ["deals_won", "calls", "calls", "revenue", "deals_won", "deals_won", "calls"]),
     ({"at": "2024-04-10", "by": "rep", "period": "month"},
      ["--at", "2024-04-10", "--by", "rep", "--period", "month"], ["deals_won", "calls"]),
 ])
@@ -325,7 +326,10 @@ def test_a_team_lead_sees_their_team(app: Any, company: Path) -> None:
         ("deals_won", "r1", "2024-03-01"), ("deals_won", "r1", "2024-04-01")]
     plan = client.get("/api/v1/plan", params={"at": "2024-04-10"}).json()
     assert sorted((x["kpi"], x["rep_id"] or x["team"], x["actual"]) for x in plan["lines"]) == [
-        ("calls", "North", 18), ("calls", "r2", 12), ("deals_won", "r1", 1)]
+        ("calls", "North", 18), ("calls", "r2", 12), ("deals_won", "North", 3),
+        ("deals_won", "r1", 1)]  # North's deals plan: the sum of its reps'
+    summed = next(x for x in plan["lines"] if x["kpi"] == "deals_won" and x["level"] == "team")
+    assert (summed["plan"], summed["plan_source"]) == (6, "sum_of_reps")
 
 
 # ---------------------------------------------------------------- bad input

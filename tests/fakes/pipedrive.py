@@ -3,8 +3,12 @@
 v2 (``/api/v2/deals``, ``/deals/archived``, ``/organizations``, ``/activities``,
 ``/pipelines``, ``/stages``) pages with an opaque ``cursor``/``next_cursor`` and
 sends RFC 3339 times, plain ids, ``owner_id``, ``is_deleted``/``is_archived``.
-As Pipedrive does since July 2025, archived deals and leads are listed only by
-the ``/archived`` endpoints.
+As Pipedrive's v2 reference documents: ``updated_since`` (``update_time`` at or
+after it) on deals, organizations and activities, and on v1 notes; deals take
+``status`` with ``deleted`` (the only v2 list that shows deleted records);
+activities take ``done``. As Pipedrive does since July 2025, archived deals and
+leads are listed only by the ``/archived`` endpoints. Deal flows take ``items``
+(e.g. ``dealChange``).
 
 The company lives in plain dataclasses (``PipedriveData``); the routes render
 it in Pipedrive's documented response shapes (``{success, data,
@@ -634,19 +638,31 @@ class FakePipedrive:
         return Response(200, {"success": True, "data": chunk,
                               "additional_data": {"next_cursor": following}})
 
+    @staticmethod
+    def _since(request: Request) -> dt.datetime | None:
+        """``updated_since`` (RFC 3339, v2 and v1 notes) as naive UTC, if given."""
+        text = request.arg("updated_since")
+        return dt.datetime.fromisoformat(text).replace(tzinfo=None) if text else None
+
+    @staticmethod
+    def _changed(since: dt.datetime | None, update_time: str | None) -> bool:
+        """Pipedrive's ``update_time >= updated_since``."""
+        if since is None:
+            return True
+        return update_time is not None and dt.datetime.fromisoformat(
+            update_time.replace("Z", "+00:00")).replace(tzinfo=None) >= since
+
     def _v2_deals(self, request: Request, archived: bool) -> Response:
-        """Not deleted deals by id; ``updated_since`` (RFC 3339) keeps only later changes."""
+        """Deals by id; ``status`` may name ``deleted`` (deleted in the last 30 days), and
+        ``updated_since`` (RFC 3339) keeps only later changes."""
         statuses = set((request.arg("status") or "open,won,lost").split(","))
-        since_text = request.arg("updated_since")
-        since = (dt.datetime.fromisoformat(since_text).replace(tzinfo=None)
-                 if since_text else None)
+        since = self._since(request)
         items = []
         for deal in sorted(self.data.deals.values(), key=lambda d: d.id):
             shown = self.deal_json_v2(deal)
             status = "deleted" if deal.deleted else deal.status
-            updated = dt.datetime.fromisoformat(shown["update_time"]).replace(tzinfo=None)
-            if deal.archived == archived and status in statuses and (
-                    since is None or updated >= since):
+            if deal.archived == archived and status in statuses and self._changed(
+                    since, shown["update_time"]):
                 items.append(shown)
         return self._cursor_page(request, items)
 
@@ -682,16 +698,21 @@ class FakePipedrive:
                 "priority": None, "note": None}
 
     def _organizations_v2(self, request: Request) -> Response:
-        """Not deleted organizations (API v2)."""
-        return self._cursor_page(request, [self.org_json_v2(o) for o in self.data.orgs.values()
-                                           if o.active])
+        """Not deleted organizations (API v2: a deleted one is not listed); ``updated_since``."""
+        since = self._since(request)
+        items = [self.org_json_v2(o) for o in self.data.orgs.values() if o.active]
+        return self._cursor_page(request, [o for o in items
+                                           if self._changed(since, o["update_time"])])
 
     def _activities_v2(self, request: Request) -> Response:
-        """Every visible user's activities (API v2 has no user_id=0 trick); ``done``."""
+        """Every visible user's not deleted activities (API v2 has no user_id=0 trick and
+        lists no deleted one); ``done``, ``updated_since``."""
         done = request.arg("done")
-        items = [a for a in self.data.activities.values()
+        since = self._since(request)
+        items = [self.activity_json_v2(a) for a in self.data.activities.values()
                  if a.active and (done is None or a.done == (done == "true"))]
-        return self._cursor_page(request, [self.activity_json_v2(a) for a in items])
+        return self._cursor_page(request, [a for a in items
+                                           if self._changed(since, a["update_time"])])
 
     def _pipelines_v2(self, request: Request) -> Response:
         return self._cursor_page(request, [
@@ -718,7 +739,11 @@ class FakePipedrive:
         deal = self.data.deals.get(int(parts[2]))
         if deal is None:
             return Response(404, {"success": False, "error": "Deal not found"})
-        return self._page(request, self.flow_json(deal))
+        entries = self.flow_json(deal)
+        wanted = request.arg("items")
+        if wanted:  # ``items=dealChange``: only those kinds of entry
+            entries = [e for e in entries if e["object"] in wanted.split(",")]
+        return self._page(request, entries)
 
     def _activities(self, request: Request) -> Response:
         if request.arg("user_id") != "0":
@@ -729,8 +754,10 @@ class FakePipedrive:
         return self._page(request, [self.activity_json(a) for a in items])
 
     def _notes(self, request: Request) -> Response:
-        return self._page(request, [self.note_json(n) for n in self.data.notes.values()
-                                    if n.active])
+        """Not deleted notes; ``updated_since`` (RFC 3339, as in v2)."""
+        since = self._since(request)
+        items = [self.note_json(n) for n in self.data.notes.values() if n.active]
+        return self._page(request, [n for n in items if self._changed(since, n["update_time"])])
 
     def _recents(self, request: Request) -> Response:
         since = dt.datetime.fromisoformat(request.arg("since_timestamp") or "")

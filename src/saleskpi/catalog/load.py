@@ -18,6 +18,7 @@ from saleskpi.domain.conditions import ConditionError, parse_condition
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import VIEWS, view_columns
+from saleskpi.domain.suggest import did_you_mean
 
 BUILTIN = Path(__file__).parent / "builtin.yaml"
 
@@ -36,10 +37,7 @@ class Catalog:
         try:
             return self.kpis[key]
         except KeyError:
-            close = [k for k in self.kpis if key[:4] in k][:5]
-            message = _("unknown KPI {key!r}", key=key)
-            if close:
-                message += "; " + _("did you mean {names}?", names=", ".join(close))
+            message = _("unknown KPI {key!r}", key=key) + did_you_mean(key, self.kpis)
             raise CatalogError(message + " " + _("(run 'saleskpi kpis' for the list)")) from None
 
     def measures(self, key: str) -> list[Measure]:

@@ -65,6 +65,12 @@ class InvalidQuery(SalesKpiError):
     default_code = "bad_query"
 
 
+class QueryTimeout(InvalidQuery):
+    """A question that ran longer than the ``query_timeout_seconds`` setting: stopped."""
+
+    default_code = "query_timeout"
+
+
 class NotFound(SalesKpiError):
     default_code = "not_found"
     kind = ErrorKind.not_found

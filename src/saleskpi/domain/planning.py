@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
@@ -52,8 +52,10 @@ class PlanningError(SalesKpiError):
         self.values = values
 
 
-def working_days(start: dt.date, end: dt.date) -> int:
-    """Monday to Friday days in [start, end], both inclusive (public holidays not known)."""
+def working_days(start: dt.date, end: dt.date,
+                 holidays: Collection[dt.date] = ()) -> int:
+    """Monday to Friday days in [start, end], both inclusive, less the company's
+    ``holidays`` (the ``holidays`` setting) that fall on them."""
     if end < start:
         return 0
     days = (end - start).days + 1
@@ -62,7 +64,7 @@ def working_days(start: dt.date, end: dt.date) -> int:
     for offset in range(rest):
         if (start + dt.timedelta(days=weeks * 7 + offset)).weekday() < 5:
             count += 1
-    return count
+    return count - sum(1 for h in set(holidays) if start <= h <= end and h.weekday() < 5)
 
 
 def _number(value: Fraction | None) -> float | int | None:

@@ -91,6 +91,8 @@ MAX_PERIODS: dict[Period, int] = {"day": 3660, "week": 522, "month": 240, "quart
                                   "year": 300}
 MAX_KPIS = 50  # KPIs in one question
 MAX_BY = 4  # slices in one question
+# Ids and offsets are 64-bit integers in SQLite and DuckDB: nothing larger is asked.
+MAX_ID = 2**63 - 1
 # Rows × KPIs of one answer (every slice and period, before paging): about three
 # seconds of work (a year by day for 458 reps is 167,170).
 MAX_CELLS = 200_000

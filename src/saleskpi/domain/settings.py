@@ -10,6 +10,7 @@ a quarter of a second, longer than the rest of a CLI command's start.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import zoneinfo
 from pathlib import Path
@@ -74,12 +75,19 @@ class Settings(BaseModel):
     currency: str = Field(default="USD", description="reporting currency (ISO 4217)")
     lang: str = Field(default="", description="interface language: en, ru or uk")
     week_start: str = Field(default="monday", description="first day of a week")
+    holidays: list[dt.date] = Field(
+        default_factory=list, description="the company's days off besides weekends "
+        "(YYYY-MM-DD): not working days for plans' pacing and the reverse planner")
     cache_seconds: float = Field(
         default=0, ge=0, description="keep a computed scorecard this long while the data is "
         "unchanged (the server sets 3600)"
     )
     sync_every_minutes: float = Field(
         default=15, ge=0, description="saleskpi serve syncs connected CRMs this often (0: never)"
+    )
+    query_timeout_seconds: float = Field(
+        default=30, ge=0, description="a question still computing after this many seconds "
+        "is stopped with an error saying how to narrow it (0: never)"
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -125,6 +133,13 @@ class Settings(BaseModel):
                 except ValueError:
                     raise ValueError(f"trusted proxy {item!r} is not an IP address or "
                                      "network like 10.0.0.0/8") from None
+        return value
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _holiday_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # SALESKPI_HOLIDAYS=2026-12-25,2027-01-01
+            value = [v for v in (p.strip() for p in value.split(",")) if v]
         return value
 
     @field_validator("week_start")
@@ -173,7 +188,7 @@ def settings_problem(error: ValidationError) -> str:
     )
 
 
-def save_workspace_settings(settings: Settings, **values: str) -> None:
+def save_workspace_settings(settings: Settings, **values: object) -> None:
     """Store company-level settings (time zone, currency) in the workspace."""
     import yaml
 

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from saleskpi.domain.query import Period, next_period, period_start, plain_number
 
 MANUAL_SOURCE = "manual"
+# The source of a team's or the company's plan made of its reps' plans (never stored).
+SUM_OF_REPS = "sum_of_reps"
 Level = Literal["rep", "team", "company"]
 KeyTuple = tuple[str, dt.date, dt.date, str | None, str | None]
 

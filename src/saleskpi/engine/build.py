@@ -117,7 +117,16 @@ def build_expression(
 
 
 def to_sql(ctx: ViewContext, shape: Shape, dialect: str) -> Compiled:
-    """The shape's SQL with a named placeholder (``$start``, ``$f0_1``...) per parameter.
+    """The shape's SQL with a named placeholder (``$start``, ``$f0_1``...) per parameter."""
+    expression, named = build_expression(ctx, shape)
+    sql, params = render(expression, named, dialect)
+    columns = tuple(measure_column(i) for i in range(len(shape.measures)))
+    return Compiled(sql, params, columns)
+
+
+def render(expression: ir.Table, named: list[tuple[str, ir.Scalar]],
+           dialect: str) -> tuple[str, tuple[str, ...]]:
+    """``expression`` as SQL of ``dialect``, each named parameter a placeholder, in order.
 
     Ibis knows no placeholders, only parameters it fills with literals. So each
     parameter is compiled as a unique marker literal, and in the SQL syntax tree
@@ -126,7 +135,6 @@ def to_sql(ctx: ViewContext, shape: Shape, dialect: str) -> Compiled:
     """
     import ibis.backends.sql.compilers as compilers
 
-    expression, named = build_expression(ctx, shape)
     markers = {f"__saleskpi_param_{i}__": name for i, (name, _p) in enumerate(named)}
     values = {p: marker for marker, (_name, p) in zip(markers, named, strict=True)}
     compiler = getattr(compilers, dialect).compiler
@@ -137,13 +145,12 @@ def to_sql(ctx: ViewContext, shape: Shape, dialect: str) -> Compiled:
         if isinstance(node, sge.Literal) and node.is_string and node.this in markers:
             name = markers[node.this]
             bound.add(name)
-            return sge.Placeholder(this=name)
+            # Every parameter is text (ClickHouse wants the type named: {name: String}).
+            return sge.Placeholder(this=name, kind="String")
         return node
 
     tree = tree.transform(placeholder, copy=False)
     missing = [name for name in markers.values() if name not in bound]
     if missing:
         raise RuntimeError(f"parameters {missing} did not survive compilation")
-    sql = tree.sql(dialect=compiler.dialect, pretty=True)
-    columns = tuple(measure_column(i) for i in range(len(shape.measures)))
-    return Compiled(sql, tuple(markers.values()), columns)
+    return tree.sql(dialect=compiler.dialect, pretty=True), tuple(markers.values())

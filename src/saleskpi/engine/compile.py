@@ -26,11 +26,11 @@ from typing import Any
 
 from saleskpi.domain.files import private_dir
 from saleskpi.engine.context import ViewContext
-from saleskpi.engine.shape import AS_OF_TABLE, Compiled, Shape, measure_column
+from saleskpi.engine.shape import AS_OF_TABLE, Compiled, FunnelShape, Shape, measure_column
 
-__all__ = ["AS_OF_TABLE", "Compiled", "CompiledSqlFiles", "Shape", "SqlCache", "StoredSql",
-           "compile_shape", "measure_column"]
-CacheKey = tuple[Shape, str, str, str, bool]
+__all__ = ["AS_OF_TABLE", "Compiled", "CompiledSqlFiles", "FunnelShape", "Shape", "SqlCache",
+           "StoredSql", "compile_shape", "measure_column"]
+CacheKey = tuple[Shape | FunnelShape, str, str, str, bool]
 
 
 class SqlCache:
@@ -44,7 +44,7 @@ class SqlCache:
         self.misses = 0
         self.file_hits = 0  # misses that the workspace's files answered
 
-    def get(self, ctx: ViewContext, shape: Shape, dialect: str,
+    def get(self, ctx: ViewContext, shape: Shape | FunnelShape, dialect: str,
             stored: StoredSql | None = None) -> Compiled:
         # The SQL also depends on what the views know: the reporting currency is a
         # literal in it, and reps from several sources add a join. Same shape, other
@@ -68,8 +68,13 @@ class SqlCache:
         return compiled
 
 
-def compile_shape(ctx: ViewContext, shape: Shape, dialect: str) -> Compiled:
-    from saleskpi.engine.build import to_sql  # Ibis: only when something is compiled
+def compile_shape(ctx: ViewContext, shape: Shape | FunnelShape, dialect: str) -> Compiled:
+    # Ibis: only when something is compiled
+    if isinstance(shape, FunnelShape):
+        from saleskpi.engine.funnel_build import to_sql as funnel_sql
+
+        return funnel_sql(ctx, shape, dialect)
+    from saleskpi.engine.build import to_sql
 
     return to_sql(ctx, shape, dialect)
 
@@ -108,8 +113,10 @@ def key_text(key: CacheKey) -> str:
     """A cache key as stable text: the same on every run and in every process."""
     shape, dialect, currency, zone, several_sources = key
     shape_data: dict[str, Any] = {f.name: getattr(shape, f.name) for f in fields(shape)}
-    shape_data["measures"] = [m.model_dump(mode="json") for m in shape.measures]
-    return json.dumps({"shape": shape_data, "dialect": dialect, "currency": currency,
+    if isinstance(shape, Shape):
+        shape_data["measures"] = [m.model_dump(mode="json") for m in shape.measures]
+    return json.dumps({"kind": type(shape).__name__, "shape": shape_data, "dialect": dialect,
+                       "currency": currency,
                        "zone": zone, "several_sources": several_sources},
                       sort_keys=True, ensure_ascii=False)
 

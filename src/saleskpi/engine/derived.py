@@ -29,7 +29,9 @@ def _wall_clock(zone: str, ts: datetime.datetime) -> datetime.datetime:  # type:
 
 def local_time(value: ir.Value, zone: str) -> ir.TimestampValue:
     """Company wall-clock time of a stored UTC timestamp; a date is already local."""
-    if value.type().is_date():
+    if value.type().is_date() or zone == "UTC":
+        # Stored times are UTC already: no conversion, which also keeps the SQL free
+        # of timezone(), a function ClickHouse does not have.
         return value.cast(dt_types.timestamp)
     return _wall_clock(zone, value.cast(dt_types.Timestamp(timezone="UTC")))
 

@@ -39,3 +39,27 @@ AS_OF_TABLE = "saleskpi_as_of"
 
 def measure_column(index: int) -> str:
     return f"m{index}"
+
+
+@dataclass(frozen=True)
+class FunnelShape:
+    """What the SQL text of a funnel query depends on (``saleskpi.engine.funnel``).
+
+    ``query`` is "order" (each stage's entry positions, over every deal) or "funnel"
+    (conversion, drop-off, time in stage, the open pipeline and the deals without
+    history, for the deals in scope). Dates, the as-of instant, the pipeline and
+    filter values are bound later; the stage order is a temporary table.
+    """
+
+    query: str
+    won: tuple[str, ...]
+    lost: tuple[str, ...]
+    dims: tuple[str, ...] = ()
+    filter_arity: tuple[tuple[str, int], ...] = ()
+    has_start: bool = False
+    has_end: bool = False
+    has_pipeline: bool = False
+    by_rep: bool = False
+
+
+FUNNEL_ORDER_TABLE = "saleskpi_funnel_order"

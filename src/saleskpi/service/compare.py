@@ -8,7 +8,8 @@ KPI a column. Each rep's value is set against the team average (the mean over
 the reps that have a value, ``saleskpi.service.core.averages``): the relative
 difference ``(value - average) / |average|``, and a mark, "better" or "worse",
 when that difference is beyond the threshold, in the KPI's own direction
-(``higher_is_better``). The team average is taken over every rep of the query;
+(``higher_is_better``). The team average is taken over the reps of the query
+active in the period (``saleskpi.service.core.averages``);
 ``Comparison.filtered`` hides rows but does not change it.
 
 Leaderboard: reps ranked on one KPI, best first; ties share a rank (1, 2, 2, 4);
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from saleskpi.domain.conditions import Threshold
 from saleskpi.domain.i18n import _
+from saleskpi.domain.periods import Against, before
 from saleskpi.domain.query import (
     EVERYTHING,
     KpiQuery,
@@ -359,35 +361,32 @@ class PreviousPeriod:
     """What ranks are compared with.
 
     ``rule`` is "months" (the range is whole calendar months: the same number of
-    whole months just before), "days" (the same number of days just before) or
-    "period" (a period grain: each period against the one before; ``start`` and
-    ``end`` are then the period before the first one shown).
+    whole months just before), "to_date" (a month, quarter or year to date: the same
+    days of the one before), "days" (the same number of days just before),
+    "last_year" (the same days a year before) or "period" (a period grain: each
+    period against the one before; ``start`` and ``end`` are then the period before
+    the first one shown).
     """
 
     start: dt.date
     end: dt.date
-    rule: Literal["months", "days", "period"]
+    rule: Literal["months", "to_date", "days", "last_year", "period"]
 
     def to_dict(self) -> dict[str, str]:
         return {"from": self.start.isoformat(), "to": self.end.isoformat(), "rule": self.rule}
 
 
-def previous_range(start: dt.date, end: dt.date) -> PreviousPeriod:
-    """The period of equal length just before [start, end].
+def previous_range(start: dt.date, end: dt.date, against: Against = "previous"
+                   ) -> PreviousPeriod:
+    """What [start, end] is compared with (``saleskpi.domain.periods.before``).
 
     Whole calendar months map to the same number of whole months before (March
-    → February, Q2 → Q1), since "the previous month" is what a reader expects;
-    any other range to the same number of days just before it.
+    → February, Q2 → Q1), a month to date to the same days of the month before
+    (1–2 December → 1–2 November), any other range to the same number of days just
+    before it; ``against="last_year"``: the same days a year before.
     """
-    if end < start:
-        raise ValueError("end before start")
-    day_before = start - dt.timedelta(days=1)
-    if start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
-        months = (end.year - start.year) * 12 + end.month - start.month + 1
-        index = start.year * 12 + start.month - 1 - months
-        return PreviousPeriod(dt.date(index // 12, index % 12 + 1, 1), day_before, "months")
-    days = (end - start).days + 1
-    return PreviousPeriod(start - dt.timedelta(days=days), day_before, "days")
+    found = before(start, end, against)
+    return PreviousPeriod(found.start, found.end, found.rule)
 
 
 @dataclass
@@ -489,7 +488,7 @@ def rank(values: dict[str, float | None], *, higher_is_better: bool) -> dict[str
 
 
 def leaderboard(service: SalesKpiService, query: KpiQuery, scope: Scope = EVERYTHING, *,
-                now: dt.datetime | None = None) -> Leaderboard:
+                now: dt.datetime | None = None, against: Against = "previous") -> Leaderboard:
     """Reps ranked on ``query.kpis[0]`` within ``scope``, with rank change where defined.
 
     Rank change: with ``period="all"`` and both ``start`` and ``end``, against
@@ -522,7 +521,7 @@ def leaderboard(service: SalesKpiService, query: KpiQuery, scope: Scope = EVERYT
     previous: PreviousPeriod | None = None
     if asked.period == "all":
         if asked.start and asked.end:
-            previous = previous_range(asked.start, asked.end)
+            previous = previous_range(asked.start, asked.end, against)
             earlier = service.scorecard(replace(asked, start=previous.start, end=previous.end),
                                         scope, totals=False, now=now)
             before[None] = ranked(earlier.rows).get(None, {})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from saleskpi.catalog.funnel import FunnelError
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
+from saleskpi.domain.errors import QueryTimeout
 from saleskpi.domain.funnel import FunnelOptions, FunnelReport
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import (
@@ -30,7 +31,7 @@ from saleskpi.domain.query import (
 )
 from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings
-from saleskpi.domain.targets import MANUAL_SOURCE, Change, TargetRecord
+from saleskpi.domain.targets import Change, KeyTuple, TargetRecord
 from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
@@ -98,6 +99,8 @@ class SalesKpiService:
         self.recent: RecentQuestions[Question | FunnelQuestion] = RecentQuestions(
             RECENT_DAYS * 86400)
         self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
+        # Forecasts (``saleskpi.service.forecast``): seconds of simulation each.
+        self.forecasts: ResultCache[Any] = ResultCache(settings.cache_seconds, 64)
         # Small lookups read from the store once per data version (see ``_per_version``).
         self._lookups: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._targets: dict[dt.date, list[TargetRecord]] = {}
@@ -145,7 +148,8 @@ class SalesKpiService:
     @contextmanager
     def engine(self, *, read_only: bool = True) -> Iterator[Engine]:
         with AnalyticsStore(self.settings.analytics_path, read_only=read_only,
-                            join_writer=self.shared_writer) as store:
+                            join_writer=self.shared_writer) as store, \
+                store.time_limit(self.settings.query_timeout_seconds if read_only else 0):
             yield Engine(store, self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency,
                          compiled_sql=self.settings.compiled_sql_dir)
@@ -261,6 +265,8 @@ class SalesKpiService:
                     self.results.get(key, partial(self._compute, question), fresh=True)
             except (QueryError, CatalogError, FunnelError):
                 continue  # the catalogue or pipelines changed since: it will not be asked
+            except QueryTimeout:
+                continue  # too slow for the limit: asked again, it is refused again
             done += 1
             if self.data_version() != version:
                 break  # new data arrived meanwhile: start over on it
@@ -320,22 +326,40 @@ class SalesKpiService:
                                          source=source)
 
     def set_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
-                   value: float, rep_id: str | None = None,
-                   team: str | None = None) -> tuple[TargetRecord, Change]:
-        """Insert or replace the manual target for this KPI, period, rep or team."""
+                   value: float, rep_id: str | None = None, team: str | None = None,
+                   actor: str = "local") -> tuple[TargetRecord, Change]:
+        """Set the one target of this KPI, period and rep, team or company (replacing any,
+        typed in or imported); the change is logged with ``actor``."""
         return self._target_store().set(
             kpi=kpi, period_start=period_start, period_end=period_end, value=value,
-            rep_id=rep_id, team=team)
+            rep_id=rep_id, team=team, actor=actor)
 
     def delete_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
                       rep_id: str | None = None, team: str | None = None,
-                      source: str = MANUAL_SOURCE) -> int:
+                      source: str | None = None, actor: str = "local") -> int:
         return self._target_store().delete(
             kpi=kpi, period_start=period_start, period_end=period_end, rep_id=rep_id,
-            team=team, source=source)
+            team=team, source=source, actor=actor)
 
-    def delete_targets(self, ids: Sequence[int]) -> int:
-        return self._target_store().delete_ids(ids)
+    def delete_targets(self, ids: Sequence[int], actor: str = "local") -> int:
+        return self._target_store().delete_ids(ids, actor)
+
+    def copy_targets(self, *, source_start: dt.date, source_end: dt.date, start: dt.date,
+                     end: dt.date, replace: bool = False,
+                     actor: str = "local") -> dict[Change, int]:
+        """Every target of one period copied to another (kept where one is set, unless
+        ``replace``)."""
+        return self._target_store().copy(source_start=source_start, source_end=source_end,
+                                         start=start, end=end, replace=replace, actor=actor)
+
+    def set_targets(self, keys: Sequence[tuple[KeyTuple, float]], *,
+                    actor: str = "local") -> dict[Change, int]:
+        """Many targets typed in at once (a grid pasted from a spreadsheet): all or none."""
+        return self._target_store().set_many(keys, actor=actor)
+
+    def target_changes(self, limit: int = 100) -> Sequence[dict[str, object]]:
+        """Who changed which target, newest first."""
+        return self._target_store().changes(limit)
 
     def _target_store(self) -> TargetStore:
         from saleskpi.store.targets import TargetStore
@@ -345,8 +369,7 @@ class SalesKpiService:
     # -- people ---------------------------------------------------------------------
     def people(self) -> PeopleReport:
         """Reps as people matched across sources, with likely duplicates."""
-        with AnalyticsStore(self.settings.analytics_path, read_only=True,
-                            join_writer=self.shared_writer) as store:
+        with self.reading() as store:
             return people(store)
 
     def link_reps(self, refs: Sequence[str]) -> None:
@@ -362,7 +385,8 @@ class SalesKpiService:
     def reading(self) -> Iterator[AnalyticsStore]:
         """The analytics store, read-only (read-write beside a writer of the server's)."""
         with AnalyticsStore(self.settings.analytics_path, read_only=True,
-                            join_writer=self.shared_writer) as store:
+                            join_writer=self.shared_writer) as store, \
+                store.time_limit(self.settings.query_timeout_seconds):
             yield store
 
     def find_rep(self, text: str) -> RepEntry | None:
@@ -377,8 +401,31 @@ class SalesKpiService:
         return None if row is None else RepEntry(*row)
 
     def teams(self) -> set[str]:
-        with self.reading() as store:
-            return store.teams()
+        """Every team of the data's reps: kept while the data is unchanged."""
+        return self._per_version("teams", AnalyticsStore.teams)
+
+    def rep_teams(self) -> dict[str, str | None]:
+        """Source rep id -> team, as targets name reps: kept while the data is unchanged."""
+        return self._per_version("rep_teams", AnalyticsStore.rep_teams)
+
+    def known_sources(self) -> set[str]:
+        return self._per_version("sources", AnalyticsStore.sources)
+
+    def custom_fields(self) -> set[str]:
+        """Custom fields any record or rep has (what a custom slice may name)."""
+        return self._per_version("custom_fields", AnalyticsStore.custom_fields)
+
+    def currencies_without_rates(self) -> dict[str, tuple[int, str]]:
+        """Currency -> (records, first day) of amounts with no rate to the reporting one."""
+        currency = self.settings.currency
+        found: dict[str, dict[str, tuple[int, str]]] = self._per_version(
+            "missing_rates", lambda store: {currency: store.currencies_without_rates(currency)})
+        if currency not in found:  # the reporting currency changed since it was read
+            self._lookups.pop("missing_rates", None)
+            found = self._per_version(
+                "missing_rates",
+                lambda store: {currency: store.currencies_without_rates(currency)})
+        return found[currency]
 
     def _per_version(self, name: str, load: Callable[[AnalyticsStore], T]) -> T:
         """``load(store)``, read once per data version and kept under ``name``.
@@ -480,14 +527,28 @@ def _latest_answer(cache: ResultCache[Any], question: Hashable, busy: StoreBusy)
     return found
 
 
+def active(row: ResultRow) -> bool:
+    """A row (a rep in a period) with anything counted: a value other than none or zero,
+    or a rate with cases (a 0% win rate over 5 deals is activity; 0 calls is not)."""
+    return any((v.value is not None and v.value != 0) or bool(v.denominator)
+               for v in row.values.values())
+
+
 def averages(scorecard: Scorecard) -> list[ResultRow]:
-    """The team-average row(s): the mean of the rows' values, per period."""
+    """The team-average row(s): the mean of the rows' values, per period.
+
+    Only reps active in the period count (``active``): a rep with nothing at all
+    (on leave, just hired, gone) would pull every count towards zero.
+    """
     groups: dict[str | None, list[ResultRow]] = {}
     for row in scorecard.rows:
-        groups.setdefault(row.keys.get("period"), []).append(row)
+        group = groups.setdefault(row.keys.get("period"), [])
+        if active(row):
+            group.append(row)
     result = []
     for period, rows in groups.items():
-        keys: dict[str, str | None] = {"period": period} if "period" in rows[0].keys else {}
+        keys: dict[str, str | None] = {"period": period} if any(
+            "period" in r.keys for r in scorecard.rows) else {}
         average = ResultRow(keys)
         for key, unit in scorecard.units.items():
             values = [v for r in rows if (v := r.values[key].value) is not None]

@@ -2,9 +2,13 @@
 
 ``<workspace>/uploads/<token>/files/`` holds the files; ``pending.json`` says who
 uploaded them and with which mapping and source. Confirming claims the upload
-(an atomic rename of ``pending.json``), so one token imports its files once; a
-``done.json`` stays behind so that a second confirmation is told why it is refused.
-Uploads left for a day are removed (as the web's import page does with its own).
+(an atomic rename of ``pending.json`` to ``claimed-<pid>.json``), so one token
+imports its files once; a ``done.json`` stays behind so that a second confirmation
+is told why it is refused. A claim whose process is gone (killed during the
+import) may be claimed again: the write journal has settled (or the next open of
+the store settles) whatever that import began, and importing the same files again
+changes nothing that was stored. Uploads left for a day are removed (as the web's
+import page does with its own).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from saleskpi.domain.settings import Settings
 UPLOADS = "uploads"
 SUFFIXES = (".csv", ".xlsx", ".txt", ".tsv")
 STALE_AFTER = 24 * 3600
-PENDING, CLAIMED, DONE = "pending.json", "claimed.json", "done.json"
+PENDING, DONE = "pending.json", "done.json"
+CLAIMED = "claimed-{pid}.json"  # the claiming process's id: a dead claim may be retaken
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # A file name's bytes: file systems hold 255; the rest is room for what is added to it.
 MAX_NAME = 200
@@ -107,35 +112,59 @@ def discard(stage: Stage) -> None:
     shutil.rmtree(stage.root, ignore_errors=True)
 
 
+def _claims(stage: Stage) -> list[Path]:
+    return sorted(stage.root.glob(CLAIMED.format(pid="*")))
+
+
+def _alive(claim: Path) -> bool:
+    """Whether the process that made ``claim`` still runs (it may be importing now)."""
+    try:
+        pid = int(claim.stem.removeprefix("claimed-"))
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # a process of another user has that id: assume it is the claimer
+    return True
+
+
 def claim(settings: Settings, token: str, user_id: int) -> Pending:
     """Take the upload ``token`` for importing: once, and only by whoever uploaded it."""
     gone = _("This upload is no longer waiting for confirmation; upload the files again.")
+    already = _("This upload was already imported.")
     if not _TOKEN.match(token):
         raise NotFound(gone, code="no_pending_import")
     stage = Stage(token, uploads_dir(settings) / token)
-    pending = stage.root / PENDING
+    mine = stage.root / CLAIMED.format(pid=os.getpid())
+    source = stage.root / PENDING
     try:
-        meta = json.loads(pending.read_text(encoding="utf-8"))
+        meta = json.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        if (stage.root / DONE).exists() or (stage.root / CLAIMED).exists():
-            raise Conflict(_("This upload was already imported."),
-                           code="already_imported") from None
-        raise NotFound(gone, code="no_pending_import") from None
+        claims = _claims(stage)
+        if (stage.root / DONE).exists():
+            raise Conflict(already, code="already_imported") from None
+        if not claims:
+            raise NotFound(gone, code="no_pending_import") from None
+        if _alive(claims[0]):
+            raise Conflict(already, code="already_imported") from None
+        source = claims[0]  # its importer was killed: import the files again
+        try:
+            meta = json.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise Conflict(already, code="already_imported") from None
     if meta.get("user_id") != user_id:
         raise Forbidden(_("Only whoever uploaded these files may confirm their import."))
     try:
-        pending.rename(stage.root / CLAIMED)  # atomic: of two confirmations, one wins
+        source.rename(mine)  # atomic: of two confirmations, one wins
     except FileNotFoundError:
-        raise Conflict(_("This upload was already imported."),
-                       code="already_imported") from None
+        raise Conflict(already, code="already_imported") from None
     return Pending(stage, user_id, meta.get("mapping") or None, meta.get("source") or None)
 
 
 def finish(pending: Pending) -> None:
     """After the import: drop the files, keep a note that the token was used."""
     shutil.rmtree(pending.stage.folder, ignore_errors=True)
-    claimed = pending.stage.root / CLAIMED
-    if claimed.exists():
+    for claimed in _claims(pending.stage):
         claimed.rename(pending.stage.root / DONE)
 
 
@@ -150,8 +179,8 @@ def clean_stale(root: Path) -> None:
 def open_stage(settings: Settings, token: str) -> Stage:
     """A stage made by ``new_stage`` whose files were not tried yet (``NotFound`` otherwise)."""
     stage = Stage(token, uploads_dir(settings) / token)
-    if not _TOKEN.match(token) or not stage.folder.is_dir() or any(
-            (stage.root / name).exists() for name in (PENDING, CLAIMED, DONE)):
+    if not _TOKEN.match(token) or not stage.folder.is_dir() or _claims(stage) or any(
+            (stage.root / name).exists() for name in (PENDING, DONE)):
         raise NotFound(_("This upload is no longer waiting for confirmation; upload the "
                          "files again."), code="no_pending_import")
     return stage

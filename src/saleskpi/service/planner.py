@@ -10,15 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from saleskpi.domain.i18n import current_language
 from saleskpi.domain.planning import (
+    GOALS,
     RATE_KEYS,
     RATE_PARTS,
     GoalKpi,
+    PlanningError,
     Rate,
     ReversePlan,
     plan_activity,
@@ -30,17 +32,29 @@ from saleskpi.domain.query import (
     Period,
     ResultRow,
     Scope,
+    Where,
     local_midnight_utc,
     period_start,
+    plain_number,
 )
 from saleskpi.domain.targets import (
+    SUM_OF_REPS,
+    KeyTuple,
     Level,
     TargetRecord,
     effective,
     period_bounds,
     spans_period,
 )
-from saleskpi.service.attainment import PlanLine, compare, elapsed_share, is_cumulative
+from saleskpi.service.attainment import (
+    Pace,
+    PlanLine,
+    attainment_of,
+    compare,
+    elapsed_share,
+    is_cumulative,
+    pace,
+)
 
 if TYPE_CHECKING:
     from saleskpi.service.core import SalesKpiService
@@ -90,48 +104,68 @@ def whose(target: TargetRecord) -> str | None:
 def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None = None,
                    period: Period | None = None, scope: Scope = EVERYTHING,
                    targets: Sequence[TargetRecord] | None = None,
-                   who: str | None = None) -> list[PlanLine]:
+                   who: str | None = None, activity: bool = True) -> list[PlanLine]:
     """Every target whose period contains ``at``, against its actual up to the end of ``at``.
 
     Rep targets compare with the rep, team targets with the team (``where team``),
-    company targets with the company totals. Sorted furthest behind first. With
-    ``level`` and ``who`` only the targets of that one rep or team: a page about one
-    rep need not measure the plans of all the others.
+    company targets with the company totals. A team's and the company's plan of a KPI
+    that adds up (calls, deals won, revenue) is the sum of its reps' plans for the same
+    period, unless one was set for it (then ``sum_of_reps`` is shown beside it). Each
+    line is paced by working days (``attainment.pace``); ``activity``: for deals won and
+    revenue, the calls and meetings a remaining working day needs (reverse planner).
+    Sorted furthest behind first. With ``level`` and ``who`` only the targets of that
+    one rep or team: a page about one rep need not measure the plans of all the others.
     """
     if targets is None:
         targets = service.targets_on(at)
+    catalog = service.catalog
+    current = [t for t in effective(targets) if t.contains(at)
+               and (period is None or spans_period(t.period_start, t.period_end, period))]
+    sums = _sums_of_reps(service, current)
+    derived = [t for key, t in sums.items() if key not in {x.key for x in current}]
     chosen = [
-        t for t in effective(targets)
-        if t.contains(at) and (level is None or t.level == level)
-        and (period is None or spans_period(t.period_start, t.period_end, period))
+        t for t in [*current, *derived]
+        if (level is None or t.level == level)
         and _visible(t, scope)
         and (level is None or level == "company" or who is None or whose(t) == who)
     ]
-    catalog = service.catalog
     groups: dict[tuple[Level, dt.date, dt.date], list[TargetRecord]] = defaultdict(list)
     for target in chosen:
         groups[(target.level, target.period_start, target.period_end)].append(target)
     names = rep_names(service) if any(t.level == "rep" for t in chosen) else {}
     lines: list[PlanLine] = []
     zone = service.settings.timezone
+    holidays = service.settings.holidays
     lang = current_language()
+    history = _History(service, at, scope) if activity else None
     for (group_level, first, last), members in groups.items():
         kpis = tuple(sorted({t.kpi for t in members if t.kpi in catalog.kpis}))
         actual_rows: dict[str | None, ResultRow] = {}
+        totals: dict[tuple[str | None, str], float] = {}
+        daily: dict[tuple[str | None, str], list[float]] = {}
         if kpis:
             until = min(at, last)
-            query = KpiQuery(kpis, start=first, end=until)
+            where: Where = ()
+            by: tuple[str, ...] = ()
             if group_level != "company":
                 values = sorted({(t.rep_id if group_level == "rep" else t.team) or ""
                                  for t in members})
-                query = KpiQuery(kpis, by=(group_level,), start=first, end=until,
-                                 where=((group_level, tuple(values)),))
-            card = service.scorecard(
-                query, scope, totals=False,
-                now=local_midnight_utc(until + dt.timedelta(days=1), zone))
-            for found in card.rows:
-                actual_rows[found.keys.get(group_level) if group_level != "company"
-                            else None] = found
+                by, where = (group_level,), ((group_level, tuple(values)),)
+            now = local_midnight_utc(until + dt.timedelta(days=1), zone)
+            # KPIs that add up come day by day (their days give the projection's range,
+            # their sum the actual); the others over the whole span.
+            adding = tuple(k for k in kpis if is_cumulative(catalog.kpis[k]))
+            others = tuple(k for k in kpis if k not in adding)
+            if others:
+                card = service.scorecard(KpiQuery(others, by=by, start=first, end=until,
+                                                  where=where), scope, totals=False, now=now)
+                for found in card.rows:
+                    actual_rows[found.keys.get(group_level) if group_level != "company"
+                                else None] = found
+            if adding:
+                totals, daily = _daily(service, KpiQuery(adding, by=by, period="day",
+                                                         start=first, end=until, where=where),
+                                       group_level, scope, now, holidays)
         elapsed, total = elapsed_share(first, last, at)
         for target in members:
             spec = catalog.kpis.get(target.kpi)
@@ -140,22 +174,134 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
             higher = spec.higher_is_better if spec else True
             cumulative = is_cumulative(spec) if spec else False
             actual = value.value if value else None
-            if actual is None and cumulative:
-                actual = 0.0  # no rows at all: nothing was done yet
+            if cumulative:
+                # No rows at all: nothing was done yet.
+                actual = totals.get((whose(target), target.kpi), 0.0)
             result = compare(target.value, actual,
                              higher_is_better=higher, cumulative=cumulative,
                              elapsed_days=elapsed, period_days=total)
+            paced = pace(target.value, actual, cumulative=cumulative, first=first, last=last,
+                         at=at, holidays=holidays,
+                         daily=daily.get((whose(target), target.kpi), []))
+            # The projection is the working-day one, and none before enough days have gone.
+            result = replace(result, projection=paced.projection,
+                             projected_attainment=attainment_of(target.value,
+                                                                paced.projection, higher))
             unit = (service.settings.currency if spec.unit == "money" else spec.unit) \
                 if spec else ""
+            summed = sums.get(target.key)
             lines.append(PlanLine(
                 target, spec.display_name(lang) if spec else target.kpi, unit, higher,
                 cumulative, at, elapsed, total, result,
                 rep_name=names.get(target.rep_id or "") if target.level == "rep" else None,
                 numerator=value.numerator if value and value.is_ratio else None,
                 denominator=value.denominator if value and value.is_ratio else None,
+                pace=paced,
+                sum_of_reps=summed.value if summed is not None and target.level != "rep"
+                else None,
+                activity=history.activity(target, actual, paced) if history else None,
             ))
     lines.sort(key=PlanLine.sort_key)
     return lines
+
+
+def _sums_of_reps(service: SalesKpiService,
+                  targets: Sequence[TargetRecord]) -> dict[KeyTuple, TargetRecord]:
+    """Per team and for the company, the sum of the reps' plans of each KPI that adds up
+    and each period, as targets of source SUM_OF_REPS (never stored)."""
+    catalog = service.catalog
+    reps = [t for t in targets if t.level == "rep" and t.kpi in catalog.kpis
+            and is_cumulative(catalog.kpis[t.kpi])]
+    if not reps:
+        return {}
+    teams = service.rep_teams()
+    totals: dict[KeyTuple, tuple[float, dt.datetime]] = {}
+    for target in reps:
+        keys: list[KeyTuple] = [(target.kpi, target.period_start, target.period_end, None,
+                                 None)]
+        team = teams.get(target.rep_id or "")
+        if team:
+            keys.append((target.kpi, target.period_start, target.period_end, None, team))
+        for key in keys:
+            value, changed = totals.get(key, (0.0, target.updated_at))
+            totals[key] = (value + target.value, max(changed, target.updated_at))
+    return {key: TargetRecord(0, SUM_OF_REPS, key[0], key[1], key[2], None, key[4], value,
+                              changed)
+            for key, (value, changed) in totals.items()}
+
+
+def _daily(service: SalesKpiService, query: KpiQuery, level: Level, scope: Scope,
+           now: dt.datetime, holidays: Sequence[dt.date]
+           ) -> tuple[dict[tuple[str | None, str], float],
+                      dict[tuple[str | None, str], list[float]]]:
+    """(rep or team or None, KPI) -> the KPI over the query's days (their sum: the KPI
+    adds up), and on each working day of them."""
+    assert query.start is not None and query.end is not None
+    card = service.scorecard(query, scope, totals=False, now=now)
+    days = [query.start + dt.timedelta(days=i)
+            for i in range((query.end - query.start).days + 1)]
+    off = set(holidays)
+    working = [d.isoformat() for d in days if d.weekday() < 5 and d not in off]
+    found: dict[tuple[str | None, str], dict[str, float]] = defaultdict(dict)
+    for row in card.rows:
+        who = row.keys.get(level) if level != "company" else None
+        for key, value in row.values.items():
+            found[(who, key)][row.keys.get("period") or ""] = float(value.value or 0)
+    totals = {key: sum(by_day.values()) for key, by_day in found.items()}
+    return totals, {key: [by_day.get(d, 0.0) for d in working]
+                    for key, by_day in found.items()}
+
+
+class _History:
+    """Conversion rates of reps, teams and the company over the months before ``at``, read
+    once per level, for the activity a remaining goal needs."""
+
+    def __init__(self, service: SalesKpiService, at: dt.date, scope: Scope) -> None:
+        self.service, self.scope = service, scope
+        self.window = history_window(at, 3)
+        self._counts: dict[Level, dict[str | None, FunnelCounts]] = {}
+
+    def counts(self, level: Level, who: str | None) -> FunnelCounts | None:
+        """The history of a rep, a team or (None) the company: one query by rep, added up
+        for teams and the company (calls, meetings, deals and revenue add up)."""
+        if not self._counts:
+            first, last = self.window
+            card = self.service.scorecard(KpiQuery(HISTORY_KPIS, by=("rep",), start=first,
+                                                   end=last), self.scope, totals=False)
+            teams = self.service.rep_teams()
+            reps: dict[str | None, FunnelCounts] = {}
+            by_team: dict[str | None, FunnelCounts] = {}
+            company = FunnelCounts(0.0, 0.0, 0.0, 0.0)
+            for row in card.rows:
+                rep = row.keys.get("rep")
+                counts = reps[rep] = _counts(row)
+                team = teams.get(rep or "")
+                if team:
+                    by_team[team] = counts.plus(by_team.get(team))
+                company = counts.plus(company)
+            self._counts = {"rep": reps, "team": by_team, "company": {None: company}}
+        return self._counts[level].get(who)
+
+    def activity(self, target: TargetRecord, actual: float | None,
+                 paced: Pace) -> dict[str, Any] | None:
+        """Calls and meetings per working day left to close the gap (None: not a deals or
+        revenue plan, nothing left to do, no working day left, or no history)."""
+        if target.kpi not in GOALS or not paced.left:
+            return None
+        gap = target.value - (actual or 0.0)
+        if gap <= 0:
+            return None
+        counts = self.counts(target.level, whose(target))
+        if counts is None:
+            return None
+        goal_kpi: GoalKpi = "revenue" if target.kpi == "revenue" else "deals_won"
+        try:
+            plan = plan_activity(goal_kpi, Fraction(str(gap)), counts.rates(), paced.left,
+                                 deal_size=counts.deal_size())
+        except PlanningError:
+            return None
+        return {need.what: plain_number(float(need.per_day_exact)) for need in plan.needs
+                if need.what in ("calls", "meetings")}
 
 
 # -- reverse planning from history ---------------------------------------------------
@@ -189,6 +335,12 @@ class FunnelCounts:
             if rate is not None:
                 rates.append(rate)
         return rates
+
+    def plus(self, other: FunnelCounts | None) -> FunnelCounts:
+        if other is None:
+            return self
+        return FunnelCounts(self.calls + other.calls, self.meetings + other.meetings,
+                            self.deals_won + other.deals_won, self.revenue + other.revenue)
 
     def deal_size(self) -> Fraction | None:
         if not self.deals_won:
@@ -260,7 +412,7 @@ def reverse_plan(service: SalesKpiService, request: ReverseRequest,
     rep's team (for a team: of that team; for the company: of all reps).
     """
     first, last = period_bounds(request.at, request.period)
-    days = request.working_days or working_days(first, last)
+    days = request.working_days or working_days(first, last, service.settings.holidays)
     if request.rates:
         plan = plan_activity(request.goal_kpi, request.goal, request.rates, days,
                              deal_size=request.deal_size, period_start=first,

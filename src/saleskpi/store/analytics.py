@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from saleskpi.domain.errors import Busy
+from saleskpi.domain.errors import Busy, QueryTimeout
 from saleskpi.domain.files import private_dir, private_file
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
+from saleskpi.store.commit_markers import MARKER_TABLE, has_markers
 from saleskpi.store.first_contacts import (
     FIRST_CONTACTS_DDL,
     forget_first_contacts,
@@ -24,6 +25,12 @@ from saleskpi.store.first_contacts import (
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as IbisDuckDB
+
+# Tables whose ``custom`` JSON may hold a custom slice's field.
+CUSTOM_FIELD_TABLES = ("reps", "leads", "deals", "activities", "accounts")
+# Tables with money in a currency, and the day its rate is taken on (as the engine does).
+MONEY_TABLES = (("deals", "coalesce(t.closed_at, t.created_at)"),
+                ("revenue", "t.occurred_at"), ("spend", "t.date"))
 
 # One person may be a rep in several sources (a company that moved CRM, or a CRM
 # plus spreadsheets). rep_links holds the matches a user made by hand; reps with
@@ -71,6 +78,9 @@ REP_PEOPLE_DDL = [
 #   (no saleskpi_meta)  made before versions: entity tables and the rep_people view
 #   2                   lead_first_contacts and deal_first_contacts, kept at write time
 SCHEMA_VERSION = 2
+# After a question's time is up, its connection is interrupted this often until the
+# computation gives up (a query started between two interrupts is stopped too).
+INTERRUPT_EVERY_SECONDS = 0.05
 META_DDL = """CREATE TABLE IF NOT EXISTS saleskpi_meta (
     key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"""
 # An upgrade computes first contacts from every activity: 17-20 s for 32 million
@@ -205,11 +215,24 @@ class AnalyticsStore:
                 self.con.execute("SET TimeZone = 'UTC'")
             else:
                 self._upgrade()
+        self._settle_journal(present, writable=not read_only)
         self._ibis: IbisDuckDB | None = None
+
+    def _settle_journal(self, present: set[str], *, writable: bool) -> None:
+        """Finish or roll back the writes a killed process left half done (store/journal.py).
+
+        A writer checks the journal on every open; a reader only when DuckDB holds the
+        commit marker of a write that SQLite may not have completed (so reads never
+        see new facts beside old targets, and cost nothing otherwise).
+        """
+        if self._writer or (MARKER_TABLE in present and has_markers(self.con)):
+            from saleskpi.store.journal import recover  # SQLAlchemy: only when needed
+
+            recover(self.con, self.path, writable=writable)
 
     def _schema_objects(self) -> set[str]:
         """The tables and views this store has of those the schema version needs."""
-        names = ", ".join(f"'{n}'" for n in CURRENT_OBJECTS)
+        names = ", ".join(f"'{n}'" for n in (*CURRENT_OBJECTS, MARKER_TABLE))
         return {name for (name,) in self.con.execute(
             "SELECT table_name FROM information_schema.tables "
             f"WHERE table_catalog = current_database() AND table_schema = 'main' "
@@ -275,6 +298,44 @@ class AnalyticsStore:
         rows = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
         return int(rows[0][0]) if rows else 0
 
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """Stop this connection's queries once ``seconds`` have passed (0: never).
+
+        A timer thread interrupts the running query (DuckDB's ``interrupt``) and keeps
+        interrupting every later one until the block ends, so a computation made of
+        many queries stops too. The interrupted query raises ``QueryTimeout``.
+        """
+        if seconds <= 0:
+            yield
+            return
+        done = threading.Event()
+        fired = threading.Event()
+
+        def watch() -> None:
+            if done.wait(seconds):
+                return
+            fired.set()
+            self.con.interrupt()
+            while not done.wait(INTERRUPT_EVERY_SECONDS):
+                self.con.interrupt()
+
+        watcher = threading.Thread(target=watch, name="saleskpi-query-timeout", daemon=True)
+        watcher.start()
+        try:
+            yield
+        except duckdb.Error as exc:
+            if fired.is_set() or isinstance(exc, duckdb.InterruptException):
+                raise QueryTimeout(_(
+                    "the question took longer than {seconds} s (the query_timeout_seconds "
+                    "setting) and was stopped; narrow it: a shorter --from/--to range, a "
+                    "coarser --period, fewer KPIs or --by slices, or a --where filter",
+                    seconds=f"{seconds:g}")) from exc
+            raise
+        finally:
+            done.set()
+            watcher.join()
+
     def fetch(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[Any]:
         return self.con.execute(sql, params).fetchall()
 
@@ -316,19 +377,63 @@ class AnalyticsStore:
         rep_id, name, team = rows[0]
         return str(rep_id), str(name), None if team is None else str(team)
 
+    def rep_teams(self) -> dict[str, str | None]:
+        """Source rep id -> team (targets name reps by their source id)."""
+        return {str(i): None if t is None else str(t)
+                for i, t in self.fetch("SELECT id, team FROM reps")}
+
     def teams(self) -> set[str]:
         return {str(t) for (t,) in self.fetch(
             "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}
 
-    def delete_ids(self, source: str, ids: dict[str, list[str]]) -> dict[str, int]:
+    def sources(self) -> set[str]:
+        """Lead and account sources, and spend channels: what ``--where source=`` names."""
+        return {str(s) for (s,) in self.fetch(
+            "SELECT source FROM leads WHERE source IS NOT NULL UNION "
+            "SELECT source FROM accounts WHERE source IS NOT NULL UNION "
+            "SELECT channel FROM spend WHERE channel IS NOT NULL")}
+
+    def custom_fields(self) -> set[str]:
+        """Names of the custom fields any record or rep has (custom slices may use them)."""
+        parts = " UNION ".join(
+            f"SELECT DISTINCT unnest(json_keys(custom)) AS k FROM \"{name}\" "
+            "WHERE custom IS NOT NULL" for name in CUSTOM_FIELD_TABLES)
+        return {str(k) for (k,) in self.fetch(parts)}
+
+    def currencies_without_rates(self, currency: str) -> dict[str, tuple[int, str]]:
+        """Currency -> (records, their first day) of deals, revenue and spend in another
+        currency than ``currency`` with no ``fx_rates`` row on or before their day.
+
+        Their amounts would be missing from every money KPI: the caller refuses to
+        answer rather than print a total that silently leaves them out.
+        """
+        found: dict[str, tuple[int, str]] = {}
+        for table, day in MONEY_TABLES:
+            rows = self.fetch(
+                f"SELECT upper(t.currency), count(*), min(CAST({day} AS DATE)) "
+                f"FROM \"{table}\" t WHERE t.currency IS NOT NULL AND trim(t.currency) <> '' "
+                "AND upper(t.currency) <> $rc AND NOT EXISTS (SELECT 1 FROM fx_rates r "
+                f"WHERE upper(r.currency) = upper(t.currency) AND r.date <= CAST({day} AS DATE)) "
+                "GROUP BY 1", {"rc": currency.upper()})
+            for code, count, first in rows:
+                before = found.get(str(code), (0, ""))
+                first_day = "" if first is None else str(first)
+                earliest = min(x for x in (before[1], first_day) if x) if (before[1] or first_day) \
+                    else ""
+                found[str(code)] = (before[0] + int(count), earliest)
+        return found
+
+    def delete_ids(self, source: str, ids: dict[str, list[str]], *,
+                   in_transaction: bool = False) -> dict[str, int]:
         """Delete rows of ``source`` by entity and id, in one transaction; rows deleted.
 
+        ``in_transaction``: in the caller's transaction (a sync batch's journaled write).
         A deleted activity may have been its lead's or deal's first contact, so those
         are refreshed. (Deleted leads and deals keep their activities, and so their
         first contacts, as the query over activities would: nothing to refresh.)
         """
         deleted: dict[str, int] = {}
-        with self.transaction() as con:
+        with contextlib.nullcontext(self.con) if in_transaction else self.transaction() as con:
             for entity, chosen_ids in ids.items():
                 key = ENTITIES[entity].key[0]
                 chosen = f'datasource = ? AND "{key}" IN (SELECT unnest(?::VARCHAR[]))'

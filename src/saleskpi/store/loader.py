@@ -1,13 +1,14 @@
 """Write validated tables into the store: check references, count, upsert.
 
-The whole import is one DuckDB transaction: either every table is written or
-none is. Rows are keyed by (source, key), so importing the same data again
-finds every row unchanged and writes nothing.
+The whole import is one journaled write (``store/journal.py``): the facts in one
+DuckDB transaction, the targets and the import-log entry in SQLite, and either
+all of it is stored or none of it, even if the process is killed in between.
+Rows are keyed by (source, key), so importing the same data again finds every
+row unchanged and writes nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from saleskpi.domain.schema import ENTITIES, LOAD_ORDER, SQL_TYPES, Entity
 from saleskpi.domain.tables import TypedTable
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.first_contacts import ACTIVITY_COLUMNS, refresh_first_contacts
+from saleskpi.store.journal import StateChanges, journaled, log_entry
 
 if TYPE_CHECKING:
     from saleskpi.store.target_import import TargetImport
@@ -85,8 +87,29 @@ class Loader:
         self.progress = progress or (lambda _msg: None)
         self.staged: list[str] = []
         self._targets: TargetImport | None = None
+        self.logged = False  # the import log has this run (written with its facts)
 
-    def run(self, tables: Iterable[TypedTable], *, dry_run: bool) -> ImportReport:
+    def run(self, tables: Iterable[TypedTable], *, dry_run: bool,
+            log_origin: str | None = None) -> ImportReport:
+        """Check, count and (unless ``dry_run``) write, as one journaled write.
+
+        ``log_origin``: record the import in the import log, in the same write (then
+        ``logged`` is True); a sync's batches are not logged.
+        """
+        try:
+            if self.prepare(tables) and not dry_run:
+                self.progress(_("writing"))
+                changes = StateChanges(
+                    log=log_entry(log_origin, self.report) if log_origin else None)
+                with journaled(self.con, self.store.path, "import", self.source, changes):
+                    self.write_staged(changes)
+                self.logged = log_origin is not None
+        finally:
+            self.drop_staged()
+        return self.report
+
+    def prepare(self, tables: Iterable[TypedTable]) -> bool:
+        """Stage, check and count; False (the report says why) if the import is refused."""
         by_entity: dict[str, list[TypedTable]] = {}
         for table in tables:
             by_entity.setdefault(table.entity, []).append(table)
@@ -107,26 +130,28 @@ class Loader:
                 self.report.entities[name] = (
                     self._routed().count() if name == ROUTED_TO_STATE
                     else self._count(ENTITIES[name]))
-            if not dry_run:
-                self.progress(_("writing"))
-                # SQLite commits only after DuckDB has; a failure in either undoes both.
-                routed = (self._routed().transaction() if ROUTED_TO_STATE in self.staged
-                          else contextlib.nullcontext())
-                with routed, self.store.transaction():
-                    for name in self.staged:
-                        if name == ROUTED_TO_STATE:
-                            self._routed().write()
-                        else:
-                            self._write(ENTITIES[name])
         except ImportRejected:
             for name in self.staged:
                 self.report.entities.setdefault(name, EntityCounts()).rejected = (
                     self._staged_count(name)
                 )
-        finally:
-            for name in self.staged:
-                self.con.execute(f'DROP TABLE IF EXISTS "stage_{name}"')
-        return self.report
+            return False
+        return True
+
+    def write_staged(self, changes: StateChanges) -> None:
+        """Write the staged facts on the open transaction; targets go to ``changes``
+        (SQLite's side of the same journaled write)."""
+        for name in self.staged:
+            if name == ROUTED_TO_STATE:
+                changes.targets_source = self.source
+                changes.targets = self._routed().journal_rows()
+            else:
+                self._write(ENTITIES[name])
+
+    def drop_staged(self) -> None:
+        for name in self.staged:
+            self.con.execute(f'DROP TABLE IF EXISTS "stage_{name}"')
+        self.staged = []
 
     def _routed(self) -> TargetImport:
         if self._targets is None:

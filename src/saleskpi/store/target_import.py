@@ -8,8 +8,8 @@ to SQLite instead of DuckDB:
 * every ``kpi`` must name a KPI of the catalogue (error at file, row, column kpi);
 * counts (inserted / updated / unchanged) are taken against SQLite, so importing
   the same targets again changes nothing;
-* the SQLite writes happen in a transaction that commits only after the DuckDB
-  transaction of the same import has committed, and is rolled back if it fails.
+* the targets are written in SQLite as part of the import's journaled write
+  (``store/journal.py``): stored if and only if the import's facts are.
 
 The transactional store sits beside the analytical one in the workspace
 (``Settings.state_url``, ``Settings.user_kpis_path``), which is how the Loader,
@@ -19,8 +19,6 @@ given only its AnalyticsStore, finds both.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport
-from saleskpi.domain.targets import KeyTuple, now_utc
-from saleskpi.store.targets import existing_by_key, upsert
+from saleskpi.domain.targets import KeyTuple
+from saleskpi.store.targets import existing_by_key, who_key
 
 STAGE_TABLE = "stage_targets"
 STATE_FILE = "state.sqlite"  # as Settings.state_url
@@ -64,7 +62,6 @@ class TargetImport:
         self.workspace = analytics_path.parent
         self.source = source
         self.report = report
-        self._session: Session | None = None
         self._rows: list[StagedTarget] | None = None
 
     @property
@@ -123,14 +120,13 @@ class TargetImport:
         from saleskpi.store.state import engine_for
 
         with Session(engine_for(self.state_url)) as session:
-            return {k: (r.value, r.custom)
-                    for k, r in existing_by_key(session, self.source).items()}
+            return {k: (r.value, r.custom) for k, r in existing_by_key(session).items()}
 
     def count(self) -> EntityCounts:
         stored = self._stored()
         counts = EntityCounts()
         for target in self.staged():
-            before = stored.get(target.key)
+            before = stored.get(who_key(target.key))
             if before is None:
                 counts.inserted += 1
             elif before == (target.value, target.custom):
@@ -140,26 +136,8 @@ class TargetImport:
         return counts
 
     # -- writing ---------------------------------------------------------------
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Wraps the DuckDB transaction: commits after it, rolls back if anything fails."""
-        from saleskpi.store.state import engine_for
-
-        with Session(engine_for(self.state_url)) as session, session.begin():
-            self._session = session
-            try:
-                yield
-            finally:
-                self._session = None
-
-    def write(self) -> None:
-        """Upsert the staged targets (inside ``transaction``); flushed, not committed."""
-        session = self._session
-        assert session is not None, "write() runs inside transaction()"
-        existing = existing_by_key(session, self.source)
-        now = now_utc()
-        for target in self.staged():
-            upsert(session, existing, self.source, target.key, target.value, target.custom,
-                   now)
-        session.flush()  # a database error here still rolls back the DuckDB side
-
+    def journal_rows(self) -> list[dict[str, object]]:
+        """The staged targets as the write journal keeps them (JSON), for SQLite's side."""
+        return [{"kpi": t.key[0], "period_start": t.key[1].isoformat(),
+                 "period_end": t.key[2].isoformat(), "rep_id": t.key[3], "team": t.key[4],
+                 "value": t.value, "custom": t.custom} for t in self.staged()]

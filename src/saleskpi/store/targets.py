@@ -1,9 +1,10 @@
-"""Targets (plans) in the transactional store: set, list, delete, upsert.
+"""Targets (plans) in the transactional store: set, list, delete, upsert, copy.
 
 A target is a value for one KPI over one period, for a rep, a team or the whole
-company (no rep and no team). It is identified by (source, kpi, period_start,
-period_end, rep_id, team): targets typed in with ``saleskpi target set`` have the
-source ``manual``, imported ones the import's source.
+company (no rep and no team). There is one per KPI, period and rep, team or company
+(``who_key``), whatever its source: setting it again, by hand (source ``manual``) or
+by an import (the import's source), replaces it. Every change is logged in
+``target_changes``: who, when, the value before and after.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Engine, delete, select
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.orm import Session
 
 from saleskpi.domain.targets import (
@@ -21,44 +22,63 @@ from saleskpi.domain.targets import (
     TargetRecord,
     now_utc,
 )
-from saleskpi.store.state.models import Target
+from saleskpi.store.state.models import Target, TargetChangeLog
 
 
-def _key_filter(source: str, kpi: str, first: dt.date, last: dt.date, rep_id: str | None,
+def who_key(key: KeyTuple) -> KeyTuple:
+    """``key`` as the target's identity: a rep's target is the rep's whatever team is
+    written beside it."""
+    kpi, first, last, rep_id, team = key
+    return (kpi, first, last, rep_id, None if rep_id is not None else team)
+
+
+def _who_filter(kpi: str, first: dt.date, last: dt.date, rep_id: str | None,
                 team: str | None) -> list[ColumnElement[bool]]:
-    return [
-        Target.source == source,
-        Target.kpi == kpi,
-        Target.period_start == first,
-        Target.period_end == last,
-        Target.rep_id.is_(None) if rep_id is None else Target.rep_id == rep_id,
-        Target.team.is_(None) if team is None else Target.team == team,
-    ]
+    where = [Target.kpi == kpi, Target.period_start == first, Target.period_end == last,
+             Target.rep_id.is_(None) if rep_id is None else Target.rep_id == rep_id]
+    if rep_id is None:
+        where.append(Target.team.is_(None) if team is None else Target.team == team)
+    return where
 
 
-def existing_by_key(session: Session, source: str) -> dict[KeyTuple, Target]:
-    """Every target of ``source``, by its key."""
-    rows = session.scalars(select(Target).where(Target.source == source))
-    return {(r.kpi, r.period_start, r.period_end, r.rep_id, r.team): r for r in rows}
+def existing_by_key(session: Session) -> dict[KeyTuple, Target]:
+    """Every stored target, by ``who_key``."""
+    rows = session.scalars(select(Target))
+    return {who_key((r.kpi, r.period_start, r.period_end, r.rep_id, r.team)): r for r in rows}
 
 
+def log_change(session: Session, *, actor: str, action: str, key: KeyTuple,
+               old: float | None, new: float | None, source: str | None,
+               now: dt.datetime) -> None:
+    kpi, first, last, rep_id, team = key
+    session.add(TargetChangeLog(changed_at=now, actor=actor, action=action, kpi=kpi,
+                                period_start=first, period_end=last, rep_id=rep_id,
+                                team=team, old_value=old, new_value=new, source=source))
 
 
 def upsert(session: Session, existing: dict[KeyTuple, Target], source: str, key: KeyTuple,
-           value: float, custom: dict[str, object] | None, now: dt.datetime) -> Change:
-    """Insert or update one target in ``session``; ``existing`` is kept up to date."""
-    row = existing.get(key)
+           value: float, custom: dict[str, object] | None, now: dt.datetime, *,
+           actor: str = "local", action: str = "set") -> Change:
+    """Insert or replace the one target of ``key``'s KPI, period and rep, team or company;
+    ``existing`` (by ``who_key``) is kept up to date and the change logged."""
+    row = existing.get(who_key(key))
     if row is None:
         kpi, first, last, rep_id, team = key
         row = Target(source=source, kpi=kpi, period_start=first, period_end=last,
                      rep_id=rep_id, team=team, value=value, custom=custom, updated_at=now)
         session.add(row)
-        existing[key] = row
+        existing[who_key(key)] = row
+        log_change(session, actor=actor, action=action, key=key, old=None, new=value,
+                   source=source, now=now)
         return "inserted"
     if row.value == value and row.custom == custom:
         return "unchanged"
+    log_change(session, actor=actor, action="replaced" if action == "set" else action,
+               key=key, old=row.value, new=value, source=source, now=now)
     row.value = value
     row.custom = custom
+    row.source = source
+    row.team = key[4]
     row.updated_at = now
     return "updated"
 
@@ -79,19 +99,29 @@ class TargetStore:
 
     def set(self, *, kpi: str, period_start: dt.date, period_end: dt.date, value: float,
             rep_id: str | None = None, team: str | None = None,
-            source: str = MANUAL_SOURCE) -> tuple[TargetRecord, Change]:
+            source: str = MANUAL_SOURCE, actor: str = "local") -> tuple[TargetRecord, Change]:
+        """Set the target of a KPI, period and rep, team or company, replacing any other
+        (whatever its source)."""
+        key: KeyTuple = (kpi, period_start, period_end, rep_id, team)
         with Session(self.engine) as session, session.begin():
-            existing = {
-                (r.kpi, r.period_start, r.period_end, r.rep_id, r.team): r
-                for r in session.scalars(select(Target).where(
-                    *_key_filter(source, kpi, period_start, period_end, rep_id, team)))
-            }
-            change = upsert(session, existing, source,
-                            (kpi, period_start, period_end, rep_id, team), value, None,
-                            now_utc())
+            existing = {who_key(key): r for r in session.scalars(select(Target).where(
+                *_who_filter(kpi, period_start, period_end, rep_id, team)))}
+            change = upsert(session, existing, source, key, value, None, now_utc(),
+                            actor=actor)
             session.flush()
-            row = existing[(kpi, period_start, period_end, rep_id, team)]
-            return record_of(row), change
+            return record_of(existing[who_key(key)]), change
+
+    def set_many(self, keys: Sequence[tuple[KeyTuple, float]], *, actor: str = "local",
+                 action: str = "set") -> dict[Change, int]:
+        """Set many targets (typed in) in one transaction: all or none."""
+        now = now_utc()
+        counts: dict[Change, int] = {"inserted": 0, "updated": 0, "unchanged": 0}
+        with Session(self.engine) as session, session.begin():
+            existing = existing_by_key(session)
+            for key, value in keys:
+                counts[upsert(session, existing, MANUAL_SOURCE, key, value, None, now,
+                              actor=actor, action=action)] += 1
+        return counts
 
     def list(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
              rep_id: str | None = None, team: str | None = None,
@@ -114,13 +144,57 @@ class TargetStore:
 
     def delete(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
                rep_id: str | None = None, team: str | None = None,
-               source: str = MANUAL_SOURCE) -> int:
-        with Session(self.engine) as session, session.begin():
-            result = session.execute(delete(Target).where(
-                *_key_filter(source, kpi, period_start, period_end, rep_id, team)))
-            return int(getattr(result, "rowcount", 0) or 0)
+               source: str | None = None, actor: str = "local") -> int:
+        """Delete the target of a KPI, period and rep, team or company (of ``source`` only,
+        if given)."""
+        where = _who_filter(kpi, period_start, period_end, rep_id, team)
+        if source is not None:
+            where.append(Target.source == source)
+        return self._delete(where, actor)
 
-    def delete_ids(self, ids: Sequence[int]) -> int:
+    def delete_ids(self, ids: Sequence[int], actor: str = "local") -> int:
+        return self._delete([Target.id.in_(ids)], actor)
+
+    def _delete(self, where: Sequence[ColumnElement[bool]], actor: str) -> int:
+        now = now_utc()
         with Session(self.engine) as session, session.begin():
-            result = session.execute(delete(Target).where(Target.id.in_(ids)))
-            return int(getattr(result, "rowcount", 0) or 0)
+            rows = [*session.scalars(select(Target).where(*where))]
+            for row in rows:
+                log_change(session, actor=actor, action="deleted",
+                           key=(row.kpi, row.period_start, row.period_end, row.rep_id,
+                                row.team), old=row.value, new=None, source=row.source,
+                           now=now)
+                session.delete(row)
+            return len(rows)
+
+    def copy(self, *, source_start: dt.date, source_end: dt.date, start: dt.date,
+             end: dt.date, replace: bool = False, actor: str = "local"
+             ) -> dict[Change, int]:
+        """Copy every target of the period [source_start, source_end] to [start, end]
+        (as typed in); one already set there is kept unless ``replace``."""
+        now = now_utc()
+        counts: dict[Change, int] = {"inserted": 0, "updated": 0, "unchanged": 0}
+        with Session(self.engine) as session, session.begin():
+            existing = existing_by_key(session)
+            originals = [*session.scalars(select(Target).where(
+                Target.period_start == source_start, Target.period_end == source_end))]
+            for row in originals:
+                key: KeyTuple = (row.kpi, start, end, row.rep_id, row.team)
+                if who_key(key) in existing and not replace:
+                    counts["unchanged"] += 1
+                    continue
+                counts[upsert(session, existing, MANUAL_SOURCE, key, row.value, row.custom,
+                              now, actor=actor, action="copied")] += 1
+        return counts
+
+    def changes(self, limit: int = 100) -> Sequence[dict[str, object]]:
+        """The latest changes, newest first."""
+        query = select(TargetChangeLog).order_by(TargetChangeLog.id.desc()).limit(limit)
+        with Session(self.engine) as session:
+            return [{
+                "changed_at": c.changed_at.isoformat(timespec="seconds"), "actor": c.actor,
+                "action": c.action, "kpi": c.kpi,
+                "period_start": c.period_start.isoformat(),
+                "period_end": c.period_end.isoformat(), "rep_id": c.rep_id, "team": c.team,
+                "old_value": c.old_value, "new_value": c.new_value, "source": c.source,
+            } for c in session.scalars(query)]

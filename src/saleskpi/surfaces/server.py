@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Route
 
+from saleskpi.domain.errors import Conflict
+from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
 from saleskpi.service.auth import session_secret
 from saleskpi.service.core import SalesKpiService
@@ -18,6 +20,7 @@ from saleskpi.surfaces import web
 from saleskpi.surfaces.api import (
     catalogue,
     drill,
+    forecast,
     funnel,
     imports,
     people,
@@ -28,11 +31,14 @@ from saleskpi.surfaces.api import (
     webhooks,
 )
 from saleskpi.surfaces.http import errors, security
+from saleskpi.surfaces.http.cookies import SecureCookieOverHttps
 from saleskpi.surfaces.http.deps import LoginThrottle
 from saleskpi.surfaces.mcp.http import PATH as MCP_PATH
 from saleskpi.surfaces.mcp.http import McpHttpApp
 
 if TYPE_CHECKING:
+    import socket
+
     import uvicorn
 
 SESSION_COOKIE = "saleskpi_session"
@@ -41,7 +47,9 @@ SERVER_CACHE_SECONDS = 3600.0
 
 def create_app(settings: Settings, *, secure_cookies: bool = False,
                refresh: bool = False) -> FastAPI:
-    """``secure_cookies``: send the session cookie over HTTPS only (behind TLS).
+    """``secure_cookies``: send the session cookie over HTTPS only (behind TLS); without
+    it the cookie is still HTTPS-only on answers to requests that came over HTTPS
+    (``saleskpi.surfaces.http.cookies``).
 
     ``refresh``: keep what the pages asked computed in the background
     (``saleskpi.service.refresh``); ``saleskpi serve`` turns it on.
@@ -73,16 +81,20 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     app.state.service = service
     # Per app, not per process: failed sign-ins against one server do not lock another.
     # X-Forwarded-For counts only from the proxies the settings name (none by default).
-    app.state.login_throttle = LoginThrottle(trusted_proxies=settings.trusted_proxies)
+    throttle = LoginThrottle(trusted_proxies=settings.trusted_proxies)
+    app.state.login_throttle = throttle
     # The session key is derived from the workspace secret, never written in code.
     session_key = session_secret(settings)
     app.add_middleware(SessionMiddleware, secret_key=session_key,
                        session_cookie=SESSION_COOKIE, same_site="lax",
                        https_only=secure_cookies, max_age=12 * 3600)
+    # Around it: the cookie is Secure anyway when the request came over HTTPS.
+    app.add_middleware(SecureCookieOverHttps, cookie=SESSION_COOKIE, proxies=throttle.proxies)
     errors.install(app)
     security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)
-    for area in (catalogue, drill, funnel, imports, people, plans, rankings, syncs):
+    for area in (catalogue, drill, forecast, funnel, imports, people, plans, rankings,
+                 syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))
     app.include_router(web.router)
@@ -108,8 +120,38 @@ def server_config(app: FastAPI, *, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
-def serve(app: FastAPI, *, host: str, port: int) -> None:
-    """Run ``app`` under uvicorn until stopped, as ``saleskpi serve`` does."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or ``Conflict`` (``port_in_use``) saying it is taken.
+
+    Bound before the server says it is listening, so a taken port is reported as
+    such instead of after a "listening on" line that was never true.
+    """
+    import socket as sockets
+
+    try:
+        infos = sockets.getaddrinfo(host, port, type=sockets.SOCK_STREAM)
+    except sockets.gaierror as exc:
+        raise Conflict(_("cannot listen on {host}:{port}: {reason}", host=host, port=port,
+                         reason=exc.strerror or str(exc)), code="bad_address") from None
+    family, kind, proto, _name, address = infos[0]
+    sock = sockets.socket(family, kind, proto)
+    sock.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise Conflict(_("cannot listen on {host}:{port}: the port is taken by another "
+                         "program ({reason}); stop it or choose another with --port",
+                         host=host, port=port, reason=exc.strerror or str(exc)),
+                       code="port_in_use") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: FastAPI, *, host: str, port: int, sock: socket.socket | None = None) -> None:
+    """Run ``app`` under uvicorn until stopped, as ``saleskpi serve`` does (on ``sock``,
+    bound by ``listen``, if given)."""
     import uvicorn
 
-    uvicorn.Server(server_config(app, host=host, port=port)).run()
+    server = uvicorn.Server(server_config(app, host=host, port=port))
+    server.run(sockets=[sock] if sock is not None else None)

@@ -17,6 +17,10 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from saleskpi.domain.errors import Forbidden
 from saleskpi.domain.i18n import _
+from saleskpi.domain.periods import DateRange, parse_range, resolve_range
+from saleskpi.domain.query import MAX_ID, parse_period
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.plan_inputs import today
 from saleskpi.service.principal import Principal
 
 T = TypeVar("T")
@@ -57,7 +61,7 @@ class PageInfo(BaseModel):
 
 class Paging(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
 
 
 class Filtered(BaseModel):
@@ -69,12 +73,39 @@ class Filtered(BaseModel):
                                 description="Last day, inclusive.")
     where: list[str] = Field(default_factory=list,
                              description="Filters DIM=VALUE[,VALUE], e.g. team=Kyiv.")
+    range: str | None = Field(
+        default=None, description="Without from/to: mtd (month to date, the default), wtd, "
+        "qtd, ytd, last_month or all (the default with a period grain).")
+
+    def dates(self, service: SalesKpiService, grain: str = "all") -> DateRange:
+        """The days asked: from/to, else the named range, else month to date (in the
+        company's time zone; all time with a period grain)."""
+        return resolve_range(today(service), self.start, self.end, parse_range(self.range),
+                             parse_period(grain))
 
 
 class Sliced(Filtered):
     """... and a period grain."""
 
     period: str = Field(default="all", description="day, week, month, quarter, year or all.")
+
+    def sliced_dates(self, service: SalesKpiService) -> DateRange:
+        return self.dates(service, self.period)
+
+
+class RangeInfo(BaseModel):
+    """The days an answer covers, always stated."""
+
+    name: str = Field(description="mtd, wtd, qtd, ytd, last_month, all or custom (from/to "
+                      "given).")
+    start: str | None = Field(alias="from", description="First day (null: all time).")
+    end: str | None = Field(alias="to", description="Last day (null: up to the latest data).")
+    partial: bool = Field(description="The range stops before its calendar period ends, "
+                          "or reaches today: figures are still growing.")
+
+
+def range_info(dates: DateRange) -> RangeInfo:
+    return RangeInfo.model_validate(dates.to_dict())
 
 
 def paged(items: Sequence[T], paging: Paging) -> tuple[list[T], PageInfo]:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _, current_language
 from saleskpi.domain.query import (
+    MAX_ID,
     check_date,
     make_query,
     next_period,
@@ -50,7 +51,7 @@ class RowsParams(Filtered):
         "(its first day, e.g. 2026-03-01 with period=month): only its rows, within "
         "from/to.")
     limit: int = Field(default=ROWS_LIMIT, ge=1, le=MAX_LIMIT, description="Rows in this page.")
-    offset: int = Field(default=0, ge=0, description="Rows skipped.")
+    offset: int = Field(default=0, ge=0, le=MAX_ID, description="Rows skipped.")
 
 
 class RowsDefinition(BaseModel):
@@ -77,7 +78,9 @@ class RowsView(ViewModel):
     columns: list[str] = Field(
         description="The row's key and source, its rep, the measured column, the time "
         "column (stored, and local), the columns the conditions read, and dim_<slice> "
-        "for each slice filtered on.")
+        "for each slice filtered on; for open deals (pipeline_value, pipeline_volume, "
+        "weighted_pipeline) also learned_p_win and learned_p_this_month, the forecast's "
+        "learned chance of each deal.")
     rows: list[dict[str, Any]] = Field(description="Newest first; one object per row.")
     page: PageInfo
 
@@ -95,15 +98,38 @@ def rows_behind(service: SalesKpiService, caller: Principal, params: RowsParams)
                                 measure=measure_dict(found.measure))
     rows = [{c: _plain(v) for c, v in zip(found.columns, row, strict=True)}
             for row in found.rows]
+    columns = list(found.columns)
+    if found.measure.entity == "deals" and found.measure.until == "closed_at" and rows:
+        columns += _add_chances(service, caller, rows)
     page = PageInfo(total_rows=found.total, limit=params.limit, offset=params.offset)
     dates = {"from": start.isoformat() if start else None,
              "to": end.isoformat() if end else None}
     view: RowsView = RowsView(
         kpi=params.kpi, part=found.part, definition=definition, **dates,
         where={dim: list(values) for dim, values in query.where},
-        timezone=service.settings.timezone, columns=found.columns, rows=rows, page=page,
+        timezone=service.settings.timezone, columns=columns, rows=rows, page=page,
     ).with_source(found)
     return view
+
+
+CHANCE_COLUMNS = ["learned_p_win", "learned_p_this_month"]
+
+
+def _add_chances(service: SalesKpiService, caller: Principal,
+                 rows: list[dict[str, Any]]) -> list[str]:
+    """Open deals' learned chance to be won (at all, and this month) beside each row: the
+    forecast's (``saleskpi forecast deals``), in the caller's scope; null for a deal
+    closed now (a snapshot of the past lists deals closed since)."""
+    from saleskpi.service.forecast import ForecastRequest
+    from saleskpi.service.forecast import forecast as forecast_now
+
+    found = forecast_now(service, caller.scope, ForecastRequest(record=False))
+    chances = {(d.source, d.id): d for d in found.deals}
+    for row in rows:
+        deal = chances.get((str(row.get("datasource")), str(row.get("id"))))
+        row["learned_p_win"] = None if deal is None else round(deal.p_win, 4)
+        row["learned_p_this_month"] = None if deal is None else round(deal.p_this_period, 4)
+    return CHANCE_COLUMNS
 
 
 def _dates(params: RowsParams) -> tuple[dt.date | None, dt.date | None]:

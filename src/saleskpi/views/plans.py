@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field
 from saleskpi.domain.errors import InvalidQuery, NotFound
 from saleskpi.domain.i18n import _
 from saleskpi.domain.planning import PlanningError, ReversePlan
-from saleskpi.domain.targets import MANUAL_SOURCE, Change, TargetRecord, period_bounds
+from saleskpi.domain.suggest import did_you_mean
+from saleskpi.domain.target_grid import parse_grid
+from saleskpi.domain.targets import Change, KeyTuple, TargetRecord, period_bounds
 from saleskpi.service import planner
 from saleskpi.service.attainment import PlanLine
 from saleskpi.service.core import SalesKpiService
@@ -263,7 +265,7 @@ def set_target(service: SalesKpiService, caller: Principal,
         notes.append(_("Note: no rep of team {team!r} in the data yet.", team=params.team))
     record, change = service.set_target(
         kpi=params.kpi, period_start=first, period_end=last, value=float(amount),
-        rep_id=rep_info.id if rep_info else None, team=params.team)
+        rep_id=rep_info.id if rep_info else None, team=params.team, actor=caller.username)
     view: TargetChangeView = TargetChangeView(**record.to_dict(), change=change).with_source(
         TargetChange(record, change, rep_info.name if rep_info else None, notes))
     return view
@@ -282,8 +284,10 @@ class DeleteTargetsParams(BaseModel):
     period: str = Field(default="month", description="day, week, month, quarter or year.")
     start: dt.date | None = Field(default=None,
                                   description="A day in the period (default today).")
-    source: str = Field(default=MANUAL_SOURCE,
-                        description="Whose target: 'manual' (typed in) or an import's source.")
+    source: str | None = Field(
+        default=None, description="Only if set by this source: 'manual' (typed in) or an "
+        "import's source (default: whichever set it; there is one per KPI, period and "
+        "rep, team or company).")
 
 
 class DeletedView(ViewModel):
@@ -300,7 +304,7 @@ def delete_targets(service: SalesKpiService, caller: Principal,
     if params.ids:
         if params.kpi is not None:
             raise InvalidQuery(_("give a KPI or --id, not both"), code="kpi_and_id")
-        deleted = service.delete_targets(params.ids)
+        deleted = service.delete_targets(params.ids, actor=caller.username)
     else:
         if params.kpi is None:
             raise InvalidQuery(_("give the target's KPI (and --rep or --team), or --id"),
@@ -311,7 +315,112 @@ def delete_targets(service: SalesKpiService, caller: Principal,
         first, last = period_bounds(day_or_today(service, params.start),
                                     target_period(params.period))
         deleted = service.delete_target(kpi=params.kpi, period_start=first, period_end=last,
-                                        rep_id=rep_id, team=params.team, source=params.source)
+                                        rep_id=rep_id, team=params.team, source=params.source,
+                                        actor=caller.username)
     if not deleted:
         raise NotFound(_("no such target (see 'saleskpi target list')"), code="no_such_target")
     return DeletedView(deleted=deleted)
+
+
+# -- copy and history --------------------------------------------------------------------
+class CopyTargetsParams(BaseModel):
+    source: str = Field(alias="from", description="The month to copy from (YYYY-MM), or any "
+                        "day (YYYY-MM-DD) of the period.")
+    to: str = Field(description="The month to copy to (YYYY-MM), or any day of the period.")
+    period: str = Field(default="month", description="day, week, month, quarter or year.")
+    replace: bool = Field(default=False, description="Replace targets already set in 'to'.")
+
+
+class CopiedView(ViewModel):
+    from_start: str
+    from_end: str
+    period_start: str
+    period_end: str
+    inserted: int
+    updated: int = Field(description="Replaced (with replace).")
+    kept: int = Field(description="Already set in the new period, kept.")
+
+
+def copy_targets(service: SalesKpiService, caller: Principal,
+                 params: CopyTargetsParams) -> CopiedView:
+    """Every target of one period copied to another: last month's plans as this month's."""
+    require_manager(caller)
+    grain = target_period(params.period)
+    source_first, source_last = period_bounds(_period_day(params.source, "--from"), grain)
+    first, last = period_bounds(_period_day(params.to, "--to"), grain)
+    counts = service.copy_targets(source_start=source_first, source_end=source_last,
+                                  start=first, end=last, replace=params.replace,
+                                  actor=caller.username)
+    return CopiedView(from_start=source_first.isoformat(), from_end=source_last.isoformat(),
+                      period_start=first.isoformat(), period_end=last.isoformat(),
+                      inserted=counts["inserted"], updated=counts["updated"],
+                      kept=counts["unchanged"])
+
+
+def _period_day(text: str, option: str) -> dt.date:
+    """YYYY-MM (its first day) or YYYY-MM-DD (code ``bad_date``)."""
+    cleaned = text.strip()
+    try:
+        if len(cleaned) == 7:
+            return dt.date.fromisoformat(cleaned + "-01")
+        return dt.date.fromisoformat(cleaned)
+    except ValueError:
+        raise InvalidQuery(_("{option}: {value!r} is not a month (YYYY-MM) or a day "
+                             "(YYYY-MM-DD)", option=option, value=text),
+                           code="bad_date") from None
+
+
+class TargetHistoryParams(BaseModel):
+    limit: int = Field(default=50, ge=1, le=10_000, description="How many, newest first.")
+
+
+class TargetHistoryView(ViewModel):
+    changes: list[dict[str, Any]] = Field(
+        description="Newest first: changed_at (UTC), actor, action (set, replaced, copied, "
+        "imported, deleted, deduplicated), kpi, period_start, period_end, rep_id, team, "
+        "old_value, new_value, source.")
+
+
+def target_history(service: SalesKpiService, caller: Principal,
+                   params: TargetHistoryParams) -> TargetHistoryView:
+    """Who changed which target: for managers."""
+    require_manager(caller)
+    return TargetHistoryView(changes=list(service.target_changes(params.limit)))
+
+
+# -- a grid of reps × periods ---------------------------------------------------------------
+class GridParams(BaseModel):
+    kpi: str = Field(description="The KPI every cell is a target of.")
+    grid: str = Field(description="CSV (or tab-separated, as pasted from a spreadsheet): "
+                      "rep (id or name), then one column per period (YYYY-MM).")
+    period: str = Field(default="month", description="day, week, month, quarter or year.")
+    name: str = Field(default="grid", description="What to call the grid in messages.")
+
+
+class GridImportedView(ViewModel):
+    kpi: str
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def import_grid(service: SalesKpiService, caller: Principal,
+                params: GridParams) -> GridImportedView:
+    """A reps × periods grid of one KPI's targets, set all at once or (any problem) none."""
+    require_manager(caller)
+    check_kpi(service, params.kpi)
+    grain = target_period(params.period)
+    keys: list[tuple[KeyTuple, float]] = []
+    for cell in parse_grid(params.grid, params.name):
+        try:
+            rep = resolve_rep(service, cell.rep, caller.scope)
+        except NotFound as exc:
+            known = [r.name for r in service.visible_reps(caller.scope)]
+            raise NotFound(_("{name}, line {line}: {problem}", name=params.name,
+                             line=cell.row, problem=exc.message)
+                           + did_you_mean(cell.rep, known), code="unknown_rep") from None
+        first, last = period_bounds(cell.day, grain)
+        keys.append(((params.kpi, first, last, rep.id, rep.team), float(cell.value)))
+    counts = service.set_targets(keys, actor=caller.username)
+    return GridImportedView(kpi=params.kpi, inserted=counts["inserted"],
+                            updated=counts["updated"], unchanged=counts["unchanged"])

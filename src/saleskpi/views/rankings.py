@@ -13,6 +13,7 @@ caller may see.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import replace
 from typing import Any
@@ -22,13 +23,24 @@ from pydantic import AliasChoices, BaseModel, Field
 from saleskpi.domain.conditions import parse_threshold
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
-from saleskpi.domain.query import KpiQuery, make_query
+from saleskpi.domain.periods import DateRange, parse_against, period_is_partial
+from saleskpi.domain.query import KpiQuery, Scope, make_query
 from saleskpi.service.compare import DEFAULT_KPIS, DEFAULT_THRESHOLD
 from saleskpi.service.compare import compare as compare_reps
 from saleskpi.service.compare import leaderboard as rank_reps
 from saleskpi.service.core import SalesKpiService
+from saleskpi.service.plan_inputs import today
 from saleskpi.service.principal import Principal
-from saleskpi.views.base import PageInfo, Paging, Sliced, ViewModel, paged
+from saleskpi.service.query_checks import check_question
+from saleskpi.views.base import (
+    PageInfo,
+    Paging,
+    RangeInfo,
+    Sliced,
+    ViewModel,
+    paged,
+    range_info,
+)
 
 # -- params -----------------------------------------------------------------------------
 
@@ -57,6 +69,10 @@ class ComparisonParams(_RepsQuery):
 
 class LeaderboardParams(_RepsQuery):
     kpi: str = Field(description="The KPI to rank reps on.")
+    against: str = Field(default="previous",
+                         description="Rank change against the previous period (previous; "
+                         "a month to date: the same days of the month before) or the same "
+                         "days a year before (last_year).")
     top: int | None = Field(default=None, ge=1,
                             description="Only the reps ranked N or better (ties at the cut "
                             "are kept).")
@@ -71,6 +87,7 @@ class ComparisonView(ViewModel):
     start: str | None = Field(alias="from")
     end: str | None = Field(alias="to")
     where: dict[str, list[str]]
+    range: RangeInfo = Field(description="The days covered (default: month to date).")
     timezone: str
     currency: str
     threshold: float
@@ -91,8 +108,8 @@ class PreviousPeriodInfo(BaseModel):
     start: str = Field(alias="from", description="First day of the period ranks are set "
                        "against.")
     end: str = Field(alias="to", description="Its last day.")
-    rule: str = Field(description="months, days or period (each period against the one "
-                      "before).")
+    rule: str = Field(description="months, to_date (the same days of the period before), "
+                      "days, last_year or period (each period against the one before).")
 
 
 class LeaderboardView(ViewModel):
@@ -103,11 +120,13 @@ class LeaderboardView(ViewModel):
     start: str | None = Field(alias="from")
     end: str | None = Field(alias="to")
     where: dict[str, list[str]]
+    range: RangeInfo = Field(description="The days covered (default: month to date).")
     previous: PreviousPeriodInfo | None = Field(
         description="What the rank change is against; null: no change (no date range).")
     rows: list[dict[str, Any]] = Field(
-        description="Best first: rank (null: no value), rep, rep_name, period, value, "
-        "numerator, denominator, previous_rank, previous_value, rank_change.")
+        description="Best first: rank (null: no value), rep, rep_name, period (with "
+        "partial), value, numerator, denominator, previous_rank, previous_value, "
+        "rank_change.")
     page: PageInfo
 
 
@@ -120,32 +139,49 @@ def comparison(service: SalesKpiService, caller: Principal,
     # A KPI sorted or filtered on is shown too, so the reader sees why.
     extra = [*([params.sort] if params.sort else []), *(c.kpi for c in conditions)]
     keys = list(dict.fromkeys((*(params.kpis or DEFAULT_KPIS), *extra)))
-    query = _query(service, keys, params)
+    dates = params.sliced_dates(service)
+    query = _query(service, keys, params, caller.scope, dates)
     found = compare_reps(service, query, caller.scope, threshold=params.threshold)
     if params.sort:
         found = found.sorted_by(params.sort, params.descending)
     found = found.filtered(conditions)
     rows, page = paged(found.rows, params)
     shown = replace(found, rows=rows)
-    view: ComparisonView = ComparisonView(**shown.to_dict(), page=page).with_source(shown)
+    data = shown.to_dict()
+    _mark_partial(data["rows"], query, today(service))
+    view: ComparisonView = ComparisonView(**data, range=range_info(dates),
+                                          page=page).with_source(shown)
     return view
 
 
 def leaderboard(service: SalesKpiService, caller: Principal,
                      params: LeaderboardParams) -> LeaderboardView:
-    query = _query(service, [params.kpi], params)
-    board = rank_reps(service, query, caller.scope)
+    dates = params.sliced_dates(service)
+    query = _query(service, [params.kpi], params, caller.scope, dates)
+    board = rank_reps(service, query, caller.scope, against=parse_against(params.against))
     if params.top is not None:
         board = board.top(params.top)
     rows, page = paged(board.rows, params)
     shown = replace(board, rows=rows)
-    view: LeaderboardView = LeaderboardView(**shown.to_dict(), page=page).with_source(shown)
+    data = shown.to_dict()
+    _mark_partial(data["rows"], query, today(service))
+    view: LeaderboardView = LeaderboardView(**data, range=range_info(dates),
+                                            page=page).with_source(shown)
     return view
 
 
-def _query(service: SalesKpiService, kpis: list[str], params: _RepsQuery) -> KpiQuery:
-    query = make_query(kpis, by=("rep",), period=params.period, start=params.start,
-                       end=params.end, where=params.where)
+def _mark_partial(rows: list[dict[str, Any]], query: KpiQuery, day: dt.date) -> None:
+    """``partial`` on rows of a period that is not over, or only partly asked."""
+    for row in rows:
+        if row.get("period"):
+            row["partial"] = period_is_partial(dt.date.fromisoformat(row["period"]),
+                                               query.period, query.start, query.end, day)
+
+
+def _query(service: SalesKpiService, kpis: list[str], params: _RepsQuery,
+           scope: Scope, dates: DateRange) -> KpiQuery:
+    query = make_query(kpis, by=("rep",), period=params.period, start=dates.start,
+                       end=dates.end, where=params.where)
     for key in query.kpis:
         if key not in service.catalog.kpis:
             # The catalogue's sentence (with "did you mean"), as the scorecard says it.
@@ -153,5 +189,6 @@ def _query(service: SalesKpiService, kpis: list[str], params: _RepsQuery) -> Kpi
                 service.catalog.get(key)
             except InvalidQuery as exc:
                 raise InvalidQuery(exc.message, code="bad_query") from None
+    check_question(service, query, scope)
     return query
 

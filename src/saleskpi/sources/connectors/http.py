@@ -1,24 +1,28 @@
 """One HTTP client for every CRM: retries, rate limits, clear errors, no leaked secrets.
 
 CRMs answer 429 when called too fast and 5xx when busy; both are retried with
-exponential backoff (honouring ``Retry-After``). Everything else that is wrong
+exponential backoff (honouring ``Retry-After``), and requests are paced by a
+leaky bucket: both come from ``pacing``, shared by every connector. Everything else that is wrong
 becomes a ``ConnectorError`` whose message names the CRM, the request path and
 what to do, with every credential removed from it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from saleskpi.domain.errors import Upstream
 from saleskpi.domain.i18n import _
+from saleskpi.sources.connectors.pacing import (
+    LeakyBucket,
+    TryAgain,
+    retry_after_seconds,
+    retrying,
+)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
@@ -39,21 +43,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-@dataclass
-class RateLimit:
-    """At most ``per_second`` requests a second, spaced evenly (CRMs count per second)."""
-
-    per_second: float
-    _last: float = field(default=0.0, repr=False)
-
-    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        gap = 1.0 / self.per_second
-        now = time.monotonic()
-        if now - self._last < gap:
-            sleep(gap - (now - self._last))
-        self._last = time.monotonic()
-
-
 class ApiClient:
     """JSON over HTTPS with retries; ``secrets`` are scrubbed from every message."""
 
@@ -64,13 +53,14 @@ class ApiClient:
                  transport: httpx.BaseTransport | None = None) -> None:
         self.crm = crm
         self.secrets = [s for s in secrets if s]
-        self.rate = RateLimit(rate_limit)
+        self.rate: LeakyBucket = LeakyBucket(rate_limit)
         self.retries = retries
         self.backoff = backoff
         self.sleep = sleep
         self.http = httpx.Client(base_url=base_url, headers=headers or {}, params=params or {},
                                  timeout=timeout, transport=transport, follow_redirects=False)
         self.requests = 0
+        self._last_response: httpx.Response | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -85,40 +75,40 @@ class ApiClient:
         return redact(text, self.secrets)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The decoded JSON body (None for 204), after retries."""
-        attempt = 0
-        while True:
-            self.rate.wait(self.sleep)
-            self.requests += 1
-            try:
-                response = self.http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt >= self.retries:
-                    raise ConnectorError(self._safe(_(
-                        "{crm}: cannot reach {path}: {error}. Check the address and the "
-                        "network, then run the sync again; it resumes where it stopped.",
-                        crm=self.crm, path=path, error=exc))) from None
-                self._pause(attempt, None)
-                attempt += 1
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
-                self._pause(attempt, response.headers.get("Retry-After"))
-                attempt += 1
-                continue
-            return self._decode(response, path)
+        """The decoded JSON body (None for 204), after retries (``pacing.retrying``)."""
+        try:
+            for attempt in retrying(self.retries, self.backoff, self.sleep):
+                with attempt:
+                    response = self._send(method, path, **kwargs)
+        except TryAgain as spent:
+            if self._last_response is not None:  # the CRM answered: say what it said
+                return self._decode(self._last_response, path)
+            raise ConnectorError(self._safe(_(
+                "{crm}: cannot reach {path}: {error}. Check the address and the "
+                "network, then run the sync again; it resumes where it stopped.",
+                crm=self.crm, path=path, error=spent))) from None
+        return self._decode(response, path)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One paced request; ``TryAgain`` for what is worth another try."""
+        self._last_response = None
+        self.rate.wait(self.sleep)
+        self.requests += 1
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise TryAgain(str(exc)) from None
+        if response.status_code in RETRY_STATUSES:
+            self._last_response = response
+            raise TryAgain(f"{response.status_code}",
+                           retry_after_seconds(response.headers.get("Retry-After")))
+        return response
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)
 
     def post(self, path: str, body: Any) -> Any:
         return self.request("POST", path, json=body)
-
-    def _pause(self, attempt: int, retry_after: str | None) -> None:
-        delay = self.backoff * (2 ** attempt) * (1 + random.random() / 4)
-        if retry_after:
-            with contextlib.suppress(ValueError):  # an HTTP date: keep our own delay
-                delay = max(delay, float(retry_after))
-        self.sleep(min(delay, 60.0))
 
     def _decode(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code

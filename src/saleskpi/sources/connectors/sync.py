@@ -1,10 +1,12 @@
-"""A sync: a CRM's batches into the store, each in its own transaction, resumable."""
+"""A sync: a CRM's batches into the store, each one journaled write, resumable."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from saleskpi.domain.faults import fault_point
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport
 from saleskpi.domain.schema import ENTITIES
@@ -12,10 +14,11 @@ from saleskpi.domain.settings import Settings
 from saleskpi.sources.connectors.base import REGISTRY, Batch, ClientOptions, Connector
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
-from saleskpi.sources.ingest.run import import_frames
 from saleskpi.store.analytics import AnalyticsStore
-from saleskpi.store.state.sync_seen import add_seen, begin_full, end_full, full_running, seen
-from saleskpi.store.state.sync_state import forget, load_cursor, save_cursor
+from saleskpi.store.journal import StateChanges, journaled
+from saleskpi.store.loader import Loader, frames_to_tables
+from saleskpi.store.state.sync_seen import begin_full, full_running, seen
+from saleskpi.store.state.sync_state import forget, load_cursor
 
 Progress = Callable[[str], None]
 
@@ -59,24 +62,63 @@ def connector_for(settings: Settings, crm: str,
     return REGISTRY[crm](credentials, options or ClientOptions())
 
 
-def store_batch(settings: Settings, crm: str, batch: Batch,
-                store: AnalyticsStore) -> tuple[ImportReport, dict[str, int]]:
-    """Apply the batch's deletions, then upsert its rows; raise if the rows are invalid.
+def with_dependents(store: AnalyticsStore, crm: str, ids: dict[str, list[str]],
+                    follow: frozenset[str]) -> dict[str, list[str]]:
+    """``ids`` plus the stored rows of the ``follow`` entities that belong to a deleted deal.
 
+    A CRM that deletes a deal's activities with the deal (Bitrix24) lists them
+    nowhere afterwards: without this they would stay until the next full sync.
+    """
+    deals = ids.get("deals") or []
+    if not deals or not follow:
+        return ids
+    out = {entity: list(chosen) for entity, chosen in ids.items()}
+    for entity in sorted(follow):
+        rows = store.fetch(f'SELECT CAST("id" AS VARCHAR) FROM "{entity}" WHERE datasource = ? '
+                           'AND CAST(deal_id AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))',
+                           [crm, list(deals)])
+        owned = [str(row[0]) for row in rows]
+        if owned:
+            out[entity] = list(dict.fromkeys([*out.get(entity, []), *owned]))
+    return out
+
+
+def store_batch(settings: Settings, crm: str, batch: Batch, store: AnalyticsStore,
+                follow: frozenset[str] = frozenset(), *,
+                full: bool = False) -> tuple[ImportReport, dict[str, int]]:
+    """Store one batch as one journaled write; raise if its rows are invalid.
+
+    The batch's deletions, its rows (DuckDB), the ids it lists (for a full sync) and
+    the cursor after it (SQLite) are stored together or not at all
+    (``store/journal.py``), so a sync killed at any point resumes from the last
+    batch stored, and nothing of a batch is kept without its cursor.
     Deletions go first so a batch can replace rows (a deal's whole stage history).
-    Both steps are idempotent and the cursor is saved only after both, so a crash
-    between them is repaired by re-reading the batch.
+
+    ``follow``: entities whose rows go with their deleted deal (``with_dependents``).
 
     Returns the import report and the number of rows actually deleted per entity.
     """
-    deleted = store.delete_ids(crm, batch.deleted) if batch.deleted else {}
-    report = import_frames(settings, batch.frames, source=crm, store=store, log=False) \
-        if batch.frames else ImportReport(source=crm)
-    if not report.ok:
-        first = report.errors[0]
-        raise ConnectorError(_(
-            "{crm} sent data that does not fit ({where}: {message}); nothing from this "
-            "batch was stored", crm=crm, where=first.location(), message=first.message))
+    changes = StateChanges(crm=crm, cursor=dict(batch.cursor),
+                           seen=listed_ids(batch) if full else None)
+    report = ImportReport(source=crm)
+    deleted: dict[str, int] = {}
+    with journaled(store.con, store.path, "sync_batch", crm, changes):
+        if batch.deleted:
+            deleted = store.delete_ids(crm, with_dependents(store, crm, batch.deleted, follow),
+                                       in_transaction=True)
+        if batch.frames:
+            # Staged and counted after the deletions, in the same transaction.
+            loader = Loader(store, crm, report)
+            try:
+                if not loader.prepare(frames_to_tables(batch.frames)):
+                    first = report.errors[0]
+                    raise ConnectorError(_(
+                        "{crm} sent data that does not fit ({where}: {message}); nothing "
+                        "from this batch was stored", crm=crm, where=first.location(),
+                        message=first.message))
+                loader.write_staged(changes)
+            finally:
+                loader.drop_staged()
     return report, deleted
 
 
@@ -93,6 +135,13 @@ def _stored_ids(store: AnalyticsStore, crm: str, entity: str, column: str = "id"
     rows = store.fetch(f'SELECT DISTINCT CAST("{column}" AS VARCHAR) FROM "{entity}" '
                        f'WHERE datasource = ? AND "{column}" IS NOT NULL', [crm])
     return {str(row[0]) for row in rows}
+
+
+def last_moves(store: AnalyticsStore, crm: str) -> dict[str, dt.datetime]:
+    """Deal id -> when it last entered a stage, for deals of ``crm`` that ever moved."""
+    rows = store.fetch('SELECT CAST(deal_id AS VARCHAR), max(entered_at) FROM stage_changes '
+                       'WHERE datasource = ? GROUP BY deal_id HAVING count(*) > 1', [crm])
+    return {str(deal): moved for deal, moved in rows if moved is not None}
 
 
 def unseen_ids(store: AnalyticsStore, crm: str,
@@ -146,6 +195,8 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
     cursor = load_cursor(settings, crm)
     if not cursor:
         begin_full(settings, crm)
+    # SQLite only so far (a killed run is simply started again, as full).
+    fault_point("sync_started")
     report = SyncReport(crm, full=not cursor or full_running(settings, crm))
 
     def count(deleted: dict[str, int]) -> None:
@@ -156,25 +207,34 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
     notify = progress or (lambda _msg: None)
     # One store for the whole sync: opening DuckDB per batch would dominate small pages.
     with AnalyticsStore(settings.analytics_path) as store:
+        if hasattr(connector, "known_moves"):
+            # A connector that reads stage history deal by deal skips the deals whose
+            # stored history already ends with their last move.
+            connector.known_moves = last_moves(store, crm)
+        # Entities the CRM deletes together with their deal.
+        follow = frozenset(getattr(connector, "deleted_with_deal", ()))
         if hints:
-            count(store.delete_ids(crm, {k: v for k, v in hints.items() if v}))
+            # DuckDB only (no SQLite side to agree with): its own transaction.
+            count(store.delete_ids(crm, with_dependents(
+                store, crm, {k: v for k, v in hints.items() if v}, follow)))
+            fault_point("hints_deleted")
         for batch in connector.batches(cursor):
             notify(_("{crm}: {label} ({rows} rows)", crm=crm, label=batch.label,
                      rows=batch.rows()))
-            stored, deleted = store_batch(settings, crm, batch, store)
+            stored, deleted = store_batch(settings, crm, batch, store, follow,
+                                          full=report.full)
             report.add(stored)
             count(deleted)
-            if report.full:
-                add_seen(settings, crm, listed_ids(batch))
-            # Only now is the batch safe: a crash before this line re-reads it next time.
-            save_cursor(settings, crm, batch.cursor)
             report.batches += 1
         if report.full:
             # A connector may name entities whose rows stay when no longer listed.
             kept = frozenset(getattr(connector, "kept_when_unlisted", ()))
             listed = {e: ids for e, ids in seen(settings, crm).items() if e not in kept}
             gone = unseen_ids(store, crm, listed)
-            if gone:
-                count(store.delete_ids(crm, gone))
-            end_full(settings, crm)
+            # The removal and the end of the full sync: one journaled write, so a crash
+            # in between repeats the removal (idempotent) rather than skipping it.
+            with journaled(store.con, store.path, "sync_end", crm,
+                           StateChanges(crm=crm, end_full=True)):
+                if gone:
+                    count(store.delete_ids(crm, gone, in_transaction=True))
     return report

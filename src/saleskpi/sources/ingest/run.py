@@ -1,7 +1,12 @@
-"""An import from start to finish: read, map, validate, load, log."""
+"""An import from start to finish: read, map, validate, load, log.
+
+A written import is logged in the same journaled write as its facts (the Loader);
+an import refused before writing is logged here.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +20,8 @@ from saleskpi.sources.ingest.mapping import Mapping, apply_mapping
 from saleskpi.sources.ingest.validate import validate_table
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.loader import Loader, frames_to_tables
+
+GENERATED = "<generated>"  # the import log's origin of frames made in code
 
 
 def import_path(
@@ -45,8 +52,9 @@ def import_path(
             counts.rejected += len(table.frame)
         return _finish(settings, report, str(path))
     with AnalyticsStore(settings.analytics_path) as store:
-        Loader(store, source, report, progress).run(typed, dry_run=dry_run)
-    return _finish(settings, report, str(path))
+        loader = Loader(store, source, report, progress)
+        loader.run(typed, dry_run=dry_run, log_origin=str(path))
+    return report if loader.logged else _finish(settings, report, str(path))
 
 
 def import_frames(
@@ -64,12 +72,12 @@ def import_frames(
     """
     report = ImportReport(source=source)
     tables = frames_to_tables(frames)
-    if store is not None:
-        Loader(store, source, report, progress).run(tables, dry_run=False)
-    else:
-        with AnalyticsStore(settings.analytics_path) as opened:
-            Loader(opened, source, report, progress).run(tables, dry_run=False)
-    return _finish(settings, report, "<generated>") if log else report
+    origin = GENERATED if log else None
+    with contextlib.nullcontext(store) if store is not None \
+            else AnalyticsStore(settings.analytics_path) as opened:
+        loader = Loader(opened, source, report, progress)
+        loader.run(tables, dry_run=False, log_origin=origin)
+    return _finish(settings, report, GENERATED) if log and not loader.logged else report
 
 
 def _finish(settings: Settings, report: ImportReport, origin: str) -> ImportReport:

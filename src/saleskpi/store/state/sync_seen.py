@@ -38,8 +38,7 @@ class SeenId(Base):
 def begin_full(settings: Settings, crm: str) -> None:
     """Start a full sync of ``crm``: nothing seen yet."""
     with Session(engine_for(settings.state_url)) as session, session.begin():
-        session.execute(delete(SeenId).where(SeenId.crm == crm))
-        session.execute(delete(FullSyncRun).where(FullSyncRun.crm == crm))
+        finish_full(session, crm)
         session.add(FullSyncRun(crm=crm, entities=[],
                                 started_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
 
@@ -55,21 +54,26 @@ def add_seen(settings: Settings, crm: str, listed: Mapping[str, Iterable[str]]) 
     if not listed:
         return
     with Session(engine_for(settings.state_url)) as session, session.begin():
-        run = session.get(FullSyncRun, crm)
-        if run is None:
-            return
-        known = set(run.entities)
-        if not known.issuperset(listed):
-            run.entities = sorted(known | set(listed))
-        for entity, ids in listed.items():
-            wanted = {str(record) for record in ids}
-            chosen = list(wanted)
-            for offset in range(0, len(chosen), 500):  # SQLite's bound-parameter limit
-                part = chosen[offset:offset + 500]
-                wanted.difference_update(session.scalars(select(SeenId.record_id).where(
-                    SeenId.crm == crm, SeenId.entity == entity, SeenId.record_id.in_(part))))
-            session.add_all(SeenId(crm=crm, entity=entity, record_id=record)
-                            for record in sorted(wanted))
+        record_seen(session, crm, listed)
+
+
+def record_seen(session: Session, crm: str, listed: Mapping[str, Iterable[str]]) -> None:
+    """``add_seen`` in the caller's transaction (a sync batch's journaled write)."""
+    run = session.get(FullSyncRun, crm)
+    if run is None or not listed:
+        return
+    known = set(run.entities)
+    if not known.issuperset(listed):
+        run.entities = sorted(known | set(listed))
+    for entity, ids in listed.items():
+        wanted = {str(record) for record in ids}
+        chosen = list(wanted)
+        for offset in range(0, len(chosen), 500):  # SQLite's bound-parameter limit
+            part = chosen[offset:offset + 500]
+            wanted.difference_update(session.scalars(select(SeenId.record_id).where(
+                SeenId.crm == crm, SeenId.entity == entity, SeenId.record_id.in_(part))))
+        session.add_all(SeenId(crm=crm, entity=entity, record_id=record)
+                        for record in sorted(wanted))
 
 
 def seen(settings: Settings, crm: str) -> dict[str, set[str]]:
@@ -88,5 +92,10 @@ def seen(settings: Settings, crm: str) -> dict[str, set[str]]:
 def end_full(settings: Settings, crm: str) -> None:
     """The full sync of ``crm`` is complete: forget what it saw."""
     with Session(engine_for(settings.state_url)) as session, session.begin():
-        session.execute(delete(SeenId).where(SeenId.crm == crm))
-        session.execute(delete(FullSyncRun).where(FullSyncRun.crm == crm))
+        finish_full(session, crm)
+
+
+def finish_full(session: Session, crm: str) -> None:
+    """``end_full`` in the caller's transaction (the journaled write of a sync's end)."""
+    session.execute(delete(SeenId).where(SeenId.crm == crm))
+    session.execute(delete(FullSyncRun).where(FullSyncRun.crm == crm))

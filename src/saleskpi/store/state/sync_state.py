@@ -28,13 +28,18 @@ def load_cursor(settings: Settings, crm: str) -> dict[str, str]:
 
 def save_cursor(settings: Settings, crm: str, cursor: dict[str, str]) -> None:
     with Session(engine_for(settings.state_url)) as session, session.begin():
-        row = session.get(SyncState, crm)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        if row is None:
-            session.add(SyncState(crm=crm, cursor=cursor, updated_at=now))
-        else:
-            row.cursor = cursor
-            row.updated_at = now
+        store_cursor(session, crm, cursor)
+
+
+def store_cursor(session: Session, crm: str, cursor: dict[str, str]) -> None:
+    """``save_cursor`` in the caller's transaction (a sync batch's journaled write)."""
+    row = session.get(SyncState, crm)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if row is None:
+        session.add(SyncState(crm=crm, cursor=cursor, updated_at=now))
+    else:
+        row.cursor = cursor
+        row.updated_at = now
 
 
 def forget(settings: Settings, crm: str) -> None:

@@ -9,8 +9,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from saleskpi.surfaces.api.people import Limit, ManagerCaller, Offset
+from saleskpi.surfaces.api.people import ManagerCaller
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep, csrf_header
+from saleskpi.surfaces.http.params import Limit, Offset
 from saleskpi.views.base import DEFAULT_LIMIT
 from saleskpi.views.catalogue import (
     CatalogueParams,

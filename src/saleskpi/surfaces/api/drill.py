@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep
+from saleskpi.surfaces.http.params import Offset
 from saleskpi.views.base import MAX_LIMIT
 from saleskpi.views.drill import ROWS_LIMIT, RowsParams, RowsView, rows_behind
 
@@ -34,7 +35,7 @@ def get_rows(
                                                 "as the scorecard names it).")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in this page.")]
     = ROWS_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Rows skipped.")] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """The fact rows a KPI value was computed from (a ratio's numerator or denominator),
     newest first, within the caller's scope, paged: the same JSON as

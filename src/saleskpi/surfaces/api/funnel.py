@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from saleskpi.domain.query import MAX_ID
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep
 from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
 from saleskpi.views.funnel import FunnelParams, FunnelView, funnel
@@ -29,7 +30,7 @@ def get_funnel(
     where: Annotated[list[str], Query(description="DIM=VALUE[,VALUE]; repeat.")] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Reps per pipeline in this "
                                 "page.")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Reps per pipeline skipped.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Reps per pipeline skipped.")] = 0,
 ) -> dict[str, Any]:
     """The stage funnel: the same JSON as `saleskpi funnel --format json`, within the
     caller's scope; each pipeline's reps are paged."""

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from saleskpi.service.auth import Principal
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep, csrf_header
-from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT, require_manager
+from saleskpi.surfaces.http.params import IdPath, Limit, Offset
+from saleskpi.views.base import DEFAULT_LIMIT, require_manager
 from saleskpi.views.people import (
     DeletedUser,
     IssuedToken,
@@ -47,8 +48,6 @@ def manager_caller(user: UserDep) -> Principal:
 
 # Checked before the request body is read, so a rep learns "forbidden", not "invalid".
 ManagerCaller = Annotated[Principal, Depends(manager_caller)]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.get("/reps", response_model=RepsView)
@@ -79,7 +78,7 @@ class UserPatch(BaseModel):
 
 @router.patch("/users/{user_id}", response_model=UserView,
               dependencies=[Depends(csrf_header)])
-def patch_user(user_id: int, body: UserPatch, user: ManagerCaller,
+def patch_user(user_id: IdPath, body: UserPatch, user: ManagerCaller,
                svc: ServiceDep) -> dict[str, Any]:
     """Disable or enable a user (`saleskpi user disable/enable`): managers; not yourself,
     not the last admin, and only an admin disables admins."""
@@ -89,7 +88,7 @@ def patch_user(user_id: int, body: UserPatch, user: ManagerCaller,
 
 @router.delete("/users/{user_id}", response_model=DeletedUser,
                dependencies=[Depends(csrf_header)])
-def remove_user(user_id: int, user: ManagerCaller, svc: ServiceDep) -> dict[str, Any]:
+def remove_user(user_id: IdPath, user: ManagerCaller, svc: ServiceDep) -> dict[str, Any]:
     """Delete a user and their tokens (`saleskpi user delete`): managers, as for disabling."""
     return delete_user(svc, user, UserTarget(id=user_id)).to_json()
 
@@ -104,7 +103,7 @@ def list_tokens(user: UserDep, svc: ServiceDep,
 
 @router.delete("/tokens/{token_id}", response_model=RevokedToken,
                dependencies=[Depends(csrf_header)])
-def delete_token(token_id: int, user: UserDep, svc: ServiceDep) -> dict[str, Any]:
+def delete_token(token_id: IdPath, user: UserDep, svc: ServiceDep) -> dict[str, Any]:
     """Revoke a token at once (`saleskpi user revoke-token`): its owner or a manager."""
     return revoke_token(svc, user, RevokeToken(id=token_id)).to_json()
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query
 
 from saleskpi.domain.targets import MANUAL_SOURCE
 from saleskpi.surfaces.http.deps import ManagerDep, ServiceDep, UserDep, csrf_header, manager
-from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
+from saleskpi.surfaces.http.params import Id, IdPath, Limit, Offset
+from saleskpi.views.base import DEFAULT_LIMIT
 from saleskpi.views.plans import (
     DeletedView,
     DeleteTargetsParams,
@@ -34,8 +35,6 @@ router = APIRouter(prefix="/api/v1")
 # needs no CSRF token) signed the request. FastAPI runs ``manager`` once per request.
 CHANGES = [Depends(manager), Depends(csrf_header)]
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.get("/plan", response_model=PlanView, response_model_by_alias=True)
@@ -99,7 +98,7 @@ def put_target(body: SetTargetParams, user: ManagerDep, svc: ServiceDep) -> dict
 
 @router.delete("/targets/{target_id}", response_model=DeletedView,
                dependencies=CHANGES)
-def delete_target(target_id: int, user: ManagerDep, svc: ServiceDep) -> dict[str, Any]:
+def delete_target(target_id: IdPath, user: ManagerDep, svc: ServiceDep) -> dict[str, Any]:
     """Delete a target by its ID; 404 (`no_such_target`) when there is none."""
     return delete_targets(svc, user, DeleteTargetsParams(ids=[target_id])).to_json()
 
@@ -112,7 +111,7 @@ def delete_target_by_key(user: ManagerDep, svc: ServiceDep,
                          start: Annotated[dt.date | None, Query(
                              description="A day in the period (default today).")] = None,
                          source: str = MANUAL_SOURCE,
-                         ids: Annotated[list[int], Query(alias="id", description="Target "
+                         ids: Annotated[list[Id], Query(alias="id", description="Target "
                                                          "IDs; repeat.")] = []  # noqa: B006
                          ) -> dict[str, Any]:
     """Delete the target set with this KPI, rep or team and period (as `saleskpi target

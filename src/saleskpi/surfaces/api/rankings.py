@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from saleskpi.service.compare import DEFAULT_THRESHOLD
+from saleskpi.surfaces.api.routes import RANGE_HELP
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep
-from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
+from saleskpi.surfaces.http.params import Limit, Offset
+from saleskpi.views.base import DEFAULT_LIMIT
 from saleskpi.views.rankings import (
     ComparisonParams,
     ComparisonView,
@@ -24,8 +26,7 @@ router = APIRouter(prefix="/api/v1")
 Where = Annotated[list[str], Query(description="DIM=VALUE[,VALUE]; repeat.")]
 From = Annotated[dt.date | None, Query(alias="from", description="First day, inclusive.")]
 To = Annotated[dt.date | None, Query(alias="to", description="Last day, inclusive.")]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in this page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows skipped.")]
+Range = Annotated[str | None, Query(description=RANGE_HELP)]
 
 
 @router.get("/comparison", response_model=ComparisonView, response_model_by_alias=True)
@@ -37,6 +38,7 @@ def get_comparison(
     start: From = None,
     end: To = None,
     where: Where = [],  # noqa: B006
+    range: Range = None,
     threshold: Annotated[float, Query(description="Mark values beyond this share of the "
                                       "team average (0.1 = 10%).")] = DEFAULT_THRESHOLD,
     sort: Annotated[str | None, Query(description="Order the reps by this KPI.")] = None,
@@ -49,8 +51,8 @@ def get_comparison(
     """Reps against the team average: the same JSON as `saleskpi compare --format json`,
     within the caller's scope (a rep: their own row against their team's average), paged."""
     params = ComparisonParams(kpis=kpi, period=period, start=start, end=end, where=where,
-                              threshold=threshold, sort=sort, descending=desc, filters=filter,
-                              limit=limit, offset=offset)
+                              range=range, threshold=threshold, sort=sort, descending=desc,
+                              filters=filter, limit=limit, offset=offset)
     return comparison(svc, user, params).to_json()
 
 
@@ -62,6 +64,8 @@ def get_leaderboard(
     start: From = None,
     end: To = None,
     where: Where = [],  # noqa: B006
+    range: Range = None,
+    against: Annotated[str, Query(description="previous or last_year.")] = "previous",
     top: Annotated[int | None, Query(ge=1, description="Only the reps ranked N or better.")]
     = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -70,5 +74,5 @@ def get_leaderboard(
     """Reps ranked on one KPI with the change since the previous period: the same JSON as
     `saleskpi leaderboard --format json`, within the caller's scope, paged."""
     params = LeaderboardParams(kpi=kpi, period=period, start=start, end=end, where=where,
-                               top=top, limit=limit, offset=offset)
+                               range=range, against=against, top=top, limit=limit, offset=offset)
     return leaderboard(svc, user, params).to_json()

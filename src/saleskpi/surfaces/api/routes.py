@@ -23,12 +23,15 @@ from saleskpi.surfaces.http.deps import (
     start_session,
 )
 from saleskpi.surfaces.http.errors import problem
+from saleskpi.surfaces.http.params import Offset
 from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
 from saleskpi.views.people import UserEntry, user_entry
 from saleskpi.views.scorecard import ScorecardParams, ScorecardView
 from saleskpi.views.scorecard import scorecard as scorecard_view
 
 router = APIRouter(prefix="/api/v1")
+RANGE_HELP = ("Without from/to: mtd (month to date, the default), wtd, qtd, ytd, last_month "
+              "or all (the default with a period grain).")
 
 
 class Login(BaseModel):
@@ -50,8 +53,10 @@ class LoggedOut(BaseModel):
 def login(body: Login, request: Request, svc: ServiceDep,
           login_throttle: ThrottleDep) -> dict[str, Any]:
     address = login_throttle.client_address(request)
-    if login_throttle.blocked(address, body.username):
-        raise problem(429, "too_many_attempts", "too many failed sign-ins; wait 5 minutes")
+    wait = login_throttle.retry_after(address, body.username)
+    if wait is not None:
+        raise problem(429, "too_many_attempts", "too many failed sign-ins; wait 5 minutes",
+                      headers={"Retry-After": str(wait)})
     principal = authenticate(svc.settings, body.username, body.password)
     if principal is None:
         login_throttle.failed(address, body.username)
@@ -82,9 +87,10 @@ def scorecard(user: UserDep, svc: ServiceDep,
               start: Annotated[dt.date | None, Query(alias="from")] = None,
               end: Annotated[dt.date | None, Query(alias="to")] = None,
               where: Annotated[list[str], Query(description="DIM=VALUE[,VALUE]")] = [],  # noqa: B006
+              range: Annotated[str | None, Query(description=RANGE_HELP)] = None,
               limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-              offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+              offset: Offset = 0) -> dict[str, Any]:
     """The same JSON as `saleskpi kpi --format json`, within the caller's scope, paginated."""
     params = ScorecardParams(kpis=kpi, by=by, period=period, start=start, end=end, where=where,
-                             limit=limit, offset=offset)
+                             range=range, limit=limit, offset=offset)
     return scorecard_view(svc, user, params).to_json()

@@ -31,6 +31,9 @@ class _Commands(TyperGroup):
     """The command group; every error a user can act on leaves it as a sentence and a code."""
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        # The main options' callback runs before the command reads its own options:
+        # note a --help for it here (the arguments are gone by then).
+        ctx.meta["saleskpi.help"] = "--help" in ctx.args
         try:
             return super().invoke(ctx)
         except SalesKpiError as exc:
@@ -70,6 +73,11 @@ class CatalogFormat(StrEnum):
     markdown = "markdown"
 
 
+# Commands that make the workspace when it is missing, and those that need none.
+CREATES_WORKSPACE = frozenset({"demo", "import"})
+NEEDS_NO_WORKSPACE = frozenset({"kpis", "mappings"})
+
+
 class _State:
     settings: Settings
 
@@ -90,6 +98,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     workspace: Annotated[
         Path | None,
         typer.Option("--workspace", "-w", envvar="SALESKPI_WORKSPACE",
@@ -113,6 +122,21 @@ def main_options(
     except ValidationError as exc:
         raise fail(settings_problem(exc)) from None
     set_language(resolve_language(lang or state.settings.lang))
+    _check_workspace(ctx, state.settings.workspace)
+
+
+def _check_workspace(ctx: typer.Context, workspace: Path) -> None:
+    """A workspace that does not exist is a typo, unless the command creates one.
+
+    Other commands would create an empty workspace there and answer zeros.
+    """
+    command = ctx.invoked_subcommand
+    if workspace.is_dir() or command is None or command in CREATES_WORKSPACE \
+            or command in NEEDS_NO_WORKSPACE or ctx.meta.get("saleskpi.help"):
+        return
+    raise fail(_("workspace {path} does not exist: check --workspace (or "
+                 "SALESKPI_WORKSPACE), or create it with 'saleskpi demo' or 'saleskpi import "
+                 "PATH'", path=str(workspace)))
 
 
 def write(text: str) -> None:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from saleskpi.domain.query import MAX_ID
+
 DATE = ["%Y-%m-%d"]
 
 PeriodOption = Annotated[
@@ -23,10 +25,20 @@ WhereOption = Annotated[
     list[str] | None,
     typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
 ]
+RangeOption = Annotated[
+    str | None,
+    typer.Option("--range", "-r", help="Without --from/--to: mtd (month to date, the "
+                 "default), wtd, qtd, ytd, last_month or all (the default with --period)."),
+]
+AgainstOption = Annotated[
+    str, typer.Option("--against", help="Compare with the previous period (a month to "
+                      "date: the same days of the month before) or last_year.")
+]
 LimitOption = Annotated[
     int | None, typer.Option("--limit", min=1, help="Show at most this many rows (default: all).")
 ]
-OffsetOption = Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows first.")]
+OffsetOption = Annotated[int, typer.Option("--offset", min=0, max=MAX_ID,
+                                            help="Skip this many rows first.")]
 
 
 def day(value: dt.datetime | None) -> dt.date | None:

@@ -15,6 +15,7 @@ from saleskpi.domain.query import KpiValue, ResultRow, Scorecard, plain_number
 from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.text import safe_cell
 from saleskpi.service.core import averages
+from saleskpi.views.base import RangeInfo
 from saleskpi.views.text import (
     SMALL_SAMPLE,
     format_value,
@@ -129,3 +130,19 @@ def print_import_report(console: Console, report: ImportReport) -> None:
     else:
         console.print(Text(_("Nothing was imported: fix the errors above and run the import "
                              "again."), style="bold red"))
+
+
+def range_line(info: RangeInfo) -> str:
+    """The days a table covers, said above it: "Period: 2026-12-01 – 2026-12-02 (month to
+    date, not over yet)"."""
+    names = {"mtd": _("month to date"), "wtd": _("week to date"),
+             "qtd": _("quarter to date"), "ytd": _("year to date"),
+             "last_month": _("last month"), "all": _("all time"), "custom": ""}
+    if info.start is None and info.end is None:
+        span = _("all time")
+        label = ""
+    else:
+        span = f"{info.start or '…'} – {info.end or '…'}"
+        label = names.get(info.name, info.name)
+    notes = [n for n in (label, _("not over yet") if info.partial else "") if n]
+    return _("Period: {span}", span=span) + (f" ({', '.join(notes)})" if notes else "")

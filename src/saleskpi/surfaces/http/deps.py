@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
+import math
 import secrets
 import threading
 import time
@@ -22,6 +22,7 @@ from saleskpi.service.auth import (
 )
 from saleskpi.service.core import SalesKpiService
 from saleskpi.surfaces.http.errors import problem
+from saleskpi.surfaces.http.proxies import TrustedProxies
 
 SESSION_USER = "uid"
 SESSION_GENERATION = "gen"
@@ -117,9 +118,6 @@ async def csrf_header(request: Request,
         check_csrf(request, request.headers.get("x-csrf-token"))
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
 class LoginThrottle:
     """Failed sign-ins, limited three ways (each counted over a sliding window).
 
@@ -142,32 +140,14 @@ class LoginThrottle:
         self.per_address = per_address
         self.globally = globally
         self.global_window = global_window
-        self.trusted: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+        self.proxies = TrustedProxies(trusted_proxies)
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
     # -- who is asking ---------------------------------------------------------------
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.trusted)
-
     def client_address(self, request: Request) -> str:
         """The client's address, from X-Forwarded-For only when a trusted proxy sent it."""
-        peer = request.client.host if request.client else "?"
-        if not self.trusted or not self._is_trusted(peer):
-            return peer
-        forwarded = [a.strip() for header in request.headers.getlist("x-forwarded-for")
-                     for a in header.split(",") if a.strip()]
-        address = peer
-        for hop in reversed(forwarded):  # nearest first: each trusted proxy names the next
-            address = hop
-            if not self._is_trusted(hop):
-                break
-        return address
+        return self.proxies.client_address(request)
 
     # -- the counters ----------------------------------------------------------------
     def _keys(self, address: str, username: str) -> list[tuple[str, int, float]]:
@@ -181,11 +161,18 @@ class LoginThrottle:
             failures.popleft()
         return failures
 
-    def blocked(self, address: str, username: str) -> bool:
+    def retry_after(self, address: str, username: str) -> int | None:
+        """Whole seconds until a sign-in of ``username`` from ``address`` is allowed
+        again (for ``Retry-After``); None when it is allowed now."""
         with self._lock:
             now = time.monotonic()
-            return any(len(self._recent(key, window, now)) >= limit
-                       for key, limit, window in self._keys(address, username))
+            waits = []
+            for key, limit, window in self._keys(address, username):
+                failures = self._recent(key, window, now)
+                if len(failures) >= limit:
+                    # Room again when the failure that makes it one too many ages out.
+                    waits.append(failures[len(failures) - limit] + window - now)
+            return max(1, math.ceil(max(waits))) if waits else None
 
     def failed(self, address: str, username: str) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from saleskpi.domain.errors import HTTP_STATUS, ErrorKind, SalesKpiError
 
@@ -22,8 +23,9 @@ def retry_after(exc: SalesKpiError) -> dict[str, str] | None:
     return {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.kind == ErrorKind.busy else None
 
 
-def problem(status: int, code: str, message: str) -> HTTPException:
-    return HTTPException(status, {"error": code, "message": message})
+def problem(status: int, code: str, message: str, *,
+            headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status, {"error": code, "message": message}, headers=headers)
 
 
 def _body(status: int, code: str, message: str, **extra: object) -> JSONResponse:
@@ -54,6 +56,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+                   for e in exc.errors()]
+        return _body(422, "invalid_request", "the request is invalid", details=details)
+
+    @app.exception_handler(ValidationError)
+    async def invalid_params(_request: Request, exc: ValidationError) -> JSONResponse:
+        # A view's parameters (built by a route from what was sent) out of their bounds:
+        # the request is wrong, not the server (a route's own check would say the same).
         details = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
                    for e in exc.errors()]
         return _body(422, "invalid_request", "the request is invalid", details=details)

@@ -67,9 +67,11 @@ TOOLS: tuple[ToolSpec, ...] = (
         name="query_kpis", title="Query KPIs",
         description="Compute KPIs (the scorecard), optionally sliced (by rep, team, source, "
         "segment, product, pipeline) and by period (day, week, month, quarter, year), "
-        "between two dates (from, to; inclusive), filtered by where DIM=VALUE[,VALUE]. "
-        "Rows per slice and period, totals and the average of the rows. Ratios carry "
-        "numerator, denominator and a confidence interval. Paged: limit, offset.",
+        "between two dates (from, to; inclusive; without them month to date, or range: "
+        "mtd, wtd, qtd, ytd, last_month, all), filtered by where DIM=VALUE[,VALUE]. "
+        "Rows per slice and period (partial: a period not over), totals and the average "
+        "of the rows. Ratios carry numerator, denominator and a confidence interval. "
+        "Paged: limit, offset.",
         views=("scorecard:scorecard",)),
     ToolSpec(
         name="funnel", title="Stage funnel",
@@ -81,18 +83,23 @@ TOOLS: tuple[ToolSpec, ...] = (
         name="comparison", title="Compare reps",
         description="Each rep against the team average on several KPIs (default: the "
         "standard sales set), marking values far from the average, with each rep's "
-        "strengths and weaknesses. Sort by a KPI, filter reps by thresholds.",
+        "strengths and weaknesses. Sort by a KPI, filter reps by thresholds. Default: "
+        "month to date.",
         views=("rankings:comparison",)),
     ToolSpec(
         name="leaderboard", title="Leaderboard",
-        description="Reps ranked on one KPI, best first, with the rank change against "
-        "the previous period of the same length.",
+        description="Reps ranked on one KPI, best first (default: month to date), with the "
+        "rank change against the previous period (a month to date: the same days of the "
+        "month before) or against=last_year.",
         views=("rankings:leaderboard",)),
     ToolSpec(
         name="plan_vs_actual", title="Plan vs actual",
         description="Targets against what was done, as of a day: per target (KPI and rep, "
-        "team or company) the plan, the actual so far, attainment, the gap and the "
-        "projection at the current pace; furthest behind first.",
+        "team or company; a team's and the company's plan is the sum of their reps' "
+        "unless set) the plan, the actual so far, attainment, expected by now and what "
+        "each working day left needs (with the calls and meetings), and the projection "
+        "with its range once a quarter of the working days have gone; furthest behind "
+        "first.",
         views=("plans:plan_vs_actual",)),
     ToolSpec(
         name="reverse_plan", title="Reverse plan",
@@ -100,6 +107,35 @@ TOOLS: tuple[ToolSpec, ...] = (
         "the deals, meetings and calls it takes, per period and per working day, at the "
         "rep's, team's or company's conversion rates (or rates given).",
         views=("plans:reverse_plan",)),
+    ToolSpec(
+        name="forecast", title="Revenue forecast",
+        description="Forecast of revenue won in the current and next period (period: week, "
+        "month, quarter, year): P10, P50 (median) and P90 per rep, team and company, from "
+        "chances learned on the company's own stage history and a Monte Carlo of open and "
+        "new deals; beside the reps' own commit and best case and the revenue plan; the "
+        "deals that move the number most; the learned chance per stage and days in it "
+        "beside the CRM's static probability. at: as it would have been made on a past day.",
+        views=("forecast:forecast",)),
+    ToolSpec(
+        name="deal_win_chances", title="Win chance of each open deal",
+        description="Every open deal with its learned chance to be won (with an 80% "
+        "interval) and to be won within the current period, its expected contribution and "
+        "swing, largest swing first. Paged: limit, offset.",
+        views=("forecast:deal_chances",)),
+    ToolSpec(
+        name="forecast_backtest", title="Forecast backtest",
+        description="Past periods replayed with only what was known at their start: "
+        "accuracy (mean 1 - |A-F|/A), bias, share within ±10% and P10-P90 calibration of "
+        "saleskpi's forecast, the weighted pipeline, the reps' commits and the naive "
+        "run-rate, per company, team and rep, with sample sizes. Slow on big data: use "
+        "last=N for the last N periods.",
+        views=("forecast:backtest",)),
+    ToolSpec(
+        name="forecast_track_record", title="Forecast track record",
+        description="The forecasts saleskpi made (kept each time one was asked) and the "
+        "reps' own, for periods that have closed, scored: accuracy, bias and P10-P90 "
+        "calibration per rep, team and company.",
+        views=("forecast:track_record",)),
     ToolSpec(
         name="rows_behind", title="Rows behind a number",
         description="The fact rows (deals, leads, activities...) one KPI value was computed "

@@ -15,14 +15,18 @@ from starlette.responses import RedirectResponse, Response
 
 from saleskpi.domain.errors import SalesKpiError
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page, PageDep
+from saleskpi.surfaces.web.formatting import unit_name
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.kpi_builder import GROUPS, UNITS, Draft, preview
+from saleskpi.surfaces.web.names import group_name, kind_name
 from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, text_cell
 
 router = APIRouter(route_class=WebRoute)
 SESSION_FLASH = "web_flash"
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_DEFINITION = 20_000
+MAX_NAME = 200
 EXAMPLE = "kind: derived\nname: {en: Won deals x2, ru: ..., uk: ...}\nformula: deals_won * 2\n"
 
 
@@ -37,9 +41,10 @@ def catalog_table(page: Page) -> DataTable:
         own = spec.key in user_keys
         rows.append(Row([
             Cell(spec.key, spec.key, href=f"/catalog?edit={spec.key}" if own and
-                 page.user.can_manage else None),
-            text_cell(spec.display_name(page.lang)), text_cell(spec.group),
-            text_cell(spec.kind), text_cell(spec.unit),
+                 page.user.can_manage else None, verbatim=True),
+            text_cell(spec.display_name(page.lang)),
+            Cell(spec.group, group_name(spec.group)), Cell(spec.kind, kind_name(spec.kind)),
+            Cell(spec.unit, unit_name(spec.unit)),
             Cell(spec.higher_is_better, _("yes") if spec.higher_is_better else _("no")),
             Cell(own, _("yes") if own else ""),
             text_cell(spec.display_description(page.lang)),
@@ -48,13 +53,20 @@ def catalog_table(page: Page) -> DataTable:
 
 
 def _page(page: Page, *, key: str = "", definition: str = "", error: str = "",
-          status: int = 200) -> Response:
+          status: int = 200, draft: Draft | None = None, preview: str = "") -> Response:
     table = catalog_table(page)
     flash = page.request.session.pop(SESSION_FLASH, "")
     return page.render("catalog.html", status=status, tables=[table], table=table, key=key,
                        definition=definition or EXAMPLE, error=error,
                        flash=flash if isinstance(flash, str) else "",
-                       title=_("KPI catalogue"))
+                       draft=draft or Draft(), preview=preview, units=UNITS, groups=GROUPS,
+                       all_kpis=sorted(page.service.catalog.kpis), title=_("KPI catalogue"))
+
+
+def show(page: Page, *, draft: Draft, error: str = "", preview: str = "",
+         status: int = 200) -> Response:
+    """The catalogue with the KPI form filled in (``kpi_builder``): a preview or an error."""
+    return _page(page, draft=draft, error=error, preview=preview, status=status)
 
 
 @router.get("/catalog")
@@ -105,4 +117,42 @@ def delete_kpi(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=200)] 
         except SalesKpiError as exc:  # another KPI still refers to it
             return _page(page, status=400, error=exc.message)
         page.request.session[SESSION_FLASH] = _("KPI {key} deleted.", key=key)
+    return RedirectResponse("/catalog", status_code=303)
+
+
+@router.post("/catalog/build")
+def build_kpi(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_NAME)] = "",
+              key: Annotated[str, Form(max_length=MAX_NAME)] = "",
+              name_en: Annotated[str, Form(max_length=MAX_NAME)] = "",
+              name_ru: Annotated[str, Form(max_length=MAX_NAME)] = "",
+              name_uk: Annotated[str, Form(max_length=MAX_NAME)] = "",
+              numerator: Annotated[str, Form(max_length=MAX_NAME)] = "",
+              denominator: Annotated[str, Form(max_length=MAX_NAME)] = "",
+              condition: Annotated[str, Form(max_length=MAX_NAME)] = "",
+              unit: Annotated[str, Form(max_length=MAX_NAME)] = "ratio",
+              group: Annotated[str, Form(max_length=MAX_NAME)] = "other",
+              higher: Annotated[str, Form(max_length=10)] = "",
+              action: Annotated[str, Form(max_length=20)] = "preview") -> Response:
+    page.check_csrf(csrf)
+    draft = Draft(key.strip(), {"en": name_en, "ru": name_ru, "uk": name_uk}, numerator,
+                  denominator, condition, unit if unit in UNITS else "ratio",
+                  group if group in GROUPS else "other", bool(higher))
+    known = page.service.catalog.kpis
+    error = ""
+    if not KEY.match(draft.key):
+        error = _("The key must start with a letter and use only a-z, 0-9 and _.")
+    elif draft.numerator not in known or draft.denominator not in known:
+        error = _("Choose the numerator and the denominator from the catalogue.")
+    elif not name_en.strip():
+        error = _("Give the KPI a name (in English at least).")
+    if error:
+        return show(page, draft=draft, error=error, status=400)
+    if action != "save":
+        return show(page, draft=draft, preview=preview(page, draft))
+    try:
+        page.service.put_kpi(draft.key, draft.definition(page))
+    except SalesKpiError as exc:
+        return show(page, draft=draft, error=exc.message or _("The definition is not valid."),
+                    status=400)
+    page.request.session[SESSION_FLASH] = _("KPI {key} saved.", key=draft.key)
     return RedirectResponse("/catalog", status_code=303)

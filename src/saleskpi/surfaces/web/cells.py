@@ -35,6 +35,8 @@ def _attrs(cell: Cell, column: Column, small_title: str) -> str:
         parts.append(f' data-mark="{escape(cell.mark)}"')
     if cell.small:
         parts.append(f' title="{escape(small_title)}"')
+    if cell.verbatim:
+        parts.append(' translate="no"')
     return "".join(parts)
 
 

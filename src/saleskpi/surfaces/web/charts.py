@@ -12,10 +12,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 WIDTH = 640.0
-HEIGHT = 240.0
-LEFT, RIGHT, TOP, BOTTOM = 64.0, 12.0, 12.0, 40.0
-BAR_ROW = 26.0  # height of one bar of a horizontal chart
-LABEL_WIDTH = 170.0
+HEIGHT = 260.0
+# The value axis' labels sit inside the plot, above their grid lines, left-aligned:
+# however long ("1,25 млн USD"), they are never cut off at the SVG's left edge, and
+# the plot keeps its width on a phone (where app.css draws text at 21 units, ~11 px).
+LEFT, RIGHT, TOP, BOTTOM = 4.0, 8.0, 26.0, 36.0
+BAR_ROW = 32.0  # height of one bar of a horizontal chart
+LABEL_WIDTH = 240.0
+LABEL_CHARS = 20  # a category label of a horizontal chart, cut with "…" beyond this
+#                   (macros.html; the bar's tooltip has the whole label)
+VALUE_ROOM = 130.0  # right of the longest bar: its value's text
+CATEGORY_ROOM = 100.0  # room one category label needs under the axis, at phone size
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,14 @@ class Chart:
     labels: list[Shape] = field(default_factory=list)  # category axis
     line: str = ""  # polyline points
     band: str = ""  # polygon points of the interval
+    reference: str = ""  # polyline points of a reference line (the plan)
     empty: bool = False
     left: float = LEFT  # the plot area's left and right edges
     right: float = WIDTH - RIGHT
     label_width: float = LABEL_WIDTH
+    label_chars: int = LABEL_CHARS
+    names: bool = False  # the categories are people's names: not to be translated
+    subject: str = ""  # whose chart (a rep's or team's name), shown before the title as is
 
 
 def _nice_max(value: float) -> float:
@@ -67,7 +78,7 @@ def _nice_max(value: float) -> float:
     return 10.0 * power
 
 
-def _label_step(count: int, room: float, width: float = 70.0) -> int:
+def _label_step(count: int, room: float, width: float = CATEGORY_ROOM) -> int:
     """Show every n-th category label so that they do not overlap."""
     return max(1, math.ceil(count * width / room)) if count else 1
 
@@ -80,19 +91,22 @@ def _scale(points: Sequence[Point],
 
 
 def column_chart(title: str, points: Sequence[Point], tick_text: Callable[[float], str],
-                 kind: Literal["bars", "line"] = "bars") -> Chart:
-    """Vertical bars (amounts per period) or a line with its interval band (rates)."""
+                 kind: Literal["bars", "line"] = "bars",
+                 reference: Sequence[float | None] = ()) -> Chart:
+    """Vertical bars (amounts per period) or a line with its interval band (rates, a
+    forecast's fan); ``reference``: a value per point for a dashed line (the plan)."""
     chart = Chart(kind, title, WIDTH, HEIGHT, empty=not any(p.value for p in points))
     if not points:
         return chart
-    top, ticks = _scale(points, tick_text)
+    top, ticks = _scale([*points, *(Point("", v, "") for v in reference if v is not None)],
+                        tick_text)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / len(points)
 
     def y_of(value: float) -> float:
         return round(TOP + plot_h * (1 - max(value, 0.0) / top), 1)
 
-    chart.ticks = [Shape(LEFT - 6, y_of(v), text=t) for v, t in ticks]
+    chart.ticks = [Shape(LEFT + 2, y_of(v), text=t) for v, t in ticks]
     step = _label_step(len(points), plot_w)
     for i, point in enumerate(points):
         centre = LEFT + slot * (i + 0.5)
@@ -116,6 +130,8 @@ def column_chart(title: str, points: Sequence[Point], tick_text: Callable[[float
             upper = [f"{round(x, 1)},{y_of(p.high or 0)}" for x, p in banded]
             lower = [f"{round(x, 1)},{y_of(p.low or 0)}" for x, p in reversed(banded)]
             chart.band = " ".join(upper + lower)
+        chart.reference = " ".join(f"{round(LEFT + slot * (i + 0.5), 1)},{y_of(v)}"
+                                   for i, v in enumerate(reference) if v is not None)
     return chart
 
 
@@ -124,10 +140,10 @@ def bar_list(title: str, points: Sequence[Point]) -> Chart:
     height = TOP + BOTTOM / 2 + BAR_ROW * max(len(points), 1)
     chart = Chart("hbars", title, WIDTH, height, empty=not any(p.value for p in points))
     top = max((p.value for p in points if p.value is not None), default=0.0)
-    room = WIDTH - LABEL_WIDTH - RIGHT - 90
+    room = WIDTH - LABEL_WIDTH - RIGHT - VALUE_ROOM
     for i, point in enumerate(points):
         y = TOP + BAR_ROW * i
         width = room * (max(point.value, 0.0) / top) if point.value and top > 0 else 0.0
-        chart.shapes.append(Shape(LABEL_WIDTH, round(y, 1), round(width, 1), BAR_ROW - 6,
+        chart.shapes.append(Shape(LABEL_WIDTH, round(y, 1), round(width, 1), BAR_ROW - 8,
                                   point.text, point.label))
     return chart

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,10 +12,13 @@ from fastapi import Depends, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.errors import Conflict, InvalidQuery
 from saleskpi.domain.query import KpiQuery, Scorecard
 from saleskpi.service.auth import Principal
 from saleskpi.service.core import SalesKpiService
+from saleskpi.service.plan_inputs import today as company_today
+from saleskpi.service.preferences import Preferences, preferences
+from saleskpi.service.query_checks import check_question
 from saleskpi.surfaces.http.deps import ServiceDep, check_csrf, csrf_token, optional_user
 from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import FILTER_KEYS, Filters, link, parse_filters, quick_ranges
@@ -51,8 +53,7 @@ class Page:
 
     def today(self) -> dt.date:
         """Today in the company's time zone."""
-        zone = zoneinfo.ZoneInfo(self.service.settings.timezone)
-        return dt.datetime.now(zone).date()
+        return company_today(self.service)
 
     def link(self, path: str | None = None, **overrides: Any) -> str:
         """This page (or ``path``) with the current filters, some replaced."""
@@ -65,13 +66,33 @@ class Page:
         return link(path, QueryParams(params), **overrides)
 
     def quick_ranges(self) -> list[tuple[str, str]]:
-        return [(label, self.link(**{"from": first.isoformat(), "to": last.isoformat()}))
+        return [(label, self.link(**{"from": first.isoformat() if first else None,
+                                      "to": last.isoformat() if last else None,
+                                      "range": None if first else "all"}))
                 for label, first, last in quick_ranges(self.today())]
 
     def pager(self, total: int, size: int, param: str = PAGE_PARAM) -> Pager:
         """The page of a long table this view asks for (``?page=``), with links to the others."""
         return paginate(total, size, self.request.query_params.get(param),
                         lambda n: self.link(**{param: page_value(n)}), self.fmt)
+
+    def rows_link(self, kpi: str, *, rep: str | None = None, period: str | None = None,
+                  grain: str | None = None, start: dt.date | None = None,
+                  end: dt.date | None = None) -> str:
+        """/rows: the records behind one figure of this view (its filters, a rep, a period)."""
+        f = self.filters
+        first, last = start or f.start, end or f.end
+        params: dict[str, str] = {"kpi": kpi}
+        if first:
+            params["from"] = first.isoformat()
+        if last:
+            params["to"] = last.isoformat()
+        params |= dict(f.slices)
+        if rep:
+            params["rep"] = rep
+        if period and grain and grain != "all":
+            params |= {"period": grain, "period_key": period}
+        return link("/rows", params)
 
     def kpi_name(self, key: str) -> str:
         spec = self.service.catalog.kpis.get(key)
@@ -80,9 +101,20 @@ class Page:
     def scorecard(self, query: KpiQuery, *, totals: bool = True) -> Scorecard:
         """``service.scorecard`` in the caller's scope; a bad query is a 400 page."""
         try:
+            check_question(self.service, query, self.user.scope)
             return self.service.scorecard(query, self.user.scope, totals=totals)
-        except InvalidQuery as exc:
-            raise PageError(400, str(exc)) from None
+        except (InvalidQuery, Conflict) as exc:
+            raise PageError(400 if isinstance(exc, InvalidQuery) else 409, str(exc)) from None
+
+    @cached_property
+    def prefs(self) -> Preferences:
+        """What the user chose and wants kept (KPIs shown, the comparison's threshold)."""
+        return preferences(self.service, self.user.user_id)
+
+    def here(self) -> str:
+        """This page's address (path and query), to come back to after a form."""
+        query = self.request.url.query
+        return self.request.url.path + (f"?{query}" if query else "")
 
     @cached_property
     def reps(self) -> list[tuple[str, str]]:
@@ -120,7 +152,8 @@ async def page(request: Request, svc: ServiceDep,
         raise LoginRequired()
     lang = use_language(principal.lang)
     return Page(request, svc, principal, lang, Formatter(lang, svc.settings.currency),
-                parse_filters(request.query_params), csrf_token(request))
+                parse_filters(request.query_params, company_today(svc)),
+                csrf_token(request))
 
 
 PageDep = Annotated[Page, Depends(page)]

@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.periods import RangeName, parse_range, resolve_range
 from saleskpi.domain.query import DIMENSIONS as SLICES
 from saleskpi.domain.query import (
     MAX_DATE,
@@ -27,7 +29,7 @@ from saleskpi.surfaces.web.i18n import _
 
 # Every slice of the query vocabulary, team and rep first (the filter bar's order).
 DIMENSIONS = ("team", "rep", *(d for d in SLICES if d not in ("team", "rep")))
-FILTER_KEYS = ("from", "to", "period", *DIMENSIONS)
+FILTER_KEYS = ("from", "to", "period", "range", *DIMENSIONS)
 # Parameters that pick a download, not a view: never carried into links.
 NOT_CARRIED = ("export", "format")
 MAX_VALUE = 200
@@ -40,6 +42,9 @@ class Filters:
     period: Period = "all"
     slices: tuple[tuple[str, str], ...] = ()  # (dimension, "value[,value]")
     errors: tuple[str, ...] = ()
+    # How the dates were chosen: given ("custom"), a named range (default month to date).
+    range_name: RangeName = "custom"
+    partial: bool = False
 
     def value(self, dim: str) -> str:
         return dict(self.slices).get(dim, "")
@@ -81,7 +86,9 @@ def _date(params: QueryParams, name: str, errors: list[str]) -> dt.date | None:
     return day
 
 
-def parse_filters(params: QueryParams) -> Filters:
+def parse_filters(params: QueryParams, today: dt.date | None = None) -> Filters:
+    """The filters of the URL; with ``today`` (the company's), no dates mean ``range``:
+    month to date by default (all time with a period grain)."""
     errors: list[str] = []
     start, end = _date(params, "from", errors), _date(params, "to", errors)
     if start and end and start > end:
@@ -92,6 +99,16 @@ def parse_filters(params: QueryParams) -> Filters:
     if period_text != period:
         errors.append(_("unknown period {period!r}; use one of {known}",
                         period=period_text[:40], known=", ".join(PERIODS)))
+    range_name: RangeName = "custom"
+    partial = False
+    if today is not None:
+        try:
+            named = parse_range(params.get("range"))
+        except InvalidQuery as exc:
+            errors.append(exc.message)
+            named = None
+        dates = resolve_range(today, start, end, named, period)
+        start, end, range_name, partial = dates.start, dates.end, dates.name, dates.partial
     fitting = fitting_grain(start, end, period)
     if fitting != period:
         errors.append(_("{period}: too many periods from {start} to {end}; shown by {grain}",
@@ -104,7 +121,7 @@ def parse_filters(params: QueryParams) -> Filters:
             errors.append(_("{field}: the value is too long", field=dim))
         elif text:
             slices.append((dim, text))
-    return Filters(start, end, period, tuple(slices), tuple(errors))
+    return Filters(start, end, period, tuple(slices), tuple(errors), range_name, partial)
 
 
 def fitting_grain(start: dt.date | None, end: dt.date | None, period: Period) -> Period:
@@ -118,8 +135,9 @@ def fitting_grain(start: dt.date | None, end: dt.date | None, period: Period) ->
     return "all"
 
 
-def quick_ranges(today: dt.date) -> list[tuple[str, dt.date, dt.date]]:
-    """Common ranges for one click: this and last month, this quarter, this year."""
+def quick_ranges(today: dt.date) -> list[tuple[str, dt.date | None, dt.date | None]]:
+    """Common ranges for one click: this and last month, this quarter, this year, all time
+    (no dates)."""
     month = today.replace(day=1)
     last_month_end = month - dt.timedelta(days=1)
     quarter = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
@@ -128,6 +146,7 @@ def quick_ranges(today: dt.date) -> list[tuple[str, dt.date, dt.date]]:
         (_("Last month"), last_month_end.replace(day=1), last_month_end),
         (_("This quarter"), quarter, today),
         (_("This year"), today.replace(month=1, day=1), today),
+        (_("All time"), None, None),
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import re
 from fractions import Fraction
 from functools import cache, lru_cache
 
@@ -12,6 +13,8 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.numbers import (
     NumberPattern,
+    format_compact_currency,
+    format_compact_decimal,
     get_currency_symbol,
     get_decimal_symbol,
     get_group_symbol,
@@ -122,6 +125,15 @@ def _date(day: dt.date, lang: str) -> str:
     return str(format_date(day, "medium", locale=lang))
 
 
+_DOUBLE_STOP = re.compile(r"(?<=\.)\.(?=\s|$)")
+
+
+def sentence(text: str) -> str:
+    """One full stop at the end of a sentence whose last word is an abbreviation: a
+    Russian date ends with "г.", so "… – 2 дек. 2026 г.." loses its second stop."""
+    return _DOUBLE_STOP.sub("", text)
+
+
 def unit_name(unit: str) -> str:
     names = {"count": _("count"), "ratio": _("ratio"), "days": _("days"),
              "hours": _("hours"), "minutes": _("minutes"), "seconds": _("seconds"),
@@ -171,6 +183,20 @@ class Formatter:
         if number is None:
             return DASH
         return compiled(_money_pattern(self.lang), self.lang, currency or self.currency)(number)
+
+    def compact_money(self, value: Number | None) -> str:
+        """An axis label: "$1.25M", "1,25 млн $" (the locale's short form, not "000 000 $")."""
+        number = _finite(value)
+        if number is None:
+            return DASH
+        return str(format_compact_currency(number, self.currency, locale=self.lang,
+                                           fraction_digits=2))
+
+    def compact(self, value: Number | None) -> str:
+        number = _finite(value)
+        if number is None:
+            return DASH
+        return str(format_compact_decimal(number, locale=self.lang, fraction_digits=2))
 
     def value(self, raw: Number | None, unit: str) -> str:
         """A KPI value in its unit: 42.5%, $1,200, 3.2 hours, 17."""

@@ -12,6 +12,7 @@ from saleskpi.surfaces.web.deps import Page, PageDep
 from saleskpi.surfaces.web.errors import PageError
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.names import pipeline_name, stage_name
 from saleskpi.surfaces.web.tables import (
     PAGE_PARAM,
     Cell,
@@ -71,9 +72,9 @@ def _columns(page: Page, *, rep: bool) -> list[Column]:
 
 
 def team_table(page: Page, funnel: PipelineFunnel) -> DataTable:
-    rows = [Row([text_cell(s.stage), *_stage_cells(page, s, None)])
+    rows = [Row([Cell(s.stage, stage_name(s.stage)), *_stage_cells(page, s, None)])
             for s in funnel.team.stages]
-    title = _("Team funnel: {pipeline}", pipeline=funnel.pipeline or _("all pipelines"))
+    title = _("Team funnel: {pipeline}", pipeline=pipeline_name(funnel.pipeline))
     return DataTable(f"funnel_{_slug(funnel.pipeline)}", title, _columns(page, rep=False),
                      rows)
 
@@ -106,12 +107,13 @@ def reps_table(page: Page, funnel: PipelineFunnel, *, paged: bool = True,
             text = "—" if gap is None else _("{sign}{value} pp", sign="+" if gap >= 0 else "−",
                                              value=page.fmt.decimal(abs(gap) * 100))
             cells = [text_cell(rep.rep_name or rep.rep, href=rep_href(rep.rep), rep=rep.rep),
-                     text_cell(stage.stage), *_stage_cells(page, stage, rep.rep),
+                     Cell(stage.stage, stage_name(stage.stage)),
+                     *_stage_cells(page, stage, rep.rep),
                      Cell(None if gap is None else round(gap, 6), text,
                           mark="worse" if stage.leak else None)]
             rows.append(Row(cells, rep=rep.rep))
     title = _("Each rep against the team: {pipeline}",
-              pipeline=funnel.pipeline or _("all pipelines"))
+              pipeline=pipeline_name(funnel.pipeline))
     note = _("Marked: a stage where the rep converts more than 10 points below the team.")
     table = DataTable(f"funnel_reps_{_slug(funnel.pipeline)}", title,
                       _columns(page, rep=True), rows, note=note)
@@ -120,7 +122,7 @@ def reps_table(page: Page, funnel: PipelineFunnel, *, paged: bool = True,
 
 
 def funnel_chart(page: Page, funnel: FunnelSlice, title: str) -> Chart:
-    return bar_list(title, [Point(s.stage, float(s.entered),
+    return bar_list(title, [Point(stage_name(s.stage), float(s.entered),
                                   f"{page.fmt.integer(s.entered)} · "
                                   f"{page.fmt.percent(s.conversion)}")
                             for s in funnel.stages])

@@ -32,6 +32,7 @@ from starlette.types import Scope
 
 from saleskpi.domain.errors import HTTP_STATUS, SalesKpiError
 from saleskpi.service.core import SalesKpiService
+from saleskpi.service.plan_inputs import today as company_today
 from saleskpi.surfaces.http.deps import csrf_token, optional_user
 from saleskpi.surfaces.http.errors import retry_after
 from saleskpi.surfaces.web.deps import Page
@@ -107,7 +108,7 @@ async def _reader(request: Request) -> Page | None:
         return None
     lang = use_language(principal.lang)
     return Page(request, svc, principal, lang, Formatter(lang, svc.settings.currency),
-                parse_filters(request.query_params), csrf_token(request))
+                parse_filters(request.query_params, company_today(svc)), csrf_token(request))
 
 
 def _http_message(exc: HTTPException) -> str:

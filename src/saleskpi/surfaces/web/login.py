@@ -24,6 +24,7 @@ from saleskpi.surfaces.web.render import render
 
 router = APIRouter(route_class=WebRoute)
 MAX_FIELD = 200
+SESSION_LANG = "web_lang"  # a visitor's language, chosen on the sign-in page
 
 
 def safe_next(target: str | None) -> str:
@@ -39,6 +40,9 @@ def safe_next(target: str | None) -> str:
 
 
 async def _anonymous_language(request: Request, svc: ServiceDep) -> str:
+    chosen = request.session.get(SESSION_LANG)
+    if isinstance(chosen, str):
+        return use_language(chosen)
     return use_language(best_match(request.headers.get("accept-language", ""),
                                    svc.settings.lang or None))
 
@@ -46,6 +50,7 @@ async def _anonymous_language(request: Request, svc: ServiceDep) -> str:
 def _form(request: Request, *, username: str = "", error: str = "",
           status: int = 200) -> Response:
     return render("login.html", status=status, csrf=csrf_token(request), username=username,
+                  here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
                   error=error, next=safe_next(request.query_params.get("next")),
                   title=_("Sign in"))
 
@@ -70,9 +75,12 @@ def login(request: Request, svc: ServiceDep, login_throttle: ThrottleDep,
         return _form(request, username=username, status=403, error=_(
             "The form expired. Sign in again."))
     address = login_throttle.client_address(request)
-    if login_throttle.blocked(address, username):
-        return _form(request, username=username, status=429, error=_(
+    wait = login_throttle.retry_after(address, username)
+    if wait is not None:
+        refused = _form(request, username=username, status=429, error=_(
             "Too many failed sign-ins; wait 5 minutes and try again."))
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     principal = authenticate(svc.settings, username, password)
     if principal is None:
         login_throttle.failed(address, username)

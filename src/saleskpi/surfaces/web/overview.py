@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from saleskpi.domain.query import KpiQuery, KpiValue, plain_number
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.periods import Against, parse_against, period_is_partial, shift_months
+from saleskpi.domain.query import KpiQuery, KpiValue, Period, period_start, plain_number
+from saleskpi.domain.targets import SUM_OF_REPS
+from saleskpi.service.attainment import PlanLine
 from saleskpi.service.compare import previous_range
 from saleskpi.surfaces.web.charts import Point, column_chart
 from saleskpi.surfaces.web.deps import Page, PageDep
+from saleskpi.surfaces.web.filters import fitting_grain
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.rep import activity_text, projection_range
 from saleskpi.surfaces.web.tables import (
     Cell,
     Column,
@@ -23,18 +31,19 @@ from saleskpi.surfaces.web.tables import (
 )
 from saleskpi.surfaces.web.views import kpi_columns, plan_at, plans_by_kpi, view_level
 
+TREND_MONTHS = 12
 HEADLINE = ("revenue", "deals_won", "win_rate", "lead_response_time", "pipeline_value")
 TREND = ("revenue", "deals_won", "win_rate")
 
 router = APIRouter(route_class=WebRoute)
 
 
-def _change(page: Page, key: str, now: KpiValue | None,
-            before: KpiValue | None) -> tuple[Cell, Cell]:
+def _change(page: Page, key: str, now: KpiValue | None, before: KpiValue | None,
+            href: str | None = None) -> tuple[Cell, Cell]:
     """The previous period's value, and the change to now, marked in the KPI's direction."""
     if before is None:
         return text_cell(None), text_cell(None)
-    previous = kpi_cell(before, key, page.fmt)
+    previous = kpi_cell(before, key, page.fmt, href=href)
     previous.kpi = None  # the KPI cell of this row is the current value
     if now is None or now.value is None or before.value is None:
         return previous, text_cell(None)
@@ -47,61 +56,125 @@ def _change(page: Page, key: str, now: KpiValue | None,
     return previous, Cell(plain_number(difference), text, mark=mark, unit=now.unit)
 
 
-def headline_table(page: Page) -> DataTable:
+def headline_kpis(page: Page) -> tuple[str, ...]:
+    """The KPIs the user keeps on their overview, else the headline five."""
+    return page.prefs.kpis_of("overview") or HEADLINE
+
+
+def _plan_cells(page: Page, line: PlanLine | None, unit: str) -> list[Cell]:
+    """Plan (Σ: the sum of the reps' plans), attainment and pacing by working days."""
+    if line is None:
+        return [text_cell(None) for _column in range(7)]
+    pace = line.pace
+    plan = number_cell(line.result.plan, unit, page.fmt)
+    if line.target.source == SUM_OF_REPS:
+        plan.text = _("{plan} (Σ reps)", plan=plan.text)
+    elif line.sum_of_reps is not None:
+        difference = line.result.plan - line.sum_of_reps
+        plan.text = _("{plan} (reps: {sum}, {difference})", plan=plan.text,
+                      sum=page.fmt.value(line.sum_of_reps, unit),
+                      difference=("+" if difference >= 0 else "")
+                      + page.fmt.value(difference, unit))
+    attainment = line.result.attainment
+    on_pace = line.on_pace
+    mark = None if on_pace is None else ("better" if on_pace >= 1 else "worse")
+    span_text = f"{line.target.period_start.isoformat()} – {line.target.period_end.isoformat()}"
+    needed = number_cell(pace.needed_per_day if pace else None, unit, page.fmt)
+    if line.activity:
+        needed.text += f" ({activity_text(line)})"
+    return [plan, number_cell(attainment, "ratio", page.fmt),
+            number_cell(pace.expected if pace else None, unit, page.fmt, mark=mark), needed,
+            number_cell(line.result.projection, unit, page.fmt),
+            text_cell(projection_range(page, line)), text_cell(span_text)]
+
+
+def headline_table(page: Page, kpis: tuple[str, ...] = HEADLINE) -> DataTable:
     f = page.filters
     where = f.where()
-    card = page.scorecard(KpiQuery(HEADLINE, (), "all", f.start, f.end, where))
+    card = page.scorecard(KpiQuery(kpis, (), "all", f.start, f.end, where))
     current = card.rows[0].values if card.rows else {}
     before: dict[str, KpiValue] = {}
-    note = _("Set both dates to compare with the period of equal length just before.")
+    span = None
+    note = _("All time: choose a range to compare with the period before.")
     if f.start and f.end:
-        span = previous_range(f.start, f.end)
-        earlier = page.scorecard(KpiQuery(HEADLINE, (), "all", span.start, span.end, where))
+        against = _against(page)
+        span = previous_range(f.start, f.end, against)
+        earlier = page.scorecard(KpiQuery(kpis, (), "all", span.start, span.end, where))
         before = earlier.rows[0].values if earlier.rows else {}
-        note = _("Previous period: {start} – {end}.", start=page.fmt.date(span.start),
-                 end=page.fmt.date(span.end))
+        note = _("{start} – {end} against {before_start} – {before_end}.",
+                 start=page.fmt.date(f.start), end=page.fmt.date(f.end),
+                 before_start=page.fmt.date(span.start), before_end=page.fmt.date(span.end))
+        if span.rule == "to_date":
+            note += " " + _("The same days of the period before, as this one is not over.")
+        elif span.rule == "last_year":
+            note += " " + _("The same days a year before.")
     at = plan_at(page)
     plans = plans_by_kpi(page, at, *view_level(page))
     if plans:
         note += " " + _("Plan attainment is measured over the target's own period, up to "
-                        "{day}.", day=page.fmt.date(at))
+                        "{day}; Σ: the sum of the reps' plans; expected and needed count "
+                        "working days; a projection is made once a quarter of them have "
+                        "gone.", day=page.fmt.date(at))
     value_column = kpi_column("value", _("Value"), "number", ratio=True, interval=True)
     columns = [Column("kpi", _("KPI")), value_column,
                Column("previous", _("Previous period"), numeric=True),
                Column("change", _("Change"), numeric=True),
                Column("plan", _("Plan"), numeric=True),
                Column("attainment", _("Attainment"), numeric=True, unit="ratio"),
+               Column("expected", _("Expected by now"), numeric=True),
+               Column("needed", _("Needed / working day"), numeric=True),
+               Column("projection", _("Projection"), numeric=True),
+               Column("projection_range", _("Projection range (95%)")),
                Column("plan_period", _("Plan period"))]
     rows = []
-    for key in HEADLINE:
+    for key in kpis:
         value = current.get(key) or KpiValue(None, card.units[key])
-        previous, change = _change(page, key, value, before.get(key))
+        earlier_rows = page.rows_link(key, start=span.start, end=span.end) if span else None
+        previous, change = _change(page, key, value, before.get(key), earlier_rows)
         line = plans.get(key)
-        if line is not None:
-            plan = number_cell(line.result.plan, value.unit, page.fmt)
-            attainment = line.result.attainment
-            mark = None if attainment is None else ("better" if attainment >= 1 else "worse")
-            reached = number_cell(attainment, "ratio", page.fmt, mark=mark)
-            span_text = (f"{line.target.period_start.isoformat()} – "
-                         f"{line.target.period_end.isoformat()}")
-            period = text_cell(span_text)
-        else:
-            plan, reached, period = text_cell(None), text_cell(None), text_cell(None)
-        rows.append(Row([text_cell(page.kpi_name(key)), kpi_cell(value, key, page.fmt),
-                         previous, change, plan, reached, period]))
+        rows.append(Row([text_cell(page.kpi_name(key)),
+                         kpi_cell(value, key, page.fmt, href=page.rows_link(key)),
+                         previous, change, *_plan_cells(page, line, value.unit)]))
     return DataTable("headline", _("Headline KPIs"), columns, rows, note=note)
+
+
+def _against(page: Page) -> Against:
+    """?against=last_year compares with the same days a year before; else the period before."""
+    try:
+        return parse_against(page.request.query_params.get("against"))
+    except InvalidQuery:
+        return "previous"
+
+
+def trend_window(start: dt.date | None, end: dt.date | None, period: Period,
+                 range_name: str) -> tuple[dt.date | None, dt.date | None]:
+    """The trend's days: those asked, but the TREND_MONTHS months up to the end for the
+    default month to date (alone it would draw one bar) when no grain is chosen."""
+    if period != "all" or end is None or range_name == "custom":
+        return start, end
+    first = shift_months(period_start(end, "month"), 1 - TREND_MONTHS)
+    return (min(start, first) if start else None), end
 
 
 def trend_table(page: Page) -> tuple[DataTable, list[Point], list[Point]]:
     f = page.filters
-    card = page.scorecard(KpiQuery(TREND, (), f.grain, f.start, f.end, f.where()))
+    start, end = trend_window(f.start, f.end, f.period, f.range_name)
+    grain = fitting_grain(start, end, f.grain)
+    card = page.scorecard(KpiQuery(TREND, (), grain, start, end, f.where()))
     columns = [Column("period", _("Period")), *kpi_columns(page, card, TREND)]
     rows, revenue, win_rate = [], [], []
+    today = page.today()
     for result in sorted(card.rows, key=lambda r: r.keys.get("period") or ""):
         period = result.keys.get("period")
-        label = page.fmt.period(period, f.grain)
+        label = page.fmt.period(period, grain)
+        if period and period_is_partial(dt.date.fromisoformat(period), grain, start, end,
+                                        today):
+            # A period not over (or only partly asked) must not read as a collapse.
+            label = _("{period} (so far)", period=label)
         cells = [Cell(period, label)]
-        cells += [kpi_cell(result.values[k], k, page.fmt, period=period) for k in TREND]
+        cells += [kpi_cell(result.values[k], k, page.fmt, period=period,
+                           href=page.rows_link(k, period=period, grain=f.grain))
+                  for k in TREND]
         rows.append(Row(cells))
         money, rate = result.values["revenue"], result.values["win_rate"]
         revenue.append(Point(label, money.value, page.fmt.value(money.value, money.unit)))
@@ -113,12 +186,14 @@ def trend_table(page: Page) -> tuple[DataTable, list[Point], list[Point]]:
 
 @router.get("/")
 def overview(page: PageDep) -> Response:
-    headline = headline_table(page)
+    kpis = headline_kpis(page)
+    headline = headline_table(page, kpis)
     trend, revenue, win_rate = trend_table(page)
     charts = [
-        column_chart(_("Revenue by period"), revenue, lambda v: page.fmt.money(v)),
+        column_chart(_("Revenue by period"), revenue, page.fmt.compact_money),
         column_chart(_("Win rate by period, with its 95% interval"), win_rate,
                      page.fmt.percent, kind="line"),
     ]
     return page.render("overview.html", tables=[headline, trend], headline=headline,
-                       trend=trend, charts=charts, title=_("Overview"))
+                       trend=trend, charts=charts, kpis=kpis,
+                       all_kpis=sorted(page.service.catalog.kpis), title=_("Overview"))

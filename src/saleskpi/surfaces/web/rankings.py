@@ -11,6 +11,7 @@ from starlette.responses import Response
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.query import KpiQuery
 from saleskpi.service.compare import DEFAULT_KPIS, Comparison, RepRow, compare, leaderboard
+from saleskpi.service.compare import Cell as CompareCell
 from saleskpi.surfaces.web.charts import Point, bar_list
 from saleskpi.surfaces.web.deps import Page, PageDep
 from saleskpi.surfaces.web.errors import PageError
@@ -66,6 +67,15 @@ def _sorted(page: Page, comparison: Comparison, sort: str | None,
     return comparison.sorted_by(sort, descending), sort, "desc" if descending else "asc"
 
 
+def _colour(cell: CompareCell, average: float | None) -> str | None:
+    """The cell's mark, unless the difference may be chance: a proportion whose 95%
+    interval holds the team average (2 of 4 against 75% is not a weak rep yet)."""
+    if (cell.mark and average is not None and cell.ci_low is not None
+            and cell.ci_high is not None and cell.ci_low <= average <= cell.ci_high):
+        return None
+    return cell.mark
+
+
 def _sort_link(page: Page, key: str, current: str | None, direction: Direction | None) -> str:
     flip: Direction | None = None
     if key == current:
@@ -94,9 +104,13 @@ def comparison_table(page: Page, comparison: Comparison, sort: str | None,
                                   sorted=direction if sort == key else None))
     columns += [Column("strengths", _("Strengths")), Column("weaknesses", _("Weaknesses"))]
     rows = []
+    average = comparison.average(None)
     for rep in comparison.rows if reps is None else reps:
         cells = [text_cell(rep.name, href=rep_href(rep.rep), rep=rep.rep)]
-        cells += [kpi_cell(rep.cells[k], k, page.fmt, rep=rep.rep, mark=rep.cells[k].mark)
+        cells += [kpi_cell(rep.cells[k], k, page.fmt, rep=rep.rep,
+                           mark=_colour(rep.cells[k], average.values[k].value if average
+                                        else None),
+                           href=page.rows_link(k, rep=rep.rep))
                   for k in comparison.kpis]
         cells += [text_cell(", ".join(page.kpi_name(k) for k in rep.strengths)),
                   text_cell(", ".join(page.kpi_name(k) for k in rep.weaknesses))]
@@ -106,10 +120,12 @@ def comparison_table(page: Page, comparison: Comparison, sort: str | None,
         if summary is None:
             continue
         cells = [text_cell(label)]
-        cells += [kpi_cell(summary.values[k], k, page.fmt) for k in comparison.kpis]
+        cells += [kpi_cell(summary.values[k], k, page.fmt,
+                           href=page.rows_link(k) if kind == "total" else None)
+                  for k in comparison.kpis]
         rows.append(Row([*cells, text_cell(None), text_cell(None)], kind=kind))
-    note = _("Marked: more than {threshold} better or worse than the team average, in "
-             "the KPI's own direction.", threshold=page.fmt.percent(comparison.threshold))
+    note = _("The team average is over the reps active in the period: those with "
+             "anything counted in the KPIs shown.")
     return DataTable("comparison", _("Reps compared with the team average"), columns, rows,
                      note=note)
 
@@ -119,10 +135,12 @@ def compare_page(page: PageDep, kpi: Annotated[list[str], Query()] = [],  # noqa
                  sort: str | None = None,
                  direction: Annotated[str | None, Query(alias="dir")] = None) -> Response:
     f = page.filters
-    kpis = chosen_kpis(page, kpi, DEFAULT_KPIS)
+    # ?kpi= (a bookmark) wins over the KPIs the user keeps, which win over the default.
+    kpis = chosen_kpis(page, kpi, page.prefs.kpis_of("compare") or DEFAULT_KPIS)
+    threshold = page.prefs.threshold
     query = KpiQuery(tuple(kpis), ("rep",), "all", f.start, f.end, f.where())
     try:
-        comparison = compare(page.service, query, page.user.scope)
+        comparison = compare(page.service, query, page.user.scope, threshold)
     except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     comparison, sort, shown = _sorted(page, comparison, sort, direction)
@@ -134,8 +152,9 @@ def compare_page(page: PageDep, kpi: Annotated[list[str], Query()] = [],  # noqa
         pager = page.pager(len(comparison.rows), COMPARE_PAGE_SIZE)
         table = comparison_table(page, comparison, sort, shown, pager.slice(comparison.rows))
         table.pager = pager
-    return page.render("compare.html", tables=[table], table=table, kpis=kpis,
-                       all_kpis=sorted(page.service.catalog.kpis), title=_("Compare reps"))
+    return page.render("compare.html", tables=[table], table=table, kpis=kpis, asked=kpi,
+                       threshold=threshold, all_kpis=sorted(page.service.catalog.kpis),
+                       title=_("Compare reps"))
 
 
 @router.get("/leaderboard")
@@ -168,7 +187,9 @@ def leaderboard_page(page: PageDep, kpi: str = "revenue") -> Response:
         if grain:
             cells.append(Cell(standing.period, page.fmt.period(standing.period, f.period)))
         cells += [kpi_cell(standing.value, key, page.fmt, rep=standing.rep,
-                           period=standing.period),
+                           period=standing.period,
+                           href=page.rows_link(key, rep=standing.rep, period=standing.period,
+                                               grain=f.period)),
                   number_cell(standing.previous_rank, "count", page.fmt),
                   Cell(change, page.fmt.change(change, "count") if change is not None
                        else "—", mark=mark)]
@@ -185,6 +206,7 @@ def leaderboard_page(page: PageDep, kpi: str = "revenue") -> Response:
     points = [Point(s.name, s.value.value, page.fmt.value(s.value.value, board.unit))
               for s in standings if (s.period or "") == last]
     chart = bar_list(table.title, points)
+    chart.names = True
     return page.render("leaderboard.html", tables=[table], table=table, chart=chart,
                        kpi=key, all_kpis=sorted(page.service.catalog.kpis),
                        title=_("Leaderboard"))

@@ -9,7 +9,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
 from saleskpi.surfaces.web.cells import cells_html
+from saleskpi.surfaces.web.formatting import sentence, unit_name
 from saleskpi.surfaces.web.i18n import _, language
+from saleskpi.surfaces.web.names import dim_name, group_name, kind_name, period_name, source_name
 
 
 @cache
@@ -18,7 +20,13 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("saleskpi.surfaces.web", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["_"] = _
+    env.filters["sentence"] = sentence
     env.globals["cells_html"] = cells_html
+    env.globals |= {"dim_name": dim_name, "group_name": group_name, "kind_name": kind_name,
+                    "period_name": period_name, "source_name": source_name,
+                    "unit_name": unit_name}
+    # Each language by its own name: a reader who cannot read the page still finds theirs.
+    env.globals["languages"] = (("en", "English"), ("ru", "Русский"), ("uk", "Українська"))
     return env
 
 

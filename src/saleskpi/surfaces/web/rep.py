@@ -6,6 +6,7 @@ anyone else the page does not exist (404, not 403, so it does not confirm the re
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 from fastapi import APIRouter
@@ -82,7 +83,8 @@ def kpi_table(page: Page, comparison: Comparison, row: RepRow,
     for key in comparison.kpis:
         cell = row.cells[key]
         cells = [text_cell(page.kpi_name(key)),
-                 kpi_cell(cell, key, page.fmt, rep=row.rep, mark=cell.mark)]
+                 kpi_cell(cell, key, page.fmt, rep=row.rep, mark=cell.mark,
+                          href=page.rows_link(key, rep=row.rep))]
         if with_team:
             mean = average.values[key] if average else None
             cells += [number_cell(mean.value if mean else None, cell.unit, page.fmt),
@@ -100,28 +102,70 @@ def kpi_table(page: Page, comparison: Comparison, row: RepRow,
 
 
 def plan_table(page: Page, lines: list[PlanLine]) -> DataTable:
-    columns = [Column("kpi", _("KPI")), Column("period", _("Period")),
-               Column("plan", _("Plan"), numeric=True), Column("actual", _("Actual"),
-                                                               numeric=True),
+    """Plan vs actual, each line naming its rep, team or the company, paced by working
+    days (expected by now, what a working day still needs, the projection's range)."""
+    columns = [Column("kpi", _("KPI")), Column("for", _("For")),
+               Column("period", _("Period")),
+               Column("plan", _("Plan"), numeric=True),
+               Column("sum_of_reps", _("Sum of reps' plans"), numeric=True),
+               Column("actual", _("Actual"), numeric=True),
                Column("attainment", _("Attainment"), numeric=True, unit="ratio"),
-               Column("gap", _("Gap"), numeric=True),
+               Column("expected", _("Expected by now"), numeric=True),
+               Column("needed", _("Needed / working day"), numeric=True),
+               Column("activity", _("Calls / meetings a day")),
                Column("projection", _("Projection"), numeric=True),
-               Column("projected", _("Projected"), numeric=True, unit="ratio")]
+               Column("projection_range", _("Projection range (95%)"))]
     rows = []
     for line in lines:
-        r, t = line.result, line.target
+        r, t, p = line.result, line.target, line.pace
         unit = line.unit
-        pace = r.projected_attainment
+        on_pace = line.on_pace
+        mark = None if on_pace is None else ("better" if on_pace >= 1 else "worse")
         rows.append(Row([
-            text_cell(line.kpi_name),
+            text_cell(line.kpi_name), text_cell(plan_for(line)),
             text_cell(f"{t.period_start.isoformat()} – {t.period_end.isoformat()}"),
-            number_cell(r.plan, unit, page.fmt), number_cell(r.actual, unit, page.fmt),
-            number_cell(r.attainment, "ratio", page.fmt), number_cell(r.gap, unit, page.fmt),
+            number_cell(r.plan, unit, page.fmt),
+            number_cell(line.sum_of_reps, unit, page.fmt),
+            number_cell(r.actual, unit, page.fmt),
+            number_cell(r.attainment, "ratio", page.fmt),
+            number_cell(p.expected if p else None, unit, page.fmt, mark=mark),
+            number_cell(p.needed_per_day if p else None, unit, page.fmt),
+            text_cell(activity_text(line)),
             number_cell(r.projection, unit, page.fmt),
-            number_cell(pace, "ratio", page.fmt,
-                        mark=None if pace is None else ("better" if pace >= 1 else "worse")),
+            text_cell(projection_range(page, line)),
         ], rep=t.rep_id))
     return DataTable("rep_plan", _("Plan vs actual"), columns, rows)
+
+
+def plan_for(line: PlanLine) -> str:
+    t = line.target
+    if t.level == "rep":
+        return line.rep_name or t.rep_id or ""
+    if t.level == "team":
+        return _("team {team}", team=t.team)
+    return _("company")
+
+
+def activity_text(line: PlanLine) -> str:
+    if not line.activity:
+        return ""
+    # Rounded up: nobody makes 40.1 calls.
+    calls, meetings = (line.activity.get(k) for k in ("calls", "meetings"))
+    return _("{calls} calls, {meetings} meetings",
+             calls=math.ceil(calls) if calls is not None else "—",
+             meetings=math.ceil(meetings) if meetings is not None else "—")
+
+
+def projection_range(page: Page, line: PlanLine) -> str:
+    p = line.pace
+    if p is None:
+        return ""
+    if p.projection is None:
+        return _("from {day}", day=page.fmt.date(p.projection_from)) \
+            if p.projection_from and line.cumulative else ""
+    if p.low is None or p.high is None:
+        return ""
+    return f"{page.fmt.value(p.low, line.unit)} – {page.fmt.value(p.high, line.unit)}"
 
 
 def step_name(key: str) -> str:
@@ -243,12 +287,16 @@ def rep_page(rep_id: str, page: PageDep, goal: str | None = None) -> Response:
                       [Row([Cell(r.keys.get("period"),
                                  page.fmt.period(r.keys.get("period"), f.grain)),
                             *[kpi_cell(r.values[k], k, page.fmt, rep=rep_id,
-                                       period=r.keys.get("period")) for k in TREND]],
+                                       period=r.keys.get("period"),
+                                       href=page.rows_link(k, rep=rep_id,
+                                                           period=r.keys.get("period"),
+                                                           grain=f.grain))
+                              for k in TREND]],
                            rep=rep_id) for r in trend_rows])
     chart = column_chart(_("Revenue by period"), [
         Point(page.fmt.period(r.keys.get("period"), f.grain), r.values["revenue"].value,
               page.fmt.value(r.values["revenue"].value, r.values["revenue"].unit))
-        for r in trend_rows], lambda v: page.fmt.money(v))
+        for r in trend_rows], page.fmt.compact_money)
     tables = [kpi_table(page, comparison, row, plans, has_team=bool(info.team)),
               plan_table(page, lines), trend]
     needs = needs_table(page, plan) if plan else None

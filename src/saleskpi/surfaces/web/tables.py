@@ -57,6 +57,7 @@ class Column:
     sorted: Literal["asc", "desc"] | None = None
     # Extra numbers exported beside the value (e.g. a rate's numerator): (key, label).
     parts: tuple[tuple[str, str], ...] = ()
+    verbatim: bool = False  # the label is a name of the data (a column of a file): as it is
 
 
 @dataclass
@@ -73,6 +74,9 @@ class Cell:
     unit: str | None = None  # for the XLSX number format, when not the column's
     href: str | None = None
     parts: dict[str, Raw] = field(default_factory=dict)
+    # The user's own words (a rep's or a team's name, a key): shown as they are, marked
+    # translate="no" (tests/test_web.py's check for untranslated text skips them).
+    verbatim: bool = False
 
     @property
     def data_value(self) -> str:
@@ -195,8 +199,11 @@ def _part_unit(key: str, unit: str | None) -> str | None:
     return "ratio" if key.startswith("ci_") else ("count" if unit == "ratio" else None)
 
 
-def text_cell(text: str | None, *, href: str | None = None, rep: str | None = None) -> Cell:
-    return Cell(text, text or "—", href=href, rep=rep)
+def text_cell(text: str | None, *, href: str | None = None, rep: str | None = None,
+              verbatim: bool | None = None) -> Cell:
+    """Text as it is; a rep's cell (``rep``) is their name, the user's own word."""
+    return Cell(text, text or "—", href=href, rep=rep,
+                verbatim=rep is not None if verbatim is None else verbatim)
 
 
 def number_cell(value: float | None, unit: str, fmt: Formatter, *,
@@ -205,7 +212,8 @@ def number_cell(value: float | None, unit: str, fmt: Formatter, *,
 
 
 def kpi_cell(value: ValueLike, kpi: str, fmt: Formatter, *, rep: str | None = None,
-             period: str | None = None, mark: str | None = None) -> Cell:
+             period: str | None = None, mark: str | None = None,
+             href: str | None = None) -> Cell:
     """A KPI value with its counts (a rate) and 95% interval (a proportion)."""
     notes = []
     parts: dict[str, Raw] = {}
@@ -224,7 +232,7 @@ def kpi_cell(value: ValueLike, kpi: str, fmt: Formatter, *, rep: str | None = No
              and value.denominator < SMALL_SAMPLE)
     return Cell(plain_number(value.value), fmt.value(value.value, value.unit), kpi=kpi,
                 rep=rep, period=period, mark=mark, note=" · ".join(notes), parts=parts,
-                small=small, unit=value.unit)
+                small=small, unit=value.unit, href=href if value.value is not None else None)
 
 
 def kpi_column(key: str, label: str, unit: str, *, ratio: bool = False,

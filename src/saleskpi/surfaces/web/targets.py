@@ -12,13 +12,14 @@ from fastapi import APIRouter, Form
 from starlette.responses import RedirectResponse, Response
 
 from saleskpi.domain.errors import InvalidQuery
-from saleskpi.domain.query import TARGET_PERIODS, Period
+from saleskpi.domain.query import MAX_ID, TARGET_PERIODS, Period
 from saleskpi.domain.targets import TargetRecord, period_bounds
 from saleskpi.service.planner import plan_vs_actual
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
 from saleskpi.surfaces.web.errors import PageError
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.names import source_name
 from saleskpi.surfaces.web.rep import plan_table
 from saleskpi.surfaces.web.tables import (
     PAGE_PARAM,
@@ -64,7 +65,7 @@ def targets_table(page: Page, targets: Sequence[TargetRecord]) -> DataTable:
             who = text_cell(names.get(target.rep_id or "", target.rep_id),
                             href=rep_href(target.rep_id), rep=target.rep_id)
         elif target.level == "team":
-            who = Cell(target.team, _("team {team}", team=target.team))
+            who = Cell(target.team, _("team {team}", team=target.team), verbatim=True)
         else:
             who = Cell(None, _("company"))
         spec = page.service.catalog.kpis.get(target.kpi)
@@ -73,7 +74,8 @@ def targets_table(page: Page, targets: Sequence[TargetRecord]) -> DataTable:
                          Cell(target.kpi, page.kpi_name(target.kpi)), who,
                          Cell(target.period_start.isoformat(), page.fmt.date(target.period_start)),
                          Cell(target.period_end.isoformat(), page.fmt.date(target.period_end)),
-                         number_cell(target.value, unit, page.fmt), text_cell(target.source)],
+                         number_cell(target.value, unit, page.fmt),
+                         Cell(target.source, source_name(target.source) or "—")],
                         rep=target.rep_id))
     return DataTable("targets", _("Targets"), columns, rows)
 
@@ -138,18 +140,18 @@ def set_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FI
     first, last = period_bounds(day, chosen)
     page.service.set_target(
         kpi=kpi, period_start=first, period_end=last, value=number, rep_id=rep or None,
-        team=team or None)
+        team=team or None, actor=page.user.username)
     page.request.session[SESSION_FLASH] = _("Target saved.")
     return RedirectResponse("/targets", status_code=303)
 
 
 @router.post("/targets/delete")
 def delete_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-                  target_id: Annotated[int, Form(alias="id")] = 0,
+                  target_id: Annotated[int, Form(alias="id", ge=0, le=MAX_ID)] = 0,
                   on_page: Annotated[str, Form(alias="page", max_length=MAX_FIELD)] = ""
                   ) -> Response:
     page.check_csrf(csrf)
-    page.service.delete_targets([target_id])
+    page.service.delete_targets([target_id], actor=page.user.username)
     page.request.session[SESSION_FLASH] = _("Target deleted.")
     # Back to the page the target was deleted from, not to the first of hundreds.
     number = page_value(requested_page(on_page))

@@ -4,6 +4,7 @@ from saleskpi.surfaces.cli.commands import (
     compare,
     connectors,
     data,
+    forecast,
     funnel,
     kpis,
     mcp,
@@ -13,5 +14,5 @@ from saleskpi.surfaces.cli.commands import (
     users,
 )
 
-__all__ = ["compare", "connectors", "data", "funnel", "kpis", "mcp", "plans", "reps", "rows",
-           "users"]
+__all__ = ["compare", "connectors", "data", "forecast", "funnel", "kpis", "mcp", "plans", "reps",
+           "rows", "users"]

@@ -10,10 +10,12 @@ import typer
 from saleskpi.domain.i18n import _, current_language
 from saleskpi.surfaces.cli.app import Format, app, out, service, write
 from saleskpi.surfaces.cli.options import (
+    AgainstOption,
     FromOption,
     LimitOption,
     OffsetOption,
     PeriodOption,
+    RangeOption,
     ToOption,
     WhereOption,
 )
@@ -45,6 +47,7 @@ def compare_command(
     start: FromOption = None,
     end: ToOption = None,
     where: WhereOption = None,
+    range: RangeOption = None,
     threshold: Annotated[
         float,
         typer.Option("--threshold", help="Mark values that differ from the team average by "
@@ -68,14 +71,18 @@ def compare_command(
 ) -> None:
     """Compare reps with the team average: strengths and weaknesses per rep.
 
+    Without --from/--to: month to date (--range all: all time).
+
     Example: saleskpi compare --from 2024-03-01 --to 2024-03-31 --where team=London --sort revenue
     """
+    from saleskpi.surfaces.cli.output import range_line
     from saleskpi.views.base import LOCAL
     from saleskpi.views.rankings import ComparisonParams, comparison
     from saleskpi.views.text import to_json
 
     params = ComparisonParams(kpis=kpis or [], period=period, start=_day(start),
-                              end=_day(end), where=where or [], threshold=threshold,
+                              end=_day(end), where=where or [], range=range,
+                              threshold=threshold,
                               sort=sort, descending=descending, filters=filters or [],
                               limit=limit, offset=offset)
     kpi_service = service()
@@ -88,6 +95,7 @@ def compare_command(
         write(shown.to_csv().rstrip("\n"))
         return
     catalog = kpi_service.catalog
+    out.print(range_line(view.range), highlight=False)
     out.print(_comparison_table(shown, catalog))
     percent = f"{shown.threshold * 100:g}%"
     out.print(_("↑ ↓ more than {percent} above or below the team average; green: better, "
@@ -104,6 +112,8 @@ def leaderboard_command(
     start: FromOption = None,
     end: ToOption = None,
     where: WhereOption = None,
+    range: RangeOption = None,
+    against: AgainstOption = "previous",
     top: Annotated[
         int | None,
         typer.Option("--top", min=1, help="Show the reps ranked N or better (ties at the cut "
@@ -115,19 +125,22 @@ def leaderboard_command(
 ) -> None:
     """Rank reps on one KPI, with the change since the previous period.
 
-    With --from and --to the ranks are compared with the period of the same
-    length just before: whole calendar months with the same number of months
-    before (March with February), any other range with the same number of days
+    Default: month to date, ranks against the same days of the month before
+    (1-2 December against 1-2 November). Whole calendar months are compared with
+    the same number of months before (March with February), any other range with
+    the same number of days before; --against last_year: the same days a year
     before. With --period, each period is compared with the one before it.
 
     Example: saleskpi leaderboard revenue --from 2024-03-01 --to 2024-03-31 --top 5
     """
+    from saleskpi.surfaces.cli.output import range_line
     from saleskpi.views.base import LOCAL
     from saleskpi.views.rankings import LeaderboardParams, leaderboard
     from saleskpi.views.text import to_json
 
     params = LeaderboardParams(kpi=kpi, period=period, start=_day(start), end=_day(end),
-                               where=where or [], top=top, limit=limit, offset=offset)
+                               where=where or [], range=range, against=against, top=top,
+                               limit=limit, offset=offset)
     kpi_service = service()
     view = leaderboard(kpi_service, LOCAL, params)
     if format is Format.json:
@@ -137,6 +150,7 @@ def leaderboard_command(
     if format is Format.csv:
         write(board.to_csv().rstrip("\n"))
         return
+    out.print(range_line(view.range), highlight=False)
     out.print(_leaderboard_table(board, kpi_service.catalog))
     if board.previous is not None:
         out.print(_previous_note(board.previous), style="dim")
@@ -307,6 +321,11 @@ def _previous_note(previous: PreviousPeriod) -> str:
     if previous.rule == "months":
         return _("Change: rank against {start} – {end}, the same number of whole months just "
                  "before", **dates)
+    if previous.rule == "to_date":
+        return _("Change: rank against {start} – {end}, the same days of the period before",
+                 **dates)
+    if previous.rule == "last_year":
+        return _("Change: rank against {start} – {end}, the same days a year before", **dates)
     if previous.rule == "days":
         return _("Change: rank against {start} – {end}, the same number of days just before",
                  **dates)

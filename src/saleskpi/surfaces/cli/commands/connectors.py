@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
+
+if TYPE_CHECKING:
+    import socket
+
+    from saleskpi.domain.settings import Settings
 
 
 @app.command("connect")
@@ -143,10 +148,19 @@ def serve_command(
 
     Example: saleskpi serve --port 8000 --sync-every 10 --secure-cookies
     """
+    from saleskpi.surfaces.server import listen
+
+    run_server(state.settings, listen(host, port), host=host, port=port,
+               sync_every=sync_every, secure_cookies=secure_cookies)
+
+
+def run_server(settings: Settings, sock: socket.socket, *, host: str, port: int,
+               sync_every: float | None = None, secure_cookies: bool = False) -> None:
+    """Serve on ``sock`` (bound by ``listen``: a taken port is an error before
+    "listening") until stopped, with scheduled syncs."""
     from saleskpi.service.scheduler import SyncScheduler
     from saleskpi.surfaces.server import create_app, serve
 
-    settings = state.settings
     scheduler = SyncScheduler(settings, sync_every if sync_every is not None
                               else settings.sync_every_minutes)
     scheduler.start()
@@ -154,6 +168,7 @@ def serve_command(
               highlight=False)
     try:
         serve(create_app(settings, secure_cookies=secure_cookies, refresh=True), host=host,
-              port=port)
+              port=port, sock=sock)
     finally:
         scheduler.stop()
+        sock.close()

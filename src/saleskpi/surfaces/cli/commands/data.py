@@ -62,26 +62,38 @@ def settings_command(
         str | None, typer.Option("--currency", help="Reporting currency, e.g. UAH.")
     ] = None,
     lang: Annotated[str | None, typer.Option("--lang", help="en, ru or uk.")] = None,
+    holidays: Annotated[
+        str | None,
+        typer.Option("--holidays", help="The company's days off besides weekends, "
+                     "comma-separated YYYY-MM-DD (replaces the list; '' clears it): plans "
+                     "pace by working days."),
+    ] = None,
 ) -> None:
     """Show the workspace's settings, or store new ones in its settings.yaml.
 
-    Example: saleskpi settings --timezone Europe/Kyiv --currency UAH --lang uk
+    Example: saleskpi settings --timezone Europe/Kyiv --currency UAH --holidays 2026-12-25
     """
     from pydantic import ValidationError
 
     from saleskpi.domain.settings import Settings, save_workspace_settings, settings_problem
 
-    values = {k: v for k, v in (("timezone", timezone), ("currency", currency),
-                                ("lang", lang)) if v is not None}
+    values: dict[str, object] = {
+        k: v for k, v in (("timezone", timezone), ("currency", currency), ("lang", lang),
+                          ("holidays", holidays)) if v is not None}
     if values:
         try:
             checked = Settings(workspace=state.settings.workspace, **values)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise fail(settings_problem(exc)) from None
-        save_workspace_settings(state.settings, **{k: getattr(checked, k) for k in values})
+        stored = {k: getattr(checked, k) for k in values}
+        if "holidays" in stored:
+            stored["holidays"] = sorted(day.isoformat() for day in checked.holidays)
+        save_workspace_settings(state.settings, **stored)
     current = Settings(workspace=state.settings.workspace)
     for name in ("workspace", "timezone", "currency", "lang", "week_start"):
         out.print(f"{name}: {getattr(current, name) or '-'}", highlight=False)
+    days = ", ".join(day.isoformat() for day in sorted(current.holidays))
+    out.print(f"holidays: {days or '-'}", highlight=False)
 
 
 @app.command("mappings")
@@ -92,6 +104,9 @@ def mappings_command() -> None:
     """
     for name, description in service().mappings():
         out.print(f"[bold]{name}[/]  {description}")
+
+
+DEMO_HOST, DEMO_PORT = "127.0.0.1", 8000
 
 
 @app.command("demo")
@@ -107,12 +122,17 @@ def demo_command(
 
     Example: saleskpi demo   (then: saleskpi kpi win_rate --by team, or saleskpi serve)
     """
+    sock = None
+    if serve:
+        from saleskpi.surfaces.server import listen
+
+        sock = listen(DEMO_HOST, DEMO_PORT)  # a taken port: said before the demo is made
     run_demo(state.settings, size=size, seed=seed, console=out, status_console=err,
              quiet=quiet)
-    if serve:
-        from saleskpi.surfaces.cli.commands.connectors import serve_command
+    if sock is not None:
+        from saleskpi.surfaces.cli.commands.connectors import run_server
 
-        serve_command(host="127.0.0.1", port=8000, sync_every=0)
+        run_server(state.settings, sock, host=DEMO_HOST, port=DEMO_PORT, sync_every=0)
 
 
 def run_demo(settings: Settings, *, size: float, seed: int, console: Console,

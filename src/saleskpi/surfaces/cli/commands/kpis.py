@@ -22,6 +22,7 @@ from saleskpi.surfaces.cli.options import (
     LimitOption,
     OffsetOption,
     PeriodOption,
+    RangeOption,
     ToOption,
     WhereOption,
     day,
@@ -40,15 +41,18 @@ def kpi_command(
     start: FromOption = None,
     end: ToOption = None,
     where: WhereOption = None,
+    range: RangeOption = None,
     limit: LimitOption = None,
     offset: OffsetOption = 0,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Compute KPIs, sliced and by period: the scorecard.
 
-    Example: saleskpi kpi calls meetings win_rate revenue --by rep --period month
+    Without --from/--to: month to date (--range all: all time; with --period: all time).
+
+    Example: saleskpi kpi calls meetings win_rate revenue --by rep --range last_month
     """
-    from saleskpi.surfaces.cli.output import scorecard_csv, scorecard_table
+    from saleskpi.surfaces.cli.output import range_line, scorecard_csv, scorecard_table
     from saleskpi.views.base import LOCAL
     from saleskpi.views.scorecard import ScorecardParams
     from saleskpi.views.scorecard import scorecard as scorecard_view
@@ -56,7 +60,7 @@ def kpi_command(
 
     params = ScorecardParams(kpis=kpis, by=by or [], period=period,
                              start=day(start), end=day(end), where=where or [],
-                             limit=limit, offset=offset)
+                             range=range, limit=limit, offset=offset)
     kpi_service = service()
     view = scorecard_view(kpi_service, LOCAL, params)
     scorecard = view.source
@@ -67,6 +71,7 @@ def kpi_command(
     elif format is Format.csv:
         write(scorecard_csv(scorecard, shown).rstrip("\n"))
     else:
+        out.print(range_line(view.range), highlight=False)
         out.print(scorecard_table(scorecard, kpi_service.catalog, shown))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -171,9 +173,9 @@ def target_delete(
                      help="A day in the period (YYYY-MM-DD); default today."),
     ] = None,
     source: Annotated[
-        str, typer.Option("--source", help="Whose target: 'manual' (typed in) or an import's "
-                          "source.")
-    ] = "manual",
+        str | None, typer.Option("--source", help="Only if set by this source: 'manual' "
+                                 "(typed in) or an import's source (default: any).")
+    ] = None,
     ids: Annotated[
         list[int] | None, typer.Option("--id", help="Delete by ID (see 'target list').")
     ] = None,
@@ -249,14 +251,18 @@ def plan_command(
                     "targets.csv.", day=view.at))
         return
     out.print(_plan_table(lines, dt.date.fromisoformat(view.at)))
-    out.print(_("Projection: the run rate to the period's end for counts and sums; the "
-                "current value for rates and averages."), style="dim", highlight=False)
+    out.print(_("Σ: the sum of the reps' plans. Expected by now and what a working day "
+                "still needs count working days (Monday to Friday less the holidays "
+                "setting). Projection: the run rate of the working days so far with its "
+                "95% range, once a quarter of the working days have gone; the current "
+                "value for rates and averages."), style="dim", highlight=False)
 
 
 def _plan_table(lines: list[PlanLine], day: dt.date) -> object:
     from rich.table import Table
     from rich.text import Text
 
+    from saleskpi.domain.targets import SUM_OF_REPS
     from saleskpi.views.text import format_value
 
     table = Table(title=_("Plan vs actual on {day}", day=day.isoformat()),
@@ -264,11 +270,11 @@ def _plan_table(lines: list[PlanLine], day: dt.date) -> object:
     table.add_column(_("KPI"))
     table.add_column(_("For"))
     table.add_column(_("Period"))
-    for title in (_("Day"), _("Plan"), _("Actual"), _("Attainment"), _("Gap"),
-                  _("Projection"), _("Projected")):
+    for title in (_("Working days"), _("Plan"), _("Actual"), _("Attainment"),
+                  _("Expected by now"), _("Needed / working day"), _("Projection")):
         table.add_column(title, justify="right")
     for line in lines:
-        t, r = line.target, line.result
+        t, r, p = line.target, line.result, line.pace
         unit = line.unit
         if line.numerator is not None and r.actual is not None:
             actual = Text(f"{format_value(r.actual, unit)} "
@@ -276,16 +282,149 @@ def _plan_table(lines: list[PlanLine], day: dt.date) -> object:
                           f"{format_value(line.denominator, 'count')})")
         else:
             actual = Text(format_value(r.actual, unit))
-        pace = r.projected_attainment
-        style = "" if pace is None else ("green" if pace >= 1 else "red")
+        on_pace = line.on_pace
+        style = "" if on_pace is None else ("green" if on_pace >= 1 else "red")
+        plan = format_value(r.plan, unit)
+        if line.sum_of_reps is not None and t.source != SUM_OF_REPS:
+            plan += " " + _("(reps: {sum})", sum=format_value(line.sum_of_reps, unit))
+        elif t.source == SUM_OF_REPS:
+            plan += " Σ"
+        needed = format_value(p.needed_per_day, unit) if p and p.needed_per_day is not None \
+            else ""
+        if line.activity:
+            calls, meetings = (line.activity.get(k) for k in ("calls", "meetings"))
+            needed += " " + _("({calls} calls, {meetings} meetings)",
+                              calls=math.ceil(calls) if calls is not None else "—",
+                              meetings=math.ceil(meetings) if meetings is not None else "—")
         table.add_row(
             line.kpi_name, _who(t.level, t.rep_id, line.rep_name, t.team),
-            _span(t.period_start, t.period_end), f"{line.elapsed_days}/{line.period_days}",
-            format_value(r.plan, unit), actual, _percent(r.attainment),
-            format_value(r.gap, unit), format_value(r.projection, unit),
-            Text(_percent(pace), style=style),
+            _span(t.period_start, t.period_end),
+            f"{p.elapsed}/{p.working_days}" if p else "",
+            plan, actual, _percent(r.attainment),
+            Text(format_value(p.expected, unit) if p else "", style=style),
+            needed, projection_text(line),
         )
     return table
+
+
+def projection_text(line: PlanLine) -> str:
+    """"1 234 (1 000 – 1 500)", or from which day a projection is made."""
+    from saleskpi.views.text import format_value
+
+    p, unit = line.pace, line.unit
+    if p is None:
+        return ""
+    if p.projection is None:
+        return _("from {day}", day=p.projection_from.isoformat()) if p.projection_from \
+            and line.cumulative else ""
+    text = format_value(p.projection, unit)
+    if p.low is not None and p.high is not None:
+        text += f" ({format_value(p.low, unit)} – {format_value(p.high, unit)})"
+    return text
+
+
+@target_app.command("copy")
+def target_copy(
+    source_month: Annotated[
+        str, typer.Option("--from", help="The month to copy from (YYYY-MM), or any day "
+                          "of the period with --period.")],
+    target_month: Annotated[
+        str, typer.Option("--to", help="The month to copy to (YYYY-MM), or any day of "
+                          "the period.")],
+    period: Annotated[
+        str, typer.Option("--period", "-p", help="day, week, month, quarter or year.")
+    ] = "month",
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace targets already set in --to "
+                           "(default: keep them).")
+    ] = False,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Copy every target of one period (all reps, teams and the company) to another.
+
+    Example: saleskpi target copy --from 2026-11 --to 2026-12
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import CopyTargetsParams, copy_targets
+
+    view = copy_targets(service(), LOCAL, CopyTargetsParams.model_validate(
+        {"from": source_month, "to": target_month, "period": period, "replace": replace}))
+    if format is ReportFormat.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(view.to_json()))
+        return
+    out.print(_("Copied {source_start} – {source_end} to {start} – {end}: {inserted} new, "
+                "{updated} replaced, {kept} kept as set.", source_start=view.from_start,
+                source_end=view.from_end, start=view.period_start, end=view.period_end,
+                inserted=view.inserted, updated=view.updated, kept=view.kept),
+              highlight=False)
+
+
+@target_app.command("import")
+def target_import(
+    grid: Annotated[
+        Path, typer.Option("--grid", exists=True, dir_okay=False, readable=True,
+                           help="CSV (or tab-separated, as pasted from a spreadsheet): rep "
+                           "(id or name), then one column per month (YYYY-MM).")],
+    kpi: Annotated[str, typer.Option("--kpi", help="The KPI every cell is a target of.")],
+    period: Annotated[
+        str, typer.Option("--period", "-p", help="day, week, month, quarter or year.")
+    ] = "month",
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Set a KPI's targets for many reps and periods at once from a grid: all or none.
+
+    Example: saleskpi target import --grid plans.csv --kpi deals_won
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import GridParams, import_grid
+
+    view = import_grid(service(), LOCAL, GridParams(
+        kpi=kpi, grid=grid.read_text(encoding="utf-8-sig"), period=period, name=grid.name))
+    if format is ReportFormat.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(view.to_json()))
+        return
+    out.print(_("{kpi}: {inserted} targets set, {updated} replaced, {unchanged} unchanged.",
+                kpi=view.kpi, inserted=view.inserted, updated=view.updated,
+                unchanged=view.unchanged), highlight=False)
+
+
+@target_app.command("history")
+def target_history(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_LIMIT,
+                                       help="How many changes, newest first.")] = 50,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+) -> None:
+    """Who set, replaced, copied, imported or deleted which target, and when.
+
+    Example: saleskpi target history --limit 20
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import TargetHistoryParams
+    from saleskpi.views.plans import target_history as history_view
+
+    view = history_view(service(), LOCAL, TargetHistoryParams(limit=limit))
+    if format is ReportFormat.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(view.to_json()))
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for title in (_("When (UTC)"), _("Who"), _("Did"), _("KPI"), _("For"), _("Period"),
+                  _("Before"), _("After"), _("Source")):
+        table.add_column(title)
+    for c in view.changes:
+        level = "rep" if c["rep_id"] else ("team" if c["team"] else "company")
+        table.add_row(str(c["changed_at"]), str(c["actor"]), str(c["action"]), str(c["kpi"]),
+                      _who(level, c["rep_id"], None, c["team"]),
+                      f"{c['period_start']} – {c['period_end']}", str(c["old_value"] or ""),
+                      str(c["new_value"] or ""), str(c["source"] or ""))
+    out.print(table)
 
 
 # -- reverse planning -------------------------------------------------------------------

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -22,7 +20,8 @@ import httpx
 from saleskpi.domain.i18n import _
 from saleskpi.sources.connectors.base import ClientOptions
 from saleskpi.sources.connectors.crms.bitrix24.payload import CRM, Item, Page, malformed, read_page
-from saleskpi.sources.connectors.http import ApiClient, AuthError, ConnectorError, RateLimit, redact
+from saleskpi.sources.connectors.http import ApiClient, AuthError, ConnectorError, redact
+from saleskpi.sources.connectors.pacing import LeakyBucket, TryAgain, retrying
 
 # Bitrix24 counts requests in a leaky bucket: a request adds 1, the bucket drains 2 a
 # second, and a request that finds 50 in it is refused with QUERY_LIMIT_EXCEEDED (a 503).
@@ -39,44 +38,6 @@ THROTTLED = {"QUERY_LIMIT_EXCEEDED", "OVERLOAD_LIMIT"}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _WEBHOOK_PATH = re.compile(r"^(?P<prefix>(?:/[^/]+)*?)/rest/(?P<user>\d+)/(?P<code>[^/]+)"
                            r"(?:/(?:[A-Za-z0-9_.]+\.json)?)?/?$")
-
-
-@dataclass
-class LeakyBucket(RateLimit):
-    """Bitrix24's own algorithm, kept on our side: up to ``capacity`` at once, then
-    ``per_second``.
-
-    The level drains by the time that passed on ``clock``; after a pause the clock is
-    read again, so the pause drains the bucket once (never twice). A ``sleep`` that
-    returns early, or a test's sleep that does not sleep, counts as the full pause.
-    """
-
-    capacity: float = BURST
-    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
-    _level: float = field(default=0.0, repr=False)
-    _drained: float | None = field(default=None, repr=False)
-
-    def _drain(self, now: float) -> None:
-        if self._drained is None:
-            self._drained = now
-        elif now > self._drained:
-            self._level = max(0.0, self._level - (now - self._drained) * self.per_second)
-            self._drained = now
-
-    @property
-    def level(self) -> float:
-        """How full the bucket is now, by our count."""
-        self._drain(self.clock())
-        return self._level
-
-    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._drain(self.clock())
-        while self._level + 1 > self.capacity:
-            pause = (self._level + 1 - self.capacity) / self.per_second
-            sleep(pause)
-            assert self._drained is not None
-            self._drain(max(self.clock(), self._drained + pause))
-        self._level += 1
 
 
 def php_query(params: dict[str, Any]) -> str:
@@ -180,7 +141,7 @@ class Bitrix24Api:
         self.client: ApiClient = options.client(
             CRM, f"{address.origin}{address.root}", secrets=secrets,
             transport=KeyedTransport(address))
-        self.client.rate = LeakyBucket(options.rate_limit)
+        self.client.rate = LeakyBucket(options.rate_limit, capacity=BURST)
 
     def _reconnect(self, method: str) -> AuthError:
         return AuthError(redact(_(
@@ -191,22 +152,33 @@ class Bitrix24Api:
             crm=CRM, method=method), self.secrets))
 
     def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One REST method; an error answer becomes AuthError or ConnectorError."""
-        attempt = 0
-        while True:
-            try:
-                body = self.client.post(f"{method}.json", params)
-            except AuthError:
-                raise self._reconnect(method) from None
-            answer = Item(method, "<response>", body)
-            error = answer.data.get("error")
-            if error is None:
-                return answer.data
-            if str(error) in THROTTLED and attempt < self.options.retries:
-                self.client.sleep(self.options.backoff * 2 ** attempt)  # a 200 saying "too fast"
-                attempt += 1
-                continue
-            raise self._error(method, answer.data)
+        """One REST method; an error answer becomes AuthError or ConnectorError.
+
+        A 200 that says "too fast" (``QUERY_LIMIT_EXCEEDED``) is tried again with the
+        shared backoff, like a 429.
+        """
+        try:
+            for attempt in retrying(self.options.retries, self.options.backoff,
+                                    self.client.sleep):
+                with attempt:
+                    answer = self._call_once(method, params)
+        except TryAgain as spent:
+            raise self._error(method, {"error": str(spent),
+                                       "error_description": "Too many requests"}) from None
+        return answer
+
+    def _call_once(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            body = self.client.post(f"{method}.json", params)
+        except AuthError:
+            raise self._reconnect(method) from None
+        answer = Item(method, "<response>", body)
+        error = answer.data.get("error")
+        if error is None:
+            return answer.data
+        if str(error) in THROTTLED:
+            raise TryAgain(str(error))
+        raise self._error(method, answer.data)
 
     def _error(self, method: str, error: dict[str, Any]) -> ConnectorError:
         code = str(error.get("error") or "")
@@ -231,39 +203,46 @@ class Bitrix24Api:
         names = [f"c{index}" for index in range(len(calls))]
         body = {"halt": 1, "cmd": {name: f"{method}?{php_query(params)}"
                                    for name, (method, params) in zip(names, calls, strict=True)}}
-        attempt = 0
-        while True:
-            answer = self.call("batch", body)
-            outcome = Item("batch", "<response>", answer).child("result")
-            if outcome is None:
-                raise Item("batch", "<response>", answer).missing("result")
-            results, errors, totals, nexts, times = (
-                _table(outcome.data.get(part)) for part in (
-                    "result", "result_error", "result_total", "result_next", "result_time"))
-            answers: list[dict[str, Any]] = []
-            throttled = False
-            for name, (method, _params) in zip(names, calls, strict=True):
-                error = errors.get(name)
-                if isinstance(error, dict):
-                    if str(error.get("error") or "") not in THROTTLED:
-                        return answers, self._error(method, error)
-                    throttled = True
-                    break
-                if name not in results:
-                    break  # not run: the batch halted before it
-                answers.append({"result": results[name], "next": nexts.get(name),
-                                "total": totals.get(name), "time": times.get(name)})
-            if throttled and attempt < self.options.retries:
-                self.client.sleep(self.options.backoff * 2 ** attempt)
-                attempt += 1
-                if not answers:
-                    continue  # nothing ran: send the batch again
-            elif throttled:
-                return answers, self._error(calls[len(answers)][0], {
-                    "error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
-            if not answers:
-                raise malformed("batch", "result.result", _("is missing"))
-            return answers, None  # the rest, if any, is asked again by the caller
+        try:
+            for attempt in retrying(self.options.retries, self.options.backoff,
+                                    self.client.sleep):
+                with attempt:
+                    answers, failure, throttled = self._batch_once(names, calls, body)
+                    if throttled and not answers:
+                        raise TryAgain("QUERY_LIMIT_EXCEEDED")  # nothing ran: send it again
+        except TryAgain:
+            return [], self._error(calls[0][0], {
+                "error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
+        if not answers and failure is None:
+            raise malformed("batch", "result.result", _("is missing"))
+        # Calls after a refused one, if any, are asked again by the caller (the bucket
+        # paces that request like any other).
+        return answers, failure
+
+    def _batch_once(self, names: list[str], calls: list[tuple[str, dict[str, Any]]],
+                    body: dict[str, Any]
+                    ) -> tuple[list[dict[str, Any]], ConnectorError | None, bool]:
+        """One ``batch`` request: the answers before the first failure, that failure (if
+        it was not "too fast"), and whether a call was refused as too fast."""
+        answer = self.call("batch", body)
+        outcome = Item("batch", "<response>", answer).child("result")
+        if outcome is None:
+            raise Item("batch", "<response>", answer).missing("result")
+        results, errors, totals, nexts, times = (
+            _table(outcome.data.get(part)) for part in (
+                "result", "result_error", "result_total", "result_next", "result_time"))
+        answers: list[dict[str, Any]] = []
+        for name, (method, _params) in zip(names, calls, strict=True):
+            error = errors.get(name)
+            if isinstance(error, dict):
+                if str(error.get("error") or "") not in THROTTLED:
+                    return answers, self._error(method, error), False
+                return answers, None, True
+            if name not in results:
+                break  # not run: the batch halted before it
+            answers.append({"result": results[name], "next": nexts.get(name),
+                            "total": totals.get(name), "time": times.get(name)})
+        return answers, None, False
 
     def page(self, method: str, params: dict[str, Any], key: str | None = None) -> Page:
         return read_page(method, self.call(method, params), key)

@@ -152,6 +152,9 @@ class Bitrix24Connector:
 
     name: str = CRM
     fields: tuple[Field, ...] = FIELDS
+    # Bitrix24 deletes a deal's activities with the deal and lists them nowhere after:
+    # the sync removes the stored ones when it sees the deal go (webhook or check).
+    deleted_with_deal = frozenset({"activities"})
 
     def __init__(self, credentials: dict[str, str], options: ClientOptions,
                  clock: Callable[[], float] = time.time) -> None:

@@ -8,13 +8,13 @@ page reaches the store.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from saleskpi.domain.i18n import _
 from saleskpi.sources.connectors.base import ClientOptions
-from saleskpi.sources.connectors.http import ApiClient, AuthError, ConnectorError, RateLimit
+from saleskpi.sources.connectors.http import ApiClient, AuthError, ConnectorError
+from saleskpi.sources.connectors.pacing import LeakyBucket
 
 CRM = "hubspot"
 LIST_LIMIT = 100  # the most a list page returns
@@ -153,7 +153,7 @@ class HubSpotApi:
                                     "Accept": "application/json"},
             secrets=(token, *secrets))
         # HubSpot allows search half the rate of other calls (5/s against 100 per 10 s).
-        self.search_rate = RateLimit(max(options.rate_limit / 2, 0.1))
+        self.search_rate = LeakyBucket(max(options.rate_limit / 2, 0.1))
 
     def close(self) -> None:
         self.client.close()
@@ -231,7 +231,7 @@ class HubSpotApi:
         }
         if after:
             body["after"] = after
-        self.search_rate.wait(time.sleep)
+        self.search_rate.wait(self.client.sleep)
         payload = self.post(path, body)
         records = [parse_record(item, path, i) for i, item in enumerate(results(payload, path))]
         return Page(records, next_after(payload, path), path)

@@ -1,4 +1,6 @@
-"""Pipedrive: API v1 into the canonical entities (docs/connectors/pipedrive.md).
+"""Pipedrive: API v2, v1 where v2 has none, into the canonical entities (see docs).
+
+The mapping is in docs/connectors/pipedrive.md.
 
 ``saleskpi connect pipedrive`` asks for the company domain, the API token and
 the webhook's basic-auth user and password; ``saleskpi sync pipedrive`` then
@@ -66,6 +68,8 @@ class PipedriveConnector:
         self.webhook_user = credentials.get("webhook_user", "")
         self.webhook_password = credentials.get("webhook_password", "")
         self.options = options
+        # Set by the sync from the store: deals whose stage history needs no new read.
+        self.known_moves: dict[str, dt.datetime] = {}
         if not self.token:
             raise ConnectorError(_("pipedrive: the API token is empty; find it in Pipedrive "
                                    "under Personal preferences > API"))
@@ -94,7 +98,7 @@ class PipedriveConnector:
     def batches(self, cursor: dict[str, str]) -> Iterator[Batch]:
         with self._client() as client:
             reader = Reader(client, now=lambda: dt.datetime.now(dt.UTC),
-                            page_size=PAGE_SIZE)
+                            page_size=PAGE_SIZE, known_moves=self.known_moves)
             yield from reader.batches(cursor)
 
     def verify_webhook(self, request: WebhookRequest) -> str:

@@ -1,0 +1,32 @@
+""""Did you mean": the known names closest to one a user typed."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from saleskpi.domain.i18n import _
+
+
+def close_names(typed: str, known: Iterable[str], limit: int = 5) -> list[str]:
+    """Known names like ``typed``: misspelt (difflib), or sharing its start, or in another case."""
+    names = list(dict.fromkeys(known))
+    folded = {n.casefold(): n for n in names}
+    found = [folded[typed.casefold()]] if typed.casefold() in folded else []
+    found += [folded[m] for m in difflib.get_close_matches(typed.casefold(), list(folded),
+                                                           n=limit, cutoff=0.6)]
+    stem = typed[:4].casefold()
+    found += [n for n in names if stem and stem in n.casefold()]
+    return list(dict.fromkeys(found))[:limit]
+
+
+def did_you_mean(typed: str, known: Iterable[str], *, list_up_to: int = 0) -> str:
+    """"; did you mean a, b?"; when nothing is close, the known names if there are at most
+    ``list_up_to`` of them; else ""."""
+    names = list(known)
+    close = close_names(typed, names)
+    if close:
+        return "; " + _("did you mean {names}?", names=", ".join(close))
+    if names and len(names) <= list_up_to:
+        return "; " + _("known: {names}", names=", ".join(names))
+    return ""

@@ -1,0 +1,131 @@
+"""Truthful edges (issue 13, item 8): what would answer zeros, "—" or nothing is an error
+that says what is wrong and what is known.
+
+Each test builds its own small company from CSV files and runs the CLI as a user does.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+
+RANGE = ("--from", "2024-01-01", "--to", "2024-01-31")
+
+
+def _company(folder: Path, *, fx: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "reps.csv").write_text(
+        "id,name,team,manager\nr1,Anna Adams,North,Zed\nr2,Boris Bell,South,\n",
+        encoding="utf-8")
+    (folder / "leads.csv").write_text(
+        "id,created_at,rep_id,source\nL1,2024-01-02,r1,ads\nL2,2024-01-03,r2,referral\n",
+        encoding="utf-8")
+    # D2 is in EUR: without a rate it has no amount in USD.
+    (folder / "deals.csv").write_text(
+        "id,rep_id,status,amount,currency,created_at,closed_at\n"
+        "D1,r1,won,100,USD,2024-01-02,2024-01-10\n"
+        "D2,r2,won,50,EUR,2024-01-03,2024-01-12\n", encoding="utf-8")
+    if fx:
+        (folder / "fx_rates.csv").write_text("date,currency,rate\n2024-01-01,EUR,2\n",
+                                             encoding="utf-8")
+    return folder
+
+
+def said(result: CliResult) -> str:
+    """stderr as one line (the console wraps long messages)."""
+    return " ".join(result.stderr.split())
+
+
+@pytest.fixture
+def company(run_cli, workspace: Path, tmp_path: Path) -> Path:
+    imported = run_cli(workspace, "import", _company(tmp_path / "crm"))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    return workspace
+
+
+def test_missing_fx_rates_stop_money_kpis_naming_the_currency(run_cli, company: Path,
+                                                              tmp_path: Path) -> None:
+    result: CliResult = run_cli(company, "kpi", "revenue", *RANGE)
+    assert result.returncode == 2
+    assert "EUR (1 records from 2024-01-12)" in said(result)
+    assert "fx_rates" in said(result) and "USD" in said(result)
+    assert result.stdout == ""  # never a silent 100
+    # KPIs without money still answer.
+    counted = run_cli(company, "kpi", "deals_won", *RANGE, "--format", "json")
+    assert counted.returncode == 0, counted.stderr
+    assert counted.json()["rows"][0]["deals_won"]["value"] == 2
+    # With a rate the EUR deal counts: 100 + 50 × 2.
+    (tmp_path / "rates").mkdir()
+    (tmp_path / "rates" / "fx_rates.csv").write_text("date,currency,rate\n2024-01-01,EUR,2\n",
+                                                     encoding="utf-8")
+    assert run_cli(company, "import", tmp_path / "rates").returncode == 0
+    fixed = run_cli(company, "kpi", "revenue", *RANGE, "--format", "json")
+    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.json()["rows"][0]["revenue"]["value"] == 200
+
+
+def test_an_unknown_slice_is_an_error_with_did_you_mean(run_cli, company: Path) -> None:
+    result = run_cli(company, "kpi", "deals_won", "--by", "manger", *RANGE)
+    assert result.returncode == 2
+    assert "unknown slice 'manger'" in said(result)
+    assert "did you mean manager?" in said(result)
+    # A custom field some rep has is a slice.
+    sliced = run_cli(company, "kpi", "deals_won", "--by", "manager", *RANGE, "--format", "json")
+    assert sliced.returncode == 0, sliced.stderr
+    assert {r["manager"] for r in sliced.json()["rows"]} == {"Zed", None}
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("team=Nort", "unknown team 'Nort': no rep of the data is in it; did you mean North?"),
+    ("rep=Ana Adams", "unknown rep 'Ana Adams'"),
+    ("source=add", "unknown source 'add': no lead, account or spend has it; did you mean ads?"),
+])
+def test_an_unknown_filter_value_is_an_error(run_cli, company: Path, where: str,
+                                             message: str) -> None:
+    for command in (("kpi", "deals_won"), ("compare", "deals_won"),
+                    ("leaderboard", "deals_won")):
+        result = run_cli(company, *command, "--where", where, *RANGE)
+        assert result.returncode == 2, (command, result.stdout)
+        assert message in said(result), (command, result.stderr)
+
+
+def test_unknown_rep_suggests_the_name(run_cli, company: Path) -> None:
+    result = run_cli(company, "kpi", "deals_won", "--where", "rep=Ana Adams", *RANGE)
+    assert "did you mean Anna Adams?" in said(result)
+
+
+def test_a_misspelt_kpi_gets_did_you_mean(run_cli, company: Path) -> None:
+    result = run_cli(company, "kpi", "revnue", *RANGE)
+    assert result.returncode == 2
+    assert "unknown KPI 'revnue'; did you mean revenue" in said(result)
+    board = run_cli(company, "leaderboard", "deal_won", *RANGE)
+    assert board.returncode == 2
+    assert "did you mean deals_won" in said(board)
+
+
+def test_an_absent_workspace_is_an_error_unless_demo_or_import_makes_it(
+        run_cli, tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    result = run_cli(missing, "kpi", "calls")
+    assert result.returncode == 2
+    assert "does not exist" in said(result) and str(missing) in said(result)
+    assert not missing.exists()  # nothing was created there
+    imported = run_cli(missing, "import", _company(tmp_path / "crm", fx=True))
+    assert imported.returncode == 0, imported.stderr
+    assert missing.is_dir()
+    assert run_cli(missing, "kpi", "calls", *RANGE).returncode == 0
+
+
+def test_a_taken_port_is_reported_before_listening(run_cli_process, workspace: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli_process(workspace, "serve", "--port", port, timeout=60)
+        assert result.returncode == 2
+        assert f"127.0.0.1:{port}" in said(result) and "taken" in said(result)
+        assert "listening" not in result.stdout
