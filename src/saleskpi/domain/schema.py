@@ -43,6 +43,17 @@ class Column:
     choices: tuple[str, ...] | None = None
     # Entity whose ``id`` this column refers to (within the same source).
     references: str | None = None
+    # Sane bounds of a number column, inclusive (None: only the type's own limit,
+    # NUMBER_LIMIT): a file's value outside them is refused, not stored.
+    low: float | None = None
+    high: float | None = None
+
+
+# Every number and whole number lies within ±NUMBER_LIMIT: beyond it a DOUBLE no
+# longer holds every whole number exactly, and no sales figure is that large.
+NUMBER_LIMIT = 10.0**15
+# A call or meeting longer than a month is a unit mistake (milliseconds for seconds).
+MAX_DURATION_S = 31 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("currency"),
                 Column("closed_at", T.TIMESTAMP),
                 Column("expected_close_at", T.TIMESTAMP),
-                Column("probability", T.NUMBER),
+                Column("probability", T.NUMBER, low=0, high=100),  # 0-1 or 0-100
                 Column("lost_reason"),
             ),
             description="deals (opportunities)",
@@ -155,7 +166,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("account_id", references="accounts"),
                 Column("direction", choices=("in", "out")),
                 Column("outcome"),
-                Column("duration_s", T.INTEGER),
+                Column("duration_s", T.INTEGER, low=0, high=MAX_DURATION_S),
                 Column("selling", T.BOOLEAN),
             ),
             description="calls, meetings, emails and other activities",
@@ -196,7 +207,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("occurred_at", T.TIMESTAMP, required=True),
                 Column("deal_id", references="deals"),
                 Column("product_id", references="products"),
-                Column("quantity", T.NUMBER),
+                Column("quantity", T.NUMBER),  # negative: a return
                 Column("cost", T.MONEY),
                 Column("currency"),
             ),
@@ -251,7 +262,7 @@ ENTITIES: dict[str, Entity] = {
             (
                 Column("period_start", T.DATE, required=True),
                 Column("period_end", T.DATE, required=True),
-                Column("volume", T.NUMBER, required=True),
+                Column("volume", T.NUMBER, required=True, low=0),
                 Column("segment"),
                 Column("unit", choices=("money", "units")),
                 Column("currency"),
@@ -264,7 +275,7 @@ ENTITIES: dict[str, Entity] = {
             (
                 Column("date", T.DATE, required=True),
                 Column("currency", required=True),
-                Column("rate", T.NUMBER, required=True),
+                Column("rate", T.NUMBER, required=True, low=0),
             ),
             key=("date", "currency"),
             description="exchange rates: units of reporting currency per unit",

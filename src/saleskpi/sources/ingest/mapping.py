@@ -182,16 +182,16 @@ def _apply_spec(table: RawTable, spec: FileMapping, report: ImportReport) -> Map
         )
     if missing:
         return None
-    out = pd.DataFrame(index=raw.index)
-    for target, src in spec.columns.items():
-        out[target] = raw[src]
+    # Built at once: adding columns one by one is quadratic in their number.
+    columns: dict[str, pd.Series] = {target: raw[src] for target, src in spec.columns.items()}
     used = set(spec.columns.values())
     if spec.keep_unmapped:
         for col in raw.columns:
-            if col not in used and col not in out.columns:
-                out[col] = raw[col]
+            if col not in used and col not in columns:
+                columns[col] = raw[col]
     else:
-        out["_row"] = raw["_row"]
+        columns["_row"] = raw["_row"]
+    out = pd.DataFrame(columns, index=raw.index)
     for target, value in spec.constants.items():
         out[target] = out[target].fillna(value) if target in out.columns else value
     reference_columns = {c.name for c in ENTITIES[spec.entity].columns if c.references}

@@ -3,12 +3,20 @@
 Each error names the file, the spreadsheet row and the column, shows the value,
 and says what to do. Errors are capped per column so one broken column does not
 bury the others.
+
+Values no sales record holds are refused rather than stored: numbers that are
+not finite (``inf``, ``1e400``, ``NaN``), outside ``NUMBER_LIMIT`` or a column's
+own bounds (a probability of 0-100, a duration of at most a month), dates before
+``MIN_DATE`` or after ``MAX_DATE`` (the dates a question may ask about), a date
+followed by other text, and digits other than 0-9 (Arabic-Indic, full-width:
+Python reads them as numbers, a person reading the file may not).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -18,8 +26,9 @@ from functools import lru_cache
 import pandas as pd
 
 from saleskpi.domain.i18n import _
+from saleskpi.domain.query import MAX_DATE, MIN_DATE
 from saleskpi.domain.reports import ImportReport
-from saleskpi.domain.schema import ENTITIES, Column, ColumnType
+from saleskpi.domain.schema import ENTITIES, NUMBER_LIMIT, Column, ColumnType
 from saleskpi.domain.tables import TypedTable
 from saleskpi.sources.ingest.mapping import MappedTable
 
@@ -27,19 +36,50 @@ MAX_ERRORS_PER_COLUMN = 10
 TRUE_WORDS = {"true", "1", "yes", "y", "t", "да", "так", "+"}
 FALSE_WORDS = {"false", "0", "no", "n", "f", "нет", "ні", "-"}
 MONEY_LIMIT = Decimal("10") ** 16  # DECIMAL(18, 2)
+SHOWN_VALUE = 60  # characters of a bad value quoted in its error
+_OTHER_DIGITS = re.compile(r"(?![0-9])\d")
 
 
 class _BadValue(ValueError):
-    pass
+    """A value that cannot be read; ``message``/``hint`` replace the column's usual ones."""
+
+    def __init__(self, text: str, message: str | None = None, hint: str | None = None) -> None:
+        super().__init__(text)
+        self.message, self.hint = message, hint
+
+
+def _ascii_digits(text: str) -> None:
+    if found := _OTHER_DIGITS.search(text):
+        raise _BadValue(text, _("{value!r} has the digit {digit!r}, which is not 0-9",
+                                value=_shown(text), digit=found.group()),
+                        _("Write numbers and dates with the digits 0-9."))
+
+
+def _in_range(text: str, day: dt.date) -> None:
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise _BadValue(text, _("{value!r} lies outside the dates saleskpi accepts "
+                                "({low} .. {high})", value=_shown(text),
+                                low=MIN_DATE.isoformat(), high=MAX_DATE.isoformat()),
+                        _("Check the year; leave the cell empty if the date is unknown."))
+
+
+def _bound(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else str(value)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= SHOWN_VALUE else text[:SHOWN_VALUE] + "…"
 
 
 @lru_cache(maxsize=65536)
 def _parse_timestamp(text: str, fmt: str | None, zone: str) -> dt.datetime:
     """A timestamp in UTC; one without an offset is read in the company's zone."""
+    _ascii_digits(text)
     try:
         value = dt.datetime.strptime(text, fmt) if fmt else dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise _BadValue(str(exc)) from None
+    _in_range(text, value.date())
     if value.tzinfo is None:
         value = value.replace(tzinfo=zoneinfo.ZoneInfo(zone))
     return value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -47,12 +87,19 @@ def _parse_timestamp(text: str, fmt: str | None, zone: str) -> dt.datetime:
 
 @lru_cache(maxsize=65536)
 def _parse_date(text: str, fmt: str | None) -> dt.date:
+    """A date; a whole timestamp (as workbooks give dates) is read as its date, but
+    "2024-03-01 garbage text" is refused."""
+    _ascii_digits(text)
     try:
         if fmt:
-            return dt.datetime.strptime(text, fmt).date()
-        return dt.date.fromisoformat(text[:10]) if len(text) > 10 else dt.date.fromisoformat(text)
+            day = dt.datetime.strptime(text, fmt).date()
+        else:
+            day = (dt.datetime.fromisoformat(text).date() if len(text) > 10
+                   else dt.date.fromisoformat(text))
     except ValueError as exc:
         raise _BadValue(str(exc)) from None
+    _in_range(text, day)
+    return day
 
 
 _SPACES = re.compile(r"[\s\u00a0\u202f']")
@@ -60,6 +107,7 @@ _SPACES = re.compile(r"[\s\u00a0\u202f']")
 
 def parse_money(text: str, decimal_comma: bool) -> Decimal:
     """Amounts as exports write them: '1234.5', '1 234,50', '1,234.50', '$ 12'."""
+    _ascii_digits(text)
     cleaned = _SPACES.sub("", text).lstrip("$€£₽₴")
     if "," in cleaned and "." in cleaned:
         # Whichever comes last is the decimal separator.
@@ -83,11 +131,23 @@ def parse_money(text: str, decimal_comma: bool) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
-def _parse_number(text: str, decimal_comma: bool) -> float:
+def _parse_number(text: str, decimal_comma: bool, column: Column) -> float:
+    _ascii_digits(text)
     try:
-        return float(parse_money(text, decimal_comma)) if "," in text else float(text)
+        number = float(parse_money(text, decimal_comma)) if "," in text else float(text)
     except (ValueError, _BadValue):
         raise _BadValue(text) from None
+    if not math.isfinite(number):
+        raise _BadValue(text, _("{value!r} is not a finite number", value=_shown(text)),
+                        _("Use a number like 1234.50; leave the cell empty if it is unknown."))
+    low = column.low if column.low is not None else -NUMBER_LIMIT
+    high = column.high if column.high is not None else NUMBER_LIMIT
+    if not low <= number <= high:
+        raise _BadValue(text, _("{value} is outside the accepted range of {column} "
+                                "({low} .. {high})", value=_shown(text),
+                                column=column.name, low=_bound(low), high=_bound(high)),
+                        _("Check the value and its unit."))
+    return number
 
 
 def _parse_bool(text: str) -> bool:
@@ -140,10 +200,10 @@ def _converter(
         case ColumnType.MONEY:
             return lambda v: str(parse_money(v, decimal_comma))
         case ColumnType.NUMBER:
-            return lambda v: _parse_number(v, decimal_comma)
+            return lambda v: _parse_number(v, decimal_comma, column)
         case ColumnType.INTEGER:
             def to_int(v: str) -> int:
-                number = _parse_number(v, decimal_comma)
+                number = _parse_number(v, decimal_comma, column)
                 if not number.is_integer():
                     raise _BadValue(v)
                 return int(number)
@@ -203,11 +263,12 @@ def validate_table(
                 continue
             try:
                 values.append(convert(value))
-            except _BadValue:
+            except _BadValue as bad:
                 shown = _column_error(
                     report, table.name, int(row), column.name, shown,
-                    _("{value!r} is not {kind}", value=value, kind=_describe(column)),
-                    _hint(column, table.date_formats.get(column.name)),
+                    bad.message or _("{value!r} is not {kind}", value=_shown(value),
+                                     kind=_describe(column)),
+                    bad.hint or _hint(column, table.date_formats.get(column.name)),
                 )
                 values.append(None)
         typed[column.name] = _typed_series(column, values, frame.index)
