@@ -416,3 +416,21 @@ def test_web_pages_keep_their_own_policy(server: Server) -> None:
     assert status == 200
     assert headers["content-security-policy"].startswith("default-src 'self'")
     assert headers["content-security-policy"].count("default-src") == 1
+
+
+def test_dry_run_uploads_are_removed_after_an_hour(tmp_path: Path) -> None:
+    """Issue 16 item 9: uploads waiting for a confirmation used to stay a day."""
+    import os
+    import time
+
+    from saleskpi.service.import_staging import clean_stale
+
+    old, fresh = tmp_path / "old-token", tmp_path / "fresh-token"
+    for stage in (old, fresh):
+        (stage / "files").mkdir(parents=True)
+        (stage / "files" / "deals.csv").write_text("id\n1\n", encoding="utf-8")
+    now = time.time()
+    os.utime(old, (now - 61 * 60, now - 61 * 60))
+    os.utime(fresh, (now - 50 * 60, now - 50 * 60))
+    clean_stale(tmp_path)
+    assert not old.exists() and (fresh / "files" / "deals.csv").exists()

@@ -7,7 +7,7 @@ imports its files once; a ``done.json`` stays behind so that a second confirmati
 is told why it is refused. A claim whose process is gone (killed during the
 import) may be claimed again: the write journal has settled (or the next open of
 the store settles) whatever that import began, and importing the same files again
-changes nothing that was stored. Uploads left for a day are removed (as the web's
+changes nothing that was stored. Uploads left for an hour are removed (as the web's
 import page does with its own).
 """
 
@@ -30,7 +30,9 @@ from saleskpi.domain.settings import Settings
 
 UPLOADS = "uploads"
 SUFFIXES = (".csv", ".xlsx", ".txt", ".tsv")
-STALE_AFTER = 24 * 3600
+# A dry run's files wait an hour for their confirmation, then go: they may hold a
+# whole CRM export, and a reader of the workspace should not find it days later.
+STALE_AFTER = 3600
 PENDING, DONE = "pending.json", "done.json"
 CLAIMED = "claimed-{pid}.json"  # the claiming process's id: a dead claim may be retaken
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -169,6 +171,7 @@ def finish(pending: Pending) -> None:
 
 
 def clean_stale(root: Path) -> None:
+    """Remove the uploads under ``root`` untouched for ``STALE_AFTER`` seconds."""
     if not root.is_dir():
         return
     for staged in root.iterdir():

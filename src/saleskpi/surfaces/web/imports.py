@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from starlette.responses import Response
 from saleskpi.domain.errors import SalesKpiError
 from saleskpi.domain.files import private_dir
 from saleskpi.domain.reports import ImportReport
-from saleskpi.service.import_staging import hide_folder, upload_name
+from saleskpi.service.import_staging import clean_stale, hide_folder, upload_name
 from saleskpi.surfaces.http.uploads import MAX_UPLOAD, save_upload
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
 from saleskpi.surfaces.web.errors import PageError
@@ -28,7 +27,6 @@ from saleskpi.surfaces.web.i18n import _
 
 router = APIRouter(route_class=WebRoute)
 SESSION_IMPORT = "web_import"
-STALE_AFTER = 24 * 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_FIELD = 200
 
@@ -40,14 +38,6 @@ def mapping_names(page: Page) -> list[str]:
 
 def uploads_dir(page: Page) -> Path:
     return page.service.settings.workspace / "uploads"
-
-
-def _clean_stale(folder: Path) -> None:
-    if not folder.is_dir():
-        return
-    for staged in folder.iterdir():
-        if staged.is_dir() and time.time() - staged.stat().st_mtime > STALE_AFTER:
-            shutil.rmtree(staged, ignore_errors=True)
 
 
 def _form(page: Page, *, report: ImportReport | None = None, error: str = "",
@@ -74,7 +64,7 @@ def upload(page: ManagerPageDep, files: Annotated[list[UploadFile], File()],
     if mapping and mapping not in mapping_names(page):
         return _form(page, status=400, error=_("Unknown mapping {name!r}.", name=mapping))
     root = uploads_dir(page)
-    _clean_stale(root)
+    clean_stale(root)
     token = secrets.token_urlsafe(24)
     staged = root / token
     private_dir(staged)
