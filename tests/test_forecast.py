@@ -344,3 +344,29 @@ def test_the_rows_of_open_deals_carry_their_learned_chance(settings: Settings,
     for row in rows:
         assert row["learned_p_win"] == pytest.approx(chances[row["id"]]["p_win"], abs=1e-4)
         assert 0 <= row["learned_p_this_month"] <= row["learned_p_win"] + 1e-9
+
+
+def test_team_and_company_plans_are_the_sums_of_the_reps_plans(world: list[TrueDeal],
+                                                                tmp_path: Path) -> None:
+    """As on the overview: with only reps' plans set, a team's plan beside its forecast is
+    the sum of its reps', the company's the sum of all; a plan set on its own wins."""
+    settings = _workspace(tmp_path, world)
+    service = SalesKpiService(settings)
+    teams = {d.rep.id: d.rep.team for d in world}
+    plans = {rep: 1000.0 * (i + 1) for i, rep in enumerate(sorted(teams))}
+    for rep, value in plans.items():
+        service.set_target(kpi="revenue", period_start=dt.date(2023, 7, 1),
+                           period_end=dt.date(2023, 7, 31), value=value, rep_id=rep)
+    some_team = sorted(set(teams.values()))[0]
+    by_hand = {team: sum(v for r, v in plans.items() if teams[r] == team)
+               for team in set(teams.values())}
+    lines = [ln for ln in ask(settings, head(), by="team")["lines"]
+             if ln["period_start"] == "2023-07-01"]
+    assert {ln["team"]: ln["plan"] for ln in lines if ln["level"] == "team"} == by_hand
+    company = next(ln for ln in lines if ln["level"] == "company")
+    assert company["plan"] == sum(plans.values())
+    service.set_target(kpi="revenue", period_start=dt.date(2023, 7, 1),
+                       period_end=dt.date(2023, 7, 31), value=5.0, team=some_team)
+    again = [ln for ln in ask(settings, head(), by="team")["lines"]
+             if ln["period_start"] == "2023-07-01" and ln["team"] == some_team]
+    assert again[0]["plan"] == 5.0

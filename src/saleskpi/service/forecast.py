@@ -50,6 +50,7 @@ from saleskpi.engine.forecast.run import (
 )
 from saleskpi.engine.forecast.simulate import Window
 from saleskpi.service.core import SalesKpiService
+from saleskpi.service.planner import sums_of_reps
 
 MAX_SIMULATIONS = 20_000
 BACKTEST_SIMULATIONS = 500
@@ -222,7 +223,10 @@ def _attach_commits(service: SalesKpiService, lines: list[ForecastLine],
                     commits: list[CommitEntry], windows: list[Window], at: dt.datetime) -> None:
     """The reps' own commit and best case, and the revenue plan, beside each line."""
     plans: dict[tuple[dt.date, dt.date, str, str | None, str | None], float] = {}
-    for target in service.targets_on(windows[0].start) + service.targets_on(windows[1].start):
+    targets = service.targets_on(windows[0].start) + service.targets_on(windows[1].start)
+    # A team or the company without a plan of its own has the sum of its reps' plans,
+    # as on the overview and in `saleskpi plan`; one set on its own wins (added last).
+    for target in [*sums_of_reps(service, targets).values(), *targets]:
         if target.kpi == "revenue":
             plans[(target.period_start, target.period_end, target.level, target.rep_id,
                    target.team if target.level == "team" else None)] = target.value

@@ -121,7 +121,7 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
     catalog = service.catalog
     current = [t for t in effective(targets) if t.contains(at)
                and (period is None or spans_period(t.period_start, t.period_end, period))]
-    sums = _sums_of_reps(service, current)
+    sums = sums_of_reps(service, current)
     derived = [t for key, t in sums.items() if key not in {x.key for x in current}]
     chosen = [
         t for t in [*current, *derived]
@@ -205,7 +205,7 @@ def plan_vs_actual(service: SalesKpiService, at: dt.date, *, level: Level | None
     return lines
 
 
-def _sums_of_reps(service: SalesKpiService,
+def sums_of_reps(service: SalesKpiService,
                   targets: Sequence[TargetRecord]) -> dict[KeyTuple, TargetRecord]:
     """Per team and for the company, the sum of the reps' plans of each KPI that adds up
     and each period, as targets of source SUM_OF_REPS (never stored)."""
