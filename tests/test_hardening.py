@@ -164,7 +164,9 @@ LONG = ("/api/v1/scorecard?kpi=revenue&kpi=win_rate&kpi=calls&kpi=leads&by=rep&p
 
 
 def test_a_question_over_the_time_limit_is_stopped_naming_it(server: Server) -> None:
-    limited = server.settings.model_copy(update={"query_timeout_seconds": 0.3})
+    # A limit far below the question's work however warm the machine is (at 0.3 s a warm
+    # DuckDB sometimes answered in time, and the test failed for a fast machine).
+    limited = server.settings.model_copy(update={"query_timeout_seconds": 0.01})
     client = TestClient(create_app(limited))
     assert client.post("/api/v1/session", json={"username": "boss", "password": PASSWORD}
                        ).status_code == 200
@@ -174,7 +176,7 @@ def test_a_question_over_the_time_limit_is_stopped_naming_it(server: Server) -> 
     assert response.status_code == 400, response.text[:300]
     problem = response.json()
     assert problem["error"] == "query_timeout"
-    assert "0.3 s" in problem["detail"] and "query_timeout_seconds" in problem["detail"]
+    assert "0.01 s" in problem["detail"] and "query_timeout_seconds" in problem["detail"]
     assert "--period" in problem["detail"] and "--where" in problem["detail"]
     # Opening the store and resolving names are not timed; the store-level test below
     # checks that the stop itself is prompt.
