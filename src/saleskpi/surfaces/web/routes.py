@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from saleskpi.surfaces.web import (
+    bonus,
     catalog,
     drill,
     forecast,
@@ -21,7 +22,7 @@ from saleskpi.surfaces.web import (
 from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-for module in (login, preferences, overview, funnel, forecast, rankings, rep, imports,
+for module in (login, preferences, overview, funnel, forecast, rankings, rep, bonus, imports,
                targets, catalog, drill, users):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico
