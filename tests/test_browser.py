@@ -39,6 +39,7 @@ uvicorn = pytest.importorskip("uvicorn")
 from saleskpi.domain.query import KpiQuery, Scope, plain_number  # noqa: E402
 from saleskpi.domain.settings import Settings, save_workspace_settings  # noqa: E402
 from saleskpi.service.auth import add_user  # noqa: E402
+from saleskpi.service.bonus import write_example_plans  # noqa: E402
 from saleskpi.service.compare import DEFAULT_KPIS  # noqa: E402
 from saleskpi.service.core import SalesKpiService  # noqa: E402
 from saleskpi.sources.demo import generate_company  # noqa: E402
@@ -200,6 +201,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     company.all_reps.add(SCRIPT_REP)
     report = import_frames(settings, frames, source="demo")
     assert report.ok, report.errors
+    write_example_plans(settings)  # the bonus page has bonuses to show
     users = {role: f"b_{role}" for role in ROLES}
     for role, username in users.items():
         add_user(settings, username, PASSWORD, role,
@@ -317,6 +319,9 @@ def pages_of(role: str, company: Company) -> dict[str, str]:
              "compare": "/compare",
              "leaderboard": "/leaderboard", "catalog": "/catalog"}
     pages["rep"] = f"/reps/{company.rep}"
+    # The last whole month of the demo, and one rep's bonus explained with the what-if.
+    pages["bonus"] = "/bonus?pay_period=2026-09"
+    pages["bonus-rep"] = f"/bonus?rep={quote(company.rep)}&pay_period=2026-09"
     if role in ("admin", "head"):
         pages |= {"rep-script": f"/reps/{SCRIPT_REP}", "import": "/import",
                   "targets": "/targets"}

@@ -124,7 +124,9 @@ def fuzz_every_route(api_schema: Any, settings_: Settings, username: str) -> Run
                 except Exception as exc:  # the app's error (the test client re-raises it)
                     status, text = 500, repr(exc)
                 else:
-                    status, text = response.status_code, response.text
+                    # Bytes, not .text: a download (the payroll XLSX) is no UTF-8.
+                    status = response.status_code
+                    text = response.content.decode("utf-8", "replace")
                 run.statuses[status] += 1
                 if status >= 500:
                     run.server_errors.append(

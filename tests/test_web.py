@@ -251,7 +251,7 @@ FILTERS = [
 
 # -- every page, every role ---------------------------------------------------------------
 PAGES = ["/", "/funnel", "/forecast", "/compare", "/leaderboard", "/catalog", "/targets",
-         "/import", "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/logout"]
+         "/import", "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/bonus", "/logout"]
 MANAGER_ONLY = {"/targets": 403, "/import": 403, "/users": 403}
 EXPECTED = {
     "w_admin": {"/reps/nobody": 404},

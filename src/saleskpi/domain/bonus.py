@@ -98,6 +98,7 @@ class Line:
     met: bool | None = None  # one-offs: whether the condition held
     threshold: Decimal | None = None  # a one-off's condition, the decelerator's floor
     condition: str | None = None  # a one-off's: at_least, attainment_at_least, growth_at_least
+    previous: Decimal | None = None  # a growth one-off's: the KPI over the period before
     percent: bool = False  # low, high and threshold are percent of target (attainment)
 
 
@@ -245,9 +246,14 @@ def compute(version: PlanVersion, measured: Mapping[str, Measured],
         met = one_off_met(one_off, m)
         amount = round_money(one_off.amount if met else ZERO, currency)
         extra += amount
-        lines.append(Line("one_off", one_off.name, one_off.kpi, amount,
-                          actual=m.actual, target=m.target, attainment=m.attainment,
-                          met=met, threshold=one_off_threshold(one_off),
+        # Target and attainment only where the condition is about them, the period before
+        # only for growth: the line shows what decided it.
+        on_target = one_off.condition == "attainment_at_least"
+        lines.append(Line("one_off", one_off.name, one_off.kpi, amount, actual=m.actual,
+                          target=m.target if on_target else None,
+                          attainment=m.attainment if on_target else None,
+                          previous=m.previous if one_off.condition == "growth_at_least"
+                          else None, met=met, threshold=one_off_threshold(one_off),
                           condition=one_off.condition,
                           percent=one_off.condition != "at_least"))
     total = sum((c.amount for c in components), ZERO) + extra

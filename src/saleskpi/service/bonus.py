@@ -34,6 +34,7 @@ from saleskpi.domain.bonus_plans import (
     BonusPlans,
     parse_plans,
 )
+from saleskpi.domain.files import write_private
 from saleskpi.domain.i18n import _
 from saleskpi.domain.planning import GOALS, GoalKpi, PlanningError, working_days
 from saleskpi.domain.query import KpiQuery, Scope, local_midnight_utc, plain_number
@@ -43,11 +44,27 @@ from saleskpi.service.plan_inputs import visible_targets
 from saleskpi.service.planner import RepInfo, ReverseRequest, reverse_plan
 
 if TYPE_CHECKING:
+    from saleskpi.domain.settings import Settings
     from saleskpi.service.core import RepEntry, SalesKpiService
+
+
+EXAMPLE = Path(__file__).with_name("bonus_plans_example.yaml")
 
 
 def plans_path(service: SalesKpiService) -> Path:
     return service.settings.workspace / PLANS_FILE
+
+
+def write_example_plans(settings: Settings) -> bool:
+    """The example plan (in the workspace's currency) as the workspace's bonus_plans.yaml,
+    unless it has one: a user's plans are never replaced. Whether it was written."""
+    path = settings.workspace / PLANS_FILE
+    if path.exists():
+        return False
+    text = EXAMPLE.read_text(encoding="utf-8").replace("currency: USD",
+                                                       f"currency: {settings.currency}")
+    write_private(path, text)
+    return True
 
 
 def load_plans(service: SalesKpiService) -> BonusPlans:
@@ -67,12 +84,12 @@ def load_plans(service: SalesKpiService) -> BonusPlans:
         for v, version in enumerate(plan.versions):
             parts = [("components", i, c.kpi) for i, c in enumerate(version.components)]
             parts += [("one_offs", i, o.kpi) for i, o in enumerate(version.one_offs)]
-            for field, i, kpi in parts:
+            for part, i, kpi in parts:
                 if kpi not in known:
+                    where = f"versions.{v}.{part}.{i}.kpi"
                     raise BonusPlanError(_(
                         "{path}: plan {plan}: {field}: unknown KPI {kpi!r}", path=PLANS_FILE,
-                        plan=repr(plan.name), field=f"versions.{v}.{field}.{i}.kpi",
-                        kpi=kpi) + did_you_mean(kpi, known))
+                        plan=repr(plan.name), field=where, kpi=kpi) + did_you_mean(kpi, known))
     return plans
 
 

@@ -10,6 +10,7 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.query import KpiQuery, next_period, period_start
 from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.service.bonus import write_example_plans
 from saleskpi.service.demo_users import DemoLogin, ensure_demo_users
 from saleskpi.sources.ingest.run import import_frames
 from saleskpi.store.analytics import AnalyticsStore
@@ -70,4 +71,6 @@ def build_demo(settings: Settings, *, size: float, seed: int, end: dt.date | Non
     company = DemoCompany(settings, report, time.perf_counter() - started, end=end)
     if report.ok:
         company.logins = ensure_demo_users(settings, frames["reps"])
+        # A bonus plan to show on the bonus page; the workspace's own is kept.
+        write_example_plans(settings)
     return company

@@ -67,6 +67,8 @@ class BonusLine(BaseModel):
     met: bool | None = Field(description="A one-off: whether its condition held.")
     condition: str | None = Field(description="A one-off's: at_least, attainment_at_least "
                                   "or growth_at_least.")
+    previous: float | None = Field(description="A growth one-off: the KPI over the period "
+                                   "before.")
     percent: bool = Field(description="low, high and threshold are in percent (of the "
                           "target, or growth).")
     amount: Decimal = Field(description="What the line adds (negative: a cut).")
@@ -116,7 +118,8 @@ def _line(line: Line) -> BonusLine:
                      low=_number(line.low), high=_number(line.high), rate=_number(line.rate),
                      multiplier=_number(line.multiplier), threshold=_number(line.threshold),
                      cap=line.cap, cap_hit=line.cap_hit, met=line.met,
-                     condition=line.condition, percent=line.percent, amount=line.amount)
+                     condition=line.condition, previous=_number(line.previous),
+                     percent=line.percent, amount=line.amount)
 
 
 def _item(bonus: service_bonus.RepBonus, lines: bool) -> RepBonusItem:

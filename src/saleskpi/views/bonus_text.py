@@ -63,6 +63,8 @@ def line_text(line: BonusLine, number: Number = plain, money: Money = plain_mone
         "growth_at_least": _("growth on the period before at least {value} %",
                              value=threshold),
     }.get(line.condition or "", threshold)
+    if line.condition == "growth_at_least":
+        condition += " " + _("(the period before: {value})", value=number(line.previous))
     return _("met: {condition}", condition=condition) if line.met \
         else _("not met: {condition}", condition=condition)
 

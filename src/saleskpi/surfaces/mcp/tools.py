@@ -144,6 +144,27 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Counted, they are a count KPI's value. Derived KPIs have no rows of their own. "
         "Paged: limit (default 100), offset.",
         views=("drill:rows_behind",), kpi_fields=("kpi", "uses")),
+    ToolSpec(
+        name="bonus", title="Bonuses",
+        description="Each rep's bonus under the workspace's bonus plans (bonus_plans.yaml) "
+        "for the plans' month or quarter containing period (2026-09, 2026-Q3 or a day; "
+        "default today, to date): per plan and rep the components, one-offs, total and "
+        "whether a cap was hit; money as decimal strings in the plan's currency. "
+        "lines=true adds how each was computed.",
+        views=("bonus:bonuses",)),
+    ToolSpec(
+        name="bonus_explain", title="How a bonus was computed",
+        description="One rep's bonus line by line, per plan: each tier slice of the "
+        "attainment (or KPI value) with its rate and accelerator, the decelerator below "
+        "the floor, caps and one-offs; the lines add up to the total.",
+        views=("bonus:explain",)),
+    ToolSpec(
+        name="bonus_whatif", title="What the next bonus tier takes",
+        description="For one rep, per plan: how much more of each KPI reaches the next "
+        "tier, the accelerator, the end of the decelerator or a one-off, what the plan "
+        "would pay then, and for deals won and revenue the calls and meetings each working "
+        "day left needs (reverse planner, the rep's own conversion).",
+        views=("bonus:whatif",)),
 )
 
 

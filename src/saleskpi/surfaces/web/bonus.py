@@ -13,6 +13,7 @@ import math
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from babel.numbers import format_currency
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -23,7 +24,7 @@ from saleskpi.surfaces.web.deps import Page, PageDep
 from saleskpi.surfaces.web.errors import PageError
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
-from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, number_cell, text_cell
+from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, text_cell
 from saleskpi.views.bonus import (
     BonusLine,
     BonusParams,
@@ -58,8 +59,22 @@ def period_choices(page: Page) -> list[tuple[str, str]]:
     return choices
 
 
+def money_text(page: Page, amount: Decimal | None, currency: str) -> str:
+    """An amount to the currency's minor unit, as payroll reads it: "$3,326.00"."""
+    if amount is None:
+        return "—"
+    return str(format_currency(amount, currency, locale=page.lang))
+
+
 def _money(page: Page, amount: Decimal | None, currency: str) -> Cell:
-    return number_cell(None if amount is None else float(amount), currency, page.fmt)
+    return Cell(None if amount is None else float(amount), money_text(page, amount, currency),
+                unit=currency)
+
+
+def _number(page: Page, value: float | None) -> str:
+    if value is None:
+        return "—"
+    return page.fmt.integer(value) if float(value).is_integer() else page.fmt.decimal(value, 2)
 
 
 def _href(rep: str, period: str) -> str:
@@ -97,13 +112,10 @@ def _measure(value: float | None, percent: bool, page: Page) -> str:
 
 def _line_cells(page: Page, line: BonusLine, currency: str) -> list[Cell]:
     def number(value: float | None) -> str:
-        if value is None:
-            return "—"
-        return page.fmt.integer(value) if float(value).is_integer() \
-            else page.fmt.decimal(value, 2)
+        return _number(page, value)
 
     def money(value: Decimal | None) -> str:
-        return page.fmt.money(None if value is None else float(value), currency)
+        return money_text(page, value, currency)
 
     return [text_cell(line.name, verbatim=True), text_cell(page.kpi_name(line.kpi)
                                                            if line.kpi else ""),
@@ -146,8 +158,8 @@ def whatif_table(page: Page, plan: WhatIfPlan, index: int) -> DataTable:
                         meetings=math.ceil(s.per_working_day.get("meetings") or 0))
         rows.append(Row([text_cell(f"{s.name}: {step_text(s.kind)}"),
                          text_cell(page.kpi_name(s.kpi)),
-                         Cell(s.actual, page.fmt.value(s.actual, "number")),
-                         Cell(s.more, "+" + page.fmt.value(s.more, "number")),
+                         Cell(s.actual, _number(page, s.actual)),
+                         Cell(s.more, "+" + _number(page, s.more)),
                          _money(page, s.total_then, plan.currency),
                          _money(page, s.gain, plan.currency), text_cell(per_day)]))
     note = _("What the plan would pay with that much more of one KPI, everything else as "

@@ -148,8 +148,9 @@ def explain_command(
     format: FormatOption = Format.table,
     token: TokenOption = None,
 ) -> None:
-    """How a rep's bonus was computed, line by line: each tier slice with its rate, the
-    accelerator, the decelerator, caps and one-offs.
+    """How a rep's bonus was computed, line by line.
+
+    Each tier slice with its rate, the accelerator, the decelerator, caps and one-offs.
 
     Example: saleskpi bonus explain r1 --period 2026-09
     """
@@ -215,8 +216,10 @@ def whatif_command(
     format: FormatOption = Format.table,
     token: TokenOption = None,
 ) -> None:
-    """What the next tier takes: how much more of each KPI, what the plan pays then, and
-    for deals and revenue the calls and meetings a working day left needs.
+    """What the next tier takes, and what the plan would pay then.
+
+    How much more of each KPI, and for deals and revenue the calls and meetings each
+    working day left needs (from the rep's own conversion).
 
     Example: saleskpi bonus whatif r1
     """
@@ -286,8 +289,9 @@ def export_command(
     plan: PlanOption = None,
     token: TokenOption = None,
 ) -> None:
-    """The payroll workbook: one row per rep with the total, and a sheet of every line of
-    how each bonus was computed.
+    """The payroll workbook (XLSX): one row per rep with the total.
+
+    A second sheet has every line of how each bonus was computed.
 
     Example: saleskpi bonus export --period 2026-09 -o payroll.xlsx
     """
