@@ -541,6 +541,11 @@ def test_rest_in_the_callers_scope(app: Any, company: Path) -> None:
     assert lines[:2] == [("slice", "2400.00"), ("decelerator", "-1200.00")]
     bad = lead.get("/api/v1/bonus", params={"period": "2025-13"})
     assert bad.status_code == 400 and bad.json()["error"] == "bad_period"
+    future = lead.get("/api/v1/bonus", params={"period": "2199-Q4"})
+    assert future.status_code == 400 and "has not started yet" in future.json()["message"]
+    unknown = lead.get("/api/v1/bonus", params={"plan": "reps_montly"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_bonus_plan"
+    assert "did you mean reps_monthly" in unknown.json()["message"]
     assert TestClient(app).get("/api/v1/bonus").status_code == 401
 
 

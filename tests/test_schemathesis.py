@@ -25,6 +25,7 @@ from schemathesis import GenerationMode
 
 from saleskpi.domain.settings import Settings
 from saleskpi.service.auth import add_user, list_users, new_token, set_disabled
+from saleskpi.service.bonus import write_example_plans
 from saleskpi.service.core import SalesKpiService
 from saleskpi.surfaces.server import create_app
 
@@ -62,6 +63,7 @@ def workspace_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     report = SalesKpiService(settings_).import_path(data, mapping=None, source=None,
                                                     dry_run=False)
     assert report.ok, report.errors
+    write_example_plans(settings_)  # the bonus routes compute bonuses, not an empty list
     for name, spec in USERS.items():
         add_user(settings_, name, PASSWORD, spec["role"], rep_id=spec.get("rep_id"),
                  team=spec.get("team"))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -389,10 +389,6 @@ class PeriodPay:
     @property
     def complete(self) -> bool:
         return self.measured_to >= self.period_end
-
-
-def sum_amounts(amounts: Sequence[Decimal]) -> Decimal:
-    return sum(amounts, ZERO)
 
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")

@@ -32,8 +32,10 @@ from saleskpi.domain.bonus_plans import (
     BonusPlan,
     BonusPlanError,
     BonusPlans,
+    PlanVersion,
     parse_plans,
 )
+from saleskpi.domain.errors import NotFound
 from saleskpi.domain.files import write_private
 from saleskpi.domain.i18n import _
 from saleskpi.domain.planning import GOALS, GoalKpi, PlanningError, working_days
@@ -127,15 +129,12 @@ def bonuses(service: SalesKpiService, scope: Scope, day: dt.date, today: dt.date
     A plan pays a period by its version in force on the period's first day; a plan
     with no version yet then pays nothing. Sorted by plan, then rep name.
     """
-    plans = load_plans(service).plans
-    if plan is not None:
-        plans = tuple(p for p in plans if p.name == plan)
-        if not plans:
-            from saleskpi.domain.errors import NotFound
-
-            names = [p.name for p in load_plans(service).plans]
-            raise NotFound(_("unknown bonus plan {plan!r}", plan=plan)
-                           + did_you_mean(plan, names), code="unknown_bonus_plan")
+    every = load_plans(service).plans
+    plans = every if plan is None else tuple(p for p in every if p.name == plan)
+    if plan is not None and not plans:
+        raise NotFound(_("unknown bonus plan {plan!r}", plan=plan)
+                       + did_you_mean(plan, [p.name for p in every]),
+                       code="unknown_bonus_plan")
     found: list[RepBonus] = []
     for chosen in plans:
         first, last = period_bounds(day, chosen.period)
@@ -144,8 +143,7 @@ def bonuses(service: SalesKpiService, scope: Scope, day: dt.date, today: dt.date
         if version is None or not payees:
             continue
         until = min(last, today)
-        measured = _measure(service, scope, chosen, version.kpis(), payees, first, last,
-                            until)
+        measured = _measure(service, scope, chosen, version, payees, first, last, until)
         for payee in payees:
             mine = measured.get(payee.rep, {})
             result = compute(version, mine, chosen.currency)
@@ -154,12 +152,13 @@ def bonuses(service: SalesKpiService, scope: Scope, day: dt.date, today: dt.date
     return found
 
 
-def _measure(service: SalesKpiService, scope: Scope, plan: BonusPlan, kpis: list[str],
+def _measure(service: SalesKpiService, scope: Scope, plan: BonusPlan, version: PlanVersion,
              payees: Sequence[RepEntry], first: dt.date, last: dt.date,
              until: dt.date) -> dict[str, dict[str, Measured]]:
     """rep -> KPI -> actual over [first, until], the rep's target for [first, last] and,
     for growth one-offs, the KPI over the period before."""
     catalog = service.catalog
+    kpis = version.kpis()
     ids = tuple(p.rep for p in payees)
     zone = service.settings.timezone
     where = (("rep", ids),)
@@ -175,8 +174,7 @@ def _measure(service: SalesKpiService, scope: Scope, plan: BonusPlan, kpis: list
                 for row in card.rows for key in keys}
 
     actuals = values(kpis, first, until)
-    growth = [o.kpi for v in plan.versions for o in v.one_offs
-              if o.growth_at_least is not None and o.kpi in kpis]
+    growth = [o.kpi for o in version.one_offs if o.growth_at_least is not None]
     before_first = period_bounds(first - dt.timedelta(days=1), plan.period)[0]
     previous = values(list(dict.fromkeys(growth)), before_first, first - dt.timedelta(days=1))
     targets: dict[tuple[str, str], float] = {}
