@@ -19,6 +19,7 @@ from saleskpi.service.refresh import Refresher
 from saleskpi.surfaces import web
 from saleskpi.surfaces.api import (
     catalogue,
+    contests,
     drill,
     forecast,
     funnel,
@@ -93,7 +94,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     errors.install(app)
     security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)
-    for area in (catalogue, drill, forecast, funnel, imports, people, plans, rankings,
+    for area in (catalogue, contests, drill, forecast, funnel, imports, people, plans, rankings,
                  syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))

@@ -3,6 +3,7 @@
 from saleskpi.surfaces.cli.commands import (
     compare,
     connectors,
+    contests,
     data,
     forecast,
     funnel,
@@ -14,5 +15,5 @@ from saleskpi.surfaces.cli.commands import (
     users,
 )
 
-__all__ = ["compare", "connectors", "data", "forecast", "funnel", "kpis", "mcp", "plans", "reps",
-           "rows", "users"]
+__all__ = ["compare", "connectors", "contests", "data", "forecast", "funnel", "kpis", "mcp",
+           "plans", "reps", "rows", "users"]
