@@ -209,7 +209,9 @@ def standings(service: SalesKpiService, contest: Contest, *, today: dt.date,
     ranks = places({k: s.score for k, s in scores.items()}, higher_is_better=higher,
                    tiebreak={k: s.tiebreak for k, s in scores.items()} if tie else None,
                    tiebreak_higher=service.catalog.get(tie).higher_is_better if tie else True)
-    won = winners_of(ranks, definition.winners)
+    # Nobody wins with nothing: where more is better, a score of 0 takes no prize.
+    won = [key for key in winners_of(ranks, definition.winners)
+           if not higher or (scores[key].score or 0.0) > 0]
     entries = [Entry(key=key, name=field_.names[key], rank=ranks[key], score=s.score,
                      value=s.value, target=s.target, breakdown=s.breakdown,
                      tiebreak=s.tiebreak, members=s.members, active=s.active, note=s.note,

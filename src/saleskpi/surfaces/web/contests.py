@@ -50,8 +50,9 @@ def status_name(status: str) -> str:
 def what_name(page: Page, contest: ContestSummary) -> str:
     """What a contest ranks, in words: "Calls", "Revenue, % of target", "Points: …"."""
     if contest.kpi is None:
-        parts = ", ".join(_("{points} per {kpi}", points=f"{r.points:g}",
-                            kpi=page.kpi_name(r.kpi)) for r in contest.points)
+        amounts = [(format(r.points, "g"), page.kpi_name(r.kpi)) for r in contest.points]
+        parts = ", ".join(_("{points} per {kpi}", points=points, kpi=kpi)
+                          for points, kpi in amounts)
         return _("Points: {formula}", formula=parts)
     name = page.kpi_name(contest.kpi)
     return _("{kpi}, % of target", kpi=name) if contest.rank_by == "target" else name
