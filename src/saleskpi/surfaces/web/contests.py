@@ -40,6 +40,7 @@ MAX_MEMBERS = 500
 TV_REFRESH_SECONDS = 60
 TV_REFRESH_RANGE = (10, 3600)
 TV_ROWS = 12  # places a TV shows: readable across a room at 1920×1080
+MEMBERS_NAMED = 3  # the list names this many participants of a contest, else counts them
 
 
 def status_name(status: str) -> str:
@@ -71,12 +72,20 @@ def contests_table(page: Page, found: list[ContestSummary]) -> DataTable:
             Cell(c.kpi or c.rank_by, what_name(page, c)),
             Cell(c.start.isoformat(), page.fmt.date(c.start)),
             Cell(c.end.isoformat(), page.fmt.date(c.end)),
-            Cell("; ".join(m.key for m in c.members), ", ".join(m.name for m in c.members),
-                 verbatim=True),
+            Cell("; ".join(m.key for m in c.members), _members_text(c), verbatim=True),
             Cell(c.status, status_name(c.status)),
             Cell("; ".join(w.key for w in c.winners),
                  ", ".join(w.name for w in c.winners) or "—", verbatim=True)]))
     return DataTable("contests", _("Contests"), columns, rows)
+
+
+def _members_text(contest: ContestSummary) -> str:
+    """The participants by name, or how many there are when they would not fit a cell."""
+    if len(contest.members) <= MEMBERS_NAMED:
+        return ", ".join(m.name for m in contest.members)
+    if contest.participants == "teams":
+        return _("teams: {count}", count=len(contest.members))
+    return _("reps: {count}", count=len(contest.members))
 
 
 def standings_table(page: Page, view: StandingsView) -> DataTable:
@@ -146,7 +155,8 @@ def matches_table(page: Page, board: Standings) -> DataTable | None:
                Column("away", _("Opponent")), Column("away_score", _("Score"), numeric=True),
                Column("result", _("Result"))]
     rows = []
-    for m in board.matches:
+    # The latest week first: the one being played is what the readers look for.
+    for m in sorted(board.matches, key=lambda m: -m.week):
         winner = m.home if m.result == "home" else m.away if m.result == "away" else None
         result = results[m.result].format(name=names.get(winner or "", winner or ""))
         rows.append(Row([
