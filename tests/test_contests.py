@@ -414,7 +414,9 @@ def test_mcp_answers_the_standings_as_the_view(company: Company) -> None:
     assert anna is not None
     data = call(tools["contest_standings"], company.service, anna, {"contest": contest_id})
     assert places_of(Standings.model_validate(data["standings"]))["a1"] == (3, 8)
-    assert list(data["definitions"]) == ["calls"]
+    assert list(data.pop("definitions")) == ["calls"]
+    rest = company.get(f"/api/v1/contests/{contest_id}", "anna").json()
+    assert _without_clock(data) == _without_clock(rest)  # Anna's view, on both
     listed = call(tools["list_contests"], company.service, anna, {"status": "open"})
     assert contest_id in [c["id"] for c in listed["contests"]]
     set_language("en")

@@ -73,8 +73,7 @@ class ContestDefinition(BaseModel):
     start: dt.date = Field(description="First day, inclusive (company time).")
     end: dt.date = Field(description="Last day, inclusive (company time).")
     participants: Participants = "reps"
-    members: list[str] = Field(description="Rep ids, or team names.",
-                               min_length=2, max_length=MAX_MEMBERS)
+    members: list[str] = Field(description="Rep ids, or team names.", max_length=MAX_MEMBERS)
     rank_by: RankBy = Field(default="value", description="value, or target: the share of "
                             "each one's own target.")
     tie_rule: str = Field(default=SHARED, max_length=210,
