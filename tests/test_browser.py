@@ -36,8 +36,10 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 uvicorn = pytest.importorskip("uvicorn")
 
+from saleskpi.domain.contests import parse_definition  # noqa: E402
 from saleskpi.domain.query import KpiQuery, Scope, plain_number  # noqa: E402
 from saleskpi.domain.settings import Settings, save_workspace_settings  # noqa: E402
+from saleskpi.service import contests  # noqa: E402
 from saleskpi.service.auth import add_user  # noqa: E402
 from saleskpi.service.bonus import write_example_plans  # noqa: E402
 from saleskpi.service.compare import DEFAULT_KPIS  # noqa: E402
@@ -69,6 +71,8 @@ MANAGER_PAGES = ("/import", "/targets")
 # Figures are checked for one role of each scope (an admin sees what the head sees).
 FIGURE_ROLES = ("head", "team_lead", "rep")
 COMPARE_VIEWS = ("all", "team")
+# The fresh workspace's first contest (the server fixture makes it): every rep, on points.
+CONTEST = 1
 
 
 @dataclass
@@ -208,6 +212,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                  rep_id=company.rep if role == "rep" else None,
                  team=company.team if role == "team_lead" else None)
     expected = _expected(settings, company)
+    made = contests.create(SalesKpiService(settings), parse_definition({
+        "name": "Quarter points", "description": "A weekend away for the winner",
+        "points": [{"kpi": "calls", "points": 1}, {"kpi": "meetings", "points": 5},
+                   {"kpi": "deals_won", "points": 20}],
+        "start": LAST_QUARTER["from"], "end": LAST_QUARTER["to"],
+        "members": sorted(company.all_reps), "head_to_head": True}), actor=users["head"])
+    assert made.id == CONTEST
 
     with serve(create_app(settings)) as url:
         yield Server(url, settings, company, expected, users)
@@ -322,6 +333,7 @@ def pages_of(role: str, company: Company) -> dict[str, str]:
     # The last whole month of the demo, and one rep's bonus explained with the what-if.
     pages["bonus"] = "/bonus?pay_period=2026-09"
     pages["bonus-rep"] = f"/bonus?rep={quote(company.rep)}&pay_period=2026-09"
+    pages |= {"contests": "/contests", "contest": f"/contests/{CONTEST}"}
     if role in ("admin", "head"):
         pages |= {"rep-script": f"/reps/{SCRIPT_REP}", "import": "/import",
                   "targets": "/targets"}
@@ -792,3 +804,51 @@ def test_the_language_switch_in_a_browser(browser: Any, server: Server) -> None:
         page.request.post(server.url + "/preferences/language",
                           form={"csrf": token or "", "lang": "en", "next": "/"})
         page.context.close()
+
+
+# -- a contest on a TV ----------------------------------------------------------------------
+TV_SCREENS = {"1920": {"width": 1920, "height": 1080}, "1366": WIDE, "390": PHONE}
+# Each text of the board: its size, and whether it runs out of its box.
+TV_TEXT = """() => [...document.querySelectorAll('.tv-head h1, .tv-name, .tv-score, .tv-rank')]
+  .map(e => ({cls: e.className, text: e.textContent.trim(),
+              px: parseFloat(getComputedStyle(e).fontSize),
+              overflows: e.scrollWidth > e.clientWidth + 0.5
+                         || e.scrollHeight > e.clientHeight + 0.5}))"""
+
+
+@pytest.mark.parametrize("screen", TV_SCREENS)
+@pytest.mark.parametrize("role", ["head", "rep"])
+def test_contest_tv_is_readable_and_fits_the_screen(browser: Any, server: Server, role: str,
+                                                    screen: str) -> None:
+    """The TV mode in Chromium: the places of the REST API's standings in its order, no
+    menu, a reload every ``refresh`` seconds; at 1920×1080 letters of 40 px or more and
+    the whole board in sight without scrolling (at 1366×900 too); nothing cut off or
+    running out of its box on any screen, the phone's included."""
+    viewport = TV_SCREENS[screen]
+    session = _sign_in(browser, server, role, viewport)
+    try:
+        session.open(f"/contests/{CONTEST}/tv", {"refresh": "120"})
+        page = session.page
+        api = page.request.get(f"{server.url}/api/v1/contests/{CONTEST}")
+        assert api.status == 200, api.text()
+        entries = api.json()["standings"]["entries"]
+        shown = page.eval_on_selector_all(".tv-place", "e => e.map(x => x.dataset.key)")
+        # Twelve reps (eleven and the script one): the TV's twelve places show them all.
+        assert shown == [e["key"] for e in entries] and len(shown) == 12
+        assert page.locator("nav").count() == 0 and page.locator(".tv-more").count() == 0
+        assert page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "120"
+        cut = page.evaluate(CUT_OFF)
+        assert not cut, f"{screen} {role}: cut off: {cut[:5]}"
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], f"the TV page is {width}px wide"
+        texts = page.evaluate(TV_TEXT)
+        assert not [t for t in texts if t["overflows"]], texts
+        if screen != "390":
+            height = page.evaluate("document.documentElement.scrollHeight")
+            assert height <= viewport["height"], f"{screen}: the board needs scrolling ({height}px)"
+        smallest = min(t["px"] for t in texts if t["cls"] in ("tv-name", "tv-score"))
+        assert smallest >= {"1920": 40, "1366": 32, "390": 16}[screen], smallest
+        page.screenshot(path=str(SHOTS / f"contest-tv-{screen}-{role}.png"), full_page=True)
+        session.check()
+    finally:
+        session.page.context.close()

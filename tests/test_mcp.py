@@ -43,7 +43,8 @@ OPTIONAL = {"funnel": "funnel", "comparison": "rankings", "leaderboard": "rankin
             "plan_vs_actual": "plans", "reverse_plan": "plans", "rows_behind": "drill",
             "forecast": "forecast", "deal_win_chances": "forecast",
             "forecast_backtest": "forecast", "forecast_track_record": "forecast",
-            "bonus": "bonus", "bonus_explain": "bonus", "bonus_whatif": "bonus"}
+            "bonus": "bonus", "bonus_explain": "bonus", "bonus_whatif": "bonus",
+            "list_contests": "contests", "contest_standings": "contests"}
 # The filters both the CLI and MCP are asked with.
 QUERY = {"kpis": ["deals_won", "revenue", "win_rate"], "by": ["rep"], "period": "month",
          "from": "2026-01-01", "to": "2026-06-30", "where": ["team=Москва"]}
@@ -286,7 +287,7 @@ def test_every_listed_tool_answers_with_its_definitions(company: Company, url: s
         "leaderboard": {"kpi": "deals_won"}, "plan_vs_actual": {"at": "2026-09-15"},
         "reverse_plan": {"goal": "deals_won=10", "at": "2026-09-15"},
         "forecast": {"at": "2026-09-15", "simulations": 200, "deals": 3},
-        "forecast_track_record": {}, "bonus": {"period": "2026-09"},
+        "forecast_track_record": {}, "bonus": {"period": "2026-09"}, "list_contests": {},
     }
 
     async def session(client: Client) -> dict[str, CallToolResult]:

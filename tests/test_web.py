@@ -251,13 +251,15 @@ FILTERS = [
 
 # -- every page, every role ---------------------------------------------------------------
 PAGES = ["/", "/funnel", "/forecast", "/compare", "/leaderboard", "/catalog", "/targets",
-         "/import", "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/bonus", "/logout"]
+         "/import", "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/bonus", "/logout",
+         "/contests", "/contests/99"]
 MANAGER_ONLY = {"/targets": 403, "/import": 403, "/users": 403}
+NO_CONTEST = {"/contests/99": 404}
 EXPECTED = {
-    "w_admin": {"/reps/nobody": 404},
-    "w_head": {"/reps/nobody": 404},
-    "w_lead": {**MANAGER_ONLY, "/reps/r3": 404, "/reps/nobody": 404},
-    "w_rep": {**MANAGER_ONLY, "/reps/r3": 404, "/reps/nobody": 404},
+    "w_admin": {"/reps/nobody": 404, **NO_CONTEST},
+    "w_head": {"/reps/nobody": 404, **NO_CONTEST},
+    "w_lead": {**MANAGER_ONLY, "/reps/r3": 404, "/reps/nobody": 404, **NO_CONTEST},
+    "w_rep": {**MANAGER_ONLY, "/reps/r3": 404, "/reps/nobody": 404, **NO_CONTEST},
 }
 
 

@@ -20,6 +20,7 @@ from saleskpi.surfaces import web
 from saleskpi.surfaces.api import (
     bonus,
     catalogue,
+    contests,
     drill,
     forecast,
     funnel,
@@ -94,8 +95,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     errors.install(app)
     security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)
-    for area in (bonus, catalogue, drill, forecast, funnel, imports, people, plans, rankings,
-                 syncs):
+    for area in (bonus, catalogue, contests, drill, forecast, funnel, imports, people, plans,
+                 rankings, syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))
     app.include_router(web.router)

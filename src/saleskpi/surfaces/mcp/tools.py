@@ -93,6 +93,21 @@ TOOLS: tuple[ToolSpec, ...] = (
         "month before) or against=last_year.",
         views=("rankings:leaderboard",)),
     ToolSpec(
+        name="list_contests", title="List contests",
+        description="The sales contests the caller may see, latest first: each one's KPI or "
+        "points formula, days, participants (reps or teams), how it ranks (value or share "
+        "of each one's own target), status (upcoming, running, ended, closed) and, once "
+        "closed, its winners. status=closed: the history. Paged: limit, offset.",
+        views=("contests:contests",)),
+    ToolSpec(
+        name="contest_standings", title="Contest standings",
+        description="One contest's standings (contest: its id from list_contests): each "
+        "participant's place, score (the KPI's value, the points, or the share of target; "
+        "a team's is the per-person average of its reps active in the period), winners, "
+        "and the weekly head-to-head matches and records when the contest has them. Live "
+        "while open, as kept when it was closed.",
+        views=("contests:contest_standings",)),
+    ToolSpec(
         name="plan_vs_actual", title="Plan vs actual",
         description="Targets against what was done, as of a day: per target (KPI and rep, "
         "team or company; a team's and the company's plan is the sum of their reps' "

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from saleskpi.surfaces.web import (
     bonus,
     catalog,
+    contests,
     drill,
     forecast,
     funnel,
@@ -22,7 +23,7 @@ from saleskpi.surfaces.web import (
 from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-for module in (login, preferences, overview, funnel, forecast, rankings, rep, bonus, imports,
-               targets, catalog, drill, users):
+for module in (login, preferences, overview, funnel, forecast, rankings, contests, rep, bonus,
+               imports, targets, catalog, drill, users):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico

@@ -4,6 +4,7 @@ from saleskpi.surfaces.cli.commands import (
     bonus,
     compare,
     connectors,
+    contests,
     data,
     forecast,
     funnel,
@@ -15,5 +16,5 @@ from saleskpi.surfaces.cli.commands import (
     users,
 )
 
-__all__ = ["bonus", "compare", "connectors", "data", "forecast", "funnel", "kpis", "mcp",
-           "plans", "reps", "rows", "users"]
+__all__ = ["bonus", "compare", "connectors", "contests", "data", "forecast", "funnel", "kpis",
+           "mcp", "plans", "reps", "rows", "users"]
