@@ -264,9 +264,9 @@ RUSSIAN_PAGES = ["/", "/?period=month&from=2024-01-01&to=2024-03-31", "/funnel",
                  "/leaderboard", "/leaderboard?period=month&from=2024-01-01&to=2024-03-31",
                  "/catalog", "/targets", "/import", "/reps/r1", "/reps/r3", "/logout",
                  "/rows?kpi=deals_won", "/rows?kpi=win_rate&part=denominator",
-                 "/reps/nobody", "/forecast"]
+                 "/reps/nobody", "/forecast", "/targets/grid"]
 UKRAINIAN_PAGES = ["/", "/funnel", "/compare", "/leaderboard", "/catalog", "/reps/r3",
-                   "/rows?kpi=calls", "/targets", "/forecast"]
+                   "/rows?kpi=calls", "/targets", "/forecast", "/targets/grid"]
 
 
 @pytest.mark.parametrize(("username", "path"), [("w_ru", p) for p in RUSSIAN_PAGES] +
