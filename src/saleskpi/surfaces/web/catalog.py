@@ -18,7 +18,15 @@ from saleskpi.surfaces.web.deps import ManagerPageDep, Page, PageDep
 from saleskpi.surfaces.web.formatting import unit_name
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
-from saleskpi.surfaces.web.kpi_builder import GROUPS, KINDS, UNITS, Draft, measures, preview
+from saleskpi.surfaces.web.kpi_builder import (
+    GROUPS,
+    KINDS,
+    UNITS,
+    Draft,
+    Shown,
+    measures,
+    preview,
+)
 from saleskpi.surfaces.web.names import group_name, kind_name
 from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, text_cell
 
@@ -53,7 +61,8 @@ def catalog_table(page: Page) -> DataTable:
 
 
 def _page(page: Page, *, key: str = "", definition: str = "", error: str = "",
-          status: int = 200, draft: Draft | None = None, preview: str = "") -> Response:
+          status: int = 200, draft: Draft | None = None, preview: Shown | None = None
+          ) -> Response:
     table = catalog_table(page)
     flash = page.request.session.pop(SESSION_FLASH, "")
     return page.render("catalog.html", status=status, tables=[table], table=table, key=key,
@@ -64,7 +73,7 @@ def _page(page: Page, *, key: str = "", definition: str = "", error: str = "",
                        all_kpis=sorted(page.service.catalog.kpis), title=_("KPI catalogue"))
 
 
-def show(page: Page, *, draft: Draft, error: str = "", preview: str = "",
+def show(page: Page, *, draft: Draft, error: str = "", preview: Shown | None = None,
          status: int = 200) -> Response:
     """The catalogue with the KPI form filled in (``kpi_builder``): a preview or an error."""
     return _page(page, draft=draft, error=error, preview=preview, status=status)

@@ -95,7 +95,15 @@ class Draft:
         return measure
 
 
-def preview(page: Page, draft: Draft) -> str:
+@dataclass(frozen=True)
+class Shown:
+    """A preview as the form shows it: the text, and the raw value (``data-value``)."""
+
+    text: str
+    value: float | int | None
+
+
+def preview(page: Page, draft: Draft) -> Shown:
     """The draft's value for the page's dates and filters in the reader's scope, computed
     by the service as the saved KPI would be (the filter included); nothing is saved."""
     f = page.filters
@@ -105,12 +113,12 @@ def preview(page: Page, draft: Draft) -> str:
         where=where, range="all" if f.range_name == "all" else None))
     if found.value is None:
         if draft.kind == "rate":
-            return _("No value: the denominator is zero or missing.")
-        return _("No data for this view.")
+            return Shown(_("No value: the denominator is zero or missing."), None)
+        return Shown(_("No data for this view."), None)
     unit = page.currency if found.unit == "money" else found.unit
     text = page.fmt.value(found.value, unit)
     if draft.kind == "rate" and found.numerator is not None and found.denominator is not None:
-        return _("{value} ({numerator} / {denominator})", value=text,
+        text = _("{value} ({numerator} / {denominator})", value=text,
                  numerator=page.fmt.decimal(found.numerator, 2),
                  denominator=page.fmt.decimal(found.denominator, 2))
-    return text
+    return Shown(text, found.value)
