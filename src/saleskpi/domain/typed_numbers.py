@@ -34,6 +34,7 @@ def parse_typed_number(text: str) -> Fraction | None:
         cleaned = cleaned.replace(",", ".")
     try:
         value = Fraction(cleaned)
-    except (ValueError, ZeroDivisionError):
+        float(value)  # stored as a float: "1e400" is not a number anyone means
+    except (ValueError, ZeroDivisionError, OverflowError):
         return None
     return value / 100 if percent else value

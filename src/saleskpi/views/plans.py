@@ -18,6 +18,7 @@ from pydantic import AliasChoices, BaseModel, Field
 from saleskpi.domain.errors import InvalidQuery, NotFound
 from saleskpi.domain.i18n import _
 from saleskpi.domain.planning import PlanningError, ReversePlan
+from saleskpi.domain.query import check_date
 from saleskpi.domain.suggest import did_you_mean
 from saleskpi.domain.target_grid import parse_grid
 from saleskpi.domain.targets import (
@@ -406,13 +407,13 @@ def _period_day(text: str, option: str) -> dt.date:
     """YYYY-MM (its first day) or YYYY-MM-DD (code ``bad_date``)."""
     cleaned = text.strip()
     try:
-        if len(cleaned) == 7:
-            return dt.date.fromisoformat(cleaned + "-01")
-        return dt.date.fromisoformat(cleaned)
+        day = dt.date.fromisoformat(cleaned + "-01" if len(cleaned) == 7 else cleaned)
     except ValueError:
         raise InvalidQuery(_("{option}: {value!r} is not a month (YYYY-MM) or a day "
                              "(YYYY-MM-DD)", option=option, value=text),
                            code="bad_date") from None
+    check_date(day, option)  # a period ending past year 9999 is no date at all
+    return day
 
 
 class TargetHistoryParams(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from saleskpi.domain.errors import InvalidQuery, NotFound
 from saleskpi.domain.i18n import _
 from saleskpi.domain.periods import shift_months
-from saleskpi.domain.query import plain_number
+from saleskpi.domain.query import check_date, plain_number
 from saleskpi.domain.suggest import did_you_mean
 from saleskpi.domain.targets import KeyTuple, TargetRecord, period_bounds
 from saleskpi.service.core import SalesKpiService
@@ -46,6 +46,7 @@ def month_of(text: str, field: str) -> dt.date:
     except ValueError:
         raise InvalidQuery(_("{field}: {value!r} is not a month; write it as YYYY-MM",
                              field=field, value=text), code="bad_date") from None
+    check_date(day, field)
     return day.replace(day=1)
 
 
