@@ -7,6 +7,7 @@ value is typed here; what was stored is read back with SQL on the state database
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -250,3 +251,92 @@ def test_numbers_read_as_spreadsheets_copy_them(typed: str, meant: float | None)
 
     found = parse_typed_number(typed)
     assert (None if found is None else float(found)) == meant
+
+
+# -- the web grid without scripts: a plain form ----------------------------------------------
+def web_client(settings: Settings) -> TestClient:
+    client = TestClient(create_app(settings))
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    answer = client.post("/login", follow_redirects=False, data={
+        "username": "head", "password": PASSWORD, "csrf": token.group(1)})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def grid_form(html: str) -> dict[str, str]:
+    """The grid form's fields as the page sends them."""
+    body = html[html.index('action="/targets/grid" class="grid-form"'):]
+    body = body[:body.index("</form>")]
+    return dict(re.findall(r'<input type="(?:hidden|text)"[^>]*?name="([^"]+)" value="([^"]*)"',
+                           body))
+
+
+def test_the_web_grid_saves_as_a_plain_form(company: Settings) -> None:
+    client = web_client(company)
+    page = client.get("/targets/grid", params={"kpi": KPI, "start": "2026-11", "months": "2"})
+    assert page.status_code == 200
+    fields = grid_form(page.text)
+    # Rows by name (Ann, Bob, Cat), columns by month.
+    assert [fields[f"r.{i}"] for i in range(3)] == ["r1", "r2", "r3"]
+    assert [fields["m.0"], fields["m.1"]] == ["2026-11", "2026-12"]
+    typed = {**fields, "c.0.0": "5", "c.1.1": "1 500", "c.2.0": "lots"}
+    bad = client.post("/targets/grid", data=typed)
+    assert bad.status_code == 400
+    assert "Cat, 2026-11: &#39;lots&#39; is not a number" in bad.text
+    assert grid_form(bad.text)["c.1.1"] == "1 500"  # shown again as typed: nothing lost
+    assert stored(company) == {}
+    saved = client.post("/targets/grid", data={**typed, "c.2.0": "7"})
+    assert saved.status_code == 200  # after the redirect
+    assert "Saved: 3 new, 0 replaced, 0 deleted, 0 unchanged." in saved.text
+    assert stored(company) == {(KPI, "r1", None, "2026-11-01"): 5,
+                               (KPI, "r2", None, "2026-12-01"): 1500,
+                               (KPI, "r3", None, "2026-11-01"): 7}
+    again = grid_form(saved.text)
+    assert (again["c.0.0"], again["c.1.1"], again["c.2.0"]) == ("5", "1500", "7")
+    emptied = client.post("/targets/grid", data={**again, "c.0.0": ""})
+    assert "Saved: 0 new, 0 replaced, 1 deleted, 2 unchanged." in emptied.text
+    # A whole table pasted into the box, with its header.
+    pasted = client.post("/targets/grid/paste", data={
+        "csrf": again["csrf"], "kpi": KPI, "start": "2026-11", "months": "2",
+        "table": "rep\t2026-11\t2026-12\nAnn\t4\t6\nBob\t\t1 600\n"})
+    assert "Saved: 2 new, 1 replaced, 0 deleted, 0 unchanged." in pasted.text
+    assert stored(company) == {(KPI, "r1", None, "2026-11-01"): 4,
+                               (KPI, "r1", None, "2026-12-01"): 6,
+                               (KPI, "r2", None, "2026-12-01"): 1600,
+                               (KPI, "r3", None, "2026-11-01"): 7}
+    wrong = client.post("/targets/grid/paste", data={
+        "csrf": again["csrf"], "kpi": KPI, "table": "rep\t2026-11\nNobody\t4\n"})
+    assert wrong.status_code == 400 and "Nobody" in wrong.text and "line 2" in wrong.text
+    # Copy last month (November) into December for every rep: Cat's 7 is new.
+    copied = client.post("/targets/grid/copy", data={
+        "csrf": again["csrf"], "kpi": KPI, "start": "2026-11", "months": "2",
+        "to": "2026-12"})
+    assert "Copied Nov 2026 to Dec 2026: 1 new, 0 replaced, 1 kept as set." in copied.text
+    assert stored(company)[KPI, "r3", None, "2026-12-01"] == 7
+
+
+def test_the_targets_page_filters_its_list(company: Settings) -> None:
+    client = web_client(company)
+    api = TestClient(create_app(company))
+    headers = bearer(company, "head")
+    api.put("/api/v1/targets/grid", headers=headers, json=cells(
+        ("r1", "2026-10", 1), ("r2", "2026-11", 2), ("r3", "2026-11", 3)))
+    api.put("/api/v1/targets", headers=headers,
+            json={"kpi": "calls", "rep": "r1", "value": 40, "start": "2026-11-01"})
+
+    def listed(**params: str) -> list[tuple[str, str]]:
+        html = client.get("/targets", params=params).text
+        body = html[html.index('data-table="targets"'):]
+        return re.findall(r'<tr class="row-item" data-row="item" data-rep="([^"]+)">\s*'
+                          r'<th scope="row" class="num" data-value="\d+">\d+</th>'
+                          r'<td>([^<]+)</td>', body)
+
+    # Newest periods first; in one period, the latest saved (the grid saved Bob's, then
+    # Cat's; Ann's calls target came after).
+    assert listed(kpi=KPI, month="2026-11") == [("r3", "Deals won"), ("r2", "Deals won")]
+    assert listed(kpi=KPI) == [("r3", "Deals won"), ("r2", "Deals won"), ("r1", "Deals won")]
+    assert listed(team="North") == [("r1", "Calls"), ("r2", "Deals won"), ("r1", "Deals won")]
+    assert listed(rep="r1", month="2026-10") == [("r1", "Deals won")]
+    bad = client.get("/targets", params={"month": "November"})
+    assert bad.status_code == 400 and "not a month" in bad.text
