@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +69,7 @@ PASSWORD = "browser-test-password"
 SCRIPT = "<script>alert(1)</script>"
 SCRIPT_REP = "RX1"
 ROLES = ("admin", "head", "team_lead", "rep")
-MANAGER_PAGES = ("/import", "/targets")
+MANAGER_PAGES = ("/import", "/targets", "/targets/grid")
 # Figures are checked for one role of each scope (an admin sees what the head sees).
 FIGURE_ROLES = ("head", "team_lead", "rep")
 COMPARE_VIEWS = ("all", "team")
@@ -244,6 +246,17 @@ class Session:
     page: Any
     base: str
     problems: list[str] = field(default_factory=list)
+    # A test that means to confirm (a deletion) says so; any other dialog is a problem.
+    accept_confirm: bool = False
+    confirmed: list[str] = field(default_factory=list)
+
+    def on_dialog(self, dialog: Any) -> None:
+        if self.accept_confirm and dialog.type == "confirm":
+            self.confirmed.append(dialog.message)
+            dialog.accept()
+            return
+        self.problems.append(f"a {dialog.type} dialog opened: {dialog.message!r}")
+        dialog.dismiss()
 
     def open(self, path: str, params: dict[str, str] | None = None, *,
              status: int = 200) -> Any:
@@ -290,8 +303,7 @@ def _sign_in(browser: Any, server: Server, role: str, viewport: dict[str, int]) 
     context = browser.new_context(viewport=viewport, locale="en-GB")
     page = context.new_page()
     session = Session(role, page, server.url)
-    page.on("dialog", lambda dialog: (session.problems.append(
-        f"a {dialog.type} dialog opened: {dialog.message!r}"), dialog.dismiss()))
+    page.on("dialog", session.on_dialog)
     page.on("pageerror", lambda error: session.problems.append(f"script error: {error}"))
     page.on("console", lambda message: session.problems.append(
         f"console {message.type}: {message.text}")
@@ -336,7 +348,7 @@ def pages_of(role: str, company: Company) -> dict[str, str]:
     pages |= {"contests": "/contests", "contest": f"/contests/{CONTEST}"}
     if role in ("admin", "head"):
         pages |= {"rep-script": f"/reps/{SCRIPT_REP}", "import": "/import",
-                  "targets": "/targets"}
+                  "targets": "/targets", "targets-grid": "/targets/grid"}
     return pages
 
 
@@ -852,3 +864,126 @@ def test_contest_tv_is_readable_and_fits_the_screen(browser: Any, server: Server
         session.check()
     finally:
         session.page.context.close()
+
+
+# -- the targets grid: paste, save, copy, delete -------------------------------------------
+PLAN_COLUMN = 4  # the headline table: KPI, value, previous, change, plan, ...
+HEADLINE_PLAN = """([kpi, column]) => {
+  const cell = document.querySelector(`table[data-table="headline"] td[data-kpi="${kpi}"]`);
+  const value = cell.closest('tr').children[column].dataset.value;
+  return value === '' ? null : Number(value); }"""
+# The targets list: rep -> the plan's raw value (the sixth cell: id, KPI, for, from, to, plan).
+LISTED = """() => Object.fromEntries([...document.querySelectorAll(
+  'table[data-table="targets"] tbody tr')].map(r => [r.dataset.rep, Number(
+  r.children[5].dataset.value)]))"""
+
+
+def _month(day: dt.date) -> str:
+    return day.isoformat()[:7]
+
+
+def _grid_values(page: Any, rows: int, column: int) -> list[str]:
+    return [page.locator(f'input[name="c.{i}.{column}"]').input_value() for i in range(rows)]
+
+
+def _flash(page: Any) -> str:
+    text: str = page.locator('p.ok[role="status"]').inner_text()
+    return text
+
+
+@pytest.mark.slow
+def test_the_targets_grid_editor(browser: Any, server: Server) -> None:
+    """Paste a block from a spreadsheet into the grid, save: the targets list and the
+    overview's plans are the pasted numbers; copy last month; delete the targets ticked."""
+    from zoneinfo import ZoneInfo
+
+    from saleskpi.domain.periods import shift_months
+
+    team = server.company.team
+    this = dt.datetime.now(ZoneInfo(server.settings.timezone)).date().replace(day=1)
+    last, following = shift_months(this, -1), shift_months(this, 1)
+    state = server.settings.workspace / "state.sqlite"
+    planned = "SELECT count(*) FROM targets WHERE kpi = 'deals_won' AND period_start >= ?"
+    with sqlite3.connect(state) as con:
+        (before,) = con.execute(planned, (last.isoformat(),)).fetchone()
+    assert before == 0, "the demo's targets end before last month: the grid starts empty"
+    session = _sign_in(browser, server, "head", WIDE)
+    page = session.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    try:
+        grid = {"kpi": "deals_won", "start": _month(last), "months": "3", "team": team}
+        session.open("/targets/grid", grid)
+        reps = page.eval_on_selector_all('table[data-table="target_grid"] tbody tr',
+                                         "rows => rows.map(r => r.dataset.rep)")
+        assert len(reps) >= 3 and set(reps) <= server.company.reps_of_team
+        # The block as a spreadsheet copies it: last month, then this month, a line per rep.
+        block = "".join(f"{10 + i}\t{20 + 2 * i}\r\n" for i in range(len(reps)))
+        page.evaluate("text => navigator.clipboard.writeText(text)", block)
+        page.locator('input[name="c.0.0"]').click()
+        page.keyboard.press("Control+V")
+        assert _grid_values(page, len(reps), 0) == [str(10 + i) for i in range(len(reps))]
+        assert _grid_values(page, len(reps), 1) == [str(20 + 2 * i) for i in range(len(reps))]
+        assert _grid_values(page, len(reps), 2) == [""] * len(reps)  # next month untouched
+        assert page.locator("table.grid-editor input.changed").count() == 2 * len(reps)
+        page.screenshot(path=str(SHOTS / "targets-grid-pasted.png"), full_page=True)
+        with page.expect_navigation():
+            page.click('form.grid-form button[type="submit"]')
+        assert _flash(page) == f"Saved: {2 * len(reps)} new, 0 replaced, 0 deleted, " \
+                               "0 unchanged."
+        assert _grid_values(page, len(reps), 1) == [str(20 + 2 * i) for i in range(len(reps))]
+
+        # The targets list and the overview's plans: the pasted numbers.
+        listed = {"kpi": "deals_won", "team": team, "month": _month(this)}
+        session.open("/targets", listed)
+        assert page.evaluate(LISTED) == {rep: 20 + 2 * i for i, rep in enumerate(reps)}
+        this_month = sum(20 + 2 * i for i in range(len(reps)))
+        for params, plan in (({"team": team}, this_month), ({}, this_month),
+                             ({"rep": reps[1]}, 22)):
+            session.open("/", params)  # month to date: this month's plans
+            assert page.evaluate(HEADLINE_PLAN, ["deals_won", PLAN_COLUMN]) == plan, params
+
+        # Copy last month into this month, replacing what was pasted.
+        session.open("/targets/grid", grid)
+        copy = page.locator("form[data-copy-month]")
+        assert copy.locator('select[name="to"]').input_value() == _month(this)
+        copy.locator('input[name="replace"]').check()
+        with page.expect_navigation():
+            copy.locator("button").click()
+        assert re.fullmatch(rf"Copied \w+ \d{{4}} to \w+ \d{{4}}: 0 new, {len(reps)} "
+                            r"replaced, 0 kept as set\.", _flash(page)), _flash(page)
+        assert _grid_values(page, len(reps), 1) == [str(10 + i) for i in range(len(reps))]
+        session.open("/", {"team": team})
+        copied = sum(10 + i for i in range(len(reps)))
+        assert page.evaluate(HEADLINE_PLAN, ["deals_won", PLAN_COLUMN]) == copied
+
+        # Delete: every target of this month ticked at once, then last month's one by one.
+        session.accept_confirm = True
+        session.open("/targets", listed)
+        page.check("input[data-select-all]")
+        ticked = page.locator('input[type=checkbox][form="delete-targets"]:checked')
+        assert ticked.count() == len(reps)
+        with page.expect_navigation():
+            page.click('form#delete-targets button[type="submit"]')
+        assert session.confirmed == ["Delete the ticked targets?"]
+        assert _flash(page) == f"{len(reps)} targets deleted."
+        assert "month=" in page.url and page.locator("#targets p.empty").count() == 1
+        session.open("/targets", {**listed, "month": _month(last)})
+        for box in page.locator('input[type=checkbox][form="delete-targets"]').all():
+            box.check()
+        with page.expect_navigation():
+            page.click('form#delete-targets button[type="submit"]')
+        assert _flash(page) == f"{len(reps)} targets deleted."
+        with sqlite3.connect(state) as con:
+            assert con.execute(planned, (last.isoformat(),)).fetchone() == (0,)
+            deleted = con.execute(
+                "SELECT count(*) FROM target_changes WHERE action = 'deleted' AND "
+                "actor = ? AND kpi = 'deals_won' AND period_start >= ?",
+                (server.users["head"], last.isoformat())).fetchone()
+        assert deleted == (2 * len(reps),)  # each deletion has its audit line
+        session.open("/targets/grid", grid)
+        assert _grid_values(page, len(reps), 1) == [""] * len(reps)
+        assert following > this
+        page.screenshot(path=str(SHOTS / "targets-grid-1366.png"), full_page=True)
+        session.check()
+    finally:
+        page.context.close()

@@ -368,7 +368,7 @@ def test_cli_json_shape(run_cli, settings: Settings) -> None:
 
 
 def test_cli_table(run_cli, settings: Settings) -> None:
-    result = run_cli(settings.workspace, "funnel", "--by", "rep")
+    result = run_cli(settings.workspace, "funnel", "--by", "rep", "--range", "all")
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "Pipeline main" in text
@@ -434,7 +434,8 @@ def maven(run_cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ws.mkdir()
     imported = run_cli(ws, "import", MAVEN_DIR, "--mapping", "maven-crm", "--format", "json")
     assert imported.returncode == 0, imported.stdout + imported.stderr
-    result = run_cli(ws, "funnel", "--by", "rep", "--as-of", "2017-06-30", "--format", "json")
+    result = run_cli(ws, "funnel", "--by", "rep", "--as-of", "2017-06-30", "--range", "all",
+                     "--format", "json")
     assert result.returncode == 0, result.stderr
     out: dict[str, Any] = result.json()
     return out

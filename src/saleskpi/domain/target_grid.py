@@ -8,8 +8,9 @@ r7,15,,18
 
 The first column names the rep (id or name), the header the periods (YYYY-MM for
 months, or any day of the period: YYYY-MM-DD); an empty cell sets nothing. Commas,
-semicolons or tabs (a paste from a spreadsheet) separate cells; "1 200" and "1,5" are
-numbers. Parsing checks the shape only; whether the reps exist is the caller's.
+semicolons or tabs (a paste from a spreadsheet) separate cells; "1 200", "1,200" and
+"1,5" are numbers (``domain/typed_numbers.py``). Parsing checks the shape only;
+whether the reps exist is the caller's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fractions import Fraction
 
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
+from saleskpi.domain.typed_numbers import parse_typed_number
 
 MAX_CELLS = 10_000
 
@@ -41,17 +43,6 @@ def _period_day(text: str) -> dt.date | None:
         return dt.date.fromisoformat(cleaned + "-01" if len(cleaned) == 7 else cleaned)
     except ValueError:
         return None
-
-
-def _number(text: str) -> Fraction | None:
-    cleaned = text.strip().replace(" ", "").replace("\u00a0", "")
-    percent = cleaned.endswith("%")
-    cleaned = cleaned.removesuffix("%").replace(",", ".")
-    try:
-        value = Fraction(cleaned)
-    except (ValueError, ZeroDivisionError):
-        return None
-    return value / 100 if percent else value
 
 
 def parse_grid(text: str, name: str = "grid") -> list[GridCell]:
@@ -83,7 +74,7 @@ def parse_grid(text: str, name: str = "grid") -> list[GridCell]:
         for column, day, raw in zip(header[1:], days, row[1:], strict=False):
             if not raw.strip():
                 continue
-            value = _number(raw)
+            value = parse_typed_number(raw)
             if value is None:
                 raise InvalidQuery(_("{name}, line {line}, column {column!r}: {value!r} is "
                                      "not a number", name=name, line=line, column=column,

@@ -18,6 +18,7 @@ MANUAL_SOURCE = "manual"
 # The source of a team's or the company's plan made of its reps' plans (never stored).
 SUM_OF_REPS = "sum_of_reps"
 Level = Literal["rep", "team", "company"]
+LEVELS: tuple[Level, ...] = ("rep", "team", "company")
 KeyTuple = tuple[str, dt.date, dt.date, str | None, str | None]
 
 

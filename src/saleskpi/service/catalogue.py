@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from saleskpi.catalog.load import CatalogError, load_catalog
+from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
 from saleskpi.domain.errors import NotFound
 from saleskpi.domain.files import private_dir, write_private
 from saleskpi.domain.i18n import _
@@ -23,27 +23,44 @@ def user_kpis(path: Path) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)]
 
 
-def save_kpis(path: Path, items: list[dict[str, Any]]) -> None:
-    """Write ``items`` only if the catalogue still loads with them (``CatalogError``)."""
+def _checked(items: list[dict[str, Any]]) -> tuple[str, Catalog]:
+    """``items`` as kpis.yaml text, and the catalogue they make (``CatalogError``, naming
+    kpis.yaml, when they would break it)."""
     text = yaml.safe_dump({"kpis": items}, allow_unicode=True, sort_keys=False)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False,
                                      encoding="utf-8") as handle:
         handle.write(text)
         candidate = Path(handle.name)
     try:
-        load_catalog(candidate)  # refuse a definition that would break the catalogue
+        return text, load_catalog(candidate)
     except CatalogError as exc:
         raise CatalogError(str(exc).replace(str(candidate), "kpis.yaml"),
                            code="bad_kpi") from None
     finally:
         candidate.unlink(missing_ok=True)
+
+
+def save_kpis(path: Path, items: list[dict[str, Any]]) -> None:
+    """Write ``items`` only if the catalogue still loads with them (``CatalogError``)."""
+    text, _catalog = _checked(items)  # refuse a definition that would break the catalogue
     private_dir(path.parent)
     write_private(path, text)
 
 
-def put_kpi(path: Path, key: str, definition: dict[str, Any]) -> None:
+def _with(path: Path, key: str, definition: dict[str, Any]) -> list[dict[str, Any]]:
     items = [i for i in user_kpis(path) if i.get("key") != key]
-    save_kpis(path, [*items, {**definition, "key": key}])
+    return [*items, {**definition, "key": key}]
+
+
+def put_kpi(path: Path, key: str, definition: dict[str, Any]) -> None:
+    save_kpis(path, _with(path, key, definition))
+
+
+def candidate_catalog(path: Path, key: str, definition: dict[str, Any]) -> Catalog:
+    """The catalogue as it would be with ``definition`` saved as ``key``, checked as saving
+    checks it, without writing anything: for a preview."""
+    _text, catalog = _checked(_with(path, key, definition))
+    return catalog
 
 
 def delete_kpi(path: Path, key: str) -> None:

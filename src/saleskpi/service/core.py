@@ -31,7 +31,7 @@ from saleskpi.domain.query import (
 )
 from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings
-from saleskpi.domain.targets import Change, KeyTuple, TargetRecord
+from saleskpi.domain.targets import Change, KeyTuple, Level, TargetRecord
 from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
@@ -146,13 +146,28 @@ class SalesKpiService:
         return self._catalog
 
     @contextmanager
-    def engine(self, *, read_only: bool = True) -> Iterator[Engine]:
+    def engine(self, *, read_only: bool = True,
+               catalog: Catalog | None = None) -> Iterator[Engine]:
+        """An engine on the store; ``catalog`` instead of the workspace's (a preview)."""
         with AnalyticsStore(self.settings.analytics_path, read_only=read_only,
                             join_writer=self.shared_writer) as store, \
                 store.time_limit(self.settings.query_timeout_seconds if read_only else 0):
-            yield Engine(store, self.catalog, timezone=self.settings.timezone,
+            yield Engine(store, catalog or self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency,
                          compiled_sql=self.settings.compiled_sql_dir)
+
+    def preview_kpi(self, key: str, definition: dict[str, Any], query: KpiQuery,
+                    scope: Scope = EVERYTHING) -> Scorecard:
+        """A KPI not saved yet computed for ``query`` within ``scope``: the definition is
+        checked as saving checks it (``CatalogError``), nothing is written or kept."""
+        candidate = catalogue.candidate_catalog(self.settings.user_kpis_path, key,
+                                                definition)
+        scoped = replace(query, where=(*query.where, *scope.as_filters()))
+        scoped = self._resolve_rep_names(scoped)
+        with self.engine(catalog=candidate) as engine:
+            result = engine.scorecard(scoped, totals=False)
+        result.query = query
+        return result
 
     # -- scorecards ---------------------------------------------------------------
     def scorecard(self, query: KpiQuery, scope: Scope = EVERYTHING, *, totals: bool = True,
@@ -345,12 +360,21 @@ class SalesKpiService:
         return self._target_store().delete_ids(ids, actor)
 
     def copy_targets(self, *, source_start: dt.date, source_end: dt.date, start: dt.date,
-                     end: dt.date, replace: bool = False,
-                     actor: str = "local") -> dict[Change, int]:
-        """Every target of one period copied to another (kept where one is set, unless
-        ``replace``)."""
+                     end: dt.date, replace: bool = False, actor: str = "local",
+                     kpi: str | None = None, level: Level | None = None
+                     ) -> dict[Change, int]:
+        """Every target of one period (of one KPI, one level, if given) copied to another
+        (kept where one is set, unless ``replace``)."""
         return self._target_store().copy(source_start=source_start, source_end=source_end,
-                                         start=start, end=end, replace=replace, actor=actor)
+                                         start=start, end=end, replace=replace, actor=actor,
+                                         kpi=kpi, level=level)
+
+    def save_target_grid(self, sets: Sequence[tuple[KeyTuple, float]],
+                         clears: Sequence[KeyTuple], *, actor: str = "local"
+                         ) -> dict[str, int]:
+        """A grid of targets saved: ``sets`` replace theirs, ``clears`` delete theirs, all
+        or none, each change logged with ``actor``."""
+        return self._target_store().save_grid(sets, clears, actor=actor)
 
     def set_targets(self, keys: Sequence[tuple[KeyTuple, float]], *,
                     actor: str = "local") -> dict[Change, int]:

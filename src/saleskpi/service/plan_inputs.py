@@ -27,6 +27,7 @@ from saleskpi.domain.planning import (
     Rate,
 )
 from saleskpi.domain.query import EVERYTHING, TARGET_PERIODS, Period, Scope, parse_period
+from saleskpi.domain.typed_numbers import parse_typed_number
 from saleskpi.service.planner import RepInfo, find_rep, known_teams
 
 if TYPE_CHECKING:
@@ -61,15 +62,12 @@ def plan_level(by: str | None) -> Level | None:
 
 # -- numbers ---------------------------------------------------------------------------
 def parse_number(text: str, option: str) -> Fraction:
-    """A number as typed: 50, 0.05, 5%, 1/3 (code ``bad_number``)."""
-    cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
-    percent = cleaned.endswith("%")
-    try:
-        value = Fraction(cleaned.removesuffix("%"))
-    except (ValueError, ZeroDivisionError):
+    """A number as typed: 50, 0.05, 5%, 1/3, 1 200, 1,200 (code ``bad_number``)."""
+    value = parse_typed_number(text)
+    if value is None:
         raise InvalidQuery(_("{option}: {value!r} is not a number (examples: 50, 0.05, 5%, "
-                             "1/3)", option=option, value=text), code="bad_number") from None
-    return value / 100 if percent else value
+                             "1/3)", option=option, value=text), code="bad_number")
+    return value
 
 
 # -- who --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from saleskpi.domain.targets import (
     MANUAL_SOURCE,
     Change,
     KeyTuple,
+    Level,
     TargetRecord,
     now_utc,
 )
@@ -123,6 +124,28 @@ class TargetStore:
                               actor=actor, action=action)] += 1
         return counts
 
+    def save_grid(self, sets: Sequence[tuple[KeyTuple, float]], clears: Sequence[KeyTuple],
+                  *, actor: str = "local") -> dict[str, int]:
+        """A grid edited and saved: ``sets`` replace (or add) their targets, ``clears``
+        delete theirs, all in one transaction; each change is logged."""
+        now = now_utc()
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+        with Session(self.engine) as session, session.begin():
+            existing = existing_by_key(session)
+            for key, value in sets:
+                counts[upsert(session, existing, MANUAL_SOURCE, key, value, None, now,
+                              actor=actor)] += 1
+            for key in clears:
+                row = existing.pop(who_key(key), None)
+                if row is None:
+                    continue
+                log_change(session, actor=actor, action="deleted", key=(
+                    row.kpi, row.period_start, row.period_end, row.rep_id, row.team),
+                    old=row.value, new=None, source=row.source, now=now)
+                session.delete(row)
+                counts["deleted"] += 1
+        return counts
+
     def list(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
              rep_id: str | None = None, team: str | None = None,
              source: str | None = None) -> list[TargetRecord]:
@@ -168,16 +191,25 @@ class TargetStore:
             return len(rows)
 
     def copy(self, *, source_start: dt.date, source_end: dt.date, start: dt.date,
-             end: dt.date, replace: bool = False, actor: str = "local"
-             ) -> dict[Change, int]:
+             end: dt.date, replace: bool = False, actor: str = "local",
+             kpi: str | None = None, level: Level | None = None) -> dict[Change, int]:
         """Copy every target of the period [source_start, source_end] to [start, end]
-        (as typed in); one already set there is kept unless ``replace``."""
+        (as typed in); one already set there is kept unless ``replace``. ``kpi`` and
+        ``level`` (rep, team, company) copy only those."""
         now = now_utc()
         counts: dict[Change, int] = {"inserted": 0, "updated": 0, "unchanged": 0}
+        where = [Target.period_start == source_start, Target.period_end == source_end]
+        if kpi is not None:
+            where.append(Target.kpi == kpi)
+        if level == "rep":
+            where.append(Target.rep_id.is_not(None))
+        elif level == "team":
+            where += [Target.rep_id.is_(None), Target.team.is_not(None)]
+        elif level == "company":
+            where += [Target.rep_id.is_(None), Target.team.is_(None)]
         with Session(self.engine) as session, session.begin():
             existing = existing_by_key(session)
-            originals = [*session.scalars(select(Target).where(
-                Target.period_start == source_start, Target.period_end == source_end))]
+            originals = [*session.scalars(select(Target).where(*where))]
             for row in originals:
                 key: KeyTuple = (row.kpi, start, end, row.rep_id, row.team)
                 if who_key(key) in existing and not replace:

@@ -15,10 +15,20 @@ from saleskpi.catalog.load import formula_refs
 from saleskpi.catalog.spec import KpiSpec, Measure
 from saleskpi.domain.errors import InvalidQuery, NotFound
 from saleskpi.domain.i18n import LANGUAGES, _
+from saleskpi.domain.query import make_query, plain_number
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.explain import kpi_sql
 from saleskpi.service.principal import Principal
-from saleskpi.views.base import PageInfo, Paging, ViewModel, paged, require_manager
+from saleskpi.views.base import (
+    Filtered,
+    PageInfo,
+    Paging,
+    RangeInfo,
+    ViewModel,
+    paged,
+    range_info,
+    require_manager,
+)
 
 
 class CatalogueParams(Paging):
@@ -211,3 +221,41 @@ def delete_kpi(service: SalesKpiService, caller: Principal, params: KpiKey) -> K
     require_manager(caller)
     service.delete_kpi(params.key)
     return KpiSaved(key=params.key)
+
+
+class PreviewKpiParams(Filtered):
+    key: str = Field(description="The key the KPI would be saved under.")
+    definition: dict[str, Any] = Field(
+        description="The KPI as kpis.yaml writes it (as for saving it).")
+
+
+class KpiPreview(ViewModel):
+    key: str
+    unit: str
+    value: int | float | None = Field(description="The KPI over the dates and filters, "
+                                      "within the caller's scope.")
+    numerator: int | float | None = Field(description="A ratio's numerator (null "
+                                          "otherwise).")
+    denominator: int | float | None
+    range: RangeInfo = Field(description="The days covered (default: month to date).")
+    where: dict[str, list[str]]
+
+
+def preview_kpi(service: SalesKpiService, caller: Principal,
+                params: PreviewKpiParams) -> KpiPreview:
+    """A KPI computed before it is saved, as saving would check it: nothing is written."""
+    require_manager(caller)
+    dates = params.dates(service)
+    query = make_query([params.key], start=dates.start, end=dates.end, where=params.where)
+    card = service.preview_kpi(params.key, params.definition, query, caller.scope)
+    found = card.rows[0].values[params.key] if card.rows else None
+    unit = card.units.get(params.key) or str(params.definition.get("unit") or "count")
+    view: KpiPreview = KpiPreview(
+        key=params.key, unit=found.unit if found else unit,
+        value=plain_number(found.value) if found else None,
+        numerator=plain_number(found.numerator) if found and found.is_ratio else None,
+        denominator=plain_number(found.denominator) if found and found.is_ratio else None,
+        range=range_info(dates), where={dim: list(v) for dim, v in query.where},
+    ).with_source(found)
+    return view
+

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _, current_language
+from saleskpi.domain.periods import DateRange, range_is_partial
 from saleskpi.domain.query import (
     MAX_ID,
     check_date,
@@ -28,8 +29,9 @@ from saleskpi.domain.query import (
 )
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.drill import rows_behind as service_rows_behind
+from saleskpi.service.plan_inputs import today
 from saleskpi.service.principal import Principal
-from saleskpi.views.base import MAX_LIMIT, Filtered, PageInfo, ViewModel
+from saleskpi.views.base import MAX_LIMIT, Filtered, PageInfo, RangeInfo, ViewModel, range_info
 from saleskpi.views.kpi_help import measure_dict
 
 ROWS_LIMIT = 100  # rows in a page unless asked otherwise, on every surface
@@ -49,7 +51,7 @@ class RowsParams(Filtered):
     period_key: dt.date | None = Field(
         default=None, description="One period of that grain, as a scorecard row names it "
         "(its first day, e.g. 2026-03-01 with period=month): only its rows, within "
-        "from/to.")
+        "from/to (the month-to-date default does not apply then).")
     limit: int = Field(default=ROWS_LIMIT, ge=1, le=MAX_LIMIT, description="Rows in this page.")
     offset: int = Field(default=0, ge=0, le=MAX_ID, description="Rows skipped.")
 
@@ -71,6 +73,8 @@ class RowsView(ViewModel):
     definition: RowsDefinition
     start: str | None = Field(alias="from")
     end: str | None = Field(alias="to")
+    range: RangeInfo = Field(description="The days covered, always stated (default: month "
+                             "to date in the company's time zone).")
     where: dict[str, list[str]]
     timezone: str = Field(description="The company's zone: <time>_local columns are its "
                           "wall-clock time, which places rows in periods; stored times are "
@@ -86,7 +90,8 @@ class RowsView(ViewModel):
 
 
 def rows_behind(service: SalesKpiService, caller: Principal, params: RowsParams) -> RowsView:
-    start, end = _dates(params)
+    dates = _dates(service, params)
+    start, end = dates.start, dates.end
     query = make_query([params.kpi], start=start, end=end, where=params.where)
     if params.rep:
         query = replace(query, where=(*query.where, ("rep", (params.rep,))))
@@ -102,10 +107,9 @@ def rows_behind(service: SalesKpiService, caller: Principal, params: RowsParams)
     if found.measure.entity == "deals" and found.measure.until == "closed_at" and rows:
         columns += _add_chances(service, caller, rows)
     page = PageInfo(total_rows=found.total, limit=params.limit, offset=params.offset)
-    dates = {"from": start.isoformat() if start else None,
-             "to": end.isoformat() if end else None}
     view: RowsView = RowsView(
-        kpi=params.kpi, part=found.part, definition=definition, **dates,
+        kpi=params.kpi, part=found.part, definition=definition,
+        **{"from": _iso(start), "to": _iso(end)}, range=range_info(dates),
         where={dim: list(values) for dim, values in query.where},
         timezone=service.settings.timezone, columns=columns, rows=rows, page=page,
     ).with_source(found)
@@ -132,10 +136,15 @@ def _add_chances(service: SalesKpiService, caller: Principal,
     return CHANCE_COLUMNS
 
 
-def _dates(params: RowsParams) -> tuple[dt.date | None, dt.date | None]:
-    """The range asked, narrowed to the period ``period_key`` names."""
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _dates(service: SalesKpiService, params: RowsParams) -> DateRange:
+    """The range asked (month to date by default, as the scorecard), or the period
+    ``period_key`` names, narrowed to from/to when given."""
     if params.period_key is None:
-        return params.start, params.end
+        return params.dates(service)
     grain = parse_period(params.period)
     if grain == "all":
         raise InvalidQuery(_("a period key needs its grain: period day, week, month, "
@@ -149,7 +158,7 @@ def _dates(params: RowsParams) -> tuple[dt.date | None, dt.date | None]:
         raise InvalidQuery(_("the period {key} is outside the dates asked (from {start} to "
                              "{end})", key=first.isoformat(), start=params.start or "…",
                              end=params.end or "…"), code="bad_range")
-    return start, end
+    return DateRange(start, end, "custom", range_is_partial(start, end, today(service)))
 
 
 def _plain(value: Any) -> Any:

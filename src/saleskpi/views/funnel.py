@@ -17,10 +17,20 @@ from pydantic import AliasChoices, Field
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.funnel import FunnelOptions
 from saleskpi.domain.i18n import _
+from saleskpi.domain.periods import DateRange, parse_range, resolve_range
 from saleskpi.domain.query import check_date, check_range, parse_where
 from saleskpi.service.core import SalesKpiService
+from saleskpi.service.plan_inputs import today
 from saleskpi.service.principal import Principal
-from saleskpi.views.base import Filtered, PageInfo, Paging, ViewModel, paged
+from saleskpi.views.base import (
+    Filtered,
+    PageInfo,
+    Paging,
+    RangeInfo,
+    ViewModel,
+    paged,
+    range_info,
+)
 
 
 class FunnelParams(Paging, Filtered):
@@ -35,8 +45,12 @@ class FunnelParams(Paging, Filtered):
 class FunnelView(ViewModel):
     as_of: str | None = Field(description="The day asked for (null: now).")
     as_of_utc: str = Field(description="The instant (UTC) the open pipeline is taken at.")
-    start: str | None = Field(alias="from")
+    start: str | None = Field(alias="from", description="Deals that entered a stage from "
+                              "this day (null: all time).")
     end: str | None = Field(alias="to")
+    range: RangeInfo = Field(description="The days covered, always stated (default: month "
+                             "to date in the company's time zone, of as_of's month when "
+                             "as_of is given).")
     pipeline: str | None
     by: list[str]
     where: dict[str, list[str]]
@@ -60,8 +74,9 @@ def funnel(service: SalesKpiService, caller: Principal, params: FunnelParams) ->
                            code="bad_by")
     check_range(params.start, params.end)
     check_date(params.as_of, "--as-of")
+    dates = funnel_dates(service, params)
     options = FunnelOptions(pipeline=params.pipeline, by_rep=params.by == "rep",
-                            as_of=params.as_of, start=params.start, end=params.end,
+                            as_of=params.as_of, start=dates.start, end=dates.end,
                             where=parse_where(params.where))
     report = service.funnel(options, caller.scope)
     # The report may be the service's kept answer: page copies, never the original.
@@ -73,5 +88,15 @@ def funnel(service: SalesKpiService, caller: Principal, params: FunnelParams) ->
         pipelines.append(replace(pipeline, reps=reps))
     shown = replace(report, pipelines=pipelines)
     page = PageInfo(total_rows=most, limit=params.limit, offset=params.offset)
-    view: FunnelView = FunnelView(**shown.to_dict(), page=page).with_source(shown)
+    view: FunnelView = FunnelView(**shown.to_dict(), range=range_info(dates),
+                                  page=page).with_source(shown)
     return view
+
+
+def funnel_dates(service: SalesKpiService, params: FunnelParams) -> DateRange:
+    """The days whose stage entries count: from/to, else the named range, else month to
+    date, as every command. A funnel asked as of a past day is that day's month to date:
+    ``--as-of 2024-03-31`` alone is March 2024, not this month."""
+    now = today(service)
+    day = min(params.as_of, now) if params.as_of is not None else now
+    return resolve_range(day, params.start, params.end, parse_range(params.range))

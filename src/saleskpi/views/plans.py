@@ -13,14 +13,22 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from saleskpi.domain.errors import InvalidQuery, NotFound
 from saleskpi.domain.i18n import _
 from saleskpi.domain.planning import PlanningError, ReversePlan
+from saleskpi.domain.query import check_date
 from saleskpi.domain.suggest import did_you_mean
 from saleskpi.domain.target_grid import parse_grid
-from saleskpi.domain.targets import Change, KeyTuple, TargetRecord, period_bounds
+from saleskpi.domain.targets import (
+    LEVELS,
+    Change,
+    KeyTuple,
+    Level,
+    TargetRecord,
+    period_bounds,
+)
 from saleskpi.service import planner
 from saleskpi.service.attainment import PlanLine
 from saleskpi.service.core import SalesKpiService
@@ -182,9 +190,18 @@ def reverse_source(view: ReversePlanView) -> ReversePlan:
 class TargetsParams(Paging):
     at: dt.date | None = Field(
         default=None, description="Only targets whose period contains this day.")
+    start: dt.date | None = Field(
+        default=None, validation_alias=AliasChoices("from", "start"),
+        description="Only targets whose period ends on or after this day.")
+    end: dt.date | None = Field(
+        default=None, validation_alias=AliasChoices("to", "end"),
+        description="Only targets whose period starts on or before this day.")
     kpis: list[str] = Field(default_factory=list, description="Only these KPIs.")
     rep: str | None = Field(default=None, description="Only this rep's targets (id or name).")
-    team: str | None = Field(default=None, description="Only this team's targets.")
+    team: str | None = Field(default=None, description="Only this team's targets and its "
+                             "reps'.")
+    newest_first: bool = Field(default=False, description="The latest periods first (then "
+                               "the latest changed), instead of the oldest periods first.")
 
 
 class TargetItem(ViewModel):
@@ -211,8 +228,19 @@ def targets(service: SalesKpiService, caller: Principal, params: TargetsParams) 
     """The stored targets (typed in and imported) the caller may see."""
     rep_id = resolve_rep(service, params.rep, caller.scope).id if params.rep is not None \
         else None
-    found = service.list_targets(at=params.at, kpis=tuple(params.kpis), rep_id=rep_id,
-                                 team=params.team)
+    found = service.list_targets(at=params.at, kpis=tuple(params.kpis), rep_id=rep_id)
+    if params.team is not None:
+        # A team's targets are the team's own and its reps' (a rep's target need not
+        # name the team: set by hand it names only the rep).
+        teams = service.rep_teams()
+        found = [t for t in found if t.team == params.team
+                 or (t.rep_id is not None and teams.get(t.rep_id) == params.team)]
+    if params.start is not None:
+        found = [t for t in found if t.period_end >= params.start]
+    if params.end is not None:
+        found = [t for t in found if t.period_start <= params.end]
+    if params.newest_first:
+        found = sorted(found, key=lambda t: (t.period_start, t.updated_at, t.id), reverse=True)
     shown, page = paged(visible_targets(service, caller.scope, found), params)
     view: TargetsView = TargetsView(
         targets=[TargetItem(**t.to_dict()) for t in shown], page=page).with_source(shown)
@@ -329,6 +357,10 @@ class CopyTargetsParams(BaseModel):
     to: str = Field(description="The month to copy to (YYYY-MM), or any day of the period.")
     period: str = Field(default="month", description="day, week, month, quarter or year.")
     replace: bool = Field(default=False, description="Replace targets already set in 'to'.")
+    kpi: str | None = Field(default=None, description="Only this KPI's targets (default: "
+                            "every KPI's).")
+    level: str | None = Field(default=None, description="Only rep, team or company targets "
+                              "(default: all).")
 
 
 class CopiedView(ViewModel):
@@ -348,26 +380,40 @@ def copy_targets(service: SalesKpiService, caller: Principal,
     grain = target_period(params.period)
     source_first, source_last = period_bounds(_period_day(params.source, "--from"), grain)
     first, last = period_bounds(_period_day(params.to, "--to"), grain)
+    if params.kpi is not None:
+        check_kpi(service, params.kpi)
     counts = service.copy_targets(source_start=source_first, source_end=source_last,
                                   start=first, end=last, replace=params.replace,
-                                  actor=caller.username)
+                                  actor=caller.username, kpi=params.kpi,
+                                  level=target_level(params.level))
     return CopiedView(from_start=source_first.isoformat(), from_end=source_last.isoformat(),
                       period_start=first.isoformat(), period_end=last.isoformat(),
                       inserted=counts["inserted"], updated=counts["updated"],
                       kept=counts["unchanged"])
 
 
+def target_level(text: str | None) -> Level | None:
+    """``--level``: rep, team or company (code ``bad_level``); None: every level."""
+    if text is None:
+        return None
+    for level in LEVELS:
+        if text.strip() == level:
+            return level
+    raise InvalidQuery(_("--level takes rep, team or company, got {level!r}", level=text),
+                       code="bad_level")
+
+
 def _period_day(text: str, option: str) -> dt.date:
     """YYYY-MM (its first day) or YYYY-MM-DD (code ``bad_date``)."""
     cleaned = text.strip()
     try:
-        if len(cleaned) == 7:
-            return dt.date.fromisoformat(cleaned + "-01")
-        return dt.date.fromisoformat(cleaned)
+        day = dt.date.fromisoformat(cleaned + "-01" if len(cleaned) == 7 else cleaned)
     except ValueError:
         raise InvalidQuery(_("{option}: {value!r} is not a month (YYYY-MM) or a day "
                              "(YYYY-MM-DD)", option=option, value=text),
                            code="bad_date") from None
+    check_date(day, option)  # a period ending past year 9999 is no date at all
+    return day
 
 
 class TargetHistoryParams(BaseModel):

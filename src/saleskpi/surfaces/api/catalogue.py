@@ -5,11 +5,13 @@ The same JSON as the CLI's ``--format json``.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from saleskpi.surfaces.api.people import ManagerCaller
+from saleskpi.surfaces.api.routes import RANGE_HELP
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep, csrf_header
 from saleskpi.surfaces.http.params import Limit, Offset
 from saleskpi.views.base import DEFAULT_LIMIT
@@ -19,11 +21,14 @@ from saleskpi.views.catalogue import (
     ExplainParams,
     KpiExplanation,
     KpiKey,
+    KpiPreview,
     KpiSaved,
+    PreviewKpiParams,
     PutKpiParams,
     catalogue,
     delete_kpi,
     explain_kpi,
+    preview_kpi,
     put_kpi,
 )
 
@@ -54,3 +59,19 @@ def save_kpi(key: str, definition: dict[str, Any], user: ManagerCaller,
 def remove_kpi(key: str, user: ManagerCaller, svc: ServiceDep) -> dict[str, Any]:
     """Remove a workspace KPI (built-in ones cannot be removed)."""
     return delete_kpi(svc, user, KpiKey(key=key)).to_json()
+
+
+@router.post("/catalog/{key}/preview", response_model=KpiPreview,
+             response_model_by_alias=True, dependencies=[Depends(csrf_header)])
+def preview(key: str, definition: dict[str, Any], user: ManagerCaller, svc: ServiceDep,
+            start: Annotated[dt.date | None, Query(alias="from")] = None,
+            end: Annotated[dt.date | None, Query(alias="to")] = None,
+            where: Annotated[list[str], Query(description="DIM=VALUE[,VALUE]")] = [],  # noqa: B006
+            range: Annotated[str | None, Query(description=RANGE_HELP)] = None
+            ) -> dict[str, Any]:
+    """A KPI definition (the body, as for PUT) computed before it is saved, checked as
+    saving checks it; nothing is written. Without from/to: month to date."""
+    params = PreviewKpiParams(key=key, definition=definition, start=start, end=end,
+                              where=where, range=range)
+    return preview_kpi(svc, user, params).to_json()
+

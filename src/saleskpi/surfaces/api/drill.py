@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from saleskpi.surfaces.api.routes import RANGE_HELP
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep
 from saleskpi.surfaces.http.params import Offset
 from saleskpi.views.base import MAX_LIMIT
@@ -29,6 +30,7 @@ def get_rows(
     = [],  # noqa: B006
     rep: Annotated[str | None, Query(description="Only this rep's rows (id or name).")]
     = None,
+    range: Annotated[str | None, Query(description=RANGE_HELP)] = None,
     period: Annotated[str, Query(description="The grain of period_key: day, week, month, "
                                  "quarter or year.")] = "all",
     period_key: Annotated[dt.date | None, Query(description="One period (its first day, "
@@ -39,7 +41,9 @@ def get_rows(
 ) -> dict[str, Any]:
     """The fact rows a KPI value was computed from (a ratio's numerator or denominator),
     newest first, within the caller's scope, paged: the same JSON as
-    `saleskpi rows --format json`. A derived KPI is refused (`not_drillable`)."""
+    `saleskpi rows --format json`. Without from/to: month to date, stated in `range`. A
+    derived KPI is refused (`not_drillable`)."""
     params = RowsParams(kpi=kpi, part=part, start=start, end=end, where=where, rep=rep,
-                        period=period, period_key=period_key, limit=limit, offset=offset)
+                        range=range, period=period, period_key=period_key, limit=limit,
+                        offset=offset)
     return rows_behind(svc, user, params).to_json()

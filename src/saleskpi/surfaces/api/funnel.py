@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from saleskpi.domain.query import MAX_ID
+from saleskpi.surfaces.api.routes import RANGE_HELP
 from saleskpi.surfaces.http.deps import ServiceDep, UserDep
 from saleskpi.views.base import DEFAULT_LIMIT, MAX_LIMIT
 from saleskpi.views.funnel import FunnelParams, FunnelView, funnel
@@ -28,12 +29,15 @@ def get_funnel(
     end: Annotated[dt.date | None, Query(alias="to", description="… until this day, "
                                          "inclusive.")] = None,
     where: Annotated[list[str], Query(description="DIM=VALUE[,VALUE]; repeat.")] = [],  # noqa: B006
+    range: Annotated[str | None, Query(description=RANGE_HELP + " With as_of: that day's "
+                                       "month to date.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Reps per pipeline in this "
                                 "page.")] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Reps per pipeline skipped.")] = 0,
 ) -> dict[str, Any]:
     """The stage funnel: the same JSON as `saleskpi funnel --format json`, within the
-    caller's scope; each pipeline's reps are paged."""
+    caller's scope; each pipeline's reps are paged. Without from/to: month to date, stated
+    in `range`."""
     params = FunnelParams(pipeline=pipeline, by=by, as_of=as_of, start=start, end=end,
-                          where=where, limit=limit, offset=offset)
+                          where=where, range=range, limit=limit, offset=offset)
     return funnel(svc, user, params).to_json()

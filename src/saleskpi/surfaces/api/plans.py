@@ -12,6 +12,8 @@ from saleskpi.surfaces.http.deps import ManagerDep, ServiceDep, UserDep, csrf_he
 from saleskpi.surfaces.http.params import Id, IdPath, Limit, Offset
 from saleskpi.views.base import DEFAULT_LIMIT
 from saleskpi.views.plans import (
+    CopiedView,
+    CopyTargetsParams,
     DeletedView,
     DeleteTargetsParams,
     PlanParams,
@@ -22,11 +24,21 @@ from saleskpi.views.plans import (
     TargetChangeView,
     TargetsParams,
     TargetsView,
+    copy_targets,
     delete_targets,
     plan_vs_actual,
     reverse_plan,
     set_target,
     targets,
+)
+from saleskpi.views.target_grid import (
+    MAX_MONTHS,
+    GridSavedView,
+    SaveGridParams,
+    TargetGridParams,
+    TargetGridView,
+    save_grid,
+    target_grid,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -34,8 +46,6 @@ router = APIRouter(prefix="/api/v1")
 # ``csrf_header`` learns only from the caller's dependency that a bearer token (which
 # needs no CSRF token) signed the request. FastAPI runs ``manager`` once per request.
 CHANGES = [Depends(manager), Depends(csrf_header)]
-
-
 
 @router.get("/plan", response_model=PlanView, response_model_by_alias=True)
 def plan(user: UserDep, svc: ServiceDep,
@@ -81,11 +91,54 @@ def list_targets(user: UserDep, svc: ServiceDep,
                  kpi: Annotated[list[str], Query(description="Only these KPIs; "
                                                  "repeat.")] = [],  # noqa: B006
                  rep: Annotated[str | None, Query(description="Rep id or name.")] = None,
-                 team: str | None = None,
+                 team: Annotated[str | None, Query(description="The team's targets and its "
+                                                   "reps'.")] = None,
+                 start: Annotated[dt.date | None, Query(
+                     alias="from", description="Only targets whose period ends on or after "
+                     "this day.")] = None,
+                 end: Annotated[dt.date | None, Query(
+                     alias="to", description="Only targets whose period starts on or before "
+                     "this day.")] = None,
+                 newest_first: Annotated[bool, Query(description="The latest periods "
+                                                     "first.")] = False,
                  limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> dict[str, Any]:
     """The same JSON as `saleskpi target list --format json`, within the caller's scope."""
-    params = TargetsParams(at=at, kpis=kpi, rep=rep, team=team, limit=limit, offset=offset)
+    params = TargetsParams(at=at, kpis=kpi, rep=rep, team=team, start=start, end=end,
+                           newest_first=newest_first, limit=limit, offset=offset)
     return targets(svc, user, params).to_json()
+
+
+@router.get("/targets/grid", response_model=TargetGridView, response_model_by_alias=True)
+def get_target_grid(user: UserDep, svc: ServiceDep,
+                    kpi: Annotated[str, Query(description="The KPI of every cell.")],
+                    start: Annotated[str | None, Query(description="The first month, YYYY-MM "
+                                                       "(default: last month).")] = None,
+                    months: Annotated[int, Query(ge=1, le=MAX_MONTHS)] = 6,
+                    team: Annotated[str | None, Query(description="Only this team's "
+                                                      "reps.")] = None) -> dict[str, Any]:
+    """One KPI's monthly targets as reps × months (null: none set), within the caller's
+    scope: a rep sees their own row, a team lead their team's reps."""
+    params = TargetGridParams(kpi=kpi, start=start, months=months, team=team)
+    return target_grid(svc, user, params).to_json()
+
+
+@router.put("/targets/grid", response_model=GridSavedView, response_model_by_alias=True,
+            dependencies=CHANGES)
+def put_target_grid(body: SaveGridParams, user: ManagerDep, svc: ServiceDep
+                    ) -> dict[str, Any]:
+    """Save cells of a KPI's grid: a value sets (replaces) the rep's target of that month,
+    null or "" deletes it; all cells or, on any problem, none. Managers only."""
+    return save_grid(svc, user, body).to_json()
+
+
+@router.post("/targets/copy", response_model=CopiedView, response_model_by_alias=True,
+             dependencies=CHANGES)
+def post_copy_targets(body: CopyTargetsParams, user: ManagerDep, svc: ServiceDep
+                      ) -> dict[str, Any]:
+    """Copy one period's targets to another (`saleskpi target copy`): e.g. last month's
+    rep targets of one KPI as this month's, `{"from": "2026-11", "to": "2026-12", "kpi":
+    "deals_won", "level": "rep"}`; ones already set are kept unless `replace`."""
+    return copy_targets(svc, user, body).to_json()
 
 
 @router.put("/targets", response_model=TargetChangeView, response_model_by_alias=True,

@@ -18,7 +18,15 @@ from saleskpi.surfaces.web.deps import ManagerPageDep, Page, PageDep
 from saleskpi.surfaces.web.formatting import unit_name
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
-from saleskpi.surfaces.web.kpi_builder import GROUPS, UNITS, Draft, preview
+from saleskpi.surfaces.web.kpi_builder import (
+    GROUPS,
+    KINDS,
+    UNITS,
+    Draft,
+    Shown,
+    measures,
+    preview,
+)
 from saleskpi.surfaces.web.names import group_name, kind_name
 from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, text_cell
 
@@ -53,17 +61,19 @@ def catalog_table(page: Page) -> DataTable:
 
 
 def _page(page: Page, *, key: str = "", definition: str = "", error: str = "",
-          status: int = 200, draft: Draft | None = None, preview: str = "") -> Response:
+          status: int = 200, draft: Draft | None = None, preview: Shown | None = None
+          ) -> Response:
     table = catalog_table(page)
     flash = page.request.session.pop(SESSION_FLASH, "")
     return page.render("catalog.html", status=status, tables=[table], table=table, key=key,
                        definition=definition or EXAMPLE, error=error,
                        flash=flash if isinstance(flash, str) else "",
                        draft=draft or Draft(), preview=preview, units=UNITS, groups=GROUPS,
+                       kinds=KINDS, counts=measures(page, "count"), sums=measures(page, "sum"),
                        all_kpis=sorted(page.service.catalog.kpis), title=_("KPI catalogue"))
 
 
-def show(page: Page, *, draft: Draft, error: str = "", preview: str = "",
+def show(page: Page, *, draft: Draft, error: str = "", preview: Shown | None = None,
          status: int = 200) -> Response:
     """The catalogue with the KPI form filled in (``kpi_builder``): a preview or an error."""
     return _page(page, draft=draft, error=error, preview=preview, status=status)
@@ -132,23 +142,26 @@ def build_kpi(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_NAM
               unit: Annotated[str, Form(max_length=MAX_NAME)] = "ratio",
               group: Annotated[str, Form(max_length=MAX_NAME)] = "other",
               higher: Annotated[str, Form(max_length=10)] = "",
+              kind: Annotated[str, Form(max_length=20)] = "rate",
+              measure: Annotated[str, Form(max_length=MAX_NAME)] = "",
               action: Annotated[str, Form(max_length=20)] = "preview") -> Response:
     page.check_csrf(csrf)
+    chosen = kind if kind in KINDS else "rate"
     draft = Draft(key.strip(), {"en": name_en, "ru": name_ru, "uk": name_uk}, numerator,
                   denominator, condition, unit if unit in UNITS else "ratio",
-                  group if group in GROUPS else "other", bool(higher))
-    known = page.service.catalog.kpis
-    error = ""
+                  group if group in GROUPS else "other", bool(higher), chosen, measure)
+    error = draft.problem(page)
     if not KEY.match(draft.key):
         error = _("The key must start with a letter and use only a-z, 0-9 and _.")
-    elif draft.numerator not in known or draft.denominator not in known:
-        error = _("Choose the numerator and the denominator from the catalogue.")
-    elif not name_en.strip():
-        error = _("Give the KPI a name (in English at least).")
     if error:
         return show(page, draft=draft, error=error, status=400)
     if action != "save":
-        return show(page, draft=draft, preview=preview(page, draft))
+        try:
+            shown = preview(page, draft)
+        except SalesKpiError as exc:  # a filter the catalogue refuses, a bad column...
+            return show(page, draft=draft, error=exc.message or _(
+                "The definition is not valid."), status=400)
+        return show(page, draft=draft, preview=shown)
     try:
         page.service.put_kpi(draft.key, draft.definition(page))
     except SalesKpiError as exc:

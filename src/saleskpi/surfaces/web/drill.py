@@ -68,6 +68,8 @@ def rows_page(page: PageDep, kpi: str = "", part: str | None = None,
         params["from"] = f.start
     if f.end:
         params["to"] = f.end
+    if f.range_name == "all":  # all time chosen on the page, not the view's month to date
+        params["range"] = "all"
     try:
         if exporting:
             view = rows_behind(page.service, page.user,

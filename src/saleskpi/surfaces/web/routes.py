@@ -17,6 +17,7 @@ from saleskpi.surfaces.web import (
     preferences,
     rankings,
     rep,
+    target_grid,
     targets,
     users,
 )
@@ -24,6 +25,6 @@ from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 for module in (login, preferences, overview, funnel, forecast, rankings, contests, rep, bonus,
-               imports, targets, catalog, drill, users):
+               imports, targets, target_grid, catalog, drill, users):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico

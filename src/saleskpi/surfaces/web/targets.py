@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from fractions import Fraction
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form
+from pydantic import Field
 from starlette.responses import RedirectResponse, Response
 
-from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.errors import InvalidQuery, NotFound
 from saleskpi.domain.query import MAX_ID, TARGET_PERIODS, Period
 from saleskpi.domain.targets import TargetRecord, period_bounds
+from saleskpi.domain.typed_numbers import parse_typed_number
+from saleskpi.service.attainment import PlanLine
 from saleskpi.service.planner import plan_vs_actual
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
-from saleskpi.surfaces.web.errors import PageError
 from saleskpi.surfaces.web.http import WebRoute
 from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.login import safe_next
 from saleskpi.surfaces.web.names import source_name
 from saleskpi.surfaces.web.rep import plan_table
 from saleskpi.surfaces.web.tables import (
@@ -33,23 +36,22 @@ from saleskpi.surfaces.web.tables import (
     text_cell,
 )
 from saleskpi.surfaces.web.views import plan_at, rep_href
+from saleskpi.views.plans import TargetsParams, target_records
+from saleskpi.views.plans import targets as targets_view
+from saleskpi.views.target_grid import month_of
 
 router = APIRouter(route_class=WebRoute)
 SESSION_FLASH = "web_flash"
 MAX_FIELD = 200
+MAX_BACK = 2000  # the list's address with its filters and page
 # Targets per page: a large company has tens of thousands (15,747 at 458 reps).
 TARGETS_PAGE_SIZE = 100
 
 
 def parse_value(text: str) -> float | None:
     """50, 0.3, 30% or 1/3; None when it is not a number."""
-    cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
-    percent = cleaned.endswith("%")
-    try:
-        value = Fraction(cleaned.removesuffix("%"))
-    except (ValueError, ZeroDivisionError):
-        return None
-    return float(value / 100 if percent else value)
+    value = parse_typed_number(text)
+    return None if value is None else float(value)
 
 
 def targets_table(page: Page, targets: Sequence[TargetRecord]) -> DataTable:
@@ -80,13 +82,60 @@ def targets_table(page: Page, targets: Sequence[TargetRecord]) -> DataTable:
     return DataTable("targets", _("Targets"), columns, rows)
 
 
+@dataclass(frozen=True)
+class ListFilters:
+    """What the targets' list is narrowed to (``?kpi=&rep=&team=&month=``)."""
+
+    kpi: str = ""
+    rep: str = ""
+    team: str = ""
+    month: str = ""  # YYYY-MM: targets whose period overlaps that month
+
+    @property
+    def active(self) -> bool:
+        return bool(self.kpi or self.rep or self.team or self.month)
+
+
+def list_filters(page: Page) -> ListFilters:
+    query = page.request.query_params
+    return ListFilters(*(query.get(name, "").strip()[:MAX_FIELD]
+                         for name in ("kpi", "rep", "team", "month")))
+
+
+def _listed(page: Page, chosen: ListFilters) -> list[TargetRecord]:
+    """The targets the filters pick, newest first (the view, as the API lists them)."""
+    first = last = None
+    if chosen.month:
+        first, last = period_bounds(month_of(chosen.month, _("Month")), "month")
+    view = targets_view(page.service, page.user, TargetsParams(
+        kpis=[chosen.kpi] if chosen.kpi else [], rep=chosen.rep or None,
+        team=chosen.team or None, start=first, end=last, newest_first=True))
+    return target_records(view)
+
+
+def _plan_lines(page: Page, at: dt.date, chosen: ListFilters) -> list[PlanLine]:
+    lines = plan_vs_actual(page.service, at, scope=page.user.scope)
+    if chosen.kpi:
+        lines = [line for line in lines if line.target.kpi == chosen.kpi]
+    if chosen.rep:
+        lines = [line for line in lines if line.target.rep_id == chosen.rep]
+    if chosen.team:
+        teams = page.service.rep_teams()
+        lines = [line for line in lines if line.target.team == chosen.team or (
+            line.target.rep_id is not None and teams.get(line.target.rep_id) == chosen.team)]
+    return lines
+
+
 def _page(page: Page, *, error: str = "", status: int = 200) -> Response:
     at = plan_at(page)
+    chosen = list_filters(page)
     try:
-        lines = plan_vs_actual(page.service, at, scope=page.user.scope)
-    except InvalidQuery as exc:
-        raise PageError(400, str(exc)) from None
-    records = page.service.list_targets()
+        records = _listed(page, chosen)
+        lines = _plan_lines(page, at, chosen)
+    except (InvalidQuery, NotFound) as exc:
+        # A filter that names nothing (a rep not in the data, a bad month): said on the
+        # page, with the filters kept to correct.
+        records, lines, error, status = [], [], exc.message, 400
     if page.request.query_params.get("export"):
         targets = targets_table(page, records)  # a download holds every target
     else:
@@ -100,7 +149,7 @@ def _page(page: Page, *, error: str = "", status: int = 200) -> Response:
     return page.render("targets.html", status=status, tables=[targets, plan], targets=targets,
                        plan=plan, error=error, flash=flash if isinstance(flash, str) else "",
                        periods=TARGET_PERIODS, all_kpis=sorted(page.service.catalog.kpis),
-                       title=_("Targets"))
+                       chosen=chosen, title=_("Targets"))
 
 
 @router.get("/targets")
@@ -146,14 +195,25 @@ def set_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FI
 
 
 @router.post("/targets/delete")
-def delete_target(page: ManagerPageDep, csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-                  target_id: Annotated[int, Form(alias="id", ge=0, le=MAX_ID)] = 0,
-                  on_page: Annotated[str, Form(alias="page", max_length=MAX_FIELD)] = ""
-                  ) -> Response:
+def delete_targets(page: ManagerPageDep,
+                   csrf: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+                   ids: Annotated[list[Annotated[int, Field(ge=0, le=MAX_ID)]],
+                                  Form(alias="id", max_length=TARGETS_PAGE_SIZE)] = [],  # noqa: B006
+                   back: Annotated[str, Form(alias="next", max_length=MAX_BACK)] = "",
+                   on_page: Annotated[str, Form(alias="page", max_length=MAX_FIELD)] = ""
+                   ) -> Response:
+    """Delete the targets ticked on a page of the list (one button, asked to confirm)."""
     page.check_csrf(csrf)
-    page.service.delete_targets([target_id], actor=page.user.username)
-    page.request.session[SESSION_FLASH] = _("Target deleted.")
-    # Back to the page the target was deleted from, not to the first of hundreds.
-    number = page_value(requested_page(on_page))
-    query = f"?{urlencode({PAGE_PARAM: number})}" if number else ""
-    return RedirectResponse("/targets" + query, status_code=303)
+    deleted = page.service.delete_targets(ids, actor=page.user.username) if ids else 0
+    page.request.session[SESSION_FLASH] = (
+        _("{count} targets deleted.", count=page.fmt.integer(deleted)) if deleted
+        else _("Nothing deleted: tick the targets to delete first."))
+    # Back to the page and filters the targets were deleted from, not to the first of
+    # hundreds.
+    if back:
+        target = safe_next(back)
+    else:  # a form without its address: the page number alone
+        number = page_value(requested_page(on_page))
+        target = f"/targets?{urlencode({PAGE_PARAM: number})}" if number else "/targets"
+    return RedirectResponse(target if target.startswith("/targets") else "/targets",
+                            status_code=303)

@@ -9,7 +9,7 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import ReportFormat, app, out, service, write
-from saleskpi.surfaces.cli.options import WhereOption
+from saleskpi.surfaces.cli.options import RangeOption, WhereOption
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -41,6 +41,7 @@ def funnel_command(
         typer.Option("--to", formats=["%Y-%m-%d"], help="… until this day, inclusive."),
     ] = None,
     where: WhereOption = None,
+    range: RangeOption = None,
     limit: Annotated[
         int | None,
         typer.Option("--limit", min=1, help="Show at most this many reps per pipeline "
@@ -53,21 +54,27 @@ def funnel_command(
 ) -> None:
     """The sales funnel from stage history: conversion, drop-off and time per stage.
 
+    Deals that entered a stage month to date count, unless --from/--to or --range say
+    otherwise (with --as-of alone: the month to date of that day); the period is stated
+    above the tables.
+
     Example: saleskpi funnel --by rep --as-of 2024-03-31
     """
+    from saleskpi.surfaces.cli.output import range_line
     from saleskpi.views.base import LOCAL
     from saleskpi.views.funnel import FunnelParams, funnel
     from saleskpi.views.text import to_json
 
     params = FunnelParams(pipeline=pipeline, by=by, as_of=as_of.date() if as_of else None,
                           start=start.date() if start else None,
-                          end=end.date() if end else None, where=where or [],
+                          end=end.date() if end else None, where=where or [], range=range,
                           limit=limit, offset=offset)
     view = funnel(service(), LOCAL, params)
     if format is ReportFormat.json:
         write(to_json(view.to_json()))
         return
     report: FunnelReport = view.source
+    out.print(range_line(view.range), highlight=False)
     if not report.pipelines:
         out.print(_("No stage history for these deals: import stage_changes (deal_id, stage, "
                     "entered_at) to see the funnel."), style="yellow")

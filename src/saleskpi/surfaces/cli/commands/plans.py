@@ -338,17 +338,25 @@ def target_copy(
         bool, typer.Option("--replace", help="Replace targets already set in --to "
                            "(default: keep them).")
     ] = False,
+    kpi: Annotated[
+        str | None, typer.Option("--kpi", help="Only this KPI's targets (default: all).")
+    ] = None,
+    level: Annotated[
+        str | None, typer.Option("--level", help="Only rep, team or company targets "
+                                 "(default: all).")
+    ] = None,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """Copy every target of one period (all reps, teams and the company) to another.
 
-    Example: saleskpi target copy --from 2026-11 --to 2026-12
+    Example: saleskpi target copy --from 2026-11 --to 2026-12 --kpi deals_won --level rep
     """
     from saleskpi.views.base import LOCAL
     from saleskpi.views.plans import CopyTargetsParams, copy_targets
 
     view = copy_targets(service(), LOCAL, CopyTargetsParams.model_validate(
-        {"from": source_month, "to": target_month, "period": period, "replace": replace}))
+        {"from": source_month, "to": target_month, "period": period, "replace": replace,
+         "kpi": kpi, "level": level}))
     if format is ReportFormat.json:
         from saleskpi.views.text import to_json
 

@@ -9,7 +9,7 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import Format, app, out, service, write
-from saleskpi.surfaces.cli.options import FromOption, ToOption, WhereOption
+from saleskpi.surfaces.cli.options import FromOption, RangeOption, ToOption, WhereOption
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -23,6 +23,7 @@ def rows_command(
     start: FromOption = None,
     end: ToOption = None,
     where: WhereOption = None,
+    range: RangeOption = None,
     rep: Annotated[
         str | None,
         typer.Option("--rep", help="Only this rep's rows (an id or a name): short for "
@@ -53,18 +54,20 @@ def rows_command(
     """List the rows behind a KPI value: the deals, leads or activities it counts.
 
     The rows pass the KPI's conditions and fall in the dates and filters given, as the
-    scorecard counts them (times in the company's zone); newest first. For a ratio,
+    scorecard counts them (times in the company's zone); newest first; month to date
+    unless --from/--to or --range say otherwise (the period is stated). For a ratio,
     the rows of its numerator or (--part denominator) its denominator. A derived KPI
     is a formula over other KPIs: ask for theirs.
 
     Example: saleskpi rows deals_won --from 2024-03-01 --to 2024-03-31 --rep "Anna Smith"
     """
+    from saleskpi.surfaces.cli.output import range_line
     from saleskpi.views.base import LOCAL
     from saleskpi.views.drill import RowsParams, rows_behind
     from saleskpi.views.text import to_json
 
     params = RowsParams(kpi=kpi, part=part, start=_day(start), end=_day(end),
-                        where=where or [], rep=rep, period=period,
+                        where=where or [], range=range, rep=rep, period=period,
                         period_key=_day(period_key), limit=limit, offset=offset)
     view = rows_behind(service(), LOCAL, params)
     if format is Format.json:
@@ -73,6 +76,7 @@ def rows_command(
     if format is Format.csv:
         write(_csv(view).rstrip("\n"))
         return
+    out.print(range_line(view.range), highlight=False)
     out.print(_table(view))
     page = view.page
     if not view.rows:
