@@ -21,6 +21,9 @@ from saleskpi.service.channels import CHANNELS
 from saleskpi.service.principal import Principal
 from saleskpi.store.state.contacts import ContactRecord, contact_of, save_contact
 
+__all__ = ["ContactRecord", "Route", "checked_contact", "chosen_channels", "contact", "routes",
+           "set_contact"]
+
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 # A chat's numeric id (groups and channels are negative), or a public channel's @name.
 _CHAT = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")

@@ -35,8 +35,16 @@ from saleskpi.service.channels.base import ChannelError, Message, Outbox, absolu
 from saleskpi.service.contacts import Route, routes
 from saleskpi.sources.connectors.pacing import TryAgain
 from saleskpi.store.state.contacts import load_contacts
-from saleskpi.store.state.deliveries import Claim, claim, finish
+from saleskpi.store.state.deliveries import (
+    STATUSES,
+    Claim,
+    DeliveryRecord,
+    claim,
+    finish,
+    recent_deliveries,
+)
 
+__all__ = ["STATUSES", "DeliveryOutcome", "DeliveryRecord", "deliver", "delivery_log"]
 log = logging.getLogger("saleskpi.delivery")
 
 # What became of one notice on one channel.
@@ -126,3 +134,11 @@ def _deliver_once(outbox: Outbox, message: Message, route: Route) -> DeliveryOut
                     route.channel, error)
     return DeliveryOutcome(notice.key, notice.recipient, route.channel,
                            SENT if sent else FAILED, attempts, None if sent else error)
+
+
+def delivery_log(settings: Settings, *, limit: int = 100, offset: int = 0,
+                 status: str | None = None,
+                 recipients: frozenset[str] | None = None) -> tuple[list[DeliveryRecord], int]:
+    """The delivery log, newest first, and how many entries match in all."""
+    return recent_deliveries(settings.state_url, limit=limit, offset=offset, status=status,
+                             recipients=recipients)

@@ -19,16 +19,21 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.errors import InvalidQuery, NotFound
 from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
+from saleskpi.service.auth import ROLES, disabled_ids, list_users
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.principal import Principal
 
 REPORTS_FILE = "reports.yaml"
 DIGESTS = ("daily", "weekly")
+EVERYBODY = "all"
 
 
 @dataclass(frozen=True)
@@ -134,3 +139,21 @@ def due_run(schedule: ReportSchedule, since: dt.datetime, until: dt.datetime,
         due = run
         run = next_run(schedule, run, zone)
     return due
+
+
+def recipients(service: SalesKpiService, names: Sequence[str]) -> list[Principal]:
+    """The enabled users named, or having one of the roles named (``all``: everybody),
+    each once, by username; ``NotFound`` (code ``unknown_recipient``) for a name that is
+    neither."""
+    people = list_users(service.settings)
+    disabled = disabled_ids(service.settings)
+    chosen: dict[str, Principal] = {}
+    for name in names:
+        key = name.strip()
+        matched = [p for p in people if key in (EVERYBODY, p.role, p.username)]
+        if not matched and key not in ROLES:
+            raise NotFound(_("no user or role {name!r}; use a username or one of {roles}",
+                             name=key, roles=", ".join((*ROLES, EVERYBODY))),
+                           code="unknown_recipient")
+        chosen |= {p.username: p for p in matched if p.user_id not in disabled}
+    return [chosen[k] for k in sorted(chosen)]

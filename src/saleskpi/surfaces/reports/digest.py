@@ -8,6 +8,7 @@ it, whatever language the sender (the server, a head running the CLI) speaks.
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 from typing import Any
 
 from saleskpi.domain.i18n import _, set_language
@@ -130,6 +131,27 @@ def _mark(line: dict[str, Any]) -> str | None:
     return None if pace is None else ("better" if pace >= 1 else "worse")
 
 
+def plan_table(lines: list[dict[str, Any]], at: dt.date | str | None) -> Table:
+    """Plan vs actual lines (``views.plans``) as a table, furthest behind first."""
+    title = _("Plan vs actual on {day}", day=day_text(at)) if at else _("Plan vs actual")
+    return Table(title, [
+        Column(_("KPI")), Column(_("Who")), Column(_("Plan period")),
+        Column(_("Plan"), numeric=True), Column(_("Actual"), numeric=True),
+        Column(_("Attainment"), numeric=True, unit="ratio"),
+        Column(_("Expected by now"), numeric=True), Column(_("Projection"), numeric=True)],
+        [Row([Cell(p["name"], p["name"]), Cell(_plan_who(p), _plan_who(p)),
+              Cell(f"{p['period_start']} – {p['period_end']}",
+                   range_text(p["period_start"], p["period_end"])),
+              Cell(p["plan"], value_text(p["plan"], p["unit"]), unit=p["unit"]),
+              Cell(p["actual"], value_text(p["actual"], p["unit"]), unit=p["unit"]),
+              Cell(p.get("attainment"), percent_text(p.get("attainment"))),
+              Cell(p.get("expected"), value_text(p.get("expected"), p["unit"]),
+                   mark=_mark(p), unit=p["unit"]),
+              Cell(p.get("projection"), value_text(p.get("projection"), p["unit"]),
+                   unit=p["unit"])])
+         for p in lines], sheet=_("Plan"))
+
+
 def digest_document(view: DigestView) -> Document:
     recent_label = _recent_label(view)
     totals = Table(_("Month to date and {recent}", recent=recent_label.lower()), [
@@ -151,22 +173,7 @@ def digest_document(view: DigestView) -> Document:
                                                               or r.get("rep") or DASH)),
                   *(Cell(r[k].get("value"), value_text(r[k], units[k])) for k in view.kpis)])
              for r in view.reps], sheet=_("Reps")))
-    tables.append(Table(_("Plan vs actual on {day}", day=day_text(view.at)), [
-        Column(_("KPI")), Column(_("Who")), Column(_("Plan period")),
-        Column(_("Plan"), numeric=True), Column(_("Actual"), numeric=True),
-        Column(_("Attainment"), numeric=True, unit="ratio"),
-        Column(_("Expected by now"), numeric=True), Column(_("Projection"), numeric=True)],
-        [Row([Cell(p["name"], p["name"]), Cell(_plan_who(p), _plan_who(p)),
-              Cell(f"{p['period_start']} – {p['period_end']}",
-                   range_text(p["period_start"], p["period_end"])),
-              Cell(p["plan"], value_text(p["plan"], p["unit"]), unit=p["unit"]),
-              Cell(p["actual"], value_text(p["actual"], p["unit"]), unit=p["unit"]),
-              Cell(p.get("attainment"), percent_text(p.get("attainment"))),
-              Cell(p.get("expected"), value_text(p.get("expected"), p["unit"]),
-                   mark=_mark(p), unit=p["unit"]),
-              Cell(p.get("projection"), value_text(p.get("projection"), p["unit"]),
-                   unit=p["unit"])])
-         for p in view.plan], sheet=_("Plan")))
+    tables.append(plan_table(view.plan, view.at))
     if view.alerts:
         tables.append(Table(_("Alerts"), [Column(_("Alert")), Column(_("Details"))],
                             [Row([Cell(a.title, a.title), Cell(a.detail, a.detail)])

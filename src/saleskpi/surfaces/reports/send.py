@@ -1,8 +1,8 @@
-"""Who gets a digest, and sending it: each computed in its recipient's own scope.
+"""Sending digests: each computed in its recipient's own scope.
 
-Recipients are usernames or roles (``head``, ``team_lead``, ``rep``, ``admin``; ``all``
-for everybody); disabled users get nothing. A digest is computed only for people
-who have a channel (a contact): nobody else could receive it.
+A digest is computed only for people who have a channel (a contact): nobody else
+could receive it. Who is meant by a schedule's ``to`` is
+``service.report_schedules.recipients``.
 """
 
 from __future__ import annotations
@@ -11,34 +11,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from saleskpi.domain.errors import NotFound, SalesKpiError
-from saleskpi.domain.i18n import _
-from saleskpi.service.auth import ROLES, disabled_ids, list_users
+from saleskpi.domain.errors import SalesKpiError
 from saleskpi.service.contacts import chosen_channels, contact
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.delivery import NO_CHANNEL, DeliveryOutcome, deliver
 from saleskpi.service.principal import Principal
+from saleskpi.service.report_schedules import recipients
 from saleskpi.surfaces.reports.digest import digest_notice
 from saleskpi.views.digests import DigestParams
 
 log = logging.getLogger("saleskpi.reports")
-EVERYBODY = "all"
-
-
-def recipients(service: SalesKpiService, names: Sequence[str]) -> list[Principal]:
-    """The enabled users named or having one of the roles named, each once, by username."""
-    people = list_users(service.settings)
-    disabled = disabled_ids(service.settings)
-    chosen: dict[str, Principal] = {}
-    for name in names:
-        key = name.strip()
-        matched = [p for p in people if key in (EVERYBODY, p.role, p.username)]
-        if not matched and key not in ROLES:
-            raise NotFound(_("no user or role {name!r}; use a username or one of {roles}",
-                             name=key, roles=", ".join((*ROLES, EVERYBODY))),
-                           code="unknown_recipient")
-        chosen |= {p.username: p for p in matched if p.user_id not in disabled}
-    return [chosen[k] for k in sorted(chosen)]
 
 
 @dataclass(frozen=True)
@@ -65,3 +47,6 @@ def send_digests(service: SalesKpiService, people: Sequence[Principal], params: 
             continue
         done.append(Sent(person.username, deliver(service.settings, [notice])))
     return done
+
+
+__all__ = ["Sent", "recipients", "send_digests"]

@@ -40,6 +40,7 @@ def value_text(value: Any, unit: str | None) -> str:
 
 
 def day_text(day: dt.date | str) -> str:
+    """A day as the reader's language writes it: "Mar 19, 2026", "19 бер. 2026 р."."""
     when = dt.date.fromisoformat(day) if isinstance(day, str) else day
     return str(format_date(when, format="medium", locale=current_language()))
 
