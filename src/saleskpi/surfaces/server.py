@@ -26,6 +26,7 @@ from saleskpi.surfaces.api import (
     people,
     plans,
     rankings,
+    reports,
     routes,
     syncs,
     webhooks,
@@ -96,7 +97,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)
     for area in (catalogue, drill, forecast, funnel, imports, people, plans, rankings,
-                 syncs):
+                 reports, syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))
     app.include_router(web.router)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from saleskpi.domain.errors import SalesKpiError
+from saleskpi.domain.notices import Notice
 from saleskpi.service.contacts import chosen_channels, contact
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.delivery import NO_CHANNEL, DeliveryOutcome, deliver
@@ -49,4 +50,22 @@ def send_digests(service: SalesKpiService, people: Sequence[Principal], params: 
     return done
 
 
-__all__ = ["Sent", "recipients", "send_digests"]
+
+def test_notice(person: Principal) -> Notice:
+    """A short message that proves a channel works, in ``person``'s language."""
+    import contextvars
+    import datetime as dt
+
+    from saleskpi.domain.i18n import _, set_language
+
+    def words() -> Notice:
+        set_language(person.lang)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return Notice(recipient=person.username, kind="test", key=f"test:{stamp}",
+                      subject=_("saleskpi: a test message"),
+                      body=_("If you read this, saleskpi's notices reach you here."), link="/")
+
+    return contextvars.copy_context().run(words)
+
+
+__all__ = ["Sent", "recipients", "send_digests", "test_notice"]

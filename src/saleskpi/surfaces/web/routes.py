@@ -11,6 +11,7 @@ from saleskpi.surfaces.web import (
     funnel,
     imports,
     login,
+    notifications,
     overview,
     preferences,
     rankings,
@@ -22,6 +23,6 @@ from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 for module in (login, preferences, overview, funnel, forecast, rankings, rep, imports,
-               targets, catalog, drill, users):
+               targets, catalog, drill, users, notifications):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico

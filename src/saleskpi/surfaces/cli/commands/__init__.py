@@ -9,10 +9,11 @@ from saleskpi.surfaces.cli.commands import (
     kpis,
     mcp,
     plans,
+    reports,
     reps,
     rows,
     users,
 )
 
-__all__ = ["compare", "connectors", "data", "forecast", "funnel", "kpis", "mcp", "plans", "reps",
-           "rows", "users"]
+__all__ = ["compare", "connectors", "data", "forecast", "funnel", "kpis", "mcp", "plans",
+           "reports", "reps", "rows", "users"]
