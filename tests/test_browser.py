@@ -64,7 +64,7 @@ PASSWORD = "browser-test-password"
 SCRIPT = "<script>alert(1)</script>"
 SCRIPT_REP = "RX1"
 ROLES = ("admin", "head", "team_lead", "rep")
-MANAGER_PAGES = ("/import", "/targets")
+MANAGER_PAGES = ("/import", "/targets", "/deliveries")
 # Figures are checked for one role of each scope (an admin sees what the head sees).
 FIGURE_ROLES = ("head", "team_lead", "rep")
 COMPARE_VIEWS = ("all", "team")
@@ -317,9 +317,10 @@ def pages_of(role: str, company: Company) -> dict[str, str]:
              "compare": "/compare",
              "leaderboard": "/leaderboard", "catalog": "/catalog"}
     pages["rep"] = f"/reps/{company.rep}"
+    pages["notifications"] = "/notifications"
     if role in ("admin", "head"):
         pages |= {"rep-script": f"/reps/{SCRIPT_REP}", "import": "/import",
-                  "targets": "/targets"}
+                  "targets": "/targets", "deliveries": "/deliveries"}
     return pages
 
 

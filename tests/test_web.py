@@ -251,8 +251,9 @@ FILTERS = [
 
 # -- every page, every role ---------------------------------------------------------------
 PAGES = ["/", "/funnel", "/forecast", "/compare", "/leaderboard", "/catalog", "/targets",
-         "/import", "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/logout"]
-MANAGER_ONLY = {"/targets": 403, "/import": 403, "/users": 403}
+         "/import", "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/logout",
+         "/notifications", "/deliveries"]
+MANAGER_ONLY = {"/targets": 403, "/import": 403, "/users": 403, "/deliveries": 403}
 EXPECTED = {
     "w_admin": {"/reps/nobody": 404},
     "w_head": {"/reps/nobody": 404},

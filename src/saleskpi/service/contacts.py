@@ -49,8 +49,9 @@ def checked_contact(user_id: int, email: str | None, telegram_chat_id: str | Non
                              value=address[:80]), code="bad_contact")
     chat = (telegram_chat_id or "").strip() or None
     if chat is not None and not _CHAT.match(chat):
-        raise InvalidQuery(_("Telegram chat: {value!r} is not a chat id (a number; ask the "
-                             "bot's /start, see docs/reports.md) or a @channel name",
+        raise InvalidQuery(_("Telegram chat: {value!r} is not a chat id (a number: "
+                             "@userinfobot tells yours, see docs/reports.md) or a @channel "
+                             "name",
                              value=chat[:40]), code="bad_contact")
     chosen = [c.strip().lower() for c in channels if c.strip()]
     unknown = [c for c in chosen if c not in CHANNELS]

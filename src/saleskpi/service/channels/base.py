@@ -14,7 +14,7 @@ from saleskpi.domain.settings import Settings
 from saleskpi.sources.connectors.http import redact
 from saleskpi.sources.connectors.pacing import TryAgain, retry_after_seconds, retrying
 
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 425, 429})  # and every 5xx
 MAX_DETAIL = 300  # characters of a server's answer kept in the log
 
 
@@ -121,7 +121,7 @@ def check(response: httpx.Response, safe: Callable[[str], str]) -> None:
         return
     detail = safe(response.text.strip().replace("\n", " "))[:MAX_DETAIL]
     reason = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
-    if response.status_code in RETRY_STATUSES:
+    if response.status_code in RETRY_STATUSES or response.status_code >= 500:
         wait = retry_after_seconds(response.headers.get("Retry-After"))
         raise TryAgain(reason, wait if wait is not None else _body_retry_after(response))
     raise ChannelError(reason)
