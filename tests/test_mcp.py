@@ -42,7 +42,8 @@ ALWAYS = {"list_kpis", "explain_kpi", "query_kpis"}
 OPTIONAL = {"funnel": "funnel", "comparison": "rankings", "leaderboard": "rankings",
             "plan_vs_actual": "plans", "reverse_plan": "plans", "rows_behind": "drill",
             "forecast": "forecast", "deal_win_chances": "forecast",
-            "forecast_backtest": "forecast", "forecast_track_record": "forecast"}
+            "forecast_backtest": "forecast", "forecast_track_record": "forecast",
+            "my_digest": "digests"}
 # The filters both the CLI and MCP are asked with.
 QUERY = {"kpis": ["deals_won", "revenue", "win_rate"], "by": ["rep"], "period": "month",
          "from": "2026-01-01", "to": "2026-06-30", "where": ["team=Москва"]}

@@ -123,8 +123,9 @@ def fuzz_every_route(api_schema: Any, settings_: Settings, username: str) -> Run
                     response = case.call(headers={"Authorization": f"Bearer {token}"})
                 except Exception as exc:  # the app's error (the test client re-raises it)
                     status, text = 500, repr(exc)
-                else:
-                    status, text = response.status_code, response.text
+                else:  # a PDF (/reports/pdf) is bytes: read as text only for the report
+                    status = response.status_code
+                    text = response.content.decode("utf-8", "replace")
                 run.statuses[status] += 1
                 if status >= 500:
                     run.server_errors.append(

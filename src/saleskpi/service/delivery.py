@@ -66,16 +66,18 @@ class DeliveryOutcome:
 
 
 def deliver(settings: Settings, notices: Sequence[Notice], *,
-            sleep: Callable[[float], None] = time.sleep,
-            transport: httpx.BaseTransport | None = None) -> list[DeliveryOutcome]:
-    """Send each notice through its recipient's channels; one outcome per channel tried."""
+            sleep: Callable[[float], None] = time.sleep) -> list[DeliveryOutcome]:
+    """Send each notice through its recipient's channels; one outcome per channel tried.
+
+    ``sleep``: how pauses between tries are waited (tests pass one that records them).
+    """
     if not notices:
         return []
     users = {u.username: u for u in list_users(settings)}
     disabled = disabled_ids(settings)
     contacts = load_contacts(settings.state_url)
     outcomes: list[DeliveryOutcome] = []
-    with httpx.Client(timeout=settings.delivery_timeout_seconds, transport=transport,
+    with httpx.Client(timeout=settings.delivery_timeout_seconds,
                       follow_redirects=False) as http:
         for notice in notices:
             user = users.get(notice.recipient)

@@ -144,6 +144,14 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Counted, they are a count KPI's value. Derived KPIs have no rows of their own. "
         "Paged: limit (default 100), offset.",
         views=("drill:rows_behind",), kpi_fields=("kpi", "uses")),
+    ToolSpec(
+        name="my_digest", title="My digest",
+        description="The caller's daily or weekly digest, as the scheduled e-mail holds it: "
+        "month to date and yesterday (weekly: the last 7 days) of their headline KPIs in "
+        "their scope, each rep's month (head of sales, team lead), plan vs actual furthest "
+        "behind first, and the alerts firing. at: the last day covered (default "
+        "yesterday in the company's time zone).",
+        views=("digests:digest",)),
 )
 
 
