@@ -69,7 +69,7 @@ PASSWORD = "browser-test-password"
 SCRIPT = "<script>alert(1)</script>"
 SCRIPT_REP = "RX1"
 ROLES = ("admin", "head", "team_lead", "rep")
-MANAGER_PAGES = ("/import", "/targets", "/targets/grid")
+MANAGER_PAGES = ("/import", "/targets", "/targets/grid", "/deliveries")
 # Figures are checked for one role of each scope (an admin sees what the head sees).
 FIGURE_ROLES = ("head", "team_lead", "rep")
 COMPARE_VIEWS = ("all", "team")
@@ -346,9 +346,11 @@ def pages_of(role: str, company: Company) -> dict[str, str]:
     pages["bonus"] = "/bonus?pay_period=2026-09"
     pages["bonus-rep"] = f"/bonus?rep={quote(company.rep)}&pay_period=2026-09"
     pages |= {"contests": "/contests", "contest": f"/contests/{CONTEST}"}
+    pages["notifications"] = "/notifications"
     if role in ("admin", "head"):
         pages |= {"rep-script": f"/reps/{SCRIPT_REP}", "import": "/import",
-                  "targets": "/targets", "targets-grid": "/targets/grid"}
+                  "targets": "/targets", "targets-grid": "/targets/grid",
+                  "deliveries": "/deliveries"}
     return pages
 
 

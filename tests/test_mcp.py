@@ -44,7 +44,8 @@ OPTIONAL = {"funnel": "funnel", "comparison": "rankings", "leaderboard": "rankin
             "forecast": "forecast", "deal_win_chances": "forecast",
             "forecast_backtest": "forecast", "forecast_track_record": "forecast",
             "bonus": "bonus", "bonus_explain": "bonus", "bonus_whatif": "bonus",
-            "list_contests": "contests", "contest_standings": "contests"}
+            "list_contests": "contests", "contest_standings": "contests",
+            "my_digest": "digests"}
 # The filters both the CLI and MCP are asked with.
 QUERY = {"kpis": ["deals_won", "revenue", "win_rate"], "by": ["rep"], "period": "month",
          "from": "2026-01-01", "to": "2026-06-30", "where": ["team=Москва"]}

@@ -126,7 +126,7 @@ def fuzz_every_route(api_schema: Any, settings_: Settings, username: str) -> Run
                 except Exception as exc:  # the app's error (the test client re-raises it)
                     status, text = 500, repr(exc)
                 else:
-                    # Bytes, not .text: a download (the payroll XLSX) is no UTF-8.
+                    # Bytes, not .text: a download (the payroll XLSX, a PDF) is no UTF-8.
                     status = response.status_code
                     text = response.content.decode("utf-8", "replace")
                 run.statuses[status] += 1

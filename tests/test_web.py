@@ -252,8 +252,8 @@ FILTERS = [
 # -- every page, every role ---------------------------------------------------------------
 PAGES = ["/", "/funnel", "/forecast", "/compare", "/leaderboard", "/catalog", "/targets",
          "/import", "/users", "/reps/r1", "/reps/r3", "/reps/nobody", "/bonus", "/logout",
-         "/contests", "/contests/99"]
-MANAGER_ONLY = {"/targets": 403, "/import": 403, "/users": 403}
+         "/contests", "/contests/99", "/notifications", "/deliveries"]
+MANAGER_ONLY = {"/targets": 403, "/import": 403, "/users": 403, "/deliveries": 403}
 NO_CONTEST = {"/contests/99": 404}
 EXPECTED = {
     "w_admin": {"/reps/nobody": 404, **NO_CONTEST},

@@ -100,6 +100,41 @@ class Settings(BaseModel):
         "without it a key file is made in the workspace",
     )
 
+    # -- delivery of notices: alerts, contests, scheduled reports (docs/reports.md) ----
+    public_url: str = Field(
+        default="", description="the dashboard's address as people open it, e.g. "
+        "https://kpi.example.com: links in e-mails and messages start with it")
+    smtp_host: str = Field(default="", description="SMTP server for e-mail (none: no e-mail)")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port")
+    smtp_user: str = Field(default="", description="SMTP login (none: no login)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_from: str = Field(default="", description="the From address of e-mails")
+    smtp_starttls: bool = Field(default=True, description="upgrade the SMTP connection with "
+                                "STARTTLS (port 587)")
+    smtp_ssl: bool = Field(default=False, description="SMTP over TLS from the start (port 465)")
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="the Telegram bot's token (from @BotFather)")
+    telegram_api_url: str = Field(default="https://api.telegram.org",
+                                  description="the Telegram Bot API's address")
+    slack_webhooks: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Slack incoming webhook URLs by whom they serve: "
+        "'*' the company, a team's name, '@username' one person; one URL alone is the "
+        "company's")
+    teams_webhooks: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Microsoft Teams incoming webhook (Workflows) URLs, "
+        "keyed as slack_webhooks")
+    webhook_url: str = Field(default="", description="a URL that receives every notice of "
+                             "the recipients who chose the webhook channel, signed")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="the key that signs webhook requests (HMAC-SHA256)")
+    delivery_retries: int = Field(default=3, ge=0, le=10,
+                                  description="tries after the first when a channel fails")
+    delivery_backoff_seconds: float = Field(
+        default=2.0, ge=0, le=60, description="the first pause before trying a channel "
+        "again; doubled each time")
+    delivery_timeout_seconds: float = Field(default=30, gt=0, le=300,
+                                            description="how long one send may take")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -141,6 +176,41 @@ class Settings(BaseModel):
         if isinstance(value, str):  # SALESKPI_HOLIDAYS=2026-12-25,2027-01-01
             value = [v for v in (p.strip() for p in value.split(",")) if v]
         return value
+
+    @field_validator("slack_webhooks", "teams_webhooks", mode="before")
+    @classmethod
+    def _webhook_map(cls, value: Any) -> Any:
+        """From the environment: a JSON object, or one URL (the company's)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return {}
+            if text.startswith("{"):
+                import json
+
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not a JSON object of name: URL ({exc.msg})") from None
+            return {"*": text}
+        return value
+
+    @field_validator("slack_webhooks", "teams_webhooks")
+    @classmethod
+    def _webhook_urls(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, url in value.items():
+            if not url.get_secret_value().startswith(("http://", "https://")):
+                # The URL is a secret: name the entry, not its value.
+                raise ValueError(f"the URL for {name!r} is not an http:// or https:// address")
+        return value
+
+    @field_validator("public_url", "telegram_api_url", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        text = value.strip().rstrip("/")
+        if text and not text.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// address")
+        return text
 
     @field_validator("week_start")
     @classmethod

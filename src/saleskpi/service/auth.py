@@ -22,6 +22,7 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
 from saleskpi.service.principal import Principal as Principal  # callers import it here too
 from saleskpi.store.state import engine_for
+from saleskpi.store.state.contacts import forget_contact
 from saleskpi.store.state.users import ApiToken, User
 
 ROLES = ("admin", "head", "team_lead", "rep")
@@ -172,6 +173,7 @@ def delete_user(settings: Settings, actor: Principal, username: str) -> Principa
         gone = _principal(user)
         for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
             session.delete(token)
+        forget_contact(session, user.id)
         session.delete(user)
         return gone
 

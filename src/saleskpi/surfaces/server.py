@@ -28,6 +28,7 @@ from saleskpi.surfaces.api import (
     people,
     plans,
     rankings,
+    reports,
     routes,
     syncs,
     webhooks,
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     import socket
 
     import uvicorn
+
+    from saleskpi.service.scheduler import JobRunner
 
 SESSION_COOKIE = "saleskpi_session"
 SERVER_CACHE_SECONDS = 3600.0
@@ -96,7 +99,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)
     for area in (bonus, catalogue, contests, drill, forecast, funnel, imports, people, plans,
-                 rankings, syncs):
+                 rankings, reports, syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))
     app.include_router(web.router)
@@ -108,6 +111,20 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
         return {"status": "ok"}
 
     return app
+
+
+def background_jobs(app: FastAPI, settings: Settings, *, sync_minutes: float) -> JobRunner:
+    """What ``saleskpi serve`` runs beside the app: CRM syncs every ``sync_minutes`` (0:
+    none) and the scheduled reports (reports.yaml). More jobs register on the runner
+    (``app.state.jobs``) with ``add``; ``wake(name)`` runs one at once."""
+    from saleskpi.service.scheduler import JobRunner, SyncScheduler
+    from saleskpi.surfaces.reports.jobs import add_report_job
+
+    runner = JobRunner()
+    SyncScheduler(settings, sync_minutes, runner)
+    add_report_job(runner, app.state.service)
+    app.state.jobs = runner
+    return runner
 
 
 def server_config(app: FastAPI, *, host: str, port: int) -> uvicorn.Config:

@@ -180,6 +180,14 @@ TOOLS: tuple[ToolSpec, ...] = (
         "would pay then, and for deals won and revenue the calls and meetings each working "
         "day left needs (reverse planner, the rep's own conversion).",
         views=("bonus:whatif",)),
+    ToolSpec(
+        name="my_digest", title="My digest",
+        description="The caller's daily or weekly digest, as the scheduled e-mail holds it: "
+        "month to date and yesterday (weekly: the last 7 days) of their headline KPIs in "
+        "their scope, each rep's month (head of sales, team lead), plan vs actual furthest "
+        "behind first, and the alerts firing. at: the last day covered (default "
+        "yesterday in the company's time zone).",
+        views=("digests:digest",)),
 )
 
 

@@ -24,6 +24,7 @@ from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import FILTER_KEYS, Filters, link, parse_filters, quick_ranges
 from saleskpi.surfaces.web.formatting import Formatter
 from saleskpi.surfaces.web.i18n import _, use_language
+from saleskpi.surfaces.web.pdf import pdf_response
 from saleskpi.surfaces.web.render import render
 from saleskpi.surfaces.web.tables import (
     EXPORT_FORMATS,
@@ -133,15 +134,37 @@ class Page:
 
     def render(self, template: str, *, tables: Sequence[DataTable] = (), status: int = 200,
                **values: Any) -> Response:
-        """The page, or one of its tables as CSV/XLSX when asked with ?export=ID&format=."""
+        """The page; one of its tables as CSV, XLSX or PDF with ?export=ID&format=; all its
+        tables as one PDF with ?format=pdf."""
         wanted = self.request.query_params.get("export")
+        fmt = self.request.query_params.get("format", "csv" if wanted else "")
         if wanted:
             table = find_table(tables, wanted)
-            fmt = self.request.query_params.get("format", "csv")
-            if table is None or fmt not in EXPORT_FORMATS:
+            if table is None or fmt not in (*EXPORT_FORMATS, "pdf"):
                 raise PageError(404, _("There is no such download on this page."))
+            if fmt == "pdf":
+                return pdf_response(str(values.get("title") or table.title), self._covers(),
+                                    [table], table.id)
             return download(table, "xlsx" if fmt == "xlsx" else "csv")
+        if fmt == "pdf" and tables:
+            name = self.request.url.path.strip("/").replace("/", "-") or "overview"
+            return pdf_response(str(values.get("title") or "saleskpi"), self._covers(),
+                                tables, f"saleskpi-{name}")
         return render(template, status=status, page=self, user=self.user, **values)
+
+    def _covers(self) -> list[str]:
+        """What a PDF of this page covers: its days and filters."""
+        f = self.filters
+        if f.start and f.end:
+            days = _("{start} – {end}", start=self.fmt.date(f.start), end=self.fmt.date(f.end))
+        else:
+            days = _("all time")
+        lines = [_("Days: {days}.", days=days)]
+        if f.slices:
+            lines.append(_("Filters: {filters}.", filters=", ".join(
+                f"{dim} = {value}" for dim, value in f.slices)))
+        lines.append(_("For {user}.", user=self.user.username))
+        return lines
 
 
 async def page(request: Request, svc: ServiceDep,

@@ -13,6 +13,7 @@ from saleskpi.surfaces.web import (
     funnel,
     imports,
     login,
+    notifications,
     overview,
     preferences,
     rankings,
@@ -25,6 +26,6 @@ from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 for module in (login, preferences, overview, funnel, forecast, rankings, contests, rep, bonus,
-               imports, targets, target_grid, catalog, drill, users):
+               imports, targets, target_grid, catalog, drill, users, notifications):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico

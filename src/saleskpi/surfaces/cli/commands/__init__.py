@@ -11,10 +11,11 @@ from saleskpi.surfaces.cli.commands import (
     kpis,
     mcp,
     plans,
+    reports,
     reps,
     rows,
     users,
 )
 
 __all__ = ["bonus", "compare", "connectors", "contests", "data", "forecast", "funnel", "kpis",
-           "mcp", "plans", "reps", "rows", "users"]
+           "mcp", "plans", "reports", "reps", "rows", "users"]

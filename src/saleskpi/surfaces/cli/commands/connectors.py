@@ -144,7 +144,8 @@ def serve_command(
                      "(Secure): use it behind TLS."),
     ] = False,
 ) -> None:
-    """Run the HTTP server: webhooks for CRMs, and scheduled syncs.
+    """Run the HTTP server: the dashboard, the API, webhooks for CRMs, scheduled syncs and
+    reports (reports.yaml).
 
     Example: saleskpi serve --port 8000 --sync-every 10 --secure-cookies
     """
@@ -157,18 +158,17 @@ def serve_command(
 def run_server(settings: Settings, sock: socket.socket, *, host: str, port: int,
                sync_every: float | None = None, secure_cookies: bool = False) -> None:
     """Serve on ``sock`` (bound by ``listen``: a taken port is an error before
-    "listening") until stopped, with scheduled syncs."""
-    from saleskpi.service.scheduler import SyncScheduler
-    from saleskpi.surfaces.server import create_app, serve
+    "listening") until stopped, with scheduled syncs and reports."""
+    from saleskpi.surfaces.server import background_jobs, create_app, serve
 
-    scheduler = SyncScheduler(settings, sync_every if sync_every is not None
-                              else settings.sync_every_minutes)
-    scheduler.start()
+    app = create_app(settings, secure_cookies=secure_cookies, refresh=True)
+    jobs = background_jobs(app, settings, sync_minutes=sync_every if sync_every is not None
+                           else settings.sync_every_minutes)
+    jobs.start()
     out.print(_("saleskpi is listening on http://{host}:{port}", host=host, port=port),
               highlight=False)
     try:
-        serve(create_app(settings, secure_cookies=secure_cookies, refresh=True), host=host,
-              port=port, sock=sock)
+        serve(app, host=host, port=port, sock=sock)
     finally:
-        scheduler.stop()
+        jobs.stop()
         sock.close()
