@@ -486,3 +486,32 @@ def test_closing_notifies_each_person_in_their_language(company: Company) -> Non
     assert "Your place: 3 of 6." in notices["anna"].body
     assert "Your place" not in notices["lena"].body  # three of her reps: no one place
     assert notices["eve"].key == notices["anna"].key  # one event
+
+
+def test_closing_a_contest_mails_its_results(tmp_path: Path) -> None:
+    """Closing through the API sends each person's notice through their channel: the
+    e-mail arrives at a real SMTP server, in the reader's language, once."""
+    import time
+
+    from saleskpi.domain.settings import save_workspace_settings
+    from saleskpi.service.contacts import set_contact
+    from saleskpi.store.state.contacts import ContactRecord
+    from tests.servers import smtp_server
+
+    with smtp_server() as box:
+        _, workspace = write_company(tmp_path)
+        save_workspace_settings(Settings(workspace=workspace), smtp_host=box.host,
+                                smtp_port=box.port, smtp_starttls=False,
+                                smtp_from="kpi@example.com")
+        company = Company(tmp_path)
+        set_contact(company.settings, ContactRecord(company.ids["eve"], "eve@example.com"))
+        contest_id = company.contest(kpi="calls", name="Дзвінки")
+        closed = company.post(f"/api/v1/contests/{contest_id}/close")
+        assert closed.status_code == 200, closed.text
+        deadline = time.monotonic() + 20
+        while not box.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m["To"] for m in box.messages] == ["eve@example.com"]  # the others: no contact
+        mail = box.messages[0]
+        assert mail["Subject"] == "Конкурс Дзвінки: результати"
+        assert "Ваше місце: 5 з 6." in mail.get_body(preferencelist=("plain",)).get_content()

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import logging
+import threading
 from typing import TYPE_CHECKING
 
 from saleskpi.domain.contests import (
@@ -46,6 +48,7 @@ from saleskpi.store.state import contests as stored
 if TYPE_CHECKING:
     from saleskpi.service.core import SalesKpiService
 
+log = logging.getLogger("saleskpi.contests")
 
 # -- making and finding -------------------------------------------------------------------
 def _now() -> dt.datetime:
@@ -194,7 +197,28 @@ def close(service: SalesKpiService, contest_id: int, caller: Principal, *,
                         final=final.model_dump(mode="json"), winners=final.winners):
         raise Conflict(_("contest {id} was closed meanwhile: its results are kept as they "
                          "were", id=contest.id), code="contest_closed")
-    return find(service, contest.id, caller)
+    closed = find(service, contest.id, caller)
+    announce(service, closed)
+    return closed
+
+
+def announce(service: SalesKpiService, contest: Contest) -> threading.Thread:
+    """Send the closing notices in the background: the one who closes a contest does not
+    wait for mail servers, and a channel that is down never undoes the close (its failure
+    is in the delivery log, retried as every notice is)."""
+    from saleskpi.service.delivery import deliver
+
+    notices = closing_notices(service, contest)
+
+    def send() -> None:
+        try:
+            deliver(service.settings, notices)
+        except Exception:  # a background send must not die silently: log it
+            log.exception("contest %s: sending its results failed", contest.id)
+
+    thread = threading.Thread(target=send, name=f"contest-{contest.id}-results", daemon=True)
+    thread.start()
+    return thread
 
 
 def closing_notices(service: SalesKpiService, contest: Contest) -> list[Notice]:
