@@ -34,7 +34,7 @@ FROM stage_changes s
 JOIN ({view}) v
   ON v.datasource = s.datasource AND CAST(v.id AS VARCHAR) = CAST(s.deal_id AS VARCHAR)
 WHERE {filters} AND s.entered_at IS NOT NULL AND trim(coalesce(s.stage, '')) <> ''
-  AND NOT list_contains(CAST($terminal AS VARCHAR[]), lower(trim(s.stage)))
+  AND lower(trim(s.stage)) NOT IN (SELECT unnest(CAST($terminal AS VARCHAR[])))
 ORDER BY 1, 2, 4
 """
 
@@ -66,7 +66,7 @@ def _view_sql(db: Database, view: str, currency: str) -> str:
     ctx = ViewContext(tables=db.ibis.table, currency=currency,
                       several_sources=db.sources_of_reps() > 1)
     table = build_view(ctx, view, {"amount_rc"}, ["rep", "team"])
-    return str(ibis.to_sql(table, dialect="duckdb"))
+    return str(ibis.to_sql(table, dialect=db.dialect.name))
 
 
 def _probability(value: Any) -> float | None:
