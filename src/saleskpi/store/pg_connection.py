@@ -19,6 +19,8 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from saleskpi.store.commit_markers import MARKER_TABLE
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -26,8 +28,6 @@ DATA_VERSION_KEY = "data_version"
 BUMP_VERSION = (f"UPDATE saleskpi_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
                 f"WHERE key = '{DATA_VERSION_KEY}'")
 _DATA_CHANGING = ("insert", "update", "delete", "merge", "copy")
-_READING = ("select", "with", "show", "explain", "values", "begin", "set", "commit",
-            "rollback", "start", "savepoint", "release")
 
 
 @functools.lru_cache(maxsize=2048)
@@ -87,6 +87,17 @@ def psycopg_sql(sql: str, style: str) -> str:
     return "".join(out)
 
 
+def _changes_data(word: str, sql: str, rows: int) -> bool:
+    """Whether a statement changed stored data: rows written (not the journal's commit
+    marker, which is gone once the write is settled), or a table made that is not a
+    temporary one. So an import that finds everything unchanged changes no version."""
+    if MARKER_TABLE in sql:
+        return False
+    if word in _DATA_CHANGING:
+        return rows > 0
+    return word == "create" and " temp " not in f" {sql.lower()} "
+
+
 def _first_word(sql: str) -> str:
     text = sql.lstrip()
     while text.startswith("--") or text.startswith("("):
@@ -135,21 +146,22 @@ class PgConnection:
             self._in_transaction = self._changed = False
         elif word == "rollback":
             self._in_transaction = self._changed = False
-        elif self._in_transaction and word not in _READING:
-            self._changed = True
         cursor = self.raw.cursor()
         if params is None:
             cursor.execute(sql)  # without values psycopg reads no placeholders
         else:
             style = "named" if isinstance(params, dict) else "list"
             cursor.execute(psycopg_sql(sql, style), params)
+        if self._in_transaction and not self._changed:
+            self._changed = _changes_data(word, sql, cursor.rowcount)
         return PgResult(cursor, word in _DATA_CHANGING)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        if self._in_transaction:
-            self._changed = True
+        values = list(rows)
         with self.raw.cursor() as cursor:
-            cursor.executemany(psycopg_sql(sql, "list"), list(rows))
+            cursor.executemany(psycopg_sql(sql, "list"), values)
+        if self._in_transaction and not self._changed:
+            self._changed = _changes_data(_first_word(sql), sql, len(values))
 
     def close(self) -> None:
         self.raw.close()
