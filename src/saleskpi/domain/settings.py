@@ -69,7 +69,8 @@ class Settings(BaseModel):
     ``model_validate`` and ``model_copy`` take the values as given.
     """
 
-    model_config = ConfigDict(extra="ignore", validate_default=True)
+    # Inputs are never repeated in errors: backend_url holds a password.
+    model_config = ConfigDict(extra="ignore", validate_default=True, hide_input_in_errors=True)
 
     workspace: Path = Field(default=Path(DEFAULT_WORKSPACE), description="folder with the data")
     timezone: str = Field(default="UTC", description="company time zone for periods")

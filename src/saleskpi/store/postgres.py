@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from saleskpi.domain.backends import masked_url, without_secret
-from saleskpi.domain.errors import Busy, QueryTimeout
+from saleskpi.domain.errors import Busy, InvalidQuery, QueryTimeout
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, Entity
 from saleskpi.store.commit_markers import MARKER_DDL, MARKER_TABLE, has_markers
@@ -98,6 +98,12 @@ class StoreUnreachable(Busy):
     """The PostgreSQL database cannot be reached or refused the connection."""
 
     default_code = "store_unreachable"
+
+
+class BackendSetupError(InvalidQuery):
+    """The PostgreSQL database cannot hold saleskpi's data as it is set up."""
+
+    default_code = "bad_backend"
 
 
 def table_ddl(entity: Entity) -> str:
@@ -213,6 +219,7 @@ class PostgresStore(FactStore):
 
     def _upgrade(self) -> None:
         """Create what is missing and fill the derived tables, in one transaction."""
+        self._check_character_type()
         with self.transaction() as con:
             for entity in ENTITIES.values():
                 con.execute(table_ddl(entity))
@@ -224,6 +231,22 @@ class PostgresStore(FactStore):
                         "(key) DO UPDATE SET value = EXCLUDED.value", [str(SCHEMA_VERSION)])
             con.execute("INSERT INTO saleskpi_meta VALUES (?, '0') ON CONFLICT (key) "
                         "DO NOTHING", [DATA_VERSION_KEY])
+
+    def _check_character_type(self) -> None:
+        """Refuse a database whose lower() leaves Cyrillic as it is (LC_CTYPE C).
+
+        Stage names (a won stage "Успешно реализовано") and e-mails are compared
+        lower-cased, as DuckDB does for any script; a C database would silently miss
+        them.
+        """
+        ((folded, ctype),) = self.fetch("SELECT lower('ЇЖ') = 'їж', current_setting('lc_ctype')")
+        if not folded:
+            raise BackendSetupError(_(
+                "the PostgreSQL database {url} has the character type {ctype}, which does "
+                "not lower-case letters beyond ASCII (Cyrillic stage names would not match). "
+                "Create the database with a UTF-8 locale, e.g. CREATE DATABASE sales "
+                "TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'",
+                url=masked_url(self.url), ctype=ctype))
 
     # -- reading ---------------------------------------------------------------------------
     @property
