@@ -231,6 +231,23 @@ def test_a_failing_import_leaves_the_database_as_it_was(
     assert plain(settings, "SELECT count(*) FROM reps") == [(2,)]
 
 
+def test_deleting_a_first_contact_moves_it_to_the_next(workspace_on_postgres: Settings,
+                                                        tmp_path: Path) -> None:
+    """As a sync does for records deleted in the CRM (``delete_ids``)."""
+    settings = workspace_on_postgres
+    more = ACTIVITIES + "A4,meeting,r1,2024-01-10 11:00:00,L1,\n"  # L1's next contact
+    assert SalesKpiService(settings).import_path(
+        write(tmp_path / "d", {"reps.csv": REPS, "leads.csv": LEADS, "activities.csv": more}),
+        mapping=None, source="crm", dry_run=False).ok
+    with open_store(settings) as store:
+        assert store.delete_ids("crm", {"activities": ["A2", "A3", "nope"]}) == {
+            "activities": 2}
+    # L1: A2 (10:05) gone, A1 inbound, so A4 (11:00); L2 lost its only contact.
+    assert plain(settings, "SELECT lead_id, first_contact_at FROM lead_first_contacts") == [
+        ("L1", dt.datetime(2024, 1, 10, 11, 0))]
+    assert plain(settings, "SELECT id FROM activities ORDER BY id") == [("A1",), ("A4",)]
+
+
 # ---------------------------------------------------------------- one writer, many readers
 
 
