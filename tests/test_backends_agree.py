@@ -97,3 +97,25 @@ def test_the_funnel_is_the_same_on_both_backends(services: dict[str, SalesKpiSer
                 for n in ("duckdb", "postgres"))
     assert duck["pipelines"], "the demo has stage history"
     assert duck == pg
+
+
+def test_the_forecasts_inputs_are_the_same_on_both_backends(
+        services: dict[str, SalesKpiService]) -> None:
+    """The deals with their stage entries, and the reps' own forecasts, the forecast reads."""
+    from saleskpi.catalog.funnel import load_funnel_config
+    from saleskpi.engine.forecast.history import load_commits, load_deals
+
+    found = {}
+    rep = services["duckdb"].visible_reps()[0].rep
+    for name, service in services.items():
+        config = load_funnel_config(service.settings.workspace)
+        with service.reading() as store:
+            found[name] = (load_deals(store, config, currency="USD"),
+                           load_deals(store, config, currency="USD",
+                                      where=(("rep", (rep,)),)),
+                           # In no particular order (the forecast does not depend on it).
+                           sorted(load_commits(store, currency="USD"), key=repr))
+    deals, one_rep, commits = found["duckdb"]
+    assert deals and commits and one_rep and len(one_rep) < len(deals)
+    assert any(d.entries for d in deals)
+    assert found["postgres"] == found["duckdb"]

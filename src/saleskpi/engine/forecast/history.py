@@ -22,7 +22,7 @@ from saleskpi.engine.views import ViewContext, build_view
 _DEALS = """
 SELECT v.datasource, CAST(v.id AS VARCHAR), CAST(v.dim_rep AS VARCHAR),
        CAST(v.dim_team AS VARCHAR), v.pipeline, v.stage, v.status, v.created_at, v.closed_at,
-       v.expected_close_at, v.probability, CAST(v.amount_rc AS DOUBLE)
+       v.expected_close_at, v.probability, CAST(v.amount_rc AS DOUBLE PRECISION)
 FROM ({view}) v
 WHERE {filters}
 ORDER BY 1, 2
@@ -39,7 +39,7 @@ ORDER BY 1, 2, 4
 """
 
 _COMMITS = """
-SELECT v.made_at, v.period_start, v.period_end, CAST(v.amount_rc AS DOUBLE),
+SELECT v.made_at, v.period_start, v.period_end, CAST(v.amount_rc AS DOUBLE PRECISION),
        CASE WHEN v.rep_id IS NULL THEN NULL ELSE CAST(v.dim_rep AS VARCHAR) END,
        CAST(v.dim_team AS VARCHAR), v.category
 FROM ({view}) v
