@@ -13,16 +13,21 @@ Tests marked ``slow`` (the browser, the exhaustive check of scoped scorecards: s
 from __future__ import annotations
 
 import contextvars
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.backends import BackendChoice
+from tests.postgres_server import PostgresServer, binaries
 
 SRC_DIR = Path(__file__).resolve().parents[1] / "src"
 
@@ -125,3 +130,40 @@ def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "workspace"
     ws.mkdir()
     return ws
+
+
+# -- the analytics backends ------------------------------------------------------------
+BACKENDS = ("duckdb", "postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole run, stopped after it.
+
+    Debian's ``postgresql`` package has the binaries (``.ci/run`` installs it). Where
+    they or the driver are missing the PostgreSQL tests are skipped, except in CI
+    (``CI=true``), where that is a failure.
+    """
+    found = binaries()
+    driver = importlib.util.find_spec("psycopg") is not None
+    if found is None or not driver:
+        missing = ("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin: apt-get install "
+                   "postgresql)" if found is None
+                   else "the PostgreSQL driver (pip install '.[postgres]')")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing} missing in CI: the postgres backend cannot be tested")
+        pytest.skip(f"{missing} not installed: the postgres backend's tests are skipped")
+    server = PostgresServer(found)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> BackendChoice:
+    """Each backend in turn, for a module's workspaces (``BackendChoice.settings``)."""
+    if request.param == "duckdb":
+        return BackendChoice("duckdb")
+    return BackendChoice("postgres", request.getfixturevalue("postgres_server"))

@@ -40,7 +40,8 @@ from saleskpi.domain.query import Scope
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.engine.funnel import compute_funnel
 from saleskpi.service.core import SalesKpiService
-from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.backend import open_store
+from tests.backends import BackendChoice
 
 REPS = """id,name,team
 r1,Anna,North
@@ -92,7 +93,7 @@ D3_NEW = 1 + 9.5 / 24
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory, backend: BackendChoice) -> Settings:
     root = tmp_path_factory.mktemp("funnel")
     data = root / "data"
     data.mkdir()
@@ -100,8 +101,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         (data / f"{name}.csv").write_text(text, encoding="utf-8")
     workspace = root / "ws"
     save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
-                            currency="UAH")
+                            currency="UAH", **backend.settings())
     settings = Settings(workspace=workspace)
+    assert settings.backend == backend.name
     report = SalesKpiService(settings).import_path(data, mapping=None, source=None,
                                                    dry_run=False)
     assert report.ok, report.errors
@@ -147,7 +149,7 @@ def test_funnel_yaml_sets_the_order(settings: Settings, tmp_path: Path) -> None:
     (workspace / "funnel.yaml").write_text(
         "pipelines:\n  main: [New, demo, qualified, won]\n", encoding="utf-8")
     # The store is the fixture's; only funnel.yaml is read from the other folder.
-    with AnalyticsStore(settings.analytics_path, read_only=True) as store:
+    with open_store(settings, read_only=True) as store:
         report = compute_funnel(store, settings, Scope(), FunnelOptions(), now=NOW,
                                 config=load_funnel_config(workspace))
     pipeline = main(report)
@@ -429,9 +431,11 @@ def raw(sql: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture(scope="module")
-def maven(run_cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def maven(run_cli, tmp_path_factory: pytest.TempPathFactory,
+          backend: BackendChoice) -> dict[str, Any]:
     ws = tmp_path_factory.mktemp("maven-funnel") / "workspace"
     ws.mkdir()
+    save_workspace_settings(Settings(workspace=ws), **backend.settings())
     imported = run_cli(ws, "import", MAVEN_DIR, "--mapping", "maven-crm", "--format", "json")
     assert imported.returncode == 0, imported.stdout + imported.stderr
     result = run_cli(ws, "funnel", "--by", "rep", "--as-of", "2017-06-30", "--range", "all",

@@ -15,6 +15,7 @@ import pytest
 from saleskpi.domain.query import KpiQuery, Scope
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.core import SalesKpiService
+from tests.backends import BackendChoice
 
 REPS = """id,name,team
 r1,Олена Коваленко,Київ
@@ -56,7 +57,7 @@ NOW = dt.datetime(2024, 12, 1)
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> SalesKpiService:
+def service(tmp_path_factory: pytest.TempPathFactory, backend: BackendChoice) -> SalesKpiService:
     root = tmp_path_factory.mktemp("kyiv")
     data = root / "data"
     data.mkdir()
@@ -65,9 +66,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> SalesKpiService:
         (data / f"{name}.csv").write_text(text, encoding="utf-8")
     workspace = root / "ws"
     save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
-                            currency="UAH")
+                            currency="UAH", **backend.settings())
     settings = Settings(workspace=workspace)
     assert settings.timezone == "Europe/Kyiv"
+    assert settings.backend == backend.name
     svc = SalesKpiService(settings)
     report = svc.import_path(data, mapping=None, source=None, dry_run=False)
     assert report.ok, report.errors
@@ -232,18 +234,20 @@ def test_unknown_kpi_and_slice_are_clear_errors(service: SalesKpiService) -> Non
         service.scorecard(KpiQuery(("leads",), by=("rep; drop table leads",)))
 
 
-def test_store_path_is_in_workspace(service: SalesKpiService) -> None:
-    assert Path(service.settings.analytics_path).is_file()
+def test_store_path_is_in_workspace(service: SalesKpiService, backend: BackendChoice) -> None:
+    # On PostgreSQL the facts are in the database: the workspace holds no DuckDB file.
+    assert Path(service.settings.analytics_path).is_file() == (backend.name == "duckdb")
 
 
-def test_compiled_sql_is_not_shared_between_currencies(tmp_path: Path,
-                                                       service: SalesKpiService) -> None:
+def test_compiled_sql_is_not_shared_between_currencies(tmp_path: Path, service: SalesKpiService,
+                                                       backend: BackendChoice) -> None:
     """The same query on a USD workspace after a UAH one must not reuse UAH's SQL."""
     data = tmp_path / "usd"
     data.mkdir()
     (data / "reps.csv").write_text("id,name\nr1,Ann\n", encoding="utf-8")
     (data / "deals.csv").write_text("id,rep_id,status,amount,currency,closed_at\n"
                                     "D1,r1,won,70,USD,2024-01-20\n", encoding="utf-8")
+    save_workspace_settings(Settings(workspace=tmp_path / "ws-usd"), **backend.settings())
     usd = SalesKpiService(Settings(workspace=tmp_path / "ws-usd"))
     assert usd.import_path(data, mapping=None, source=None, dry_run=False).ok
     query = KpiQuery(("revenue",), by=("rep",))

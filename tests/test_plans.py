@@ -35,7 +35,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from saleskpi.domain.planning import Rate, plan_activity, working_days
@@ -52,6 +51,7 @@ from saleskpi.service.planner import (
     plan_vs_actual,
     reverse_plan,
 )
+from tests.backends import BackendChoice, facts_snapshot
 
 AT = dt.date(2024, 4, 10)
 SOURCE = "crm"
@@ -148,17 +148,6 @@ def sqlite_targets(workspace: Path) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def duckdb_snapshot(workspace: Path) -> dict[str, list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(workspace / "analytics.duckdb"), read_only=True)
-    try:
-        tables = [t for (t,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-            "ORDER BY table_name").fetchall()]
-        return {t: con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall() for t in tables}
-    finally:
-        con.close()
-
-
 def counts(report: dict[str, Any], entity: str) -> tuple[int, int, int, int]:
     c = report["entities"][entity]
     return c["inserted"], c["updated"], c["unchanged"], c["rejected"]
@@ -173,10 +162,14 @@ def company_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory: pytest.TempPathFactory, company_folder: Path) -> Path:
-    """A workspace with the company and its targets imported (do not change it: copy)."""
+def company(tmp_path_factory: pytest.TempPathFactory, company_folder: Path,
+            backend: BackendChoice) -> Path:
+    """A workspace with the company and its targets imported (do not change it: copy),
+    on each backend."""
     workspace = tmp_path_factory.mktemp("plans-ws") / "ws"
-    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv")
+    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
+                            **backend.settings())
+    assert Settings(workspace=workspace).backend == backend.name
     report = make_service(workspace).import_path(company_folder, mapping=None, source=SOURCE,
                                                  dry_run=False)
     assert report.ok, report.errors
@@ -185,9 +178,11 @@ def company(tmp_path_factory: pytest.TempPathFactory, company_folder: Path) -> P
 
 
 @pytest.fixture
-def own_company(company: Path, tmp_path: Path) -> Path:
-    """A copy of ``company`` that a test may change."""
-    return Path(shutil.copytree(company, tmp_path / "ws"))
+def own_company(company: Path, tmp_path: Path, backend: BackendChoice) -> Path:
+    """A copy of ``company`` that a test may change (with a copy of its database)."""
+    copy = Path(shutil.copytree(company, tmp_path / "ws"))
+    backend.copy_workspace(copy)
+    return copy
 
 
 # ---------------------------------------------------------------- the article, pure
@@ -518,9 +513,9 @@ def test_reverse_cli_from_history(run_cli, company: Path) -> None:
 def test_reimporting_targets_changes_nothing(run_cli, own_company: Path,
                                              company_folder: Path) -> None:
     before_sqlite = sqlite_targets(own_company)
-    before_duckdb = duckdb_snapshot(own_company)
+    before_facts = facts_snapshot(own_company)
     assert len(before_sqlite) == 5
-    assert before_duckdb["targets"] == []  # targets live in SQLite, not DuckDB
+    assert before_facts["targets"] == []  # targets live in SQLite, not with the facts
     result = run_cli(own_company, "import", company_folder, "--source", SOURCE, "--format",
                      "json")
     assert result.returncode == 0, result.stderr
@@ -528,7 +523,7 @@ def test_reimporting_targets_changes_nothing(run_cli, own_company: Path,
     assert counts(report, "targets") == (0, 0, 5, 0)
     assert counts(report, "activities")[:2] == (0, 0)
     assert sqlite_targets(own_company) == before_sqlite
-    assert duckdb_snapshot(own_company) == before_duckdb
+    assert facts_snapshot(own_company) == before_facts
 
 
 def test_changed_target_is_updated(own_company: Path, tmp_path: Path) -> None:
@@ -553,7 +548,7 @@ def test_bad_kpi_is_rejected_and_nothing_is_written(run_cli, own_company: Path,
                        "deal_won,2024-05-01,2024-05-31,5,r5,\n",
     })
     before_sqlite = sqlite_targets(own_company)
-    before_duckdb = duckdb_snapshot(own_company)
+    before_facts = facts_snapshot(own_company)
     result = run_cli(own_company, "import", folder, "--source", SOURCE, "--format", "json")
     assert result.returncode == 1
     report = result.json()
@@ -562,10 +557,10 @@ def test_bad_kpi_is_rejected_and_nothing_is_written(run_cli, own_company: Path,
     assert located == [("targets.csv", 3, "kpi")]
     assert "deal_won" in report["errors"][0]["message"]
     assert sqlite_targets(own_company) == before_sqlite
-    assert duckdb_snapshot(own_company) == before_duckdb
+    assert facts_snapshot(own_company) == before_facts
 
 
-def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_path: Path,
+def test_a_failing_facts_write_rolls_back_the_targets(own_company: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from saleskpi.store.loader import Loader
 
@@ -576,7 +571,7 @@ def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_pa
         "fx_rates.csv": "date,currency,rate\n2024-05-01,EUR,1.1\n",
     })
     before_sqlite = sqlite_targets(own_company)
-    before_duckdb = duckdb_snapshot(own_company)
+    before_facts = facts_snapshot(own_company)
     original = Loader._write
 
     def failing(self: Loader, entity: Any) -> None:
@@ -589,10 +584,10 @@ def test_a_failing_duckdb_write_rolls_back_the_targets(own_company: Path, tmp_pa
         make_service(own_company).import_path(folder, mapping=None, source=SOURCE,
                                               dry_run=False)
     assert sqlite_targets(own_company) == before_sqlite
-    assert duckdb_snapshot(own_company) == before_duckdb
+    assert facts_snapshot(own_company) == before_facts
 
 
-def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: Path,
+def test_a_failing_targets_write_rolls_back_the_facts(own_company: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import saleskpi.store.journal as journal
 
@@ -602,7 +597,7 @@ def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: 
                        "calls,2024-05-01,2024-05-31,50,r5,\n",
     })
     before_sqlite = sqlite_targets(own_company)
-    before_duckdb = duckdb_snapshot(own_company)
+    before_facts = facts_snapshot(own_company)
 
     def failing(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("database is locked")
@@ -613,7 +608,7 @@ def test_a_failing_targets_write_rolls_back_duckdb(own_company: Path, tmp_path: 
         make_service(own_company).import_path(folder, mapping=None, source=SOURCE,
                                               dry_run=False)
     assert sqlite_targets(own_company) == before_sqlite
-    assert duckdb_snapshot(own_company) == before_duckdb
+    assert facts_snapshot(own_company) == before_facts
 
 
 def test_dry_run_counts_targets_and_writes_nothing(own_company: Path, tmp_path: Path) -> None:

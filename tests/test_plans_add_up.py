@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from saleskpi.domain.settings import Settings
+from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.auth import add_user
 from saleskpi.surfaces.server import create_app
+from tests.backends import BackendChoice
 from tests.test_web import PASSWORD, read, sign_in
 
 REPS = "id,name,team\nr1,Ann,North\nr2,Bob,North\nr3,Cid,South\nr4,Dee,South\n"
@@ -44,13 +45,15 @@ def _deals(today: dt.date) -> str:
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory: pytest.TempPathFactory, run_cli: Any) -> Path:
+def company(tmp_path_factory: pytest.TempPathFactory, run_cli: Any,
+            backend: BackendChoice) -> Path:
     root = tmp_path_factory.mktemp("plans")
     data = root / "data"
     data.mkdir()
     (data / "reps.csv").write_text(REPS, encoding="utf-8")
     (data / "deals.csv").write_text(_deals(dt.date.today()), encoding="utf-8")
     ws = root / "ws"
+    save_workspace_settings(Settings(workspace=ws), **backend.settings())
     assert run_cli(ws, "import", data).returncode == 0
     for rep, value in REP_PLANS.items():
         assert run_cli(ws, "target", "set", "deals_won", value, "--rep", rep).returncode == 0

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from saleskpi.domain.backends import BACKENDS, Backend, check_backend_url
 from saleskpi.domain.files import private_dir, write_private
 
 WORKSPACE_SETTINGS_FILE = "settings.yaml"
@@ -68,7 +69,8 @@ class Settings(BaseModel):
     ``model_validate`` and ``model_copy`` take the values as given.
     """
 
-    model_config = ConfigDict(extra="ignore", validate_default=True)
+    # Inputs are never repeated in errors: backend_url holds a password.
+    model_config = ConfigDict(extra="ignore", validate_default=True, hide_input_in_errors=True)
 
     workspace: Path = Field(default=Path(DEFAULT_WORKSPACE), description="folder with the data")
     timezone: str = Field(default="UTC", description="company time zone for periods")
@@ -134,6 +136,38 @@ class Settings(BaseModel):
         "again; doubled each time")
     delivery_timeout_seconds: float = Field(default=30, gt=0, le=300,
                                             description="how long one send may take")
+    backend: Backend = Field(
+        default="duckdb",
+        description="where the facts live and KPIs are computed: duckdb (a file in the "
+        "workspace), postgres (a PostgreSQL database) or clickhouse (not yet supported)",
+    )
+    backend_url: SecretStr | None = Field(
+        default=None,
+        description="the analytics database of the postgres backend, e.g. "
+        "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales; a secret: set it in "
+        "SALESKPI_BACKEND_URL or .env rather than in settings.yaml",
+    )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            name = value.strip().lower()
+            if name not in BACKENDS:
+                raise ValueError(f"unknown backend {value!r}; use one of {', '.join(BACKENDS)}")
+            return name
+        return value
+
+    @field_validator("backend_url", mode="before")
+    @classmethod
+    def _url_shape(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str):
+            if not text.strip():
+                return None
+            check_backend_url(text.strip())  # the message never repeats the URL
+            return text.strip()
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -9,10 +9,22 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 
+class SqlDialect(Protocol):
+    @property
+    def name(self) -> str:
+        """The dialect as Ibis and sqlglot name it: "duckdb", "postgres"."""
+
+
 class Database(Protocol):
     @property
+    def dialect(self) -> SqlDialect:
+        """The SQL the store runs: the engine compiles its queries for it."""
+
+    @property
     def con(self) -> Any:
-        """The DB-API connection that runs compiled SQL."""
+        """The connection that runs compiled SQL: ``execute(sql, values)`` returns a
+        result with ``description`` and ``fetchall``; it takes ``?`` and ``$name``
+        placeholders in hand-written SQL and the dialect's own in compiled SQL."""
 
     @property
     def ibis(self) -> Any:

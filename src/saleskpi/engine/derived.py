@@ -225,8 +225,10 @@ def _win_probability(ctx: ViewContext, deals: ir.Table) -> ir.Table:
     all_deals = ctx.tables("deals")
     closed = all_deals.filter(all_deals.status.isin(["won", "lost"]))
     history = ctx.tables("stage_changes")
-    outcome = closed.select(_cid="id", _csrc="datasource", _cwon=closed.status == "won",
-                            _cpipe="pipeline")
+    # Won as 1 and 0, not a boolean: PostgreSQL has no max() of booleans nor a cast of
+    # one to a float.
+    won = ibis.cases((closed.status == "won", 1), else_=0)
+    outcome = closed.select(_cid="id", _csrc="datasource", _cwon=won, _cpipe="pipeline")
     entered = history.inner_join(
         outcome, [history.deal_id == outcome._cid, history.datasource == outcome._csrc]
     )
@@ -237,7 +239,7 @@ def _win_probability(ctx: ViewContext, deals: ir.Table) -> ir.Table:
         _p_stage=per_deal_stage._won.cast("float64").mean()
     )
     overall = closed.group_by(_opipe=closed.pipeline).aggregate(
-        _p_pipe=(closed.status == "won").cast("float64").mean()
+        _p_pipe=won.cast("float64").mean()
     )
     deals = deals.left_join(learned, [deals.pipeline == learned._pipe,
                                       deals.stage == learned._stage]).drop("_pipe", "_stage")

@@ -48,7 +48,6 @@ from saleskpi.engine.shape import FUNNEL_ORDER_TABLE, FunnelShape
 
 Where = tuple[tuple[str, tuple[str, ...]], ...]
 _CACHE = SqlCache()
-DIALECT = "duckdb"
 
 
 def _check_dimension(dim: str) -> None:
@@ -105,8 +104,9 @@ def _timestamp(moment: dt.datetime) -> str:
 
 
 def compiled(store: Database, shape: FunnelShape, *, currency: str,
-             stored: Path | None = None, dialect: str = DIALECT) -> Compiled:
-    """The SQL of a funnel shape: from memory, else the workspace's files, else compiled.
+             stored: Path | None = None, dialect: str | None = None) -> Compiled:
+    """The SQL of a funnel shape for ``dialect`` (the store's if none): from memory, else
+    the workspace's files, else compiled.
 
     ``currency``: the reporting currency open amounts are in. ``stored``: the
     workspace's folder of compiled SQL (none: memory only). The funnel converts
@@ -117,7 +117,7 @@ def compiled(store: Database, shape: FunnelShape, *, currency: str,
     files = None if stored is None else StoredSql(
         CompiledSqlFiles(stored),
         lambda: json.dumps([list(row) for row in store.fetch(SCHEMA_SQL)]))
-    return _CACHE.get(ctx, shape, dialect, files)
+    return _CACHE.get(ctx, shape, dialect or store.dialect.name, files)
 
 
 def _run(store: Database, query: Compiled, values: dict[str, Any]) -> list[dict[str, Any]]:

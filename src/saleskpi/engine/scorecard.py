@@ -51,8 +51,8 @@ FROM_DATA = "_from_data"  # False on the rows only the grid completion added
 _CACHE = SqlCache()
 # The tables and columns of the store, as compiled SQL depends on them.
 SCHEMA_SQL = ("SELECT table_name, column_name, data_type FROM information_schema.columns "
-              "WHERE table_catalog = current_database() AND table_schema = 'main' "
-              "ORDER BY ALL")
+              "WHERE table_catalog = current_database() AND table_schema = current_schema() "
+              "ORDER BY 1, 2, 3")
 Record = dict[str, Any]
 
 
@@ -159,9 +159,10 @@ class Engine:
     def unit_label(self, spec: KpiSpec) -> str:
         return self.currency if spec.unit == "money" else spec.unit
 
-    def compiled(self, shape: Shape, dialect: str = "duckdb") -> Compiled:
-        """The SQL of ``shape``: from memory, else from the workspace's files, else compiled."""
-        return self.cache.get(self.ctx, shape, dialect, self.stored)
+    def compiled(self, shape: Shape, dialect: str | None = None) -> Compiled:
+        """The SQL of ``shape`` for ``dialect`` (the store's if none): from memory, else
+        from the workspace's files, else compiled."""
+        return self.cache.get(self.ctx, shape, dialect or self.store.dialect.name, self.stored)
 
     def _schema(self) -> str:
         return json.dumps([list(row) for row in self.store.fetch(SCHEMA_SQL)])

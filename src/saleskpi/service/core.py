@@ -36,7 +36,8 @@ from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
 from saleskpi.service.scoping import plan_cut
-from saleskpi.store.analytics import AnalyticsStore, StoreBusy
+from saleskpi.store.backend import data_version, open_store
+from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.people import PeopleReport, link, people, unlink
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ class SalesKpiService:
         the file open between computations (that would save 50 ms an open), so that
         the CLI can read, and import into, the same workspace while the server runs.
         While another process holds the file, answers kept for the same question come
-        from the cache, however old (issue 16, item 7).
+        from the cache, however old (issue 16, item 7). On PostgreSQL
+        (``store/backend.py``) readers never wait for a writer.
         """
         self.settings = settings
         self.shared_writer = shared_writer
@@ -117,14 +119,9 @@ class SalesKpiService:
         self.results.clear()
 
     def data_version(self) -> tuple[int, ...]:
-        """Changes whenever the stored data does: the files' modification times.
-
-        Opening the store writes nothing (schema changes happen once, when a store
-        is created or upgraded), so only imports, syncs and link edits change it.
-        """
-        path = self.settings.analytics_path
-        wal = path.with_name(path.name + ".wal")
-        return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (path, wal))
+        """Changes whenever the stored data does (on DuckDB the files' modification
+        times, on PostgreSQL a counter each write raises: ``store/backend.py``)."""
+        return data_version(self.settings)
 
     # -- the workspace's own KPIs -------------------------------------------------------
     def user_kpis(self) -> list[dict[str, Any]]:
@@ -149,8 +146,8 @@ class SalesKpiService:
     def engine(self, *, read_only: bool = True,
                catalog: Catalog | None = None) -> Iterator[Engine]:
         """An engine on the store; ``catalog`` instead of the workspace's (a preview)."""
-        with AnalyticsStore(self.settings.analytics_path, read_only=read_only,
-                            join_writer=self.shared_writer) as store, \
+        with open_store(self.settings, read_only=read_only,
+                        join_writer=self.shared_writer) as store, \
                 store.time_limit(self.settings.query_timeout_seconds if read_only else 0):
             yield Engine(store, catalog or self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency,
@@ -398,18 +395,18 @@ class SalesKpiService:
 
     def link_reps(self, refs: Sequence[str]) -> None:
         """Treat reps (``SOURCE:ID``) from different sources as one person."""
-        with AnalyticsStore(self.settings.analytics_path) as store:
+        with open_store(self.settings) as store:
             link(store, list(refs))
 
     def unlink_reps(self, refs: Sequence[str]) -> None:
-        with AnalyticsStore(self.settings.analytics_path) as store:
+        with open_store(self.settings) as store:
             unlink(store, list(refs))
 
     @contextmanager
-    def reading(self) -> Iterator[AnalyticsStore]:
+    def reading(self) -> Iterator[FactStore]:
         """The analytics store, read-only (read-write beside a writer of the server's)."""
-        with AnalyticsStore(self.settings.analytics_path, read_only=True,
-                            join_writer=self.shared_writer) as store, \
+        with open_store(self.settings, read_only=True,
+                        join_writer=self.shared_writer) as store, \
                 store.time_limit(self.settings.query_timeout_seconds):
             yield store
 
@@ -426,18 +423,18 @@ class SalesKpiService:
 
     def teams(self) -> set[str]:
         """Every team of the data's reps: kept while the data is unchanged."""
-        return self._per_version("teams", AnalyticsStore.teams)
+        return self._per_version("teams", FactStore.teams)
 
     def rep_teams(self) -> dict[str, str | None]:
         """Source rep id -> team, as targets name reps: kept while the data is unchanged."""
-        return self._per_version("rep_teams", AnalyticsStore.rep_teams)
+        return self._per_version("rep_teams", FactStore.rep_teams)
 
     def known_sources(self) -> set[str]:
-        return self._per_version("sources", AnalyticsStore.sources)
+        return self._per_version("sources", FactStore.sources)
 
     def custom_fields(self) -> set[str]:
         """Custom fields any record or rep has (what a custom slice may name)."""
-        return self._per_version("custom_fields", AnalyticsStore.custom_fields)
+        return self._per_version("custom_fields", FactStore.custom_fields)
 
     def currencies_without_rates(self) -> dict[str, tuple[int, str]]:
         """Currency -> (records, first day) of amounts with no rate to the reporting one."""
@@ -451,7 +448,7 @@ class SalesKpiService:
                 lambda store: {currency: store.currencies_without_rates(currency)})
         return found[currency]
 
-    def _per_version(self, name: str, load: Callable[[AnalyticsStore], T]) -> T:
+    def _per_version(self, name: str, load: Callable[[FactStore], T]) -> T:
         """``load(store)``, read once per data version and kept under ``name``.
 
         While an import holds the store, the value read before is answered. Read it,
@@ -483,7 +480,7 @@ class SalesKpiService:
         Plan pages name the rep of every target; opening the store for that cost a
         page tens of milliseconds.
         """
-        return self._per_version("rep_names", AnalyticsStore.rep_names)
+        return self._per_version("rep_names", FactStore.rep_names)
 
     # -- imports ------------------------------------------------------------------------
     def mapping_names(self) -> list[str]:
@@ -528,7 +525,7 @@ class SalesKpiService:
         """Let users filter by a rep's name as well as by id."""
         if "rep" not in query.where_dims():
             return query
-        by_name = self._per_version("people_by_rep_name", AnalyticsStore.people_by_rep_name)
+        by_name = self._per_version("people_by_rep_name", FactStore.people_by_rep_name)
         where = tuple(
             (dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep" else (dim, values)
             for dim, values in query.where
@@ -536,7 +533,7 @@ class SalesKpiService:
         return replace(query, where=where)
 
 
-def _rep_entries(store: AnalyticsStore) -> list[RepEntry]:
+def _rep_entries(store: FactStore) -> list[RepEntry]:
     entries = [RepEntry(p, n or p, t) for p, n, t in store.rep_people()]
     entries.sort(key=lambda r: (r.name.casefold(), r.rep))
     return entries

@@ -13,7 +13,7 @@ from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.bonus import write_example_plans
 from saleskpi.service.demo_users import DemoLogin, ensure_demo_users
 from saleskpi.sources.ingest.run import import_frames
-from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.backend import open_store
 
 DEMO_SOURCE = "demo"
 DEMO_TIMEZONE = "Europe/Kyiv"
@@ -62,7 +62,7 @@ def build_demo(settings: Settings, *, size: float, seed: int, end: dt.date | Non
         progress=notify,
     )
     notify(_("Importing…"))
-    with AnalyticsStore(settings.analytics_path) as store:
+    with open_store(settings) as store:
         with store.transaction():
             # The demo is regenerated as of today: replace, never mix, old demo rows.
             store.forget_source(DEMO_SOURCE)

@@ -2,7 +2,8 @@
 
 For the catalogue's "explain": the simplest question about one KPI (all time, no
 slices, no filters), one statement per group of measures the engine computes
-together (same view, time column and snapshot kind), as DuckDB runs it.
+together (same view, time column and snapshot kind), as the workspace's store runs
+it (DuckDB's SQL, or PostgreSQL's).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from saleskpi.catalog.spec import Measure
 from saleskpi.domain.errors import Busy
 from saleskpi.engine.compile import Shape, measure_column
 from saleskpi.service.core import SalesKpiService
-
-DIALECT = "duckdb"
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ def kpi_sql(service: SalesKpiService, key: str) -> list[MeasureSql] | None:
                 shape = Shape(view=view, time=time, until=until, window_days=window_days,
                               at=at, measures=tuple(members), dims=(), filter_arity=(),
                               period="all", has_start=False, has_end=False, zone=engine.zone)
-                compiled = engine.compiled(shape, DIALECT)
+                compiled = engine.compiled(shape)
                 columns = {measure_column(i): m for i, m in enumerate(members)}
                 found.append(MeasureSql(view, time, columns, compiled.sql))
     except Busy:

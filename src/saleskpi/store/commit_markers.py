@@ -10,32 +10,33 @@ without importing SQLAlchemy.
 
 from __future__ import annotations
 
-import duckdb
+from typing import Any
 
 MARKER_TABLE = "saleskpi_writes"
 MARKER_DDL = (f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} "
               "(id VARCHAR PRIMARY KEY, committed_at TIMESTAMP NOT NULL)")
 
 
-def markers_exist(con: duckdb.DuckDBPyConnection) -> bool:
+def markers_exist(con: Any) -> bool:
     """Whether the marker table exists (it is made by the first journaled write)."""
     return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = ? "
-                            "AND table_schema = 'main' AND table_catalog = current_database()",
+                            "AND table_schema = current_schema() "
+                            "AND table_catalog = current_database()",
                             [MARKER_TABLE]).fetchall())
 
 
-def ensure_markers(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_markers(con: Any) -> None:
     # Looked up first: even a no-op CREATE rewrites the file.
     if not markers_exist(con):
         con.execute(MARKER_DDL)
 
 
-def has_markers(con: duckdb.DuckDBPyConnection) -> bool:
+def has_markers(con: Any) -> bool:
     """Whether a write committed in DuckDB may not be settled in SQLite yet."""
     return bool(con.execute(f"SELECT 1 FROM {MARKER_TABLE} LIMIT 1").fetchall())
 
 
-def marker_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+def marker_ids(con: Any) -> set[str]:
     if not markers_exist(con):
         return set()
     return {str(i) for (i,) in con.execute(f"SELECT id FROM {MARKER_TABLE}").fetchall()}

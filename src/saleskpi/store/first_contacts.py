@@ -21,9 +21,12 @@ natural key with no filter; the kinds share all the code below.
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from saleskpi.domain.schema import CONTACT_TYPES, FIRST_CONTACT_TABLES
+
+if TYPE_CHECKING:
+    from saleskpi.store.dialects import Dialect
 
 # What a relation handed to refresh_first_contacts must hold (the activities columns
 # that decide a first contact).
@@ -33,6 +36,13 @@ FIRST_CONTACTS_DDL = [
     f"""CREATE TABLE IF NOT EXISTS {table} (
            datasource VARCHAR NOT NULL, {key} VARCHAR NOT NULL,
            first_contact_at TIMESTAMP NOT NULL)"""
+    for key, table in FIRST_CONTACT_TABLES.items()
+]
+# On PostgreSQL each lead's or deal's row is kept by key: refreshes upsert it.
+POSTGRES_FIRST_CONTACTS_DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {table} (
+           datasource VARCHAR NOT NULL, {key} VARCHAR NOT NULL,
+           first_contact_at TIMESTAMP NOT NULL, PRIMARY KEY (datasource, {key}))"""
     for key, table in FIRST_CONTACT_TABLES.items()
 ]
 
@@ -48,25 +58,26 @@ def _is_contact(key: str, of: str = "") -> str:
 
 
 def _firsts(relation: str, key: str, name: str = "first_contact_at") -> str:
-    return (f'SELECT datasource, "{key}", min(occurred_at) AS {name} FROM {relation} '
+    # The alias: PostgreSQL before 16 wants one on a subquery.
+    return (f'SELECT datasource, "{key}", min(occurred_at) AS {name} FROM {relation} AS rel '
             f'WHERE {_is_contact(key)} GROUP BY datasource, "{key}"')
 
 
-def rebuild_first_contacts(con: duckdb.DuckDBPyConnection) -> None:
+def rebuild_first_contacts(con: Any) -> None:
     """Recompute both tables from every activity (a store made before they existed)."""
     for key, table in FIRST_CONTACT_TABLES.items():
         con.execute(f"DELETE FROM {table}")
         con.execute(f"INSERT INTO {table} {_firsts('activities', key)}")
 
 
-def forget_first_contacts(con: duckdb.DuckDBPyConnection, source: str) -> None:
+def forget_first_contacts(con: Any, source: str) -> None:
     """After every activity of ``source`` was deleted: its first contacts go too."""
     for table in FIRST_CONTACT_TABLES.values():
         con.execute(f"DELETE FROM {table} WHERE datasource = ?", [source])
 
 
-def refresh_first_contacts(con: duckdb.DuckDBPyConnection, *, removed: str | None = None,
-                           added: str | None = None) -> None:
+def refresh_first_contacts(con: Any, *, removed: str | None = None,
+                           added: str | None = None, dialect: Dialect | None = None) -> None:
     """Bring both tables up to date after activities were replaced, deleted or added.
 
     Call it in the transaction of the write, after the write. ``removed`` and
@@ -81,22 +92,25 @@ def refresh_first_contacts(con: duckdb.DuckDBPyConnection, *, removed: str | Non
     first contact can only move earlier by an added row, and can only be lost by
     removing the row that was it. Just in that last case (and no added row is as
     early) are the lead's or deal's remaining activities read again.
+
+    ``dialect``: the store's (DuckDB's if none).
     """
+    from saleskpi.store.dialects import DUCKDB
+
     nothing = f"(SELECT {', '.join(ACTIVITY_COLUMNS)} FROM activities WHERE false)"
     for key, table in FIRST_CONTACT_TABLES.items():
-        _refresh(con, key, table, removed or nothing, added or nothing)
+        _refresh(con, key, table, removed or nothing, added or nothing, dialect or DUCKDB)
 
 
-def _refresh(con: duckdb.DuckDBPyConnection, key: str, table: str, removed: str,
-             added: str) -> None:
+def _refresh(con: Any, key: str, table: str, removed: str, added: str,
+             dialect: Dialect) -> None:
     # Per touched key: the earliest contact that left, the earliest that came, and
     # what the table holds. The first contact is read again from activities only
     # where the stored one itself left and nothing added is as early: the next one
     # is among the lead's or deal's other activities. (A key the table does not know
     # but that lost a contact cannot happen while the table is right; it is read
     # again too, to be safe.)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE first_contact_changes AS
+    changes = f"""
         WITH gone AS ({_firsts(removed, key, "gone_at")}),
              came AS ({_firsts(added, key, "came_at")}),
              touched AS (
@@ -109,8 +123,10 @@ def _refresh(con: duckdb.DuckDBPyConnection, key: str, table: str, removed: str,
                          AND (was_at IS NULL
                               OR (gone_at <= was_at AND (came_at IS NULL OR came_at > was_at)))
                          AS reread
-              FROM touched)
-    """)
+              FROM touched) AS changes
+    """
+    for statement in dialect.temp_table_as("first_contact_changes", changes):
+        con.execute(statement)
     rows = con.execute("SELECT count(*) FROM first_contact_changes WHERE reread").fetchall()
     if rows and rows[0][0]:
         # The one case that reads activities: every row's key is compared (seconds
@@ -125,14 +141,27 @@ def _refresh(con: duckdb.DuckDBPyConnection, key: str, table: str, removed: str,
                   GROUP BY a.datasource, a."{key}") r
             WHERE c.datasource = r.datasource AND c."{key}" = r."{key}"
         """)
-    con.execute(f"""
-        DELETE FROM {table} f USING first_contact_changes c
-        WHERE f.datasource = c.datasource AND f."{key}" = c."{key}"
-          AND c.first_contact_at IS DISTINCT FROM c.was_at""")
-    con.execute(f"""
-        INSERT INTO {table}
-        SELECT datasource, "{key}", first_contact_at FROM first_contact_changes
-        WHERE first_contact_at IS NOT NULL AND first_contact_at IS DISTINCT FROM was_at""")
+    if dialect.name == "postgres":
+        # Upserted by key: only the leads and deals left with no contact are deleted.
+        con.execute(f"""
+            DELETE FROM {table} f USING first_contact_changes c
+            WHERE f.datasource = c.datasource AND f."{key}" = c."{key}"
+              AND c.first_contact_at IS NULL AND c.was_at IS NOT NULL""")
+        con.execute(f"""
+            INSERT INTO {table}
+            SELECT datasource, "{key}", first_contact_at FROM first_contact_changes
+            WHERE first_contact_at IS NOT NULL AND first_contact_at IS DISTINCT FROM was_at
+            ON CONFLICT (datasource, "{key}")
+            DO UPDATE SET first_contact_at = EXCLUDED.first_contact_at""")
+    else:
+        con.execute(f"""
+            DELETE FROM {table} f USING first_contact_changes c
+            WHERE f.datasource = c.datasource AND f."{key}" = c."{key}"
+              AND c.first_contact_at IS DISTINCT FROM c.was_at""")
+        con.execute(f"""
+            INSERT INTO {table}
+            SELECT datasource, "{key}", first_contact_at FROM first_contact_changes
+            WHERE first_contact_at IS NOT NULL AND first_contact_at IS DISTINCT FROM was_at""")
     # Not in a finally: after a failed statement the transaction takes only ROLLBACK
     # (which drops the table too), and a DROP would hide the first error.
     con.execute("DROP TABLE first_contact_changes")

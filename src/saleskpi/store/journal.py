@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -64,6 +65,12 @@ STATE_FILE = "state.sqlite"  # as Settings.state_url, beside analytics.duckdb
 # Journal entries whose writer runs in this process (recovery leaves them alone).
 _live: set[str] = set()
 _live_lock = threading.Lock()
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """DuckDB's errors, and PostgreSQL's once a PostgreSQL store is in use."""
+    psycopg = sys.modules.get("psycopg")
+    return (duckdb.Error,) if psycopg is None else (duckdb.Error, psycopg.Error)
 
 
 def state_path_beside(analytics_path: Path) -> Path:
@@ -157,7 +164,7 @@ def _roll_back(engine: Engine, entry: str, changes: StateChanges) -> None:
 
 
 @contextlib.contextmanager
-def journaled(con: duckdb.DuckDBPyConnection, analytics_path: Path, kind: str,
+def journaled(con: Any, analytics_path: Path, kind: str,
               source: str, changes: StateChanges) -> Iterator[StateChanges]:
     """Run the body's DuckDB writes and ``changes`` in SQLite as one write.
 
@@ -194,14 +201,14 @@ def journaled(con: duckdb.DuckDBPyConnection, analytics_path: Path, kind: str,
                 fault_point("after_duckdb_commit")
         except BaseException:
             if not committed:
-                with contextlib.suppress(duckdb.Error):
+                with contextlib.suppress(*database_errors()):
                     con.execute("ROLLBACK")
                 with contextlib.suppress(Exception):  # else the next open settles it
                     _roll_back(engine, entry, changes)
             raise
         fault_point("after_state_commit")
         # The write is complete; a marker left by a failure here is cleared on a later open.
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(*database_errors()):
             con.execute(f"DELETE FROM {MARKER_TABLE} WHERE id = ?", [entry])
         fault_point("after_marker_cleared")
     finally:
@@ -209,7 +216,7 @@ def journaled(con: duckdb.DuckDBPyConnection, analytics_path: Path, kind: str,
             _live.discard(entry)
 
 
-def recover(con: duckdb.DuckDBPyConnection, analytics_path: Path, *,
+def recover(con: Any, analytics_path: Path, *,
             writable: bool) -> dict[str, int]:
     """Settle every pending journal entry no live writer owns; counts by outcome.
 
@@ -236,7 +243,7 @@ def recover(con: duckdb.DuckDBPyConnection, analytics_path: Path, *,
                     _interrupted(session, changes)
                     settled[ROLLED_BACK] += 1
         if writable and markers:
-            with contextlib.suppress(duckdb.Error):  # left for a later open, harmless
+            with contextlib.suppress(*database_errors()):  # left for a later open, harmless
                 con.execute(f"DELETE FROM {MARKER_TABLE} WHERE id IN "
                             "(SELECT unnest(?::VARCHAR[]))", [sorted(markers)])
     if writable:

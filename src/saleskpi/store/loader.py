@@ -17,9 +17,9 @@ import pandas as pd
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportRejected, ImportReport, Progress
-from saleskpi.domain.schema import ENTITIES, LOAD_ORDER, SQL_TYPES, Entity
+from saleskpi.domain.schema import ENTITIES, LOAD_ORDER, Entity
 from saleskpi.domain.tables import TypedTable
-from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.facts import FactStore
 from saleskpi.store.first_contacts import ACTIVITY_COLUMNS, refresh_first_contacts
 from saleskpi.store.journal import StateChanges, journaled, log_entry
 
@@ -78,10 +78,11 @@ def _row_differs(entity: Entity, left: str, right: str) -> str:
 class Loader:
     """One import run against one store."""
 
-    def __init__(self, store: AnalyticsStore, source: str, report: ImportReport,
+    def __init__(self, store: FactStore, source: str, report: ImportReport,
                  progress: Progress | None = None) -> None:
         self.store = store
         self.con = store.con
+        self.dialect = store.dialect
         self.source = source
         self.report = report
         self.progress = progress or (lambda _msg: None)
@@ -169,20 +170,7 @@ class Loader:
             part["_file"] = table.name
             parts.append(part)
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        casts = ", ".join(
-            f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"' for c in entity.columns
-        )
-        self.con.register("_incoming", frame)
-        try:
-            self.con.execute(
-                f'CREATE OR REPLACE TEMP TABLE "stage_{entity.name}" AS '
-                f"SELECT {casts}, CAST($source AS VARCHAR) AS datasource, "
-                f'CAST(custom AS JSON) AS custom, CAST(_row AS BIGINT) AS _row, _file '
-                f"FROM _incoming",
-                {"source": self.source},
-            )
-        finally:
-            self.con.unregister("_incoming")
+        self.store.stage_frame(f"stage_{entity.name}", entity, frame, self.source)
         self.staged.append(entity.name)
         self._check_contract(entity)
         if len(tables) > 1:
@@ -230,7 +218,7 @@ class Loader:
                          first_value(_row) OVER w AS first_row,
                          row_number() OVER w AS n
                   FROM "stage_{entity.name}"
-                  WINDOW w AS (PARTITION BY {keys} ORDER BY _file, _row))
+                  WINDOW w AS (PARTITION BY {keys} ORDER BY _file, _row)) AS d
                 WHERE n > 1 ORDER BY _file, _row LIMIT 10"""
         ).fetchall()
         for file, row, first_file, first_row in rows:
@@ -271,10 +259,10 @@ class Loader:
                           "or import the reps first."),
                     )
                 continue
-            count_row = self.con.execute(
-                f'SELECT count(*), list(DISTINCT s."{column.name}")[:{EXAMPLES}] {dangling}',
-                params,
-            ).fetchone()
+            examples = self.dialect.first_values(f's."{column.name}"', EXAMPLES,
+                                                 distinct=True)
+            count_row = self.con.execute(f"SELECT count(*), {examples} {dangling}",
+                                         params).fetchone()
             if count_row and count_row[0]:
                 self.report.warn(
                     "unknown_reference",
@@ -311,8 +299,8 @@ class Loader:
         if "reps" in self.staged or "deals" in self.staged:
             deals = self._known_ids_of("deals", "rep_id")
             row = self.con.execute(
-                f"SELECT count(*), list(id ORDER BY id)[:{EXAMPLES}] "
-                f"FROM (SELECT DISTINCT id FROM ({self._known_ids('reps')})) r "
+                f"SELECT count(*), {self.dialect.first_values('id', EXAMPLES, order='id')} "
+                f"FROM (SELECT DISTINCT id FROM ({self._known_ids('reps')}) k) r "
                 f"WHERE id NOT IN ({deals})",
                 {"source": self.source},
             ).fetchone()
@@ -353,20 +341,22 @@ class Loader:
         # keep what the stored row was (the join is made anyway, this costs no scan).
         was = "".join(f', t."{c}" AS "was_{c}"' for c in ACTIVITY_COLUMNS) \
             if entity.name == "activities" else ""
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE "changed_{entity.name}" AS
-                SELECT s.*{was} FROM "stage_{entity.name}" s
+        changed = f"""SELECT s.*{was} FROM "stage_{entity.name}" s
                 LEFT JOIN "{entity.name}" t ON {_key_match(entity, 't', 's')}
                 WHERE t.datasource IS NULL OR {_row_differs(entity, 's', 't')}"""
-        )
-        if counts.updated:
+        for statement in self.dialect.temp_table_as(f"changed_{entity.name}", changed):
+            self.con.execute(statement)
+        if self.dialect.name == "postgres":
+            self._upsert(entity, cols)
+        else:
+            if counts.updated:
+                self.con.execute(
+                    f"""DELETE FROM "{entity.name}" t USING "changed_{entity.name}" s
+                        WHERE {_key_match(entity, 't', 's')}"""
+                )
             self.con.execute(
-                f"""DELETE FROM "{entity.name}" t USING "changed_{entity.name}" s
-                    WHERE {_key_match(entity, 't', 's')}"""
+                f'INSERT INTO "{entity.name}" ({cols}) SELECT {cols} FROM "changed_{entity.name}"'
             )
-        self.con.execute(
-            f'INSERT INTO "{entity.name}" ({cols}) SELECT {cols} FROM "changed_{entity.name}"'
-        )
         if entity.name == "activities":
             # In this transaction: a failed import leaves first contacts as they were.
             replaced = ", ".join(f'"was_{c}" AS "{c}"' for c in ACTIVITY_COLUMNS)
@@ -374,5 +364,19 @@ class Loader:
                 self.con,
                 removed=f'(SELECT {replaced} FROM "changed_activities" '
                         f'WHERE "was_datasource" IS NOT NULL)',
-                added='"changed_activities"')
+                added='"changed_activities"', dialect=self.dialect)
         self.con.execute(f'DROP TABLE "changed_{entity.name}"')
+
+    def _upsert(self, entity: Entity, cols: str) -> None:
+        """PostgreSQL: insert the changed rows, updating those whose key is stored.
+
+        Each table is unique on (datasource, key) (``store/postgres.py``), so one
+        statement both adds and replaces.
+        """
+        key = ", ".join(f'"{k}"' for k in ("datasource", *entity.key))
+        updates = ", ".join(f'"{c}" = EXCLUDED."{c}"'
+                            for c in (*entity.column_names, "custom") if c not in entity.key)
+        self.con.execute(
+            f'INSERT INTO "{entity.name}" ({cols}) SELECT {cols} FROM "changed_{entity.name}" '
+            f"ON CONFLICT ({key}) DO "
+            + (f"UPDATE SET {updates}" if updates else "NOTHING"))

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from saleskpi.domain.errors import SalesKpiError
 from saleskpi.domain.i18n import _
-from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.facts import FactStore
 
 
 @dataclass
@@ -40,7 +40,7 @@ class LinkError(SalesKpiError):
     default_code = "bad_link"
 
 
-def people(store: AnalyticsStore) -> PeopleReport:
+def people(store: FactStore) -> PeopleReport:
     rows = store.fetch(
         """SELECT p.person, p.person_name, r.datasource, r.id, r.name, r.email,
                   l.person_group IS NOT NULL AS linked
@@ -63,7 +63,7 @@ def people(store: AnalyticsStore) -> PeopleReport:
     return PeopleReport(list(by_key.values()), duplicates)
 
 
-def _parse(ref: str, store: AnalyticsStore) -> tuple[str, str]:
+def _parse(ref: str, store: FactStore) -> tuple[str, str]:
     source, sep, rep_id = ref.partition(":")
     if not sep or not source or not rep_id:
         raise LinkError(_("{ref!r}: write a rep as SOURCE:ID, e.g. amocrm:123", ref=ref))
@@ -73,7 +73,7 @@ def _parse(ref: str, store: AnalyticsStore) -> tuple[str, str]:
     return source, rep_id
 
 
-def link(store: AnalyticsStore, refs: list[str]) -> str:
+def link(store: FactStore, refs: list[str]) -> str:
     """Make the reps ``refs`` (SOURCE:ID) one person; returns the link group."""
     if len(refs) < 2:
         raise LinkError(_("give at least two reps to link"))
@@ -87,7 +87,7 @@ def link(store: AnalyticsStore, refs: list[str]) -> str:
     return group
 
 
-def unlink(store: AnalyticsStore, refs: list[str]) -> None:
+def unlink(store: FactStore, refs: list[str]) -> None:
     pairs = [_parse(ref, store) for ref in refs]
     with store.transaction() as con:
         for source, rep_id in pairs:

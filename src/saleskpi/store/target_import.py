@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from sqlalchemy.orm import Session
 
 from saleskpi.domain.i18n import _
@@ -56,7 +55,7 @@ def _custom(raw: Any) -> dict[str, object] | None:
 class TargetImport:
     """The targets of one import run."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, analytics_path: Path, source: str,
+    def __init__(self, con: Any, analytics_path: Path, source: str,
                  report: ImportReport) -> None:
         self.con = con
         self.workspace = analytics_path.parent

@@ -22,7 +22,7 @@ from saleskpi.engine.views import ViewContext, build_view
 _DEALS = """
 SELECT v.datasource, CAST(v.id AS VARCHAR), CAST(v.dim_rep AS VARCHAR),
        CAST(v.dim_team AS VARCHAR), v.pipeline, v.stage, v.status, v.created_at, v.closed_at,
-       v.expected_close_at, v.probability, CAST(v.amount_rc AS DOUBLE)
+       v.expected_close_at, v.probability, CAST(v.amount_rc AS DOUBLE PRECISION)
 FROM ({view}) v
 WHERE {filters}
 ORDER BY 1, 2
@@ -34,12 +34,12 @@ FROM stage_changes s
 JOIN ({view}) v
   ON v.datasource = s.datasource AND CAST(v.id AS VARCHAR) = CAST(s.deal_id AS VARCHAR)
 WHERE {filters} AND s.entered_at IS NOT NULL AND trim(coalesce(s.stage, '')) <> ''
-  AND NOT list_contains(CAST($terminal AS VARCHAR[]), lower(trim(s.stage)))
+  AND lower(trim(s.stage)) NOT IN (SELECT unnest(CAST($terminal AS VARCHAR[])))
 ORDER BY 1, 2, 4
 """
 
 _COMMITS = """
-SELECT v.made_at, v.period_start, v.period_end, CAST(v.amount_rc AS DOUBLE),
+SELECT v.made_at, v.period_start, v.period_end, CAST(v.amount_rc AS DOUBLE PRECISION),
        CASE WHEN v.rep_id IS NULL THEN NULL ELSE CAST(v.dim_rep AS VARCHAR) END,
        CAST(v.dim_team AS VARCHAR), v.category
 FROM ({view}) v
@@ -66,7 +66,7 @@ def _view_sql(db: Database, view: str, currency: str) -> str:
     ctx = ViewContext(tables=db.ibis.table, currency=currency,
                       several_sources=db.sources_of_reps() > 1)
     table = build_view(ctx, view, {"amount_rc"}, ["rep", "team"])
-    return str(ibis.to_sql(table, dialect="duckdb"))
+    return str(ibis.to_sql(table, dialect=db.dialect.name))
 
 
 def _probability(value: Any) -> float | None:

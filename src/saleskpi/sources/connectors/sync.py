@@ -14,7 +14,8 @@ from saleskpi.domain.settings import Settings
 from saleskpi.sources.connectors.base import REGISTRY, Batch, ClientOptions, Connector
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
-from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.backend import open_store
+from saleskpi.store.facts import FactStore
 from saleskpi.store.journal import StateChanges, journaled
 from saleskpi.store.loader import Loader, frames_to_tables
 from saleskpi.store.state.sync_seen import begin_full, full_running, seen
@@ -62,7 +63,7 @@ def connector_for(settings: Settings, crm: str,
     return REGISTRY[crm](credentials, options or ClientOptions())
 
 
-def with_dependents(store: AnalyticsStore, crm: str, ids: dict[str, list[str]],
+def with_dependents(store: FactStore, crm: str, ids: dict[str, list[str]],
                     follow: frozenset[str]) -> dict[str, list[str]]:
     """``ids`` plus the stored rows of the ``follow`` entities that belong to a deleted deal.
 
@@ -83,7 +84,7 @@ def with_dependents(store: AnalyticsStore, crm: str, ids: dict[str, list[str]],
     return out
 
 
-def store_batch(settings: Settings, crm: str, batch: Batch, store: AnalyticsStore,
+def store_batch(settings: Settings, crm: str, batch: Batch, store: FactStore,
                 follow: frozenset[str] = frozenset(), *,
                 full: bool = False) -> tuple[ImportReport, dict[str, int]]:
     """Store one batch as one journaled write; raise if its rows are invalid.
@@ -131,20 +132,20 @@ def listed_ids(batch: Batch) -> dict[str, list[str]]:
     return listed
 
 
-def _stored_ids(store: AnalyticsStore, crm: str, entity: str, column: str = "id") -> set[str]:
+def _stored_ids(store: FactStore, crm: str, entity: str, column: str = "id") -> set[str]:
     rows = store.fetch(f'SELECT DISTINCT CAST("{column}" AS VARCHAR) FROM "{entity}" '
                        f'WHERE datasource = ? AND "{column}" IS NOT NULL', [crm])
     return {str(row[0]) for row in rows}
 
 
-def last_moves(store: AnalyticsStore, crm: str) -> dict[str, dt.datetime]:
+def last_moves(store: FactStore, crm: str) -> dict[str, dt.datetime]:
     """Deal id -> when it last entered a stage, for deals of ``crm`` that ever moved."""
     rows = store.fetch('SELECT CAST(deal_id AS VARCHAR), max(entered_at) FROM stage_changes '
                        'WHERE datasource = ? GROUP BY deal_id HAVING count(*) > 1', [crm])
     return {str(deal): moved for deal, moved in rows if moved is not None}
 
 
-def unseen_ids(store: AnalyticsStore, crm: str,
+def unseen_ids(store: FactStore, crm: str,
                listed: dict[str, set[str]]) -> dict[str, list[str]]:
     """Rows of ``crm`` a complete full sync did not list, for the entities it listed.
 
@@ -206,7 +207,7 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
 
     notify = progress or (lambda _msg: None)
     # One store for the whole sync: opening DuckDB per batch would dominate small pages.
-    with AnalyticsStore(settings.analytics_path) as store:
+    with open_store(settings) as store:
         if hasattr(connector, "known_moves"):
             # A connector that reads stage history deal by deal skips the deals whose
             # stored history already ends with their last move.

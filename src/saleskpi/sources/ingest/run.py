@@ -18,7 +18,8 @@ from saleskpi.domain.tables import TypedTable
 from saleskpi.sources.ingest.files import read_path
 from saleskpi.sources.ingest.mapping import Mapping, apply_mapping
 from saleskpi.sources.ingest.validate import validate_table
-from saleskpi.store.analytics import AnalyticsStore
+from saleskpi.store.backend import open_store
+from saleskpi.store.facts import FactStore
 from saleskpi.store.loader import Loader, frames_to_tables
 
 GENERATED = "<generated>"  # the import log's origin of frames made in code
@@ -51,7 +52,7 @@ def import_path(
             counts = report.entities.setdefault(table.entity, EntityCounts())
             counts.rejected += len(table.frame)
         return _finish(settings, report, str(path))
-    with AnalyticsStore(settings.analytics_path) as store:
+    with open_store(settings) as store:
         loader = Loader(store, source, report, progress)
         loader.run(typed, dry_run=dry_run, log_origin=str(path))
     return report if loader.logged else _finish(settings, report, str(path))
@@ -62,7 +63,7 @@ def import_frames(
     frames: dict[str, pd.DataFrame],
     *,
     source: str,
-    store: AnalyticsStore | None = None,
+    store: FactStore | None = None,
     progress: Progress | None = None,
     log: bool = True,
 ) -> ImportReport:
@@ -74,7 +75,7 @@ def import_frames(
     tables = frames_to_tables(frames)
     origin = GENERATED if log else None
     with contextlib.nullcontext(store) if store is not None \
-            else AnalyticsStore(settings.analytics_path) as opened:
+            else open_store(settings) as opened:
         loader = Loader(opened, source, report, progress)
         loader.run(tables, dry_run=False, log_origin=origin)
     return _finish(settings, report, GENERATED) if log and not loader.logged else report

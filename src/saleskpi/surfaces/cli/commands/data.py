@@ -75,6 +75,7 @@ def settings_command(
     """
     from pydantic import ValidationError
 
+    from saleskpi.domain.backends import masked_url
     from saleskpi.domain.settings import Settings, save_workspace_settings, settings_problem
 
     values: dict[str, object] = {
@@ -94,6 +95,10 @@ def settings_command(
         out.print(f"{name}: {getattr(current, name) or '-'}", highlight=False)
     days = ", ".join(day.isoformat() for day in sorted(current.holidays))
     out.print(f"holidays: {days or '-'}", highlight=False)
+    # The backend's URL is a secret: shown with its password masked.
+    url = current.backend_url
+    where = f" {masked_url(url.get_secret_value())}" if url and current.backend != "duckdb" else ""
+    out.print(f"backend: {current.backend}{where}", highlight=False)
 
 
 @app.command("mappings")

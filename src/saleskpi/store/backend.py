@@ -1,0 +1,117 @@
+"""Opening the workspace's analytics store on the backend its settings name.
+
+``backend: duckdb`` (the default) is the file ``analytics.duckdb`` in the workspace;
+``backend: postgres`` is the database at ``backend_url``. Everything above the
+store opens it here, never by class, so that each command, page and sync runs on
+the same backend.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from saleskpi.domain.backends import masked_url, without_secret
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.i18n import _
+from saleskpi.domain.settings import Settings
+from saleskpi.store.analytics import AnalyticsStore, file_version
+from saleskpi.store.facts import FactStore
+
+
+class BackendNotReady(InvalidQuery):
+    """The workspace names a backend saleskpi cannot use as configured."""
+
+    default_code = "bad_backend"
+
+
+def backend_url(settings: Settings) -> str:
+    """The backend's URL (a secret: never print it; ``masked_url`` for messages)."""
+    if settings.backend_url is None:
+        raise BackendNotReady(_(
+            "the {backend} backend needs the database's URL: set SALESKPI_BACKEND_URL "
+            "(or backend_url in .env or the workspace's settings.yaml), e.g. "
+            "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales",
+            backend=settings.backend))
+    return settings.backend_url.get_secret_value()
+
+
+def _postgres() -> Any:
+    try:
+        from saleskpi.store import postgres
+    except ImportError:
+        raise BackendNotReady(_(
+            "the postgres backend needs the PostgreSQL driver: pip install "
+            "'saleskpi[postgres]'")) from None
+    return postgres
+
+
+def open_store(settings: Settings, *, read_only: bool = False, wait: float | None = None,
+               join_writer: bool = False) -> FactStore:
+    """The workspace's store, for reading (``read_only``) or as its one writer.
+
+    ``wait`` and ``join_writer``: as ``AnalyticsStore`` takes them (a PostgreSQL store
+    needs no ``join_writer``: its readers never wait for a writer).
+    """
+    if settings.backend == "duckdb":
+        return AnalyticsStore(settings.analytics_path, read_only=read_only, wait=wait,
+                              join_writer=join_writer)
+    if settings.backend == "postgres":
+        store: FactStore = _postgres().PostgresStore(
+            backend_url(settings), settings.analytics_path, read_only=read_only, wait=wait)
+        return store
+    raise BackendNotReady(_(
+        "the {backend} backend is not supported yet: use duckdb or postgres "
+        "(docs/backends.md says what each needs)", backend=settings.backend))
+
+
+def describe(settings: Settings) -> str:
+    """Where the facts are, for people: the file, or the database's masked URL."""
+    if settings.backend == "duckdb":
+        return str(settings.analytics_path)
+    if settings.backend_url is None:
+        return settings.backend
+    return masked_url(settings.backend_url.get_secret_value())
+
+
+class _VersionReader:
+    """One connection per PostgreSQL URL that reads the data version, shared by threads.
+
+    Pages ask for the version of the data several times each (their caches are
+    keyed by it): a connection per ask would cost more than the answer.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: dict[str, Any] = {}
+
+    def version(self, url: str) -> tuple[int, ...]:
+        postgres = _postgres()
+        with self._lock:
+            for attempt in (1, 2):
+                con = self._connections.get(url)
+                try:
+                    if con is None or con.closed:
+                        con = self._connections[url] = postgres.connect(url)
+                    rows = con.execute("SELECT value FROM saleskpi_meta WHERE key = "
+                                       "'data_version'").fetchall()
+                    return (int(rows[0][0]) if rows else 0,)
+                except postgres.psycopg.errors.UndefinedTable:
+                    return (0,)  # nothing stored yet
+                except postgres.psycopg.OperationalError as exc:
+                    self._connections.pop(url, None)
+                    if attempt == 2:
+                        raise postgres.StoreUnreachable(without_secret(str(exc), url)) from None
+        return (0,)
+
+
+_VERSIONS = _VersionReader()
+
+
+def data_version(settings: Settings) -> tuple[int, ...]:
+    """Changes whenever the workspace's facts do; cheap enough to ask on every page."""
+    if settings.backend == "duckdb":
+        return file_version(settings.analytics_path)
+    if settings.backend == "postgres":
+        return _VERSIONS.version(backend_url(settings))
+    return (0,)

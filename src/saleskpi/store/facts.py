@@ -1,0 +1,210 @@
+"""What every analytics store answers, whichever database holds the facts.
+
+``AnalyticsStore`` (DuckDB, a file in the workspace) and ``PostgresStore`` (a
+PostgreSQL database) are both a ``FactStore``: the service, the importer and the
+engine use one of them without knowing which. The lookups here are written once,
+in SQL both databases read (the PostgreSQL connection takes DuckDB's
+placeholders, ``store/pg_connection.py``); what differs comes from the store's
+``dialect``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from saleskpi.domain.errors import Busy
+from saleskpi.domain.schema import ENTITIES, Entity
+from saleskpi.store.dialects import Dialect
+from saleskpi.store.first_contacts import forget_first_contacts, refresh_first_contacts
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Tables whose ``custom`` JSON may hold a custom slice's field.
+CUSTOM_FIELD_TABLES = ("reps", "leads", "deals", "activities", "accounts")
+# Tables with money in a currency, and the day its rate is taken on (as the engine does).
+MONEY_TABLES = (("deals", "coalesce(t.closed_at, t.created_at)"),
+                ("revenue", "t.occurred_at"), ("spend", "t.date"))
+
+
+class StoreBusy(Busy):
+    """Another process holds the store for writing (one writer at a time)."""
+    default_code = "store_busy"
+
+
+class FactStore:
+    """The facts of one workspace: lookups, deletes and transactions on ``con``.
+
+    ``path``: the workspace's ``analytics.duckdb``. A DuckDB store is that file; any
+    store keeps its write journal (``store/journal.py``) in the SQLite file beside it.
+    """
+
+    con: Any
+    path: Path
+    dialect: Dialect
+
+    @property
+    def ibis(self) -> Any:
+        raise NotImplementedError
+
+    def fetch(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[Any]:
+        return list(self.con.execute(sql, params).fetchall())
+
+    def sources_of_reps(self) -> int:
+        rows = self.con.execute("SELECT count(DISTINCT datasource) FROM reps").fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def count(self, table: str) -> int:
+        # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and then
+        # refuses the next statement on the connection.
+        rows = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def stage_frame(self, table: str, entity: Entity, frame: pd.DataFrame, source: str) -> None:
+        """``frame`` (typed by the validator) as the temporary table ``table`` of an import:
+        the entity's columns, ``datasource`` = ``source``, ``custom`` JSON, ``_row``, ``_file``.
+        """
+        raise NotImplementedError
+
+    def data_version(self) -> tuple[int, ...]:
+        """Changes whenever the stored facts do (caches of answers are keyed by it)."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """All or nothing: a failed import leaves the store exactly as before."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- reps, as pickers, links and filters name them ---------------------------------
+    def rep_people(self) -> list[tuple[str, str | None, str | None]]:
+        """(person, person's name, team) of every rep, a person once per team."""
+        return [(str(p), None if n is None else str(n), None if t is None else str(t))
+                for p, n, t in self.fetch(
+                    "SELECT DISTINCT person, person_name, team FROM rep_people")]
+
+    def rep_names(self) -> dict[str, str]:
+        """Source rep id -> name (targets and plans name reps by their source id)."""
+        return {str(i): str(n) for i, n in self.fetch("SELECT id, name FROM reps")}
+
+    def people_by_rep_name(self) -> dict[str, str]:
+        """Rep name -> person, so that users may filter by a rep's name."""
+        return {str(name): str(person) for person, name in self.fetch(
+            "SELECT DISTINCT person, name FROM rep_people JOIN reps "
+            "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")}
+
+    def find_rep(self, text: str) -> tuple[str, str, str | None] | None:
+        """(id, name, team) of the rep whose id, else whose name, is ``text``."""
+        rows = self.fetch(
+            "SELECT id, name, team FROM reps WHERE id = $text OR name = $text "
+            "ORDER BY id = $text DESC, id LIMIT 1", {"text": text})
+        if not rows:
+            return None
+        rep_id, name, team = rows[0]
+        return str(rep_id), str(name), None if team is None else str(team)
+
+    def rep_teams(self) -> dict[str, str | None]:
+        """Source rep id -> team (targets name reps by their source id)."""
+        return {str(i): None if t is None else str(t)
+                for i, t in self.fetch("SELECT id, team FROM reps")}
+
+    def teams(self) -> set[str]:
+        return {str(t) for (t,) in self.fetch(
+            "SELECT DISTINCT team FROM reps WHERE team IS NOT NULL")}
+
+    def sources(self) -> set[str]:
+        """Lead and account sources, and spend channels: what ``--where source=`` names."""
+        return {str(s) for (s,) in self.fetch(
+            "SELECT source FROM leads WHERE source IS NOT NULL UNION "
+            "SELECT source FROM accounts WHERE source IS NOT NULL UNION "
+            "SELECT channel FROM spend WHERE channel IS NOT NULL")}
+
+    def custom_fields(self) -> set[str]:
+        """Names of the custom fields any record or rep has (custom slices may use them)."""
+        if self.dialect.name == "postgres":
+            keys = ("jsonb_object_keys(custom)", "jsonb_typeof(custom) = 'object'")
+        else:
+            keys = ("unnest(json_keys(custom))", "custom IS NOT NULL")
+        parts = " UNION ".join(
+            f"SELECT DISTINCT {keys[0]} AS k FROM \"{name}\" WHERE {keys[1]}"
+            for name in CUSTOM_FIELD_TABLES)
+        return {str(k) for (k,) in self.fetch(parts)}
+
+    def currencies_without_rates(self, currency: str) -> dict[str, tuple[int, str]]:
+        """Currency -> (records, their first day) of deals, revenue and spend in another
+        currency than ``currency`` with no ``fx_rates`` row on or before their day.
+
+        Their amounts would be missing from every money KPI: the caller refuses to
+        answer rather than print a total that silently leaves them out.
+        """
+        found: dict[str, tuple[int, str]] = {}
+        for table, day in MONEY_TABLES:
+            rows = self.fetch(
+                f"SELECT upper(t.currency), count(*), min(CAST({day} AS DATE)) "
+                f"FROM \"{table}\" t WHERE t.currency IS NOT NULL AND trim(t.currency) <> '' "
+                "AND upper(t.currency) <> $rc AND NOT EXISTS (SELECT 1 FROM fx_rates r "
+                f"WHERE upper(r.currency) = upper(t.currency) AND r.date <= CAST({day} AS DATE)) "
+                "GROUP BY 1", {"rc": currency.upper()})
+            for code, count, first in rows:
+                before = found.get(str(code), (0, ""))
+                first_day = "" if first is None else str(first)
+                earliest = min(x for x in (before[1], first_day) if x) if (before[1] or first_day) \
+                    else ""
+                found[str(code)] = (before[0] + int(count), earliest)
+        return found
+
+    def delete_ids(self, source: str, ids: dict[str, list[str]], *,
+                   in_transaction: bool = False) -> dict[str, int]:
+        """Delete rows of ``source`` by entity and id, in one transaction; rows deleted.
+
+        ``in_transaction``: in the caller's transaction (a sync batch's journaled write).
+        A deleted activity may have been its lead's or deal's first contact, so those
+        are refreshed. (Deleted leads and deals keep their activities, and so their
+        first contacts, as the query over activities would: nothing to refresh.)
+        """
+        deleted: dict[str, int] = {}
+        with contextlib.nullcontext(self.con) if in_transaction else self.transaction() as con:
+            for entity, chosen_ids in ids.items():
+                key = ENTITIES[entity].key[0]
+                chosen = f'datasource = ? AND "{key}" {self.dialect.any_of()}'
+                if entity == "activities":
+                    for statement in self.dialect.temp_table_as(
+                            "removed_activities", f"SELECT * FROM activities WHERE {chosen}"):
+                        con.execute(statement, [source, list(chosen_ids)]
+                                    if "?" in statement else None)
+                rows = con.execute(f'DELETE FROM "{entity}" WHERE {chosen}',
+                                   [source, list(chosen_ids)]).fetchall()
+                deleted[entity] = int(rows[0][0]) if rows else 0
+                if entity == "activities":
+                    refresh_first_contacts(con, removed="removed_activities",
+                                           dialect=self.dialect)
+                    con.execute("DROP TABLE removed_activities")
+        return deleted
+
+    def forget_source(self, source: str) -> None:
+        """Delete every fact of ``source`` (inside the caller's transaction)."""
+        for name in ENTITIES:
+            self.con.execute(f'DELETE FROM "{name}" WHERE datasource = ?', [source])
+        forget_first_contacts(self.con, source)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
