@@ -144,7 +144,7 @@ def serve_command(
                      "(Secure): use it behind TLS."),
     ] = False,
 ) -> None:
-    """Run the HTTP server: webhooks for CRMs, and scheduled syncs.
+    """Run the HTTP server: webhooks for CRMs, scheduled syncs and alerts.
 
     Example: saleskpi serve --port 8000 --sync-every 10 --secure-cookies
     """
@@ -167,8 +167,8 @@ def run_server(settings: Settings, sock: socket.socket, *, host: str, port: int,
     out.print(_("saleskpi is listening on http://{host}:{port}", host=host, port=port),
               highlight=False)
     try:
-        serve(create_app(settings, secure_cookies=secure_cookies, refresh=True), host=host,
-              port=port, sock=sock)
+        serve(create_app(settings, secure_cookies=secure_cookies, refresh=True, alerts=True),
+              host=host, port=port, sock=sock)
     finally:
         scheduler.stop()
         sock.close()

@@ -1,0 +1,312 @@
+"""Evaluating the alert rules: states, the audit log, and one notice per recipient.
+
+``evaluate_alerts`` runs each rule's check at ``now``, moves every (rule, subject)
+through pending → firing → resolved (``saleskpi.domain.alert_states``), logs each
+change, and hands one notice per recipient (``saleskpi.domain.notices``) to ``send``.
+An event is told once: a notice is marked sent only after ``send`` returned, so a
+failed send is tried again at the next evaluation; silenced alerts wait unsent.
+
+It runs on the rules' schedule (``saleskpi serve``), after every import and sync,
+and on demand (``saleskpi alerts evaluate``). An error in alerting never fails an
+import: ``after_data_change`` logs it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from saleskpi.domain.alert_states import (
+    NO_DATA,
+    AlertState,
+    Change,
+    Finding,
+    Notify,
+    advance,
+    after_notice,
+    event_key,
+    notice_due,
+)
+from saleskpi.domain.alerts import AlertRule
+from saleskpi.domain.errors import SalesKpiError
+from saleskpi.domain.notices import Notice
+from saleskpi.domain.settings import Settings
+from saleskpi.service.alert_checks import CheckContext, findings_at
+from saleskpi.service.alert_recipients import may_see, resolve, unknown_names, workspace_users
+from saleskpi.service.alert_rules import load_rules
+from saleskpi.service.alert_text import Told, notice
+from saleskpi.service.core import SalesKpiService
+from saleskpi.service.principal import Principal
+from saleskpi.store.state.alerts import (
+    LogEntry,
+    give_back,
+    last_runs,
+    load_states,
+    save_evaluation,
+    take_lease,
+)
+from saleskpi.store.state.silences import Silence, list_silences
+
+log = logging.getLogger("saleskpi.alerts")
+Send = Callable[[Sequence[Notice]], object]
+LEASE = "evaluation"
+LEASE_SECONDS = 600.0
+KEEP_RESOLVED = dt.timedelta(days=1)  # a resolved alert's state, then only its log stays
+
+
+@dataclass
+class RuleOutcome:
+    rule: str
+    holding: int = 0  # subjects whose condition holds now
+    no_data: bool = False
+    error: str | None = None
+
+
+@dataclass
+class EvaluationReport:
+    at: dt.datetime  # UTC, naive
+    trigger: str
+    dry_run: bool = False
+    rules: list[RuleOutcome] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    sent: bool = False
+    skipped: str | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(), "trigger": self.trigger, "dry_run": self.dry_run,
+            "rules": [vars(r) for r in self.rules],
+            "changes": [{"rule": c.rule, "subject": c.subject, "before": c.before,
+                         "after": c.after} for c in self.changes],
+            "notices": [{"recipient": n.recipient, "key": n.key, "subject": n.subject,
+                         "body": n.body, "link": n.link} for n in self.notices],
+            "sent": self.sent, "skipped": self.skipped, "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+
+def utc_naive(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def notice_sender(settings: Settings) -> Send | None:
+    """How notices leave when nobody passes ``send``: the delivery service's channels.
+
+    None until channels are configured here; alerts are then evaluated and logged,
+    and their notices wait (unmarked) for the first evaluation that can send them.
+    """
+    return None
+
+
+def evaluate_alerts(settings: Settings, now: dt.datetime, send: Send | None, *,
+                    rules: Sequence[str] | None = None, due_only: bool = False,
+                    trigger: str = "manual", dry_run: bool = False,
+                    service: SalesKpiService | None = None) -> EvaluationReport:
+    """Evaluate the rules (``rules``: only these; ``due_only``: only those whose
+    ``every`` has passed since they last ran) at ``now``, and send the notices.
+
+    ``dry_run``: decide and word everything, store and send nothing (``alerts test``).
+    """
+    at = utc_naive(now)
+    report = EvaluationReport(at, trigger, dry_run)
+    try:
+        chosen = [r for r in load_rules(settings) if r.enabled
+                  and (rules is None or r.name in rules)]
+    except SalesKpiError as exc:
+        report.errors.append(exc.message)
+        return report
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    url = settings.state_url
+    if not dry_run and not take_lease(url, LEASE, holder, _wall_clock(), LEASE_SECONDS):
+        report.skipped = "another evaluation is running"
+        return report
+    try:
+        _evaluate(settings, service or SalesKpiService(settings, shared_writer=True), chosen,
+                  at, send, due_only, report)
+    finally:
+        if not dry_run:
+            give_back(url, LEASE, holder)
+    return report
+
+
+def _wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _evaluate(settings: Settings, service: SalesKpiService, chosen: list[AlertRule],
+              at: dt.datetime, send: Send | None, due_only: bool,
+              report: EvaluationReport) -> None:
+    url = settings.state_url
+    ran = last_runs(url)
+    due = [r for r in chosen if not due_only or r.name not in ran
+           or ran[r.name] + r.every <= at]
+    states = {(s.rule, s.subject): s for s in load_states(url, [r.name for r in chosen])}
+    before = dict(states)
+    entries: list[LogEntry] = []
+    dropped: list[tuple[str, str]] = []
+    ctx = CheckContext(service)
+    for rule in due:
+        outcome = RuleOutcome(rule.name)
+        report.rules.append(outcome)
+        try:
+            found = findings_at(ctx, rule, at)
+        except Exception as exc:  # one rule's failure must not stop the others
+            log.exception("alert rule %s failed", rule.name)
+            outcome.error = str(exc) or type(exc).__name__
+            report.errors.append(f"{rule.name}: {outcome.error}")
+            continue
+        outcome.no_data = found is None
+        outcome.holding = len(found or [])
+        for change in _apply(rule, found, states, at):
+            report.changes.append(change)
+            entries.append(LogEntry(at, report.trigger, change.rule, change.subject,
+                                    change.before, change.after,
+                                    {"facts": change.state.finding.facts}))
+            if change.after is None:
+                dropped.append((change.rule, change.subject))
+                states.pop((change.rule, change.subject), None)
+    silences = [s for s in list_silences(url, current_at=at) if s.active_at(at)]
+    told = _notices_due(chosen, states, silences, at)
+    users = workspace_users(settings)
+    report.notices, delivered = _group(settings, service, chosen, told, users, report)
+    if report.notices and send is not None and not report.dry_run:
+        try:
+            send(report.notices)
+            report.sent = True
+        except Exception as exc:  # a channel down: the notices are tried again next time
+            log.exception("sending alert notices failed")
+            report.errors.append(f"send: {exc}")
+    if send is not None and (report.sent or not report.notices):
+        for item in told:
+            state = after_notice(states[(item.state.rule, item.state.subject)], item.what, at)
+            states[(state.rule, state.subject)] = state
+            entries.append(LogEntry(at, report.trigger, state.rule, state.subject,
+                                    state.status, state.status,
+                                    {"notified": item.what, "key": item.key,
+                                     "recipients": delivered.get(item.key, [])}))
+    if report.dry_run:
+        return
+    dropped += _expired(chosen, states, at)
+    for key in dropped:
+        states.pop(key, None)
+    changed = [s for k, s in states.items() if before.get(k) != s]
+    save_evaluation(url, put=changed, drop=dropped, log=entries, ran=[r.name for r in due],
+                    at=at)
+
+
+def _expired(rules: list[AlertRule], states: dict[tuple[str, str], AlertState],
+             at: dt.datetime) -> list[tuple[str, str]]:
+    """Resolved alerts told (or not to be told) a while ago: only their log stays."""
+    by_name = {r.name: r for r in rules}
+    gone = []
+    for key, state in states.items():
+        rule = by_name.get(key[0])
+        if rule is not None and state.status == "resolved" and state.resolved_at is not None \
+                and at - state.resolved_at >= KEEP_RESOLVED \
+                and (state.resolved_notified or not state.notices or not rule.notify_resolved):
+            gone.append(key)
+    return gone
+
+
+def _apply(rule: AlertRule, found: list[Finding] | None,
+           states: dict[tuple[str, str], AlertState], at: dt.datetime) -> list[Change]:
+    """Move the rule's states by what its check found (``no_data`` when None)."""
+    mine = {subject for (name, subject) in states if name == rule.name}
+    if found is None:
+        if rule.no_data == "keep":
+            return []
+        if rule.no_data == "alert":
+            found_by = {NO_DATA: Finding(NO_DATA, company=True, link="/alerts")}
+            subjects = {NO_DATA}
+        else:
+            found_by, subjects = {}, mine
+    else:
+        found_by = {f.subject: f for f in found}
+        subjects = mine | set(found_by)
+    changes = []
+    for subject in sorted(subjects):
+        new, change = advance(states.get((rule.name, subject)), found_by.get(subject), at,
+                              rule.hold, rule.name, subject)
+        if new is not None:
+            states[(rule.name, subject)] = new
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+@dataclass(frozen=True)
+class _Due:
+    rule: AlertRule
+    state: AlertState
+    what: Notify
+    key: str
+
+
+def _notices_due(rules: list[AlertRule], states: dict[tuple[str, str], AlertState],
+                 silences: list[Silence], at: dt.datetime) -> list[_Due]:
+    by_name = {r.name: r for r in rules}
+    due = []
+    for (name, _subject), state in sorted(states.items()):
+        rule = by_name.get(name)
+        if rule is None:
+            continue
+        finding = state.finding
+        silenced = any(s.matches(name, finding.rep, finding.team) for s in silences)
+        what = notice_due(state, at, rule.repeat, silenced=silenced,
+                          notify_resolved=rule.notify_resolved)
+        if what is not None:
+            due.append(_Due(rule, state, what, event_key(state, what)))
+    return due
+
+
+def _group(settings: Settings, service: SalesKpiService, rules: list[AlertRule],
+           told: list[_Due], users: list[Principal],
+           report: EvaluationReport) -> tuple[list[Notice], dict[str, list[str]]]:
+    """One notice per recipient with every event they may see; who got each event."""
+    per_user: dict[str, list[Told]] = {}
+    delivered: dict[str, list[str]] = {}
+    by_name = {u.username: u for u in users}
+    for rule in rules:
+        missing = unknown_names(rule.recipients, users)
+        if missing and any(item.rule.name == rule.name for item in told):
+            report.warnings.append(f"{rule.name}: no enabled user for {', '.join(missing)}")
+    for item in told:
+        names = [u.username for u in resolve(item.rule.recipients, users)
+                 if may_see(u, item.state.finding)]
+        delivered[item.key] = names
+        if not names:
+            report.warnings.append(f"{item.rule.name}: nobody among the recipients may see "
+                                   f"{item.state.subject}")
+        for name in names:
+            per_user.setdefault(name, []).append(Told(
+                item.rule.kind, item.rule.title or item.rule.name, item.rule.severity,
+                item.state, item.what, item.key))
+    notices = [notice(name, by_name[name].lang, items, service.catalog,
+                      settings.timezone) for name, items in sorted(per_user.items())]
+    return notices, delivered
+
+
+def after_data_change(settings: Settings, trigger: str,
+                      service: SalesKpiService | None = None) -> EvaluationReport | None:
+    """Evaluate every rule after an import, a sync or a webhook; never raises (an import
+    must not fail because of alerts): problems are logged."""
+    try:
+        if not (settings.workspace / "alerts.yaml").is_file():
+            return None
+        report = evaluate_alerts(settings, _wall_clock(), notice_sender(settings),
+                                 trigger=trigger, service=service)
+    except Exception:
+        log.exception("alerts after %s failed", trigger)
+        return None
+    for problem in report.errors:
+        log.error("alerts after %s: %s", trigger, problem)
+    return report
