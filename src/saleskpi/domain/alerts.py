@@ -134,7 +134,7 @@ class RuleBase(BaseModel):
 class LeadNotContacted(RuleBase):
     kind: Literal["lead_not_contacted"]
     sla_minutes: int = Field(ge=1, le=7 * 24 * 60)
-    max_age: Duration = Field(default=dt.timedelta(days=2))
+    max_age: Duration = Field(default=dt.timedelta(days=7))
     sources: Words = Field(default_factory=list)
 
 

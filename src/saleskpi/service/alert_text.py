@@ -47,8 +47,10 @@ def number(value: Any, unit: str = "") -> str:
     amount = float(value)
     if unit == "ratio":
         return f"{amount * 100:.1f}%"
-    if unit == "count" or amount.is_integer():
+    if amount.is_integer():
         return f"{amount:,.0f}".replace(",", " ")
+    if unit == "count":
+        return f"{amount:,.1f}".replace(",", " ")
     text = f"{amount:,.2f}".replace(",", " ")
     return f"{text} {unit}" if unit and unit not in ("number", "ratio") else text
 
