@@ -20,6 +20,9 @@ from saleskpi.service.core import SalesKpiService
 from saleskpi.service.refresh import Refresher
 from saleskpi.surfaces import web
 from saleskpi.surfaces.api import (
+    alerts as alert_routes,
+)
+from saleskpi.surfaces.api import (
     catalogue,
     drill,
     forecast,
@@ -102,8 +105,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     errors.install(app)
     security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)
-    for area in (catalogue, drill, forecast, funnel, imports, people, plans, rankings,
-                 syncs):
+    for area in (alert_routes, catalogue, drill, forecast, funnel, imports, people, plans,
+                 rankings, syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))
     app.include_router(web.router)

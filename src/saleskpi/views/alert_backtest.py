@@ -90,8 +90,12 @@ def backtest(service: SalesKpiService, caller: Principal,
         raise InvalidQuery(_("a backtest covers 1 to {days} days; check from and to",
                              days=MAX_DAYS), code="bad_range")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    start = local_midnight_utc(first, zone)
-    end = min(local_midnight_utc(last + dt.timedelta(days=1), zone), now)
+    try:
+        start = local_midnight_utc(first, zone)
+        end = min(local_midnight_utc(last + dt.timedelta(days=1), zone), now)
+    except OverflowError:
+        raise InvalidQuery(_("a backtest covers past days; check from and to"),
+                           code="bad_range") from None
     if end <= start:
         raise InvalidQuery(_("the backtest's range has not begun yet"), code="bad_range")
     result = run_backtest(service, rule, start, end)

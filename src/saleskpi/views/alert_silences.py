@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from saleskpi.domain.alerts import parse_duration
 from saleskpi.domain.errors import InvalidQuery
@@ -57,6 +57,15 @@ class NewSilence(BaseModel):
     duration: str | None = Field(default=None, description="Instead of ends: 8h, 1d, 2w.")
     reason: str = Field(default="", max_length=500, description="Why (required).")
 
+    @field_validator("starts", "ends", mode="before")
+    @classmethod
+    def _day_or_moment(cls, value: object) -> object:
+        """``2026-12-31`` is a day (its start, or as the end its end); with a time, a
+        moment."""
+        if isinstance(value, str) and len(value.strip()) == 10:
+            return dt.date.fromisoformat(value.strip())
+        return value
+
 
 class SilenceId(BaseModel):
     id: int = Field(ge=1, le=2**62)
@@ -64,11 +73,16 @@ class SilenceId(BaseModel):
 
 def _utc(service: SalesKpiService, value: dt.datetime | dt.date, *, end: bool) -> dt.datetime:
     zone = zoneinfo.ZoneInfo(service.settings.timezone)
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value + dt.timedelta(days=1) if end else value, dt.time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
+    try:
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value + dt.timedelta(days=1) if end else value,
+                                        dt.time())
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise InvalidQuery(_("{value} is out of range; use a date between 2000 and 2100",
+                             value=value), code="bad_silence") from None
 
 
 def _now() -> dt.datetime:

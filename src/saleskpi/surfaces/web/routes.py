@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from saleskpi.surfaces.web import (
+    alerts,
     catalog,
     drill,
     forecast,
@@ -22,6 +23,6 @@ from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 for module in (login, preferences, overview, funnel, forecast, rankings, rep, imports,
-               targets, catalog, drill, users):
+               targets, catalog, drill, users, alerts):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico

@@ -1,6 +1,7 @@
 """CLI commands, one module per area; importing registers them on the app."""
 
 from saleskpi.surfaces.cli.commands import (
+    alerts,
     compare,
     connectors,
     data,
@@ -14,5 +15,5 @@ from saleskpi.surfaces.cli.commands import (
     users,
 )
 
-__all__ = ["compare", "connectors", "data", "forecast", "funnel", "kpis", "mcp", "plans", "reps",
-           "rows", "users"]
+__all__ = ["alerts", "compare", "connectors", "data", "forecast", "funnel", "kpis", "mcp",
+           "plans", "reps", "rows", "users"]
