@@ -42,7 +42,8 @@ ALWAYS = {"list_kpis", "explain_kpi", "query_kpis"}
 OPTIONAL = {"funnel": "funnel", "comparison": "rankings", "leaderboard": "rankings",
             "plan_vs_actual": "plans", "reverse_plan": "plans", "rows_behind": "drill",
             "forecast": "forecast", "deal_win_chances": "forecast",
-            "forecast_backtest": "forecast", "forecast_track_record": "forecast"}
+            "forecast_backtest": "forecast", "forecast_track_record": "forecast",
+            "alerts": "alerts", "alert_backtest": "alert_backtest"}
 # The filters both the CLI and MCP are asked with.
 QUERY = {"kpis": ["deals_won", "revenue", "win_rate"], "by": ["rep"], "period": "month",
          "from": "2026-01-01", "to": "2026-06-30", "where": ["team=Москва"]}
@@ -286,6 +287,10 @@ def test_every_listed_tool_answers_with_its_definitions(company: Company, url: s
         "reverse_plan": {"goal": "deals_won=10", "at": "2026-09-15"},
         "forecast": {"at": "2026-09-15", "simulations": 200, "deals": 3},
         "forecast_track_record": {},
+        "alerts": {}, "alert_backtest": {"definition": {
+            "name": "stuck", "kind": "deal_stuck", "owner": "head",
+            "recipients": {"roles": ["head"]}, "days": 14}, "from": "2026-09-01",
+            "to": "2026-09-30"},
     }
 
     async def session(client: Client) -> dict[str, CallToolResult]:

@@ -16,6 +16,8 @@ from saleskpi.surfaces.web.i18n import _
 
 CHECKED_BY_DEFAULT = ("enabled", "notify_resolved", "sync_failures")
 RECIPIENT_LISTS = ("teams", "reps", "users")
+CHOSEN_BY_DEFAULT = {"severity": "warning", "no_data": "keep", "level": "rep", "by": "rep",
+                     "window": "month_to_date"}
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,11 @@ def definition_of(form: Mapping[str, list[str]], kpis: list[str]) -> dict[str, A
 
 
 def values_of(definition: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What the form's fields show for a rule (a new rule: the defaults)."""
+    """What the form's fields show for a rule (a new rule: the defaults). The file leaves
+    defaults out, so the choices' defaults are filled in here."""
+    values: dict[str, Any] = {**CHOSEN_BY_DEFAULT, **{name: True for name in CHECKED_BY_DEFAULT}}
     if not definition:
-        return {"kind": KINDS[0], "roles": ["head", "team_lead"],
-                **{name: True for name in CHECKED_BY_DEFAULT}}
-    values: dict[str, Any] = {name: True for name in CHECKED_BY_DEFAULT}
+        return {**values, "kind": KINDS[0], "roles": ["head", "team_lead"]}
     for key, value in definition.items():
         if key == "recipients" and isinstance(value, Mapping):
             values["roles"] = list(value.get("roles", []))

@@ -227,7 +227,8 @@ def backtest_draft(page: ManagerPageDep, form: FormDep) -> Response:
     except ValueError:
         return _render(page, status=400, error=_("Dates are YYYY-MM-DD."),
                        editing=definition, open_editor=True)
-    return _render(page, editing=definition, result=result, open_editor=True)
+    shown = {**definition, "bt_from": _one(form, "bt_from"), "bt_to": _one(form, "bt_to")}
+    return _render(page, editing=shown, result=result, open_editor=True)
 
 
 @router.post("/alerts/rules/delete")
