@@ -171,3 +171,25 @@ def test_when_an_episode_fires_on_a_schedule() -> None:
     long = Episode(Finding("x"), dt.datetime(2026, 10, 5, 7, 6), None)
     # seen at 07:10, 10 minutes later is 07:20
     assert fires_at(long, five, dt.timedelta(minutes=10)) == dt.datetime(2026, 10, 5, 7, 20)
+
+
+def test_the_rules_in_the_docs_are_valid() -> None:
+    """Every ``rules:`` block of docs/alerts.md can be copied as it is."""
+    import re
+    import textwrap
+
+    import yaml
+
+    from saleskpi.service.alert_rules import check_rules
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "alerts.md").read_text(
+        encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "rules:" in b]
+    assert len(blocks) >= 6
+    names = []
+    for block in blocks:
+        rules = parse_rules(yaml.safe_load(textwrap.dedent(block)))
+        check_rules(rules, load_catalog(None))
+        names += [r.name for r in rules]
+    assert {"lead-sla", "deal-stuck", "behind-plan", "few-calls", "win-rate-dip",
+            "data-fresh"} <= set(names)
