@@ -15,9 +15,11 @@ import pytest
 
 from saleskpi.domain.settings import Settings
 from saleskpi.service.alerting import evaluate_alerts
+from saleskpi.service.core import SalesKpiService
 from saleskpi.store.state.silences import add_silence
 from saleskpi.store.state.sync_runs import record_sync_run
 from tests.alerts_world import (
+    BOSSES,
     PACE,
     SLA,
     STUCK,
@@ -272,3 +274,52 @@ def test_a_dry_run_stores_and_sends_nothing(settings: Settings) -> None:
     assert [c.subject for c in report.changes] == ["lead:crm:L3"]
     assert sorted(n.recipient for n in report.notices) == ["head", "lead_n"]
     assert outbox.calls == [] and states(settings) == {}
+
+
+def test_a_kpi_below_a_value_and_below_the_reps_own_usual(settings: Settings) -> None:
+    # Calls out by day (an inbound call does not count): Monday 10-05 r1 1 (A1), r3 1
+    # (A2), r4 1 (A11), r2 0; none on Saturday 10-03, Sunday 10-04 or Tuesday 10-06.
+    few = {"name": "few-calls", "kind": "kpi_threshold", "owner": "head",
+           "recipients": BOSSES, "kpi": "calls", "window": "yesterday", "below": 1}
+    usual = {**few, "name": "calls-dip", "below": None, "worse_than_baseline_pct": 50,
+             "baseline_periods": 3}
+    write_rules(settings, few, usual)
+    evaluate_alerts(settings, kyiv("2026-10-06 09:00"), Outbox())  # judges Monday
+    assert states(settings) == {("few-calls", "rep:r2:calls:yesterday"): "firing"}
+    evaluate_alerts(settings, kyiv("2026-10-07 09:00"), Outbox())  # judges Tuesday
+    # Tuesday: nobody called, so everyone is below 1. Against the 3 days before (Monday,
+    # Sunday, Saturday): r1, r3 and r4 averaged 1/3, and 0 is below half of it; r2
+    # averaged 0, and 0 is not below 0.
+    assert states(settings) == {
+        **{("few-calls", f"rep:{r}:calls:yesterday"): "firing" for r in ("r1", "r2", "r3",
+                                                                         "r4")},
+        **{("calls-dip", f"rep:{r}:calls:yesterday"): "firing" for r in ("r1", "r3", "r4")}}
+
+
+def test_a_deal_slower_than_its_teams_90th_percentile(settings: Settings,
+                                                      tmp_path: Path) -> None:
+    # North's stays in "new" that ended in the 180 days before 10-20: P1..P10 lost after
+    # 1..10 days, D1 19 days, D3 24 days. Sorted, 12 of them: the 90th percentile lies at
+    # rank 11 × 0.9 = 9.9 (from 0): 10 + 0.9 × (19 − 10) = 18.1 days. P11 has been in
+    # "new" 18.2 days at 10-20 12:00 (stuck), P12 18.0 days (not yet). South has no
+    # history (D2 is not judged), nor has North's "qualified" (D1 is not either).
+    deals = "id,rep_id,status,created_at,stage,pipeline,closed_at\n" + "".join(
+        f"P{i},r2,lost,2026-08-{i:02d} 10:00:00,new,main,2026-08-{2 * i:02d} 10:00:00\n"
+        for i in range(1, 11)) + ("P11,r2,open,2026-10-02 07:12:00,new,main,\n"
+                                  "P12,r2,open,2026-10-02 12:00:00,new,main,\n")
+    stages = "deal_id,stage,entered_at\n" + "".join(
+        f"P{i},new,2026-08-{i:02d} 10:00:00\n" for i in range(1, 11)) + (
+        "P11,new,2026-10-02 07:12:00\nP12,new,2026-10-02 12:00:00\n")
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "deals.csv").write_text(deals, encoding="utf-8")
+    (folder / "stage_changes.csv").write_text(stages, encoding="utf-8")
+    assert SalesKpiService(settings).import_path(folder, mapping=None, source="crm",
+                                                 dry_run=False).ok
+    write_rules(settings, {"name": "slow", "kind": "deal_stuck", "owner": "head",
+                           "recipients": BOSSES, "over_team_p90": True})
+    report = evaluate_alerts(settings, kyiv("2026-10-20 12:00"), Outbox())
+    assert [(c.subject, c.after) for c in report.changes] == [
+        ("deal:crm:P11:new:2026-10-02T04:12:00", "firing")]
+    facts = report.changes[0].state.finding.facts
+    assert (facts["limit_days"], facts["samples"], facts["basis"]) == (18.1, 12, "p90")
