@@ -9,6 +9,7 @@ is read back from SQLite with plain SQL. The import uses the company of
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,23 @@ def test_broken_rules_do_not_fail_an_import(run_cli: Any, company: Path,
     result = run_cli(settings.workspace, "import", folder, "--source", "crm")
     assert result.returncode == 0, result.stderr
     assert query(settings, "SELECT count(*) FROM alert_states") == [(0,)]
+
+
+def test_the_servers_scheduler_evaluates_due_rules(company: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from saleskpi.service.alert_scheduler import AlertScheduler
+    from saleskpi.service.core import SalesKpiService
+    from saleskpi.surfaces.server import create_app
+
+    settings = copy_company(company, tmp_path / "ws")
+    write_rules(settings, {**STUCK, "every": "1h"})
+    scheduler = AlertScheduler(SalesKpiService(settings, shared_writer=True))
+    scheduler.run_once()
+    scheduler.run_once()  # within the hour: not due again
+    assert query(settings, "SELECT trigger, count(*) FROM alert_log WHERE before IS NULL "
+                           "GROUP BY trigger") == [("schedule", 2)]
+    assert len(query(settings, "SELECT rule FROM alert_rule_runs")) == 1
+    with TestClient(create_app(settings, alerts=True)) as client:  # serve's app
+        assert client.get("/health").status_code == 200
+        assert any(t.name == "saleskpi-alerts" for t in threading.enumerate())

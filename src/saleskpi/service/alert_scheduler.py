@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import threading
 
+from saleskpi.service.alert_rules import rules_path
 from saleskpi.service.alerting import evaluate_alerts, notice_sender
 from saleskpi.service.core import SalesKpiService
 
@@ -35,7 +36,7 @@ class AlertScheduler:
 
     def run_once(self) -> None:
         settings = self.service.settings
-        if not (settings.workspace / "alerts.yaml").is_file():
+        if not rules_path(settings).is_file():
             return
         try:
             report = evaluate_alerts(settings, dt.datetime.now(dt.UTC), notice_sender(settings),

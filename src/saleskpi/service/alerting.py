@@ -27,22 +27,18 @@ from saleskpi.domain.alert_states import (
     AlertState,
     Change,
     Finding,
-    Notify,
     advance,
     after_notice,
-    event_key,
-    notice_due,
 )
 from saleskpi.domain.alerts import AlertRule
 from saleskpi.domain.errors import SalesKpiError
 from saleskpi.domain.notices import Notice
 from saleskpi.domain.settings import Settings
 from saleskpi.service.alert_checks import CheckContext, findings_at
-from saleskpi.service.alert_recipients import may_see, resolve, unknown_names, workspace_users
-from saleskpi.service.alert_rules import load_rules
-from saleskpi.service.alert_text import Told, notice
+from saleskpi.service.alert_notify import compose, events_due
+from saleskpi.service.alert_recipients import workspace_users
+from saleskpi.service.alert_rules import load_rules, rules_path
 from saleskpi.service.core import SalesKpiService
-from saleskpi.service.principal import Principal
 from saleskpi.store.state.alerts import (
     LogEntry,
     give_back,
@@ -51,7 +47,7 @@ from saleskpi.store.state.alerts import (
     save_evaluation,
     take_lease,
 )
-from saleskpi.store.state.silences import Silence, list_silences
+from saleskpi.store.state.silences import list_silences
 
 log = logging.getLogger("saleskpi.alerts")
 Send = Callable[[Sequence[Notice]], object]
@@ -151,9 +147,44 @@ def _evaluate(settings: Settings, service: SalesKpiService, chosen: list[AlertRu
            or ran[r.name] + r.every <= at]
     states = {(s.rule, s.subject): s for s in load_states(url, [r.name for r in chosen])}
     before = dict(states)
+    entries, dropped = _run_checks(CheckContext(service), due, states, at, report)
+    silences = [s for s in list_silences(url, current_at=at) if s.active_at(at)]
+    told = events_due(chosen, states, silences, at)
+    report.notices, delivered = compose(told, chosen, workspace_users(settings),
+                                        service.catalog, settings.timezone, report.warnings)
+    if report.notices and send is not None and not report.dry_run:
+        try:
+            send(report.notices)
+            report.sent = True
+        except Exception as exc:  # a channel down: the notices are tried again next time
+            log.exception("sending alert notices failed")
+            report.errors.append(f"send: {exc}")
+    if send is not None and (report.sent or not report.notices):
+        # Told (or nobody to tell): each event is marked, so it is not told again.
+        for item in told:
+            state = after_notice(states[(item.state.rule, item.state.subject)], item.what, at)
+            states[(state.rule, state.subject)] = state
+            entries.append(LogEntry(at, report.trigger, state.rule, state.subject,
+                                    state.status, state.status,
+                                    {"notified": item.what, "key": item.key,
+                                     "recipients": delivered.get(item.key, [])}))
+    if report.dry_run:
+        return
+    dropped += _expired(chosen, states, at)
+    for key in dropped:
+        states.pop(key, None)
+    changed = [s for k, s in states.items() if before.get(k) != s]
+    save_evaluation(url, put=changed, drop=dropped, log=entries, ran=[r.name for r in due],
+                    at=at)
+
+
+def _run_checks(ctx: CheckContext, due: list[AlertRule],
+                states: dict[tuple[str, str], AlertState], at: dt.datetime,
+                report: EvaluationReport) -> tuple[list[LogEntry], list[tuple[str, str]]]:
+    """Each due rule's check, and its states moved: the log's rows and the states
+    dropped (pending alerts whose condition stopped)."""
     entries: list[LogEntry] = []
     dropped: list[tuple[str, str]] = []
-    ctx = CheckContext(service)
     for rule in due:
         outcome = RuleOutcome(rule.name)
         report.rules.append(outcome)
@@ -174,33 +205,7 @@ def _evaluate(settings: Settings, service: SalesKpiService, chosen: list[AlertRu
             if change.after is None:
                 dropped.append((change.rule, change.subject))
                 states.pop((change.rule, change.subject), None)
-    silences = [s for s in list_silences(url, current_at=at) if s.active_at(at)]
-    told = _notices_due(chosen, states, silences, at)
-    users = workspace_users(settings)
-    report.notices, delivered = _group(settings, service, chosen, told, users, report)
-    if report.notices and send is not None and not report.dry_run:
-        try:
-            send(report.notices)
-            report.sent = True
-        except Exception as exc:  # a channel down: the notices are tried again next time
-            log.exception("sending alert notices failed")
-            report.errors.append(f"send: {exc}")
-    if send is not None and (report.sent or not report.notices):
-        for item in told:
-            state = after_notice(states[(item.state.rule, item.state.subject)], item.what, at)
-            states[(state.rule, state.subject)] = state
-            entries.append(LogEntry(at, report.trigger, state.rule, state.subject,
-                                    state.status, state.status,
-                                    {"notified": item.what, "key": item.key,
-                                     "recipients": delivered.get(item.key, [])}))
-    if report.dry_run:
-        return
-    dropped += _expired(chosen, states, at)
-    for key in dropped:
-        states.pop(key, None)
-    changed = [s for k, s in states.items() if before.get(k) != s]
-    save_evaluation(url, put=changed, drop=dropped, log=entries, ran=[r.name for r in due],
-                    at=at)
+    return entries, dropped
 
 
 def _expired(rules: list[AlertRule], states: dict[tuple[str, str], AlertState],
@@ -243,64 +248,12 @@ def _apply(rule: AlertRule, found: list[Finding] | None,
     return changes
 
 
-@dataclass(frozen=True)
-class _Due:
-    rule: AlertRule
-    state: AlertState
-    what: Notify
-    key: str
-
-
-def _notices_due(rules: list[AlertRule], states: dict[tuple[str, str], AlertState],
-                 silences: list[Silence], at: dt.datetime) -> list[_Due]:
-    by_name = {r.name: r for r in rules}
-    due = []
-    for (name, _subject), state in sorted(states.items()):
-        rule = by_name.get(name)
-        if rule is None:
-            continue
-        finding = state.finding
-        silenced = any(s.matches(name, finding.rep, finding.team) for s in silences)
-        what = notice_due(state, at, rule.repeat, silenced=silenced,
-                          notify_resolved=rule.notify_resolved)
-        if what is not None:
-            due.append(_Due(rule, state, what, event_key(state, what)))
-    return due
-
-
-def _group(settings: Settings, service: SalesKpiService, rules: list[AlertRule],
-           told: list[_Due], users: list[Principal],
-           report: EvaluationReport) -> tuple[list[Notice], dict[str, list[str]]]:
-    """One notice per recipient with every event they may see; who got each event."""
-    per_user: dict[str, list[Told]] = {}
-    delivered: dict[str, list[str]] = {}
-    by_name = {u.username: u for u in users}
-    for rule in rules:
-        missing = unknown_names(rule.recipients, users)
-        if missing and any(item.rule.name == rule.name for item in told):
-            report.warnings.append(f"{rule.name}: no enabled user for {', '.join(missing)}")
-    for item in told:
-        names = [u.username for u in resolve(item.rule.recipients, users)
-                 if may_see(u, item.state.finding)]
-        delivered[item.key] = names
-        if not names:
-            report.warnings.append(f"{item.rule.name}: nobody among the recipients may see "
-                                   f"{item.state.subject}")
-        for name in names:
-            per_user.setdefault(name, []).append(Told(
-                item.rule.kind, item.rule.title or item.rule.name, item.rule.severity,
-                item.state, item.what, item.key))
-    notices = [notice(name, by_name[name].lang, items, service.catalog,
-                      settings.timezone) for name, items in sorted(per_user.items())]
-    return notices, delivered
-
-
 def after_data_change(settings: Settings, trigger: str,
                       service: SalesKpiService | None = None) -> EvaluationReport | None:
     """Evaluate every rule after an import, a sync or a webhook; never raises (an import
     must not fail because of alerts): problems are logged."""
     try:
-        if not (settings.workspace / "alerts.yaml").is_file():
+        if not rules_path(settings).is_file():
             return None
         report = evaluate_alerts(settings, _wall_clock(), notice_sender(settings),
                                  trigger=trigger, service=service)

@@ -90,7 +90,7 @@ def alerts(service: SalesKpiService, caller: Principal, params: AlertsParams) ->
     shown = []
     for state in alert_states.load_states(service.settings.state_url):
         rule = by_name.get(state.rule)
-        if rule is None or not may_see(caller, state.finding) or \
+        if rule is None or not rule.enabled or not may_see(caller, state.finding) or \
                 (state.status not in ACTIVE and not params.resolved):
             continue
         finding = state.finding

@@ -26,7 +26,9 @@ def deal_episodes(ctx: CheckContext, rule: DealStuck, start: dt.datetime,
                   end: dt.datetime) -> list[Episode] | None:
     """Every time a deal stayed too long in a stage that overlaps [start, end]; None
     when there are no deals at all."""
-    history_from = start - dt.timedelta(days=rule.history_days)
+    # The history is read only for the percentile: a plain limit needs the range alone.
+    history_from = start - dt.timedelta(days=rule.history_days) if rule.over_team_p90 \
+        else start
     with ctx.service.reading() as store:
         if store.count("deals") == 0:
             return None
