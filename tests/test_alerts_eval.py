@@ -323,3 +323,17 @@ def test_a_deal_slower_than_its_teams_90th_percentile(settings: Settings,
         ("deal:crm:P11:new:2026-10-02T04:12:00", "firing")]
     facts = report.changes[0].state.finding.facts
     assert (facts["limit_days"], facts["samples"], facts["basis"]) == (18.1, 12, "p90")
+
+
+def test_without_data_alerts_are_kept_or_resolved_as_the_rule_says(
+        settings: Settings) -> None:
+    # r1 is behind on Monday 10-05 (judged on Tuesday); on 2 November the judged day is
+    # 1 November, which no plan covers: no data.
+    write_rules(settings, {**PACE, "name": "keep"}, {**PACE, "name": "drop",
+                                                     "no_data": "resolve"})
+    evaluate_alerts(settings, kyiv("2026-10-06 09:00"), Outbox())
+    subject = "rep:r1:deals_won:2026-10-01"
+    assert states(settings) == {("keep", subject): "firing", ("drop", subject): "firing"}
+    report = evaluate_alerts(settings, kyiv("2026-11-02 09:00"), Outbox())
+    assert [(r.rule, r.no_data) for r in report.rules] == [("keep", True), ("drop", True)]
+    assert states(settings) == {("keep", subject): "firing", ("drop", subject): "resolved"}
