@@ -368,7 +368,7 @@ def test_managers_pages_are_refused(sessions: dict[str, Session], role: str) -> 
 def _alert_subjects(session: Session) -> list[str]:
     """The alerts the page lists, as the REST API names them: the deals' ids."""
     return sorted(session.page.eval_on_selector_all(
-        'table[data-table="alerts"] tbody tr td:nth-child(4)',
+        'table[data-table="alerts"] tbody tr > :first-child',
         "cells => cells.map(c => c.innerText.split(' ')[1])"))
 
 

@@ -91,17 +91,19 @@ def severity_names() -> dict[str, str]:
 
 def alerts_table(page: Page, view: AlertsView) -> DataTable:
     statuses, severities = status_names(), severity_names()
-    columns = [Column("status", _("Status")), Column("severity", _("Severity")),
-               Column("rule", _("Rule")), Column("why", _("Why")),
+    # Why first: on a phone it is what stays in sight while the rest scrolls.
+    columns = [Column("why", _("Why")), Column("status", _("Status")),
+               Column("severity", _("Severity")), Column("rule", _("Rule")),
                Column("since", _("Since")), Column("told", _("Told"))]
     rows = []
     for a in view.alerts:
         told = _("silenced") if a.silenced else (
             when(page, a.notified_at).text if a.notified_at else _("not yet"))
-        rows.append(Row([Cell(a.status, statuses.get(a.status, a.status)),
+        rows.append(Row([text_cell(a.why, href=a.link),
+                         Cell(a.status, statuses.get(a.status, a.status)),
                          Cell(a.severity, severities.get(a.severity, a.severity)),
-                         text_cell(a.rule, verbatim=True), text_cell(a.why, href=a.link),
-                         when(page, a.since), Cell(told, told)], kind=a.status))
+                         text_cell(a.rule, verbatim=True), when(page, a.since),
+                         Cell(told, told)], kind=a.status))
     return DataTable("alerts", _("Firing and pending"), columns, rows)
 
 
@@ -145,9 +147,9 @@ def silences_table(page: Page) -> DataTable:
 
 
 def firings_table(page: Page, result: BacktestView) -> DataTable:
-    columns = [Column("at", _("Would have fired")), Column("until", _("Held until")),
-               Column("why", _("Why"))]
-    rows = [Row([when(page, f.at), when(page, f.until), text_cell(f.why, href=f.link)])
+    columns = [Column("why", _("Why")), Column("at", _("Would have fired")),
+               Column("until", _("Held until"))]
+    rows = [Row([text_cell(f.why, href=f.link), when(page, f.at), when(page, f.until)])
             for f in result.shown]
     return DataTable("backtest", _("Backtest of {rule}", rule=result.rule), columns, rows)
 
