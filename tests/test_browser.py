@@ -30,6 +30,7 @@ from urllib.parse import quote, urlencode
 
 import pandas as pd
 import pytest
+import yaml
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -42,6 +43,7 @@ from saleskpi.domain.contests import parse_definition  # noqa: E402
 from saleskpi.domain.query import KpiQuery, Scope, plain_number  # noqa: E402
 from saleskpi.domain.settings import Settings, save_workspace_settings  # noqa: E402
 from saleskpi.service import contests  # noqa: E402
+from saleskpi.service.alerting import evaluate_alerts  # noqa: E402
 from saleskpi.service.auth import add_user  # noqa: E402
 from saleskpi.service.bonus import write_example_plans  # noqa: E402
 from saleskpi.service.compare import DEFAULT_KPIS  # noqa: E402
@@ -75,6 +77,8 @@ FIGURE_ROLES = ("head", "team_lead", "rep")
 COMPARE_VIEWS = ("all", "team")
 # The fresh workspace's first contest (the server fixture makes it): every rep, on points.
 CONTEST = 1
+STUCK_RULE = {"name": "stuck-week", "kind": "deal_stuck", "owner": "b_head",
+              "recipients": {"roles": ["head", "team_lead"]}, "days": 7}
 
 
 @dataclass
@@ -221,6 +225,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "start": LAST_QUARTER["from"], "end": LAST_QUARTER["to"],
         "members": sorted(company.all_reps), "head_to_head": True}), actor=users["head"])
     assert made.id == CONTEST
+    # Alerts to show on /alerts: deals stuck a week, evaluated once on the data's last day.
+    (workspace / "alerts.yaml").write_text(yaml.safe_dump({"rules": [STUCK_RULE]}),
+                                           encoding="utf-8")
+    report = evaluate_alerts(settings, dt.datetime.combine(END, dt.time(10), dt.UTC), None)
+    assert report.errors == [] and report.changes
 
     with serve(create_app(settings)) as url:
         yield Server(url, settings, company, expected, users)
@@ -340,7 +349,7 @@ def pages_of(role: str, company: Company) -> dict[str, str]:
     """Every page a role may open, by a short name for the screenshot."""
     pages = {"overview": "/", "funnel": "/funnel", "forecast": "/forecast",
              "compare": "/compare",
-             "leaderboard": "/leaderboard", "catalog": "/catalog"}
+             "leaderboard": "/leaderboard", "catalog": "/catalog", "alerts": "/alerts"}
     pages["rep"] = f"/reps/{company.rep}"
     # The last whole month of the demo, and one rep's bonus explained with the what-if.
     pages["bonus"] = "/bonus?pay_period=2026-09"
@@ -385,6 +394,58 @@ def test_managers_pages_are_refused(sessions: dict[str, Session], role: str) -> 
         assert nav.locator(f'a[href="{path}"]').count() == 0  # not offered in the menu
     session.open("/catalog")
     assert session.page.locator("details.editor").count() == 0  # read only
+
+
+def _alert_subjects(session: Session) -> list[str]:
+    """The alerts the page lists, as the REST API names them: the deals' ids."""
+    return sorted(session.page.eval_on_selector_all(
+        'table[data-table="alerts"] tbody tr > :first-child',
+        "cells => cells.map(c => c.innerText.split(' ')[1])"))
+
+
+@pytest.mark.parametrize("role", ["head", "team_lead", "rep"])
+def test_the_alerts_page_lists_what_the_api_lists(sessions: dict[str, Session],
+                                                  role: str) -> None:
+    session = sessions[role]
+    session.open("/alerts")
+    response = session.page.request.get(session.base + "/api/v1/alerts")
+    assert response.status == 200
+    api = sorted(a["subject"].split(":")[2] for a in response.json()["alerts"])
+    assert _alert_subjects(session) == api
+    if role == "head":
+        assert len(api) >= 3
+    # The editor is the managers' only.
+    assert (session.page.locator("#editor").count() == 1) == (role == "head")
+
+
+def test_the_rule_editor_shows_one_kind_and_backtests_a_draft(
+        sessions: dict[str, Session]) -> None:
+    session = sessions["head"]
+    session.open("/alerts")
+    page = session.page
+    page.click("#editor summary")
+    stuck = page.locator('fieldset[data-kind="deal_stuck"]')
+    leads = page.locator('fieldset[data-kind="lead_not_contacted"]')
+    assert leads.is_visible() and not stuck.is_visible()  # a new rule: leads first
+    page.select_option('form.rule-editor select[name="kind"]', "deal_stuck")
+    assert stuck.is_visible() and not leads.is_visible()
+    page.fill('form.rule-editor input[name="name"]', "stuck-fortnight")
+    page.fill('form.rule-editor input[name="owner"]', "b_head")
+    page.fill('form.rule-editor input[name="days"]', "14")
+    page.fill('form.rule-editor input[name="bt_from"]', "2026-08-01")
+    page.fill('form.rule-editor input[name="bt_to"]', "2026-08-31")
+    with page.expect_navigation():
+        page.click('button[data-action="backtest-draft"]')
+    session.check()
+    shown = int(page.locator("p.backtest-count").get_attribute("data-firings") or "-1")
+    api = page.request.post(session.base + "/api/v1/alerts/backtest", headers={
+        "X-CSRF-Token": page.locator('input[name="csrf"]').first.get_attribute("value")},
+        data={"definition": {**STUCK_RULE, "name": "stuck-fortnight", "days": 14},
+                         "from": "2026-08-01", "to": "2026-08-31"})
+    assert api.status == 200, api.text()
+    assert shown == api.json()["firings"] > 0
+    assert page.locator('table[data-table="backtest"] tbody tr').count() == shown
+    session.shoot("alerts-backtest")
 
 
 def test_a_rep_cannot_open_another_reps_page(sessions: dict[str, Session],

@@ -45,7 +45,7 @@ OPTIONAL = {"funnel": "funnel", "comparison": "rankings", "leaderboard": "rankin
             "forecast_backtest": "forecast", "forecast_track_record": "forecast",
             "bonus": "bonus", "bonus_explain": "bonus", "bonus_whatif": "bonus",
             "list_contests": "contests", "contest_standings": "contests",
-            "my_digest": "digests"}
+            "my_digest": "digests", "alerts": "alerts", "alert_backtest": "alert_backtest"}
 # The filters both the CLI and MCP are asked with.
 QUERY = {"kpis": ["deals_won", "revenue", "win_rate"], "by": ["rep"], "period": "month",
          "from": "2026-01-01", "to": "2026-06-30", "where": ["team=Москва"]}
@@ -289,6 +289,10 @@ def test_every_listed_tool_answers_with_its_definitions(company: Company, url: s
         "reverse_plan": {"goal": "deals_won=10", "at": "2026-09-15"},
         "forecast": {"at": "2026-09-15", "simulations": 200, "deals": 3},
         "forecast_track_record": {}, "bonus": {"period": "2026-09"}, "list_contests": {},
+        "alerts": {}, "alert_backtest": {"definition": {
+            "name": "stuck", "kind": "deal_stuck", "owner": "head",
+            "recipients": {"roles": ["head"]}, "days": 14}, "from": "2026-09-01",
+            "to": "2026-09-30"},
     }
 
     async def session(client: Client) -> dict[str, CallToolResult]:

@@ -80,6 +80,10 @@ class Settings(BaseModel):
     holidays: list[dt.date] = Field(
         default_factory=list, description="the company's days off besides weekends "
         "(YYYY-MM-DD): not working days for plans' pacing and the reverse planner")
+    working_hours: str = Field(
+        default="09:00-18:00", description="the company's working hours (HH:MM-HH:MM, "
+        "company time) on working days (Monday to Friday less the holidays): alert "
+        "deadlines such as a lead's contact SLA count only these hours")
     cache_seconds: float = Field(
         default=0, ge=0, description="keep a computed scorecard this long while the data is "
         "unchanged (the server sets 3600)"
@@ -245,6 +249,14 @@ class Settings(BaseModel):
         if text and not text.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http:// or https:// address")
         return text
+
+    @field_validator("working_hours")
+    @classmethod
+    def _working_hours(cls, value: str) -> str:
+        from saleskpi.domain.working_hours import parse_hours
+
+        parse_hours(value)  # ValueError names what is wrong
+        return value.strip()
 
     @field_validator("week_start")
     @classmethod

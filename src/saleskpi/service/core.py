@@ -8,6 +8,7 @@ data is unchanged and computes recent questions again in the background (server)
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 # them: a scorecard from the CLI needs neither (tests/test_cli_startup.py).
 
 T = TypeVar("T")
+log = logging.getLogger("saleskpi.service")
 RECENT_DAYS = 7  # questions not asked for a week are not refreshed any more
 TARGET_DAYS_KEPT = 16  # days whose targets are kept (pages ask for a handful)
 
@@ -108,6 +110,9 @@ class SalesKpiService:
         self._targets: dict[dt.date, list[TargetRecord]] = {}
         self._targets_version = -1
         self._targets_lock = threading.Lock()
+        # Called after each import that stored data (alerts are evaluated then); a
+        # listener must not raise: the import is done whatever it does.
+        self.after_import: list[Callable[[ImportReport], object]] = []
 
     @property
     def cache_hits(self) -> int:
@@ -518,8 +523,15 @@ class SalesKpiService:
                 raise MappingError(_("unknown mapping {name!r}; known: {known}", name=mapping,
                                      known=", ".join(self.mapping_names())))
             chosen = load_mapping(mapping, self.settings.mappings_dir)
-        return import_path(self.settings, path, mapping=chosen, source=source,
-                           dry_run=dry_run, progress=progress)
+        report = import_path(self.settings, path, mapping=chosen, source=source,
+                             dry_run=dry_run, progress=progress)
+        if not report.dry_run and report.ok:
+            for listener in self.after_import:
+                try:
+                    listener(report)
+                except Exception:  # the data is stored: the import has worked
+                    log.exception("after the import of %s", path.name)
+        return report
 
     def _resolve_rep_names(self, query: KpiQuery) -> KpiQuery:
         """Let users filter by a rep's name as well as by id."""

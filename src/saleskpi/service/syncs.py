@@ -22,7 +22,7 @@ from saleskpi.domain.reports import Progress
 from saleskpi.domain.settings import Settings
 from saleskpi.domain.webhooks import WebhookRequest
 from saleskpi.sources.connectors.base import REGISTRY, ClientOptions
-from saleskpi.sources.connectors.credentials import CredentialStore
+from saleskpi.sources.connectors.credentials import CREDENTIALS_FILE, CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
 from saleskpi.sources.connectors.sync import SyncReport, connector_for, sync
 from saleskpi.store.state.webhook_log import remember_delivery
@@ -84,10 +84,35 @@ def connected_crms(settings: Settings) -> list[str]:
 def run_sync(settings: Settings, crm: str, *, full: bool = False,
              options: ClientOptions | None = None, progress: Progress | None = None,
              hints: dict[str, list[str]] | None = None) -> SyncReport:
-    """One sync of ``crm``, after any other that is running (``hints``: ids deleted)."""
-    with sync_lock:
-        return sync(settings, crm, full=full, options=options, progress=progress,
-                    hints=hints)
+    """One sync of ``crm``, after any other that is running (``hints``: ids deleted).
+
+    Each run's outcome is logged (``sync_runs``: alerts tell a failing sync), and the
+    alert rules are evaluated after it, whether it worked or not.
+    """
+    from saleskpi.service.alerting import after_data_change
+
+    try:
+        with sync_lock:
+            try:
+                report = sync(settings, crm, full=full, options=options, progress=progress,
+                              hints=hints)
+            except Exception as exc:
+                _log_run(settings, crm, ok=False, batches=0, message=str(exc))
+                raise
+            _log_run(settings, crm, ok=True, batches=report.batches, message="")
+    finally:
+        after_data_change(settings, f"sync:{crm}")
+    return report
+
+
+def _log_run(settings: Settings, crm: str, *, ok: bool, batches: int, message: str) -> None:
+    """Only for a CRM that is connected: a typo in a CRM's name is not a failing sync."""
+    from saleskpi.store.state.sync_runs import record_sync_run
+
+    if not (settings.workspace / CREDENTIALS_FILE).exists() \
+            or crm not in connected_crms(settings):
+        return
+    record_sync_run(settings.state_url, crm, ok=ok, batches=batches, message=message)
 
 
 def handle_webhook(settings: Settings, crm: str, delivery: WebhookRequest,

@@ -13,10 +13,15 @@ from starlette.routing import Route
 from saleskpi.domain.errors import Conflict
 from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
+from saleskpi.service.alert_hooks import watch_imports
+from saleskpi.service.alert_scheduler import AlertScheduler
 from saleskpi.service.auth import session_secret
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.refresh import Refresher
 from saleskpi.surfaces import web
+from saleskpi.surfaces.api import (
+    alerts as alert_routes,
+)
 from saleskpi.surfaces.api import (
     bonus,
     catalogue,
@@ -51,13 +56,14 @@ SERVER_CACHE_SECONDS = 3600.0
 
 
 def create_app(settings: Settings, *, secure_cookies: bool = False,
-               refresh: bool = False) -> FastAPI:
+               refresh: bool = False, alerts: bool = False) -> FastAPI:
     """``secure_cookies``: send the session cookie over HTTPS only (behind TLS); without
     it the cookie is still HTTPS-only on answers to requests that came over HTTPS
     (``saleskpi.surfaces.http.cookies``).
 
     ``refresh``: keep what the pages asked computed in the background
-    (``saleskpi.service.refresh``); ``saleskpi serve`` turns it on.
+    (``saleskpi.service.refresh``); ``alerts``: evaluate the alert rules on their
+    schedules (``saleskpi.service.alert_scheduler``); ``saleskpi serve`` turns both on.
     """
     if settings.cache_seconds == 0:
         # Twenty people opening the same dashboard should not compute it twenty times.
@@ -65,6 +71,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
         # figures that move with the clock (open pipeline now, this month so far).
         settings = settings.model_copy(update={"cache_seconds": SERVER_CACHE_SECONDS})
     service = SalesKpiService(settings, shared_writer=True)
+    watch_imports(service)  # alerts are evaluated after each import
     # MCP for AI assistants at /mcp (streamable HTTP, API tokens): saleskpi.surfaces.mcp.
     mcp_app = McpHttpApp(service)
 
@@ -74,12 +81,17 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
         _app.state.refresher = refresher
         if refresher is not None:
             refresher.start()
+        scheduler = AlertScheduler(service) if alerts else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             async with mcp_app.running():
                 yield
         finally:
             if refresher is not None:
                 refresher.stop()
+            if scheduler is not None:
+                scheduler.stop()
 
     app = FastAPI(title="saleskpi", version="0.1.0", lifespan=lifespan,
                   description="Sales KPIs: the same numbers as the saleskpi CLI.")
@@ -98,8 +110,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
     errors.install(app)
     security.install(app)  # API security headers; /docs from local assets
     app.include_router(routes.router)
-    for area in (bonus, catalogue, contests, drill, forecast, funnel, imports, people, plans,
-                 rankings, reports, syncs):
+    for area in (alert_routes, bonus, catalogue, contests, drill, forecast, funnel, imports,
+                 people, plans, rankings, reports, syncs):
         app.include_router(area.router, tags=[area.__name__.rsplit(".", 1)[-1]])
     app.include_router(webhooks.router(settings))
     app.include_router(web.router)

@@ -8,15 +8,14 @@ service applies the recipient's scope: a head of sales gets the company and ever
 rep, a team lead their team and its reps, a rep their own figures only, never
 another rep's name or number.
 
-Alerts: ``add_alert_source`` registers a function listing the alerts firing for a
-person (the alert rules, when they exist); without one the digest has none and says
-so (``alerts_available``).
+Alerts: those firing now in the person's scope (``views.alerts``, the /alerts page's
+list), silenced ones left out; without any alert rule the digest says that alerts are
+not set up (``alerts_available``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -41,17 +40,6 @@ class DigestAlert(BaseModel):
     title: str
     detail: str = ""
     link: str | None = None
-
-
-AlertSource = Callable[[SalesKpiService, Principal], list[DigestAlert]]
-_ALERT_SOURCES: list[AlertSource] = []
-
-
-def add_alert_source(source: AlertSource) -> None:
-    """Digests list what ``source(service, person)`` returns: the alerts firing for them,
-    in their scope and language."""
-    if source not in _ALERT_SOURCES:
-        _ALERT_SOURCES.append(source)
 
 
 class DigestParams(BaseModel):
@@ -141,7 +129,7 @@ def digest(service: SalesKpiService, person: Principal, params: DigestParams) ->
         rows = figures(month_start, ["rep"])
         reps = sorted(rows, key=lambda r: str(r.get("rep_name") or r.get("rep") or ""))
     plan = plan_vs_actual(service, person, PlanParams(at=at, limit=PLAN_LINES)).lines
-    alerts = [alert for source in _ALERT_SOURCES for alert in source(service, person)]
+    alerts, available = _firing(service, person)
     return DigestView(
         digest=params.digest, recipient=person.username, role=person.role, scope=shape,
         at=at.isoformat(),
@@ -150,4 +138,16 @@ def digest(service: SalesKpiService, person: Principal, params: DigestParams) ->
                                         "to": at.isoformat()}),
         timezone=service.settings.timezone, currency=service.settings.currency, kpis=kpis,
         totals=totals, reps=reps, plan=plan, alerts=alerts,
-        alerts_available=bool(_ALERT_SOURCES))
+        alerts_available=available)
+
+
+def _firing(service: SalesKpiService, person: Principal) -> tuple[list[DigestAlert], bool]:
+    """The alerts firing for ``person`` (their scope, their language), and whether any
+    alert rule exists at all."""
+    from saleskpi.views.alerts import AlertsParams
+    from saleskpi.views.alerts import alerts as alert_list
+
+    view = alert_list(service, person, AlertsParams())
+    firing = [DigestAlert(title=a.subject, detail=a.why, link=a.link)
+              for a in view.alerts if a.status == "firing" and not a.silenced]
+    return firing, bool(view.rules)

@@ -145,6 +145,9 @@ def write(text: str) -> None:
 
 
 def service() -> SalesKpiService:
+    from saleskpi.service.alert_hooks import watch_imports
     from saleskpi.service.core import SalesKpiService
 
-    return SalesKpiService(state.settings)
+    made = SalesKpiService(state.settings)
+    watch_imports(made)  # alerts are evaluated after each import
+    return made

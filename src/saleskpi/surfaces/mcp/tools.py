@@ -188,6 +188,19 @@ TOOLS: tuple[ToolSpec, ...] = (
         "behind first, and the alerts firing. at: the last day covered (default "
         "yesterday in the company's time zone).",
         views=("digests:digest",)),
+    ToolSpec(
+        name="alerts", title="Alerts",
+        description="The alert rules (alerts.yaml: leads not contacted within their SLA in "
+        "working hours, deals stuck in a stage, reps behind plan pace, KPI thresholds, "
+        "stale data) and the alerts pending or firing now in the caller's scope, each with "
+        "why it holds and a link; resolved: also those resolved lately.",
+        views=("alerts:alerts",)),
+    ToolSpec(
+        name="alert_backtest", title="Alert backtest",
+        description="How often an alert rule (a saved one by name, or a definition as in "
+        "alerts.yaml) would have fired over past days (from, to; default last month) and "
+        "on which leads, deals or reps, in the caller's scope.",
+        views=("alert_backtest:backtest",)),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from saleskpi.surfaces.web import (
+    alerts,
     bonus,
     catalog,
     contests,
@@ -26,6 +27,6 @@ from saleskpi.surfaces.web.http import WebRoute, assets
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 for module in (login, preferences, overview, funnel, forecast, rankings, contests, rep, bonus,
-               imports, targets, target_grid, catalog, drill, users, notifications):
+               imports, targets, target_grid, catalog, drill, users, notifications, alerts):
     router.include_router(module.router)
 router.include_router(assets)  # /favicon.ico

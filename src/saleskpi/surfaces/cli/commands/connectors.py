@@ -144,8 +144,8 @@ def serve_command(
                      "(Secure): use it behind TLS."),
     ] = False,
 ) -> None:
-    """Run the HTTP server: the dashboard, the API, webhooks for CRMs, scheduled syncs and
-    reports (reports.yaml).
+    """Run the HTTP server: the dashboard, the API, webhooks for CRMs, scheduled syncs,
+    alerts (alerts.yaml) and reports (reports.yaml).
 
     Example: saleskpi serve --port 8000 --sync-every 10 --secure-cookies
     """
@@ -161,7 +161,7 @@ def run_server(settings: Settings, sock: socket.socket, *, host: str, port: int,
     "listening") until stopped, with scheduled syncs and reports."""
     from saleskpi.surfaces.server import background_jobs, create_app, serve
 
-    app = create_app(settings, secure_cookies=secure_cookies, refresh=True)
+    app = create_app(settings, secure_cookies=secure_cookies, refresh=True, alerts=True)
     jobs = background_jobs(app, settings, sync_minutes=sync_every if sync_every is not None
                            else settings.sync_every_minutes)
     jobs.start()

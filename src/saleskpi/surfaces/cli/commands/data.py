@@ -68,6 +68,11 @@ def settings_command(
                      "comma-separated YYYY-MM-DD (replaces the list; '' clears it): plans "
                      "pace by working days."),
     ] = None,
+    working_hours: Annotated[
+        str | None,
+        typer.Option("--working-hours", help="The company's working hours on working days, "
+                     "HH:MM-HH:MM (default 09:00-18:00): alert deadlines count only these."),
+    ] = None,
 ) -> None:
     """Show the workspace's settings, or store new ones in its settings.yaml.
 
@@ -80,7 +85,8 @@ def settings_command(
 
     values: dict[str, object] = {
         k: v for k, v in (("timezone", timezone), ("currency", currency), ("lang", lang),
-                          ("holidays", holidays)) if v is not None}
+                          ("holidays", holidays), ("working_hours", working_hours))
+        if v is not None}
     if values:
         try:
             checked = Settings(workspace=state.settings.workspace, **values)  # type: ignore[arg-type]
@@ -91,7 +97,7 @@ def settings_command(
             stored["holidays"] = sorted(day.isoformat() for day in checked.holidays)
         save_workspace_settings(state.settings, **stored)
     current = Settings(workspace=state.settings.workspace)
-    for name in ("workspace", "timezone", "currency", "lang", "week_start"):
+    for name in ("workspace", "timezone", "currency", "lang", "week_start", "working_hours"):
         out.print(f"{name}: {getattr(current, name) or '-'}", highlight=False)
     days = ", ".join(day.isoformat() for day in sorted(current.holidays))
     out.print(f"holidays: {days or '-'}", highlight=False)
