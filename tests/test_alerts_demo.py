@@ -148,3 +148,37 @@ def test_reps_behind_their_plans_pace(demo: Settings) -> None:
     report = evaluate_alerts(demo, NOW, None, dry_run=True)
     assert {c.subject.split(":")[1] for c in report.changes} == behind
     assert behind  # the demo has laggards
+
+
+def test_the_demo_comes_with_alert_rules_already_evaluated(tmp_path: Path) -> None:
+    """``saleskpi demo`` writes the example rules and evaluates them: the deals firing
+    'deal-stuck' are the open deals whose current stage was entered more than 14 days
+    before the evaluation (SQL), and the workspace's own rules are never replaced."""
+    settings = Settings(workspace=tmp_path / "ws", _env_file=None)
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    company = build_demo(settings, size=0.2, seed=3, end=END)
+    after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert company.report.ok
+    rules = (settings.workspace / "alerts.yaml").read_text(encoding="utf-8")
+    assert {"lead-sla", "deal-stuck", "behind-pace"} <= {
+        line.split(":", 1)[1].strip() for line in rules.splitlines()
+        if line.strip().startswith("- name:")}
+    con = duckdb.connect(str(settings.analytics_path), read_only=True)
+    try:
+        def stuck(moment: dt.datetime) -> set[str]:
+            rows = con.execute(f"SELECT deal_id FROM ({SPANS}) WHERE left_at IS NULL AND "
+                               "entered_at < ?", [moment - dt.timedelta(days=14)]).fetchall()
+            return {f"deal:demo:{deal}" for (deal,) in rows}
+        surely, maybe = stuck(before), stuck(after)  # the evaluation ran in between
+    finally:
+        con.close()
+    with sqlite3.connect(settings.workspace / "state.sqlite") as db:
+        # A subject is deal:<source>:<deal>:<stage>:<entered at>.
+        rows = db.execute("SELECT subject FROM alert_states WHERE rule = 'deal-stuck' "
+                          "AND status = 'firing'").fetchall()
+        firing = {":".join(subject.split(":")[:3]) for (subject,) in rows}
+    assert surely and surely <= firing <= maybe
+    # A second demo keeps the rules as the user left them.
+    (settings.workspace / "alerts.yaml").write_text("rules: []\n", encoding="utf-8")
+    build_demo(settings, size=0.2, seed=3, end=END)
+    assert (settings.workspace / "alerts.yaml").read_text(encoding="utf-8") == "rules: []\n"

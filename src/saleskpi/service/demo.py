@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import KpiQuery, next_period, period_start
@@ -16,6 +18,7 @@ from saleskpi.sources.ingest.run import import_frames
 from saleskpi.store.backend import open_store
 
 DEMO_SOURCE = "demo"
+ALERTS_EXAMPLE = Path(__file__).with_name("alerts_example.yaml")
 DEMO_TIMEZONE = "Europe/Kyiv"
 DEMO_CURRENCY = "USD"
 SCORECARD_KPIS = (
@@ -71,6 +74,44 @@ def build_demo(settings: Settings, *, size: float, seed: int, end: dt.date | Non
     company = DemoCompany(settings, report, time.perf_counter() - started, end=end)
     if report.ok:
         company.logins = ensure_demo_users(settings, frames["reps"])
-        # A bonus plan to show on the bonus page; the workspace's own is kept.
+        # A bonus plan, alert rules and a contest to show on their pages; the
+        # workspace's own are kept.
         write_example_plans(settings)
+        _example_alerts(settings)
+        _example_contest(settings, frames["reps"], end)
     return company
+
+
+def _example_alerts(settings: Settings) -> None:
+    """The example alert rules (unless the workspace has its own), evaluated once so
+    that /alerts shows what they find in the demo's data."""
+    from saleskpi.domain.files import write_private
+    from saleskpi.service.alert_rules import rules_path
+    from saleskpi.service.alerting import evaluate_alerts, notice_sender
+
+    path = rules_path(settings)
+    if not path.exists():
+        write_private(path, ALERTS_EXAMPLE.read_text(encoding="utf-8"))
+    evaluate_alerts(settings, dt.datetime.now(dt.UTC), notice_sender(settings),
+                    trigger="demo")
+
+
+def _example_contest(settings: Settings, reps: Any, end: dt.date) -> None:
+    """A points race over the demo's month, unless the workspace has a contest."""
+    from saleskpi.domain.contests import parse_definition
+    from saleskpi.service import contests
+    from saleskpi.service.core import SalesKpiService
+
+    service = SalesKpiService(settings)
+    if contests.all_contests(service):
+        return
+    first = period_start(end, "month")
+    contests.create(service, parse_definition({
+        "name": _("Points race"),
+        "description": _("1 point a call, 5 a meeting, 20 a deal won"),
+        "points": [{"kpi": "calls", "points": 1}, {"kpi": "meetings", "points": 5},
+                   {"kpi": "deals_won", "points": 20}],
+        "start": first.isoformat(),
+        "end": (next_period(first, "month") - dt.timedelta(days=1)).isoformat(),
+        "members": sorted(str(rep) for rep in reps["id"]), "head_to_head": True}),
+        actor="demo")
