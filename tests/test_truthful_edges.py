@@ -96,6 +96,13 @@ def test_an_unknown_filter_value_is_an_error(run_cli, company: Path, where: str,
 def test_unknown_rep_suggests_the_name(run_cli, company: Path) -> None:
     result = run_cli(company, "kpi", "deals_won", "--where", "rep=Ana Adams", *RANGE)
     assert "did you mean Anna Adams?" in said(result)
+    # The same wherever a rep is named alone: the reverse planner, the bonus explained.
+    for command in (("plan", "reverse", "--goal", "deals_won=5", "--rep", "Ana Adams"),
+                    ("bonus", "explain", "Ana Adams")):
+        named = run_cli(company, *command)
+        assert named.returncode == 2, (command, named.stdout)
+        assert "unknown rep 'Ana Adams'" in said(named), command
+        assert "did you mean Anna Adams?" in said(named), command
 
 
 def test_a_misspelt_kpi_gets_did_you_mean(run_cli, company: Path) -> None:

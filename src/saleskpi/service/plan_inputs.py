@@ -27,6 +27,7 @@ from saleskpi.domain.planning import (
     Rate,
 )
 from saleskpi.domain.query import EVERYTHING, TARGET_PERIODS, Period, Scope, parse_period
+from saleskpi.domain.suggest import did_you_mean
 from saleskpi.domain.typed_numbers import parse_typed_number
 from saleskpi.service.planner import RepInfo, find_rep, known_teams
 
@@ -90,8 +91,10 @@ def resolve_rep(service: SalesKpiService, text: str, scope: Scope = EVERYTHING) 
     """
     found = find_rep(service, text)
     if found is None or not in_scope(found, scope):
+        # Suggestions only among the reps the caller may see.
+        names = [r.name for r in service.visible_reps(scope) if r.name]
         raise NotFound(_("unknown rep {rep!r}: give a rep id or name from the imported reps",
-                         rep=text), code="unknown_rep")
+                         rep=text) + did_you_mean(text, names), code="unknown_rep")
     return found
 
 
