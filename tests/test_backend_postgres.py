@@ -132,7 +132,7 @@ def test_bad_backend_settings_are_clear_and_never_echo_the_url(tmp_path: Path) -
     with pytest.raises(BackendNotReady, match="SALESKPI_BACKEND_URL"):
         open_store(no_url)
     clickhouse = Settings(workspace=tmp_path, backend="clickhouse", _env_file=None)
-    with pytest.raises(BackendNotReady, match="SALESKPI_BACKEND_URL.*clickhouse://"):
+    with pytest.raises(BackendNotReady, match=r"SALESKPI_BACKEND_URL.*clickhouse://"):
         open_store(clickhouse)
     mixed = Settings(workspace=tmp_path, backend="clickhouse", _env_file=None,
                      backend_url="postgresql://u:hunter2@db.example.com/kpi")

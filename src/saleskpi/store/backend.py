@@ -19,7 +19,6 @@ from saleskpi.domain.settings import Settings
 from saleskpi.store.analytics import AnalyticsStore, file_version
 from saleskpi.store.facts import FactStore
 
-
 EXAMPLE_URLS = {
     "postgres": "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales",
     "clickhouse": "clickhouse://saleskpi:PASSWORD@ch.example.com:8123/sales",
