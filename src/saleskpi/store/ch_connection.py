@@ -212,7 +212,8 @@ def clickhouse_sql(sql: str, params: Sequence[Any] | dict[str, Any] | None
             name, value = f"p{position}", ordered[position]
             position += 1
             i += 1
-        elif char == "$" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_"):
+        elif (char == "$" and isinstance(given, dict) and i + 1 < n
+              and (sql[i + 1].isalpha() or sql[i + 1] == "_")):
             end = i + 1
             while end < n and (sql[end].isalnum() or sql[end] == "_"):
                 end += 1
