@@ -171,3 +171,19 @@ def test_store_sql_is_bound_as_typed_parameters() -> None:
                                   {"start": dt.date(2024, 1, 5), "f0_0": "South"})
     assert named == "SELECT x FROM t WHERE d >= {start:Date} AND k = {f0_0: String}"
     assert bound == {"start": dt.date(2024, 1, 5), "f0_0": "South"}
+
+
+def test_a_failed_write_takes_its_versions_out_again(company: tuple[Settings, Path]) -> None:
+    settings, _data = company
+    with store_of(settings) as store:
+        (source,) = {s for (s,) in store.fetch("SELECT DISTINCT datasource FROM deals")}
+        before = versions(store, "deals")
+        version = store.data_version()
+        with pytest.raises(ZeroDivisionError), store.transaction():
+            assert store.delete_ids(source, {"deals": ["D1"]}, in_transaction=True) == {
+                "deals": 1}
+            assert store.fetch("SELECT id FROM deals WHERE id = 'D1'") == []
+            1 / 0  # noqa: B018 - the write fails after it has written
+        assert store.fetch("SELECT id FROM deals WHERE id = 'D1'") == [("D1",)]
+        assert versions(store, "deals") == before
+        assert store.data_version() == version

@@ -16,9 +16,10 @@ hand-written SQL is DuckDB's; the few spellings ClickHouse lacks are rewritten
 here (``row(...)`` is ``tuple(...)``, ``current_schema()`` is the database,
 temporary tables live in memory, emptying one is ``TRUNCATE``).
 
-ClickHouse has no transactions across statements: ``BEGIN``, ``COMMIT`` and
-``ROLLBACK`` are accepted and do nothing but keep the data version
-(``docs/backends.md`` says what that means for a failed import).
+ClickHouse has no transactions across statements. ``BEGIN`` starts a write whose
+records all get one version (``record_version``); ``ROLLBACK`` deletes the versions
+it appended, so the records' earlier versions are current again; ``COMMIT`` raises
+the data version (``docs/backends.md`` says what a killed process leaves).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import decimal
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -298,6 +300,8 @@ class ChConnection:
         self.session = session
         self._in_transaction = False
         self._changed = False
+        self._version = 0
+        self._written: set[str] = set()
         for name, value in SESSION_SETTINGS.items():
             session.query(f"SET {name} = {value}", {})
 
@@ -307,17 +311,39 @@ class ChConnection:
         if word in ("begin", "start", "commit", "rollback"):
             if word == "commit" and self._in_transaction and self._changed:
                 self.bump_version()
+            if word == "rollback" and self._in_transaction:
+                self._undo()
             self._in_transaction = word in ("begin", "start")
+            self._version = time.time_ns() if self._in_transaction else 0
             self._changed = False
+            self._written = set()
             return ChResult(None)
         text, values = clickhouse_sql(sql, params)
         found = self.session.query(text, values)
         if word in _DATA_CHANGING and not _is_scratch(sql):
             self._changed = True
+            target = _TARGET.match(sql)
+            if target:
+                self._written.add(target.group(1))
             if not self._in_transaction:
                 self.bump_version()
                 self._changed = False
         return ChResult(found)
+
+    def record_version(self) -> int:
+        """The version of the records written now: one per "transaction", so that a
+        failed write's records can be taken out again (``ROLLBACK``)."""
+        return self._version or time.time_ns()
+
+    def _undo(self) -> None:
+        """Take out the versions this write appended: the earlier ones are current again.
+
+        (Only appends are undone: a source's records deleted outright stay deleted.)
+        """
+        for table in sorted(self._written):
+            if table.endswith("_versions"):
+                self.session.query(f'DELETE FROM "{table}" WHERE _version = {{v:UInt64}}',
+                                   {"v": self._version})
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         for row in rows:

@@ -11,8 +11,9 @@ entity is kept as versions (docs/backends.md, "Upserts on ClickHouse"):
 - ``<entity>_versions`` is a ``ReplacingMergeTree(_version, _deleted)`` ordered by
   (datasource, key): an import appends only the new and changed rows (found, as on
   the other backends, by comparing staged rows with stored ones), each with
-  ``_version`` = the import's time in nanoseconds, so the latest version of a key
-  wins; a record a sync removes is appended once more with ``_deleted = 1``;
+  ``_version`` = the write's start in nanoseconds, so the latest version of a key
+  wins (a failed write deletes its versions again); a record a sync removes is
+  appended once more with ``_deleted = 1``;
 - ``<entity>`` is a view ``SELECT ... FROM <entity>_versions FINAL WHERE _deleted = 0``,
   so every query (the engine's, the importer's lookups) sees one row per key even
   before ClickHouse merges the parts; importing the same files again appends nothing;
@@ -26,7 +27,6 @@ the same write journal as on the other backends (``store/journal.py``).
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -253,7 +253,7 @@ class ClickHouseStore(FactStore):
         cols = ", ".join(f'"{c}"' for c in (*entity.column_names, "datasource", "custom"))
         self.con.execute(
             f'INSERT INTO "{entity.name}{VERSIONS}" ({cols}, _version, _deleted) '
-            f"SELECT {cols}, ?, ? FROM {relation}", [time.time_ns(), int(deleted)])
+            f"SELECT {cols}, ?, ? FROM {relation}", [self.con.record_version(), int(deleted)])
 
     def delete_ids(self, source: str, ids: dict[str, list[str]], *,
                    in_transaction: bool = False) -> dict[str, int]:
@@ -272,7 +272,7 @@ class ClickHouseStore(FactStore):
                     self.con.execute(
                         f'INSERT INTO "{name}{VERSIONS}" ({cols}, _version, _deleted) '
                         f"SELECT {cols}, ?, 1 FROM {chosen}",
-                        [time.time_ns(), source, list(chosen_ids)])
+                        [self.con.record_version(), source, list(chosen_ids)])
         return deleted
 
     def forget_source(self, source: str) -> None:
