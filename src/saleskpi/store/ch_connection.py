@@ -45,6 +45,8 @@ SESSION_SETTINGS = {"join_use_nulls": 1, "union_default_mode": "'DISTINCT'",
                     "session_timezone": "'UTC'", "mutations_sync": 2,
                     "use_variant_as_common_type": 0}
 _DATA_CHANGING = ("insert", "delete", "alter", "truncate")
+# Statements that answer rows (the others are sent as commands to a server).
+_ANSWERING = ("select", "with", "describe", "desc", "show", "exists")
 _TYPED = re.compile(r"\{(\w+)\s*:\s*([^}]+)\}")
 _TEMP_WITH_COLUMNS = re.compile(r"^\s*CREATE\s+TEMP(ORARY)?\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?"
                                 r"(\"?\w+\"?)\s*\(", re.IGNORECASE)
@@ -126,7 +128,7 @@ class ServerSession:
             autogenerate_session_id=True)
 
     def query(self, sql: str, params: dict[str, Any]) -> pa.Table | None:
-        if _first_word(sql) in ("select", "with", "describe", "show"):
+        if _first_word(sql) in _ANSWERING:
             found: pa.Table = self._client.query_arrow(sql, parameters=params)
             return found
         self._client.command(sql, parameters=params)
