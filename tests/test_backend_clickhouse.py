@@ -187,3 +187,16 @@ def test_a_failed_write_takes_its_versions_out_again(company: tuple[Settings, Pa
         assert store.fetch("SELECT id FROM deals WHERE id = 'D1'") == [("D1",)]
         assert versions(store, "deals") == before
         assert store.data_version() == version
+
+
+def test_the_rows_behind_a_number(company: tuple[Settings, Path]) -> None:
+    from saleskpi.domain.query import Scope
+    from saleskpi.service.drill import rows_behind
+
+    settings, _data = company
+    found = rows_behind(SalesKpiService(settings), KpiQuery(("calls",), by=("rep",),
+                                                            where=(("rep", ("r1",)),)),
+                        Scope(), "calls", None, None, 0)
+    ids = [dict(zip(found.columns, row, strict=True))["id"] for row in found.rows]
+    # r1's outbound or undirected calls: A1 and A4 (A8 is inbound).
+    assert (sorted(ids), found.total) == (["A1", "A4"], 2)
