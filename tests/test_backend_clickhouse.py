@@ -200,3 +200,18 @@ def test_the_rows_behind_a_number(company: tuple[Settings, Path]) -> None:
     ids = [dict(zip(found.columns, row, strict=True))["id"] for row in found.rows]
     # r1's outbound or undirected calls: A1 and A4 (A8 is inbound).
     assert (sorted(ids), found.total) == (["A1", "A4"], 2)
+
+
+def test_text_is_cased_and_measured_as_unicode(company: tuple[Settings, Path]) -> None:
+    """Stage names such as "Успешно реализовано" are matched lower-cased, as on DuckDB."""
+    settings, _data = company
+    with store_of(settings) as store:
+        # The store's own SQL (ClickHouse's lower() would leave Cyrillic as it is).
+        assert store.fetch("SELECT lower('ЇЖ Won'), UPPER('їж')") == [("їж won", "ЇЖ")]
+        # The SQL compiled from Ibis expressions.
+        reps = store.ibis.table("reps")
+        named = reps.filter(reps.id == "r1").select(
+            low=reps.name.lower(), up=reps.name.upper(), letters=reps.name.length())
+        compiler = store.ibis.compiler
+        sql = compiler.to_sqlglot(named.unbind()).sql(dialect=compiler.dialect)
+        assert store.fetch(sql) == [("олена коваленко", "ОЛЕНА КОВАЛЕНКО", 15)]

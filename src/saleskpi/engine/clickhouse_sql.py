@@ -17,6 +17,9 @@ made as on the other backends:
   does not exist there: the wall-clock time is the UTC instant moved by the
   zone's offset at that instant (``timeZoneOffset``), so periods start at local
   midnight, across daylight-saving changes too;
+- text is lower- and upper-cased and measured as Unicode (``lowerUTF8``...), as on
+  DuckDB: ClickHouse's ``lower`` leaves Cyrillic as it is, and won and lost stage
+  names such as "Успешно реализовано" are matched lower-cased;
 - custom fields are JSON text: a field is read raw, then as text if it is text
   (a number gives NULL, as DuckDB's and PostgreSQL's ``->>`` unwrapped as text).
 """
@@ -44,7 +47,8 @@ def _compiler_class() -> type:
 
     # Ibis defines a method per "simple" operation when a compiler class is made, over
     # the class's own: the ones written below are left out of them.
-    ours = (ops.Count, ops.CountDistinct, ops.ExtractEpochSeconds)
+    ours = (ops.Count, ops.CountDistinct, ops.ExtractEpochSeconds, ops.Lowercase,
+            ops.Uppercase, ops.StringLength)
 
     class SalesKpiClickHouseCompiler(ClickHouseCompiler):  # type: ignore[misc]
         __slots__ = ()
@@ -76,6 +80,15 @@ def _compiler_class() -> type:
             zone, instant = kw.values()
             return self.f.addSeconds(instant, self.f.timeZoneOffset(
                 self.f.toTimeZone(instant, zone)))
+
+        def visit_Lowercase(self, op: Any, *, arg: Any) -> Any:
+            return self.f.lowerUTF8(arg)
+
+        def visit_Uppercase(self, op: Any, *, arg: Any) -> Any:
+            return self.f.upperUTF8(arg)
+
+        def visit_StringLength(self, op: Any, *, arg: Any) -> Any:
+            return self.f.lengthUTF8(arg)
 
         def visit_JSONGetItem(self, op: Any, *, arg: Any, index: Any) -> Any:
             return self.f.JSONExtractRaw(arg, index)

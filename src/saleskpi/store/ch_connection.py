@@ -13,7 +13,8 @@ Two ways to reach ClickHouse behind one small interface (``ClickHouseSession``:
 and the ``{name: String}`` ones Ibis compiles for ClickHouse, and binds values by
 ClickHouse's typed query parameters (never spliced into the SQL). The store's
 hand-written SQL is DuckDB's; the few spellings ClickHouse lacks are rewritten
-here (``row(...)`` is ``tuple(...)``, ``current_schema()`` is the database,
+here (``row(...)`` is ``tuple(...)``, ``lower`` and ``upper`` are Unicode's
+(``lowerUTF8``), ``current_schema()`` is the database,
 temporary tables live in memory, emptying one is ``TRUNCATE``).
 
 ClickHouse has no transactions across statements. ``BEGIN`` starts a write whose
@@ -247,6 +248,9 @@ def _spelled_for_clickhouse(sql: str) -> str:
         return created.replace("Nullable(DateTime)", "Nullable(DateTime64(6))") + \
             " ENGINE = Memory"
     sql = re.sub(r"\brow\(", "tuple(", sql)
+    # Unicode case, as DuckDB's (ClickHouse's lower and upper are ASCII only).
+    sql = re.sub(r"\b(lower|upper)\(", lambda m: f"{m.group(1).lower()}UTF8(", sql,
+                 flags=re.IGNORECASE)
     return re.sub(r"\bcurrent_schema\(\)", "currentDatabase()", sql)
 
 
