@@ -215,3 +215,17 @@ def test_text_is_cased_and_measured_as_unicode(company: tuple[Settings, Path]) -
         compiler = store.ibis.compiler
         sql = compiler.to_sqlglot(named.unbind()).sql(dialect=compiler.dialect)
         assert store.fetch(sql) == [("олена коваленко", "ОЛЕНА КОВАЛЕНКО", 15)]
+
+
+def test_without_the_driver_the_error_says_what_to_install(tmp_path: Path) -> None:
+    import importlib.util
+
+    from saleskpi.store.backend import BackendNotReady
+
+    if importlib.util.find_spec("clickhouse_connect") is not None:
+        pytest.skip("clickhouse-connect is installed here")
+    settings = Settings(workspace=tmp_path, backend="clickhouse", _env_file=None,
+                        backend_url="clickhouse://sales:hunter2@127.0.0.1:1/kpi")
+    with pytest.raises(BackendNotReady, match=r"pip install 'saleskpi\[clickhouse\]'") as no:
+        open_store(settings)
+    assert "hunter2" not in str(no.value)

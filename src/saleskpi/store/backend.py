@@ -58,13 +58,17 @@ def _postgres() -> Any:
     return postgres
 
 
+def _no_clickhouse_driver() -> BackendNotReady:
+    return BackendNotReady(_(
+        "the clickhouse backend needs its driver: pip install 'saleskpi[clickhouse]' "
+        "(for a chdb:// URL: 'saleskpi[clickhouse-tests]')"))
+
+
 def _clickhouse() -> Any:
     try:
         from saleskpi.store import clickhouse
     except ImportError:
-        raise BackendNotReady(_(
-            "the clickhouse backend needs its driver: pip install 'saleskpi[clickhouse]'"
-            )) from None
+        raise _no_clickhouse_driver() from None
     return clickhouse
 
 
@@ -83,8 +87,12 @@ def open_store(settings: Settings, *, read_only: bool = False, wait: float | Non
             backend_url(settings), settings.analytics_path, read_only=read_only, wait=wait)
         return store
     if settings.backend == "clickhouse":
-        found: FactStore = _clickhouse().ClickHouseStore(
-            backend_url(settings), settings.analytics_path, read_only=read_only, wait=wait)
+        try:
+            found: FactStore = _clickhouse().ClickHouseStore(
+                backend_url(settings), settings.analytics_path, read_only=read_only,
+                wait=wait)
+        except ImportError:  # clickhouse-connect or chdb, imported when connecting
+            raise _no_clickhouse_driver() from None
         return found
     raise BackendNotReady(_(
         "the {backend} backend is not supported yet: use duckdb or postgres "
