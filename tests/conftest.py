@@ -133,7 +133,9 @@ def workspace(tmp_path: Path) -> Path:
 
 
 # -- the analytics backends ------------------------------------------------------------
-BACKENDS = ("duckdb", "postgres")
+BACKENDS = ("duckdb", "postgres", "clickhouse")
+# Modules whose tests pass unchanged on ClickHouse (chdb) say so with
+# ``ON_CLICKHOUSE = True``; elsewhere the clickhouse case is skipped with the reason.
 
 
 @pytest.fixture(scope="session")
@@ -166,4 +168,14 @@ def backend(request: pytest.FixtureRequest) -> BackendChoice:
     """Each backend in turn, for a module's workspaces (``BackendChoice.settings``)."""
     if request.param == "duckdb":
         return BackendChoice("duckdb")
+    if request.param == "clickhouse":
+        if not getattr(request.module, "ON_CLICKHOUSE", False):
+            pytest.skip("not yet run on ClickHouse (docs/backends.md lists what is)")
+        if importlib.util.find_spec("chdb") is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("chdb missing in CI: the clickhouse backend cannot be tested")
+            pytest.skip("chdb not installed (pip install '.[clickhouse-tests]'): the "
+                        "clickhouse backend's tests are skipped")
+        return BackendChoice("clickhouse", folder=request.getfixturevalue(
+            "tmp_path_factory").mktemp("chdb"))
     return BackendChoice("postgres", request.getfixturevalue("postgres_server"))

@@ -132,8 +132,13 @@ def test_bad_backend_settings_are_clear_and_never_echo_the_url(tmp_path: Path) -
     with pytest.raises(BackendNotReady, match="SALESKPI_BACKEND_URL"):
         open_store(no_url)
     clickhouse = Settings(workspace=tmp_path, backend="clickhouse", _env_file=None)
-    with pytest.raises(BackendNotReady, match="not supported yet"):
+    with pytest.raises(BackendNotReady, match=r"SALESKPI_BACKEND_URL.*clickhouse://"):
         open_store(clickhouse)
+    mixed = Settings(workspace=tmp_path, backend="clickhouse", _env_file=None,
+                     backend_url="postgresql://u:hunter2@db.example.com/kpi")
+    with pytest.raises(BackendNotReady, match="not a URL of the clickhouse backend") as wrong:
+        open_store(mixed)
+    assert "hunter2" not in str(wrong.value)
 
 
 def test_a_wrong_password_is_an_error_that_does_not_show_it(

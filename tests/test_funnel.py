@@ -86,6 +86,7 @@ D8,qualified,2024-01-26 10:00
 D8,proposal,2024-02-01 00:30
 """
 NOW = dt.datetime(2024, 12, 1)
+ON_CLICKHOUSE = True  # every test here also runs on ClickHouse (chdb): conftest.backend
 # D8's stay in qualified: 01-26 10:00 -> 02-01 00:30 = 5 days 14.5 hours
 D8_QUALIFIED = 5 + 14.5 / 24
 # D3's stay in new: 01-05 00:30 -> 01-06 10:00 = 1 day 9.5 hours

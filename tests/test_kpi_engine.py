@@ -54,6 +54,7 @@ D3,r2,won,2024-02-06 09:00:00,,2000,UAH,2024-03-01 09:00:00
 D4,r1,open,2024-03-01 09:00:00,,300,UAH,
 """
 NOW = dt.datetime(2024, 12, 1)
+ON_CLICKHOUSE = True  # every test here also runs on ClickHouse (chdb): conftest.backend
 
 
 @pytest.fixture(scope="module")

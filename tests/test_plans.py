@@ -54,6 +54,7 @@ from saleskpi.service.planner import (
 from tests.backends import BackendChoice, facts_snapshot
 
 AT = dt.date(2024, 4, 10)
+ON_CLICKHOUSE = True  # every test here also runs on ClickHouse (chdb): conftest.backend
 SOURCE = "crm"
 
 REPS = """id,name,team

@@ -26,6 +26,7 @@ REPS = "id,name,team\nr1,Ann,North\nr2,Bob,North\nr3,Cid,South\nr4,Dee,South\n"
 # Rep deals_won plans for the current month, and one set on its own for team South.
 REP_PLANS = {"r1": 5, "r2": 7, "r3": 3, "r4": 1}
 SOUTH_PLAN = 10
+ON_CLICKHOUSE = True  # every test here also runs on ClickHouse (chdb): conftest.backend
 # January 2024 (Monday 1st, a holiday here): r1 wins deals on these days.
 JANUARY_WINS = {dt.date(2024, 1, 2): 1, dt.date(2024, 1, 3): 2, dt.date(2024, 1, 9): 1,
                 dt.date(2024, 1, 11): 3, dt.date(2024, 1, 15): 1}

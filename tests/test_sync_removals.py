@@ -109,9 +109,12 @@ def workspace(root: Path, backend: BackendChoice) -> Settings:
 POSTGRES_CRMS = {"bitrix24", "pipedrive"}
 
 
+ON_CLICKHOUSE = True  # also on ClickHouse (chdb), with the CRMs PostgreSQL runs
+
+
 def connected(crm: Crm, root: Path, backend: BackendChoice) -> Settings:
-    if backend.name == "postgres" and crm.name not in POSTGRES_CRMS:
-        pytest.skip(f"{crm.name} on PostgreSQL: the same writes as "
+    if backend.name in ("postgres", "clickhouse") and crm.name not in POSTGRES_CRMS:
+        pytest.skip(f"{crm.name} on {backend.name}: the same writes as "
                     f"{' and '.join(sorted(POSTGRES_CRMS))}, which run there")
     settings = workspace(root, backend)
     CredentialStore(settings).put(crm.name, crm.credentials)

@@ -14,7 +14,9 @@ from urllib.parse import unquote, urlsplit
 Backend = Literal["duckdb", "postgres", "clickhouse"]
 BACKENDS: tuple[Backend, ...] = ("duckdb", "postgres", "clickhouse")
 # URL schemes per backend that takes a URL.
-URL_SCHEMES = {"postgres": ("postgresql", "postgres")}
+URL_SCHEMES = {"postgres": ("postgresql", "postgres"),
+               # a server or cluster (clickhouse-connect), or chdb in the process (a folder)
+               "clickhouse": ("clickhouse", "clickhouses", "chdb")}
 MASK = "***"
 
 
@@ -23,8 +25,13 @@ def check_backend_url(url: str) -> None:
     parts = urlsplit(url)
     known = {s for schemes in URL_SCHEMES.values() for s in schemes}
     if parts.scheme not in known:
-        raise ValueError("backend_url must start with postgresql:// (e.g. "
-                         "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales)")
+        raise ValueError("backend_url must start with postgresql://, clickhouse:// or "
+                         "chdb:// (e.g. postgresql://saleskpi:PASSWORD@db.example.com:5432/"
+                         "sales, clickhouse://saleskpi:PASSWORD@ch.example.com:8123/sales)")
+    if parts.scheme == "chdb":
+        if not parts.path:
+            raise ValueError("a chdb:// backend_url names a folder (e.g. chdb:///srv/sales)")
+        return
     if not parts.hostname and "host=" not in parts.query:
         raise ValueError("backend_url names no host (e.g. "
                          "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales)")

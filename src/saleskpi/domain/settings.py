@@ -143,12 +143,14 @@ class Settings(BaseModel):
     backend: Backend = Field(
         default="duckdb",
         description="where the facts live and KPIs are computed: duckdb (a file in the "
-        "workspace), postgres (a PostgreSQL database) or clickhouse (not yet supported)",
+        "workspace), postgres (a PostgreSQL database) or clickhouse (a ClickHouse server "
+        "or cluster)",
     )
     backend_url: SecretStr | None = Field(
         default=None,
-        description="the analytics database of the postgres backend, e.g. "
-        "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales; a secret: set it in "
+        description="the analytics database of the postgres or clickhouse backend, e.g. "
+        "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales or "
+        "clickhouse://saleskpi:PASSWORD@ch.example.com:8123/sales; a secret: set it in "
         "SALESKPI_BACKEND_URL or .env rather than in settings.yaml",
     )
 

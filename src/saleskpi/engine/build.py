@@ -137,7 +137,12 @@ def render(expression: ir.Table, named: list[tuple[str, ir.Scalar]],
 
     markers = {f"__saleskpi_param_{i}__": name for i, (name, _p) in enumerate(named)}
     values = {p: marker for marker, (_name, p) in zip(markers, named, strict=True)}
-    compiler = getattr(compilers, dialect).compiler
+    if dialect == "clickhouse":  # exact quantiles, local time, custom fields there
+        from saleskpi.engine.clickhouse_sql import clickhouse_compiler
+
+        compiler = clickhouse_compiler()
+    else:
+        compiler = getattr(compilers, dialect).compiler
     tree = compiler.to_sqlglot(expression.unbind(), params=values)
     bound: set[str] = set()
 

@@ -227,7 +227,8 @@ def _sql(db: Database, expression: ir.Table, params: _Params) -> str:
 
     def placeholder(node: sge.Expression) -> sge.Expression:
         if isinstance(node, sge.Literal) and node.is_string and node.this in markers:
-            return sge.Placeholder(this=markers[node.this])
+            # Every parameter is text (ClickHouse wants the type named: {name: String}).
+            return sge.Placeholder(this=markers[node.this], kind="String")
         return node
 
     tree = tree.transform(placeholder, copy=False)

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
-from saleskpi.domain.backends import masked_url, without_secret
+from saleskpi.domain.backends import URL_SCHEMES, masked_url, without_secret
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
 from saleskpi.store.analytics import AnalyticsStore, file_version
 from saleskpi.store.facts import FactStore
+
+EXAMPLE_URLS = {
+    "postgres": "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales",
+    "clickhouse": "clickhouse://saleskpi:PASSWORD@ch.example.com:8123/sales",
+}
 
 
 class BackendNotReady(InvalidQuery):
@@ -27,13 +33,19 @@ class BackendNotReady(InvalidQuery):
 
 def backend_url(settings: Settings) -> str:
     """The backend's URL (a secret: never print it; ``masked_url`` for messages)."""
+    example = EXAMPLE_URLS.get(settings.backend, EXAMPLE_URLS["postgres"])
     if settings.backend_url is None:
         raise BackendNotReady(_(
             "the {backend} backend needs the database's URL: set SALESKPI_BACKEND_URL "
             "(or backend_url in .env or the workspace's settings.yaml), e.g. "
-            "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales",
-            backend=settings.backend))
-    return settings.backend_url.get_secret_value()
+            "{example}", backend=settings.backend, example=example))
+    url = settings.backend_url.get_secret_value()
+    if urlsplit(url).scheme not in URL_SCHEMES.get(settings.backend, ()):
+        raise BackendNotReady(_(
+            "backend_url {url} is not a URL of the {backend} backend: give one like "
+            "{example}, or set backend to the database it names",
+            url=masked_url(url), backend=settings.backend, example=example))
+    return url
 
 
 def _postgres() -> Any:
@@ -44,6 +56,20 @@ def _postgres() -> Any:
             "the postgres backend needs the PostgreSQL driver: pip install "
             "'saleskpi[postgres]'")) from None
     return postgres
+
+
+def _no_clickhouse_driver() -> BackendNotReady:
+    return BackendNotReady(_(
+        "the clickhouse backend needs its driver: pip install 'saleskpi[clickhouse]' "
+        "(for a chdb:// URL: 'saleskpi[clickhouse-tests]')"))
+
+
+def _clickhouse() -> Any:
+    try:
+        from saleskpi.store import clickhouse
+    except ImportError:
+        raise _no_clickhouse_driver() from None
+    return clickhouse
 
 
 def open_store(settings: Settings, *, read_only: bool = False, wait: float | None = None,
@@ -60,6 +86,14 @@ def open_store(settings: Settings, *, read_only: bool = False, wait: float | Non
         store: FactStore = _postgres().PostgresStore(
             backend_url(settings), settings.analytics_path, read_only=read_only, wait=wait)
         return store
+    if settings.backend == "clickhouse":
+        try:
+            found: FactStore = _clickhouse().ClickHouseStore(
+                backend_url(settings), settings.analytics_path, read_only=read_only,
+                wait=wait)
+        except ImportError:  # clickhouse-connect or chdb, imported when connecting
+            raise _no_clickhouse_driver() from None
+        return found
     raise BackendNotReady(_(
         "the {backend} backend is not supported yet: use duckdb or postgres "
         "(docs/backends.md says what each needs)", backend=settings.backend))
@@ -114,4 +148,7 @@ def data_version(settings: Settings) -> tuple[int, ...]:
         return file_version(settings.analytics_path)
     if settings.backend == "postgres":
         return _VERSIONS.version(backend_url(settings))
+    if settings.backend == "clickhouse":
+        with open_store(settings, read_only=True) as store:
+            return store.data_version()
     return (0,)

@@ -136,6 +136,9 @@ class FactStore:
         """Names of the custom fields any record or rep has (custom slices may use them)."""
         if self.dialect.name == "postgres":
             keys = ("jsonb_object_keys(custom)", "jsonb_typeof(custom) = 'object'")
+        elif self.dialect.name == "clickhouse":
+            keys = ("arrayJoin(JSONExtractKeys(assumeNotNull(custom)))",
+                    "isValidJSON(assumeNotNull(custom))")
         else:
             keys = ("unnest(json_keys(custom))", "custom IS NOT NULL")
         parts = " UNION ".join(

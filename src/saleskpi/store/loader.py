@@ -346,6 +346,14 @@ class Loader:
                 WHERE t.datasource IS NULL OR {_row_differs(entity, 's', 't')}"""
         for statement in self.dialect.temp_table_as(f"changed_{entity.name}", changed):
             self.con.execute(statement)
+        if self.dialect.name == "clickhouse":
+            # Appended as the newest versions; first contacts are views there.
+            from saleskpi.store.clickhouse import ClickHouseStore
+
+            assert isinstance(self.store, ClickHouseStore)
+            self.store.append_versions(entity, f'"changed_{entity.name}"')
+            self.con.execute(f'DROP TEMPORARY TABLE "changed_{entity.name}"')
+            return
         if self.dialect.name == "postgres":
             self._upsert(entity, cols)
         else:
