@@ -279,6 +279,8 @@ def main() -> None:
         errors_logged = [line for line in (scratch / "server.log").read_text().splitlines()
                          if "Traceback" in line or "ERROR" in line]
         print(f"server log: {len(errors_logged)} errors/tracebacks")
+        for line in errors_logged[:5]:
+            print("  ", line[:300])
     finally:
         if args.workspace is None:
             shutil.rmtree(scratch, ignore_errors=True)
