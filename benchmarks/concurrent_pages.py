@@ -279,8 +279,10 @@ def main() -> None:
         errors_logged = [line for line in (scratch / "server.log").read_text().splitlines()
                          if "Traceback" in line or "ERROR" in line]
         print(f"server log: {len(errors_logged)} errors/tracebacks")
-        for line in errors_logged[:5]:
-            print("  ", line[:300])
+        if errors_logged:
+            kept = Path(tempfile.gettempdir()) / f"concurrent-pages-server-{os.getpid()}.log"
+            shutil.copy(scratch / "server.log", kept)
+            print(f"   the server's log is kept in {kept}")
     finally:
         if args.workspace is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import pytest
 from saleskpi.domain.settings import Settings
 from saleskpi.service.auth import add_user
 from saleskpi.service.demo import build_demo
+from saleskpi.store.analytics import READ_WAIT_SECONDS
 from saleskpi.surfaces.server import create_app
 from tests.conftest import SRC_DIR
 from tests.servers import serve
@@ -118,36 +120,52 @@ def sign_in(url: str) -> httpx.Client:
     return client
 
 
-def test_readers_get_answers_while_the_server_imports(workspace: Workspace) -> None:
-    statuses: Counter[str] = Counter()
-    failures: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
+@dataclass
+class Readers:
+    """Signed-in clients asking PATHS in turn, each in a thread, until stopped."""
 
-    def read(client: httpx.Client, first: int) -> None:
-        step = first
-        while not stop.is_set():
-            path = PATHS[step % len(PATHS)].format(day=1 + step % 28)
-            step += 1
-            try:
-                answer = client.get(path)
-                status = str(answer.status_code)
-                detail = answer.text[:300]
-            except httpx.HTTPError as exc:
-                status, detail = type(exc).__name__, repr(exc)
-            with lock:
-                statuses[status] += 1
-                if status != "200":
-                    failures.append(f"{path}: {status} {detail}")
+    url: str
+    statuses: Counter[str]
+    failures: list[str]
 
-    before = amount_sum(workspace.settings.workspace)
-    with serve(create_app(workspace.settings)) as url:
-        readers = [sign_in(url) for _ in range(READERS)]
-        writer = sign_in(url)
-        threads = [threading.Thread(target=read, args=(c, i)) for i, c in enumerate(readers)]
+    @contextlib.contextmanager
+    def asking(self) -> Iterator[None]:
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def read(client: httpx.Client, first: int) -> None:
+            step = first
+            while not stop.is_set():
+                path = PATHS[step % len(PATHS)].format(day=1 + step % 28)
+                step += 1
+                try:
+                    answer = client.get(path)
+                    status, detail = str(answer.status_code), answer.text[:300]
+                except httpx.HTTPError as exc:
+                    status, detail = type(exc).__name__, repr(exc)
+                with lock:
+                    self.statuses[status] += 1
+                    if status != "200":
+                        self.failures.append(f"{path}: {status} {detail}")
+
+        clients = [sign_in(self.url) for _ in range(READERS)]
+        threads = [threading.Thread(target=read, args=(c, i)) for i, c in enumerate(clients)]
         for thread in threads:
             thread.start()
         try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(300)
+
+
+def test_readers_get_answers_while_the_server_imports(workspace: Workspace) -> None:
+    before = amount_sum(workspace.settings.workspace)
+    with serve(create_app(workspace.settings)) as url:
+        readers = Readers(url, Counter(), [])
+        writer = sign_in(url)
+        with readers.asking():
             files = (workspace.deals / "deals.csv").read_bytes()
             for _ in range(IMPORTS):
                 answer = writer.post(
@@ -155,14 +173,44 @@ def test_readers_get_answers_while_the_server_imports(workspace: Workspace) -> N
                     files=[("files", ("deals.csv", files, "text/csv"))])
                 assert answer.status_code == 200, answer.text[:500]
                 assert answer.json()["ok"], answer.text[:500]
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(300)
     # 50 deals, each raised by 1 by the (idempotent) import.
     assert amount_sum(workspace.settings.workspace) == pytest.approx(before + 50)
-    assert sum(statuses.values()) >= READERS * 2, statuses
-    assert failures == [], (statuses, failures[:5])
+    assert sum(readers.statuses.values()) >= READERS * 2, readers.statuses
+    assert readers.failures == [], (readers.statuses, readers.failures[:5])
+
+
+def test_readers_get_answers_while_a_cli_import_writes(workspace: Workspace) -> None:
+    """The server's pages while ``saleskpi import`` (its own process) holds the file:
+    kept answers at once, the others once the write has ended: never a 503."""
+    ws = workspace.settings.workspace
+    before = amount_sum(ws)
+    with serve(create_app(workspace.settings)) as url:
+        readers = Readers(url, Counter(), [])
+        with readers.asking():
+            for add in (1.0, 2.0):
+                folder = deals_csv(ws, ws.parent / f"cli-{add}", add=add) if add > 1 \
+                    else workspace.deals
+                importing = cli(ws, "import", folder, "--source", "demo")
+                out, err = importing.communicate(timeout=600)
+                assert importing.returncode == 0, (out[-2000:], err[-2000:])
+    # The second CSV was read after the first import: amounts raised by 1, then by 2.
+    assert amount_sum(ws) == pytest.approx(before + 50 * 3)
+    assert sum(readers.statuses.values()) >= READERS * 2, readers.statuses
+    assert readers.failures == [], (readers.statuses, readers.failures[:5])
+
+
+def test_pages_wait_for_a_write_of_another_process_rather_than_fail(
+        workspace: Workspace) -> None:
+    """A writer of another process holds the file longer than a reader used to wait
+    (2 s, then 503): questions asked before get their kept answer at once, the others
+    are answered when it lets go."""
+    ws = workspace.settings.workspace
+    with serve(create_app(workspace.settings)) as url:
+        readers = Readers(url, Counter(), [])
+        with readers.asking(), writing(ws):
+            time.sleep(3 * READ_WAIT_SECONDS)
+    assert sum(readers.statuses.values()) >= READERS, readers.statuses
+    assert readers.failures == [], (readers.statuses, readers.failures[:5])
 
 
 @contextlib.contextmanager

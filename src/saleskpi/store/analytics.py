@@ -19,7 +19,7 @@ from saleskpi.store.commit_markers import MARKER_TABLE, has_markers
 from saleskpi.store.dialects import DUCKDB
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.first_contacts import FIRST_CONTACTS_DDL, rebuild_first_contacts
-from saleskpi.store.writer_gate import Waiting, one_writer
+from saleskpi.store.writer_gate import Waiting, one_writer, written_elsewhere
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,6 +90,11 @@ CURRENT_OBJECTS = frozenset({"reps", "rep_people", "saleskpi_meta",
 # readers in front of it to finish.
 READ_WAIT_SECONDS = 2.0
 WRITE_WAIT_SECONDS = 30.0
+# A reader waits longer when the holder is a writer of another process that passed
+# the writer gate (an import or sync that is writing, hence will end): the question
+# is answered late rather than refused (issue 12, item 5). Kept answers do not wait
+# (``SalesKpiService`` gives them at once while another process writes).
+READ_BEHIND_WRITE_SECONDS = 60.0
 # How long a writer queues behind another writer (store/writer_gate.py) unless told
 # otherwise (the write_wait_seconds setting): an import of millions takes minutes.
 QUEUE_WAIT_SECONDS = 600.0
@@ -132,9 +137,11 @@ def _held_elsewhere(exc: duckdb.Error) -> bool:
 
 def _connect(path: Path, *, read_only: bool, wait: float | None) -> duckdb.DuckDBPyConnection:
     """A connection to ``path``, retried with back-off while another holder has the file."""
+    patient = wait is None and read_only
     if wait is None:
         wait = READ_WAIT_SECONDS if read_only else WRITE_WAIT_SECONDS
-    deadline = time.monotonic() + wait
+    started = time.monotonic()
+    deadline = started + wait
     pause = 0.02
     while True:
         try:
@@ -142,6 +149,8 @@ def _connect(path: Path, *, read_only: bool, wait: float | None) -> duckdb.DuckD
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _held_elsewhere(exc):
                 raise
+            if patient and written_elsewhere(path):
+                deadline = max(deadline, started + READ_BEHIND_WRITE_SECONDS)
             if time.monotonic() + pause > deadline:
                 raise StoreBusy(_(
                     "{path} is in use by another saleskpi process (the server, or an import). "

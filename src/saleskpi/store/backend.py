@@ -17,7 +17,7 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
 from saleskpi.store.analytics import AnalyticsStore, file_version
 from saleskpi.store.facts import FactStore
-from saleskpi.store.writer_gate import Waiting
+from saleskpi.store.writer_gate import Waiting, written_elsewhere
 
 
 class BackendNotReady(InvalidQuery):
@@ -67,6 +67,12 @@ def open_store(settings: Settings, *, read_only: bool = False, wait: float | Non
     raise BackendNotReady(_(
         "the {backend} backend is not supported yet: use duckdb or postgres "
         "(docs/backends.md says what each needs)", backend=settings.backend))
+
+
+def writing_elsewhere(settings: Settings) -> bool:
+    """Whether another process is writing the workspace's DuckDB file right now (its
+    readers here wait for it); on PostgreSQL readers never wait: always False."""
+    return settings.backend == "duckdb" and written_elsewhere(settings.analytics_path)
 
 
 def describe(settings: Settings) -> str:

@@ -102,6 +102,29 @@ def _unflock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def written_elsewhere(store: Path) -> bool:
+    """Whether another process holds ``store``'s gate: a write is running there.
+
+    Tried with a shared ``flock`` released at once (a writer that asks in that instant
+    retries RETRY_SECONDS later). This process's own writers are not "elsewhere".
+    """
+    if sys.platform == "win32" or _gate(store).fd is not None:
+        return False
+    import fcntl
+
+    try:
+        fd = os.open(gate_path(store), os.O_RDONLY)
+    except OSError:
+        return False  # no gate file: nobody has written through the gate yet
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock if it was taken
+    return False
+
+
 @contextlib.contextmanager
 def one_writer(store: Path, *, wait: float, waiting: Waiting | None = None,
                what: str = "saleskpi") -> Iterator[None]:
