@@ -33,7 +33,7 @@ import pytest
 from saleskpi.domain.settings import Settings
 from saleskpi.service.auth import add_user
 from saleskpi.service.demo import build_demo
-from saleskpi.store.analytics import READ_WAIT_SECONDS
+from saleskpi.store.analytics import READ_WAIT_SECONDS, AnalyticsStore
 from saleskpi.surfaces.server import create_app
 from tests.conftest import SRC_DIR
 from tests.servers import serve
@@ -269,3 +269,35 @@ def test_a_writer_that_waits_too_long_gives_up_with_a_clear_message(
     assert "another import is still running" in err
     assert "write_wait_seconds" in err
     assert amount_sum(ws) == pytest.approx(before)
+
+
+def test_writers_of_one_process_take_turns(workspace: Workspace) -> None:
+    """The server's sync and a dashboard import: the second writer hears that it waits
+    and opens the store only once the first has closed it."""
+    path = workspace.settings.analytics_path
+    first = AnalyticsStore(path)
+    heard: list[str] = []
+    order: list[str] = []
+    opened = threading.Event()
+
+    def second_writer() -> None:
+        store = AnalyticsStore(path, waiting=heard.append)
+        order.append("second opened")
+        opened.set()
+        store.close()
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    try:
+        while not heard:  # it queues (no timing: it says so before anything else)
+            assert thread.is_alive()
+            time.sleep(0.05)
+        assert not opened.is_set()
+        order.append("first closed")
+    finally:
+        first.close()
+    thread.join(120)
+    assert opened.is_set()
+    assert order == ["first closed", "second opened"]
+    assert "another import is running; waiting" in heard[0]
+    assert f"process {os.getpid()}" in heard[0]
