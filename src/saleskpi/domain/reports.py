@@ -90,3 +90,12 @@ class ImportReport:
 
 # Long work (imports, syncs, the demo) says what it is doing through one of these.
 Progress = Callable[[str], None]
+
+
+class QueueNotice(str):
+    """A progress message saying the work waits for another writer to finish.
+
+    Surfaces that show progress only as a passing status line (the CLI's spinner,
+    invisible when the output is not a terminal) print these as lines of their own:
+    a person must learn why nothing happens.
+    """

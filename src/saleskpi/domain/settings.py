@@ -95,6 +95,10 @@ class Settings(BaseModel):
         default=30, ge=0, description="a question still computing after this many seconds "
         "is stopped with an error saying how to narrow it (0: never)"
     )
+    write_wait_seconds: float = Field(
+        default=600, ge=0, description="an import or sync waits this long for another one "
+        "writing the same workspace to finish, then gives up with a message saying so"
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "

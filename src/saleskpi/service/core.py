@@ -37,7 +37,7 @@ from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
 from saleskpi.service.results import RecentQuestions, ResultCache
 from saleskpi.service.scoping import plan_cut
-from saleskpi.store.backend import data_version, open_store
+from saleskpi.store.backend import data_version, open_store, writing_elsewhere
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.people import PeopleReport, link, people, unlink
 
@@ -238,11 +238,15 @@ class SalesKpiService:
 
     def _kept(self, question: Question) -> Scorecard:
         key = (question, self.data_version())
+        # While another process (a CLI import) writes, the last answer to the same
+        # question at once, if one is kept; else it is computed once the write ends.
+        card = _kept_while_written(self.settings, self.results, question)
         try:
-            card = self.results.get(key, partial(self._compute, question))
+            if card is None:
+                card = self.results.get(key, partial(self._compute, question))
         except StoreBusy as busy:
-            # Another process (an import) holds the store: the last answer to the same
-            # question, if one is kept; else the caller gets the 503 "try again".
+            # Another process holds the store: the last answer, if one is kept; else
+            # the caller gets the 503 "try again".
             card = _latest_answer(self.results, question, busy)
         self.recent.note(question)
         return Scorecard(card.query, list(card.rows), list(card.totals), dict(card.units))
@@ -296,9 +300,11 @@ class SalesKpiService:
         asked = FunnelQuestion(options, scope, now)
         if self.settings.cache_seconds <= 0:
             return self._compute_funnel(asked)
+        report = _kept_while_written(self.settings, self.funnels, asked)
         try:
-            report = self.funnels.get((asked, self.data_version()),
-                                      partial(self._compute_funnel, asked))
+            if report is None:
+                report = self.funnels.get((asked, self.data_version()),
+                                          partial(self._compute_funnel, asked))
         except StoreBusy as busy:
             report = _latest_answer(self.funnels, asked, busy)
         self.recent.note(asked)
@@ -461,6 +467,8 @@ class SalesKpiService:
         """
         version = self.data_version()
         kept = self._lookups.get(name)
+        if kept is not None and kept[0] != version and writing_elsewhere(self.settings):
+            return cast(T, kept[1])  # an import writes: what was known before, at once
         if kept is None or kept[0] != version:
             try:
                 with self.reading() as store:
@@ -549,6 +557,15 @@ def _rep_entries(store: FactStore) -> list[RepEntry]:
     entries = [RepEntry(p, n or p, t) for p, n, t in store.rep_people()]
     entries.sort(key=lambda r: (r.name.casefold(), r.rep))
     return entries
+
+
+def _kept_while_written(settings: Settings, cache: ResultCache[T],
+                        question: Hashable) -> T | None:
+    """The last kept answer to ``question`` while another process writes the store,
+    else None (compute as usual)."""
+    if not writing_elsewhere(settings):
+        return None
+    return cache.latest(lambda key: isinstance(key, tuple) and key[0] == question)
 
 
 def _latest_answer(cache: ResultCache[Any], question: Hashable, busy: StoreBusy) -> Any:

@@ -19,6 +19,7 @@ from saleskpi.store.commit_markers import MARKER_TABLE, has_markers
 from saleskpi.store.dialects import DUCKDB
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.first_contacts import FIRST_CONTACTS_DDL, rebuild_first_contacts
+from saleskpi.store.writer_gate import Waiting, one_writer, written_elsewhere
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,6 +90,14 @@ CURRENT_OBJECTS = frozenset({"reps", "rep_people", "saleskpi_meta",
 # readers in front of it to finish.
 READ_WAIT_SECONDS = 2.0
 WRITE_WAIT_SECONDS = 30.0
+# A reader waits longer when the holder is a writer of another process that passed
+# the writer gate (an import or sync that is writing, hence will end): the question
+# is answered late rather than refused (issue 12, item 5). Kept answers do not wait
+# (``SalesKpiService`` gives them at once while another process writes).
+READ_BEHIND_WRITE_SECONDS = 60.0
+# How long a writer queues behind another writer (store/writer_gate.py) unless told
+# otherwise (the write_wait_seconds setting): an import of millions takes minutes.
+QUEUE_WAIT_SECONDS = 600.0
 
 
 # Writers of this process, by file: those with the file open read-write and those
@@ -128,9 +137,11 @@ def _held_elsewhere(exc: duckdb.Error) -> bool:
 
 def _connect(path: Path, *, read_only: bool, wait: float | None) -> duckdb.DuckDBPyConnection:
     """A connection to ``path``, retried with back-off while another holder has the file."""
+    patient = wait is None and read_only
     if wait is None:
         wait = READ_WAIT_SECONDS if read_only else WRITE_WAIT_SECONDS
-    deadline = time.monotonic() + wait
+    started = time.monotonic()
+    deadline = started + wait
     pause = 0.02
     while True:
         try:
@@ -138,6 +149,8 @@ def _connect(path: Path, *, read_only: bool, wait: float | None) -> duckdb.DuckD
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _held_elsewhere(exc):
                 raise
+            if patient and written_elsewhere(path):
+                deadline = max(deadline, started + READ_BEHIND_WRITE_SECONDS)
             if time.monotonic() + pause > deadline:
                 raise StoreBusy(_(
                     "{path} is in use by another saleskpi process (the server, or an import). "
@@ -167,9 +180,14 @@ class AnalyticsStore(FactStore):
     """
 
     def __init__(self, path: Path, *, read_only: bool = False,
-                 wait: float | None = None, join_writer: bool = False) -> None:
+                 wait: float | None = None, join_writer: bool = False,
+                 queue_wait: float = QUEUE_WAIT_SECONDS, waiting: Waiting | None = None) -> None:
         """``wait``: seconds to retry while another connection holds the file, then
         ``StoreBusy`` (default: READ_WAIT_SECONDS to read, WRITE_WAIT_SECONDS to write).
+
+        A writer first queues behind the other writers of the store, of this process and
+        of others (``store/writer_gate.py``), up to ``queue_wait`` seconds (``wait`` when
+        given); ``waiting`` hears every few seconds that it waits and for whom.
 
         ``join_writer``: a read in a process that also writes (the server): read-only,
         unless a writer of this process has the file (or waits for it): then
@@ -178,6 +196,7 @@ class AnalyticsStore(FactStore):
         self.path = path
         self.dialect = DUCKDB
         self._writer = False
+        self._gate = contextlib.ExitStack()
         private_dir(path.parent)
         if read_only and not path.exists():
             read_only = False  # nothing imported yet: create an empty store
@@ -187,6 +206,10 @@ class AnalyticsStore(FactStore):
         elif join_writer and _has_writer(path):
             read_only = False
         try:
+            if self._writer:
+                # An explicit ``wait`` bounds the whole open, the queue included.
+                self._gate.enter_context(one_writer(
+                    path, wait=queue_wait if wait is None else wait, waiting=waiting))
             self.con = _connect(path, read_only=read_only, wait=wait)
         except BaseException:
             self._release()
@@ -355,6 +378,9 @@ class AnalyticsStore(FactStore):
     def _release(self) -> None:
         if self._writer:
             self._writer = False
-            _count_writer(self.path, -1)
+            try:
+                self._gate.close()
+            finally:
+                _count_writer(self.path, -1)
 
 

@@ -18,6 +18,7 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
 from saleskpi.store.analytics import AnalyticsStore, file_version
 from saleskpi.store.facts import FactStore
+from saleskpi.store.writer_gate import Waiting, written_elsewhere
 
 EXAMPLE_URLS = {
     "postgres": "postgresql://saleskpi:PASSWORD@db.example.com:5432/sales",
@@ -73,15 +74,18 @@ def _clickhouse() -> Any:
 
 
 def open_store(settings: Settings, *, read_only: bool = False, wait: float | None = None,
-               join_writer: bool = False) -> FactStore:
+               join_writer: bool = False, waiting: Waiting | None = None) -> FactStore:
     """The workspace's store, for reading (``read_only``) or as its one writer.
 
     ``wait`` and ``join_writer``: as ``AnalyticsStore`` takes them (a PostgreSQL store
-    needs no ``join_writer``: its readers never wait for a writer).
+    needs no ``join_writer``: its readers never wait for a writer). A writer queues
+    behind the others up to the ``write_wait_seconds`` setting; ``waiting`` hears that
+    it waits (store/writer_gate.py).
     """
     if settings.backend == "duckdb":
         return AnalyticsStore(settings.analytics_path, read_only=read_only, wait=wait,
-                              join_writer=join_writer)
+                              join_writer=join_writer,
+                              queue_wait=settings.write_wait_seconds, waiting=waiting)
     if settings.backend == "postgres":
         store: FactStore = _postgres().PostgresStore(
             backend_url(settings), settings.analytics_path, read_only=read_only, wait=wait)
@@ -97,6 +101,12 @@ def open_store(settings: Settings, *, read_only: bool = False, wait: float | Non
     raise BackendNotReady(_(
         "the {backend} backend is not supported yet: use duckdb or postgres "
         "(docs/backends.md says what each needs)", backend=settings.backend))
+
+
+def writing_elsewhere(settings: Settings) -> bool:
+    """Whether another process is writing the workspace's DuckDB file right now (its
+    readers here wait for it); on PostgreSQL readers never wait: always False."""
+    return settings.backend == "duckdb" and written_elsewhere(settings.analytics_path)
 
 
 def describe(settings: Settings) -> str:

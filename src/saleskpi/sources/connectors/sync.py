@@ -207,7 +207,7 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
 
     notify = progress or (lambda _msg: None)
     # One store for the whole sync: opening DuckDB per batch would dominate small pages.
-    with open_store(settings) as store:
+    with open_store(settings, waiting=notify) as store:
         if hasattr(connector, "known_moves"):
             # A connector that reads stage history deal by deal skips the deals whose
             # stored history already ends with their last move.

@@ -52,7 +52,7 @@ def import_path(
             counts = report.entities.setdefault(table.entity, EntityCounts())
             counts.rejected += len(table.frame)
         return _finish(settings, report, str(path))
-    with open_store(settings) as store:
+    with open_store(settings, waiting=progress) as store:
         loader = Loader(store, source, report, progress)
         loader.run(typed, dry_run=dry_run, log_origin=str(path))
     return report if loader.logged else _finish(settings, report, str(path))
@@ -75,7 +75,7 @@ def import_frames(
     tables = frames_to_tables(frames)
     origin = GENERATED if log else None
     with contextlib.nullcontext(store) if store is not None \
-            else open_store(settings) as opened:
+            else open_store(settings, waiting=progress) as opened:
         loader = Loader(opened, source, report, progress)
         loader.run(tables, dry_run=False, log_origin=origin)
     return _finish(settings, report, GENERATED) if log and not loader.logged else report

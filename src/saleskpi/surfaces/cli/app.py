@@ -7,6 +7,7 @@ registers them on ``app``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,6 +20,8 @@ from saleskpi.domain.errors import EXIT_CODE, SalesKpiError
 from saleskpi.domain.i18n import _, resolve_language, set_language
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
     from saleskpi.domain.settings import Settings
     from saleskpi.service.core import SalesKpiService
 
@@ -54,6 +57,19 @@ if not out.is_terminal:
     # Piped into a file or pager: do not squeeze tables into 80 columns.
     out = Console(width=200)
 err = Console(stderr=True)
+
+
+def progress_on(status: Status) -> Callable[[str], None]:
+    """Progress shown on ``status``; a wait for another writer also as a line of its own
+    (the spinner is invisible when stderr is not a terminal)."""
+    from saleskpi.domain.reports import QueueNotice
+
+    def show(message: str) -> None:
+        if isinstance(message, QueueNotice):
+            err.print(message, markup=False, highlight=False, soft_wrap=True)
+        status.update(message)
+
+    return show
 
 
 class Format(StrEnum):

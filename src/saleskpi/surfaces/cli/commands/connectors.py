@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
+from saleskpi.surfaces.cli.app import (
+    ReportFormat,
+    app,
+    err,
+    fail,
+    out,
+    progress_on,
+    service,
+    state,
+    write,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -86,7 +96,7 @@ def sync_command(
         try:
             with err.status(_("Syncing {crm}…", crm=name)) as status:
                 report = run_sync(state.settings, name, full=full,
-                                  progress=lambda message: status.update(message))
+                                  progress=progress_on(status))
         except SalesKpiError as exc:
             raise fail(exc.message, code=1) from None
         reports.append(report)

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
+from saleskpi.surfaces.cli.app import (
+    ReportFormat,
+    app,
+    err,
+    fail,
+    out,
+    progress_on,
+    service,
+    state,
+    write,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,7 +55,7 @@ def import_command(
     params = LocalImportParams(path=path, mapping=mapping, source=source, dry_run=dry_run)
     with err.status(_("Importing…")) as status:
         view = import_local(service(), LOCAL, params,
-                            progress=lambda message: status.update(message))
+                            progress=progress_on(status))
     if format is ReportFormat.json:
         write(to_json(view.to_json()))
     else:
@@ -155,7 +165,7 @@ def run_demo(settings: Settings, *, size: float, seed: int, console: Console,
 
     with status_console.status(_("Generating the demo company…")) as status:
         company = build_demo(settings, size=size, seed=seed, end=end,
-                             progress=lambda message: status.update(message))
+                             progress=progress_on(status))
     if not company.report.ok:
         print_import_report(console, company.report)
         raise typer.Exit(1)

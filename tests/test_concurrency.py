@@ -1,0 +1,303 @@
+"""Issue 12, item 5: the server, its writers and the CLI share one workspace safely.
+
+- Readers hammer the dashboard and the API (real threads, real HTTP to uvicorn on
+  127.0.0.1) while imports write through the server, the way a scheduled sync writes
+  (in the server's process, beside its readers): every answer is a 200.
+- Writers queue: a second writer (a CLI import, its own process) waits while another
+  process writes, says so on stderr ("another import is running; waiting…", who
+  holds the store), and then imports; with a short ``write_wait_seconds`` it gives up
+  with that sentence and exit code 3 (busy), leaving the data as it was.
+
+No timing asserts beyond generous timeouts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from saleskpi.domain.settings import Settings
+from saleskpi.service.auth import add_user
+from saleskpi.service.demo import build_demo
+from saleskpi.store.analytics import READ_WAIT_SECONDS, AnalyticsStore
+from saleskpi.surfaces.server import create_app
+from tests.conftest import SRC_DIR
+from tests.servers import serve
+
+PASSWORD = "correct horse battery"
+END = dt.date(2024, 6, 30)
+READERS = 16
+IMPORTS = 3
+PATHS = [
+    "/",
+    "/leaderboard",
+    "/funnel",
+    "/api/v1/scorecard?kpi=revenue&kpi=calls&by=rep&period=month&from=2024-01-{day:02d}"
+    "&to=2024-06-30",
+    "/api/v1/scorecard?kpi=win_rate&by=team",
+    "/api/v1/funnel",
+]
+
+
+@dataclass
+class Workspace:
+    settings: Settings
+    deals: Path  # a folder with deals.csv: the workspace's first deals, amounts changed
+
+
+def deals_csv(workspace: Path, folder: Path, *, add: float) -> Path:
+    """The store's first 50 deals as canonical CSV, each amount raised by ``add``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(workspace / "analytics.duckdb"), read_only=True)
+    try:
+        cur = con.execute("SELECT * EXCLUDE (datasource, custom) FROM deals "
+                          "WHERE amount IS NOT NULL ORDER BY id LIMIT 50")
+        header = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    finally:
+        con.close()
+    amount = header.index("amount")
+    with (folder / "deals.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        for row in rows:
+            values = ["" if v is None else v for v in row]
+            values[amount] = float(row[amount]) + add
+            writer.writerow(values)
+    return folder
+
+
+def amount_sum(workspace: Path) -> float:
+    con = duckdb.connect(str(workspace / "analytics.duckdb"), read_only=True)
+    try:
+        row = con.execute("SELECT sum(amount) FROM deals").fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return float(row[0])
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    settings = Settings(workspace=tmp_path / "ws")
+    company = build_demo(settings, size=0.2, seed=7, end=END)
+    assert company.report.ok, company.report.errors
+    settings = Settings(workspace=settings.workspace)
+    add_user(settings, "boss", PASSWORD, "admin")
+    return Workspace(settings, deals_csv(settings.workspace, tmp_path / "changed", add=1.0))
+
+
+def cli(workspace: Path, *args: object, **env: str) -> subprocess.Popen[str]:
+    environment = dict(os.environ, SALESKPI_LANG="en", **env)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(SRC_DIR), environment.get("PYTHONPATH", "")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-m", "saleskpi", "--workspace", str(workspace),
+         *(str(a) for a in args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        env=environment)
+
+
+def sign_in(url: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=120)
+    answer = client.post("/api/v1/session", json={"username": "boss", "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    client.headers["X-CSRF-Token"] = answer.json()["csrf"]
+    return client
+
+
+@dataclass
+class Readers:
+    """Signed-in clients asking PATHS in turn, each in a thread, until stopped."""
+
+    url: str
+    statuses: Counter[str]
+    failures: list[str]
+
+    @contextlib.contextmanager
+    def asking(self) -> Iterator[None]:
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def read(client: httpx.Client, first: int) -> None:
+            step = first
+            while not stop.is_set():
+                path = PATHS[step % len(PATHS)].format(day=1 + step % 28)
+                step += 1
+                try:
+                    answer = client.get(path)
+                    status, detail = str(answer.status_code), answer.text[:300]
+                except httpx.HTTPError as exc:
+                    status, detail = type(exc).__name__, repr(exc)
+                with lock:
+                    self.statuses[status] += 1
+                    if status != "200":
+                        self.failures.append(f"{path}: {status} {detail}")
+
+        clients = [sign_in(self.url) for _ in range(READERS)]
+        threads = [threading.Thread(target=read, args=(c, i)) for i, c in enumerate(clients)]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(300)
+
+
+def test_readers_get_answers_while_the_server_imports(workspace: Workspace) -> None:
+    before = amount_sum(workspace.settings.workspace)
+    with serve(create_app(workspace.settings)) as url:
+        readers = Readers(url, Counter(), [])
+        writer = sign_in(url)
+        with readers.asking():
+            files = (workspace.deals / "deals.csv").read_bytes()
+            for _ in range(IMPORTS):
+                answer = writer.post(
+                    "/api/v1/imports", params={"dry_run": "false", "source": "demo"},
+                    files=[("files", ("deals.csv", files, "text/csv"))])
+                assert answer.status_code == 200, answer.text[:500]
+                assert answer.json()["ok"], answer.text[:500]
+    # 50 deals, each raised by 1 by the (idempotent) import.
+    assert amount_sum(workspace.settings.workspace) == pytest.approx(before + 50)
+    assert sum(readers.statuses.values()) >= READERS * 2, readers.statuses
+    assert readers.failures == [], (readers.statuses, readers.failures[:5])
+
+
+def test_readers_get_answers_while_a_cli_import_writes(workspace: Workspace) -> None:
+    """The server's pages while ``saleskpi import`` (its own process) holds the file:
+    kept answers at once, the others once the write has ended: never a 503."""
+    ws = workspace.settings.workspace
+    before = amount_sum(ws)
+    with serve(create_app(workspace.settings)) as url:
+        readers = Readers(url, Counter(), [])
+        with readers.asking():
+            for add in (1.0, 2.0):
+                folder = deals_csv(ws, ws.parent / f"cli-{add}", add=add) if add > 1 \
+                    else workspace.deals
+                importing = cli(ws, "import", folder, "--source", "demo")
+                out, err = importing.communicate(timeout=600)
+                assert importing.returncode == 0, (out[-2000:], err[-2000:])
+    # The second CSV was read after the first import: amounts raised by 1, then by 2.
+    assert amount_sum(ws) == pytest.approx(before + 50 * 3)
+    assert sum(readers.statuses.values()) >= READERS * 2, readers.statuses
+    assert readers.failures == [], (readers.statuses, readers.failures[:5])
+
+
+def test_pages_wait_for_a_write_of_another_process_rather_than_fail(
+        workspace: Workspace) -> None:
+    """A writer of another process holds the file longer than a reader used to wait
+    (2 s, then 503): questions asked before get their kept answer at once, the others
+    are answered when it lets go."""
+    ws = workspace.settings.workspace
+    with serve(create_app(workspace.settings)) as url:
+        readers = Readers(url, Counter(), [])
+        with readers.asking(), writing(ws):
+            time.sleep(3 * READ_WAIT_SECONDS)
+    assert sum(readers.statuses.values()) >= READERS, readers.statuses
+    assert readers.failures == [], (readers.statuses, readers.failures[:5])
+
+
+@contextlib.contextmanager
+def writing(workspace: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process writes the store (an import in progress) until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; "
+         "from saleskpi.store.analytics import AnalyticsStore; "
+         "s = AnalyticsStore(Path(sys.argv[1])); print('writing', flush=True); "
+         "sys.stdin.read(); s.close()", str(workspace / "analytics.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (str(SRC_DIR), os.environ.get("PYTHONPATH", "")) if p)))
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "writing"
+        yield holder
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(60)
+
+
+def wait_for_line(stream: object, text: str) -> str:
+    """Read ``stream`` (a process's stderr) until a line holds ``text``; that line."""
+    assert hasattr(stream, "readline")
+    while True:
+        line = stream.readline()
+        assert line, f"the process ended without saying {text!r}"
+        if text in line:
+            return str(line)
+
+
+def test_a_second_writer_waits_in_the_queue_then_imports(workspace: Workspace) -> None:
+    ws = workspace.settings.workspace
+    before = amount_sum(ws)
+    with writing(ws) as holder:
+        second = cli(ws, "import", workspace.deals, "--source", "demo")
+        line = wait_for_line(second.stderr, "another import is running; waiting")
+        assert f"process {holder.pid}" in line
+        assert second.poll() is None  # still queued while the first writes
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, (out[-2000:], err[-2000:])
+    assert amount_sum(ws) == pytest.approx(before + 50)
+
+
+def test_a_writer_that_waits_too_long_gives_up_with_a_clear_message(
+        workspace: Workspace) -> None:
+    ws = workspace.settings.workspace
+    before = amount_sum(ws)
+    with writing(ws):
+        second = cli(ws, "import", workspace.deals, "--source", "demo",
+                     SALESKPI_WRITE_WAIT_SECONDS="2")
+        out, err = second.communicate(timeout=300)
+    assert second.returncode == 3, (out[-2000:], err[-2000:])
+    assert "another import is still running" in err
+    assert "write_wait_seconds" in err
+    assert amount_sum(ws) == pytest.approx(before)
+
+
+def test_writers_of_one_process_take_turns(workspace: Workspace) -> None:
+    """The server's sync and a dashboard import: the second writer hears that it waits
+    and opens the store only once the first has closed it."""
+    path = workspace.settings.analytics_path
+    first = AnalyticsStore(path)
+    heard: list[str] = []
+    order: list[str] = []
+    opened = threading.Event()
+
+    def second_writer() -> None:
+        store = AnalyticsStore(path, waiting=heard.append)
+        order.append("second opened")
+        opened.set()
+        store.close()
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    try:
+        while not heard:  # it queues (no timing: it says so before anything else)
+            assert thread.is_alive()
+            time.sleep(0.05)
+        assert not opened.is_set()
+        order.append("first closed")
+    finally:
+        first.close()
+    thread.join(120)
+    assert opened.is_set()
+    assert order == ["first closed", "second opened"]
+    assert "another import is running; waiting" in heard[0]
+    assert f"process {os.getpid()}" in heard[0]
