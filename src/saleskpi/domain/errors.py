@@ -70,6 +70,16 @@ class QueryTimeout(InvalidQuery):
 
     default_code = "query_timeout"
 
+    @classmethod
+    def after(cls, seconds: float) -> QueryTimeout:
+        """The error of a question stopped after ``seconds``, saying how to narrow it."""
+        from saleskpi.domain.i18n import _  # i18n is above errors' imports
+
+        return cls(_("the question took longer than {seconds} s (the query_timeout_seconds "
+                     "setting) and was stopped; narrow it: a shorter --from/--to range, a "
+                     "coarser --period, fewer KPIs or --by slices, or a --where filter",
+                     seconds=f"{seconds:g}"))
+
 
 class NotFound(SalesKpiError):
     default_code = "not_found"

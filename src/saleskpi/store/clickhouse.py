@@ -227,11 +227,7 @@ class ClickHouseStore(FactStore):
             yield
         except Exception as exc:
             if "TIMEOUT_EXCEEDED" in str(exc) or "Code: 159" in str(exc):
-                raise QueryTimeout(_(
-                    "the question took longer than {seconds} s (the query_timeout_seconds "
-                    "setting) and was stopped; narrow it: a shorter --from/--to range, a "
-                    "coarser --period, fewer KPIs or --by slices, or a --where filter",
-                    seconds=f"{seconds:g}")) from exc
+                raise QueryTimeout.after(seconds) from exc
             raise
         finally:
             self.con.execute("SET max_execution_time = 0")
