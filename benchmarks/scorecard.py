@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -662,8 +662,13 @@ def to_long(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def child(approach: str, workspace: Path, runs: int, out_dir: Path,
-          sql_dir: Path | None) -> None:
-    """Run one approach ``runs`` times in this process; write timings and the result."""
+          sql_dir: Path | None,
+          computes: dict[str, Callable[[Path], pd.DataFrame]] | None = None) -> None:
+    """Run one approach ``runs`` times in this process; write timings and the result.
+
+    ``computes``: the hand-written approaches by name (default: DuckDB SQL and pandas);
+    benchmarks/backends_scorecard.py passes the SQL of another backend.
+    """
     # Importing libraries is start-up cost, not query cost: done before any timing.
     import duckdb  # noqa: F401
     import numpy  # noqa: F401
@@ -675,7 +680,7 @@ def child(approach: str, workspace: Path, runs: int, out_dir: Path,
     if approach == "engine":
         result, times, extra = run_engine(workspace, runs, sql_dir)
     else:
-        compute = run_sql if approach == "sql" else run_pandas
+        compute = (computes or {"sql": run_sql, "pandas": run_pandas})[approach]
         wide: pd.DataFrame | None = None
         cpu: list[float] = []
         for _ in range(runs):
@@ -693,12 +698,16 @@ def child(approach: str, workspace: Path, runs: int, out_dir: Path,
         {"approach": approach, "times": times, "peak_mib": peak, **extra}, indent=2))
 
 
-def run_child(approach: str, args: argparse.Namespace, out_dir: Path
-              ) -> dict[str, Any] | None:
-    """One fresh process running ``approach`` (the engine: one cold run, then warm ones)."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--only", approach,
+def run_child(approach: str, args: argparse.Namespace, out_dir: Path,
+              script: Path | None = None, extra: Sequence[str] = ()) -> dict[str, Any] | None:
+    """One fresh process running ``approach`` (the engine: one cold run, then warm ones).
+
+    ``script``: the benchmark the child runs (``--only approach``), this one by default;
+    ``extra``: more arguments for it.
+    """
+    argv = [sys.executable, str((script or Path(__file__)).resolve()), "--only", approach,
             "--workspace", str(args.workspace), "--runs", str(args.runs),
-            "--out-dir", str(out_dir)]
+            "--out-dir", str(out_dir), *extra]
     if args.dump_sql and approach == "engine":
         argv += ["--dump-sql", str(args.dump_sql)]
     if approach == "engine":
@@ -728,7 +737,8 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_rounds(approaches: list[str], args: argparse.Namespace, out_dir: Path
+def run_rounds(approaches: list[str], args: argparse.Namespace, out_dir: Path,
+               script: Path | None = None, extra: Sequence[str] = ()
                ) -> dict[str, dict[str, Any]]:
     """``--repeat`` rounds, each running every approach once in a fresh process.
 
@@ -741,7 +751,7 @@ def run_rounds(approaches: list[str], args: argparse.Namespace, out_dir: Path
         for approach in approaches:
             if index and not rounds[approach]:
                 continue  # failed in the first round: failing again tells nothing new
-            info = run_child(approach, args, out_dir)
+            info = run_child(approach, args, out_dir, script, extra)
             if info is not None:
                 rounds[approach].append(info)
     infos: dict[str, dict[str, Any]] = {}
@@ -880,6 +890,12 @@ def report(infos: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[s
         if "sql" in infos:
             ratios = [e / q for e, q in zip(warm, infos["sql"]["times"], strict=False)]
             paired.append(f"engine ÷ SQL {statistics.median(ratios):.2f}×")
+            # CPU time of the process and its threads: steadier than wall time on a busy
+            # machine (meaningless for a database server's work done in its processes).
+            ratios = [e / q for e, q in zip(infos["engine"]["cpu"], infos["sql"]["cpu"],
+                                            strict=False) if q]
+            if ratios:
+                paired.append(f"engine ÷ SQL in CPU time {statistics.median(ratios):.2f}×")
         if "pandas" in infos:
             ratios = [p / e for e, p in zip(warm, infos["pandas"]["times"], strict=False)]
             paired.append(f"pandas ÷ engine {statistics.median(ratios):.1f}×")

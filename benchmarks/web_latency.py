@@ -199,6 +199,13 @@ def import_all(settings: Any, frames: dict[str, Any], started: float) -> None:
                     f"{min(first + IMPORT_CHUNK, len(frame)):,} of {len(frame):,} rows "
                     f"(peak {peak_rss_mib():,.0f} MiB)")
             del frame, part
+        # The batches were imported without the import log (log=False), which also skips
+        # building the rollups: build them once, as a logged import or a sync's end does.
+        from saleskpi.store.rollups import ensure
+
+        built = ensure(store, settings, lambda message: say(
+            f"  [{time.perf_counter() - started:6.1f} s] {message}"))
+        say(f"  [{time.perf_counter() - started:6.1f} s] {len(built)} rollups built")
 
 
 def counts_text(counts: dict[str, int]) -> str:

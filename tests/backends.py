@@ -1,5 +1,8 @@
 """The analytics backends tests run on: DuckDB (a file), PostgreSQL (a real server) and
-ClickHouse (chdb: the ClickHouse engine in this process, a folder per store).
+ClickHouse: chdb (the ClickHouse engine in this process, a folder per store) and
+``clickhouse_http`` (the same engine served over ClickHouse's HTTP interface by
+``tests/fakes/clickhouse_http.py``, reached through ``clickhouse-connect`` as a real
+server is: a database per store).
 
 ``conftest.py``'s ``backend`` fixture hands a test module one ``BackendChoice`` per
 backend; a module's workspace takes ``choice.settings()`` into its settings.yaml, so
@@ -15,18 +18,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from saleskpi.domain.settings import Settings, save_workspace_settings
+from tests.fakes.clickhouse_http import ClickHouseHttpServer
 from tests.postgres_server import PostgresServer
 
 
 @dataclass
 class BackendChoice:
-    name: str  # "duckdb", "postgres" or "clickhouse"
+    name: str  # the backend setting: "duckdb", "postgres" or "clickhouse"
     server: PostgresServer | None = None
     folder: Path | None = None  # ClickHouse (chdb): where its stores' folders go
+    http: ClickHouseHttpServer | None = None  # ClickHouse over HTTP: the server
 
     def settings(self) -> dict[str, str]:
         """Workspace settings for a store of its own: nothing for DuckDB (the workspace's
-        file), a new empty database for PostgreSQL, a new folder for chdb."""
+        file), a new empty database for PostgreSQL or ClickHouse over HTTP, a new folder
+        for chdb."""
+        if self.http is not None:
+            return {"backend": "clickhouse",
+                    "backend_url": self.http.create_database(f"store_{secrets.token_hex(4)}")}
         if self.folder is not None:
             store = self.folder / f"store_{secrets.token_hex(4)}"
             return {"backend": "clickhouse", "backend_url": f"chdb://{store.as_posix()}"}
@@ -37,7 +46,7 @@ class BackendChoice:
     def copy_workspace(self, workspace: Path) -> None:
         """After ``workspace`` was copied from another: give it a copy of that one's
         database (a DuckDB workspace's file was copied with it)."""
-        if self.folder is not None:
+        if self.folder is not None or self.http is not None:
             import pytest
 
             pytest.skip("copying a ClickHouse store is not done by these tests")

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from tests.backends import BackendChoice
+from tests.fakes.clickhouse_http import ClickHouseHttpServer
 from tests.postgres_server import PostgresServer, binaries
 
 SRC_DIR = Path(__file__).resolve().parents[1] / "src"
@@ -133,9 +134,34 @@ def workspace(tmp_path: Path) -> Path:
 
 
 # -- the analytics backends ------------------------------------------------------------
-BACKENDS = ("duckdb", "postgres", "clickhouse")
+BACKENDS = ("duckdb", "postgres", "clickhouse", "clickhouse_http")
 # Modules whose tests pass unchanged on ClickHouse (chdb) say so with
 # ``ON_CLICKHOUSE = True``; elsewhere the clickhouse case is skipped with the reason.
+# ``clickhouse_http`` is the same engine reached as a server is, through
+# clickhouse-connect over HTTP (tests/fakes/clickhouse_http.py): modules that also
+# run that way say ``ON_CLICKHOUSE_HTTP = True`` (a few: each is a second ClickHouse run).
+
+
+def _need_clickhouse(*modules: str) -> None:
+    """Skip (fail in CI) where a ClickHouse test's Python packages are missing."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{module} missing in CI: the clickhouse backend cannot be tested")
+            pytest.skip(f"{module} not installed (pip install '.[clickhouse-tests]'): the "
+                        "clickhouse backend's tests are skipped")
+
+
+@pytest.fixture(scope="session")
+def clickhouse_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseHttpServer]:
+    """ClickHouse's HTTP interface on 127.0.0.1 (chdb in a process of its own) for the run."""
+    _need_clickhouse("chdb", "clickhouse_connect")
+    server = ClickHouseHttpServer(tmp_path_factory.mktemp("clickhouse_http"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -171,11 +197,13 @@ def backend(request: pytest.FixtureRequest) -> BackendChoice:
     if request.param == "clickhouse":
         if not getattr(request.module, "ON_CLICKHOUSE", False):
             pytest.skip("not yet run on ClickHouse (docs/backends.md lists what is)")
-        if importlib.util.find_spec("chdb") is None:
-            if os.environ.get("CI") == "true":
-                pytest.fail("chdb missing in CI: the clickhouse backend cannot be tested")
-            pytest.skip("chdb not installed (pip install '.[clickhouse-tests]'): the "
-                        "clickhouse backend's tests are skipped")
+        _need_clickhouse("chdb")
         return BackendChoice("clickhouse", folder=request.getfixturevalue(
             "tmp_path_factory").mktemp("chdb"))
+    if request.param == "clickhouse_http":
+        if not getattr(request.module, "ON_CLICKHOUSE_HTTP", False):
+            pytest.skip("run over ClickHouse's HTTP interface only by the modules that say "
+                        "ON_CLICKHOUSE_HTTP (docs/backends.md)")
+        # named by the setting it makes (backend: clickhouse), as the chdb case
+        return BackendChoice("clickhouse", http=request.getfixturevalue("clickhouse_http"))
     return BackendChoice("postgres", request.getfixturevalue("postgres_server"))

@@ -103,21 +103,45 @@ def test_broken_rules_do_not_fail_an_import(run_cli: Any, company: Path,
     assert query(settings, "SELECT count(*) FROM alert_states") == [(0,)]
 
 
-def test_the_servers_scheduler_evaluates_due_rules(company: Path, tmp_path: Path) -> None:
-    from fastapi.testclient import TestClient
+def test_the_servers_alert_job_evaluates_due_rules_and_imports(company: Path,
+                                                              tmp_path: Path) -> None:
+    import time
 
-    from saleskpi.service.alert_scheduler import AlertScheduler
+    from saleskpi.service.alert_scheduler import AlertJob
     from saleskpi.service.core import SalesKpiService
-    from saleskpi.surfaces.server import create_app
+    from saleskpi.surfaces.server import background_jobs, create_app
 
     settings = copy_company(company, tmp_path / "ws")
     write_rules(settings, {**STUCK, "every": "1h"})
-    scheduler = AlertScheduler(SalesKpiService(settings, shared_writer=True))
-    scheduler.run_once()
-    scheduler.run_once()  # within the hour: not due again
+    job = AlertJob(SalesKpiService(settings, shared_writer=True))
+    job.run_once()
+    job.run_once()  # within the hour: not due again
     assert query(settings, "SELECT trigger, count(*) FROM alert_log WHERE before IS NULL "
                            "GROUP BY trigger") == [("schedule", 2)]
     assert len(query(settings, "SELECT rule FROM alert_rule_runs")) == 1
-    with TestClient(create_app(settings, alerts=True)) as client:  # serve's app
-        assert client.get("/health").status_code == 200
+    # saleskpi serve: one runner, the alert job a thread of it beside syncs and reports;
+    # a fresh copy of the company, where nothing was evaluated yet.
+    settings = copy_company(company, tmp_path / "served")
+    write_rules(settings, {**STUCK, "every": "1h"})
+    app = create_app(settings)
+    runner = background_jobs(app, settings, sync_minutes=0)
+    service = app.state.service
+    assert service.after_import == [runner.jobs["alerts"].run.__self__.after_import]
+    runner.start()
+    try:
         assert any(t.name == "saleskpi-alerts" for t in threading.enumerate())
+        # An import through the server's service: the alerts follow in the job's thread.
+        folder = tmp_path / "more"
+        folder.mkdir()
+        (folder / "reps.csv").write_text(REPS + "r5,Eve Fox,South\n", encoding="utf-8")
+        report = service.import_path(folder, mapping=None, source="crm", dry_run=False)
+        assert report.ok, report.errors
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not query(
+                settings, "SELECT 1 FROM alert_log WHERE trigger = 'import:crm'"):
+            time.sleep(0.1)
+        assert sorted(query(settings, "SELECT subject, status FROM alert_states")) == [
+            ("deal:crm:D1:qualified:2026-09-20T07:00:00", "firing"),
+            ("deal:crm:D2:new:2026-10-01T09:00:00", "firing")]
+    finally:
+        runner.stop()

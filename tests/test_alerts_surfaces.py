@@ -244,6 +244,21 @@ def test_the_page_shows_each_role_its_alerts_and_tools(settings: Settings) -> No
     assert 'href="/alerts" aria-current="page"' in rep  # in the menu, marked
 
 
+def test_the_rules_table_names_recipients_in_the_readers_language(settings: Settings) -> None:
+    head = sign_in(create_app(settings), "head")
+    page = head.get("/alerts").text
+    rules = page.split('data-table="rules"')[1].split("</table>")[0]
+    assert "roles: head of sales, team lead" in rules  # the rules' BOSSES
+    chosen = head.post("/preferences/language", data={"csrf": csrf_of(page), "lang": "uk",
+                                                      "next": "/alerts"})
+    assert chosen.status_code == 200
+    ukrainian = chosen.text
+    rules = ukrainian.split('data-table="rules"')[1].split("</table>")[0]
+    assert "ролі: керівник продажів, керівник команди" in rules, rules[:2000]
+    head.post("/preferences/language", data={"csrf": csrf_of(ukrainian), "lang": "en",
+                                              "next": "/alerts"})  # as the other tests expect
+
+
 def test_the_editor_saves_a_rule_and_backtests_a_draft(settings: Settings) -> None:
     app = create_app(settings)
     head = sign_in(app, "head")

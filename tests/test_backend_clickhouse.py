@@ -217,15 +217,73 @@ def test_text_is_cased_and_measured_as_unicode(company: tuple[Settings, Path]) -
         assert store.fetch(sql) == [("олена коваленко", "ОЛЕНА КОВАЛЕНКО", 15)]
 
 
-def test_without_the_driver_the_error_says_what_to_install(tmp_path: Path) -> None:
-    import importlib.util
+def test_without_the_driver_the_error_says_what_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
 
     from saleskpi.store.backend import BackendNotReady
 
-    if importlib.util.find_spec("clickhouse_connect") is not None:
-        pytest.skip("clickhouse-connect is installed here")
+    # As if clickhouse-connect were not installed (the clickhouse-tests extra has it):
+    # a None in sys.modules makes ``import clickhouse_connect`` raise ImportError.
+    monkeypatch.setitem(sys.modules, "clickhouse_connect", None)
     settings = Settings(workspace=tmp_path, backend="clickhouse", _env_file=None,
                         backend_url="clickhouse://sales:hunter2@127.0.0.1:1/kpi")
     with pytest.raises(BackendNotReady, match=r"pip install 'saleskpi\[clickhouse\]'") as no:
         open_store(settings)
     assert "hunter2" not in str(no.value)
+
+
+def test_a_stopped_question_leaves_the_store_usable(company: tuple[Settings, Path]) -> None:
+    """chdb hands a failed query's partial output to the next query unless taken away."""
+    from saleskpi.domain.errors import QueryTimeout
+
+    settings, _data = company
+    with store_of(settings) as store:
+        with pytest.raises(QueryTimeout), store.time_limit(0.3):
+            store.fetch("SELECT count() FROM numbers(100000000000) WHERE sipHash64(number) = 7")
+        assert store.fetch("SELECT count() FROM deals") == [(4,)]
+
+
+def test_an_import_reads_only_the_stored_rows_it_names(tmp_path: Path) -> None:
+    """At scale an import must not read the whole stored table (through ``FINAL``) to
+    find what changed: ClickHouse builds a join's right side, and a ``NOT IN`` set, in
+    memory, and the table grows with every import (docs/capacity.md). With 300,000
+    stored activities and a session that may read at most 100,000 rows per query, an
+    import of three activities (one new, one changed, one unchanged) still works and
+    counts what it did."""
+    import pandas as pd
+
+    from saleskpi.sources.ingest.run import import_frames
+
+    workspace = tmp_path / "ws"
+    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
+                            currency="UAH", backend="clickhouse",
+                            backend_url=f"chdb://{(tmp_path / 'store').as_posix()}")
+    settings = Settings(workspace=workspace)
+    reps = pd.DataFrame({"id": ["r1"], "name": ["Olena"]})
+    assert import_frames(settings, {"reps": reps}, source="crm").ok
+    store = store_of(settings)
+    try:
+        # 300,000 activities of r1 stored as an import would have stored them.
+        store.con.execute(
+            "INSERT INTO activities_versions (id, type, rep_id, occurred_at, datasource, "
+            "_version, _deleted) SELECT concat('A', leftPad(toString(number), 6, '0')), "
+            "'call', 'r1', toDateTime64('2026-03-02 10:00:00', 6) + number, 'crm', 1, 0 "
+            "FROM numbers(300000)")
+        store.con.execute("SET max_rows_to_read = 100000")
+        at = pd.Timestamp("2026-03-02 10:00:00")
+        batch = pd.DataFrame({
+            "id": ["A000007", "A000008", "B1"], "type": ["call", "meeting", "email"],
+            "rep_id": ["r1"] * 3,
+            "occurred_at": [at + pd.Timedelta(seconds=7), at + pd.Timedelta(seconds=8),
+                            at + pd.Timedelta(days=1)]})
+        report = import_frames(settings, {"activities": batch}, source="crm", store=store)
+        assert report.ok, report.errors
+        counts = report.entities["activities"]
+        # A000007 is as stored, A000008 became a meeting, B1 is new.
+        assert (counts.inserted, counts.updated, counts.unchanged) == (1, 1, 1)
+        store.con.execute("SET max_rows_to_read = 0")
+        assert store.fetch("SELECT count(), countIf(type = 'meeting') FROM activities") == [
+            (300001, 1)]
+    finally:
+        store.close()

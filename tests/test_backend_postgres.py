@@ -262,7 +262,7 @@ def test_one_writer_at_a_time_and_readers_never_wait(workspace_on_postgres: Sett
     SalesKpiService(settings).import_path(write(tmp_path / "d", {"reps.csv": REPS}),
                                           mapping=None, source=None, dry_run=False)
     with open_store(settings) as writer:
-        with pytest.raises(StoreBusy, match="being written by another saleskpi process"):
+        with pytest.raises(StoreBusy, match="another import is still running"):
             open_store(settings, wait=0.2)
         with writer.transaction() as con:
             con.execute("DELETE FROM reps WHERE id = 'r2'")

@@ -32,11 +32,9 @@ import pandas as pd
 import pytest
 import yaml
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is not installed: no browser to drive", allow_module_level=True)
+from tests.chromium import launched_chromium, require_chromium
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+require_chromium()
 uvicorn = pytest.importorskip("uvicorn")
 
 from saleskpi.domain.contests import parse_definition  # noqa: E402
@@ -58,9 +56,6 @@ from tests.servers import serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 END = dt.date(2026, 10, 1)  # the demo data ends the day before
@@ -238,13 +233,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 # -- the browser ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                              args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 @dataclass

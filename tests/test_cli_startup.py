@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from babel.messages.pofile import read_po
 
 from saleskpi.domain.i18n import read_translations
@@ -23,6 +24,9 @@ from saleskpi.domain.query import KpiQuery
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.engine.compile import Compiled, CompiledSqlFiles
 from saleskpi.service.core import SalesKpiService
+from saleskpi.surfaces.cli.app import app
+from saleskpi.surfaces.cli.commands import COMMAND_MODULES, register
+from saleskpi.surfaces.cli.main import command_name
 from tests.conftest import SRC_DIR, CliResult
 
 ODD_TEAM = "O'Brien $Team"
@@ -127,6 +131,42 @@ def test_two_values_of_a_filter_make_one_total_not_a_row_each(small_company: Pat
     assert by_month == {("2024-01-01",): 3, ("2024-03-01",): 1}
 
 
+# -- one open store for a command's reads --------------------------------------------
+def test_a_question_checked_then_computed_opens_the_store_once(
+        small_company: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import saleskpi.service.core as core_module
+    from saleskpi.store.backend import open_store
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.scorecard import ScorecardParams, scorecard_card
+
+    opened: list[bool] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        opened.append(bool(kwargs.get("read_only")))
+        return open_store(*args, **kwargs)
+
+    monkeypatch.setattr(core_module, "open_store", counted)
+    # The filter's team is checked against the data (a read), then the scorecard computed.
+    params = ScorecardParams(kpis=["leads"], by=["team"], period="month",
+                             where=["team=North"])
+    service = SalesKpiService(Settings(workspace=small_company, cache_seconds=0))
+    with service.sharing_reads():
+        card = scorecard_card(service, LOCAL, params, totals=False)
+    assert opened == [True]
+    counted_leads = {(r.keys["team"], r.keys["period"]): r.values["leads"].value
+                     for r in card.rows if r.values["leads"].value}
+    assert counted_leads == {("North", "2024-01-01"): 2}  # L3 L4
+    # Closed at the end of the block: this process may open the file to write.
+    with open_store(Settings(workspace=small_company)):
+        pass
+    opened.clear()
+    again = scorecard_card(SalesKpiService(Settings(workspace=small_company, cache_seconds=0)),
+                           LOCAL, params, totals=False)
+    assert opened == [True, True]  # without the block: the check's read, the computation's
+    assert [r.values["leads"].value for r in again.rows] == \
+        [r.values["leads"].value for r in card.rows]
+
+
 # -- the workspace's file of compiled SQL ---------------------------------------------
 def test_a_new_process_reads_the_files_and_a_damaged_one_is_compiled_again(
         small_company: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,6 +230,86 @@ def test_a_second_process_runs_cached_sql_without_ibis_or_pandas(small_company: 
     rows = {(r["team"], r["period"]): r["leads"]["value"]
             for r in json.loads(second.stdout)["rows"]}
     assert rows[(ODD_TEAM, "2024-02-01")] == 1 and rows[("South", "2024-03-01")] == 1
+
+
+# Runs the CLI as RUN_AND_LIST does, then lists the modules among NAMES it imported.
+RUN_AND_LIST_ANY = """
+import json, sys
+from saleskpi.surfaces.cli.main import main
+names = json.loads(sys.argv.pop(1))
+sys.argv = ["saleskpi", *sys.argv[1:]]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+found = sorted(m for m in sys.modules if m in names or m.split(".")[0] in names)
+print(json.dumps({"exit": code, "found": found}), file=sys.stderr)
+"""
+COMMANDS = "saleskpi.surfaces.cli.commands"
+
+
+@pytest.mark.process
+def test_a_repeated_csv_scorecard_imports_only_what_it_needs(small_company: Path) -> None:
+    """`saleskpi kpi ... --format csv` once its SQL is compiled (benchmarks/cli_vs_sql.py):
+    no Ibis, pandas, SQLAlchemy; no Rich (CSV is written as it is); no other command's
+    module; the figures as counted by hand."""
+    args = ("--workspace", str(small_company), "kpi", "leads", "--by", "team", "--period",
+            "month", "--format", "csv")
+    not_wanted = [*HEAVY, "rich", "saleskpi.surfaces.cli.output",
+                  *(f"{COMMANDS}.{m}" for m in set(COMMAND_MODULES.values()) - {"kpis"})]
+    run_python(RUN_AND_LIST, *args)  # compiles and keeps the SQL, if no test did yet
+    repeated = run_python(RUN_AND_LIST_ANY, json.dumps(not_wanted), *args)
+    assert imported(repeated) == {"exit": 0, "found": []}, repeated.stderr
+    lines = repeated.stdout.splitlines()
+    assert lines[0] == "team,period,leads"
+    assert f"{ODD_TEAM},2024-02-01,1" in lines and "South,2024-03-01,1" in lines
+    assert "North,2024-01-01,2" in lines
+
+
+@pytest.mark.process
+def test_help_still_lists_every_command(tmp_path: Path) -> None:
+    for args in (("--help",), ("--workspace", str(tmp_path), "--help", "kpi")):
+        result = run_python(RUN_AND_LIST, *args)
+        assert imported(result)["exit"] == 0, result.stderr
+        listed = result.stdout
+        for name in ("kpi", "leaderboard", "alerts", "import", "verify", "user"):
+            assert f" {name} " in listed, (args, name)
+
+
+def test_the_command_table_names_every_command_and_its_module() -> None:
+    """COMMAND_MODULES, by which a process imports only its command's module."""
+    register()  # every module
+
+    def module_of(group: typer.Typer) -> set[str]:
+        found = {c.callback.__module__ for c in group.registered_commands if c.callback}
+        for sub in group.registered_groups:
+            assert sub.typer_instance is not None
+            found |= module_of(sub.typer_instance)
+        return found
+
+    registered: dict[str, set[str]] = {}
+    for command in app.registered_commands:
+        assert command.name and command.callback
+        registered[command.name] = {command.callback.__module__}
+    for group in app.registered_groups:
+        assert group.name and group.typer_instance is not None
+        registered[group.name] = module_of(group.typer_instance)
+    assert {name: {f"{COMMANDS}.{module}"} for name, module in COMMAND_MODULES.items()} \
+        == registered
+
+
+@pytest.mark.parametrize(("args", "name"), [
+    (["kpi", "calls"], "kpi"),
+    (["--workspace", "kpi", "kpis"], "kpis"),  # a workspace folder named kpi
+    (["-w", "ws", "--lang", "ru", "leaderboard", "--help"], "leaderboard"),
+    (["--workspace=ws", "alerts", "list"], "alerts"),
+    (["--help", "kpi"], None),  # the main help: every command
+    (["--workspace", "ws"], None),
+    ([], None),
+])
+def test_the_command_a_process_runs(args: list[str], name: str | None) -> None:
+    assert command_name(args) == name
 
 
 # -- settings and translations, read without pydantic-settings and Babel ------------

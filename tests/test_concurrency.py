@@ -301,3 +301,116 @@ def test_writers_of_one_process_take_turns(workspace: Workspace) -> None:
     assert order == ["first closed", "second opened"]
     assert "another import is running; waiting" in heard[0]
     assert f"process {os.getpid()}" in heard[0]
+
+
+WRITES = 100  # writer-process commits, each making and removing DuckDB's write-ahead log
+
+
+def test_the_data_version_is_read_while_another_process_writes(tmp_path: Path) -> None:
+    """The one HTTP 500 of ``benchmarks/concurrent_pages.py --writer cli``: every page
+    reads the data version (the file's and its write-ahead log's modification times),
+    and an import of another process removes the log when it ends. A thread that found
+    the log and then asked its time a moment later, when it was gone, failed with
+    FileNotFoundError. Here a writer process commits again and again while threads of
+    this process read the version (switching threads as often as Python can, to give
+    the moment a chance): no read may fail, and some must have seen the log."""
+    from saleskpi.service.core import SalesKpiService
+
+    settings = Settings(workspace=tmp_path / "ws")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "reps.csv").write_text("id,name,team\nr1,Anna,North\n", encoding="utf-8")
+    assert SalesKpiService(settings).import_path(data, mapping=None, source=None,
+                                                 dry_run=False).ok
+    service = SalesKpiService(settings)
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; "
+         "from saleskpi.store.analytics import AnalyticsStore\n"
+         f"for i in range({WRITES}):\n"
+         "    with AnalyticsStore(Path(sys.argv[1])) as s:\n"
+         "        s.con.execute('UPDATE reps SET name = ?', [f'Anna {i}'])\n",
+         str(settings.analytics_path)],
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (str(SRC_DIR), os.environ.get("PYTHONPATH", "")) if p)))
+    failures: list[str] = []
+    with_log = Counter[bool]()
+
+    def read_versions() -> None:
+        while writer.poll() is None and not failures:
+            try:
+                with_log[service.data_version()[1] != 0] += 1
+            except Exception as exc:  # what a page would have answered with a 500
+                failures.append(repr(exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        readers = [threading.Thread(target=read_versions) for _ in range(4)]
+        for thread in readers:
+            thread.start()
+        for thread in readers:
+            thread.join(300)
+    finally:
+        sys.setswitchinterval(interval)
+        if writer.poll() is None:
+            writer.kill()
+        writer.wait(60)
+    assert failures == []
+    assert writer.returncode == 0
+    assert with_log[True] > 0 and with_log[False] > 0  # the log came and went
+
+
+def test_a_writer_of_another_process_gets_the_file_from_a_stream_of_readers(
+        tmp_path: Path) -> None:
+    """The server opens the file for each question; with many pages, some reader always
+    had it open, and a CLI import waiting for it gave up ("in use by another saleskpi
+    process") although the pages' questions were short. Readers now wait behind a
+    writer of another process that holds the writer gate, so it gets the file."""
+    from saleskpi.service.core import SalesKpiService
+
+    settings = Settings(workspace=tmp_path / "ws")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "reps.csv").write_text("id,name,team\nr1,Anna,North\n", encoding="utf-8")
+    assert SalesKpiService(settings).import_path(data, mapping=None, source=None,
+                                                 dry_run=False).ok
+    path = settings.analytics_path
+    stop = threading.Event()
+    failures: list[str] = []
+    reads = Counter[str]()
+
+    def read_again_and_again() -> None:
+        while not stop.is_set():
+            try:
+                with AnalyticsStore(path, read_only=True) as store:
+                    store.fetch("SELECT count(*) FROM reps")
+                    time.sleep(0.05)  # a page's question, the file held meanwhile
+                reads["done"] += 1
+            except Exception as exc:
+                failures.append(repr(exc))
+
+    readers = [threading.Thread(target=read_again_and_again) for _ in range(6)]
+    for thread in readers:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        writer = subprocess.run(
+            [sys.executable, "-c",
+             "import sys; from pathlib import Path; "
+             "from saleskpi.store.analytics import AnalyticsStore\n"
+             "with AnalyticsStore(Path(sys.argv[1]), wait=10) as s:\n"
+             "    s.con.execute(\"UPDATE reps SET name = 'Anna K'\")\n",
+             str(path)], capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                p for p in (str(SRC_DIR), os.environ.get("PYTHONPATH", "")) if p)))
+        time.sleep(0.5)  # readers go on once the write is done
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join(120)
+    assert writer.returncode == 0, writer.stderr[-2000:]
+    assert failures == []
+    assert reads["done"] > 0
+    with AnalyticsStore(path, read_only=True) as store:
+        assert store.fetch("SELECT name FROM reps") == [("Anna K",)]

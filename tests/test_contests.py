@@ -515,3 +515,81 @@ def test_closing_a_contest_mails_its_results(tmp_path: Path) -> None:
         mail = box.messages[0]
         assert mail["Subject"] == "Конкурс Дзвінки: результати"
         assert "Ваше місце: 5 з 6." in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+# -- changing and deleting an open contest ---------------------------------------------------
+def test_an_open_contest_is_changed_and_deleted_by_managers_only(company: Company,
+                                                                  run_cli: Any) -> None:
+    made = company.contest(kpi="calls", name="Cal sprint")  # misspelt
+    bearer = {"Authorization": f"Bearer {company.tokens['head']}"}
+    renamed = company.client.patch(f"/api/v1/contests/{made}", headers=bearer,
+                                   json={"name": "Call sprint", "end": "2024-03-24"})
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["contest"]["name"], renamed.json()["contest"]["end"]) == (
+        "Call sprint", "2024-03-24")
+    # The standings follow the new days: three weeks of calls now (counted by hand with
+    # SQL over the same fixture).
+    board = company.board(made)
+    by_hand = dict(company.sql(
+        "SELECT rep_id, count(*) FROM activities WHERE type = 'call' "
+        "AND coalesce(direction, '') <> 'in' "
+        "AND occurred_at >= TIMESTAMP '2024-03-03 22:00:00' "  # 03-04 00:00 in Kyiv
+        "AND occurred_at < TIMESTAMP '2024-03-24 22:00:00' GROUP BY rep_id"))
+    assert {e.key: e.score or 0 for e in board.entries} == {
+        rep: by_hand.get(rep, 0) for rep in EVERYONE_BUT_GLEB}
+    # What it ranks and who takes part cannot change: the standings so far keep meaning.
+    refused = company.client.patch(f"/api/v1/contests/{made}", headers=bearer,
+                                   json={"kpi": "revenue"})
+    assert refused.status_code == 422
+    eve = {"Authorization": f"Bearer {company.tokens['eve']}"}
+    assert company.client.patch(f"/api/v1/contests/{made}", headers=eve,
+                                json={"name": "Mine"}).status_code == 403
+    backwards = run_cli(company.settings.workspace, "contest", "edit", str(made),
+                        "--from", "2024-03-20", "--to", "2024-03-10")
+    assert backwards.returncode != 0 and "contest" in backwards.stderr
+    cli = run_cli(company.settings.workspace, "contest", "edit", str(made), "--winners", "2",
+                  "--format", "json")
+    assert cli.returncode == 0, cli.stderr
+    assert cli.json()["contest"]["places_that_win"] == 2
+    assert run_cli(company.settings.workspace, "contest", "edit", str(made)).returncode != 0
+    # Deleted: gone from the list and the API.
+    deleted = run_cli(company.settings.workspace, "contest", "delete", str(made), "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "Call sprint" in deleted.stdout
+    assert company.get(f"/api/v1/contests/{made}").status_code == 404
+
+
+def test_a_closed_contest_is_neither_changed_nor_deleted(company: Company) -> None:
+    made = company.contest(kpi="calls")
+    closed = company.post(f"/api/v1/contests/{made}/close", early=True)
+    assert closed.status_code == 200, closed.text
+    bearer = {"Authorization": f"Bearer {company.tokens['head']}"}
+    changed = company.client.patch(f"/api/v1/contests/{made}", headers=bearer,
+                                   json={"end": "2024-04-30"})
+    assert changed.status_code == 409 and changed.json()["error"] == "contest_closed"
+    gone = company.client.delete(f"/api/v1/contests/{made}", headers=bearer)
+    assert gone.status_code == 409
+    assert company.get(f"/api/v1/contests/{made}").status_code == 200  # still there
+
+
+def test_the_contest_page_changes_and_deletes_it(company: Company) -> None:
+    made = company.contest(kpi="calls", name="Page sprint")
+    head = _signed_in(company, "head")
+    page = head.get(f"/contests/{made}").text
+    assert f'action="/contests/{made}/edit"' in page and 'value="Page sprint"' in page
+    form = {"csrf": _csrf(page), "name": "Page sprint, longer", "description": "",
+            "start": P["start"], "end": "2024-03-31", "winners": "1"}
+    saved = head.post(f"/contests/{made}/edit", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    page = head.get(f"/contests/{made}").text
+    assert "Contest changed." in page and "Page sprint, longer" in page
+    bad = head.post(f"/contests/{made}/edit", data={**form, "end": "2024-02-01"})
+    assert bad.status_code == 400
+    eve = _signed_in(company, "eve")
+    assert f'action="/contests/{made}/edit"' not in eve.get(f"/contests/{made}").text
+    assert eve.post(f"/contests/{made}/delete", data={"csrf": _csrf(eve.get("/contests").text)}
+                    ).status_code == 403
+    deleted = head.post(f"/contests/{made}/delete", data={"csrf": _csrf(page)},
+                        follow_redirects=False)
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/contests"
+    assert head.get(f"/contests/{made}").status_code == 404

@@ -32,7 +32,9 @@ from saleskpi.views.forecast import (
     forecast,
     track_record,
 )
+from tests.backends import BackendChoice
 from tests.forecast_world import START, Rep, TrueDeal, as_known, generate, write_csv
+from tests.postgres_server import PostgresServer
 
 REPS = [Rep("a", "North", 0.8, 0.6), Rep("b", "North", 0.6, 0.4), Rep("c", "South", 0.5, 0.5)]
 AT = START + dt.timedelta(days=200)  # 2023-07-20 00:00 UTC: the data's "now"
@@ -41,6 +43,7 @@ JULY = (dt.datetime(2023, 7, 1), dt.datetime(2023, 8, 1))
 MAY = (dt.date(2023, 5, 1), dt.date(2023, 5, 31))
 COMMIT_JULY_A = 12345.0
 COMMIT_MAY_A = 20000.0
+ON_CLICKHOUSE = True  # every test here also runs on ClickHouse (chdb): conftest.backend
 
 
 def head() -> Principal:
@@ -57,7 +60,7 @@ def lead_north() -> Principal:
                      lang="en")
 
 
-def _workspace(root: Path, world: list[TrueDeal]) -> Settings:
+def _workspace(root: Path, world: list[TrueDeal], backend: BackendChoice) -> Settings:
     data = root / "data"
     write_csv(world, AT, data)
     with (data / "forecasts.csv").open("w", newline="", encoding="utf-8") as out:
@@ -69,8 +72,10 @@ def _workspace(root: Path, world: list[TrueDeal]) -> Settings:
         writer.writerow(["f2", "2023-05-01 09:00", MAY[0], MAY[1], COMMIT_MAY_A, "a", "commit",
                          "USD"])
     workspace = root / "ws"
-    save_workspace_settings(Settings(workspace=workspace), timezone="UTC", currency="USD")
+    save_workspace_settings(Settings(workspace=workspace), timezone="UTC", currency="USD",
+                            **backend.settings())
     settings = Settings(workspace=workspace)
+    assert settings.backend == backend.name
     report = SalesKpiService(settings).import_path(data, mapping=None, source=None,
                                                    dry_run=False)
     assert report.ok, report.errors
@@ -83,18 +88,19 @@ def world() -> list[TrueDeal]:
 
 
 @pytest.fixture(scope="module")
-def settings(world: list[TrueDeal], tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return _workspace(tmp_path_factory.mktemp("forecast"), world)
+def settings(world: list[TrueDeal], tmp_path_factory: pytest.TempPathFactory,
+             backend: BackendChoice) -> Settings:
+    return _workspace(tmp_path_factory.mktemp("forecast"), world, backend)
 
 
 @pytest.fixture(scope="module")
-def others_changed(world: list[TrueDeal], tmp_path_factory: pytest.TempPathFactory
-                   ) -> Settings:
+def others_changed(world: list[TrueDeal], tmp_path_factory: pytest.TempPathFactory,
+                   backend: BackendChoice) -> Settings:
     """The same company, but every open deal of b and c is worth a thousand times more."""
     changed = [TrueDeal(d.rep, d.id, d.created, d.proposal, d.closed, d.won,
                         d.amount * 1000 if d.rep.id != "a" and d.closed > AT else d.amount)
                for d in world]
-    return _workspace(tmp_path_factory.mktemp("forecast-changed"), changed)
+    return _workspace(tmp_path_factory.mktemp("forecast-changed"), changed, backend)
 
 
 def ask(settings: Settings, caller: Principal, **params: object) -> dict[str, object]:
@@ -210,8 +216,9 @@ def test_backtest_scores_each_method_with_sample_sizes(settings: Settings,
 
 
 def test_track_record_scores_kept_forecasts_of_closed_periods(
-        world: list[TrueDeal], tmp_path: Path) -> None:
-    settings = _workspace(tmp_path, world)
+        world: list[TrueDeal], tmp_path: Path,
+        backend: BackendChoice) -> None:
+    settings = _workspace(tmp_path, world, backend)
     from saleskpi.store.state.forecast_log import record
 
     lines = [ForecastLine("rep", "a", "A", "North", MAY[0], MAY[1], 0.0, 0.0, 0.0,
@@ -243,8 +250,9 @@ def test_track_record_scores_kept_forecasts_of_closed_periods(
     assert track_record(service, other, TrackRecordParams()).to_json()["rows"] == []
 
 
-def test_a_live_forecast_is_kept(world: list[TrueDeal], tmp_path: Path) -> None:
-    settings = _workspace(tmp_path, world)
+def test_a_live_forecast_is_kept(world: list[TrueDeal], tmp_path: Path,
+        backend: BackendChoice) -> None:
+    settings = _workspace(tmp_path, world, backend)
     forecast(SalesKpiService(settings), head(), ForecastParams())
     from saleskpi.store.state.forecast_log import closed_before
 
@@ -276,6 +284,12 @@ def test_forecast_page_draws_a_fan_with_the_plan_line(settings: Settings) -> Non
     assert html.count('class="band"') == 2 and html.count('class="line"') == 2
     assert html.count('class="reference"') == 1
     assert 'data-as-of="2023-07-20T00:00:00"' in html
+    # The deals that move the number are named by their rep's name (reps.csv writes
+    # "Rep <ID>"), not by the CRM's id.
+    deals = html.split('id="forecast_deals"')[1].split("</table>")[0]
+    named = {d["rep"]: f"Rep {d['rep'].upper()}" for d in api["deals"]}
+    assert named and all(f">{name}<" in deals for name in named.values())
+    assert all(d["rep_name"] == named[d["rep"]] for d in api["deals"])
     assert client.get("/forecast", params={"at": "someday"}).status_code == 400
 
 
@@ -317,8 +331,9 @@ def test_cli_backtest_deals_and_track(run_cli, settings: Settings) -> None:
 
 
 def test_the_server_keeps_a_forecast_while_the_data_is_unchanged(
-        world: list[TrueDeal], tmp_path: Path) -> None:
-    settings = _workspace(tmp_path, world).model_copy(update={"cache_seconds": 60})
+        world: list[TrueDeal], tmp_path: Path,
+        backend: BackendChoice) -> None:
+    settings = _workspace(tmp_path, world, backend).model_copy(update={"cache_seconds": 60})
     service = SalesKpiService(settings)
     first = forecast(service, head(), ForecastParams()).source
     assert forecast(service, head(), ForecastParams(deals=3)).source is first
@@ -346,11 +361,11 @@ def test_the_rows_of_open_deals_carry_their_learned_chance(settings: Settings,
         assert 0 <= row["learned_p_this_month"] <= row["learned_p_win"] + 1e-9
 
 
-def test_team_and_company_plans_are_the_sums_of_the_reps_plans(world: list[TrueDeal],
-                                                                tmp_path: Path) -> None:
+def test_team_and_company_plans_are_the_sums_of_the_reps_plans(
+        world: list[TrueDeal], tmp_path: Path, backend: BackendChoice) -> None:
     """As on the overview: with only reps' plans set, a team's plan beside its forecast is
     the sum of its reps', the company's the sum of all; a plan set on its own wins."""
-    settings = _workspace(tmp_path, world)
+    settings = _workspace(tmp_path, world, backend)
     service = SalesKpiService(settings)
     teams = {d.rep.id: d.rep.team for d in world}
     plans = {rep: 1000.0 * (i + 1) for i, rep in enumerate(sorted(teams))}
@@ -370,3 +385,23 @@ def test_team_and_company_plans_are_the_sums_of_the_reps_plans(world: list[TrueD
     again = [ln for ln in ask(settings, head(), by="team")["lines"]
              if ln["period_start"] == "2023-07-01" and ln["team"] == some_team]
     assert again[0]["plan"] == 5.0
+
+
+def test_the_forecast_is_the_same_on_every_backend(
+        world: list[TrueDeal], tmp_path_factory: pytest.TempPathFactory,
+        postgres_server: PostgresServer) -> None:
+    """The same company on DuckDB, PostgreSQL and ClickHouse (chdb): the same deals, stage
+    entries and commits read, so the same seeded simulation gives the very same figures,
+    and won-so-far is the hand-counted sum on each."""
+    pytest.importorskip("chdb")
+    choices = [BackendChoice("duckdb"), BackendChoice("postgres", postgres_server),
+               BackendChoice("clickhouse", folder=tmp_path_factory.mktemp("chdb-same"))]
+    found = {choice.name: ask(_workspace(tmp_path_factory.mktemp(f"same-{choice.name}"),
+                                         world, choice), head(), seed=5, deals=1000)
+             for choice in choices}
+    for name in ("postgres", "clickhouse"):
+        assert found[name] == found["duckdb"], name
+    company = next(ln for ln in found["clickhouse"]["lines"]
+                   if ln["level"] == "company" and ln["period_start"] == "2023-07-01")
+    assert company["won_to_date"] == pytest.approx(won_in(world, JULY[0], AT), abs=0.01)
+    assert company["open_deals"] == len(open_at(world))

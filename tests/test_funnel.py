@@ -37,6 +37,7 @@ import pytest
 from saleskpi.catalog.funnel import FunnelError, load_funnel_config
 from saleskpi.domain.funnel import FunnelOptions, FunnelReport, PipelineFunnel, StageRow
 from saleskpi.domain.query import Scope
+from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.engine.funnel import compute_funnel
 from saleskpi.service.core import SalesKpiService
@@ -87,6 +88,7 @@ D8,proposal,2024-02-01 00:30
 """
 NOW = dt.datetime(2024, 12, 1)
 ON_CLICKHOUSE = True  # every test here also runs on ClickHouse (chdb): conftest.backend
+ON_CLICKHOUSE_HTTP = True  # and as a server is reached: tests/fakes/clickhouse_http.py
 # D8's stay in qualified: 01-26 10:00 -> 02-01 00:30 = 5 days 14.5 hours
 D8_QUALIFIED = 5 + 14.5 / 24
 # D3's stay in new: 01-05 00:30 -> 01-06 10:00 = 1 day 9.5 hours
@@ -95,21 +97,35 @@ D3_NEW = 1 + 9.5 / 24
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, backend: BackendChoice) -> Settings:
-    root = tmp_path_factory.mktemp("funnel")
+    return make_workspace(tmp_path_factory.mktemp("funnel"), backend)
+
+
+def make_workspace(root: Path, backend: BackendChoice) -> Settings:
+    """The hand-counted company above, imported into a workspace of ``backend``."""
+    settings, report = kyiv_workspace(
+        root, {"reps": REPS, "deals": DEALS, "stage_changes": STAGE_CHANGES},
+        **backend.settings())
+    assert settings.backend == backend.name
+    assert report.entities["stage_changes"].inserted == 24
+    return settings
+
+
+def kyiv_workspace(root: Path, files: dict[str, str], **options: Any
+                   ) -> tuple[Settings, ImportReport]:
+    """A new workspace in Kyiv time reporting in UAH (``options``: more settings, e.g. a
+    backend) with ``files`` ({entity: CSV text}) imported."""
     data = root / "data"
     data.mkdir()
-    for name, text in (("reps", REPS), ("deals", DEALS), ("stage_changes", STAGE_CHANGES)):
+    for name, text in files.items():
         (data / f"{name}.csv").write_text(text, encoding="utf-8")
     workspace = root / "ws"
     save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
-                            currency="UAH", **backend.settings())
+                            currency="UAH", **options)
     settings = Settings(workspace=workspace)
-    assert settings.backend == backend.name
     report = SalesKpiService(settings).import_path(data, mapping=None, source=None,
                                                    dry_run=False)
     assert report.ok, report.errors
-    assert report.entities["stage_changes"].inserted == 24
-    return settings
+    return settings, report
 
 
 def funnel(settings: Settings, scope: Scope | None = None, **options: Any) -> FunnelReport:
@@ -142,6 +158,69 @@ def test_stage_order_is_learned_from_median_entry_position(settings: Settings) -
     pipeline = main(funnel(settings))
     assert pipeline.stages == ["new", "qualified", "proposal"]
     assert pipeline.order_from == "data"
+
+
+def test_the_stage_order_is_learned_once_per_data_version(
+        tmp_path: Path, backend: BackendChoice, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The order depends on every deal and funnel.yaml, not on who asks or the filters:
+    one service (the server's) learns it once, for any viewer and filter, and again
+    only after a write. Counted: the calls of the engine's ``stage_orders`` (the real
+    one, counted on its way through)."""
+    from saleskpi.engine import funnel as engine_funnel
+
+    settings = make_workspace(tmp_path, backend)
+    learned = engine_funnel.stage_orders
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return learned(*args, **kwargs)
+
+    monkeypatch.setattr(engine_funnel, "stage_orders", counted)
+    service = SalesKpiService(settings)
+    team = main(service.funnel(FunnelOptions(), Scope(), now=NOW))
+    south = main(service.funnel(FunnelOptions(where=(("rep", ("Boris",)),)),
+                                Scope(teams=frozenset({"South"})), now=NOW))
+    mine = main(service.funnel(FunnelOptions(by_rep=True), Scope(rep_ids=frozenset({"r1"})),
+                               now=NOW))
+    assert len(calls) == 1
+    # The figures are the hand-counted ones (test_team_conversion_and_drop_off,
+    # test_scope_limits_the_team, test_where_filters_by_team_and_rep_name).
+    assert team.stages == south.stages == mine.stages == ["new", "qualified", "proposal"]
+    assert [flow(s) for s in team.team.stages] == [(8, 6, 1), (5, 3, 1), (4, 3, 0)]
+    assert [flow(s) for s in south.team.stages] == [(4, 2, 1), (2, 1, 0), (1, 1, 0)]
+    assert [flow(s) for s in mine.team.stages] == [(4, 4, 0), (3, 2, 1), (3, 2, 0)]
+    # Another process (a new service) reads the order the first kept in the workspace.
+    again = main(SalesKpiService(settings).funnel(FunnelOptions(), Scope(), now=NOW))
+    assert len(calls) == 1
+    assert again.stages == team.stages
+    assert [flow(s) for s in again.team.stages] == [(8, 6, 1), (5, 3, 1), (4, 3, 0)]
+
+    # A write: D10 enters a stage no deal had, second as qualified is, by fewer deals
+    # (median first-entry position 2, ties broken by more deals first).
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "deals.csv").write_text(
+        "id,rep_id,status,pipeline,amount,currency,created_at,closed_at\n"
+        "D10,r2,open,main,10,UAH,2024-02-01 10:00,\n", encoding="utf-8")
+    (more / "stage_changes.csv").write_text(
+        "deal_id,stage,entered_at\nD10,new,2024-02-01 10:00\n"
+        "D10,negotiation,2024-02-02 10:00\n", encoding="utf-8")
+    assert service.import_path(more, mapping=None, source=None, dry_run=False).ok
+    after = main(service.funnel(FunnelOptions(), Scope(), now=NOW))
+    assert len(calls) == 2
+    assert after.stages == ["new", "qualified", "negotiation", "proposal"]
+    # new: D1..D8 and D10 = 9; converted: the 6 before and D10 (negotiation is later).
+    assert [flow(s) for s in after.team.stages] == [(9, 7, 1), (5, 3, 1), (1, 0, 0),
+                                                    (4, 3, 0)]
+    south_after = main(service.funnel(FunnelOptions(), Scope(teams=frozenset({"South"})),
+                                      now=NOW))
+    assert len(calls) == 2
+    assert south_after.stages == after.stages
+    # A new process after the write reads the order learned after it, not the old one.
+    fresh = main(SalesKpiService(settings).funnel(FunnelOptions(), Scope(), now=NOW))
+    assert len(calls) == 2
+    assert fresh.stages == after.stages
 
 
 def test_funnel_yaml_sets_the_order(settings: Settings, tmp_path: Path) -> None:
@@ -528,3 +607,53 @@ def test_mapping_entries_for_the_same_file_all_apply(tmp_path: Path) -> None:
     )
     with pytest.raises(MappingError, match="engage_date"):
         load_mapping(str(bad))
+
+
+def test_open_amounts_use_the_rate_of_the_companys_day(tmp_path: Path) -> None:
+    """A EUR deal made at 00:30 in Kyiv on 03-02 (still 03-01 in UTC) is worth 03-02's rate.
+
+    The scorecard converts by the company's calendar day; the funnel must agree.
+    """
+    settings, _report = kyiv_workspace(tmp_path, {
+        "reps": "id,name,team\nr1,Ann,North\n",
+        "deals": "id,rep_id,status,pipeline,amount,currency,created_at\n"
+                 "E1,r1,open,main,100,EUR,2024-03-02 00:30\n",
+        "stage_changes": "deal_id,stage,entered_at\nE1,new,2024-03-02 00:30\n",
+        "fx_rates": "date,currency,rate\n2024-03-01,EUR,40\n2024-03-02,EUR,41\n"})
+    pipeline = main(funnel(settings))
+    assert open_by_stage(pipeline.team.stages)["new"] == (1, 100 * 41)
+
+
+def test_stage_spellings_are_trimmed_and_blank_entries_ignored(tmp_path: Path) -> None:
+    """Entries spelled with spaces, tabs or another case of a close name are the same
+    stages and closes (each spelling is classified once and joined back); blank and
+    missing stages are no entries at all. Hand-counted: D1 new -> qualified -> won,
+    D2 new -> qualified, open."""
+    settings, _report = kyiv_workspace(tmp_path, {
+        "reps": "id,name,team\nr1,Ann,North\n",
+        "deals": "id,rep_id,status,pipeline,amount,currency,created_at,closed_at\n"
+                 "D1,r1,won,main,100,UAH,2024-01-01 10:00,2024-01-03 10:00\n"
+                 "D2,r1,open,main,50,UAH,2024-01-01 10:00,\n",
+        "stage_changes": "deal_id,stage,entered_at\nD2,new,2024-01-01 10:00\n"})
+    # Written as stored, past the importer's own cleaning: what another loader may leave.
+    con = duckdb.connect(str(settings.analytics_path))
+    try:
+        (source,) = con.execute("SELECT DISTINCT datasource FROM stage_changes").fetchone() or ()
+        con.executemany(
+            "INSERT INTO stage_changes (deal_id, stage, entered_at, datasource) "
+            "VALUES (?, ?, ?, ?)",
+            [("D1", " new ", "2024-01-01 10:00", source),
+             ("D1", "qualified\t", "2024-01-02 10:00", source),
+             ("D1", " Closed Won", "2024-01-03 10:00", source),
+             ("D2", "  ", "2024-01-02 10:00", source),
+             ("D2", None, "2024-01-03 10:00", source),
+             ("D2", "qualified", "2024-01-04 10:00", source)])
+    finally:
+        con.close()
+    pipeline = main(funnel(settings))
+    # No "Closed Won" stage, no blank one: the close is D1's win.
+    assert pipeline.stages == ["new", "qualified"]
+    stages = by_stage(pipeline.team.stages)
+    assert flow(stages["new"]) == (2, 2, 0)
+    assert flow(stages["qualified"]) == (2, 1, 0)
+    assert open_by_stage(pipeline.team.stages) == {"new": (0, None), "qualified": (1, 50.0)}

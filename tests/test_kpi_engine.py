@@ -55,6 +55,7 @@ D4,r1,open,2024-03-01 09:00:00,,300,UAH,
 """
 NOW = dt.datetime(2024, 12, 1)
 ON_CLICKHOUSE = True  # every test here also runs on ClickHouse (chdb): conftest.backend
+ON_CLICKHOUSE_HTTP = True  # and as a server is reached: tests/fakes/clickhouse_http.py
 
 
 @pytest.fixture(scope="module")

@@ -11,25 +11,31 @@ import pytest
 
 from saleskpi.domain.periods import shift_months
 
-TODAY = dt.datetime.now(dt.UTC).date()
-MONTH = TODAY.replace(day=1)
-BEFORE = shift_months(MONTH, -1)
-# Won deals (rep, amount, day closed): this month on its first day; last month on its first
-# day (inside "the same days") and after today's day of month (outside them).
-DEALS = [("r1", 100, MONTH), ("r2", 40, MONTH), ("r1", 10, BEFORE), ("r2", 70, BEFORE),
-         ("r2", 500, shift_months(TODAY, -1) + dt.timedelta(days=1)),
-         ("r1", 7, shift_months(MONTH, -12))]
+# Each test reads today when it starts (a run may cross midnight after collection).
+TODAY = MONTH = BEFORE = dt.date.min
+
+
+def deals() -> list[tuple[str, int, dt.date]]:
+    """Won deals (rep, amount, day closed): this month on its first day; last month on its
+    first day (inside "the same days") and after today's day of month (outside them)."""
+    return [("r1", 100, MONTH), ("r2", 40, MONTH), ("r1", 10, BEFORE), ("r2", 70, BEFORE),
+            ("r2", 500, shift_months(TODAY, -1) + dt.timedelta(days=1)),
+            ("r1", 7, shift_months(MONTH, -12))]
 
 
 @pytest.fixture
 def company(run_cli: Any, workspace: Path, tmp_path: Path) -> Path:
+    global TODAY, MONTH, BEFORE
+    TODAY = dt.datetime.now(dt.UTC).date()
+    MONTH = TODAY.replace(day=1)
+    BEFORE = shift_months(MONTH, -1)
     data = tmp_path / "data"
     data.mkdir()
     (data / "reps.csv").write_text("id,name,team\nr1,Ann,North\nr2,Bob,North\n",
                                    encoding="utf-8")
     rows = ["id,rep_id,status,amount,created_at,closed_at"]
     rows += [f"d{i},{rep},won,{amount},{day},{day}" for i, (rep, amount, day) in
-             enumerate(DEALS)]
+             enumerate(deals())]
     (data / "deals.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     assert run_cli(workspace, "import", data).returncode == 0
     return workspace

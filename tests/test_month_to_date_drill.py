@@ -24,8 +24,7 @@ from saleskpi.service.auth import add_user, issue_token
 from saleskpi.surfaces.server import create_app
 
 ZONE = "Europe/Kyiv"
-TODAY = dt.datetime.now(zoneinfo.ZoneInfo(ZONE)).date()
-MONTH = TODAY.replace(day=1)
+MONTH = dt.datetime.now(zoneinfo.ZoneInfo(ZONE)).date().replace(day=1)
 BEFORE = shift_months(MONTH, -1)
 PREVIOUS_LAST = MONTH - dt.timedelta(days=1)
 # Local (Kyiv) wall-clock times, as the files give them.
@@ -70,7 +69,19 @@ def utc_midnight(day: dt.date) -> dt.datetime:
     return local.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-MONTH_TO_DATE = (utc_midnight(MONTH), utc_midnight(TODAY + dt.timedelta(days=1)))
+def today() -> dt.date:
+    """Today in Kyiv, read when a test asks: a run may cross midnight after collection."""
+    return dt.datetime.now(zoneinfo.ZoneInfo(ZONE)).date()
+
+
+@pytest.fixture(autouse=True)
+def _same_month() -> None:
+    if today().replace(day=1) != MONTH:  # the fixture's dates were written for last month
+        pytest.skip("the month turned while the tests ran")
+
+
+def month_to_date() -> tuple[dt.datetime, dt.datetime]:
+    return utc_midnight(MONTH), utc_midnight(today() + dt.timedelta(days=1))
 
 
 def sql(settings: Settings, query: str, bounds: tuple[dt.datetime, dt.datetime]) -> list[Any]:
@@ -114,30 +125,31 @@ def entered(data: dict[str, Any]) -> dict[str, int]:
     return {s["stage"]: s["entered"] for s in pipeline["team"]["stages"] if s["entered"]}
 
 
-MTD_RANGE = {"name": "mtd", "from": MONTH.isoformat(), "to": TODAY.isoformat(),
-             "partial": True}
+def mtd_range() -> dict[str, Any]:
+    return {"name": "mtd", "from": MONTH.isoformat(), "to": today().isoformat(),
+            "partial": True}
 
 
 def test_the_funnel_is_month_to_date_by_default(run_cli: Any, settings: Settings,
                                                 api: tuple[TestClient, dict[str, str]]) -> None:
-    expected = dict(sql(settings, ENTERED_SQL, MONTH_TO_DATE))
+    expected = dict(sql(settings, ENTERED_SQL, month_to_date()))
     ever = dict(sql(settings, ENTERED_SQL, EVER))
     assert expected and expected != ever  # the default must tell the two apart
     cli = run_cli(settings.workspace, "funnel", "--format", "json")
     assert cli.returncode == 0, cli.stderr
     data = cli.json()
-    assert data["range"] == MTD_RANGE
-    assert (data["from"], data["to"]) == (MONTH.isoformat(), TODAY.isoformat())
+    assert data["range"] == mtd_range()
+    assert (data["from"], data["to"]) == (MONTH.isoformat(), today().isoformat())
     assert entered(data) == expected
     client, headers = api
     rest = client.get("/api/v1/funnel", headers=headers)
     assert rest.status_code == 200, rest.text
-    assert rest.json()["range"] == MTD_RANGE and entered(rest.json()) == expected
+    assert rest.json()["range"] == mtd_range() and entered(rest.json()) == expected
     # All time when asked, and the period stated above the table.
     every = client.get("/api/v1/funnel", params={"range": "all"}, headers=headers).json()
     assert entered(every) == ever and every["range"]["name"] == "all"
     table = run_cli(settings.workspace, "funnel")
-    assert f"Period: {MONTH} – {TODAY} (month to date, not over yet)" in table.stdout
+    assert f"Period: {MONTH} – {today()} (month to date, not over yet)" in table.stdout
     assert "Period: all time" in run_cli(settings.workspace, "funnel", "--range",
                                          "all").stdout
 
@@ -158,25 +170,25 @@ def test_the_rows_are_month_to_date_by_default(run_cli: Any, settings: Settings,
                                                api: tuple[TestClient, dict[str, str]],
                                                kpi: str, part: str | None,
                                                query: str) -> None:
-    expected = {row[0] for row in sql(settings, query, MONTH_TO_DATE)}
+    expected = {row[0] for row in sql(settings, query, month_to_date())}
     ever = {row[0] for row in sql(settings, query, EVER)}
     assert expected and expected != ever
     parts = ["--part", part] if part else []
     cli = run_cli(settings.workspace, "rows", kpi, *parts, "--format", "json")
     assert cli.returncode == 0, cli.stderr
     data = cli.json()
-    assert data["range"] == MTD_RANGE
+    assert data["range"] == mtd_range()
     assert {row["id"] for row in data["rows"]} == expected
     assert data["page"]["total_rows"] == len(expected)
     client, headers = api
     params = {"kpi": kpi, **({"part": part} if part else {})}
     rest = client.get("/api/v1/rows", params=params, headers=headers).json()
-    assert rest["range"] == MTD_RANGE and {row["id"] for row in rest["rows"]} == expected
+    assert rest["range"] == mtd_range() and {row["id"] for row in rest["rows"]} == expected
     every = client.get("/api/v1/rows", params={**params, "range": "all"},
                        headers=headers).json()
     assert {row["id"] for row in every["rows"]} == ever
     table = run_cli(settings.workspace, "rows", kpi, *parts)
-    assert f"Period: {MONTH} – {TODAY} (month to date, not over yet)" in table.stdout
+    assert f"Period: {MONTH} – {today()} (month to date, not over yet)" in table.stdout
 
 
 def test_the_rows_page_is_month_to_date_too(settings: Settings,
@@ -187,11 +199,11 @@ def test_the_rows_page_is_month_to_date_too(settings: Settings,
     login = client.post("/login", follow_redirects=False, data={
         "username": "head", "password": "a long enough password", "csrf": token.group(1)})
     assert login.status_code == 303, login.text
-    expected = {row[0] for row in sql(settings, WON_SQL, MONTH_TO_DATE)}
+    expected = {row[0] for row in sql(settings, WON_SQL, month_to_date())}
     page = client.get("/rows", params={"kpi": "deals_won"})
     assert page.status_code == 200
     assert f'data-total="{len(expected)}"' in page.text
-    assert f"{MONTH} – {TODAY}" in page.text
+    assert f"{MONTH} – {today()}" in page.text
     every = client.get("/rows", params={"kpi": "deals_won", "range": "all"})
     total = len({row[0] for row in sql(settings, WON_SQL, EVER)})
     assert f'data-total="{total}"' in every.text

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from saleskpi.domain.query import KpiQuery
-from saleskpi.domain.settings import Settings
+from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.core import SalesKpiService
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.people import LinkError, link, people
+from tests.backends import BackendChoice
+
+ON_CLICKHOUSE = True  # the matching test below runs on every backend
 
 OLD_REPS = """id,name,email,team
 o1,Anna Lee,anna@acme.test,North
@@ -45,14 +48,18 @@ def _folder(root: Path, name: str, reps: str, deals: str) -> Path:
     return folder
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> SalesKpiService:
-    svc = SalesKpiService(Settings(workspace=tmp_path / "ws"))
+def _two_sources(tmp_path: Path, settings: Settings) -> SalesKpiService:
+    svc = SalesKpiService(settings)
     for name, reps, deals in (("old_crm", OLD_REPS, OLD_DEALS), ("new_crm", NEW_REPS, NEW_DEALS)):
         report = svc.import_path(_folder(tmp_path, name, reps, deals), mapping=None,
                                  source=name, dry_run=False)
         assert report.ok, report.errors
     return svc
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> SalesKpiService:
+    return _two_sources(tmp_path, Settings(workspace=tmp_path / "ws"))
 
 
 def _won(service: SalesKpiService) -> dict[str, tuple[float | None, float | None]]:
@@ -72,6 +79,15 @@ def test_same_email_in_two_sources_is_one_person(service: SalesKpiService) -> No
     # Two different people with the id "1" keep apart, with the source in the key.
     assert won["old_crm:1"] == (1, 5) and won["new_crm:1"] == (1, 7)
     assert len(won) == 7  # n7, o2, n8, o3, n9, old_crm:1, new_crm:1
+
+
+def test_every_backend_matches_the_same_people(tmp_path: Path, backend: BackendChoice) -> None:
+    """The rep_people view is spelt per dialect (store/rep_people.py, store/clickhouse.py):
+    the same reps make the same people everywhere."""
+    save_workspace_settings(Settings(workspace=tmp_path / "ws"), **backend.settings())
+    won = _won(_two_sources(tmp_path, Settings(workspace=tmp_path / "ws")))
+    assert won == {"n7": (2, 130), "o2": (1, 50), "n8": (1, 20), "o3": (0, 0),
+                   "n9": (0, 0), "old_crm:1": (1, 5), "new_crm:1": (1, 7)}
 
 
 def test_manual_link_merges_and_possible_duplicates_are_reported(

@@ -540,6 +540,45 @@ def test_changed_target_is_updated(own_company: Path, tmp_path: Path) -> None:
     assert values[("calls", "r2")] == 35
 
 
+def test_an_import_logs_each_new_and_changed_target(own_company: Path, tmp_path: Path) -> None:
+    """New targets and the log are written in one statement each (``upsert_many``): the
+    same rows, in the file's order, as one ORM row at a time wrote them."""
+    # r2's calls change (30 -> 35); r3's calls are new; r4's appear twice, the later wins.
+    changed = (TARGETS.replace("calls,2024-04-01,2024-04-30,30,r2,",
+                               "calls,2024-04-01,2024-04-30,35,r2,")
+               + "calls,2024-04-01,2024-04-30,40,r3,North\n"
+               + "meetings,2024-04-01,2024-04-30,7,r4,\n")
+    folder = write_folder(tmp_path / "changed", {"reps.csv": REPS, "targets.csv": changed})
+    state = sqlite3.connect(own_company / "state.sqlite")
+    try:
+        logged = state.execute("SELECT max(id) FROM target_changes").fetchone()[0] or 0
+        report = make_service(own_company).import_path(folder, mapping=None, source=SOURCE,
+                                                       dry_run=False)
+        assert report.ok, report.errors
+        counts_ = report.entities["targets"]
+        assert (counts_.inserted, counts_.updated, counts_.unchanged) == (2, 1, 4)
+        log = state.execute(
+            "SELECT actor, action, kpi, period_start, period_end, rep_id, team, old_value, "
+            "new_value, source FROM target_changes WHERE id > ? ORDER BY id", [logged]
+        ).fetchall()
+        stored = state.execute(
+            "SELECT kpi, rep_id, team, value, source FROM targets WHERE rep_id IN "
+            "('r2', 'r3', 'r4') ORDER BY rep_id").fetchall()
+    finally:
+        state.close()
+    actor = f"import:{SOURCE}"
+    assert log == [
+        (actor, "imported", "calls", "2024-04-01", "2024-04-30", "r2", None, 30.0, 35.0,
+         SOURCE),
+        (actor, "imported", "calls", "2024-04-01", "2024-04-30", "r3", "North", None, 40.0,
+         SOURCE),
+        (actor, "imported", "meetings", "2024-04-01", "2024-04-30", "r4", None, None, 7.0,
+         SOURCE),
+    ]
+    assert stored == [("calls", "r2", None, 35.0, SOURCE), ("calls", "r3", "North", 40.0, SOURCE),
+                      ("meetings", "r4", None, 7.0, SOURCE)]
+
+
 def test_bad_kpi_is_rejected_and_nothing_is_written(run_cli, own_company: Path,
                                                     tmp_path: Path) -> None:
     folder = write_folder(tmp_path / "bad", {

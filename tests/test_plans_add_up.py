@@ -134,3 +134,47 @@ def test_pacing_counts_working_days_and_holidays(run_cli: Any, company: Path) ->
     assert later["projection"] == pytest.approx(projection)
     assert later["projection_low"] == pytest.approx(max(actual, projection - margin))
     assert later["projection_high"] == pytest.approx(projection + margin)
+
+
+def test_a_plans_days_are_cut_from_the_companys_by_rep(company: Path) -> None:
+    """``service.sums`` (the days of a plan's projection): a rep's and a team's days are
+    cut from the company's by rep and day, and are the hand-counted wins of the fixture;
+    nobody is handed another scope's figures."""
+    from saleskpi.domain.query import KpiQuery, Scope
+    from saleskpi.service.core import SalesKpiService, SumsQuestion
+    from saleskpi.service.refresh import question_from_json, question_to_json
+
+    # With answers kept (the server's way), a scope's figures are cut, not computed.
+    service = SalesKpiService(Settings(workspace=company).model_copy(
+        update={"cache_seconds": 600}))
+    r1, r2 = (service.find_rep(rep) for rep in ("r1", "r2"))
+    assert r1 is not None and r2 is not None
+    january = KpiQuery(("deals_won", "revenue"), by=("rep",), period="day",
+                       start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 31))
+    own = service.sums(january, Scope(rep_ids=frozenset({r1.rep})))
+    assert own.keys == ("rep", "period")
+    wins = {(r1.rep, day.isoformat()): {"deals_won": float(n), "revenue": 10.0 * n}
+            for day, n in JANUARY_WINS.items()}
+    assert {k: v for k, v in own.values.items() if any(v.values())} == wins
+    scoped = SalesKpiService(Settings(workspace=company)).sums(  # no cache: computed
+        january, Scope(rep_ids=frozenset({r1.rep})))
+    assert {k: v for k, v in scoped.values.items() if any(v.values())} == wins
+    # Bob won nothing in January; the team lead of North sees only North's reps.
+    assert not any(any(v.values()) for v in service.sums(
+        january, Scope(rep_ids=frozenset({r2.rep}))).values.values())
+    north = service.sums(january, Scope(teams=frozenset({"North"})))
+    assert {k[0] for k in north.values} <= {r1.rep, r2.rep}
+    assert {k: v for k, v in north.values.items() if any(v.values())} == wins
+    south = service.sums(january, Scope(teams=frozenset({"South"})))
+    assert not any(any(v.values()) for v in south.values.values())
+    # Four scopes, two company-wide answers computed (by rep; by rep and team).
+    assert (service.day_sums.stats.misses, service.day_sums.stats.hits) == (2, 2)
+    # The company's days, by day only: the same wins.
+    company_days = service.sums(KpiQuery(("deals_won",), period="day",
+                                         start=dt.date(2024, 1, 1),
+                                         end=dt.date(2024, 1, 31)))
+    assert {k: v["deals_won"] for k, v in company_days.values.items() if v["deals_won"]} == {
+        (day.isoformat(),): float(n) for day, n in JANUARY_WINS.items()}
+    # The background refresh keeps the question across a restart as what it is.
+    question = SumsQuestion(january, Scope(rep_ids=frozenset({r1.rep})))
+    assert question_from_json(question_to_json(question, 1.0)) == (question, 1.0)

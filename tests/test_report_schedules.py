@@ -185,8 +185,8 @@ def test_serve_runs_the_syncs_and_the_reports(tmp_path: Path, run_cli: Any) -> N
     settings = _settings(tmp_path)
     app = create_app(settings)
     runner = background_jobs(app, settings, sync_minutes=15)
-    assert sorted(runner.jobs) == ["reports", "sync"]
+    assert sorted(runner.jobs) == ["alerts", "reports", "sync"]
     assert app.state.jobs is runner
     assert runner.jobs["sync"].every_seconds == 15 * 60
     none = background_jobs(create_app(settings), settings, sync_minutes=0)
-    assert sorted(none.jobs) == ["reports"]
+    assert sorted(none.jobs) == ["alerts", "reports"]

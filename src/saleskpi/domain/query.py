@@ -110,7 +110,8 @@ def check_range(start: dt.date | None, end: dt.date | None) -> None:
     check_date(start, "--from")
     check_date(end, "--to")
     if start and end and start > end:
-        raise InvalidQuery(_("--from is after --to"), code="bad_range")
+        raise InvalidQuery(_("--from {start} is after --to {end}: swap the two dates",
+                             start=start.isoformat(), end=end.isoformat()), code="bad_range")
 
 
 def count_periods(first: dt.date, last: dt.date, period: Period) -> int:
@@ -257,3 +258,15 @@ class Scorecard:
     rows: list[ResultRow]
     totals: list[ResultRow]
     units: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Sums:
+    """KPIs that add up, as plain numbers by key: no grid, no rows (``Engine.sums``).
+
+    ``values``: key texts (in ``keys``' order: the query's ``by``, then "period") ->
+    KPI -> value, for the keys the data has; a key not listed holds zeros.
+    """
+
+    keys: tuple[str, ...]
+    values: dict[tuple[str | None, ...], dict[str, float]]

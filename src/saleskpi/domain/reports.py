@@ -63,6 +63,9 @@ class ImportReport:
     # Errors are capped per (file, column) so a broken column does not flood the
     # screen; this counts the ones left out.
     errors_not_shown: int = 0
+    # The files an import read by its fast path (sources/ingest/fast.py); the rest, by
+    # the Python path. Not shown to users: both paths store and report alike.
+    fast_files: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

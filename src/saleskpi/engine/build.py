@@ -5,6 +5,8 @@ Imported only to compile a shape the caches do not hold (``saleskpi.engine.compi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ibis
 import ibis.expr.types as ir
 import sqlglot.expressions as sge
@@ -17,7 +19,7 @@ from saleskpi.engine.shape import AS_OF_TABLE, Compiled, Shape, measure_column
 from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view, local_time
 
 
-def _aggregate(table: ir.Table, measure: Measure, extra: ir.BooleanValue | None) -> ir.Value:
+def aggregate(table: ir.Table, measure: Measure, extra: ir.BooleanValue | None) -> ir.Value:
     conditions = [predicate(table, parse_condition(c)) for c in measure.where]
     if extra is not None:
         conditions.append(extra)
@@ -45,6 +47,60 @@ def _aggregate(table: ir.Table, measure: Measure, extra: ir.BooleanValue | None)
     raise ValueError(measure.agg)
 
 
+def parameters(names: list[tuple[str, ir.Scalar]]) -> Callable[[str], ir.Scalar]:
+    """A maker of named string parameters, each recorded in ``names`` in order."""
+
+    def param(name: str) -> ir.Scalar:
+        placeholder = ibis.param("string")
+        names.append((name, placeholder))
+        return placeholder
+
+    return param
+
+
+def slice_filters(table: ir.Table, shape: Shape,
+                  param: Callable[[str], ir.Scalar]) -> list[ir.BooleanValue]:
+    """The shape's slice filters (``dim_<name>`` in the values bound later) on ``table``."""
+    return [table[f"dim_{dim}"].isin([param(f"f{index}_{i}") for i in range(arity)])
+            .fill_null(False) for index, (dim, arity) in enumerate(shape.filter_arity)]
+
+
+def _range_filters(view: ir.Table, stored: ir.Value, shape: Shape,
+                   param: Callable[[str], ir.Scalar]) -> list[ir.BooleanValue]:
+    """The rows whose local time (``view._local``) is within the asked days.
+
+    A stored UTC time is within a day of its local time (offsets are under 15
+    hours). So the range widened by a day on the stored column is a superset the
+    database applies first: only the rows near the range are converted to local
+    time (ICU, per row: most of a month's question on 3M leads) and joined. And a
+    row more than a day inside the range is in it whatever the offset: only the
+    rows of the edge days are converted to decide (OR evaluates its second side
+    only where the first is false).
+    """
+    start = param("start").cast("timestamp") if shape.has_start else None
+    end = param("end").cast("timestamp") if shape.has_end else None
+    exact = [view._local >= start] if start is not None else []
+    exact += [view._local < end] if end is not None else []
+    if not exact or stored.type().is_date():
+        return exact
+    near = ibis.interval(days=1)
+    widened, inside = [], []
+    if start is not None:
+        widened.append(stored >= start - near)
+        inside.append(stored >= start + near)
+    if end is not None:
+        widened.append(stored < end + near)
+        inside.append(stored < end - near)
+    return [*widened, _all(inside) | _all(exact)]
+
+
+def _all(conditions: list[ir.BooleanValue]) -> ir.BooleanValue:
+    result = conditions[0]
+    for condition in conditions[1:]:
+        result = result & condition
+    return result
+
+
 def build_expression(
     ctx: ViewContext, shape: Shape
 ) -> tuple[ir.Table, list[tuple[str, ir.Scalar]]]:
@@ -54,16 +110,8 @@ def build_expression(
     wanted &= set(DERIVED_COLUMNS[shape.view])
     view = build_view(ctx, shape.view, wanted, list(shape.dims))
     names: list[tuple[str, ir.Scalar]] = []
-
-    def param(name: str) -> ir.Scalar:
-        placeholder = ibis.param("string")
-        names.append((name, placeholder))
-        return placeholder
-
-    filters: list[ir.BooleanValue] = []
-    for index, (dim, arity) in enumerate(shape.filter_arity):
-        values = [param(f"f{index}_{i}") for i in range(arity)]
-        filters.append(view[f"dim_{dim}"].isin(values).fill_null(False))
+    param = parameters(names)
+    filters = slice_filters(view, shape, param)
 
     local = local_time(view[shape.time], shape.zone)
     # Rows are grouped by the slices shown; a slice only filtered on is not a group
@@ -94,23 +142,21 @@ def build_expression(
         if shape.period != "all":
             keys["period"] = crossed.period
         metrics = {
-            measure_column(i): _aggregate(crossed, m, None) for i, m in enumerate(shape.measures)
+            measure_column(i): aggregate(crossed, m, None) for i, m in enumerate(shape.measures)
         }
         if not keys:
             return crossed.aggregate(**metrics), names
         return crossed.group_by(**keys).aggregate(**metrics), names
 
     view = view.mutate(_local=local)
-    filters.append(view[shape.time].notnull())
-    if shape.has_start:
-        filters.append(view._local >= param("start").cast("timestamp"))
-    if shape.has_end:
-        filters.append(view._local < param("end").cast("timestamp"))
+    stored = view[shape.time]
+    filters.append(stored.notnull())
+    filters.extend(_range_filters(view, stored, shape, param))
     view = view.filter(*filters)
     keys = {name: view[name] for name in groups}
     if shape.period != "all":
         keys["period"] = view._local.truncate(TRUNCATE_UNIT[shape.period]).date()
-    metrics = {measure_column(i): _aggregate(view, m, None) for i, m in enumerate(shape.measures)}
+    metrics = {measure_column(i): aggregate(view, m, None) for i, m in enumerate(shape.measures)}
     if not keys:
         return view.aggregate(**metrics), names
     return view.group_by(**keys).aggregate(**metrics), names

@@ -74,6 +74,10 @@ def compile_shape(ctx: ViewContext, shape: Shape | FunnelShape, dialect: str) ->
         from saleskpi.engine.funnel_build import to_sql as funnel_sql
 
         return funnel_sql(ctx, shape, dialect)
+    if shape.rollup is not None:
+        from saleskpi.engine.rollup_build import to_sql as rollup_sql
+
+        return rollup_sql(ctx, shape, dialect)
     from saleskpi.engine.build import to_sql
 
     return to_sql(ctx, shape, dialect)
@@ -84,7 +88,7 @@ FORMAT = 1
 KEPT_FILES = 2000  # beyond this, the oldest written go
 # What else the SQL text depends on: the code that builds it and the libraries that
 # render it. Files written by another version of any of them are not read.
-_LIBRARIES = ("ibis-framework", "sqlglot", "duckdb")
+LIBRARIES = ("ibis-framework", "sqlglot", "duckdb")
 _SOURCES = ("engine", "domain/schema.py", "domain/conditions.py", "domain/query.py",
             "catalog/spec.py")
 
@@ -95,7 +99,7 @@ def code_fingerprint() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     digest = hashlib.sha256(f"format {FORMAT}".encode())
-    for library in _LIBRARIES:
+    for library in LIBRARIES:
         try:
             digest.update(f"{library} {version(library)}".encode())
         except PackageNotFoundError:

@@ -23,7 +23,6 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import sqlglot.expressions as sge
 
 from saleskpi.catalog.load import Catalog, formula_refs
 from saleskpi.catalog.spec import Measure
@@ -31,6 +30,7 @@ from saleskpi.domain.conditions import parse_condition
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import DIMENSIONS, KpiQuery, local_midnight_utc
 from saleskpi.domain.schema import ENTITIES
+from saleskpi.engine.bound import BoundValues, bound_sql
 from saleskpi.engine.context import ViewContext, supports
 from saleskpi.engine.database import Database
 from saleskpi.engine.filters import predicate
@@ -106,17 +106,18 @@ def rows_behind(db: Database, catalog: Catalog, spec_key: str, query: KpiQuery, 
     ctx = ViewContext(tables=lambda name: db.ibis.table(name), currency=currency,
                       zone=timezone, several_sources=db.sources_of_reps() > 1)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    params = _Params()
+    params = BoundValues()
     rows = _rows(ctx, measure, query, params, now)
     columns = list(rows.columns)
     counted = rows.aggregate(n=rows.count())
-    found = db.fetch(_sql(db, counted, params), params.values)
+    found = db.fetch(bound_sql(db, counted, params), params.values)
     total = int(found[0][0]) if found else 0
     time = rows[measure.time]
     keys = [rows[c] for c in (*ENTITIES[measure.entity].key, "datasource")
             if c != measure.time]
     page = rows.order_by(ibis.desc(time, nulls_first=False), *keys).limit(limit, offset=offset)
-    return columns, [tuple(r) for r in db.fetch(_sql(db, page, params), params.values)], total
+    found = db.fetch(bound_sql(db, page, params), params.values)
+    return columns, [tuple(r) for r in found], total
 
 
 def _check_dimension(dim: str) -> None:
@@ -126,20 +127,6 @@ def _check_dimension(dim: str) -> None:
     if not custom.replace("_", "").isalnum():
         raise QueryError(_("unknown slice {dim!r}: use one of {known} or a custom field name",
                            dim=dim, known=", ".join(DIMENSIONS)))
-
-
-class _Params:
-    """Values the database binds (``$name``): user text is never spliced into the SQL."""
-
-    def __init__(self) -> None:
-        self.named: list[tuple[str, ir.Scalar]] = []
-        self.values: dict[str, Any] = {}
-
-    def __call__(self, name: str, value: str) -> ir.Scalar:
-        placeholder = ibis.param("string")
-        self.named.append((name, placeholder))
-        self.values[name] = value
-        return placeholder
 
 
 def _shown_columns(measure: Measure, dims: tuple[str, ...]) -> list[str]:
@@ -155,7 +142,7 @@ def _shown_columns(measure: Measure, dims: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _rows(ctx: ViewContext, measure: Measure, query: KpiQuery, params: _Params,
+def _rows(ctx: ViewContext, measure: Measure, query: KpiQuery, params: BoundValues,
           now: dt.datetime) -> ir.Table:
     """The measure's rows for ``query``, as the scorecard counts them (``build``)."""
     conditions = [parse_condition(w) for w in measure.where]
@@ -212,25 +199,3 @@ def _as_of(measure: Measure, query: KpiQuery, zone: str,
     if query.end is None:
         return now
     return min(now, local_midnight_utc(query.end + dt.timedelta(days=1), zone))
-
-
-def _sql(db: Database, expression: ir.Table, params: _Params) -> str:
-    """``expression`` in the database's dialect, with a placeholder per parameter.
-
-    As ``saleskpi.engine.build.to_sql``: each parameter is compiled as a marker literal,
-    replaced in the syntax tree (not in the text) by a placeholder the database binds.
-    """
-    compiler = db.ibis.compiler
-    markers = {f"__saleskpi_param_{i}__": name for i, (name, _p) in enumerate(params.named)}
-    values = {p: marker for marker, (_name, p) in zip(markers, params.named, strict=True)}
-    tree = compiler.to_sqlglot(expression.unbind(), params=values)
-
-    def placeholder(node: sge.Expression) -> sge.Expression:
-        if isinstance(node, sge.Literal) and node.is_string and node.this in markers:
-            # Every parameter is text (ClickHouse wants the type named: {name: String}).
-            return sge.Placeholder(this=markers[node.this], kind="String")
-        return node
-
-    tree = tree.transform(placeholder, copy=False)
-    sql: str = tree.sql(dialect=compiler.dialect)
-    return sql

@@ -20,12 +20,15 @@ Slices use the deal's rep (the owner), like the scorecard. The expressions are i
 the workspace's files, keyed by shape and dialect), so a funnel whose SQL was
 compiled before imports no Ibis. The stage order, which changes with the data and
 funnel.yaml, is a temporary table filled before each run rather than part of the SQL.
+Only the deals that can count in the question (a stage entry in the date range, or
+possibly open at the as-of instant) have their events ordered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,8 @@ from saleskpi.engine.scorecard import SCHEMA_SQL
 from saleskpi.engine.shape import FUNNEL_ORDER_TABLE, FunnelShape
 
 Where = tuple[tuple[str, tuple[str, ...]], ...]
+# Per pipeline: its stages in order, and where the order came from ("data", "funnel.yaml").
+StageOrders = dict[str | None, tuple[list[str], str]]
 _CACHE = SqlCache()
 
 
@@ -69,7 +74,7 @@ def _resolve_rep_names(store: Database, where: Where) -> Where:
 
 
 def stage_orders(store: Database, config: FunnelConfig, *, stored: Path | None = None
-                 ) -> dict[str | None, tuple[list[str], str]]:
+                 ) -> StageOrders:
     """Per pipeline: its stages in order and where the order came from.
 
     From the data: stages sorted by the median position at which deals first
@@ -103,17 +108,17 @@ def _timestamp(moment: dt.datetime) -> str:
     return moment.isoformat(sep=" ")
 
 
-def compiled(store: Database, shape: FunnelShape, *, currency: str,
+def compiled(store: Database, shape: FunnelShape, *, currency: str, zone: str = "UTC",
              stored: Path | None = None, dialect: str | None = None) -> Compiled:
     """The SQL of a funnel shape for ``dialect`` (the store's if none): from memory, else
     the workspace's files, else compiled.
 
-    ``currency``: the reporting currency open amounts are in. ``stored``: the
-    workspace's folder of compiled SQL (none: memory only). The funnel converts
-    amounts with the rate of the UTC day, as it always has (the scorecard uses the
-    company's day).
+    ``currency``: the reporting currency open amounts are in, converted with the rate
+    of the company's calendar day in ``zone`` (as the scorecard converts them).
+    ``stored``: the workspace's folder of compiled SQL (none: memory only).
     """
-    ctx = ViewContext(tables=lambda name: store.ibis.table(name), currency=currency)
+    ctx = ViewContext(tables=lambda name: store.ibis.table(name), currency=currency,
+                      zone=zone)
     files = None if stored is None else StoredSql(
         CompiledSqlFiles(stored),
         lambda: json.dumps([list(row) for row in store.fetch(SCHEMA_SQL)]))
@@ -126,7 +131,7 @@ def _run(store: Database, query: Compiled, values: dict[str, Any]) -> list[dict[
     return [dict(zip(query.columns, row, strict=True)) for row in rows]
 
 
-def _fill_order(store: Database, orders: dict[str | None, tuple[list[str], str]]) -> None:
+def _fill_order(store: Database, orders: StageOrders) -> None:
     """The stage order the funnel query sorts same-instant events and conversions by."""
     store.con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {FUNNEL_ORDER_TABLE} "
                       "(pipeline VARCHAR, stage VARCHAR, pos BIGINT)")
@@ -135,6 +140,19 @@ def _fill_order(store: Database, orders: dict[str | None, tuple[list[str], str]]
             for pos, stage in enumerate(stages, start=1)]
     if rows:
         store.con.executemany(f"INSERT INTO {FUNNEL_ORDER_TABLE} VALUES (?, ?, ?)", rows)
+
+
+def _parts(store: Database, shape: FunnelShape) -> list[FunnelShape]:
+    """The funnel as one query, or on ClickHouse as one query per part.
+
+    ClickHouse does not compute a query's shared subqueries once: each part of the
+    union recomputes the deals and their events, all at the same time, and their
+    joins' and windows' memory adds up (the funnel of 1M deals did not fit in 6 GB).
+    One part at a time needs the memory of one.
+    """
+    if store.dialect.name != "clickhouse":
+        return [shape]
+    return [replace(shape, part=part) for part in range(shape.part_count())]
 
 
 def _reps_in_scope(store: Database, where: Where) -> dict[str, str]:
@@ -157,12 +175,19 @@ def _number(value: Any) -> float | None:
 
 def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHING,
                    options: FunnelOptions | None = None, *, now: dt.datetime | None = None,
-                   config: FunnelConfig | None = None) -> FunnelReport:
-    """The funnel of every pipeline (or ``options.pipeline``) for the deals in ``scope``."""
+                   config: FunnelConfig | None = None,
+                   orders: StageOrders | None = None) -> FunnelReport:
+    """The funnel of every pipeline (or ``options.pipeline``) for the deals in ``scope``.
+
+    ``orders``: ``stage_orders(store, config)`` when the caller keeps it (it depends on
+    every deal in the store and funnel.yaml, never on the viewer or the filters), so
+    that it is not learned again for every funnel; read, not changed.
+    """
     options = options or FunnelOptions()
     config = config or load_funnel_config(settings.workspace)
     if options.start and options.end and options.start > options.end:
-        raise FunnelError(_("--from is after --to"))
+        raise FunnelError(_("--from {start} is after --to {end}: swap the two dates",
+                            start=options.start.isoformat(), end=options.end.isoformat()))
     for dim, _values in options.where:
         _check_dimension(dim)
     # The user's filters may name reps; the scope holds ids and is added as it is.
@@ -173,7 +198,8 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     if options.as_of is not None:
         as_of = min(now, local_midnight_utc(options.as_of + dt.timedelta(days=1), zone))
 
-    orders = stage_orders(store, config, stored=settings.compiled_sql_dir)
+    if orders is None:
+        orders = stage_orders(store, config, stored=settings.compiled_sql_dir)
     if options.pipeline is not None and options.pipeline not in orders:
         known = ", ".join(sorted(p for p in orders if p is not None)) or "—"
         raise FunnelError(_("no stage history for pipeline {pipeline!r}; pipelines: {known}",
@@ -194,8 +220,11 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     if options.end:
         values["end"] = _timestamp(local_midnight_utc(options.end + dt.timedelta(days=1), zone))
     _fill_order(store, orders)
-    query = compiled(store, shape, currency=settings.currency, stored=settings.compiled_sql_dir)
-    found = _run(store, query, values)
+    found = []
+    for part in _parts(store, shape):
+        query = compiled(store, part, currency=settings.currency, zone=zone,
+                         stored=settings.compiled_sql_dir)
+        found += _run(store, query, values)
     without = sum(int(r["open_deals"]) for r in found if r["part"] == "without")
 
     # {(pipeline, rep or None for the team)}: {stage: row}
@@ -207,6 +236,10 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
 
     for found_row in found:
         if found_row["part"] == "without":
+            continue
+        if found_row["part"] == "seen":  # a funnel even if none of its figures is counted
+            rep = None if found_row["team_row"] else found_row["rep"]
+            slices.setdefault((found_row["pipeline"], rep), {})
             continue
         target = row(found_row["pipeline"], found_row["rep"], found_row["team_row"],
                      found_row["stage"])
@@ -236,7 +269,7 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
                 for mine, theirs in zip(rep.stages, team.stages, strict=True):
                     mine.compare(theirs)
                 reps.append(rep)
-        pipelines.append(PipelineFunnel(pipeline, stages, order_from, team, reps))
+        pipelines.append(PipelineFunnel(pipeline, list(stages), order_from, team, reps))
     pipelines.sort(key=lambda p: (p.pipeline is None, p.pipeline or ""))
     return FunnelReport(options, as_of, zone, settings.currency, pipelines, int(without))
 

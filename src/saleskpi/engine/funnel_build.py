@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from saleskpi.engine.build import render
@@ -65,16 +66,36 @@ class _Builder:
                            status=view.status, closed_at=view.closed_at, amount=amount,
                            d_pipeline=view.pipeline)
 
-    def stage_changes(self, deals: ir.Table) -> ir.Table:
-        """The deals' stage entries, each a ``stage``, a ``won`` or a ``lost`` event."""
+    def stage_kinds(self) -> ir.Table:
+        """Each stage as spelled in the history (``_raw``, never blank): its name
+        trimmed and whether it is a ``stage``, a ``won`` or a ``lost`` entry.
+
+        A history of millions of entries spells its stages a few dozen ways: trimming
+        and classifying each entry was most of the time spent summing histories up;
+        each spelling once, joined back, is a fraction of it.
+        """
         s = self.ctx.tables("stage_changes")
-        s = s.filter(s.entered_at.notnull(), s.stage.fill_null("").strip() != "")
-        s = s.join(deals, [s.deal_id == deals.deal, s.datasource == deals.src])
-        word = s.stage.strip().lower()
+        raw = s.select(_raw=s.stage).distinct()
+        raw = raw.filter(raw._raw.fill_null("").strip() != "")
+        word = raw._raw.strip().lower()
         kind = ibis.cases((word.isin(self.shape.won), "won"),
                           (word.isin(self.shape.lost), "lost"), else_="stage")
-        return s.select(src=s.datasource, deal=s.deal_id, stage=s.stage.strip(),
-                        ts=s.entered_at, s_pipeline=s.pipeline, kind=kind)
+        # Worked out as aggregates of the spelling's one row: a projection would be
+        # moved past the join by the optimizer (DuckDB's), once per entry again.
+        return raw.group_by("_raw").aggregate(_stage=raw._raw.strip().max(),
+                                              _kind=kind.max())
+
+    def stage_changes(self, deals: ir.Table | None) -> ir.Table:
+        """The deals' stage entries, each a ``stage``, a ``won`` or a ``lost`` event
+        (``deals`` None: every deal's, for a caller that joins them to their deals)."""
+        s = self.ctx.tables("stage_changes")
+        s = s.filter(s.entered_at.notnull())
+        kinds = self.stage_kinds()
+        s = s.join(kinds, s.stage == kinds._raw)
+        if deals is not None:
+            s = s.join(deals, [s.deal_id == deals.deal, s.datasource == deals.src])
+        return s.select(src=s.datasource, deal=s.deal_id, stage=s._stage,
+                        ts=s.entered_at, s_pipeline=s.pipeline, kind=s._kind)
 
     def with_history(self, deals: ir.Table, changes: ir.Table) -> ir.Table:
         """Each deal with its pipeline (its own, else its history's latest) and history."""
@@ -85,14 +106,66 @@ class _Builder:
             # The latest won and lost entries: is the deal's close in its history?
             _won_at=c.ts.max(where=c.kind == "won"),
             _lost_at=c.ts.max(where=c.kind == "lost"),
+            # What tells whether the deal can count in the funnel's question (``relevant``).
+            **({"_last_at": c.ts.max(),
+                "_entries_in_range": c.count(where=(c.kind == "stage")
+                                             & self._in_range(c.ts))}
+               if self.shape.query == "funnel" else {}),
         )
         d = deals.left_join(history, [deals.src == history._hsrc, deals.deal == history._hdeal])
         return d.select(
             "src", "deal", "rep", "status", "closed_at", "amount",
+            *(("_last_at", "_entries_in_range") if self.shape.query == "funnel" else ()),
             pipeline=d.d_pipeline.coalesce(d._s_pipeline),
             has_history=d._hdeal.notnull(), last_stage_at=d.last_stage_at,
             _won_at=d._won_at, _lost_at=d._lost_at,
         )
+
+    def _in_range(self, ts: ir.TimestampValue) -> ir.BooleanValue:
+        """Whether a stage entry at ``ts`` is in the question's date range."""
+        in_range: ir.BooleanValue = ibis.literal(True)
+        if self.shape.has_start:
+            in_range &= ts >= self.param("start").cast("timestamp")
+        if self.shape.has_end:
+            in_range &= ts < self.param("end").cast("timestamp")
+        return in_range
+
+    def _closes(self, deal: ir.Table) -> tuple[ir.BooleanValue, ir.TimestampValue]:
+        """Whether the deal is closed by its own status rather than by its history (its
+        history has no won or lost entry after its last stage entry), and when."""
+        closed_in_history = ibis.cases(
+            (deal.status == "won", deal._won_at), (deal.status == "lost", deal._lost_at))
+        recorded = closed_in_history.notnull() & (
+            deal.last_stage_at.isnull() | (closed_in_history >= deal.last_stage_at))
+        by_status = (deal.has_history & deal.status.isin(["won", "lost"])
+                     & deal.closed_at.notnull() & ~recorded).fill_null(False)
+        at = ibis.greatest(deal.closed_at, deal.last_stage_at.coalesce(deal.closed_at))
+        return by_status, at
+
+    def relevant(self, deal: ir.Table) -> ir.Table:
+        """The deals with history that can count in this question: the others' events
+        are never ordered (ordering every deal's history took most of the funnel's time).
+
+        A deal counts in the flow only through a stage entry in the date range (every
+        deal with history when there is none); in the open pipeline only if it has an
+        event at or after the as-of instant, or its last event is a stage entry (not a
+        close): a deal whose every event is before the instant and whose last one
+        closed it is closed then. Closes sort after stage entries at the same instant,
+        so the last event is a close when the latest close is no earlier than the last
+        stage entry, or when the deal's status closes it (``_closes``).
+        """
+        by_status, status_at = self._closes(deal)
+        latest_close = ibis.greatest(deal._won_at.coalesce(deal._lost_at),
+                                     deal._lost_at.coalesce(deal._won_at))
+        ends_closed = by_status | (latest_close.notnull() & (
+            deal.last_stage_at.isnull() | (latest_close >= deal.last_stage_at)))
+        as_of = self.param("as_of").cast("timestamp")
+        all_before = (deal._last_at < as_of) & (~by_status | (status_at < as_of))
+        in_flow: ir.BooleanValue = ibis.literal(True)
+        if self.shape.has_start or self.shape.has_end:
+            in_flow = deal._entries_in_range > 0
+        keep = in_flow | ~(ends_closed & all_before).fill_null(False)
+        return deal.filter(deal.has_history, keep)
 
     def events(self, deal: ir.Table, changes: ir.Table) -> ir.Table:
         """Every deal's events in order: ``seq``, and ``next_at`` (the next event's time).
@@ -100,16 +173,9 @@ class _Builder:
         A deal closed without a won or lost entry after its last stage entry is
         closed by its own status at ``closed_at`` (not before that last entry).
         """
-        closed_in_history = ibis.cases(
-            (deal.status == "won", deal._won_at), (deal.status == "lost", deal._lost_at))
-        recorded = closed_in_history.notnull() & (
-            deal.last_stage_at.isnull() | (closed_in_history >= deal.last_stage_at))
-        closes = deal.filter(deal.has_history, deal.status.isin(["won", "lost"]),
-                             deal.closed_at.notnull(), ~recorded)
-        closes = closes.select(
-            "src", "deal", stage=ibis.null("string"),
-            ts=ibis.greatest(closes.closed_at, closes.last_stage_at.coalesce(closes.closed_at)),
-            kind=closes.status)
+        by_status, status_at = self._closes(deal)
+        closes = deal.filter(by_status).select("src", "deal", stage=ibis.null("string"),
+                                               ts=status_at, kind=deal.status)
         happened = changes.select("src", "deal", "stage", "ts", "kind").union(closes)
         owner = deal.select(_dsrc=deal.src, _ddeal=deal.deal, pipeline=deal.pipeline,
                             rep=deal.rep, amount=deal.amount)
@@ -141,7 +207,8 @@ class _Builder:
     def order(self) -> ir.Table:
         """Per pipeline and stage: the positions at which deals first enter it."""
         deals = self.deals()
-        changes = self.stage_changes(deals)
+        # Every deal's: each entry meets its deal in the joins below, after summing up.
+        changes = self.stage_changes(None)
         deal = self.with_history(deals, changes)
         stages = changes.filter(changes.kind == "stage")
         owner = deal.select(_dsrc=deal.src, _ddeal=deal.deal, pipeline=deal.pipeline)
@@ -156,10 +223,22 @@ class _Builder:
     def funnel(self) -> ir.Table:
         """Conversion, drop-off and time in stage, the open pipeline, deals without history."""
         deals = self.deals()
-        changes = self.stage_changes(deals)
+        # Everyone's funnel sums up every deal's history before meeting the deals (a
+        # million summaries joined, not a few million entries); a scope's first.
+        changes = self.stage_changes(deals if self.shape.filter_arity else None)
         deal = self.with_history(deals, changes)
-        evs = self.events(deal, changes)
-        parts = [*self._flow(evs), *self._open(evs), self._without_history(deal)]
+        relevant = self.relevant(deal)
+        if not self.shape.filter_arity:
+            # Everyone's funnel: the relevant deals' entries read again rather than kept
+            # from the summary, as keeping every deal's entries for the few that are
+            # ordered cost more than the read. A scope's few entries are kept.
+            changes = self.stage_changes(relevant.select("src", "deal"))
+        evs = self.events(relevant, changes)
+        parts = [*self._flow(evs), *self._open(evs), *self._seen(deal),
+                 self._without_history(deal)]
+        assert len(parts) == self.shape.part_count()
+        if self.shape.part is not None:
+            return parts[self.shape.part]
         return ibis.union(*parts)
 
     def _flow(self, evs: ir.Table) -> list[ir.Table]:
@@ -175,11 +254,7 @@ class _Builder:
         visits = later.filter(later.kind == "stage")
         stays = ibis.window(group_by=[visits.src, visits.deal, visits.stage],
                             order_by=visits.seq)
-        in_range: ir.BooleanValue = ibis.literal(True)
-        if self.shape.has_start:
-            in_range &= visits.ts >= self.param("start").cast("timestamp")
-        if self.shape.has_end:
-            in_range &= visits.ts < self.param("end").cast("timestamp")
+        in_range = self._in_range(visits.ts)
         final_stay = ibis.cases((visits.seq == visits._last_stage_seq, 1), else_=0)
         facts = visits.select(
             "pipeline", "stage", "rep",
@@ -206,14 +281,22 @@ class _Builder:
 
     def _open(self, evs: ir.Table) -> list[ir.Table]:
         """Each deal in the stage of its latest event before the as-of instant, if open."""
-        before = evs.filter(evs.ts < self.param("as_of").cast("timestamp"))
-        latest = ibis.window(group_by=[before.src, before.deal],
-                             order_by=ibis.desc(before.seq))
-        snap = before.mutate(_nth=ibis.row_number().over(latest))
-        snap = snap.filter(snap._nth == 0, snap.kind == "stage")
+        as_of = self.param("as_of").cast("timestamp")
+        # Events are in time order: the latest before the instant is the one before it
+        # whose next event is not (no window of its own to find it).
+        snap = evs.filter(evs.ts < as_of, evs.next_at.isnull() | (evs.next_at >= as_of),
+                          evs.kind == "stage")
         figures = {"open_deals": snap.count(), "open_amount": snap.amount.sum()}
         return [self._part("open", snap.group_by(*keys).aggregate(**figures))
                 for keys in self._groupings()]
+
+    def _seen(self, deal: ir.Table) -> list[ir.Table]:
+        """The pipelines, and each rep's, with a stage entry in scope (in the range or
+        not): each has its funnel, of zeros if need be, as when every deal's events
+        were ordered; only the relevant deals' are (``relevant``)."""
+        entered = deal.filter(deal.last_stage_at.notnull())
+        keys = [("pipeline",), ("pipeline", "rep")] if self.shape.by_rep else [("pipeline",)]
+        return [self._part("seen", entered.select(*k).distinct()) for k in keys]
 
     def _without_history(self, deal: ir.Table) -> ir.Table:
         """Open deals in scope with no stage history: they cannot be placed in a stage."""
@@ -251,7 +334,9 @@ def build_expression(ctx: ViewContext, shape: FunnelShape) -> tuple[ir.Table, Pa
     """The funnel shape's expression and its named parameters in order."""
     builder = _Builder(ctx, shape)
     expression = builder.order() if shape.query == "order" else builder.funnel()
-    return expression, builder.named
+    # One part of the funnel uses only some of the parameters the others made.
+    used = set(expression.op().find(ops.ScalarParameter))
+    return expression, [(name, p) for name, p in builder.named if p.op() in used]
 
 
 def to_sql(ctx: ViewContext, shape: FunnelShape, dialect: str) -> Compiled:

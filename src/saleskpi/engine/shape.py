@@ -25,6 +25,9 @@ class Shape:
     has_end: bool
     zone: str
     by: tuple[str, ...] | None = None  # the slices rows are grouped by; None: all of dims
+    # Answered from this rollup table (``engine/rollups.py``), each measure from its slot.
+    rollup: str | None = None
+    rollup_slots: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,14 @@ class FunnelShape:
     has_end: bool = False
     has_pipeline: bool = False
     by_rep: bool = False
+    # Only this one of the funnel query's parts (``funnel_build.part_count``); None: all
+    # of them in one query. ClickHouse runs each part alone (``engine.funnel``).
+    part: int | None = None
+
+    def part_count(self) -> int:
+        """How many parts the funnel query unites: flow, open and seen for the team (and
+        for each rep when by rep), and the open deals without history."""
+        return 3 * (2 if self.by_rep else 1) + 1
 
 
 FUNNEL_ORDER_TABLE = "saleskpi_funnel_order"

@@ -3,6 +3,7 @@ itself (alerting asks the service for its numbers)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -10,8 +11,9 @@ if TYPE_CHECKING:
     from saleskpi.service.core import SalesKpiService
 
 
-def watch_imports(service: SalesKpiService) -> None:
-    """Evaluate the alert rules after each import ``service`` stores."""
+def watch_imports(service: SalesKpiService) -> Callable[[ImportReport], None]:
+    """Evaluate the alert rules after each import ``service`` stores; the listener added
+    (``saleskpi serve`` replaces it with its alert job's, which does not hold up imports)."""
 
     def evaluate(report: ImportReport) -> None:
         # Here, not at the top: alerting's imports (the checks, SQLAlchemy) are for
@@ -21,3 +23,4 @@ def watch_imports(service: SalesKpiService) -> None:
         after_data_change(service.settings, f"import:{report.source}", service)
 
     service.after_import.append(evaluate)
+    return evaluate

@@ -34,6 +34,7 @@ from saleskpi.domain.contests import (
     ContestError,
     Entry,
     Standings,
+    parse_definition,
 )
 from saleskpi.domain.errors import Conflict, NotFound
 from saleskpi.domain.i18n import _, set_language
@@ -173,6 +174,54 @@ def board(service: SalesKpiService, contest: Contest, caller: Principal, *,
     own = _own(service, contest, caller)
     entries = [_shown(e, e.key in own) for e in found.entries]
     return found.model_copy(update={"entries": entries})
+
+
+# -- changing an open contest ----------------------------------------------------------------
+EDITABLE = ("name", "description", "start", "end", "winners")
+
+
+def _refuse_closed(contest: Contest, *, deleting: bool) -> None:
+    if contest.closed_at is None:
+        return
+    day = contest.closed_at.date().isoformat()
+    if deleting:
+        message = _("contest {id} was closed on {day}: its results are kept as they were, so "
+                    "it cannot be deleted", id=contest.id, day=day)
+    else:
+        message = _("contest {id} was closed on {day}: its results are kept as they were, so "
+                    "it cannot be changed", id=contest.id, day=day)
+    raise Conflict(message, code="contest_closed")
+
+
+def edit(service: SalesKpiService, contest_id: int, caller: Principal,
+         changes: dict[str, object]) -> Contest:
+    """A contest still open with ``changes`` (of ``EDITABLE``: a misspelt name, a later
+    end); its participants and what it ranks stay, so standings so far keep their meaning.
+    Managers only (checked by the view); ``contest_closed`` once closed."""
+    contest = find(service, contest_id, caller)
+    _refuse_closed(contest, deleting=False)
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise ContestError(_("{fields}: only the name, description, start, end and winners "
+                             "of a contest can be changed", fields=", ".join(unknown)))
+    definition = checked(service, parse_definition(
+        {**contest.definition.model_dump(mode="json"), **changes}))
+    if not stored.replace_open(service.settings.state_url, contest.id, name=definition.name,
+                               definition=definition.model_dump(mode="json")):
+        raise Conflict(_("contest {id} was closed meanwhile: its results are kept as they "
+                         "were", id=contest.id), code="contest_closed")
+    return find(service, contest.id, caller)
+
+
+def delete(service: SalesKpiService, contest_id: int, caller: Principal) -> Contest:
+    """Delete a contest still open (one made by mistake); a closed one is history and stays.
+    Managers only (checked by the view)."""
+    contest = find(service, contest_id, caller)
+    _refuse_closed(contest, deleting=True)
+    if not stored.remove_open(service.settings.state_url, contest.id):
+        raise Conflict(_("contest {id} was closed meanwhile: its results are kept as they "
+                         "were", id=contest.id), code="contest_closed")
+    return contest
 
 
 # -- closing -----------------------------------------------------------------------------------

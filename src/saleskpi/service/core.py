@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import zoneinfo
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from saleskpi.catalog.funnel import FunnelError
+from saleskpi.catalog.funnel import FunnelConfig, FunnelError
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
 from saleskpi.domain.errors import QueryTimeout
 from saleskpi.domain.funnel import FunnelOptions, FunnelReport
@@ -29,12 +30,14 @@ from saleskpi.domain.query import (
     ResultRow,
     Scope,
     Scorecard,
+    Sums,
 )
 from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings
 from saleskpi.domain.targets import Change, KeyTuple, Level, TargetRecord
 from saleskpi.engine.scorecard import Engine, QueryError
 from saleskpi.service import catalogue
+from saleskpi.service.funnel_orders import read_orders, write_orders
 from saleskpi.service.results import RecentQuestions, ResultCache
 from saleskpi.service.scoping import plan_cut
 from saleskpi.store.backend import data_version, open_store, writing_elsewhere
@@ -42,6 +45,9 @@ from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.people import PeopleReport, link, people, unlink
 
 if TYPE_CHECKING:
+    from saleskpi.engine.database import Database
+    from saleskpi.engine.funnel import StageOrders
+    from saleskpi.service.rollup_check import Verification
     from saleskpi.store.targets import TargetStore
 
 # Imports (pandas) and targets (SQLAlchemy) are imported by the methods that use
@@ -79,6 +85,18 @@ class FunnelQuestion:
     now: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class SumsQuestion:
+    """KPIs that add up, as plain numbers by key (``SalesKpiService.sums``)."""
+
+    query: KpiQuery
+    scope: Scope = EVERYTHING
+    now: dt.datetime | None = None
+
+
+AnyQuestion = Question | FunnelQuestion | SumsQuestion
+
+
 class SalesKpiService:
     def __init__(self, settings: Settings, *, shared_writer: bool = False) -> None:
         """``shared_writer``: inside the server, which also writes (imports, syncs).
@@ -100,19 +118,25 @@ class SalesKpiService:
         # and only while the stored data is unchanged (the data version is in the key).
         self.results: ResultCache[Scorecard] = ResultCache(settings.cache_seconds)
         # What the pages asked lately: ``refresh`` computes it again in the background.
-        self.recent: RecentQuestions[Question | FunnelQuestion] = RecentQuestions(
-            RECENT_DAYS * 86400)
+        self.recent: RecentQuestions[AnyQuestion] = RecentQuestions(RECENT_DAYS * 86400)
+        # A plan's days (``sums``): kept like scorecards, cut per rep and team the same way.
+        self.day_sums: ResultCache[Sums] = ResultCache(settings.cache_seconds, 256)
         self.funnels: ResultCache[FunnelReport] = ResultCache(settings.cache_seconds, 256)
         # Forecasts (``saleskpi.service.forecast``): seconds of simulation each.
         self.forecasts: ResultCache[Any] = ResultCache(settings.cache_seconds, 64)
         # Small lookups read from the store once per data version (see ``_per_version``).
         self._lookups: dict[str, tuple[tuple[int, ...], Any]] = {}
+        # The funnel's stage orders, keyed by data version and funnel.yaml.
+        self._orders: tuple[tuple[tuple[int, ...], str], StageOrders] | None = None
+        self._orders_lock = threading.Lock()
         self._targets: dict[dt.date, list[TargetRecord]] = {}
         self._targets_version = -1
         self._targets_lock = threading.Lock()
         # Called after each import that stored data (alerts are evaluated then); a
         # listener must not raise: the import is done whatever it does.
         self.after_import: list[Callable[[ImportReport], object]] = []
+        # Inside ``sharing_reads``, this thread's reads share one open store.
+        self._shared = threading.local()
 
     @property
     def cache_hits(self) -> int:
@@ -122,6 +146,10 @@ class SalesKpiService:
         """After the user's kpis.yaml changed (the web catalogue editor)."""
         self._catalog = None
         self.results.clear()
+
+    def today(self) -> dt.date:
+        """Today in the company's time zone."""
+        return dt.datetime.now(zoneinfo.ZoneInfo(self.settings.timezone)).date()
 
     def data_version(self) -> tuple[int, ...]:
         """Changes whenever the stored data does (on DuckDB the files' modification
@@ -151,9 +179,9 @@ class SalesKpiService:
     def engine(self, *, read_only: bool = True,
                catalog: Catalog | None = None) -> Iterator[Engine]:
         """An engine on the store; ``catalog`` instead of the workspace's (a preview)."""
-        with open_store(self.settings, read_only=read_only,
-                        join_writer=self.shared_writer) as store, \
-                store.time_limit(self.settings.query_timeout_seconds if read_only else 0):
+        opened = (self._read_store() if read_only
+                  else _written_store(self.settings, join_writer=self.shared_writer))
+        with opened as store:
             yield Engine(store, catalog or self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency,
                          compiled_sql=self.settings.compiled_sql_dir)
@@ -222,6 +250,51 @@ class SalesKpiService:
                                and set(values) >= scope.rep_ids))
         return replace(query, where=where)
 
+    def sums(self, query: KpiQuery, scope: Scope = EVERYTHING, *,
+             now: dt.datetime | None = None) -> Sums:
+        """KPIs that add up (calls, deals won, revenue) for ``query`` within ``scope``, as
+        plain numbers by key: what a plan's days need, without a scorecard's rows.
+
+        Kept and cut like ``scorecard``: a rep's or a team's days come from the company's
+        by rep or by team (``plan_cut``), computed once for everybody. The numbers are
+        shared with the cache: read them, do not change them.
+        """
+        asked = SumsQuestion(query, scope, now)
+        if self.settings.cache_seconds <= 0:
+            return self._compute_sums(asked)
+        cut = plan_cut(self.catalog, self._without_redundant_filters(query, scope), scope)
+        if cut is None:
+            return self._kept_sums(asked)
+        company = self._kept_sums(SumsQuestion(cut.rows_query, EVERYTHING, now))
+        members = None
+        if cut.dim == "team" and "rep" in cut.rows_query.by:
+            team = Scope(teams=frozenset({cut.value}))
+            members = frozenset(r.rep for r in self.visible_reps(team))
+        at = company.keys.index(cut.dim)
+        rep_at = company.keys.index("rep") if members is not None else -1
+        kept = [i for i in range(len(company.keys)) if not (cut.added and i == at)]
+        values = {tuple(key[i] for i in kept): found for key, found in company.values.items()
+                  if key[at] == cut.value and (members is None or key[rep_at] in members)}
+        return Sums(tuple(company.keys[i] for i in kept), values)
+
+    def _kept_sums(self, question: SumsQuestion) -> Sums:
+        sums = _kept_while_written(self.settings, self.day_sums, question)
+        try:
+            if sums is None:
+                sums = self.day_sums.get((question, self.data_version()),
+                                         partial(self._compute_sums, question))
+        except StoreBusy as busy:
+            sums = _latest_answer(self.day_sums, question, busy)
+        self.recent.note(question)
+        return sums
+
+    def _compute_sums(self, question: SumsQuestion) -> Sums:
+        query, scope = question.query, question.scope
+        scoped = replace(query, where=(*query.where, *scope.as_filters()))
+        scoped = self._resolve_rep_names(scoped)
+        with self.engine() as engine:
+            return engine.sums(scoped, now=question.now)
+
     def team_average(self, query: KpiQuery, rep: str, *,
                      now: dt.datetime | None = None) -> list[ResultRow]:
         """The average of ``rep``'s team mates' KPIs, per period: an aggregate only.
@@ -280,6 +353,10 @@ class SalesKpiService:
                     if self.funnels.expires_in(key) > margin:
                         continue
                     self.funnels.get(key, partial(self._compute_funnel, question), fresh=True)
+                elif isinstance(question, SumsQuestion):
+                    if self.day_sums.expires_in(key) > margin:
+                        continue
+                    self.day_sums.get(key, partial(self._compute_sums, question), fresh=True)
                 else:
                     if self.results.expires_in(key) > margin:
                         continue
@@ -311,11 +388,42 @@ class SalesKpiService:
         return report
 
     def _compute_funnel(self, question: FunnelQuestion) -> FunnelReport:
+        from saleskpi.catalog.funnel import load_funnel_config
         from saleskpi.engine.funnel import compute_funnel
 
+        config = load_funnel_config(self.settings.workspace)
         with self.engine() as engine:
+            orders = self._stage_orders(engine.store, config)
             return compute_funnel(engine.store, self.settings, question.scope,
-                                  question.options, now=question.now)
+                                  question.options, now=question.now, config=config,
+                                  orders=orders)
+
+    def _stage_orders(self, store: Database, config: FunnelConfig) -> StageOrders:
+        """The pipelines' stage orders, learned once per data version and funnel.yaml.
+
+        The order is learned from every deal in the store (docs/funnel.md), the same
+        for every viewer and filter, and costs seconds on a big company: a funnel
+        whose data and funnel.yaml are unchanged since the last one reuses it; any
+        write changes the data version, so the next funnel learns it again.
+        """
+        from saleskpi.engine import funnel
+
+        # The version before learning: a write meanwhile leaves a key that is already
+        # old, so the order is learned again rather than kept past the write.
+        key = (self.data_version(), config.model_dump_json())
+        with self._orders_lock:
+            kept = self._orders
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        # Another process (a CLI command, the server before a restart) may have learned
+        # it for the same data and funnel.yaml.
+        orders = read_orders(self.settings, key)
+        if orders is None:
+            orders = funnel.stage_orders(store, config, stored=self.settings.compiled_sql_dir)
+            write_orders(self.settings, key, orders)
+        with self._orders_lock:
+            self._orders = (key, orders)
+        return orders
 
     # -- targets ---------------------------------------------------------------------
     def targets_on(self, at: dt.date) -> list[TargetRecord]:
@@ -398,6 +506,15 @@ class SalesKpiService:
 
         return TargetStore(self.settings.state_url)
 
+    # -- rollups -------------------------------------------------------------------
+    def verify_rollups(self, *, rebuild: bool = False,
+                       progress: Progress | None = None) -> Verification:
+        """The rollups against the raw rows (``saleskpi verify``); ``rebuild`` first."""
+        from saleskpi.service.rollup_check import verify
+
+        return verify(self.settings, self.catalog, rebuild=rebuild,
+                      progress=progress or (lambda _m: None))
+
     # -- people ---------------------------------------------------------------------
     def people(self) -> PeopleReport:
         """Reps as people matched across sources, with likely duplicates."""
@@ -416,9 +533,62 @@ class SalesKpiService:
     @contextmanager
     def reading(self) -> Iterator[FactStore]:
         """The analytics store, read-only (read-write beside a writer of the server's)."""
-        with open_store(self.settings, read_only=True,
-                        join_writer=self.shared_writer) as store, \
-                store.time_limit(self.settings.query_timeout_seconds):
+        with self._read_store() as store:
+            yield store
+
+    @contextmanager
+    def sharing_reads(self) -> Iterator[None]:
+        """The reads of this thread inside the block share one store, opened by the first
+        (if any: kept answers open none) and closed at the end.
+
+        A command that checks a question against the data and then computes it opens
+        the file once, not twice: an open is a DuckDB connection and its schema check,
+        a tenth of a ``saleskpi kpi`` process (issue 12). A page's questions (the period
+        and the one before, the plans, the trend) share it too: opening and closing the
+        file for each cost tens of milliseconds and dropped the blocks it had read. A
+        page whose answers are all kept opens nothing, so one asked while an import
+        holds the file is answered from the kept answers as before. For one command's
+        or one page's reads only: the file stays open, and DuckDB lets no writer of
+        another process in meanwhile.
+        """
+        if getattr(self._shared, "active", False):
+            yield  # already inside: the outer block closes the store
+            return
+        if self.shared_writer and self.settings.backend == "duckdb":
+            # Not in the server on DuckDB: DuckDB mixes no read-only and read-write
+            # connections to a file in one process, so the server's own import waits
+            # until no page holds one, while a page holding one may wait for an answer
+            # another request computes, which waits for the import: each page would
+            # hold the file until the import gave up (tests/test_concurrency.py).
+            yield
+            return
+        self._shared.active, self._shared.store = True, None
+        try:
+            yield
+        finally:
+            self._shared.active = False
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """Close this thread's shared store, if one is open."""
+        held: FactStore | None = getattr(self._shared, "store", None)
+        self._shared.store = None
+        if held is not None:
+            held.close()
+
+    @contextmanager
+    def _read_store(self) -> Iterator[FactStore]:
+        """A read-only store for one read: the shared one inside ``sharing_reads``."""
+        opened: AbstractContextManager[FactStore]
+        if not getattr(self._shared, "active", False):
+            opened = open_store(self.settings, read_only=True, join_writer=self.shared_writer)
+        else:
+            held: FactStore | None = self._shared.store
+            if held is None:
+                held = self._shared.store = open_store(
+                    self.settings, read_only=True, join_writer=self.shared_writer)
+            opened = _not_closed(held)
+        with opened as store, store.time_limit(self.settings.query_timeout_seconds):
             yield store
 
     def find_rep(self, text: str) -> RepEntry | None:
@@ -551,6 +721,19 @@ class SalesKpiService:
             for dim, values in query.where
         )
         return replace(query, where=where)
+
+
+@contextmanager
+def _written_store(settings: Settings, *, join_writer: bool) -> Iterator[FactStore]:
+    """The store opened as its writer, with no time limit on the queries."""
+    with open_store(settings, join_writer=join_writer) as store, store.time_limit(0):
+        yield store
+
+
+@contextmanager
+def _not_closed(store: FactStore) -> Iterator[FactStore]:
+    """``store`` for a ``with`` that must leave it open (``sharing_reads`` closes it)."""
+    yield store
 
 
 def _rep_entries(store: FactStore) -> list[RepEntry]:

@@ -10,7 +10,6 @@ decided here too (``target_visible``).
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Collection, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
 # -- days and periods ------------------------------------------------------------------
 def today(service: SalesKpiService) -> dt.date:
     """Today in the company's time zone."""
-    return dt.datetime.now(zoneinfo.ZoneInfo(service.settings.timezone)).date()
+    return service.today()
 
 
 def day_or_today(service: SalesKpiService, day: dt.date | None) -> dt.date:

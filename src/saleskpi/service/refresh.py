@@ -21,7 +21,13 @@ from typing import Any
 from saleskpi.domain.files import write_private
 from saleskpi.domain.funnel import FunnelOptions
 from saleskpi.domain.query import PERIODS, KpiQuery, Scope
-from saleskpi.service.core import FunnelQuestion, Question, SalesKpiService
+from saleskpi.service.core import (
+    AnyQuestion,
+    FunnelQuestion,
+    Question,
+    SalesKpiService,
+    SumsQuestion,
+)
 
 log = logging.getLogger("saleskpi.service.refresh")
 QUESTIONS_FILE = "recent-questions.json"
@@ -35,7 +41,7 @@ class Refresher:
         self.computed = 0
         self._stop = threading.Event()
         self._idle = threading.Event()  # set after a round that found nothing to do
-        self._saved: set[Question | FunnelQuestion] = set()
+        self._saved: set[AnyQuestion] = set()
         self._thread = threading.Thread(target=self._run, name="saleskpi-refresh",
                                         daemon=True)
 
@@ -108,7 +114,7 @@ def _scope_json(scope: Scope) -> dict[str, list[str] | None]:
             "teams": sorted(scope.teams) if scope.teams is not None else None}
 
 
-def question_to_json(question: Question | FunnelQuestion, asked: float) -> dict[str, Any]:
+def question_to_json(question: AnyQuestion, asked: float) -> dict[str, Any]:
     scope = {"scope": _scope_json(question.scope), "asked": asked}
     if isinstance(question, FunnelQuestion):
         options = question.options
@@ -118,14 +124,16 @@ def question_to_json(question: Question | FunnelQuestion, asked: float) -> dict[
                 **scope}
     query = question.query
     return {
-        "kind": "scorecard", "kpis": list(query.kpis), "by": list(query.by),
+        "kind": "sums" if isinstance(question, SumsQuestion) else "scorecard",
+        "kpis": list(query.kpis), "by": list(query.by),
         "period": query.period, "start": _iso(query.start), "end": _iso(query.end),
         "where": [[dim, list(values)] for dim, values in query.where],
-        "totals": question.totals, "now": _iso(question.now), **scope,
+        "totals": isinstance(question, Question) and question.totals,
+        "now": _iso(question.now), **scope,
     }
 
 
-def question_from_json(item: dict[str, Any]) -> tuple[Question | FunnelQuestion, float]:
+def question_from_json(item: dict[str, Any]) -> tuple[AnyQuestion, float]:
     scope = Scope(_members(item["scope"]["rep_ids"]), _members(item["scope"]["teams"]))
     asked = float(item["asked"])
     if item.get("kind") == "funnel":
@@ -140,17 +148,19 @@ def question_from_json(item: dict[str, Any]) -> tuple[Question | FunnelQuestion,
     query = KpiQuery(tuple(str(k) for k in item["kpis"]), tuple(str(b) for b in item["by"]),
                      period, _day(item["start"]), _day(item["end"]), _where(item["where"]))
     now = dt.datetime.fromisoformat(item["now"]) if item.get("now") else None
+    if item.get("kind") == "sums":
+        return SumsQuestion(query, scope, now), asked
     return Question(query, scope, bool(item["totals"]), now), asked
 
 
-def save_questions(path: Path, items: list[tuple[Question | FunnelQuestion, float]]) -> None:
+def save_questions(path: Path, items: list[tuple[AnyQuestion, float]]) -> None:
     text = json.dumps([question_to_json(q, at) for q, at in items], ensure_ascii=False)
     partial = path.with_suffix(".tmp")
     write_private(partial, text)
     partial.replace(path)
 
 
-def load_questions(path: Path) -> list[tuple[Question | FunnelQuestion, float]]:
+def load_questions(path: Path) -> list[tuple[AnyQuestion, float]]:
     """The saved questions; a missing or damaged file is an empty list (it is a cache)."""
     try:
         items = json.loads(path.read_text(encoding="utf-8"))

@@ -88,13 +88,14 @@ def open_store(settings: Settings, *, read_only: bool = False, wait: float | Non
                               queue_wait=settings.write_wait_seconds, waiting=waiting)
     if settings.backend == "postgres":
         store: FactStore = _postgres().PostgresStore(
-            backend_url(settings), settings.analytics_path, read_only=read_only, wait=wait)
+            backend_url(settings), settings.analytics_path, read_only=read_only, wait=wait,
+            queue_wait=settings.write_wait_seconds, waiting=waiting)
         return store
     if settings.backend == "clickhouse":
         try:
             found: FactStore = _clickhouse().ClickHouseStore(
                 backend_url(settings), settings.analytics_path, read_only=read_only,
-                wait=wait)
+                wait=wait, queue_wait=settings.write_wait_seconds, waiting=waiting)
         except ImportError:  # clickhouse-connect or chdb, imported when connecting
             raise _no_clickhouse_driver() from None
         return found

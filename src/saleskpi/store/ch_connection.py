@@ -86,7 +86,13 @@ class ChdbSession:
     def query(self, sql: str, params: dict[str, Any]) -> pa.Table | None:
         text = {name: _chdb_text(value) for name, value in params.items()}
         with self._lock:
-            found = self._session.query(sql, "ArrowTable", params=text or None)
+            try:
+                found = self._session.query(sql, "ArrowTable", params=text or None)
+            except Exception:
+                # chdb hands a failed query's partial output (a stopped one's, say) to
+                # the next query of the session: a throwaway query takes it.
+                self._session.query("SELECT 1", "CSV")
+                raise
         return found if found is not None and found.num_columns else None
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
@@ -117,8 +123,15 @@ class ServerSession:
     """A ClickHouse server or cluster over HTTP(S), through clickhouse-connect."""
 
     def __init__(self, url: str, *, connect_seconds: float) -> None:
+        import logging
+
         import clickhouse_connect
 
+        # The driver logs a failed connection as a warning before raising it; without a
+        # handler Python prints that on stderr, beside the store's own clear error.
+        driver_log = logging.getLogger("clickhouse_connect")
+        if not driver_log.handlers:
+            driver_log.addHandler(logging.NullHandler())
         parts = urlsplit(url)
         self._client = clickhouse_connect.get_client(
             host=parts.hostname or "localhost", port=parts.port or 8123,

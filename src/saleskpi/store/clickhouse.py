@@ -39,6 +39,7 @@ from saleskpi.store.ch_connection import DATA_VERSION_KEY, ChConnection, open_se
 from saleskpi.store.commit_markers import MARKER_TABLE
 from saleskpi.store.dialects import CLICKHOUSE, CLICKHOUSE_TYPES
 from saleskpi.store.facts import FactStore
+from saleskpi.store.writer_gate import Waiting, one_writer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,9 +48,13 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 VERSIONS = "_versions"  # suffix of the tables that keep every version of a record
 CONNECT_SECONDS = 10
+# How long a writer queues behind another writer unless told otherwise (the
+# write_wait_seconds setting), as on DuckDB.
+QUEUE_WAIT_SECONDS = 600.0
 
-# As DuckDB's rep_people (store/analytics.py), in ClickHouse's words: a group's first
-# member is the least (source, id), compared byte by byte as DuckDB orders text.
+# As rep_people on DuckDB and PostgreSQL (store/rep_people.py), in ClickHouse's words:
+# a group's first member is the least (source, id), compared byte by byte as DuckDB
+# orders text.
 REP_PEOPLE_DDL = [
     """CREATE TABLE IF NOT EXISTS rep_links (
            datasource String, rep_id String, person_group String)
@@ -92,6 +97,55 @@ class StoreUnreachable(Busy):
     """The ClickHouse server cannot be reached or refused the connection."""
 
     default_code = "store_unreachable"
+
+
+# ClickHouse's error codes a login or a URL can meet (src/Common/ErrorCodes.cpp).
+_LOGIN_REFUSED = {192, 193, 194, 516}  # unknown user, wrong/required password, auth failed
+_UNKNOWN_DATABASE = 81
+
+
+def connect_error(url: str, exc: Exception) -> StoreUnreachable:
+    """What went wrong opening ``url``, said so that the reader knows what to fix.
+
+    The driver's own text is not repeated: it names the server's URL and, for some
+    errors, the statement; the password never appears (``masked_url``).
+    """
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    code = getattr(exc, "code", None)
+    if code in _LOGIN_REFUSED:
+        return StoreUnreachable(_(
+            "the ClickHouse server {url} refused the login of user {user}: the password is "
+            "wrong or there is no such user. Check the backend_url setting "
+            "(SALESKPI_BACKEND_URL).", url=masked_url(url),
+            user=unquote(parts.username or "default")))
+    if code == _UNKNOWN_DATABASE:
+        database = unquote(parts.path.lstrip("/")) or "default"
+        return StoreUnreachable(_(
+            "the ClickHouse server {url} has no database {database}: create it (CREATE "
+            "DATABASE {database}) or name another in the backend_url setting "
+            "(SALESKPI_BACKEND_URL).", url=masked_url(url), database=database))
+    if code is None and _is_network_error(exc):
+        return StoreUnreachable(_(
+            "cannot reach the ClickHouse server {url}: nothing answers at {address}. Check "
+            "the backend_url setting (SALESKPI_BACKEND_URL) and that the server runs.",
+            url=masked_url(url), address=f"{parts.hostname}:{parts.port or 8123}"))
+    return StoreUnreachable(_(
+        "cannot connect to the ClickHouse database {url}: {problem}. Check the "
+        "backend_url setting (SALESKPI_BACKEND_URL) and that the server runs.",
+        url=masked_url(url), problem=type(exc).__name__))
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """The server did not answer at all (refused, unknown host, timed out)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) or type(seen).__name__ in (
+                "MaxRetryError", "NewConnectionError", "ConnectTimeoutError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def versions_ddl(entity: Entity) -> str:
@@ -146,25 +200,32 @@ class ClickHouseStore(FactStore):
     """The facts in ClickHouse; timestamps are UTC (``DateTime64(6)``, session in UTC)."""
 
     def __init__(self, url: str, path: Path, *, read_only: bool = False,
-                 wait: float | None = None) -> None:
+                 wait: float | None = None, queue_wait: float = QUEUE_WAIT_SECONDS,
+                 waiting: Waiting | None = None) -> None:
         """``path``: the workspace's analytics.duckdb, beside which the journal lives.
 
-        ``read_only`` and ``wait`` are taken as the other stores take them; ClickHouse
-        itself has no writer lock (docs/backends.md, "What differs").
+        ClickHouse itself has no writer lock, so a writer passes the workspace's writer
+        gate (``store/writer_gate.py``, as on DuckDB): it queues behind the writers of
+        every process using this workspace up to ``queue_wait`` seconds (the
+        ``write_wait_seconds`` setting; ``wait`` when given), ``waiting`` hearing that
+        it waits and for whom. Readers pass no gate and never wait.
         """
         self.url = url
         self.path = path
         self.dialect = CLICKHOUSE
         self._ibis: _UnboundTables | None = None
+        self._gate = contextlib.ExitStack()
+        if not read_only:
+            self._gate.enter_context(one_writer(
+                path, wait=queue_wait if wait is None else wait, waiting=waiting))
         try:
             session = open_session(url, connect_seconds=CONNECT_SECONDS)
         except ImportError:
+            self._gate.close()
             raise
         except Exception as exc:
-            raise StoreUnreachable(_(
-                "cannot connect to the ClickHouse database {url}: {problem}. Check the "
-                "backend_url setting (SALESKPI_BACKEND_URL) and that the server runs.",
-                url=masked_url(url), problem=type(exc).__name__)) from None
+            self._gate.close()
+            raise connect_error(url, exc) from None
         self.con = ChConnection(session)
         try:
             if not self._is_current():
@@ -277,8 +338,11 @@ class ClickHouseStore(FactStore):
             self.con.execute(f'DELETE FROM "{name}{VERSIONS}" WHERE datasource = ?', [source])
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.con.close()
+        try:
+            with contextlib.suppress(Exception):
+                self.con.close()
+        finally:
+            self._gate.close()  # the next writer's turn
 
 
 _ARROW_TYPES = {

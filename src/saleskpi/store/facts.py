@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from saleskpi.domain.errors import Busy
 from saleskpi.domain.schema import ENTITIES, Entity
+from saleskpi.domain.tables import TypedTable
 from saleskpi.store.dialects import Dialect
 from saleskpi.store.first_contacts import forget_first_contacts, refresh_first_contacts
 
@@ -68,6 +69,13 @@ class FactStore:
         the entity's columns, ``datasource`` = ``source``, ``custom`` JSON, ``_row``, ``_file``.
         """
         raise NotImplementedError
+
+    def stage_rows(self, table: str, typed: TypedTable, source: str) -> None:
+        """``typed`` (rows of one file, a frame or an Arrow stream) as the temporary table
+        ``table``, as ``stage_frame`` makes it. Stores that read Arrow do so directly."""
+        frame = typed.to_frame().copy()
+        frame["_file"] = typed.name
+        self.stage_frame(table, ENTITIES[typed.entity], frame, source)
 
     def data_version(self) -> tuple[int, ...]:
         """Changes whenever the stored facts do (caches of answers are keyed by it)."""
@@ -178,11 +186,17 @@ class FactStore:
         are refreshed. (Deleted leads and deals keep their activities, and so their
         first contacts, as the query over activities would: nothing to refresh.)
         """
+        from saleskpi.store import rollups
+
         deleted: dict[str, int] = {}
+        kept = rollups.kept(self)
         with contextlib.nullcontext(self.con) if in_transaction else self.transaction() as con:
             for entity, chosen_ids in ids.items():
                 key = ENTITIES[entity].key[0]
                 chosen = f'datasource = ? AND "{key}" {self.dialect.any_of()}'
+                if kept:
+                    rollups.mark(con, kept, entity, f'SELECT * FROM "{entity}" WHERE {chosen}',
+                                 [source, list(chosen_ids)])
                 if entity == "activities":
                     for statement in self.dialect.temp_table_as(
                             "removed_activities", f"SELECT * FROM activities WHERE {chosen}"):
@@ -195,13 +209,17 @@ class FactStore:
                     refresh_first_contacts(con, removed="removed_activities",
                                            dialect=self.dialect)
                     con.execute("DROP TABLE removed_activities")
+            rollups.refresh(self, kept)
         return deleted
 
     def forget_source(self, source: str) -> None:
         """Delete every fact of ``source`` (inside the caller's transaction)."""
+        from saleskpi.store import rollups
+
         for name in ENTITIES:
             self.con.execute(f'DELETE FROM "{name}" WHERE datasource = ?', [source])
         forget_first_contacts(self.con, source)
+        rollups.forget_source(self, rollups.kept(self), source)
 
     def close(self) -> None:
         self.con.close()

@@ -31,12 +31,13 @@ writers of this process are known by id (``_live``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,12 @@ class StateChanges:
     def from_json(cls, data: dict[str, Any]) -> StateChanges:
         return cls(**data)
 
+    def as_json(self) -> dict[str, Any]:
+        """The fields, each list or dict copied one level deep (what a body changes: it
+        sets a field or adds to one). ``dataclasses.asdict`` copies every one of an
+        import's thousands of target rows, twice: ~0.3 s."""
+        return {f.name: copy.copy(getattr(self, f.name)) for f in fields(self)}
+
 
 def log_entry(origin: str, report: ImportReport) -> dict[str, Any]:
     return {"origin": origin, "source": report.source, "ok": report.ok,
@@ -111,17 +118,14 @@ def apply_changes(session: Session, changes: StateChanges, *,
     from saleskpi.store.state.models import ImportRun
     from saleskpi.store.state.sync_seen import finish_full, record_seen
     from saleskpi.store.state.sync_state import store_cursor
-    from saleskpi.store.targets import existing_by_key, upsert
+    from saleskpi.store.targets import upsert_many
 
     if changes.targets is not None and changes.targets_source is not None:
-        existing = existing_by_key(session)
-        now = now_utc()
-        for row in changes.targets:
-            key = (str(row["kpi"]), dt.date.fromisoformat(row["period_start"]),
-                   dt.date.fromisoformat(row["period_end"]), row["rep_id"], row["team"])
-            upsert(session, existing, changes.targets_source, key, float(row["value"]),
-                   row["custom"], now, actor=f"import:{changes.targets_source}",
-                   action="imported")
+        upsert_many(session, changes.targets_source, [
+            ((str(row["kpi"]), dt.date.fromisoformat(row["period_start"]),
+              dt.date.fromisoformat(row["period_end"]), row["rep_id"], row["team"]),
+             float(row["value"]), row["custom"]) for row in changes.targets],
+            now_utc(), actor=f"import:{changes.targets_source}", action="imported")
     if changes.log is not None:
         report = dict(changes.log["report"])
         if recovered:
@@ -174,7 +178,7 @@ def journaled(con: Any, analytics_path: Path, kind: str,
     """
     engine = _engine(analytics_path)
     entry = uuid.uuid4().hex
-    begun = asdict(changes)
+    begun = changes.as_json()
     with _live_lock:
         _live.add(entry)
     try:
@@ -186,9 +190,9 @@ def journaled(con: Any, analytics_path: Path, kind: str,
         con.execute("BEGIN TRANSACTION")
         try:
             yield changes
-            if asdict(changes) != begun:  # the body added to them: journal what it added
+            if changes.as_json() != begun:  # the body added to them: journal what it added
                 with Session(engine) as session, session.begin():
-                    session.get_one(JournalEntry, entry).changes = asdict(changes)
+                    session.get_one(JournalEntry, entry).changes = changes.as_json()
             con.execute(f"INSERT INTO {MARKER_TABLE} VALUES (?, now())", [entry])
             fault_point("facts_written")
             with Session(engine) as session, session.begin():

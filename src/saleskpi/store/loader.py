@@ -13,17 +13,18 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportRejected, ImportReport, Progress
 from saleskpi.domain.schema import ENTITIES, LOAD_ORDER, Entity
 from saleskpi.domain.tables import TypedTable
+from saleskpi.store import rollups
 from saleskpi.store.facts import FactStore
 from saleskpi.store.first_contacts import ACTIVITY_COLUMNS, refresh_first_contacts
 from saleskpi.store.journal import StateChanges, journaled, log_entry
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from saleskpi.store.target_import import TargetImport
 
 # A reference to an unknown rep would make a KPI row nobody owns: refuse it.
@@ -68,8 +69,13 @@ def _key_match(entity: Entity, left: str, right: str) -> str:
     return " AND ".join([f"{left}.datasource = {right}.datasource", *parts])
 
 
-def _row_differs(entity: Entity, left: str, right: str) -> str:
+def _row_differs(entity: Entity, left: str, right: str, dialect: str) -> str:
     cols = [*entity.column_names, "custom"]
+    if dialect == "duckdb":
+        # Column by column: DuckDB builds no two structs per row (a third of the
+        # comparison's time when re-importing 2M unchanged activities).
+        return "(" + " OR ".join(f'{left}."{c}" IS DISTINCT FROM {right}."{c}"'
+                                 for c in cols) + ")"
     lhs = ", ".join(f'{left}."{c}"' for c in cols)
     rhs = ", ".join(f'{right}."{c}"' for c in cols)
     return f"row({lhs}) IS DISTINCT FROM row({rhs})"
@@ -89,6 +95,7 @@ class Loader:
         self.staged: list[str] = []
         self._targets: TargetImport | None = None
         self.logged = False  # the import log has this run (written with its facts)
+        self._rollups: rollups.Specs = {}
 
     def run(self, tables: Iterable[TypedTable], *, dry_run: bool,
             log_origin: str | None = None) -> ImportReport:
@@ -142,12 +149,15 @@ class Loader:
     def write_staged(self, changes: StateChanges) -> None:
         """Write the staged facts on the open transaction; targets go to ``changes``
         (SQLite's side of the same journaled write)."""
+        self._rollups = rollups.kept(self.store)
         for name in self.staged:
             if name == ROUTED_TO_STATE:
                 changes.targets_source = self.source
                 changes.targets = self._routed().journal_rows()
             else:
                 self._write(ENTITIES[name])
+        # In this transaction: a failed import leaves the rollups as they were.
+        rollups.refresh(self.store, self._rollups)
 
     def drop_staged(self) -> None:
         for name in self.staged:
@@ -164,13 +174,19 @@ class Loader:
     # -- staging -------------------------------------------------------------
     def _stage(self, entity: Entity, tables: list[TypedTable]) -> None:
         self.progress(_("checking {entity}", entity=entity.name))
-        parts = []
-        for table in tables:
-            part = table.frame.copy()
-            part["_file"] = table.name
-            parts.append(part)
-        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        self.store.stage_frame(f"stage_{entity.name}", entity, frame, self.source)
+        if len(tables) == 1:
+            # One file (the usual case): a fast-path file's rows stay in Arrow.
+            self.store.stage_rows(f"stage_{entity.name}", tables[0], self.source)
+        else:
+            import pandas as pd  # only here: slow to import, and one file needs none
+
+            parts = []
+            for table in tables:
+                part = table.to_frame().copy()
+                part["_file"] = table.name
+                parts.append(part)
+            frame = pd.concat(parts, ignore_index=True)
+            self.store.stage_frame(f"stage_{entity.name}", entity, frame, self.source)
         self.staged.append(entity.name)
         self._check_contract(entity)
         if len(tables) > 1:
@@ -230,8 +246,16 @@ class Loader:
             )
 
     # -- checks ----------------------------------------------------------------
-    def _known_ids(self, target: str) -> str:
+    def _known_ids(self, target: str, among: str | None = None) -> str:
+        """Ids of ``target`` staged or stored; ``among``: only those this query yields.
+
+        ClickHouse builds the set of a ``NOT IN`` in memory: there the stored ids are
+        only those the staged rows name (the primary key finds them), not every id of
+        the source (millions, read through ``FINAL`` for each import).
+        """
         stored = f'SELECT id FROM "{target}" WHERE datasource = $source'
+        if among is not None and self.dialect.name == "clickhouse":
+            stored += f" AND id IN ({among})"
         if target in self.staged:
             return f'SELECT id FROM "stage_{target}" UNION ALL {stored}'
         return stored
@@ -243,7 +267,8 @@ class Loader:
             target = column.references
             dangling = f"""FROM "stage_{entity.name}" s
                 WHERE s."{column.name}" IS NOT NULL
-                  AND s."{column.name}" NOT IN ({self._known_ids(target)})"""
+                  AND s."{column.name}" NOT IN ({self._known_ids(
+                      target, among=f'SELECT "{column.name}" FROM "stage_{entity.name}"')})"""
             params = {"source": self.source}
             if target in STRICT_REFERENCES:
                 rows = self.con.execute(
@@ -320,32 +345,54 @@ class Loader:
         return stored
 
     # -- counting and writing -------------------------------------------------
+    def _stored(self, entity: Entity) -> str:
+        """The stored rows the staged ones are matched with.
+
+        ClickHouse builds a join's right side in memory: there it is only the stored
+        rows of this source whose first key column the staging table holds (found by
+        the primary key, ``(datasource, key)``), not the whole table read through
+        ``FINAL``, whose size grows with every import (docs/capacity.md).
+        """
+        first = entity.key[0]
+        required = next(c.required for c in entity.columns if c.name == first)
+        if self.dialect.name != "clickhouse" or not required:
+            return f'"{entity.name}"'
+        return (f'(SELECT * FROM "{entity.name}" WHERE datasource = $source AND "{first}" IN '
+                f'(SELECT "{first}" FROM "stage_{entity.name}"))')
+
     def _count(self, entity: Entity) -> EntityCounts:
+        stored = self._stored(entity)
         row = self.con.execute(
             f"""SELECT count(*) FILTER (WHERE t.datasource IS NULL),
                        count(*) FILTER (WHERE t.datasource IS NOT NULL
-                                        AND {_row_differs(entity, 's', 't')}),
-                       count(*) FILTER (WHERE t.datasource IS NOT NULL
-                                        AND NOT {_row_differs(entity, 's', 't')})
+                                        AND {_row_differs(entity, 's', 't', self.dialect.name)}),
+                       count(*) FILTER (WHERE t.datasource IS NOT NULL)
                 FROM "stage_{entity.name}" s
-                LEFT JOIN "{entity.name}" t ON {_key_match(entity, 't', 's')}"""
+                LEFT JOIN {stored} t ON {_key_match(entity, 't', 's')}""",
+            {"source": self.source} if "$source" in stored else None,
         ).fetchone() or (0, 0, 0)
-        return EntityCounts(inserted=row[0], updated=row[1], unchanged=row[2])
+        # Each stored row matched is updated or unchanged: compared once, not twice.
+        return EntityCounts(inserted=row[0], updated=row[1], unchanged=row[2] - row[1])
 
     def _write(self, entity: Entity) -> None:
         counts = self.report.entities[entity.name]
         if not counts.inserted and not counts.updated:
             return
         cols = ", ".join(f'"{c}"' for c in (*entity.column_names, "datasource", "custom"))
+        if not counts.updated and not counts.unchanged:
+            self._insert_all(entity, cols)
+            return
         # A replaced activity may have been its old lead's or deal's first contact:
         # keep what the stored row was (the join is made anyway, this costs no scan).
         was = "".join(f', t."{c}" AS "was_{c}"' for c in ACTIVITY_COLUMNS) \
             if entity.name == "activities" else ""
         changed = f"""SELECT s.*{was} FROM "stage_{entity.name}" s
-                LEFT JOIN "{entity.name}" t ON {_key_match(entity, 't', 's')}
-                WHERE t.datasource IS NULL OR {_row_differs(entity, 's', 't')}"""
+                LEFT JOIN {self._stored(entity)} t ON {_key_match(entity, 't', 's')}
+                WHERE t.datasource IS NULL
+                   OR {_row_differs(entity, 's', 't', self.dialect.name)}"""
         for statement in self.dialect.temp_table_as(f"changed_{entity.name}", changed):
-            self.con.execute(statement)
+            self.con.execute(statement, {"source": self.source} if "$source" in statement
+                             else None)
         if self.dialect.name == "clickhouse":
             # Appended as the newest versions; first contacts are views there.
             from saleskpi.store.clickhouse import ClickHouseStore
@@ -354,6 +401,13 @@ class Loader:
             self.store.append_versions(entity, f'"changed_{entity.name}"')
             self.con.execute(f'DROP TEMPORARY TABLE "changed_{entity.name}"')
             return
+        if self._rollups:
+            # The days the changed rows leave and those they arrive at, before the write.
+            rollups.mark(self.con, self._rollups, entity.name,
+                         f'SELECT * FROM "changed_{entity.name}"')
+            rollups.mark(self.con, self._rollups, entity.name,
+                         f'SELECT t.* FROM "{entity.name}" t JOIN "changed_{entity.name}" s '
+                         f"ON {_key_match(entity, 't', 's')}", references=False)
         if self.dialect.name == "postgres":
             self._upsert(entity, cols)
         else:
@@ -374,6 +428,24 @@ class Loader:
                         f'WHERE "was_datasource" IS NOT NULL)',
                 added='"changed_activities"', dialect=self.dialect)
         self.con.execute(f'DROP TABLE "changed_{entity.name}"')
+
+    def _insert_all(self, entity: Entity, cols: str) -> None:
+        """Every staged row is new (a source's first import): written straight from the
+        staging table, without the copy of changed rows that replacing needs."""
+        staged = f'"stage_{entity.name}"'
+        if self.dialect.name == "clickhouse":
+            from saleskpi.store.clickhouse import ClickHouseStore
+
+            assert isinstance(self.store, ClickHouseStore)
+            self.store.append_versions(entity, staged)
+            return
+        if self._rollups:
+            # The days the new rows arrive at (and, for new fx rates, the money to convert
+            # again), before the write, as for changed rows.
+            rollups.mark(self.con, self._rollups, entity.name, f"SELECT * FROM {staged}")
+        self.con.execute(f'INSERT INTO "{entity.name}" ({cols}) SELECT {cols} FROM {staged}')
+        if entity.name == "activities":
+            refresh_first_contacts(self.con, added=staged, dialect=self.dialect)
 
     def _upsert(self, entity: Entity, cols: str) -> None:
         """PostgreSQL: insert the changed rows, updating those whose key is stored.

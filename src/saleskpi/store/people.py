@@ -1,6 +1,6 @@
 """Reps across sources: who is the same person, and who only might be.
 
-Matching rules (the view ``rep_people`` in store.py): a manual link first, then
+Matching rules (the view ``rep_people``, store/rep_people.py): a manual link first, then
 the same e-mail in different sources, else each rep is their own person. This
 module lists the result, reports likely duplicates the rules did not merge
 (same name, different or missing e-mails), and edits the manual links.

@@ -9,8 +9,12 @@ log stay in the workspace's SQLite file, and every write that touches both goes
 through the same write journal as on DuckDB (``store/journal.py``).
 
 One writer at a time, as DuckDB's file lock gives: a writer holds a PostgreSQL
-advisory lock while it is open (others wait up to ``WRITE_WAIT_SECONDS``, then
-``StoreBusy``); readers take no lock and never wait for a writer (PostgreSQL shows
+advisory lock while it is open, and names itself in its session's
+``application_name`` (process, host, since when). Others queue up to the
+``write_wait_seconds`` setting, hearing every few seconds whom they wait for (the
+holder's ``application_name``, read from ``pg_locks``), then ``StoreBusy``; being
+the database's own lock, it holds across machines and workspaces that share the
+database. Readers take no lock and never wait for a writer (PostgreSQL shows
 them the last committed data). Only a holder of the lock settles the journal, so
 no reader judges the entry of a write still running in another process.
 
@@ -20,8 +24,10 @@ The URL is a secret: errors name the database with its password masked.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import os
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,9 +40,11 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, Entity
 from saleskpi.store.commit_markers import MARKER_DDL, MARKER_TABLE, has_markers
 from saleskpi.store.dialects import POSTGRES, POSTGRES_TYPES
-from saleskpi.store.facts import FactStore, StoreBusy
+from saleskpi.store.facts import FactStore
 from saleskpi.store.first_contacts import POSTGRES_FIRST_CONTACTS_DDL, rebuild_first_contacts
 from saleskpi.store.pg_connection import DATA_VERSION_KEY, PgConnection
+from saleskpi.store.rep_people import rep_people_ddl
+from saleskpi.store.writer_gate import Waiting, wait_turn
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,48 +59,13 @@ META_DDL = """CREATE TABLE IF NOT EXISTS saleskpi_meta (
 # advisory locks).
 WRITER_LOCK = 0x5A1E5_4B1
 READ_WAIT_SECONDS = 2.0
+# The default wait of a writer opened without the settings (open_store passes
+# write_wait_seconds).
 WRITE_WAIT_SECONDS = 30.0
+# PostgreSQL keeps 63 bytes of an application_name.
+APPLICATION_NAME_BYTES = 63
 CONNECT_SECONDS = 10
 INTERRUPT_EVERY_SECONDS = 0.05
-
-# As DuckDB's rep_people (store/analytics.py), in PostgreSQL's words: a group's
-# first member is the least (source, id) by code point, as DuckDB orders text.
-REP_PEOPLE_DDL = [
-    """CREATE TABLE IF NOT EXISTS rep_links (
-           datasource VARCHAR NOT NULL, rep_id VARCHAR NOT NULL, person_group VARCHAR NOT NULL)""",
-    """CREATE OR REPLACE VIEW rep_people AS
-    WITH email_ok AS (
-        SELECT lower(trim(email)) AS email
-        FROM reps WHERE email IS NOT NULL AND trim(email) <> ''
-        GROUP BY 1 HAVING count(*) = count(DISTINCT datasource)
-    ),
-    keyed AS (
-        SELECT r.datasource, r.id, r.name, r.team,
-               coalesce('link:' || l.person_group,
-                        CASE WHEN e.email IS NOT NULL THEN 'email:' || e.email END,
-                        'id:' || r.datasource || ':' || r.id) AS grp
-        FROM reps r
-        LEFT JOIN rep_links l ON l.datasource = r.datasource AND l.rep_id = r.id
-        LEFT JOIN email_ok e ON e.email = lower(trim(r.email))
-    ),
-    firsts AS (
-        SELECT grp,
-               (array_agg(datasource ORDER BY datasource COLLATE "C", id COLLATE "C"))[1]
-                   AS first_source,
-               (array_agg(id ORDER BY datasource COLLATE "C", id COLLATE "C"))[1] AS first_id,
-               (array_agg(name ORDER BY datasource COLLATE "C", id COLLATE "C"))[1]
-                   AS first_name,
-               count(*) AS members
-        FROM keyed GROUP BY grp
-    ),
-    clashes AS (SELECT first_id, count(*) AS people FROM firsts GROUP BY first_id)
-    SELECT k.datasource, k.id AS rep_id, k.team,
-           CASE WHEN c.people > 1 THEN f.first_source || ':' || f.first_id ELSE f.first_id END
-               AS person,
-           f.first_name AS person_name, f.members
-    FROM keyed k JOIN firsts f USING (grp) JOIN clashes c USING (first_id)""",
-]
-
 
 class StoreUnreachable(Busy):
     """The PostgreSQL database cannot be reached or refused the connection."""
@@ -134,10 +107,13 @@ class PostgresStore(FactStore):
     """The facts in a PostgreSQL database; timestamps are UTC (``timestamp`` columns)."""
 
     def __init__(self, url: str, path: Path, *, read_only: bool = False,
-                 wait: float | None = None) -> None:
+                 wait: float | None = None, queue_wait: float = WRITE_WAIT_SECONDS,
+                 waiting: Waiting | None = None) -> None:
         """``path``: the workspace's analytics.duckdb, beside which the journal lives.
 
-        ``wait``: seconds a writer waits for another writer, then ``StoreBusy``.
+        A writer queues behind another writer up to ``queue_wait`` seconds (the
+        ``write_wait_seconds`` setting; ``wait`` when given), then ``StoreBusy``;
+        ``waiting`` hears every few seconds that it waits and for whom.
         """
         self.url = url
         self.path = path
@@ -147,7 +123,7 @@ class PostgresStore(FactStore):
         self._writer = False
         try:
             if not read_only:
-                self._lock(WRITE_WAIT_SECONDS if wait is None else wait)
+                self._lock(queue_wait if wait is None else wait, waiting)
             present = self._schema_objects()
             if not self._is_current(present):
                 with self._writing(wait):
@@ -160,18 +136,32 @@ class PostgresStore(FactStore):
             raise
 
     # -- one writer ----------------------------------------------------------------------
-    def _lock(self, wait: float) -> None:
-        deadline = time.monotonic() + wait
-        pause = 0.02
-        while not self.fetch("SELECT pg_try_advisory_lock(?)", [WRITER_LOCK])[0][0]:
-            if time.monotonic() + pause > deadline:
-                raise StoreBusy(_(
-                    "the PostgreSQL database {url} is being written by another saleskpi "
-                    "process (an import or a sync); try again when it has finished.",
-                    url=masked_url(self.url)))
-            time.sleep(pause)
-            pause = min(pause * 2, 0.25)
+    def _lock(self, wait: float, waiting: Waiting | None = None) -> None:
+        wait_turn(lambda: bool(self.fetch("SELECT pg_try_advisory_lock(?)",
+                                          [WRITER_LOCK])[0][0]),
+                  wait=wait, waiting=waiting, who=self._holder, place=masked_url(self.url))
         self._writer = True
+        since = dt.datetime.now().astimezone().strftime("%H:%M:%S")
+        name = f"saleskpi, process {os.getpid()} on {socket.gethostname()}, since {since}"
+        self.fetch("SELECT set_config('application_name', ?, false)",
+                   [name.encode()[:APPLICATION_NAME_BYTES].decode(errors="ignore")])
+
+    def _holder(self) -> str:
+        """Who holds the writer's lock: its session's application_name (``_lock``).
+
+        An advisory lock on one bigint key is listed with the key's high and low 32
+        bits as ``classid`` and ``objid``, and ``objsubid`` 1.
+        """
+        rows = self.fetch(
+            "SELECT a.application_name, a.pid FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            f"AND l.classid = {WRITER_LOCK >> 32} AND l.objid = {WRITER_LOCK & 0xFFFFFFFF} "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+        if not rows:
+            return ""
+        name, pid = rows[0]
+        return str(name) if name else _("PostgreSQL session {pid}", pid=pid)
 
     @contextlib.contextmanager
     def _writing(self, wait: float | None) -> Iterator[None]:
@@ -184,6 +174,7 @@ class PostgresStore(FactStore):
             yield
         finally:
             self.fetch("SELECT pg_advisory_unlock(?)", [WRITER_LOCK])
+            self.fetch("SELECT set_config('application_name', '', false)")
             self._writer = False
 
     def _settle_journal(self, present: set[str]) -> None:
@@ -223,8 +214,8 @@ class PostgresStore(FactStore):
         with self.transaction() as con:
             for entity in ENTITIES.values():
                 con.execute(table_ddl(entity))
-            for statement in [*REP_PEOPLE_DDL, *POSTGRES_FIRST_CONTACTS_DDL, MARKER_DDL,
-                              META_DDL]:
+            for statement in [*rep_people_ddl(POSTGRES), *POSTGRES_FIRST_CONTACTS_DDL,
+                              MARKER_DDL, META_DDL]:
                 con.execute(statement)
             rebuild_first_contacts(con)
             con.execute("INSERT INTO saleskpi_meta VALUES ('schema_version', ?) ON CONFLICT "

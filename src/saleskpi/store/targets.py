@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import ColumnElement, Engine, insert, select
 from sqlalchemy.orm import Session
 
 from saleskpi.domain.targets import (
@@ -82,6 +82,50 @@ def upsert(session: Session, existing: dict[KeyTuple, Target], source: str, key:
     row.team = key[4]
     row.updated_at = now
     return "updated"
+
+
+def upsert_many(session: Session, source: str,
+                rows: Sequence[tuple[KeyTuple, float, dict[str, object] | None]],
+                now: dt.datetime, *, actor: str, action: str) -> None:
+    """``upsert`` of each row in turn (the same targets, the same log lines in the same
+    order), with the new targets and the log written in one statement each instead of
+    one ORM object each (an import's thousands of targets took ~0.5 s that way)."""
+    existing = existing_by_key(session)
+    new: dict[KeyTuple, dict[str, object]] = {}  # by who_key
+    log: list[dict[str, object]] = []
+    for key, value, custom in rows:
+        who = who_key(key)
+        kpi, first, last, rep_id, team = key
+        line = {"changed_at": now, "actor": actor, "kpi": kpi, "period_start": first,
+                "period_end": last, "rep_id": rep_id, "team": team, "new_value": value,
+                "source": source}
+        stored = existing.get(who)
+        pending = new.get(who)
+        if stored is None and pending is None:
+            new[who] = {"source": source, "kpi": kpi, "period_start": first,
+                        "period_end": last, "rep_id": rep_id, "team": team,
+                        "value": value, "custom": custom, "updated_at": now}
+            log.append({**line, "action": action, "old_value": None})
+            continue
+        if stored is not None:
+            before: tuple[object, object] = (stored.value, stored.custom)
+        else:
+            assert pending is not None
+            before = (pending["value"], pending["custom"])  # twice in these rows
+        if before == (value, custom):
+            continue
+        log.append({**line, "action": "replaced" if action == "set" else action,
+                    "old_value": before[0]})
+        if stored is not None:
+            stored.value, stored.custom, stored.source = value, custom, source
+            stored.team, stored.updated_at = team, now
+        else:
+            new[who].update(value=value, custom=custom, source=source, team=team)
+    session.flush()  # the replaced targets, before the new ones (the key is unique)
+    if new:
+        session.execute(insert(Target), list(new.values()))
+    if log:
+        session.execute(insert(TargetChangeLog), log)
 
 
 def record_of(row: Target) -> TargetRecord:

@@ -1,8 +1,10 @@
 """One writer at a time per analytics store: a queue across threads and processes.
 
 DuckDB gives a file to one read-write process and, within it, lets two writers'
-transactions conflict. Every writer (an import, a sync batch, a link edit; from the
-CLI, the dashboard or the scheduler) therefore passes this gate first:
+transactions conflict; ClickHouse has no writer lock at all. Every writer of those
+(an import, a sync batch, a link edit; from the CLI, the dashboard or the
+scheduler) therefore passes this gate first (PostgreSQL queues on its own advisory
+lock through ``wait_turn``, with the same messages):
 
 - within a process, a re-entrant lock per store: the server's sync and a dashboard
   import take turns, and a writer that opens the store again inside its own write
@@ -69,18 +71,41 @@ def holder(store: Path) -> str:
         return ""
 
 
-def _waiting_message(store: Path, waited: float) -> str:
+def waiting_message(who: str, waited: float) -> str:
+    """What a queued writer hears: that it waits, how long so far, and for whom."""
     return _("another import is running; waiting… ({seconds} s; {holder})",
-             seconds=f"{waited:.0f}", holder=holder(store) or _("another writer"))
+             seconds=f"{waited:.0f}", holder=who or _("another writer"))
 
 
-def _gave_up(store: Path, waited: float) -> StoreBusy:
-    who = holder(store)
+def gave_up(place: object, who: str, waited: float) -> StoreBusy:
+    """The error of a writer that queued ``write_wait_seconds`` in vain."""
     return StoreBusy(_(
         "another import is still running on {path} ({holder}) after {seconds} s of waiting; "
         "try again when it has finished, or wait longer with the write_wait_seconds "
-        "setting (SALESKPI_WRITE_WAIT_SECONDS)", path=store, holder=who or _("another writer"),
+        "setting (SALESKPI_WRITE_WAIT_SECONDS)", path=place, holder=who or _("another writer"),
         seconds=f"{waited:.0f}"))
+
+
+def wait_turn(take: Callable[[], bool], *, wait: float, waiting: Waiting | None,
+              who: Callable[[], str], place: object) -> None:
+    """Try ``take`` until it succeeds, telling ``waiting`` every TELL_EVERY_SECONDS for
+    whom (``who``) it waits; after ``wait`` seconds ``StoreBusy`` naming ``place``.
+
+    For a lock held outside this file system (PostgreSQL's advisory lock): the gate
+    below does the same with a file.
+    """
+    started = time.monotonic()
+    told = started - TELL_EVERY_SECONDS  # tell at once when the first try fails
+    pause = 0.02
+    while not take():
+        now = time.monotonic()
+        if waiting is not None and now - told >= TELL_EVERY_SECONDS:
+            told = now
+            waiting(QueueNotice(waiting_message(who(), now - started)))
+        if now + pause - started > wait:
+            raise gave_up(place, who(), now - started)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def _try_flock(fd: int) -> bool:
@@ -142,14 +167,14 @@ def one_writer(store: Path, *, wait: float, waiting: Waiting | None = None,
         now = time.monotonic()
         if waiting is not None and now - told >= TELL_EVERY_SECONDS:
             told = now
-            waiting(QueueNotice(_waiting_message(store, now - started)))
+            waiting(QueueNotice(waiting_message(holder(store), now - started)))
 
     # Threads of this process queue on the lock (re-entrant: a write may open the
     # store again inside itself).
     while not gate.lock.acquire(timeout=RETRY_SECONDS * 10):
         tell()
         if time.monotonic() - started > wait:
-            raise _gave_up(store, time.monotonic() - started)
+            raise gave_up(store, holder(store), time.monotonic() - started)
     try:
         if gate.depth == 0:
             _take_file(store, gate, started, wait, tell, what)
@@ -179,7 +204,7 @@ def _take_file(store: Path, gate: _Gate, started: float, wait: float,
         while not _try_flock(fd):
             tell()
             if time.monotonic() - started > wait:
-                raise _gave_up(store, time.monotonic() - started)
+                raise gave_up(store, holder(store), time.monotonic() - started)
             time.sleep(RETRY_SECONDS)
         since = dt.datetime.now().astimezone().strftime("%H:%M:%S")
         os.ftruncate(fd, 0)

@@ -14,7 +14,6 @@ from saleskpi.domain.errors import Conflict
 from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
 from saleskpi.service.alert_hooks import watch_imports
-from saleskpi.service.alert_scheduler import AlertScheduler
 from saleskpi.service.auth import session_secret
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.refresh import Refresher
@@ -56,14 +55,14 @@ SERVER_CACHE_SECONDS = 3600.0
 
 
 def create_app(settings: Settings, *, secure_cookies: bool = False,
-               refresh: bool = False, alerts: bool = False) -> FastAPI:
+               refresh: bool = False) -> FastAPI:
     """``secure_cookies``: send the session cookie over HTTPS only (behind TLS); without
     it the cookie is still HTTPS-only on answers to requests that came over HTTPS
     (``saleskpi.surfaces.http.cookies``).
 
     ``refresh``: keep what the pages asked computed in the background
-    (``saleskpi.service.refresh``); ``alerts``: evaluate the alert rules on their
-    schedules (``saleskpi.service.alert_scheduler``); ``saleskpi serve`` turns both on.
+    (``saleskpi.service.refresh``); ``saleskpi serve`` turns it on. What runs on timers
+    (syncs, reports, alerts) is ``background_jobs``.
     """
     if settings.cache_seconds == 0:
         # Twenty people opening the same dashboard should not compute it twenty times.
@@ -71,7 +70,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
         # figures that move with the clock (open pipeline now, this month so far).
         settings = settings.model_copy(update={"cache_seconds": SERVER_CACHE_SECONDS})
     service = SalesKpiService(settings, shared_writer=True)
-    watch_imports(service)  # alerts are evaluated after each import
+    alert_hook = watch_imports(service)  # alerts are evaluated after each import
     # MCP for AI assistants at /mcp (streamable HTTP, API tokens): saleskpi.surfaces.mcp.
     mcp_app = McpHttpApp(service)
 
@@ -81,21 +80,17 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
         _app.state.refresher = refresher
         if refresher is not None:
             refresher.start()
-        scheduler = AlertScheduler(service) if alerts else None
-        if scheduler is not None:
-            scheduler.start()
         try:
             async with mcp_app.running():
                 yield
         finally:
             if refresher is not None:
                 refresher.stop()
-            if scheduler is not None:
-                scheduler.stop()
 
     app = FastAPI(title="saleskpi", version="0.1.0", lifespan=lifespan,
                   description="Sales KPIs: the same numbers as the saleskpi CLI.")
     app.state.service = service
+    app.state.alert_hook = alert_hook
     # Per app, not per process: failed sign-ins against one server do not lock another.
     # X-Forwarded-For counts only from the proxies the settings name (none by default).
     throttle = LoginThrottle(trusted_proxies=settings.trusted_proxies)
@@ -126,15 +121,23 @@ def create_app(settings: Settings, *, secure_cookies: bool = False,
 
 
 def background_jobs(app: FastAPI, settings: Settings, *, sync_minutes: float) -> JobRunner:
-    """What ``saleskpi serve`` runs beside the app: CRM syncs every ``sync_minutes`` (0:
-    none) and the scheduled reports (reports.yaml). More jobs register on the runner
-    (``app.state.jobs``) with ``add``; ``wake(name)`` runs one at once."""
+    """What ``saleskpi serve`` runs beside the app, one thread per job: CRM syncs every
+    ``sync_minutes`` (0: none), the scheduled reports (reports.yaml) and the alert rules
+    (alerts.yaml). More jobs register on the runner (``app.state.jobs``) with ``add``;
+    ``wake(name)`` runs one at once."""
+    from saleskpi.service.alert_scheduler import AlertJob
     from saleskpi.service.scheduler import JobRunner, SyncScheduler
     from saleskpi.surfaces.reports.jobs import add_report_job
 
     runner = JobRunner()
+    service = app.state.service
     SyncScheduler(settings, sync_minutes, runner)
-    add_report_job(runner, app.state.service)
+    add_report_job(runner, service)
+    alerts = AlertJob(service, runner)
+    # From now on the alert job evaluates after an import, in its own thread: a page's
+    # or the API's import answers without waiting for the alerts.
+    service.after_import.remove(app.state.alert_hook)
+    service.after_import.append(alerts.after_import)
     app.state.jobs = runner
     return runner
 

@@ -20,7 +20,6 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.periods import DateRange, parse_range, resolve_range
 from saleskpi.domain.query import MAX_ID, parse_period
 from saleskpi.service.core import SalesKpiService
-from saleskpi.service.plan_inputs import today
 from saleskpi.service.principal import Principal
 
 T = TypeVar("T")
@@ -80,7 +79,7 @@ class Filtered(BaseModel):
     def dates(self, service: SalesKpiService, grain: str = "all") -> DateRange:
         """The days asked: from/to, else the named range, else month to date (in the
         company's time zone; all time with a period grain)."""
-        return resolve_range(today(service), self.start, self.end, parse_range(self.range),
+        return resolve_range(service.today(), self.start, self.end, parse_range(self.range),
                              parse_period(grain))
 
 

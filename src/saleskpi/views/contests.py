@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from saleskpi.domain.contests import (
     Contest,
@@ -46,6 +46,23 @@ class CloseContestParams(ContestParams):
 
 
 # -- answers ---------------------------------------------------------------------------------
+class ContestChanges(BaseModel):
+    """What may change in a contest still open; the fields not given stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    start: dt.date | None = Field(default=None, description="First day, inclusive.")
+    end: dt.date | None = Field(default=None, description="Last day, inclusive (e.g. later, "
+                                "to run it longer).")
+    winners: int | None = Field(default=None, ge=1, description="Places that win.")
+
+
+class EditContestParams(ContestParams):
+    changes: ContestChanges
+
+
 class Participant(BaseModel):
     key: str = Field(description="The rep id or the team name.")
     name: str
@@ -153,4 +170,27 @@ def close_contest(service: SalesKpiService, caller: Principal, params: CloseCont
     board = contest_service.board(service, contest, caller, day=day)
     view: StandingsView = StandingsView(contest=summary(service, contest, day),
                                         standings=board).with_source(contest)
+    return view
+
+
+def edit_contest(service: SalesKpiService, caller: Principal, params: EditContestParams
+                 ) -> ContestView:
+    """Change a contest still open: its name, description, days or winners (admin and head
+    of sales)."""
+    require_manager(caller)
+    contest = contest_service.edit(service, params.contest, caller,
+                                   params.changes.model_dump(exclude_none=True))
+    view: ContestView = ContestView(contest=summary(service, contest, today(service))
+                                    ).with_source(contest)
+    return view
+
+
+def delete_contest(service: SalesKpiService, caller: Principal, params: ContestParams
+                   ) -> ContestView:
+    """Delete a contest still open, e.g. one made by mistake (admin and head of sales); the
+    view is the contest as it was."""
+    require_manager(caller)
+    contest = contest_service.delete(service, params.contest, caller)
+    view: ContestView = ContestView(contest=summary(service, contest, today(service))
+                                    ).with_source(contest)
     return view

@@ -68,7 +68,8 @@ class ForecastView(ViewModel):
         "period_start, period_end, won_to_date, from_open, from_new, p10, p50, p90, mean, "
         "open_deals, commit, best_case (the reps' own forecasts), plan (revenue target).")
     deals: list[dict[str, Any]] = Field(
-        description="Open deals that move the current period most (largest swing first): "
+        description="Open deals that move the current period most (largest swing first; rep and "
+        "rep_name): "
         "stage, age_days, amount (null: unknown, drawn from won amounts), crm_probability, "
         "p_win with p_low-p_high, p_this_period, expected, swing.")
     open_deals: int = Field(description="Open deals in all (``deals`` lists the top ones).")
@@ -96,6 +97,12 @@ def forecast(service: SalesKpiService, caller: Principal,
              params: ForecastParams) -> ForecastView:
     """P10/P50/P90 of revenue won in the current and next period, in the caller's scope."""
     found = service_forecast.forecast(service, caller.scope, _request(service, caller, params))
+    names = service.rep_names()
+    deals = [d.to_dict() for d in found.deals[:params.deals]]
+    stages = [s.to_dict() for s in found.stages]
+    # People read names; the id stays beside it for links and scripts.
+    for entry in [*deals, *(b for s in stages for b in s["learned"])]:
+        entry["rep_name"] = names.get(entry["rep"]) if entry.get("rep") else None
     view: ForecastView = ForecastView(
         as_of=found.as_of.isoformat(timespec="seconds"), timezone=service.settings.timezone,
         currency=service.settings.currency, period=found.grain,
@@ -103,8 +110,7 @@ def forecast(service: SalesKpiService, caller: Principal,
         simulations=found.simulations, seed=found.seed, prior_strength=found.prior_strength,
         interval=INTERVAL, age_buckets=[bucket_label(i) for i in range(len(AGE_BUCKETS))],
         lines=[line.to_dict() for line in found.lines],
-        deals=[d.to_dict() for d in found.deals[:params.deals]],
-        open_deals=len(found.deals), stages=[s.to_dict() for s in found.stages],
+        deals=deals, open_deals=len(found.deals), stages=stages,
     ).with_source(found)
     return view
 

@@ -4,6 +4,9 @@ Rows are the scorecard's: the deals view (amounts in the reporting currency, the
 as the person across sources, the rep's team) filtered by the caller's scope, which
 the service adds to ``where``. Terminal stages (won, lost: ``funnel.yaml``) are not
 stage entries: a deal's close is its status and ``closed_at``.
+
+The queries are Ibis expressions compiled for the store's dialect (DuckDB,
+PostgreSQL, ClickHouse), every filter value bound (``saleskpi.engine.bound``).
 """
 
 from __future__ import annotations
@@ -12,61 +15,37 @@ import datetime as dt
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 
 from saleskpi.catalog.funnel import FunnelConfig
 from saleskpi.domain.forecasting import CommitEntry, DealHistory
 from saleskpi.domain.query import Where
+from saleskpi.engine.bound import BoundValues, bound_sql
 from saleskpi.engine.database import Database
 from saleskpi.engine.views import ViewContext, build_view
 
-_DEALS = """
-SELECT v.datasource, CAST(v.id AS VARCHAR), CAST(v.dim_rep AS VARCHAR),
-       CAST(v.dim_team AS VARCHAR), v.pipeline, v.stage, v.status, v.created_at, v.closed_at,
-       v.expected_close_at, v.probability, CAST(v.amount_rc AS DOUBLE PRECISION)
-FROM ({view}) v
-WHERE {filters}
-ORDER BY 1, 2
-"""
 
-_ENTRIES = """
-SELECT s.datasource, CAST(s.deal_id AS VARCHAR), trim(s.stage), s.entered_at
-FROM stage_changes s
-JOIN ({view}) v
-  ON v.datasource = s.datasource AND CAST(v.id AS VARCHAR) = CAST(s.deal_id AS VARCHAR)
-WHERE {filters} AND s.entered_at IS NOT NULL AND trim(coalesce(s.stage, '')) <> ''
-  AND lower(trim(s.stage)) NOT IN (SELECT unnest(CAST($terminal AS VARCHAR[])))
-ORDER BY 1, 2, 4
-"""
-
-_COMMITS = """
-SELECT v.made_at, v.period_start, v.period_end, CAST(v.amount_rc AS DOUBLE PRECISION),
-       CASE WHEN v.rep_id IS NULL THEN NULL ELSE CAST(v.dim_rep AS VARCHAR) END,
-       CAST(v.dim_team AS VARCHAR), v.category
-FROM ({view}) v
-WHERE {filters} AND v.amount_rc IS NOT NULL
-"""
+def _view(db: Database, view: str, currency: str) -> ir.Table:
+    ctx = ViewContext(tables=lambda name: db.ibis.table(name), currency=currency,
+                      several_sources=db.sources_of_reps() > 1)
+    return build_view(ctx, view, {"amount_rc"}, ["rep", "team"])
 
 
-def _filters(where: Where) -> tuple[str, dict[str, Any]]:
-    """Rep and team filters (the scope) over the view's ``dim_*`` columns, values bound."""
-    parts = ["true"]
-    params: dict[str, Any] = {}
+def _in_scope(view: ir.Table, where: Where, params: BoundValues) -> ir.Table:
+    """``view``'s rows the rep and team filters (the scope) let through, values bound."""
+    filters: list[ir.BooleanValue] = []
     for index, (dim, values) in enumerate(where):
         if dim not in ("rep", "team"):
             raise ValueError(f"the forecast filters by rep and team only, not {dim!r}")
-        names = [f"f{index}_{i}" for i in range(len(values))]
-        params.update(zip(names, values, strict=True))
+        options = [params(f"f{index}_{i}", str(value)) for i, value in enumerate(values)]
         # No values (a scope that sees no one) lets nothing through.
-        parts.append(f'v."dim_{dim}" IN ({", ".join("$" + n for n in names)})' if names
-                     else "false")
-    return " AND ".join(parts), params
+        filters.append(view[f"dim_{dim}"].isin(options).fill_null(False) if options
+                       else ibis.literal(False))
+    return view.filter(*filters) if filters else view
 
 
-def _view_sql(db: Database, view: str, currency: str) -> str:
-    ctx = ViewContext(tables=db.ibis.table, currency=currency,
-                      several_sources=db.sources_of_reps() > 1)
-    table = build_view(ctx, view, {"amount_rc"}, ["rep", "team"])
-    return str(ibis.to_sql(table, dialect=db.dialect.name))
+def _text(value: ir.Value) -> ir.Value:
+    return value.cast("string")
 
 
 def _probability(value: Any) -> float | None:
@@ -76,34 +55,70 @@ def _probability(value: Any) -> float | None:
     return number / 100 if number > 1 else number
 
 
+def _stage_entries(db: Database, deals: ir.Table, terminal: list[str],
+                   params: BoundValues) -> ir.Table:
+    """(source, deal, stage, entered) of the non-terminal stage entries of ``deals``."""
+    keys = deals.select(deal_source=deals.datasource, deal_key=_text(deals.id))
+    changes = db.ibis.table("stage_changes")
+    stage = changes.stage.strip()
+    filters = [changes.entered_at.notnull(), stage.fill_null("") != ""]
+    if terminal:
+        names = [params(f"terminal_{i}", name) for i, name in enumerate(terminal)]
+        filters.append(~stage.lower().isin(names))
+    entries = changes.filter(*filters).select(
+        source=changes.datasource, deal=_text(changes.deal_id), stage=stage,
+        entered=changes.entered_at)
+    joined = entries.join(keys, [entries.source == keys.deal_source,
+                                 entries.deal == keys.deal_key])
+    return joined.select("source", "deal", "stage", "entered").order_by(
+        "source", "deal", "entered")
+
+
 def load_deals(db: Database, config: FunnelConfig, *, currency: str,
                where: Where = ()) -> list[DealHistory]:
     """Every deal ``where`` lets through, with its non-terminal stage entries."""
-    view = _view_sql(db, "deals", currency)
-    filters, params = _filters(where)
-    entries: dict[tuple[str, str], list[tuple[str, dt.datetime]]] = {}
+    view = _view(db, "deals", currency)
     terminal = sorted({*config.won_names(), *config.lost_names()})
-    for source, deal, stage, entered in db.fetch(
-            _ENTRIES.format(view=view, filters=filters), {**params, "terminal": terminal}):
+    entries: dict[tuple[str, str], list[tuple[str, dt.datetime]]] = {}
+    # Each query binds exactly its own values (DuckDB refuses a value it has no place for).
+    params = BoundValues()
+    staged = _stage_entries(db, _in_scope(view, where, params), terminal, params)
+    for source, deal, stage, entered in db.fetch(bound_sql(db, staged, params),
+                                                 params.values):
         entries.setdefault((source, deal), []).append((str(stage), entered))
-    deals = []
+    params = BoundValues()
+    deals = _in_scope(view, where, params)
+    rows = deals.select(
+        deals.datasource, _text(deals.id).name("id"), _text(deals.dim_rep).name("rep"),
+        _text(deals.dim_team).name("team"), deals.pipeline, deals.stage, deals.status,
+        deals.created_at, deals.closed_at, deals.expected_close_at, deals.probability,
+        deals.amount_rc.cast("float64").name("amount"),
+    ).order_by("datasource", "id")
+    found = []
     for (source, deal, rep, team, pipeline, stage, status, created, closed, expected,
-         probability, amount) in db.fetch(_DEALS.format(view=view, filters=filters), params):
-        deals.append(DealHistory(
+         probability, amount) in db.fetch(bound_sql(db, rows, params), params.values):
+        found.append(DealHistory(
             source=source, id=deal, rep=rep or "", team=team, pipeline=pipeline,
             stage=stage, status=str(status or "open").lower(), created_at=created,
             closed_at=closed, expected_close_at=expected,
             probability=_probability(probability),
             amount=None if amount is None else float(amount),
             entries=tuple(entries.get((source, deal), ()))))
-    return deals
+    return found
 
 
 def load_commits(db: Database, *, currency: str, where: Where = ()) -> list[CommitEntry]:
     """The reps' and teams' own forecasts (the ``forecasts`` entity) ``where`` lets through."""
-    view = _view_sql(db, "forecasts", currency)
-    filters, params = _filters(where)
+    params = BoundValues()
+    commits = _in_scope(_view(db, "forecasts", currency), where, params)
+    commits = commits.filter(commits.amount_rc.notnull())
+    rows = commits.select(
+        commits.made_at, commits.period_start, commits.period_end,
+        commits.amount_rc.cast("float64").name("amount"),
+        ibis.ifelse(commits.rep_id.isnull(), ibis.null("string"),
+                    _text(commits.dim_rep)).name("rep"),
+        _text(commits.dim_team).name("team"), commits.category)
     return [CommitEntry(made_at=made, period_start=start, period_end=end, amount=float(amount),
                         rep=rep, team=team, category=category)
             for made, start, end, amount, rep, team, category
-            in db.fetch(_COMMITS.format(view=view, filters=filters), params)]
+            in db.fetch(bound_sql(db, rows, params), params.values)]

@@ -14,6 +14,7 @@ from saleskpi.domain.settings import Settings
 from saleskpi.sources.connectors.base import REGISTRY, Batch, ClientOptions, Connector
 from saleskpi.sources.connectors.credentials import CredentialStore
 from saleskpi.sources.connectors.http import ConnectorError
+from saleskpi.store import rollups
 from saleskpi.store.backend import open_store
 from saleskpi.store.facts import FactStore
 from saleskpi.store.journal import StateChanges, journaled
@@ -238,4 +239,5 @@ def sync(settings: Settings, crm: str, *, full: bool = False,
                            StateChanges(crm=crm, end_full=True)):
                 if gone:
                     count(store.delete_ids(crm, gone, in_transaction=True))
+        rollups.ensure(store, settings, notify)
     return report

@@ -19,17 +19,18 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import ImportReport
 from saleskpi.sources.ingest.encoding import EncodingProblem, decode
 from saleskpi.sources.ingest.workbook import WorkbookProblem, check_workbook
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HEADER_ROW = 1  # spreadsheet row numbers: the header is row 1, data starts at 2
 # Exports with hundreds of custom fields exist; tens of thousands of columns are a
@@ -56,13 +57,22 @@ class RawTable:
     decimal_comma: bool = False  # the file's own convention for amounts
 
 
-def read_path(path: Path, report: ImportReport) -> list[RawTable]:
-    """Read a folder of CSV files, one CSV file, or one .xlsx workbook."""
+def read_path(path: Path, report: ImportReport,
+              take: Callable[[Path], bool] | None = None) -> list[RawTable]:
+    """Read a folder of CSV files, one CSV file, or one .xlsx workbook.
+
+    ``take``: offered every file first; a file it takes (the fast path of an import,
+    ``fast.py``) is not read here.
+    """
+    taken = 0
     if path.is_dir():
         tables: list[RawTable] = []
         for child in sorted(path.iterdir()):
             suffix = child.suffix.lower()
             if suffix not in (".csv", ".txt", ".tsv", ".xlsx") or child.name.startswith("~$"):
+                continue
+            if take is not None and take(child):
+                taken += 1
                 continue
             if not child.is_file():
                 report.error(child.name, None, None, _("this is a folder, not a file"),
@@ -71,7 +81,7 @@ def read_path(path: Path, report: ImportReport) -> list[RawTable]:
                 tables.extend(read_xlsx(child, report))
             else:
                 tables.extend(read_csv(child, report))
-        if not tables and not report.errors:
+        if not tables and not taken and not report.errors:
             report.error(
                 str(path), None, None,
                 _("no CSV or XLSX files found"),
@@ -83,6 +93,8 @@ def read_path(path: Path, report: ImportReport) -> list[RawTable]:
         return []
     if path.suffix.lower() == ".xlsx":
         return read_xlsx(path, report)
+    if take is not None and take(path):
+        return []
     return read_csv(path, report)
 
 
@@ -96,6 +108,8 @@ def detect_delimiter(text: str) -> str:
 
 
 def read_csv(path: Path, report: ImportReport) -> list[RawTable]:
+    import pandas as pd  # only here: slow to import, and the fast path needs none
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -263,6 +277,8 @@ def read_xlsx(path: Path, report: ImportReport) -> list[RawTable]:
 
 
 def _read_sheet(file: str, sheet: Any, report: ImportReport) -> RawTable | None:
+    import pandas as pd  # only here: slow to import, and the fast path needs none
+
     name = f"{file}:{sheet.title}"
     line_no, column = HEADER_ROW, None
     try:

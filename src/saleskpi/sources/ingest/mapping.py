@@ -9,8 +9,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -19,6 +19,9 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.schema import ENTITIES
 from saleskpi.sources.ingest.files import RawTable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BUILTIN_DIR = Path(__file__).parent / "mappings"
 
@@ -171,6 +174,8 @@ def apply_mapping(
 
 
 def _apply_spec(table: RawTable, spec: FileMapping, report: ImportReport) -> MappedTable | None:
+    import pandas as pd  # only here: slow to import, and the fast path needs none
+
     raw = table.frame
     missing = [src for src in spec.columns.values() if src not in raw.columns]
     for src in missing:
@@ -227,6 +232,8 @@ def _skip_rows(
     frame: pd.DataFrame, file: str, spec: FileMapping, report: ImportReport
 ) -> pd.DataFrame:
     """Leave out rows where a ``skip_rows_without`` column is empty, and say how many."""
+    import pandas as pd  # only here: slow to import, and the fast path needs none
+
     empty = pd.Series(False, index=frame.index)
     for name in spec.skip_rows_without:
         if name not in frame.columns:

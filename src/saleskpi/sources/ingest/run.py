@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport, Progress
 from saleskpi.domain.settings import Settings
 from saleskpi.domain.tables import TypedTable
+from saleskpi.sources.ingest.fast import fast_import
 from saleskpi.sources.ingest.files import read_path
 from saleskpi.sources.ingest.mapping import Mapping, apply_mapping
 from saleskpi.sources.ingest.validate import validate_table
+from saleskpi.store import rollups
 from saleskpi.store.backend import open_store
 from saleskpi.store.facts import FactStore
 from saleskpi.store.loader import Loader, frames_to_tables
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GENERATED = "<generated>"  # the import log's origin of frames made in code
 
@@ -33,28 +37,50 @@ def import_path(
     source: str | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    fast: bool = True,
 ) -> ImportReport:
-    """Import a folder of CSV files or a workbook; nothing is written if anything is wrong."""
+    """Import a folder of CSV files or a workbook; nothing is written if anything is wrong.
+
+    ``fast``: canonical CSV files (no mapping) are read, typed and checked in DuckDB
+    (``fast.py``); any file it cannot read exactly as the Python path does is read by
+    that path. ``report.fast_files`` names the files read the fast way.
+    """
     source = source or (mapping.source or mapping.name if mapping else "files")
     report = ImportReport(source=source, dry_run=dry_run)
     notify = progress or (lambda _msg: None)
     notify(_("reading {path}", path=path))
-    raw = read_path(path, report)
-    mapped = apply_mapping(raw, mapping, report)
-    typed: list[TypedTable] = []
-    for table in mapped:
-        notify(_("validating {file}", file=table.name))
-        result = validate_table(table, settings.timezone, report)
-        if result is not None:
-            typed.append(result)
-    if not report.ok:
+    fast = fast and mapping is None
+    with contextlib.ExitStack() as stack:
+        # On DuckDB the fast path reads in the store's own connection (no copy of the
+        # rows between two databases), so the store opens first: if it exists (a
+        # refused first import must not leave a new, empty store behind).
+        same = fast and settings.backend == "duckdb" and settings.analytics_path.exists()
+        store = stack.enter_context(open_store(settings, waiting=progress)) if same else None
+        quick = stack.enter_context(fast_import(
+            settings.timezone, enabled=fast, con=store.con if store is not None else None))
+        raw = read_path(path, report, take=quick.take if quick is not None else None)
+        mapped = apply_mapping(raw, mapping, report)
+        typed: list[TypedTable] = list(quick.tables) if quick is not None else []
+        report.fast_files = list(quick.files) if quick is not None else []
         for table in mapped:
-            counts = report.entities.setdefault(table.entity, EntityCounts())
-            counts.rejected += len(table.frame)
-        return _finish(settings, report, str(path))
-    with open_store(settings, waiting=progress) as store:
+            notify(_("validating {file}", file=table.name))
+            result = validate_table(table, settings.timezone, report)
+            if result is not None:
+                typed.append(result)
+        if not report.ok:
+            for table in mapped:
+                counts = report.entities.setdefault(table.entity, EntityCounts())
+                counts.rejected += len(table.frame)
+            for fast_table in quick.tables if quick is not None else []:
+                counts = report.entities.setdefault(fast_table.entity, EntityCounts())
+                counts.rejected += len(fast_table)
+            return _finish(settings, report, str(path))
+        if store is None:
+            store = stack.enter_context(open_store(settings, waiting=progress))
         loader = Loader(store, source, report, progress)
         loader.run(typed, dry_run=dry_run, log_origin=str(path))
+        if not dry_run and report.ok:
+            rollups.ensure(store, settings, notify)
     return report if loader.logged else _finish(settings, report, str(path))
 
 
@@ -78,6 +104,8 @@ def import_frames(
             else open_store(settings, waiting=progress) as opened:
         loader = Loader(opened, source, report, progress)
         loader.run(tables, dry_run=False, log_origin=origin)
+        if report.ok and log:  # a sync's batches: once at the sync's end
+            rollups.ensure(opened, settings, progress or (lambda _m: None))
     return _finish(settings, report, GENERATED) if log and not loader.logged else report
 
 

@@ -22,8 +22,7 @@ import zoneinfo
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import MAX_DATE, MIN_DATE
@@ -31,6 +30,9 @@ from saleskpi.domain.reports import ImportReport
 from saleskpi.domain.schema import ENTITIES, NUMBER_LIMIT, Column, ColumnType
 from saleskpi.domain.tables import TypedTable
 from saleskpi.sources.ingest.mapping import MappedTable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_ERRORS_PER_COLUMN = 10
 TRUE_WORDS = {"true", "1", "yes", "y", "t", "да", "так", "+"}
@@ -226,6 +228,8 @@ def validate_table(
     table: MappedTable, zone: str, report: ImportReport
 ) -> TypedTable | None:
     """Typed rows, or None when the table has errors (they are in the report)."""
+    import pandas as pd  # only here: slow to import, and the fast path needs none
+
     entity = ENTITIES[table.entity]
     frame = table.frame
     errors_before = len(report.errors) + report.errors_not_shown
@@ -285,6 +289,8 @@ def validate_table(
 
 def _typed_series(column: Column, values: list[object], index: pd.Index) -> pd.Series:
     """A column with a dtype DuckDB reads without guessing."""
+    import pandas as pd  # only here: slow to import, and the fast path needs none
+
     if column.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
         return pd.Series(pd.to_datetime(pd.Series(values, index=index, dtype=object)),
                          index=index).astype("datetime64[us]")
@@ -334,6 +340,8 @@ def _check_rules(table: MappedTable, typed: pd.DataFrame, report: ImportReport) 
 
 
 def _check_duplicates(table: MappedTable, typed: pd.DataFrame, report: ImportReport) -> None:
+    import pandas as pd  # only here: slow to import, and the fast path needs none
+
     key = list(ENTITIES[table.entity].key)
     duplicated = typed.duplicated(subset=key, keep="first")
     if not duplicated.any():

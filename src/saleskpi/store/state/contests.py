@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, select, update
+from sqlalchemy import JSON, DateTime, Index, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from saleskpi.store.state import engine_for
@@ -85,4 +85,22 @@ def close(url: str, contest_id: int, *, actor: str, now: dt.datetime, final: dic
         done = session.execute(
             update(ContestRow).where(ContestRow.id == contest_id, ContestRow.closed_at.is_(None))
             .values(closed_at=now, closed_by=actor, final=final, winners=winners))
+        return bool(getattr(done, "rowcount", 0))
+
+
+def replace_open(url: str, contest_id: int, *, name: str, definition: dict[str, Any]) -> bool:
+    """A new definition for an open contest; False when it is closed (or gone) by now."""
+    with Session(engine_for(url)) as session, session.begin():
+        done = session.execute(
+            update(ContestRow).where(ContestRow.id == contest_id, ContestRow.closed_at.is_(None))
+            .values(name=name, definition=definition))
+        return bool(getattr(done, "rowcount", 0))
+
+
+def remove_open(url: str, contest_id: int) -> bool:
+    """Delete an open contest; False when it is closed (its results are kept) or gone."""
+    with Session(engine_for(url)) as session, session.begin():
+        done = session.execute(
+            delete(ContestRow).where(ContestRow.id == contest_id,
+                                     ContestRow.closed_at.is_(None)))
         return bool(getattr(done, "rowcount", 0))

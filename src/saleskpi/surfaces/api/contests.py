@@ -12,15 +12,19 @@ from saleskpi.surfaces.http.params import IdPath, Limit, Offset
 from saleskpi.views.base import DEFAULT_LIMIT
 from saleskpi.views.contests import (
     CloseContestParams,
+    ContestChanges,
     ContestParams,
     ContestsParams,
     ContestsView,
     ContestView,
+    EditContestParams,
     StandingsView,
     close_contest,
     contest_standings,
     contests,
     create_contest,
+    delete_contest,
+    edit_contest,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -68,3 +72,22 @@ def post_close(contest_id: IdPath, user: ManagerDep, svc: ServiceDep,
     `contest_closed` when it was closed already."""
     return close_contest(svc, user, CloseContestParams(contest=contest_id,
                                                        early=early)).to_json()
+
+
+@router.patch("/contests/{contest_id}", response_model=ContestView,
+              response_model_by_alias=True, dependencies=CHANGES)
+def patch_contest(contest_id: IdPath, body: ContestChanges, user: ManagerDep,
+                  svc: ServiceDep) -> dict[str, Any]:
+    """Change a contest still open (`saleskpi contest edit`): its name, description, start,
+    end or winners; fields not given stay. 409 `contest_closed` once it is closed."""
+    return edit_contest(svc, user, EditContestParams(contest=contest_id,
+                                                     changes=body)).to_json()
+
+
+@router.delete("/contests/{contest_id}", response_model=ContestView,
+               response_model_by_alias=True, dependencies=CHANGES)
+def delete_open_contest(contest_id: IdPath, user: ManagerDep, svc: ServiceDep
+                        ) -> dict[str, Any]:
+    """Delete a contest still open (`saleskpi contest delete`); the answer is the contest as
+    it was. 409 `contest_closed` for a closed one: its results are kept."""
+    return delete_contest(svc, user, ContestParams(contest=contest_id)).to_json()

@@ -10,16 +10,16 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from saleskpi.domain.errors import EXIT_CODE, SalesKpiError
 from saleskpi.domain.i18n import _, resolve_language, set_language
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.status import Status
 
     from saleskpi.domain.settings import Settings
@@ -52,11 +52,30 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-out = Console()
-if not out.is_terminal:
-    # Piped into a file or pager: do not squeeze tables into 80 columns.
-    out = Console(width=200)
-err = Console(stderr=True)
+
+
+class _OnFirstUse:
+    """A Rich console made when first used: a command that prints CSV or JSON (to
+    ``write``) does not import Rich at all (tests/test_cli_startup.py)."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            made = Console(stderr=self._stderr)
+            if not self._stderr and not made.is_terminal:
+                # Piped into a file or pager: do not squeeze tables into 80 columns.
+                made = Console(width=200)
+            self._console = made
+        return getattr(self._console, name)
+
+
+out = cast("Console", _OnFirstUse(stderr=False))
+err = cast("Console", _OnFirstUse(stderr=True))
 
 
 def progress_on(status: Status) -> Callable[[str], None]:

@@ -1,9 +1,6 @@
-"""Scorecards and import reports for people (Rich tables) and for programs (JSON, CSV)."""
+"""Scorecards and import reports for people (Rich tables); CSV is ``output_csv``'s."""
 
 from __future__ import annotations
-
-import csv
-import io
 
 from rich.console import Console
 from rich.table import Table
@@ -11,9 +8,8 @@ from rich.text import Text
 
 from saleskpi.catalog.load import Catalog
 from saleskpi.domain.i18n import _, current_language
-from saleskpi.domain.query import KpiValue, ResultRow, Scorecard, plain_number
+from saleskpi.domain.query import KpiValue, ResultRow, Scorecard
 from saleskpi.domain.reports import ImportReport
-from saleskpi.domain.text import safe_cell
 from saleskpi.service.core import averages
 from saleskpi.views.base import RangeInfo
 from saleskpi.views.text import (
@@ -22,31 +18,6 @@ from saleskpi.views.text import (
     unavailable_text,
     unit_name,
 )
-
-
-def scorecard_csv(scorecard: Scorecard, rows: list[ResultRow] | None = None) -> str:
-    query = scorecard.query
-    kpis = list(dict.fromkeys(query.kpis))
-    keys = [*query.by, *(["period"] if query.period != "all" else [])]
-    labels = ["rep_name"] if "rep" in query.by else []
-    header = [*keys, *labels]
-    for key in kpis:
-        header.append(key)
-        if scorecard.rows and scorecard.rows[0].values[key].is_ratio:
-            header += [f"{key}_numerator", f"{key}_denominator"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in (scorecard.rows if rows is None else rows):
-        cells: list[object] = [row.keys.get(k) for k in keys]
-        cells += [row.labels.get(k) for k in labels]
-        for key in kpis:
-            value = row.values[key]
-            cells.append(plain_number(value.value))
-            if value.is_ratio:
-                cells += [plain_number(value.numerator), plain_number(value.denominator)]
-        writer.writerow([safe_cell(c) for c in cells])
-    return buffer.getvalue()
 
 
 def _cell(value: KpiValue) -> Text:

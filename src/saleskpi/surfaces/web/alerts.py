@@ -22,7 +22,7 @@ from saleskpi.surfaces.web.alert_form import common_fields, definition_of, kind_
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page, PageDep
 from saleskpi.surfaces.web.errors import PageError
 from saleskpi.surfaces.web.http import WebRoute
-from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.i18n import _, role_names
 from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, text_cell
 from saleskpi.views.alert_backtest import BacktestParams, BacktestView, backtest
 from saleskpi.views.alert_silences import (
@@ -109,6 +109,8 @@ def alerts_table(page: Page, view: AlertsView) -> DataTable:
 
 def rules_table(page: Page, view: AlertsView) -> DataTable:
     kinds, severities = kind_names(), severity_names()
+    groups = {"roles": _("roles"), "teams": _("teams"), "reps": _("reps"), "users": _("users")}
+    roles = role_names()
     columns = [Column("name", _("Rule")), Column("kind", _("Watches")),
                Column("owner", _("Owner")), Column("recipients", _("Recipients")),
                Column("schedule", _("Every / for / repeat")),
@@ -117,7 +119,10 @@ def rules_table(page: Page, view: AlertsView) -> DataTable:
     for r in view.rules:
         d = r.definition
         told = d.get("recipients", {})
-        who = "; ".join(f"{k}: {', '.join(v)}" for k, v in told.items())
+        # Role names are ours to translate; teams, reps and users are the data's words.
+        who = "; ".join(f"{groups.get(k, k)}: "
+                        + ", ".join(roles.get(w, w) if k == "roles" else w for w in v)
+                        for k, v in told.items() if v)
         schedule = " / ".join(str(d.get(k, default)) for k, default in
                               (("every", "5m"), ("for", "0s"), ("repeat", "4h")))
         title = r.name if r.title == r.name else f"{r.name}: {r.title}"

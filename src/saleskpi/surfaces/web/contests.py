@@ -22,14 +22,18 @@ from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, number_ce
 from saleskpi.surfaces.web.views import rep_href
 from saleskpi.views.contests import (
     CloseContestParams,
+    ContestChanges,
     ContestParams,
     ContestsParams,
     ContestSummary,
+    EditContestParams,
     StandingsView,
     close_contest,
     contest_standings,
     contests,
     create_contest,
+    delete_contest,
+    edit_contest,
 )
 
 router = APIRouter(route_class=WebRoute)
@@ -283,6 +287,39 @@ def close_contest_form(page: ManagerPageDep, contest_id: int,
         raise PageError(HTTP_STATUS[exc.kind], exc.message) from None
     page.request.session[SESSION_FLASH] = _("Contest closed: its results are kept.")
     return RedirectResponse(f"/contests/{contest_id}", status_code=303)
+
+
+@router.post("/contests/{contest_id}/edit")
+def edit_contest_form(page: ManagerPageDep, contest_id: int, csrf: Text = "", name: Text = "",
+                      description: Annotated[str, Form(max_length=2000)] = "",
+                      start: Text = "", end: Text = "", winners: Text = "") -> Response:
+    page.check_csrf(csrf)
+    try:
+        changes = ContestChanges.model_validate(
+            {"name": name, "description": description, "start": start or None,
+             "end": end or None, "winners": winners or None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors())
+        raise PageError(400, _("the contest is not valid: {problems}",
+                               problems=problems)) from None
+    try:
+        edit_contest(page.service, page.user, EditContestParams(
+            contest=_checked_id(contest_id), changes=changes))
+    except SalesKpiError as exc:  # closed, not valid, no such contest
+        raise PageError(HTTP_STATUS[exc.kind], exc.message) from None
+    page.request.session[SESSION_FLASH] = _("Contest changed.")
+    return RedirectResponse(f"/contests/{contest_id}", status_code=303)
+
+
+@router.post("/contests/{contest_id}/delete")
+def delete_contest_form(page: ManagerPageDep, contest_id: int, csrf: Text = "") -> Response:
+    page.check_csrf(csrf)
+    try:
+        delete_contest(page.service, page.user, ContestParams(contest=_checked_id(contest_id)))
+    except SalesKpiError as exc:  # closed (its results stay), no such contest
+        raise PageError(HTTP_STATUS[exc.kind], exc.message) from None
+    return RedirectResponse("/contests", status_code=303)
 
 
 @router.get("/contests/{contest_id}/tv")

@@ -106,7 +106,8 @@ def deals_table(page: Page, deals: list[dict[str, Any]]) -> DataTable:
                            f"{page.fmt.percent(deal['p_high'])}")
         rows.append(Row([
             text_cell(str(deal["id"]), verbatim=True),
-            text_cell(deal["rep"], href=rep_href(deal["rep"]), rep=deal["rep"]),
+            text_cell(deal.get("rep_name") or deal["rep"], href=rep_href(deal["rep"]),
+                      rep=deal["rep"], verbatim=True),
             text_cell(deal["stage"], verbatim=True),
             number_cell(deal["age_days"], "days", page.fmt),
             number_cell(deal["amount"], money, page.fmt),
@@ -128,10 +129,12 @@ def stages_table(page: Page, stages: list[dict[str, Any]], buckets: list[str]) -
                  for b in buckets)]
     rows = []
     for stage in stages:
-        for who in dict.fromkeys(b["rep"] for b in stage["learned"]):
+        names = {b["rep"]: b.get("rep_name") or b["rep"] for b in stage["learned"]}
+        for who in names:
             learned = [b for b in stage["learned"] if b["rep"] == who]
             cells = [text_cell(f"{stage['pipeline'] or '—'} · {stage['stage']}", verbatim=True),
-                     text_cell(who, rep=who) if who else text_cell(_("team")),
+                     text_cell(names[who], rep=who, verbatim=True) if who
+                     else text_cell(_("team")),
                      number_cell(stage["crm_probability"], "ratio", page.fmt),
                      number_cell(stage["stage_win_rate"], "ratio", page.fmt)]
             cells += [Cell(b["p"], page.fmt.percent(b["p"]), unit="ratio",

@@ -24,3 +24,9 @@ def best_match(accept_language: str, default: str | None) -> str:
         if code in i18n.LANGUAGES:
             return code
     return i18n.resolve_language(default)
+
+
+def role_names() -> dict[str, str]:
+    """Each role as the pages name it, in the reader's language."""
+    return {"admin": _("admin"), "head": _("head of sales"), "team_lead": _("team lead"),
+            "rep": _("rep")}

@@ -186,6 +186,11 @@ def trend_table(page: Page) -> tuple[DataTable, list[Point], list[Point]]:
 
 @router.get("/")
 def overview(page: PageDep) -> Response:
+    with page.service.sharing_reads():  # its questions share one connection
+        return _overview(page)
+
+
+def _overview(page: Page) -> Response:
     kpis = headline_kpis(page)
     headline = headline_table(page, kpis)
     trend, revenue, win_rate = trend_table(page)

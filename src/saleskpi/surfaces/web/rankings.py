@@ -134,6 +134,12 @@ def comparison_table(page: Page, comparison: Comparison, sort: str | None,
 def compare_page(page: PageDep, kpi: Annotated[list[str], Query()] = [],  # noqa: B006
                  sort: str | None = None,
                  direction: Annotated[str | None, Query(alias="dir")] = None) -> Response:
+    with page.service.sharing_reads():  # its questions share one connection
+        return _compare_page(page, kpi, sort, direction)
+
+
+def _compare_page(page: Page, kpi: list[str], sort: str | None,
+                  direction: str | None) -> Response:
     f = page.filters
     # ?kpi= (a bookmark) wins over the KPIs the user keeps, which win over the default.
     kpis = chosen_kpis(page, kpi, page.prefs.kpis_of("compare") or DEFAULT_KPIS)

@@ -264,6 +264,11 @@ def parse_goal(text: str | None) -> tuple[Fraction | None, str]:
 
 @router.get("/reps/{rep_id}")
 def rep_page(rep_id: str, page: PageDep, goal: str | None = None) -> Response:
+    with page.service.sharing_reads():  # its questions share one connection
+        return _rep_page(rep_id, page, goal)
+
+
+def _rep_page(rep_id: str, page: Page, goal: str | None) -> Response:
     info, comparison, row = visible_rep(page, rep_id)
     at = plan_at(page)
     try:

@@ -21,7 +21,7 @@ from saleskpi.domain.query import MAX_ID
 from saleskpi.service.auth import MAX_TOKEN_DAYS
 from saleskpi.surfaces.web.deps import ManagerPageDep, Page
 from saleskpi.surfaces.web.http import WebRoute
-from saleskpi.surfaces.web.i18n import _
+from saleskpi.surfaces.web.i18n import _, role_names
 from saleskpi.surfaces.web.tables import Cell, Column, DataTable, Row, number_cell, text_cell
 from saleskpi.views.people import (
     IssuedToken,
@@ -58,8 +58,7 @@ def users_table(page: Page, entries: list[UserEntry]) -> DataTable:
     columns = [Column("id", _("Id"), numeric=True), Column("username", _("User")),
                Column("role", _("Role")), Column("scope", _("Sees")),
                Column("status", _("Status"))]
-    roles = {"admin": _("admin"), "head": _("head of sales"), "team_lead": _("team lead"),
-             "rep": _("rep")}
+    roles = role_names()
     rows = []
     for user in entries:
         if user.role == "rep":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -67,6 +68,23 @@ def _csv(header: list[str], rows: list[list[object]]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
+def _emit(format: Format, *, as_json: Callable[[], object], header: list[str],
+          rows: Callable[[], list[list[object]]], empty: bool,
+          tables: Callable[[], list[object]]) -> None:
+    """Every bonus command prints the same way: JSON, CSV, or tables (or why none)."""
+    if format is Format.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(as_json()))
+    elif format is Format.csv:
+        write(_csv(header, rows()))
+    elif empty:
+        _no_plans()
+    else:
+        for table in tables():
+            out.print(table)
+
+
 def _no_plans() -> None:
     out.print(_("No bonus plans pay anyone in this period. Write bonus_plans.yaml in the "
                 "workspace (docs/motivation.md has examples a head of sales can copy)."))
@@ -96,22 +114,13 @@ def compute_command(
 
     view = bonuses(service(), _caller(token), BonusParams(period=period, rep=rep, team=team,
                                                           plan=plan))
-    if format is Format.json:
-        from saleskpi.views.text import to_json
-
-        write(to_json(view.to_json()))
-        return
-    if format is Format.csv:
-        write(_csv(["rep_id", "rep_name", "team", "plan", "version", "period_start",
-                    "period_end", "complete", "currency", "total", "cap_hit"],
-                   [[b.rep_id, b.rep_name, b.team, b.plan, b.version, b.period_start,
-                     b.period_end, b.complete, b.currency, b.total, b.cap_hit]
-                    for b in view.bonuses]))
-        return
-    if not view.bonuses:
-        _no_plans()
-        return
-    out.print(_compute_table(view))
+    _emit(format, as_json=view.to_json, empty=not view.bonuses,
+          tables=lambda: [_compute_table(view)],
+          header=["rep_id", "rep_name", "team", "plan", "version", "period_start",
+                  "period_end", "complete", "currency", "total", "cap_hit"],
+          rows=lambda: [[b.rep_id, b.rep_name, b.team, b.plan, b.version, b.period_start,
+                         b.period_end, b.complete, b.currency, b.total, b.cap_hit]
+                        for b in view.bonuses])
 
 
 def _compute_table(view: BonusView) -> object:
@@ -155,29 +164,17 @@ def explain_command(
     Example: saleskpi bonus explain r1 --period 2026-09
     """
     from saleskpi.views.bonus import RepParams, explain
+    from saleskpi.views.bonus_text import line_text
 
     view = explain(service(), _caller(token), RepParams(rep=rep, period=period, plan=plan))
-    if format is Format.json:
-        from saleskpi.views.text import to_json
-
-        write(to_json(view.to_json()))
-        return
-    if format is Format.csv:
-        from saleskpi.views.bonus_text import line_text
-
-        write(_csv(["rep_id", "plan", "version", "period_start", "period_end", "kind",
-                    "name", "kpi", "actual", "target", "attainment", "what", "amount",
-                    "cap_hit"],
-                   [[b.rep_id, b.plan, b.version, b.period_start, b.period_end, line.kind,
-                     line.name, line.kpi, line.actual, line.target, line.attainment,
-                     line_text(line), line.amount, line.cap_hit]
-                    for b in view.bonuses for line in b.lines]))
-        return
-    if not view.bonuses:
-        _no_plans()
-        return
-    for table in _explain_tables(view):
-        out.print(table)
+    _emit(format, as_json=view.to_json, empty=not view.bonuses,
+          tables=lambda: _explain_tables(view),
+          header=["rep_id", "plan", "version", "period_start", "period_end", "kind", "name",
+                  "kpi", "actual", "target", "attainment", "what", "amount", "cap_hit"],
+          rows=lambda: [[b.rep_id, b.plan, b.version, b.period_start, b.period_end,
+                         line.kind, line.name, line.kpi, line.actual, line.target,
+                         line.attainment, line_text(line), line.amount, line.cap_hit]
+                        for b in view.bonuses for line in b.lines])
 
 
 def _explain_tables(view: ExplainView) -> list[object]:
@@ -226,26 +223,16 @@ def whatif_command(
     from saleskpi.views.bonus import RepParams, whatif
 
     view = whatif(service(), _caller(token), RepParams(rep=rep, period=period, plan=plan))
-    if format is Format.json:
-        from saleskpi.views.text import to_json
-
-        write(to_json(view.to_json()))
-        return
-    if format is Format.csv:
-        write(_csv(["plan", "kind", "name", "kpi", "actual", "needed", "more", "total_now",
-                    "total_then", "gain", "working_days_left", "deals_won_per_day",
-                    "meetings_per_day", "calls_per_day"],
-                   [[p.plan, s.kind, s.name, s.kpi, s.actual, s.needed, s.more, s.total_now,
-                     s.total_then, s.gain, s.working_days_left,
-                     *((s.per_working_day or {}).get(k) for k in (
-                         "deals_won", "meetings", "calls"))]
-                    for p in view.plans for s in p.steps]))
-        return
-    if not view.plans:
-        _no_plans()
-        return
-    for table in _whatif_tables(view):
-        out.print(table)
+    _emit(format, as_json=view.to_json, empty=not view.plans,
+          tables=lambda: _whatif_tables(view),
+          header=["plan", "kind", "name", "kpi", "actual", "needed", "more", "total_now",
+                  "total_then", "gain", "working_days_left", "deals_won_per_day",
+                  "meetings_per_day", "calls_per_day"],
+          rows=lambda: [[p.plan, s.kind, s.name, s.kpi, s.actual, s.needed, s.more,
+                         s.total_now, s.total_then, s.gain, s.working_days_left,
+                         *((s.per_working_day or {}).get(k) for k in (
+                             "deals_won", "meetings", "calls"))]
+                        for p in view.plans for s in p.steps])
 
 
 def _whatif_tables(view: WhatIfView) -> list[object]:
@@ -324,17 +311,12 @@ def plans_command(format: Annotated[Format, typer.Option("--format", "-f")] = Fo
              v.effective_from.isoformat(), ", ".join(v.kpis())]
             for p in plans for v in p.versions]
     header = ["plan", "who", "teams_or_reps", "period", "currency", "effective_from", "kpis"]
-    if format is Format.json:
-        from saleskpi.views.text import to_json
+    _emit(format, as_json=lambda: [dict(zip(header, row, strict=True)) for row in rows],
+          header=header, rows=lambda: [list(r) for r in rows], empty=not rows,
+          tables=lambda: [_plans_table(rows)])
 
-        write(to_json([dict(zip(header, row, strict=True)) for row in rows]))
-        return
-    if format is Format.csv:
-        write(_csv(header, [list(r) for r in rows]))
-        return
-    if not rows:
-        _no_plans()
-        return
+
+def _plans_table(rows: list[list[str]]) -> object:
     from rich.table import Table
 
     table = Table(title=_("Bonus plans"), header_style="bold")
@@ -343,4 +325,4 @@ def plans_command(format: Annotated[Format, typer.Option("--format", "-f")] = Fo
         table.add_column(title)
     for row in rows:
         table.add_row(*row)
-    out.print(table)
+    return table

@@ -171,7 +171,7 @@ def run_server(settings: Settings, sock: socket.socket, *, host: str, port: int,
     "listening") until stopped, with scheduled syncs and reports."""
     from saleskpi.surfaces.server import background_jobs, create_app, serve
 
-    app = create_app(settings, secure_cookies=secure_cookies, refresh=True, alerts=True)
+    app = create_app(settings, secure_cookies=secure_cookies, refresh=True)
     jobs = background_jobs(app, settings, sync_minutes=sync_every if sync_every is not None
                            else settings.sync_every_minutes)
     jobs.start()

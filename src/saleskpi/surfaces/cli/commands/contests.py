@@ -14,7 +14,7 @@ from saleskpi.surfaces.cli.app import Format, app, fail, out, service, write
 from saleskpi.surfaces.cli.options import FromOption, LimitOption, OffsetOption, ToOption, day
 
 if TYPE_CHECKING:
-    from saleskpi.views.contests import ContestSummary, ContestsView, StandingsView
+    from saleskpi.views.contests import ContestSummary, ContestsView, ContestView, StandingsView
 
 contest_app = typer.Typer(
     help="Sales contests: a KPI or a points formula over a period, between reps or teams, "
@@ -191,6 +191,68 @@ def contest_close(
 
     view = close_contest(service(), LOCAL, CloseContestParams(contest=contest, early=early))
     _print_standings(view, format)
+
+
+@contest_app.command("edit")
+def contest_edit(
+    contest: IdArgument,
+    name: Annotated[str | None, typer.Option("--name", help="A new name.")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="A new "
+                                                    "description.")] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    winners: Annotated[int | None, typer.Option("--winners", min=1, help="Places that "
+                                                "win.")] = None,
+    format: FormatOption = Format.table,
+) -> None:
+    """Change a contest still open: its name, description, days or winners.
+
+    Example: saleskpi contest edit 3 --to 2024-03-24 --name "Call sprint (extended)"
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.contests import ContestChanges, EditContestParams, edit_contest
+
+    given = {"name": name, "description": description, "start": day(start), "end": day(end),
+             "winners": winners}
+    changes = {key: value for key, value in given.items() if value is not None}
+    if not changes:
+        raise fail(_("say what to change: --name, --description, --from, --to or --winners"))
+    view = edit_contest(service(), LOCAL, EditContestParams(
+        contest=contest, changes=ContestChanges.model_validate(changes)))
+    _print_contest(view, format, _("Contest {id} changed: {name}, {start} – {end}.",
+                                   id=view.contest.id, name=view.contest.name,
+                                   start=view.contest.start, end=view.contest.end))
+
+
+@contest_app.command("delete")
+def contest_delete(
+    contest: IdArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
+    format: FormatOption = Format.table,
+) -> None:
+    """Delete a contest still open (one made by mistake); a closed contest's results stay.
+
+    Example: saleskpi contest delete 3 --yes
+    """
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.contests import ContestParams, delete_contest
+
+    if not yes and not typer.confirm(_("Delete contest {id}?", id=contest)):
+        raise fail(_("nothing deleted"))
+    view = delete_contest(service(), LOCAL, ContestParams(contest=contest))
+    _print_contest(view, format, _("Contest {id} deleted: {name}.", id=view.contest.id,
+                                   name=view.contest.name))
+
+
+def _print_contest(view: ContestView, format: Format, message: str) -> None:
+    if format is Format.json:
+        from saleskpi.views.text import to_json
+
+        write(to_json(view.to_json()))
+    elif format is Format.csv:
+        write(_contests_csv([view.contest]).rstrip("\n"))
+    else:
+        out.print(message, highlight=False)
 
 
 # -- output ---------------------------------------------------------------------------------

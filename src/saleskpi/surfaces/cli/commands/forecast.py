@@ -256,7 +256,8 @@ def _deals_table(data: dict[str, Any], title: str) -> Table:
     for deal in data["deals"]:
         learned = f"{_percent(deal['p_win'])} ({_percent(deal['p_low'])}–" \
                   f"{_percent(deal['p_high'])})"
-        table.add_row(str(deal["id"]), str(deal["rep"]), str(deal["stage"]),
+        table.add_row(str(deal["id"]), str(deal.get("rep_name") or deal["rep"]),
+                      str(deal["stage"]),
                       f"{deal['age_days']:.0f}",
                       _money(deal["amount"]) if deal["amount"] is not None else _("unknown"),
                       _percent(deal["crm_probability"]), learned,
@@ -279,10 +280,11 @@ def _stage_tables(data: dict[str, Any]) -> list[Table]:
         table.add_column(_("For"))
         for bucket in data["age_buckets"]:
             table.add_column(_("{days} days", days=bucket), justify="right")
-        for who in dict.fromkeys(b["rep"] for b in stage["learned"]):
+        names = {b["rep"]: b.get("rep_name") or b["rep"] for b in stage["learned"]}
+        for who, name in names.items():
             cells = [f"{_percent(b['p'])} ({_percent(b['low'])}–{_percent(b['high'])}) "
                      f"n={b['trials']}" for b in stage["learned"] if b["rep"] == who]
-            table.add_row(who or _("team"), *cells)
+            table.add_row(name or _("team"), *cells)
         table.caption = _("CRM probability: {crm}; stage win rate: {rate} of {closed} "
                           "closed; median days to a win: {days}.",
                           crm=_percent(stage["crm_probability"]),
