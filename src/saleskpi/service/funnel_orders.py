@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from saleskpi.domain.files import private_dir, write_private
 from saleskpi.domain.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,10 +56,11 @@ def write_orders(settings: Settings, key: Key, orders: StageOrders) -> None:
             "orders": [[pipeline, stages, source]
                        for pipeline, (stages, source) in orders.items()]}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written aside and renamed: a reader never sees half a file.
+        private_dir(path.parent)
+        # Written aside and renamed: a reader never sees half a file. 0600 like every
+        # workspace file: the stage names are the company's.
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        write_private(temporary, json.dumps(data, ensure_ascii=False))
         temporary.replace(path)
     except OSError:
         return
