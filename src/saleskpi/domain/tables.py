@@ -24,8 +24,8 @@ class TypedTable:
     frame: pd.DataFrame | None  # canonical columns + "custom" + "_row"
     rows: Callable[[], Any] | None = None
     count: int = 0
-    # The same rows as a view of the DuckDB store's own connection, when the fast path
-    # read them there: staged without leaving DuckDB.
+    # The same rows as a temporary table of the DuckDB store's own connection, when the
+    # fast path read them there: staging takes the table over (renames it).
     relation: str | None = None
 
     def __len__(self) -> int:

@@ -317,29 +317,37 @@ class AnalyticsStore(FactStore):
             self.con.unregister("_incoming")
 
     def stage_rows(self, table: str, typed: TypedTable, source: str) -> None:
-        """Rows of the fast path of an import: its view in this connection, or its Arrow
+        """Rows of the fast path of an import: its table in this connection, or its Arrow
         stream, straight into DuckDB."""
         if typed.rows is None:
             super().stage_rows(table, typed, source)
+            return
+        if typed.relation is not None:
+            # Already typed, in this connection: the table becomes the staging table,
+            # renamed rather than copied (a copy of 2M activities is ~0.8 s of CPU).
+            self.con.execute(f'DROP TABLE IF EXISTS "{table}"')
+            self.con.execute(f'ALTER TABLE {typed.relation} RENAME TO "{table}"')
+            self.con.execute(f'ALTER TABLE "{table}" ALTER custom TYPE JSON')
+            for column, value in (("datasource", source), ("_file", typed.name)):
+                quoted = "'" + value.replace("'", "''") + "'"
+                self.con.execute(
+                    f'ALTER TABLE "{table}" ADD COLUMN {column} VARCHAR DEFAULT {quoted}')
             return
         entity = ENTITIES[typed.entity]
         casts = ", ".join(
             f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"' for c in entity.columns
         )
-        relation = typed.relation or "_incoming"
-        if typed.relation is None:
-            self.con.register("_incoming", typed.rows())
+        self.con.register("_incoming", typed.rows())
         try:
             self.con.execute(
                 f'CREATE OR REPLACE TEMP TABLE "{table}" AS '
                 f"SELECT {casts}, CAST($source AS VARCHAR) AS datasource, "
                 f"CAST(custom AS JSON) AS custom, CAST(_row AS BIGINT) AS _row, "
-                f"CAST($file AS VARCHAR) AS _file FROM {relation}",
+                f"CAST($file AS VARCHAR) AS _file FROM _incoming",
                 {"source": source, "file": typed.name},
             )
         finally:
-            if typed.relation is None:
-                self.con.unregister("_incoming")
+            self.con.unregister("_incoming")
 
     def data_version(self) -> tuple[int, ...]:
         """The file's and its write-ahead log's modification times.

@@ -97,7 +97,7 @@ class FastImport:
             self.con.close()
             return
         for number in range(1, self._count + 1):
-            self.con.execute(f'DROP VIEW IF EXISTS "typed_raw_{number}"')
+            self.con.execute(f'DROP TABLE IF EXISTS "typed_raw_{number}"')
             self.con.execute(f'DROP TABLE IF EXISTS "raw_{number}"')
 
     # -- taking files -----------------------------------------------------------------
@@ -121,7 +121,7 @@ class FastImport:
         except duckdb.Error:
             table = None  # a row DuckDB would not read: Python says which and why
         if table is None:
-            self.con.execute(f'DROP VIEW IF EXISTS "typed_{name}"')
+            self.con.execute(f'DROP TABLE IF EXISTS "typed_{name}"')
             self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
             return False
         self.tables.append(table)
@@ -165,22 +165,26 @@ class FastImport:
             checks.append(f"lower({texts['status']}) IN ('won', 'lost') AND {closed_at} IS NULL")
         extra = [c for c in layout.header if c not in entity.column_names]
         typed.append(f"{_custom(extra, texts)} AS custom")
-        bad = self.con.execute(
-            f'SELECT count(*) FROM "{name}" WHERE ' + " OR ".join(f"({c})" for c in checks)
-        ).fetchall()
-        if bad[0][0]:
-            return None
-        # Every value passed its check: the view converts without checking again.
+        # Typed and checked in one pass over the text, which then goes: a value that
+        # fails its check makes the whole file the Python path's (which names it).
+        # (Checking first and typing after read the text twice: 0.8 s of CPU more at
+        # 2M activities.)
+        bad = " OR ".join(f"({c})" for c in checks)
         self.con.execute(
-            f'CREATE TEMP VIEW "typed_{name}" AS SELECT {", ".join(typed)}, '
-            f'CAST(rowid + 2 AS BIGINT) AS _row FROM "{name}"')
+            f'CREATE TEMP TABLE "typed_{name}" AS SELECT {", ".join(typed)}, '
+            f'CAST(rowid + 2 AS BIGINT) AS _row, ({bad}) AS _bad FROM "{name}"')
+        self.con.execute(f'DROP TABLE "{name}"')
+        count, failed = self.con.execute(
+            f'SELECT count(*), count(*) FILTER (WHERE _bad) FROM "typed_{name}"').fetchall()[0]
+        if failed:
+            return None
+        self.con.execute(f'ALTER TABLE "typed_{name}" DROP COLUMN _bad')
         keys = ", ".join(f'"{k}"' for k in entity.key)
         duplicated = self.con.execute(
             f'SELECT 1 FROM "typed_{name}" GROUP BY {keys} HAVING count(*) > 1 LIMIT 1'
         ).fetchall()
         if duplicated:
             return None
-        count = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
         return TypedTable(path.name, entity.name, None, rows=self._stream(name),
                           count=int(count),
                           relation=f'"typed_{name}"' if self.shared else None)
