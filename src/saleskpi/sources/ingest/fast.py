@@ -54,6 +54,7 @@ _UNICODE_SPACE = re.compile(
 # A blank line (or one of only separators) inside the file: Python skips it but counts
 # it in the row numbers; a line break inside a quoted value may look the same.
 _BLANK_LINE = re.compile(rb"\n[ \t,;]*\r?\n")
+_NOT_SPACE = re.compile(rb"\S")
 _HEAD_BYTES = 256 * 1024  # enough for the 64 KiB of text the delimiter is sniffed from
 # DuckDB trims these; the bytes checks above leave no other character str.strip removes.
 _STRIP = "' ' || chr(9) || chr(10) || chr(13)"
@@ -338,10 +339,12 @@ def _literal(text: str) -> str:
 def _layout(path: Path, data: bytes) -> _Layout | None:
     """The file's entity, delimiter and header, if the fast path can read it as Python does."""
     entity = ENTITIES.get(path.stem.lower().strip())
-    if entity is None or not data.strip():
+    # (Searches, not strip(): stripping copied the whole file, twice: 0.25 s at 2M rows.)
+    if entity is None or _NOT_SPACE.search(data) is None:
         return None
     bom = data.startswith(b"\xef\xbb\xbf")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[3 if bom else 0:][:1] in (b"\r", b"\n"):
+    start = 3 if bom else 0
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[start:start + 1] in (b"\r", b"\n"):
         return None
     if not data.isascii():
         try:
@@ -352,7 +355,10 @@ def _layout(path: Path, data: bytes) -> _Layout | None:
             return None
     if data.translate(None, _NOT_CONTROL) or (b"\r" in data and _LONE_CR.search(data)):
         return None
-    if _BLANK_LINE.search(data.rstrip(b"\r\n")):
+    end = len(data)
+    while end and data[end - 1] in b"\r\n":
+        end -= 1
+    if _BLANK_LINE.search(data, 0, end):
         return None
     head = data[:_HEAD_BYTES].decode("utf-8-sig" if bom else "utf-8", errors="ignore")
     delimiter = detect_delimiter(head)
