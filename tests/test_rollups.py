@@ -314,3 +314,52 @@ def test_rollup_rows_equal_hand_written_sql(service: SalesKpiService, tmp_path: 
     # A2 on Jan 31 in Kyiv; A3 on Feb 1 in Kyiv (Jan 31 in UTC); A1 moved to Feb 15.
     assert rolled == expected == {("r1", "2024-01-31"): 1, ("r2", "2024-02-01"): 1,
                                   ("r2", "2024-02-15"): 1}
+
+
+# UTC instants around local midnights and a change of offset: Kolkata is UTC+5:30 (its
+# midnight falls mid-hour in UTC); Lord Howe leaves summer time (UTC+11 -> +10:30) at
+# 2024-04-06 15:00 UTC, and its midnight of April 7 is 13:00 UTC.
+ZONE_INSTANTS = {
+    "Asia/Kolkata": ("2024-01-31T18:20:00Z", "2024-01-31T18:29:59Z", "2024-01-31T18:30:00Z",
+                     "2024-01-31T18:40:00Z", "2024-02-01T09:00:00Z"),
+    "Australia/Lord_Howe": ("2024-04-06T12:50:00Z", "2024-04-06T12:59:59Z",
+                            "2024-04-06T13:00:00Z", "2024-04-06T13:20:00Z",
+                            "2024-04-06T14:50:00Z", "2024-04-06T15:10:00Z",
+                            "2024-04-07T13:25:00Z", "2024-04-07T13:35:00Z"),
+}
+
+
+@pytest.mark.parametrize("zone", sorted(ZONE_INSTANTS))
+def test_rollup_days_around_local_midnight_and_a_change_of_offset(
+        tmp_path: Path, backend: BackendChoice, zone: str) -> None:
+    """The rollup converts each distinct UTC hour to the local day, and row by row only
+    in hours a local midnight or a change of offset splits: counted by zoneinfo here."""
+    import datetime as dt
+    from collections import Counter
+    from zoneinfo import ZoneInfo
+
+    if backend.name == "clickhouse":
+        pytest.skip("ClickHouse keeps no rollups (docs/rollups.md)")
+    instants = ZONE_INSTANTS[zone]
+    expected = Counter(dt.datetime.fromisoformat(i).astimezone(ZoneInfo(zone)).date().isoformat()
+                       for i in instants)
+    assert len(expected) >= 2  # the instants straddle local days
+    folder = tmp_path / "zone"
+    folder.mkdir()
+    (folder / "reps.csv").write_text(REPS, encoding="utf-8")
+    (folder / "activities.csv").write_text(
+        "id,type,rep_id,occurred_at,direction\n"
+        + "".join(f"A{n},call,r1,{at},out\n" for n, at in enumerate(instants)),
+        encoding="utf-8")
+    workspace = tmp_path / "ws"
+    save_workspace_settings(Settings(workspace=workspace), timezone=zone, currency="UAH",
+                            **backend.settings())
+    svc = SalesKpiService(Settings(workspace=workspace))
+    report = svc.import_path(folder, mapping=None, source=None, dry_run=False)
+    assert report.ok, report.errors
+    card = svc.scorecard(KpiQuery(("calls",), period="day"))
+    days = {str(r.keys["period"]): r.values["calls"].value for r in card.rows
+            if r.values["calls"].value}
+    assert days == dict(expected)
+    assert "rollup_activities_occurred_at" in rollup_rows(svc)
+    assert_rollups_equal_raw(svc)

@@ -34,6 +34,10 @@ def fill_sql(ctx: ViewContext, spec: RollupSpec, dialect: str, *, dirty_only: bo
         high = days.max().as_scalar().cast("timestamp") + ibis.interval(days=2)
         view = view.filter(view[spec.time] >= low, view[spec.time] < high)
     day = local_time(view[spec.time], spec.zone).truncate("D").date()
+    hours = None if dirty_only else _hour_days(ctx, spec)
+    if hours is not None:
+        view = view.left_join(hours, view[spec.time].truncate("h") == hours._h).drop("_h")
+        day = view._hd.coalesce(local_time(view[spec.time], spec.zone).truncate("D").date())
     view = view.mutate(_day=day)
     if dirty_only:
         view = view.filter(view._day.isin(days))
@@ -54,6 +58,32 @@ def fill_sql(ctx: ViewContext, spec: RollupSpec, dialect: str, *, dirty_only: bo
     expression = view.group_by(**keys).aggregate(**metrics)
     sql, _params = render(expression, [], dialect)
     return sql
+
+
+def _hour_days(ctx: ViewContext, spec: RollupSpec) -> ir.Table | None:
+    """The company-local day of each UTC hour the rollup's time column has, where one
+    day holds the whole hour (no change of offset within it, no local midnight in it);
+    else NULL, and such an hour's rows are converted one by one.
+
+    A full fill converts each distinct hour rather than each row: converting 2M
+    activities' times to the zone was ~0.8 s of the 2.2 s of CPU of their rollup. Not
+    for the dirty days' refills of a sync: their rows are few, and the distinct hours
+    would be read from the whole table. None when nothing is converted (UTC, dates) or
+    the column is derived (not in the view's table).
+    """
+    base = ctx.tables(spec.view)
+    if (spec.zone == "UTC" or spec.time not in base.columns
+            or not base[spec.time].type().is_timestamp()):
+        return None
+    hours = base.select(_h=base[spec.time].truncate("h")).distinct()
+    start = hours._h
+    # Offsets change on whole seconds: the hour's last second stands for the rest of it.
+    end = start + ibis.interval(seconds=3599)
+    first, last = local_time(start, spec.zone), local_time(end, spec.zone)
+    steady = (((first.epoch_seconds() - start.epoch_seconds())
+               == (last.epoch_seconds() - end.epoch_seconds()))
+              & (first.date() == last.date()))
+    return hours.mutate(_hd=ibis.cases((steady, first.date()), else_=ibis.null("date")))
 
 
 def rollup_expression(ctx: ViewContext, shape: Shape) -> tuple[ir.Table,
