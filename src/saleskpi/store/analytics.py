@@ -17,7 +17,7 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
 from saleskpi.domain.tables import TypedTable
 from saleskpi.store.commit_markers import MARKER_TABLE, has_markers
-from saleskpi.store.dialects import DUCKDB
+from saleskpi.store.dialects import DUCKDB, string_literal
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.first_contacts import FIRST_CONTACTS_DDL, rebuild_first_contacts
 from saleskpi.store.rep_people import rep_people_ddl
@@ -329,9 +329,8 @@ class AnalyticsStore(FactStore):
             self.con.execute(f'ALTER TABLE {typed.relation} RENAME TO "{table}"')
             self.con.execute(f'ALTER TABLE "{table}" ALTER custom TYPE JSON')
             for column, value in (("datasource", source), ("_file", typed.name)):
-                quoted = "'" + value.replace("'", "''") + "'"
-                self.con.execute(
-                    f'ALTER TABLE "{table}" ADD COLUMN {column} VARCHAR DEFAULT {quoted}')
+                self.con.execute(f'ALTER TABLE "{table}" ADD COLUMN {column} VARCHAR '
+                                 f"DEFAULT {string_literal(value)}")
             return
         entity = ENTITIES[typed.entity]
         casts = ", ".join(

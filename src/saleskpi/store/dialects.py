@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 
 from saleskpi.domain.schema import SQL_TYPES, ColumnType
 
+
+def string_literal(text: str) -> str:
+    """``text`` as an SQL string literal (quotes doubled), for the few places a value
+    cannot be a parameter: a column's DEFAULT, a query compiled ahead as text."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 POSTGRES_TYPES: dict[ColumnType, str] = {
     **SQL_TYPES,
     ColumnType.MONEY: "NUMERIC(18, 2)",

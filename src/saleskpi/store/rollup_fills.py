@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 
 from saleskpi.engine.rollups import RollupSpec
+from saleskpi.store.dialects import string_literal
 
 SHIPPED = Path(__file__).with_name("rollup_fills.json")
 DIALECTS = ("duckdb",)
@@ -44,10 +45,6 @@ def fill_digest(spec: RollupSpec, dialect: str, dirty_only: bool) -> str:
 
 def _marked(spec: RollupSpec) -> RollupSpec:
     return dataclasses.replace(spec, zone=ZONE_MARK, currency=CURRENCY_MARK)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @cache
@@ -74,5 +71,5 @@ def shipped_fill(spec: RollupSpec, dialect: str, *, dirty_only: bool) -> str | N
     template = _shipped().get(fill_digest(_marked(spec), dialect, dirty_only))
     if template is None:
         return None
-    return (template.replace(_literal(ZONE_MARK), _literal(spec.zone))
-            .replace(_literal(CURRENCY_MARK), _literal(spec.currency)))
+    return (template.replace(string_literal(ZONE_MARK), string_literal(spec.zone))
+            .replace(string_literal(CURRENCY_MARK), string_literal(spec.currency)))

@@ -35,6 +35,7 @@ from saleskpi.domain.schema import ENTITIES, NUMBER_LIMIT, SQL_TYPES, Column, Co
 from saleskpi.domain.tables import TypedTable
 from saleskpi.sources.ingest.files import MAX_CELL, _header_ok, detect_delimiter
 from saleskpi.sources.ingest.validate import FALSE_WORDS, TRUE_WORDS
+from saleskpi.store.dialects import string_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -254,11 +255,11 @@ def _convert(column: Column, text: str, offsets: str) -> tuple[str, str]:
         return _number(column, text)
     if column.type is ColumnType.BOOLEAN:
         word = f"lower({text})"
-        true = ", ".join(_literal(w) for w in sorted(TRUE_WORDS))
-        false = ", ".join(_literal(w) for w in sorted(FALSE_WORDS))
+        true = ", ".join(string_literal(w) for w in sorted(TRUE_WORDS))
+        false = ", ".join(string_literal(w) for w in sorted(FALSE_WORDS))
         return f"{word} IN ({true})", f"{word} IN ({true}, {false})"
     if column.choices:
-        allowed = ", ".join(_literal(c) for c in column.choices)
+        allowed = ", ".join(string_literal(c) for c in column.choices)
         return f"lower({text})", f"lower({text}) IN ({allowed})"
     return text, "true"
 
@@ -312,7 +313,7 @@ def _custom(extra: list[str], texts: dict[str, str]) -> str:
         text = texts[column]
         escaped = (f"replace(replace(replace(replace(replace({text}, '\\', '\\\\'), "
                    f"'\"', '\\\"'), chr(10), '\\n'), chr(13), '\\r'), chr(9), '\\t')")
-        key = _literal(json.dumps(column, ensure_ascii=False) + ': "')
+        key = string_literal(json.dumps(column, ensure_ascii=False) + ': "')
         parts.append(f"CASE WHEN {text} IS NOT NULL THEN {key} || {escaped} || '\"' END")
     return f"'{{' || concat_ws(', ', {', '.join(parts)}) || '}}'"
 
@@ -330,10 +331,6 @@ def _stripped(text: str, spaces_only: bool = False) -> str:
                  f"OR ascii(right({text}, 1)) IN (32, 9, 10, 13)")
     return (f"CASE WHEN {text} = '' THEN NULL WHEN {edges} "
             f"THEN nullif(trim({text}, {_STRIP}), '') ELSE {text} END")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _layout(path: Path, data: bytes) -> _Layout | None:
