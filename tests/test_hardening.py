@@ -436,3 +436,27 @@ def test_dry_run_uploads_are_removed_after_an_hour(tmp_path: Path) -> None:
     os.utime(fresh, (now - 50 * 60, now - 50 * 60))
     clean_stale(tmp_path)
     assert not old.exists() and (fresh / "files" / "deals.csv").exists()
+
+
+def test_a_store_opened_in_a_shared_folder_leaves_the_folder_shared(tmp_path: Path) -> None:
+    # A store (or any workspace file) in a sticky shared folder, as /tmp is: its own
+    # files are the owner's only, the folder stays usable by everyone else.
+    from saleskpi.domain.files import private_dir
+    from saleskpi.store.analytics import AnalyticsStore
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    store = AnalyticsStore(shared / "analytics.duckdb")
+    store.close()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "analytics.duckdb").stat().st_mode) == 0o600
+    # A folder of one's own still becomes private, and so do the folders made in it.
+    own = tmp_path / "own"
+    own.mkdir(mode=0o755)
+    private_dir(own / "a" / "b")
+    assert stat.S_IMODE(own.stat().st_mode) == 0o755  # a parent that existed: left alone
+    for folder in (own / "a", own / "a" / "b"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    private_dir(own)
+    assert stat.S_IMODE(own.stat().st_mode) == 0o700

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
@@ -20,7 +21,10 @@ COMPANIONS = (".wal", "-wal", "-shm", "-journal")
 
 def private_dir(path: Path) -> Path:
     """``path`` as a folder only its owner may use: the folders made for it are 0700, and
-    ``path`` itself is made 0700 when it already existed."""
+    ``path`` itself is made 0700 when it already existed, unless it is a shared folder
+    (sticky, as ``/tmp`` is): making that private would lock every other account and
+    service out of it (a store opened as ``/tmp/x.duckdb`` did). The files saleskpi
+    writes there are 0600 all the same."""
     missing: list[Path] = []
     current = path
     while not current.exists() and current != current.parent:
@@ -30,8 +34,17 @@ def private_dir(path: Path) -> Path:
         with contextlib.suppress(FileExistsError):
             folder.mkdir(mode=PRIVATE_DIR)
         _chmod(folder, PRIVATE_DIR)
-    _chmod(path, PRIVATE_DIR)
+    if not _shared(path):
+        _chmod(path, PRIVATE_DIR)
     return path
+
+
+def _shared(path: Path) -> bool:
+    """A folder every account may create files in, each its own (the sticky bit)."""
+    try:
+        return bool(path.stat().st_mode & stat.S_ISVTX)
+    except OSError:
+        return False
 
 
 def private_file(path: Path) -> None:
