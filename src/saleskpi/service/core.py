@@ -35,12 +35,12 @@ from saleskpi.domain.query import (
 from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings
 from saleskpi.domain.targets import Change, KeyTuple, Level, TargetRecord
-from saleskpi.engine.scorecard import Engine, QueryError
+from saleskpi.engine.scorecard import Engine, QueryError, StoreFacts
 from saleskpi.service import catalogue
 from saleskpi.service.funnel_orders import read_orders, write_orders
 from saleskpi.service.results import RecentQuestions, ResultCache
 from saleskpi.service.scoping import plan_cut
-from saleskpi.store.backend import data_version, open_store, writing_elsewhere
+from saleskpi.store.backend import data_version, open_store, warm_reads, writing_elsewhere
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.people import PeopleReport, link, people, unlink
 
@@ -128,6 +128,7 @@ class SalesKpiService:
         self._lookups: dict[str, tuple[tuple[int, ...], Any]] = {}
         # The funnel's stage orders, keyed by data version and funnel.yaml.
         self._orders: tuple[tuple[tuple[int, ...], str], StageOrders] | None = None
+        self._facts: tuple[tuple[int, ...], StoreFacts] | None = None
         self._orders_lock = threading.Lock()
         self._targets: dict[dt.date, list[TargetRecord]] = {}
         self._targets_version = -1
@@ -179,12 +180,22 @@ class SalesKpiService:
     def engine(self, *, read_only: bool = True,
                catalog: Catalog | None = None) -> Iterator[Engine]:
         """An engine on the store; ``catalog`` instead of the workspace's (a preview)."""
+        facts = self._store_facts() if read_only else None
         opened = (self._read_store() if read_only
                   else _written_store(self.settings, join_writer=self.shared_writer))
         with opened as store:
             yield Engine(store, catalog or self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency,
-                         compiled_sql=self.settings.compiled_sql_dir)
+                         compiled_sql=self.settings.compiled_sql_dir, facts=facts)
+
+    def _store_facts(self) -> StoreFacts:
+        """What engines read about the store before their questions, shared by every
+        reading engine while the data is unchanged (``StoreFacts``)."""
+        version = self.data_version()
+        kept = self._facts
+        if kept is None or kept[0] != version:
+            kept = self._facts = (version, StoreFacts())
+        return kept[1]
 
     def preview_kpi(self, key: str, definition: dict[str, Any], query: KpiQuery,
                     scope: Scope = EVERYTHING) -> Scorecard:
@@ -560,7 +571,10 @@ class SalesKpiService:
             # until no page holds one, while a page holding one may wait for an answer
             # another request computes, which waits for the import: each page would
             # hold the file until the import gave up (tests/test_concurrency.py).
-            yield
+            # Its questions still find the file open: a keep-alive that any writer
+            # closes at once (store/warm_reads.py).
+            with warm_reads(self.settings):
+                yield
             return
         self._shared.active, self._shared.store = True, None
         try:

@@ -21,6 +21,7 @@ from saleskpi.store.dialects import DUCKDB, string_literal
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.first_contacts import FIRST_CONTACTS_DDL, rebuild_first_contacts
 from saleskpi.store.rep_people import rep_people_ddl
+from saleskpi.store.warm_reads import let_writers_in, opened_read_only
 from saleskpi.store.writer_gate import Waiting, one_writer, written_elsewhere
 
 if TYPE_CHECKING:
@@ -105,7 +106,10 @@ def _connect(path: Path, *, read_only: bool, wait: float | None) -> duckdb.DuckD
     deadline = started + wait
     pause = 0.02
     while True:
+        if not read_only:
+            let_writers_in(path)  # the keep-alives of this process's pages: at once
         if patient and written_elsewhere(path):
+            let_writers_in(path)
             # A writer of another process holds the gate: it writes, or waits for the
             # readers that have the file open. A reader arriving now waits behind it
             # rather than open the file too: pages asked one after another would
@@ -129,6 +133,8 @@ def _connect(path: Path, *, read_only: bool, wait: float | None) -> duckdb.DuckD
             # DuckDB draws a progress bar on the terminal during long queries; it would
             # break a command's table or CSV (and the server's log).
             con.execute("SET enable_progress_bar = false")
+            if read_only:
+                opened_read_only(path, writer_here=_has_writer(path))
             return con
         time.sleep(pause)
         pause = min(pause * 2, 0.25)

@@ -8,6 +8,7 @@ the same backend.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,6 +103,16 @@ def open_store(settings: Settings, *, read_only: bool = False, wait: float | Non
     raise BackendNotReady(_(
         "the {backend} backend is not supported yet: use duckdb or postgres "
         "(docs/backends.md says what each needs)", backend=settings.backend))
+
+
+def warm_reads(settings: Settings) -> contextlib.AbstractContextManager[None]:
+    """The reads of this thread in the block keep the store's file open between them
+    (DuckDB: ``store/warm_reads.py``); other backends keep their own connections."""
+    if settings.backend == "duckdb":
+        from saleskpi.store.warm_reads import warm_reads as keep_open
+
+        return keep_open(settings.analytics_path)
+    return contextlib.nullcontext()
 
 
 def writing_elsewhere(settings: Settings) -> bool:
