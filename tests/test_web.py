@@ -56,7 +56,7 @@ from saleskpi.surfaces.server import create_app
 from saleskpi.surfaces.web.formatting import DASH, Formatter, _money_pattern, compiled
 from saleskpi.surfaces.web.i18n import _, use_language
 from saleskpi.surfaces.web.login import safe_next
-from saleskpi.surfaces.web.overview import HEADLINE, TREND
+from saleskpi.surfaces.web.overview import HEADLINE, TREND, change_between
 from tests.servers import serve
 
 REPS = """id,name,team
@@ -1243,3 +1243,13 @@ def test_an_import_does_not_hold_up_other_requests(tmp_path: Path, door: str) ->
     assert "a won or lost deal needs closed_at" not in html
     deals = re.search(r'data-entity="deals">.*?</tr>', html)
     assert deals and deals.group(0).endswith('<td class="num">5\xa0001</td></tr>')  # rejected
+
+
+def test_a_change_in_the_last_digits_of_a_float_sum_is_no_change() -> None:
+    # The same pipeline value summed in two orders (measured on a 1M-deal company):
+    # no "−$0" marked worse on the overview; a real change of a cent still shows.
+    assert change_between(629162018.179998, 629162018.179994) == 0.0
+    assert change_between(0.1 + 0.2, 0.3) == 0.0
+    assert change_between(629162018.19, 629162018.18) == pytest.approx(0.01, abs=1e-6)
+    assert change_between(0.0, 0.0) == 0.0
+    assert change_between(5.0, 0.0) == 5.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from fastapi import APIRouter
 from starlette.responses import Response
@@ -47,13 +48,24 @@ def _change(page: Page, key: str, now: KpiValue | None, before: KpiValue | None,
     previous.kpi = None  # the KPI cell of this row is the current value
     if now is None or now.value is None or before.value is None:
         return previous, text_cell(None)
-    difference = now.value - before.value
+    difference = change_between(now.value, before.value)
     text = page.fmt.change(difference, now.unit)
     if now.unit != "ratio" and before.value:
         text += f" ({page.fmt.percent(difference / abs(before.value))})"
     higher = page.service.catalog.get(key).higher_is_better
     mark = None if difference == 0 else ("better" if (difference > 0) == higher else "worse")
     return previous, Cell(plain_number(difference), text, mark=mark, unit=now.unit)
+
+
+def change_between(now: float, before: float) -> float:
+    """``now - before``; 0 when the two differ only in the last digits of a float.
+
+    Sums of money are floats added up in parallel, in no fixed order: the same
+    pipeline value can come out $0.000004 apart in two questions, which showed as a
+    change of "−$0", marked worse."""
+    if math.isclose(now, before, rel_tol=1e-12, abs_tol=1e-9):
+        return 0.0
+    return now - before
 
 
 def headline_kpis(page: Page) -> tuple[str, ...]:
