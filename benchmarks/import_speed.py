@@ -147,9 +147,8 @@ def main() -> None:
                 [sys.executable, "-c", REFERENCE, str(folder), str(work / "ref.duckdb")], env)
             run_env = {**env, "SALESKPI_WORKSPACE": str(workspace),
                        "SALESKPI_TIMEZONE": TIMEZONE}
-            # An empty store, as any earlier import or `saleskpi demo` leaves one (a
-            # workspace's very first import reads its files apart and hands the rows
-            # over as Arrow: see benchmarks/README.md).
+            # An empty store, as any earlier import or `saleskpi demo` leaves one (see
+            # benchmarks/README.md for a workspace's very first import).
             subprocess.run([sys.executable, "-c", EMPTY_STORE], env=run_env, check=True)
             measured["import"] = timed([*saleskpi, "import", str(folder)], run_env)
             measured["again"] = timed([*saleskpi, "import", str(folder)], run_env)

@@ -139,8 +139,21 @@ def test_bad_file_into_empty_workspace_writes_no_rows(run_cli, workspace):
     result = import_folder(run_cli, workspace, BAD_DIR / "bad_date")
     assert result.returncode == 1
     assert result.json()["ok"] is False
-    if (workspace / "analytics.duckdb").exists():
-        assert all(rows == [] for rows in store_snapshot(workspace).values())
+    # The fast path reads into the store it opens first; refused, the store it made is
+    # gone, so the workspace still says "import first" rather than show zeros.
+    assert not (workspace / "analytics.duckdb").exists()
+    assert not (workspace / "analytics.duckdb.wal").exists()
+
+
+def test_a_dry_run_into_an_empty_workspace_leaves_no_store(run_cli, workspace, tmp_path):
+    folder = write_folder(tmp_path / "new", {"reps.csv": BASE_REPS})
+    result = import_folder(run_cli, workspace, folder, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.json()["ok"] is True
+    assert not (workspace / "analytics.duckdb").exists()
+    # The real import then stores the rows.
+    assert import_folder(run_cli, workspace, folder).returncode == 0
+    assert (workspace / "analytics.duckdb").exists()
 
 
 # ---------------------------------------------------------------- dry run, re-import, update

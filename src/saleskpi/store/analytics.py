@@ -200,11 +200,14 @@ class AnalyticsStore(FactStore):
             self._writer = True
         elif join_writer and _has_writer(path):
             read_only = False
+        # Whether this open makes the file (known behind the writer gate): ``discard``.
+        self.created = False
         try:
             if self._writer:
                 # An explicit ``wait`` bounds the whole open, the queue included.
                 self._gate.enter_context(one_writer(
                     path, wait=queue_wait if wait is None else wait, waiting=waiting))
+                self.created = not path.exists()
             self.con = _connect(path, read_only=read_only, wait=wait)
         except BaseException:
             self._release()
@@ -404,6 +407,18 @@ class AnalyticsStore(FactStore):
     def close(self) -> None:
         try:
             self.con.close()
+        finally:
+            self._release()
+
+    def discard(self) -> None:
+        """Close a store this writer created and delete its file: an import refused (or
+        only tried) in a new workspace leaves no empty store behind. The file goes
+        before the writer gate is let go, so no other writer can have written to it."""
+        assert self._writer and self.created, "only the writer that made a store discards it"
+        try:
+            self.con.close()
+            for companion in (self.path, self.path.with_name(self.path.name + ".wal")):
+                companion.unlink(missing_ok=True)
         finally:
             self._release()
 
