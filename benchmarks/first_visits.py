@@ -7,11 +7,12 @@ Usage (the workspace built by ``web_latency.py --build-only``)::
 
 For every role (head of sales, team lead, rep: the users ``web_latency.py`` makes),
 page (by default the overview, comparison and a rep's page; ``--pages`` adds the
-leaderboard and the funnel, whose SQL is not counted as "in SQL") and view (the default range, the last full
-month), a new app is made (``create_app``: its answer cache empty, as after a server
-start; the compiled SQL is read from the workspace's files, as the server does) and
-one request is timed in-process, with the CPU seconds the process used meanwhile (its
-DuckDB threads included) and the time spent in the engine's SQL. ``web_latency.py``
+leaderboard and the funnel, whose SQL is not counted as "in SQL") and view (the
+default range, the last full month), a new app is made (``create_app``: its answer
+cache empty, as after a server start; the compiled SQL is read from the workspace's
+files, as the server does) and one request is timed in-process, with the CPU seconds
+the process used meanwhile (its DuckDB threads included) and the time spent in the
+engine's SQL. ``web_latency.py``
 asks its pages one role after another in one server, so the later roles find answers
 the head's pages computed; here no page finds any. The apps made before are garbage,
 collected before each request is timed (a server has one app; a collection falling in a

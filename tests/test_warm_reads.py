@@ -19,7 +19,6 @@ import pytest
 
 from saleskpi.store.analytics import AnalyticsStore
 from saleskpi.store.warm_reads import warm_reads
-from tests.conftest import SRC_DIR
 
 
 @pytest.fixture
