@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
-from saleskpi.domain.errors import QueryTimeout
 from saleskpi.domain.files import private_dir, private_file
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
@@ -20,6 +18,7 @@ from saleskpi.store.commit_markers import MARKER_TABLE, has_markers
 from saleskpi.store.dialects import DUCKDB, string_literal
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.first_contacts import FIRST_CONTACTS_DDL, rebuild_first_contacts
+from saleskpi.store.query_timer import interrupted_after
 from saleskpi.store.rep_people import rep_people_ddl
 from saleskpi.store.warm_reads import let_writers_in, opened_read_only
 from saleskpi.store.writer_gate import Waiting, one_writer, written_elsewhere
@@ -34,9 +33,6 @@ if TYPE_CHECKING:
 #   (no saleskpi_meta)  made before versions: entity tables and the rep_people view
 #   2                   lead_first_contacts and deal_first_contacts, kept at write time
 SCHEMA_VERSION = 2
-# After a question's time is up, its connection is interrupted this often until the
-# computation gives up (a query started between two interrupts is stopped too).
-INTERRUPT_EVERY_SECONDS = 0.05
 META_DDL = """CREATE TABLE IF NOT EXISTS saleskpi_meta (
     key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"""
 # An upgrade computes first contacts from every activity: 17-20 s for 32 million
@@ -365,44 +361,11 @@ class AnalyticsStore(FactStore):
         """
         return file_version(self.path)
 
-    @contextlib.contextmanager
-    def time_limit(self, seconds: float) -> Iterator[None]:
-        """Stop this connection's queries once ``seconds`` have passed (0: never).
-
-        A timer thread interrupts the running query (DuckDB's ``interrupt``) and keeps
-        interrupting every later one until the block ends, so a computation made of
-        many queries stops too. The interrupted query raises ``QueryTimeout``.
-        """
-        if seconds <= 0:
-            yield
-            return
-        done = threading.Event()
-        fired = threading.Event()
-
-        def watch() -> None:
-            if done.wait(seconds):
-                return
-            fired.set()
-            self.con.interrupt()
-            while not done.wait(INTERRUPT_EVERY_SECONDS):
-                self.con.interrupt()
-
-        watcher = threading.Thread(target=watch, name="saleskpi-query-timeout", daemon=True)
-        watcher.start()
-        try:
-            yield
-            if fired.is_set():
-                # Every query began after an interrupt landed (between two of them):
-                # the question still took longer than allowed, and is stopped all the
-                # same rather than answered late.
-                raise QueryTimeout.after(seconds)
-        except duckdb.Error as exc:
-            if fired.is_set() or isinstance(exc, duckdb.InterruptException):
-                raise QueryTimeout.after(seconds) from exc
-            raise
-        finally:
-            done.set()
-            watcher.join()
+    def time_limit(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        """Stop this connection's queries once ``seconds`` have passed (0: never), by
+        DuckDB's ``interrupt`` (``store/query_timer.py``); ``QueryTimeout`` then."""
+        return interrupted_after(seconds, lambda: self.con.interrupt(), driver_error=duckdb.Error,
+                                 interrupted=duckdb.InterruptException)
 
     def close(self) -> None:
         try:

@@ -38,7 +38,7 @@ from saleskpi.domain.schema import CONTACT_TYPES, ENTITIES, FIRST_CONTACT_TABLES
 from saleskpi.store.ch_connection import DATA_VERSION_KEY, ChConnection, open_session
 from saleskpi.store.commit_markers import MARKER_TABLE
 from saleskpi.store.dialects import CLICKHOUSE, CLICKHOUSE_TYPES
-from saleskpi.store.facts import FactStore
+from saleskpi.store.facts import FactStore, plain_value
 from saleskpi.store.writer_gate import Waiting, one_writer
 
 if TYPE_CHECKING:
@@ -352,20 +352,6 @@ _ARROW_TYPES = {
 }
 
 
-def plain(value: Any) -> Any:
-    """A frame's value as Arrow takes it: missing values as None, numpy as Python."""
-    import pandas as pd
-
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    item = getattr(value, "item", None)  # numpy scalars
-    return item() if callable(item) and not isinstance(value, str | bytes) else value
-
-
 def _arrow(entity: Entity, frame: pd.DataFrame, source: str) -> pa.Table:
     """The staged rows as an Arrow table of exactly the staging table's types."""
     import decimal
@@ -378,7 +364,7 @@ def _arrow(entity: Entity, frame: pd.DataFrame, source: str) -> pa.Table:
     arrays: dict[str, pa.Array] = {}
     for column in entity.columns:
         kind = _ARROW_TYPES[column.type]
-        values = [plain(v) for v in frame[column.name]]
+        values = [plain_value(v) for v in frame[column.name]]
         if kind == "money":
             values = [None if v is None else decimal.Decimal(str(v)).quantize(
                 decimal.Decimal("0.01")) for v in values]
@@ -386,9 +372,10 @@ def _arrow(entity: Entity, frame: pd.DataFrame, source: str) -> pa.Table:
             values = [None if v is None else str(v) for v in values]
         arrays[column.name] = pa.array(values, type=kinds[kind])
     arrays["datasource"] = pa.array([source] * len(frame), type=pa.string())
-    arrays["custom"] = pa.array([None if v is None else str(v)
-                                 for v in (plain(x) for x in frame["custom"])], type=pa.string())
-    arrays["_row"] = pa.array([plain(v) for v in frame["_row"]], type=pa.int64())
-    arrays["_file"] = pa.array([None if v is None else str(v)
-                                for v in (plain(x) for x in frame["_file"])], type=pa.string())
+    for extra, arrow_type in (("custom", pa.string()), ("_row", pa.int64()),
+                              ("_file", pa.string())):
+        plain = [plain_value(v) for v in frame[extra]]
+        arrays[extra] = pa.array(plain if extra == "_row"
+                                 else [None if v is None else str(v) for v in plain],
+                                 type=arrow_type)
     return pa.table(arrays)

@@ -81,10 +81,9 @@ class FactStore:
         """Changes whenever the stored facts do (caches of answers are keyed by it)."""
         raise NotImplementedError
 
-    @contextlib.contextmanager
-    def time_limit(self, seconds: float) -> Iterator[None]:
+    def time_limit(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        """The block's queries stop after ``seconds`` (0: never): ``QueryTimeout``."""
         raise NotImplementedError
-        yield  # pragma: no cover
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -229,3 +228,18 @@ class FactStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def plain_value(value: Any) -> Any:
+    """A frame's value as a database driver takes it: missing values (None, NaT, NA,
+    NaN) as None, pandas timestamps and numpy scalars as Python's own."""
+    import pandas as pd
+
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    item = getattr(value, "item", None)  # numpy scalars
+    return item() if callable(item) and not isinstance(value, str | bytes) else value

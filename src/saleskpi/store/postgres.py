@@ -27,7 +27,6 @@ import contextlib
 import datetime as dt
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,14 +34,15 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from saleskpi.domain.backends import masked_url, without_secret
-from saleskpi.domain.errors import Busy, InvalidQuery, QueryTimeout
+from saleskpi.domain.errors import Busy, InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, Entity
 from saleskpi.store.commit_markers import MARKER_DDL, MARKER_TABLE, has_markers
 from saleskpi.store.dialects import POSTGRES, POSTGRES_TYPES
-from saleskpi.store.facts import FactStore
+from saleskpi.store.facts import FactStore, plain_value
 from saleskpi.store.first_contacts import POSTGRES_FIRST_CONTACTS_DDL, rebuild_first_contacts
 from saleskpi.store.pg_connection import DATA_VERSION_KEY, PgConnection
+from saleskpi.store.query_timer import interrupted_after
 from saleskpi.store.rep_people import rep_people_ddl
 from saleskpi.store.writer_gate import Waiting, wait_turn
 
@@ -65,7 +65,6 @@ WRITE_WAIT_SECONDS = 30.0
 # PostgreSQL keeps 63 bytes of an application_name.
 APPLICATION_NAME_BYTES = 63
 CONNECT_SECONDS = 10
-INTERRUPT_EVERY_SECONDS = 0.05
 
 class StoreUnreachable(Busy):
     """The PostgreSQL database cannot be reached or refused the connection."""
@@ -254,43 +253,12 @@ class PostgresStore(FactStore):
         rows = self.fetch("SELECT value FROM saleskpi_meta WHERE key = ?", [DATA_VERSION_KEY])
         return (int(rows[0][0]) if rows else 0,)
 
-    @contextlib.contextmanager
-    def time_limit(self, seconds: float) -> Iterator[None]:
-        """Cancel this session's queries once ``seconds`` have passed (0: never).
-
-        As on DuckDB: every query of the block is cancelled after the time is up, so
-        a computation made of many queries stops too.
-        """
-        if seconds <= 0:
-            yield
-            return
-        done = threading.Event()
-        fired = threading.Event()
-
-        def watch() -> None:
-            if done.wait(seconds):
-                return
-            fired.set()
-            self.con.raw.cancel_safe()
-            while not done.wait(INTERRUPT_EVERY_SECONDS):
-                self.con.raw.cancel_safe()
-
-        watcher = threading.Thread(target=watch, name="saleskpi-query-timeout", daemon=True)
-        watcher.start()
-        try:
-            yield
-            if fired.is_set():
-                # Every query began after an interrupt landed (between two of them):
-                # the question still took longer than allowed, and is stopped all the
-                # same rather than answered late.
-                raise QueryTimeout.after(seconds)
-        except psycopg.Error as exc:
-            if fired.is_set() or isinstance(exc, psycopg.errors.QueryCanceled):
-                raise QueryTimeout.after(seconds) from exc
-            raise
-        finally:
-            done.set()
-            watcher.join()
+    def time_limit(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        """Cancel this session's queries once ``seconds`` have passed (0: never), as on
+        DuckDB (``store/query_timer.py``); ``QueryTimeout`` then."""
+        return interrupted_after(seconds, lambda: self.con.raw.cancel_safe(),
+                                 driver_error=psycopg.Error,
+                                 interrupted=psycopg.errors.QueryCanceled)
 
     # -- writing ---------------------------------------------------------------------------
     def stage_frame(self, table: str, entity: Entity, frame: pd.DataFrame, source: str) -> None:
@@ -305,23 +273,9 @@ class PostgresStore(FactStore):
         with self.con.raw.cursor() as cursor, \
                 cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
             for values in frame[names].itertuples(index=False, name=None):
-                row = [_plain(v) for v in values]
+                row = [plain_value(v) for v in values]
                 copy.write_row([*row[:-3], source, *row[-3:]])
 
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self.con.close()
-
-
-def _plain(value: Any) -> Any:
-    """A frame's value as psycopg writes it: missing values as NULL, numpy as Python."""
-    import pandas as pd
-
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    item = getattr(value, "item", None)  # numpy scalars
-    return item() if callable(item) and not isinstance(value, str | bytes) else value
