@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import os
 import subprocess
 import sys
 import threading
@@ -35,8 +34,8 @@ from saleskpi.service.auth import add_user
 from saleskpi.service.demo import build_demo
 from saleskpi.store.analytics import READ_WAIT_SECONDS, AnalyticsStore
 from saleskpi.surfaces.server import create_app
-from tests.conftest import SRC_DIR
 from tests.servers import serve
+from tests.writers import environment, wait_for_line, writing
 
 PASSWORD = "correct horse battery"
 END = dt.date(2024, 6, 30)
@@ -102,14 +101,11 @@ def workspace(tmp_path: Path) -> Workspace:
 
 
 def cli(workspace: Path, *args: object, **env: str) -> subprocess.Popen[str]:
-    environment = dict(os.environ, SALESKPI_LANG="en", **env)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(SRC_DIR), environment.get("PYTHONPATH", "")) if p)
     return subprocess.Popen(
         [sys.executable, "-m", "saleskpi", "--workspace", str(workspace),
          *(str(a) for a in args)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-        env=environment)
+        env=environment(**env))
 
 
 def sign_in(url: str) -> httpx.Client:
@@ -213,37 +209,6 @@ def test_pages_wait_for_a_write_of_another_process_rather_than_fail(
     assert readers.failures == [], (readers.statuses, readers.failures[:5])
 
 
-@contextlib.contextmanager
-def writing(workspace: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process writes the store (an import in progress) until the block ends."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from pathlib import Path; "
-         "from saleskpi.store.analytics import AnalyticsStore; "
-         "s = AnalyticsStore(Path(sys.argv[1])); print('writing', flush=True); "
-         "sys.stdin.read(); s.close()", str(workspace / "analytics.duckdb")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (str(SRC_DIR), os.environ.get("PYTHONPATH", "")) if p)))
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "writing"
-        yield holder
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(60)
-
-
-def wait_for_line(stream: object, text: str) -> str:
-    """Read ``stream`` (a process's stderr) until a line holds ``text``; that line."""
-    assert hasattr(stream, "readline")
-    while True:
-        line = stream.readline()
-        assert line, f"the process ended without saying {text!r}"
-        if text in line:
-            return str(line)
-
-
 def test_a_second_writer_waits_in_the_queue_then_imports(workspace: Workspace) -> None:
     ws = workspace.settings.workspace
     before = amount_sum(ws)
@@ -269,38 +234,6 @@ def test_a_writer_that_waits_too_long_gives_up_with_a_clear_message(
     assert "another import is still running" in err
     assert "write_wait_seconds" in err
     assert amount_sum(ws) == pytest.approx(before)
-
-
-def test_writers_of_one_process_take_turns(workspace: Workspace) -> None:
-    """The server's sync and a dashboard import: the second writer hears that it waits
-    and opens the store only once the first has closed it."""
-    path = workspace.settings.analytics_path
-    first = AnalyticsStore(path)
-    heard: list[str] = []
-    order: list[str] = []
-    opened = threading.Event()
-
-    def second_writer() -> None:
-        store = AnalyticsStore(path, waiting=heard.append)
-        order.append("second opened")
-        opened.set()
-        store.close()
-
-    thread = threading.Thread(target=second_writer)
-    thread.start()
-    try:
-        while not heard:  # it queues (no timing: it says so before anything else)
-            assert thread.is_alive()
-            time.sleep(0.05)
-        assert not opened.is_set()
-        order.append("first closed")
-    finally:
-        first.close()
-    thread.join(120)
-    assert opened.is_set()
-    assert order == ["first closed", "second opened"]
-    assert "another import is running; waiting" in heard[0]
-    assert f"process {os.getpid()}" in heard[0]
 
 
 WRITES = 100  # writer-process commits, each making and removing DuckDB's write-ahead log
@@ -331,8 +264,7 @@ def test_the_data_version_is_read_while_another_process_writes(tmp_path: Path) -
          "    with AnalyticsStore(Path(sys.argv[1])) as s:\n"
          "        s.con.execute('UPDATE reps SET name = ?', [f'Anna {i}'])\n",
          str(settings.analytics_path)],
-        env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (str(SRC_DIR), os.environ.get("PYTHONPATH", "")) if p)))
+        env=environment())
     failures: list[str] = []
     with_log = Counter[bool]()
 
@@ -402,8 +334,7 @@ def test_a_writer_of_another_process_gets_the_file_from_a_stream_of_readers(
              "with AnalyticsStore(Path(sys.argv[1]), wait=10) as s:\n"
              "    s.con.execute(\"UPDATE reps SET name = 'Anna K'\")\n",
              str(path)], capture_output=True, text=True, timeout=300,
-            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                p for p in (str(SRC_DIR), os.environ.get("PYTHONPATH", "")) if p)))
+            env=environment())
         time.sleep(0.5)  # readers go on once the write is done
     finally:
         stop.set()

@@ -12,13 +12,11 @@ No timing asserts beyond generous timeouts.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,19 +25,12 @@ from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.core import SalesKpiService
 from saleskpi.store.backend import open_store
 from tests.backends import BackendChoice
-from tests.conftest import SRC_DIR
+from tests.writers import environment, wait_for_line, writing
 
 ON_CLICKHOUSE = True  # every test here also runs on ClickHouse (chdb): conftest.backend
 REPS = "id,name,team\nr1,Anna,North\nr2,Boris,South\n"
 MORE_REPS = "id,name,team\nr3,Vera,North\n"
 WAITING = "another import is running; waiting"
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, SALESKPI_LANG="en", **extra)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(SRC_DIR), env.get("PYTHONPATH", "")) if p)
-    return env
 
 
 @pytest.fixture
@@ -101,27 +92,6 @@ def test_writers_of_one_process_take_turns(settings: Settings) -> None:
     assert f"process {os.getpid()}" in heard[0]
 
 
-@contextlib.contextmanager
-def writing(settings: Settings) -> Iterator[subprocess.Popen[str]]:
-    """Another process holds the store as its writer until the block ends."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from pathlib import Path; "
-         "from saleskpi.domain.settings import Settings; "
-         "from saleskpi.store.backend import open_store; "
-         "s = open_store(Settings(workspace=Path(sys.argv[1]))); "
-         "print('writing', flush=True); sys.stdin.read(); s.close()",
-         str(settings.workspace)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment())
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "writing"
-        yield holder
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(60)
-
-
 def import_cli(settings: Settings, folder: Path, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "saleskpi", "--workspace", str(settings.workspace),
@@ -130,19 +100,9 @@ def import_cli(settings: Settings, folder: Path, **env: str) -> subprocess.Popen
         env=environment(**env))
 
 
-def wait_for_line(stream: object, text: str) -> str:
-    """Read ``stream`` (a process's stderr) until a line holds ``text``; that line."""
-    assert hasattr(stream, "readline")
-    while True:
-        line = stream.readline()
-        assert line, f"the process ended without saying {text!r}"
-        if text in line:
-            return str(line)
-
-
 def test_a_cli_import_waits_for_another_process_then_imports(
         settings: Settings, more_reps: Path) -> None:
-    with writing(settings) as holder:
+    with writing(settings.workspace) as holder:
         second = import_cli(settings, more_reps)
         line = wait_for_line(second.stderr, WAITING)
         assert f"process {holder.pid}" in line
@@ -154,7 +114,7 @@ def test_a_cli_import_waits_for_another_process_then_imports(
 
 def test_a_writer_gives_up_after_write_wait_seconds(settings: Settings,
                                                    more_reps: Path) -> None:
-    with writing(settings):
+    with writing(settings.workspace):
         started = time.monotonic()
         second = import_cli(settings, more_reps, SALESKPI_WRITE_WAIT_SECONDS="2")
         out, err = second.communicate(timeout=300)
