@@ -24,38 +24,16 @@ from saleskpi.store.ch_connection import clickhouse_sql
 from saleskpi.store.clickhouse import ClickHouseStore
 from tests import test_kpi_engine as kyiv
 from tests.backends import facts_snapshot
+from tests.clickhouse_company import imported_company, store_of, write_company
 
 pytest.importorskip("chdb")
 NOW = kyiv.NOW
 
 
-def write_company(folder: Path, deals: str = kyiv.DEALS) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in (("reps", kyiv.REPS), ("leads", kyiv.LEADS),
-                       ("activities", kyiv.ACTIVITIES), ("deals", deals)):
-        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def company(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     root = tmp_path_factory.mktemp("clickhouse")
-    data = write_company(root / "data")
-    workspace = root / "ws"
-    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
-                            currency="UAH", backend="clickhouse",
-                            backend_url=f"chdb://{(root / 'store').as_posix()}")
-    settings = Settings(workspace=workspace)
-    report = SalesKpiService(settings).import_path(data, mapping=None, source=None,
-                                                   dry_run=False)
-    assert report.ok, report.errors
-    return settings, data
-
-
-def store_of(settings: Settings) -> ClickHouseStore:
-    store = open_store(settings)
-    assert isinstance(store, ClickHouseStore)
-    return store
+    return imported_company(root, f"chdb://{(root / 'store').as_posix()}")
 
 
 def versions(store: ClickHouseStore, table: str) -> list[tuple[Any, ...]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import secrets
 import socket
 from pathlib import Path
 from typing import Any
@@ -25,49 +24,24 @@ import pytest
 
 from saleskpi.domain.errors import QueryTimeout
 from saleskpi.domain.query import KpiQuery
-from saleskpi.domain.settings import Settings, save_workspace_settings
+from saleskpi.domain.settings import Settings
 from saleskpi.service.core import SalesKpiService
 from saleskpi.store.backend import open_store
 from saleskpi.store.ch_connection import ServerSession
-from saleskpi.store.clickhouse import ClickHouseStore, StoreUnreachable
+from saleskpi.store.clickhouse import StoreUnreachable
 from tests import test_kpi_engine as kyiv
 from tests.backends import facts_snapshot
+from tests.clickhouse_company import imported_company, store_of, workspace_on
 from tests.fakes.clickhouse_http import ClickHouseHttpServer
 
 NOW = kyiv.NOW
 
 
-def write_company(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in (("reps", kyiv.REPS), ("leads", kyiv.LEADS),
-                       ("activities", kyiv.ACTIVITIES), ("deals", kyiv.DEALS)):
-        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
-    return folder
-
-
-def workspace_on(root: Path, url: str) -> Settings:
-    workspace = root / f"ws_{secrets.token_hex(3)}"
-    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
-                            currency="UAH", backend="clickhouse", backend_url=url)
-    return Settings(workspace=workspace)
-
-
 @pytest.fixture(scope="module")
 def company(tmp_path_factory: pytest.TempPathFactory, clickhouse_http: ClickHouseHttpServer
             ) -> tuple[Settings, Path]:
-    root = tmp_path_factory.mktemp("ch_server")
-    data = write_company(root / "data")
-    settings = workspace_on(root, clickhouse_http.create_database("kyiv"))
-    report = SalesKpiService(settings).import_path(data, mapping=None, source=None,
-                                                   dry_run=False)
-    assert report.ok, report.errors
-    return settings, data
-
-
-def store_of(settings: Settings) -> ClickHouseStore:
-    store = open_store(settings)
-    assert isinstance(store, ClickHouseStore)
-    return store
+    return imported_company(tmp_path_factory.mktemp("ch_server"),
+                            clickhouse_http.create_database("kyiv"))
 
 
 def free_port() -> int:
