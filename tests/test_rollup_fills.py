@@ -58,14 +58,16 @@ def test_the_shipped_fills_are_the_current_codes() -> None:
         # then not used (the fingerprint differs), which the tests below cover.
         pytest.skip(f"compiled with {data['libraries']}, installed {library_versions()}")
     assert data["fingerprint"] == code_fingerprint()
-    specs = wanted_specs(load_catalog(), ZONE_MARK, CURRENCY_MARK)
+    specs = [*wanted_specs(load_catalog(), ZONE_MARK, CURRENCY_MARK),
+             *wanted_specs(load_catalog(), "UTC", CURRENCY_MARK)]
     assert set(data["fills"]) == {fill_digest(s, "duckdb", d)
                                   for s in specs for d in (False, True)}
 
 
 @pytest.mark.parametrize(("zone", "currency"), [("Europe/Kyiv", "UAH"),
                                                 ("America/New_York", "USD"),
-                                                ("Asia/Kathmandu", "EUR")])
+                                                ("Asia/Kathmandu", "EUR"),
+                                                ("UTC", "USD")])
 def test_a_shipped_fill_gives_the_rows_of_the_compiled_one(
         tmp_path: Path, zone: str, currency: str) -> None:
     workspace = tmp_path / "ws"
@@ -95,9 +97,7 @@ def test_a_shipped_fill_gives_the_rows_of_the_compiled_one(
                 assert sorted(store.con.execute(shipped).fetchall(), key=repr) == expected
 
 
-def test_no_fill_is_shipped_for_utc_or_a_workspaces_own_kpis() -> None:
-    spec = wanted_specs(load_catalog(), "UTC", "USD")[0]
-    assert shipped_fill(spec, "duckdb", dirty_only=False) is None  # compiled without zones
+def test_no_fill_is_shipped_for_a_workspaces_own_kpis_or_another_dialect() -> None:
     kyiv = max(wanted_specs(load_catalog(), "Europe/Kyiv", "USD"), key=lambda s: len(s.measures))
     assert len(kyiv.measures) > 1
     fewer = type(kyiv)(kyiv.view, kyiv.time, kyiv.measures[:1], kyiv.zone, kyiv.currency)
@@ -105,10 +105,11 @@ def test_no_fill_is_shipped_for_utc_or_a_workspaces_own_kpis() -> None:
     assert shipped_fill(kyiv, "postgres", dirty_only=False) is None
 
 
-def test_a_workspaces_first_import_builds_its_rollups_without_ibis(tmp_path: Path) -> None:
+@pytest.mark.parametrize("zone", ["Europe/Kyiv", "UTC"])  # UTC: the default zone
+def test_a_workspaces_first_import_builds_its_rollups_without_ibis(
+        tmp_path: Path, zone: str) -> None:
     workspace = tmp_path / "ws"
-    save_workspace_settings(Settings(workspace=workspace), timezone="Europe/Kyiv",
-                            currency="UAH")
+    save_workspace_settings(Settings(workspace=workspace), timezone=zone, currency="UAH")
     folder = _files(tmp_path / "files")
     code = (
         "import sys\n"
@@ -127,4 +128,4 @@ def test_a_workspaces_first_import_builds_its_rollups_without_ibis(tmp_path: Pat
     assert done.stdout.strip() == "False", done.stderr
     with open_store(Settings(workspace=workspace), read_only=True) as store:
         built = {str(r[0]) for r in store.fetch(f"SELECT table_name FROM {META_TABLE}")}
-    assert built == {s.name for s in wanted_specs(load_catalog(), "Europe/Kyiv", "UAH")}
+    assert built == {s.name for s in wanted_specs(load_catalog(), zone, "UAH")}

@@ -32,6 +32,7 @@ DIALECTS = ("duckdb",)
 # Marks compiled in place of the zone and the currency: names no zone or currency has.
 ZONE_MARK = "Etc/Saleskpi-Zone-Mark"
 CURRENCY_MARK = "QQQ-SALESKPI-MARK"
+UTC = "UTC"
 
 
 def fill_digest(spec: RollupSpec, dialect: str, dirty_only: bool) -> str:
@@ -44,7 +45,11 @@ def fill_digest(spec: RollupSpec, dialect: str, dirty_only: bool) -> str:
 
 
 def _marked(spec: RollupSpec) -> RollupSpec:
-    return dataclasses.replace(spec, zone=ZONE_MARK, currency=CURRENCY_MARK)
+    """The spec its shipped fill was compiled for: marks for the zone and currency; UTC
+    compiles without any zone conversion (``engine.derived.local_time``), so it ships
+    as a zone of its own (the default: a new workspace's first import)."""
+    zone = UTC if spec.zone == UTC else ZONE_MARK
+    return dataclasses.replace(spec, zone=zone, currency=CURRENCY_MARK)
 
 
 @cache
@@ -62,12 +67,8 @@ def _shipped() -> dict[str, str]:
 
 
 def shipped_fill(spec: RollupSpec, dialect: str, *, dirty_only: bool) -> str | None:
-    """The fill of ``spec`` as shipped, for its zone and currency; None: not shipped.
-
-    UTC compiles without any zone conversion (``engine.derived.local_time``): it is
-    not shipped, nor is anything a workspace's own KPIs add."""
-    if spec.zone == "UTC":
-        return None
+    """The fill of ``spec`` as shipped, for its zone and currency; None: not shipped
+    (what a workspace's own KPIs add, another dialect)."""
     template = _shipped().get(fill_digest(_marked(spec), dialect, dirty_only))
     if template is None:
         return None

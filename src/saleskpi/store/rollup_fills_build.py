@@ -1,5 +1,6 @@
 """Writes ``rollup_fills.json``: the built-in catalogue's rollup fills compiled with Ibis,
-the zone and currency left as marks (``rollup_fills.py`` reads them)::
+the zone and currency left as marks, and for UTC the currency only (``rollup_fills.py``
+reads them)::
 
     python -m saleskpi.store.rollup_fills_build
 """
@@ -12,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from saleskpi.engine.rollups import RollupSpec
-from saleskpi.store.rollup_fills import CURRENCY_MARK, DIALECTS, SHIPPED, ZONE_MARK, fill_digest
+from saleskpi.store.rollup_fills import (
+    CURRENCY_MARK,
+    DIALECTS,
+    SHIPPED,
+    UTC,
+    ZONE_MARK,
+    fill_digest,
+)
 
 
 def compile_fills(specs: list[RollupSpec], dialect: str) -> dict[str, str]:
@@ -46,7 +54,9 @@ def builtin_templates() -> dict[str, Any]:
     from saleskpi.engine.compile import code_fingerprint
     from saleskpi.engine.rollups import wanted_specs
 
-    specs = wanted_specs(load_catalog(), ZONE_MARK, CURRENCY_MARK)
+    catalog = load_catalog()
+    specs = [*wanted_specs(catalog, ZONE_MARK, CURRENCY_MARK),
+             *wanted_specs(catalog, UTC, CURRENCY_MARK)]
     fills: dict[str, str] = {}
     for dialect in DIALECTS:
         fills.update(compile_fills(specs, dialect))
