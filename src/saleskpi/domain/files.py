@@ -47,9 +47,14 @@ def _shared(path: Path) -> bool:
         return False
 
 
+def with_companions(path: Path) -> tuple[Path, ...]:
+    """``path`` and the companion files a database keeps next to it (they may not exist)."""
+    return (path, *(path.with_name(path.name + c) for c in COMPANIONS))
+
+
 def private_file(path: Path) -> None:
     """Make an existing file (and a database's companion files next to it) 0600."""
-    for candidate in (path, *(path.with_name(path.name + c) for c in COMPANIONS)):
+    for candidate in with_companions(path):
         if candidate.is_file():
             _chmod(candidate, PRIVATE_FILE)
 

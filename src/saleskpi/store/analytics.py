@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from saleskpi.domain.files import private_dir, private_file
+from saleskpi.domain.files import private_dir, private_file, with_companions
 from saleskpi.domain.i18n import _
 from saleskpi.domain.schema import ENTITIES, FIRST_CONTACT_TABLES, SQL_TYPES, Entity
 from saleskpi.domain.tables import TypedTable
@@ -380,7 +380,7 @@ class AnalyticsStore(FactStore):
         assert self._writer and self.created, "only the writer that made a store discards it"
         try:
             self.con.close()
-            for companion in (self.path, self.path.with_name(self.path.name + ".wal")):
+            for companion in with_companions(self.path):
                 companion.unlink(missing_ok=True)
         finally:
             self._release()

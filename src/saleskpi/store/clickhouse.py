@@ -371,11 +371,13 @@ def _arrow(entity: Entity, frame: pd.DataFrame, source: str) -> pa.Table:
         elif kind == "string":
             values = [None if v is None else str(v) for v in values]
         arrays[column.name] = pa.array(values, type=kinds[kind])
+
+    def texts(name: str) -> pa.Array:
+        return pa.array([None if v is None else str(v) for v in map(plain_value, frame[name])],
+                        type=pa.string())
+
     arrays["datasource"] = pa.array([source] * len(frame), type=pa.string())
-    for extra, arrow_type in (("custom", pa.string()), ("_row", pa.int64()),
-                              ("_file", pa.string())):
-        plain = [plain_value(v) for v in frame[extra]]
-        arrays[extra] = pa.array(plain if extra == "_row"
-                                 else [None if v is None else str(v) for v in plain],
-                                 type=arrow_type)
+    arrays["custom"] = texts("custom")
+    arrays["_row"] = pa.array([plain_value(v) for v in frame["_row"]], type=pa.int64())
+    arrays["_file"] = texts("_file")
     return pa.table(arrays)
