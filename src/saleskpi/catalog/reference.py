@@ -47,7 +47,8 @@ def render_reference(catalog: Catalog) -> str:
         "Generated from the built-in catalogue (`src/saleskpi/catalog/builtin.yaml`) by",
         "`saleskpi kpis --format markdown`; a test fails when this file is out of date.",
         "Durations are measured in seconds and shown in the KPI's unit; money is in the",
-        "reporting currency. All medians and percentiles are exact on DuckDB.",
+        "reporting currency, added up as decimals: a sum of money is exact on every",
+        "backend and run. All medians and percentiles are exact on DuckDB.",
         "",
     ]
     groups: dict[str, list[KpiSpec]] = {}

@@ -15,6 +15,7 @@ from saleskpi.catalog.spec import Measure
 from saleskpi.domain.conditions import parse_condition
 from saleskpi.domain.query import TRUNCATE_UNIT
 from saleskpi.engine.filters import predicate
+from saleskpi.engine.money import exact_mean, exact_money, exact_sum
 from saleskpi.engine.shape import AS_OF_TABLE, Compiled, Shape, measure_column
 from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view, local_time
 
@@ -29,6 +30,10 @@ def aggregate(table: ir.Table, measure: Measure, extra: ir.BooleanValue | None) 
     if measure.agg == "count":
         return table.count(where=where)
     column = table[measure.column]
+    if exact_money(measure):
+        if measure.agg == "sum":
+            return exact_sum(column, where)
+        return exact_mean(column, where)
     match measure.agg:
         case "count_distinct":
             return column.nunique(where=where)

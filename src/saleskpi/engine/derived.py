@@ -15,6 +15,7 @@ import ibis.expr.types as ir
 
 from saleskpi.domain.schema import CONTACT_TYPES, DERIVED_COLUMNS, FIRST_CONTACT_TABLES
 from saleskpi.engine.context import ViewContext
+from saleskpi.engine.money import exact_sum
 
 TOUCH_TYPES = tuple(t for t in CONTACT_TYPES if t != "meeting")
 
@@ -300,7 +301,7 @@ def forecast_columns(ctx: ViewContext, forecasts: ir.Table, wanted: set[str]) ->
     )
     matched = f.left_join(won, [f._fsrc == won._wsrc, won._wday >= f._fstart,
                                 won._wday <= f._fend, owner])
-    actual = matched.group_by("_fid", "_fsrc").aggregate(_actual=matched._wamt.sum())
+    actual = matched.group_by("_fid", "_fsrc").aggregate(_actual=exact_sum(matched._wamt))
     forecasts = _left(forecasts, actual, [forecasts.id == actual._fid,
                                           forecasts.datasource == actual._fsrc],
                       "_fid", "_fsrc")

@@ -16,6 +16,7 @@ import ibis.expr.types as ir
 
 from saleskpi.engine.build import render
 from saleskpi.engine.derived import seconds_between
+from saleskpi.engine.money import exact_sum
 from saleskpi.engine.shape import FUNNEL_ORDER_TABLE, Compiled, FunnelShape
 from saleskpi.engine.views import ViewContext, build_view
 
@@ -286,7 +287,7 @@ class _Builder:
         # whose next event is not (no window of its own to find it).
         snap = evs.filter(evs.ts < as_of, evs.next_at.isnull() | (evs.next_at >= as_of),
                           evs.kind == "stage")
-        figures = {"open_deals": snap.count(), "open_amount": snap.amount.sum()}
+        figures = {"open_deals": snap.count(), "open_amount": exact_sum(snap.amount)}
         return [self._part("open", snap.group_by(*keys).aggregate(**figures))
                 for keys in self._groupings()]
 

@@ -15,6 +15,7 @@ from saleskpi.domain.query import TRUNCATE_UNIT
 from saleskpi.engine.build import aggregate, parameters, render, slice_filters
 from saleskpi.engine.context import ViewContext
 from saleskpi.engine.dimensions import add_dimension
+from saleskpi.engine.money import exact_money, exact_sum
 from saleskpi.engine.rollups import DIRTY_TABLE, PER_REP, RollupSpec, value_columns
 from saleskpi.engine.shape import Compiled, Shape, measure_column
 from saleskpi.engine.views import build_view, local_time
@@ -112,11 +113,14 @@ def rollup_expression(ctx: ViewContext, shape: Shape) -> tuple[ir.Table,
     metrics: dict[str, ir.Value] = {}
     for i, (measure, slot) in enumerate(zip(shape.measures, shape.rollup_slots, strict=True)):
         columns = value_columns(slot, measure)
+        # A rollup's money is each day's exact sum as a float: added up as decimals again.
+        total = (exact_sum(table[columns[0]]) if exact_money(measure)
+                 else table[columns[0]].sum())
         if measure.agg == "avg":
-            metrics[measure_column(i)] = (table[columns[0]].sum().cast("float64")
+            metrics[measure_column(i)] = (total.cast("float64")
                                           / table[columns[1]].sum().nullif(0))
         else:
-            metrics[measure_column(i)] = table[columns[0]].sum()
+            metrics[measure_column(i)] = total
     if not keys:
         return table.aggregate(**metrics), names
     return table.group_by(**keys).aggregate(**metrics), names
