@@ -28,6 +28,8 @@ Amounts (UAH): D1 1000, D2 500, D3 2000, D4 3000, D5 700, D6 300, D7 100, D8 400
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +250,48 @@ def test_bad_funnel_yaml_is_an_error(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- conversion, drop-off, time
+
+
+def test_clickhouse_parts_read_the_kept_deals_and_events_and_drop_them(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On ClickHouse the deals and the ordered events are kept in two temporary tables
+    first, each part reads them (not the stored tables again), and they are gone after;
+    the other backends run one query and keep none. The figures stay the hand-counted
+    ones (test_team_conversion_and_drop_off)."""
+    from saleskpi.engine import funnel as engine_funnel
+
+    parts: list[str] = []
+    left: list[int] = []
+    kept = engine_funnel._kept
+    run = engine_funnel._run
+
+    @contextmanager
+    def watched(store: Any, *args: Any) -> Iterator[dict[str, str]]:
+        with kept(store, *args) as names:
+            yield names
+        for name in names.values():  # after they were dropped
+            left.append(int(store.fetch(
+                "SELECT count() FROM system.tables WHERE is_temporary AND name = ?",
+                [name])[0][0]))
+        left.append(-len(names))
+
+    def recorded(store: Any, query: Any, values: dict[str, Any]) -> Any:
+        if "part" in query.columns:  # the funnel's, not the stage order's
+            parts.append(query.sql)
+        return run(store, query, values)
+
+    monkeypatch.setattr(engine_funnel, "_kept", watched)
+    monkeypatch.setattr(engine_funnel, "_run", recorded)
+    stages = main(funnel(settings, by_rep=True, start=dt.date(2024, 1, 1))).team.stages
+    assert flow(stages[0]) == (8, 6, 1)
+    if settings.backend != "clickhouse":
+        assert len(parts) == 1 and left == [0]
+        return
+    assert len(parts) == 7  # flow, open and seen for the team and by rep; no history
+    assert left == [0, 0, -2]
+    for sql in parts:
+        assert "saleskpi_funnel_events_" in sql or "saleskpi_funnel_deals_" in sql
+        assert "stage_changes" not in sql
 
 
 def test_team_conversion_and_drop_off(settings: Settings) -> None:

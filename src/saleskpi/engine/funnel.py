@@ -28,6 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,7 +51,12 @@ from saleskpi.engine.compile import Compiled, CompiledSqlFiles, SqlCache, Stored
 from saleskpi.engine.context import ViewContext
 from saleskpi.engine.database import Database
 from saleskpi.engine.scorecard import SCHEMA_SQL
-from saleskpi.engine.shape import FUNNEL_ORDER_TABLE, FunnelShape
+from saleskpi.engine.shape import (
+    FUNNEL_DEALS_TABLE,
+    FUNNEL_EVENTS_TABLE,
+    FUNNEL_ORDER_TABLE,
+    FunnelShape,
+)
 
 Where = tuple[tuple[str, tuple[str, ...]], ...]
 # Per pipeline: its stages in order, and where the order came from ("data", "funnel.yaml").
@@ -142,17 +151,50 @@ def _fill_order(store: Database, orders: StageOrders) -> None:
         store.con.executemany(f"INSERT INTO {FUNNEL_ORDER_TABLE} VALUES (?, ?, ?)", rows)
 
 
-def _parts(store: Database, shape: FunnelShape) -> list[FunnelShape]:
-    """The funnel as one query, or on ClickHouse as one query per part.
+def _parts(store: Database, shape: FunnelShape) -> tuple[list[FunnelShape], list[FunnelShape]]:
+    """The queries that keep the deals and their events first (none but on ClickHouse),
+    and the funnel's: one query, or on ClickHouse one per part.
 
     ClickHouse does not compute a query's shared subqueries once: each part of the
-    union recomputes the deals and their events, all at the same time, and their
-    joins' and windows' memory adds up (the funnel of 1M deals did not fit in 6 GB).
-    One part at a time needs the memory of one.
+    union recomputed the deals and their events, all at the same time, and their
+    joins' and windows' memory added up (the funnel of 1M deals did not fit in 6 GB).
+    So there the deals (with their history summed up) and the ordered events of the
+    ones that can count are kept in two temporary tables, and each part reads them.
     """
     if store.dialect.name != "clickhouse":
-        return [shape]
-    return [replace(shape, part=part) for part in range(shape.part_count())]
+        return [], [shape]
+    return ([replace(shape, stage="deals"), replace(shape, stage="events")],
+            [replace(shape, part=part) for part in range(shape.part_count())])
+
+
+def _renamed(query: Compiled, names: dict[str, str]) -> Compiled:
+    """``query`` reading the kept tables by their names in this run."""
+    sql = query.sql
+    for table, name in names.items():
+        sql = re.sub(rf"\b{table}\b", name, sql)
+    return replace(query, sql=sql)
+
+
+@contextmanager
+def _kept(store: Database, stages: list[FunnelShape], values: dict[str, Any],
+          compile_shape: Callable[[FunnelShape], Compiled]) -> Iterator[dict[str, str]]:
+    """Fill a temporary table from each staging query; drop them after.
+
+    Named anew for every run: chdb's temporary tables are shared by the connections
+    of one process, and two funnels may run at once (the server's threads).
+    """
+    names: dict[str, str] = {}
+    try:
+        for shape in stages:
+            table = FUNNEL_DEALS_TABLE if shape.stage == "deals" else FUNNEL_EVENTS_TABLE
+            query = _renamed(compile_shape(shape), names)
+            names[table] = f"{table}_{secrets.token_hex(6)}"
+            store.con.execute(f'CREATE TEMPORARY TABLE "{names[table]}" ENGINE = Memory AS '
+                              f"{query.sql}", {name: values[name] for name in query.params})
+        yield names
+    finally:
+        for name in names.values():
+            store.con.execute(f'DROP TEMPORARY TABLE IF EXISTS "{name}"')
 
 
 def _reps_in_scope(store: Database, where: Where) -> dict[str, str]:
@@ -220,11 +262,16 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     if options.end:
         values["end"] = _timestamp(local_midnight_utc(options.end + dt.timedelta(days=1), zone))
     _fill_order(store, orders)
+
+    def compile_shape(part: FunnelShape) -> Compiled:
+        return compiled(store, part, currency=settings.currency, zone=zone,
+                        stored=settings.compiled_sql_dir)
+
+    staging, parts = _parts(store, shape)
     found = []
-    for part in _parts(store, shape):
-        query = compiled(store, part, currency=settings.currency, zone=zone,
-                         stored=settings.compiled_sql_dir)
-        found += _run(store, query, values)
+    with _kept(store, staging, values, compile_shape) as names:
+        for part in parts:
+            found += _run(store, _renamed(compile_shape(part), names), values)
     without = sum(int(r["open_deals"]) for r in found if r["part"] == "without")
 
     # {(pipeline, rep or None for the team)}: {stage: row}

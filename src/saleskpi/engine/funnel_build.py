@@ -17,7 +17,13 @@ import ibis.expr.types as ir
 from saleskpi.engine.build import render
 from saleskpi.engine.derived import seconds_between
 from saleskpi.engine.money import exact_sum
-from saleskpi.engine.shape import FUNNEL_ORDER_TABLE, Compiled, FunnelShape
+from saleskpi.engine.shape import (
+    FUNNEL_DEALS_TABLE,
+    FUNNEL_EVENTS_TABLE,
+    FUNNEL_ORDER_TABLE,
+    Compiled,
+    FunnelShape,
+)
 from saleskpi.engine.views import ViewContext, build_view
 
 # Sort keys for events at the same instant: stages in funnel order, closes last.
@@ -228,6 +234,13 @@ class _Builder:
         # million summaries joined, not a few million entries); a scope's first.
         changes = self.stage_changes(deals if self.shape.filter_arity else None)
         deal = self.with_history(deals, changes)
+        if self.shape.stage == "deals":
+            return deal
+        # ClickHouse: the deals and their events are read from the tables the staging
+        # queries filled, as it would compute them again for every use (``_parts``).
+        staged = self.shape.stage is not None or self.shape.part is not None
+        if staged:
+            deal = ibis.table(deal.schema(), name=FUNNEL_DEALS_TABLE)
         relevant = self.relevant(deal)
         if not self.shape.filter_arity:
             # Everyone's funnel: the relevant deals' entries read again rather than kept
@@ -235,6 +248,10 @@ class _Builder:
             # ordered cost more than the read. A scope's few entries are kept.
             changes = self.stage_changes(relevant.select("src", "deal"))
         evs = self.events(relevant, changes)
+        if self.shape.stage == "events":
+            return evs
+        if staged:
+            evs = ibis.table(evs.schema(), name=FUNNEL_EVENTS_TABLE)
         parts = [*self._flow(evs), *self._open(evs), *self._seen(deal),
                  self._without_history(deal)]
         assert len(parts) == self.shape.part_count()

@@ -64,8 +64,12 @@ class FunnelShape:
     has_pipeline: bool = False
     by_rep: bool = False
     # Only this one of the funnel query's parts (``funnel_build.part_count``); None: all
-    # of them in one query. ClickHouse runs each part alone (``engine.funnel``).
+    # of them in one query. ClickHouse runs each part alone (``engine.funnel``), over
+    # the deals and events the two staging queries kept (``stage``: "deals" or
+    # "events", the SELECT whose rows go into ``FUNNEL_DEALS_TABLE`` or
+    # ``FUNNEL_EVENTS_TABLE``).
     part: int | None = None
+    stage: str | None = None
 
     def part_count(self) -> int:
         """How many parts the funnel query unites: flow, open and seen for the team (and
@@ -74,3 +78,5 @@ class FunnelShape:
 
 
 FUNNEL_ORDER_TABLE = "saleskpi_funnel_order"
+FUNNEL_DEALS_TABLE = "saleskpi_funnel_deals"
+FUNNEL_EVENTS_TABLE = "saleskpi_funnel_events"
