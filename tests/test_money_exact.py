@@ -40,11 +40,24 @@ STAGE_CHANGES = """deal_id,stage,entered_at
 D5,new,2024-01-08 10:00
 D6,new,2024-01-09 10:00
 """
+# A mean of money (no built-in KPI is one): the won deals' mean amount.
+USER_KPIS = """kpis:
+  - key: mean_won_amount
+    name: {en: Mean won amount}
+    unit: money
+    entity: deals
+    agg: avg
+    column: amount_rc
+    time: closed_at
+    where: ["status == 'won'"]
+"""
 NOW = dt.datetime(2024, 12, 1)
 # By close month: D1 + D2, and D3 (0.10 USD x 3) + D4.
 REVENUE = {"2024-01-01": 0.3, "2024-02-01": 0.6}
 # Open at the end of each month: D5 and D6 (D3 and D4 were created and closed in Feb).
 PIPELINE = {"2024-01-01": 0.3, "2024-02-01": 0.3}
+# Each month's exact sum over its two deals (as floats, 0.15000000000000002 in Jan).
+MEAN = {"2024-01-01": 0.15, "2024-02-01": 0.3}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +66,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory, backend: BackendChoice) -
              "stage_changes": STAGE_CHANGES}
     settings, _report = kyiv_workspace(tmp_path_factory.mktemp("money"), files,
                                        **backend.settings())
+    settings.user_kpis_path.write_text(USER_KPIS, encoding="utf-8")
+    # Imported again: the rollups now keep the new KPI too (nothing else changes).
+    report = SalesKpiService(settings).import_path(
+        settings.workspace.parent / "data", mapping=None, source=None, dry_run=False)
+    assert report.ok, report.errors
     return settings
 
 
@@ -74,6 +92,7 @@ def test_revenue_and_pipeline_are_exact(settings: Settings, by: tuple[str, ...])
     # field region: from the raw rows (no rollup keeps it). ClickHouse: raw both times.
     assert by_period(settings, "revenue", by) == REVENUE
     assert by_period(settings, "pipeline_value", by) == PIPELINE
+    assert by_period(settings, "mean_won_amount", by) == MEAN
 
 
 def test_the_funnels_open_amount_is_exact(settings: Settings) -> None:

@@ -31,6 +31,11 @@ def exact_sum(value: ir.Value, where: ir.BooleanValue | None = None) -> ir.Float
 
 
 def exact_mean(value: ir.Value, where: ir.BooleanValue | None = None) -> ir.FloatingScalar:
-    """The mean of the money ``value``, from its exact sum, as a float."""
-    mean: ir.FloatingScalar = value.cast(EXACT_MONEY).mean(where=where).cast("float64")
+    """The mean of the money ``value``: its exact sum, as a float, over its count.
+
+    As a rollup's mean is worked out (the days' exact sums over their counts), so that
+    both paths, and every backend, give the same float, not only nearly the same.
+    """
+    known = value.count(where=where)
+    mean: ir.FloatingScalar = exact_sum(value, where) / known.nullif(0)
     return mean
