@@ -24,7 +24,7 @@ from saleskpi.engine.context import SUPPORTED
 
 # Raised whenever what a rollup row means changes: rollups of another format are
 # not read, and ``ensure`` rebuilds them.
-FORMAT = 2
+FORMAT = 1
 META_TABLE = "saleskpi_rollups"
 DIRTY_TABLE = "saleskpi_rollup_dirty"
 # The views with a rep of their own (revenue's rep is its deal's or account's: not kept).
