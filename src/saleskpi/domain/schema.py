@@ -363,7 +363,7 @@ DERIVED_COLUMNS: dict[str, dict[str, str]] = {
 # The fact views KPIs are defined on: one per entity of the contract above.
 VIEWS = tuple(DERIVED_COLUMNS)
 # The derived money in the reporting currency, per view: floats (amounts times
-# rates), added up as decimals (``engine.build.exact_money``).
+# rates), added up as decimals (``engine.money``).
 REPORTING_MONEY: dict[str, frozenset[str]] = {
     view: frozenset(c for c in columns if c.endswith("_rc") or c == "weighted_amount")
     for view, columns in DERIVED_COLUMNS.items()
