@@ -175,7 +175,9 @@ class _Builder:
         return deal.filter(deal.has_history, keep)
 
     def events(self, deal: ir.Table, changes: ir.Table) -> ir.Table:
-        """Every deal's events in order: ``seq``, and ``next_at`` (the next event's time).
+        """Every deal's events in order: ``seq``, ``next_at`` (the next event's time),
+        ``later_pos`` (the furthest stage it entered after the event), ``later_won``
+        (whether a win followed) and ``final_kind`` (how its history ends).
 
         A deal closed without a won or lost entry after its last stage entry is
         closed by its own status at ``closed_at`` (not before that last entry).
@@ -197,9 +199,10 @@ class _Builder:
         ev = ev.select("src", "deal", "pipeline", "rep", "amount", "stage", "ts", "kind",
                        pos=ibis.cases((ev.kind != "stage", CLOSE_POS), else_=stage_pos))
 
-        def in_order(table: ir.Table) -> Any:
+        def in_order(table: ir.Table, following: tuple[int, None] | None = None) -> Any:
             return ibis.window(group_by=[table.src, table.deal], order_by=[
-                table.ts, table.pos, table.kind, ibis.asc(table.stage, nulls_first=False)])
+                table.ts, table.pos, table.kind, ibis.asc(table.stage, nulls_first=False)],
+                following=following)
 
         w = in_order(ev)
         marked = ev.mutate(_prev_kind=ev.kind.lag().over(w), _prev_stage=ev.stage.lag().over(w))
@@ -208,7 +211,14 @@ class _Builder:
             | ((marked.kind == "stage") & ~marked.stage.identical_to(marked._prev_stage))
         ).drop("_prev_kind", "_prev_stage")
         w = in_order(kept)
-        return kept.mutate(seq=ibis.row_number().over(w), next_at=kept.ts.lead().over(w))
+        # What the deal did after each event, in the same window (one sort of the
+        # events, not one per figure: a window pass cost as much as the rest of _flow).
+        after = in_order(kept, following=(1, None))
+        return kept.mutate(
+            seq=ibis.row_number().over(w), next_at=kept.ts.lead().over(w),
+            later_pos=ibis.cases((kept.kind == "stage", kept.pos)).max().over(after),
+            later_won=ibis.cases((kept.kind == "won", 1), else_=0).max().over(after),
+            final_kind=kept.kind.last().over(w))
 
     # -- the queries ------------------------------------------------------------------------
     def order(self) -> ir.Table:
@@ -260,29 +270,24 @@ class _Builder:
         return ibis.union(*parts)
 
     def _flow(self, evs: ir.Table) -> list[ir.Table]:
-        deal = ibis.window(group_by=[evs.src, evs.deal], order_by=evs.seq)
-        # What the deal did after each event: the furthest stage it entered, and a win.
-        after = ibis.window(group_by=[evs.src, evs.deal], order_by=evs.seq, following=(1, None))
-        later = evs.mutate(
-            _later_pos=ibis.cases((evs.kind == "stage", evs.pos)).max().over(after),
-            _later_won=ibis.cases((evs.kind == "won", 1), else_=0).max().over(after),
-            # How the deal ends (its last event), and which was its last stage entry.
-            _final_kind=evs.kind.last().over(deal),
-            _last_stage_seq=ibis.cases((evs.kind == "stage", evs.seq)).max().over(deal))
-        visits = later.filter(later.kind == "stage")
-        stays = ibis.window(group_by=[visits.src, visits.deal, visits.stage],
-                            order_by=visits.seq)
-        in_range = self._in_range(visits.ts)
-        final_stay = ibis.cases((visits.seq == visits._last_stage_seq, 1), else_=0)
+        visits = evs.filter(evs.kind == "stage")
+        # The deal's last stage entry is the one no stage entry follows.
+        visits = visits.mutate(_final_stay=ibis.cases((visits.later_pos.isnull(), 1), else_=0))
+        # Each stay in a stage of a deal: its first entry, and whether the deal's last
+        # stage entry was there (grouped and joined back: cheaper than a window).
+        stays = visits.group_by(_ssrc=visits.src, _sdeal=visits.deal,
+                                _sstage=visits.stage).aggregate(
+            _first_seq=visits.seq.min(), _ends_here=visits._final_stay.max())
+        visits = visits.join(stays, [visits.src == stays._ssrc, visits.deal == stays._sdeal,
+                                     visits.stage == stays._sstage])
         facts = visits.select(
             "pipeline", "stage", "rep",
-            _is_first=ibis.row_number().over(stays) == 0,
-            _in_range=in_range,
-            _converted=(visits._later_won > 0).fill_null(False)
-            | (visits._later_pos > visits.pos).fill_null(False),
+            _is_first=visits.seq == visits._first_seq,
+            _in_range=self._in_range(visits.ts),
+            _converted=(visits.later_won > 0).fill_null(False)
+            | (visits.later_pos > visits.pos).fill_null(False),
             # Finally lost while in this stage: lost, and its last stage entry was this one.
-            _dropped=((visits._final_kind == "lost")
-                      & (final_stay.max().over(stays) == 1)).fill_null(False),
+            _dropped=((visits.final_kind == "lost") & (visits._ends_here == 1)).fill_null(False),
             _days=seconds_between(visits.next_at, visits.ts) / 86400.0,
         )
         counted = facts._is_first & facts._in_range
