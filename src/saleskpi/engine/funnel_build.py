@@ -35,6 +35,8 @@ FUNNEL_COLUMNS = ("part", "pipeline", "stage", "rep", "team_row", "entered", "co
                   "open_amount")
 ORDER_COLUMNS = ("pipeline", "stage", "median", "mean", "deals")
 Params = list[tuple[str, ir.Scalar]]
+# What each event carries of its deal.
+OWNER_COLUMNS = ("pipeline", "rep", "amount")
 
 
 class _Builder:
@@ -92,17 +94,19 @@ class _Builder:
         return raw.group_by("_raw").aggregate(_stage=raw._raw.strip().max(),
                                               _kind=kind.max())
 
-    def stage_changes(self, deals: ir.Table | None) -> ir.Table:
+    def stage_changes(self, deals: ir.Table | None, owned: bool = False) -> ir.Table:
         """The deals' stage entries, each a ``stage``, a ``won`` or a ``lost`` event
-        (``deals`` None: every deal's, for a caller that joins them to their deals)."""
+        (``deals`` None: every deal's, for a caller that joins them to their deals;
+        ``owned``: each with its deal's ``OWNER_COLUMNS``, read from ``deals``)."""
         s = self.ctx.tables("stage_changes")
         s = s.filter(s.entered_at.notnull())
         kinds = self.stage_kinds()
         s = s.join(kinds, s.stage == kinds._raw)
         if deals is not None:
             s = s.join(deals, [s.deal_id == deals.deal, s.datasource == deals.src])
+        owner = {c: deals[c] for c in OWNER_COLUMNS} if owned and deals is not None else {}
         return s.select(src=s.datasource, deal=s.deal_id, stage=s._stage,
-                        ts=s.entered_at, s_pipeline=s.pipeline, kind=s._kind)
+                        ts=s.entered_at, s_pipeline=s.pipeline, kind=s._kind, **owner)
 
     def with_history(self, deals: ir.Table, changes: ir.Table) -> ir.Table:
         """Each deal with its pipeline (its own, else its history's latest) and history."""
@@ -183,13 +187,21 @@ class _Builder:
         closed by its own status at ``closed_at`` (not before that last entry).
         """
         by_status, status_at = self._closes(deal)
-        closes = deal.filter(by_status).select("src", "deal", stage=ibis.null("string"),
-                                               ts=status_at, kind=deal.status)
-        happened = changes.select("src", "deal", "stage", "ts", "kind").union(closes)
-        owner = deal.select(_dsrc=deal.src, _ddeal=deal.deal, pipeline=deal.pipeline,
-                            rep=deal.rep, amount=deal.amount)
-        ev = happened.join(owner, [happened.src == owner._dsrc, happened.deal == owner._ddeal])
-        ev = ev.drop("_dsrc", "_ddeal")
+        # Entries read with their deal's columns (everyone's funnel) meet the deals once.
+        owned = set(OWNER_COLUMNS) <= set(changes.columns)
+        carried = OWNER_COLUMNS if owned else ()
+        closes = deal.filter(by_status).select("src", "deal", *carried,
+                                               stage=ibis.null("string"), ts=status_at,
+                                               kind=deal.status)
+        happened = changes.select("src", "deal", *carried, "stage", "ts", "kind").union(closes)
+        if owned:
+            ev = happened
+        else:
+            owner = deal.select(_dsrc=deal.src, _ddeal=deal.deal, pipeline=deal.pipeline,
+                                rep=deal.rep, amount=deal.amount)
+            ev = happened.join(owner, [happened.src == owner._dsrc,
+                                       happened.deal == owner._ddeal])
+            ev = ev.drop("_dsrc", "_ddeal")
         # Each stage's place in its pipeline's order (filled in before the query runs).
         order = self.ctx.tables(FUNNEL_ORDER_TABLE).select(
             _opipeline="pipeline", _ostage="stage", _opos="pos")
@@ -256,7 +268,8 @@ class _Builder:
             # Everyone's funnel: the relevant deals' entries read again rather than kept
             # from the summary, as keeping every deal's entries for the few that are
             # ordered cost more than the read. A scope's few entries are kept.
-            changes = self.stage_changes(relevant.select("src", "deal"))
+            changes = self.stage_changes(relevant.select("src", "deal", *OWNER_COLUMNS),
+                                         owned=True)
         evs = self.events(relevant, changes)
         if self.shape.stage == "events":
             return evs
