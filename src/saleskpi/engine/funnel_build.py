@@ -197,8 +197,8 @@ class _Builder:
         if owned:
             ev = happened
         else:
-            owner = deal.select(_dsrc=deal.src, _ddeal=deal.deal, pipeline=deal.pipeline,
-                                rep=deal.rep, amount=deal.amount)
+            owner = deal.select(_dsrc=deal.src, _ddeal=deal.deal,
+                                **{c: deal[c] for c in OWNER_COLUMNS})
             ev = happened.join(owner, [happened.src == owner._dsrc,
                                        happened.deal == owner._ddeal])
             ev = ev.drop("_dsrc", "_ddeal")
