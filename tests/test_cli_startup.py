@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -401,6 +402,19 @@ def test_help_starts_without_heavy_imports(run_cli_process: Any, tmp_path: Path)
     assert listed == {"exit": 0, "heavy": []}
     typo = imported(run_python(RUN_AND_LIST, "kpii"))
     assert typo == {"exit": 2, "heavy": []}
+
+
+def test_version_is_the_projects_and_needs_no_workspace(run_cli_process: Any,
+                                                        tmp_path: Path) -> None:
+    """``saleskpi --version`` prints the version pyproject.toml declares, at once: no
+    workspace is made or needed, nothing heavy imported."""
+    declared = tomllib.loads((SRC_DIR.parent / "pyproject.toml").read_text("utf-8"))
+    missing = tmp_path / "no-such-workspace"
+    result: CliResult = run_cli_process(missing, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"saleskpi {declared['project']['version']}\n"
+    assert not missing.exists()
+    assert imported(run_python(RUN_AND_LIST, "--version")) == {"exit": 0, "heavy": []}
 
 
 @pytest.mark.process

@@ -131,6 +131,15 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _print_version(asked: bool) -> None:
+    """``--version``: the installed saleskpi's version, before anything else runs."""
+    if asked:
+        from saleskpi import __version__
+
+        write(f"saleskpi {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -143,6 +152,11 @@ def main_options(
         str | None,
         typer.Option("--lang", envvar="SALESKPI_LANG", help="Interface language: en, ru, uk."),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version,
+                     help="Show saleskpi's version and exit."),
+    ] = False,
 ) -> None:
     """Global options; every command accepts them before its name."""
     from pydantic import ValidationError
