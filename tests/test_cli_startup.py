@@ -452,3 +452,18 @@ def test_an_error_exits_with_its_code_and_no_traceback(run_cli_process: Any,
     assert result.stderr.startswith("Error: unknown KPI 'win_rat'")
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.process
+def test_the_funnel_for_programs_does_not_import_rich(small_company: Path) -> None:
+    """`saleskpi funnel --format csv|json` writes its text as it is: no Rich console
+    (once the funnel's SQL is compiled: Ibis, which compiles it, imports Rich)."""
+    for fmt in ("csv", "json"):
+        args = ("--workspace", str(small_company), "funnel", "--format", fmt)
+        run_python(RUN_AND_LIST, *args)  # compiles and keeps the SQL, if no test did yet
+        result = run_python(RUN_AND_LIST_ANY, json.dumps(["rich"]), *args)
+        assert imported(result) == {"exit": 0, "found": []}, result.stderr
+    # The company has no stage history: the header alone.
+    assert result.stdout.strip().startswith("{")
+    csv_result = run_python(RUN_AND_LIST, *args[:-1], "csv")
+    assert csv_result.stdout.splitlines()[0].startswith("pipeline,rep,rep_name,stage,")

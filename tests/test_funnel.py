@@ -27,7 +27,9 @@ Amounts (UAH): D1 1000, D2 500, D3 2000, D4 3000, D5 700, D6 300, D7 100, D8 400
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -491,6 +493,42 @@ def test_cli_json_shape(run_cli, settings: Settings) -> None:
     assert boris["stages"][0]["leak"] is True
     assert boris["stages"][0]["conversion_vs_team"] == -0.25
     assert "leak" not in new
+
+
+def test_cli_csv_has_the_json_figures_row_by_row(run_cli, settings: Settings) -> None:
+    args = ("funnel", "--by", "rep", "--as-of", "2024-01-31")
+    result = run_cli(settings.workspace, *args, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # The team, then Anna and Boris (Idle has no deals), each new, qualified, proposal.
+    assert [(r["rep"], r["stage"]) for r in rows] == [
+        (rep, stage) for rep in ("", "r1", "r2") for stage in ("new", "qualified", "proposal")]
+    team_new = rows[0]
+    # Counted by hand above (test_team_conversion_and_drop_off, test_team_time_in_stage);
+    # open in new as of 01-31: D6 (300 UAH).
+    assert {k: team_new[k] for k in (
+        "pipeline", "entered", "converted", "stage_conversion", "dropped", "stage_drop_off",
+        "median_days", "p90_days", "finished_stays", "open_deals", "open_amount", "currency",
+        "conversion_vs_team", "leak")} == {
+        "pipeline": "main", "entered": "8", "converted": "6", "stage_conversion": "0.75",
+        "dropped": "1", "stage_drop_off": "0.125", "median_days": "4", "p90_days": "8.2",
+        "finished_stays": "7", "open_deals": "1", "open_amount": "300", "currency": "UAH",
+        "conversion_vs_team": "", "leak": ""}
+    boris_new = rows[6]
+    assert (boris_new["rep_name"], boris_new["conversion_vs_team"], boris_new["leak"]) == (
+        "Boris", "-0.25", "True")
+    # Every figure is the JSON's: one report, two formats.
+    (pipeline,) = run_cli(settings.workspace, *args, "--format", "json").json()["pipelines"]
+    parts = [pipeline["team"], *pipeline["reps"]]
+    as_json = [s for part in parts for s in part["stages"]]
+    for row, stage in zip(rows, as_json, strict=True):
+        assert (row["entered"], row["converted"], row["open_deals"]) == (
+            str(stage["entered"]), str(stage["converted"]), str(stage["open_deals"]))
+        assert float(row["stage_conversion"] or "nan") == pytest.approx(
+            stage["stage_conversion"] if stage["stage_conversion"] is not None
+            else float("nan"), nan_ok=True)
+        assert row["median_days"] == ("" if stage["time_in_stage"]["median_days"] is None
+                                      else str(stage["time_in_stage"]["median_days"]))
 
 
 def test_cli_table(run_cli, settings: Settings) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, out, service, write
+from saleskpi.surfaces.cli.app import Format, app, out, service, write
 from saleskpi.surfaces.cli.options import RangeOption, WhereOption
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def funnel_command(
     offset: Annotated[
         int, typer.Option("--offset", min=0, help="Skip this many reps per pipeline first.")
     ] = 0,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """The sales funnel from stage history: conversion, drop-off and time per stage.
 
@@ -59,8 +59,9 @@ def funnel_command(
     above the tables.
 
     Example: saleskpi funnel --by rep --as-of 2024-03-31
+
+    For a spreadsheet: saleskpi funnel --by rep --range last_month --format csv
     """
-    from saleskpi.surfaces.cli.output import range_line
     from saleskpi.views.base import LOCAL
     from saleskpi.views.funnel import FunnelParams, funnel
     from saleskpi.views.text import to_json
@@ -70,10 +71,17 @@ def funnel_command(
                           end=end.date() if end else None, where=where or [], range=range,
                           limit=limit, offset=offset)
     view = funnel(service(), LOCAL, params)
-    if format is ReportFormat.json:
+    if format is Format.json:
         write(to_json(view.to_json()))
         return
     report: FunnelReport = view.source
+    if format is Format.csv:
+        from saleskpi.surfaces.cli.output_csv import funnel_csv
+
+        write(funnel_csv(report).rstrip("\n"))
+        return
+    from saleskpi.surfaces.cli.output import range_line
+
     out.print(range_line(view.range), highlight=False)
     if not report.pipelines:
         out.print(_("No stage history for these deals: import stage_changes (deal_id, stage, "
