@@ -28,7 +28,9 @@ company won 3 deals for 3 000, and its win rate is 3 / (3 + 1) = 0.75.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import shutil
 import sqlite3
 from fractions import Fraction
@@ -409,6 +411,21 @@ def test_plan_cli_with_attainment_gap_and_run_rate(run_cli, own_company: Path) -
     table = run_cli(own_company, "plan", "--at", "2024-04-10", "--by", "team")
     assert table.returncode == 0, table.stderr
     assert "North" in table.stdout and "30.0%" in table.stdout and "Bob" not in table.stdout
+
+    # The same lines as CSV, in the same order, with the JSON's names as columns.
+    as_csv = run_cli(own_company, "plan", "--at", "2024-04-10", "--format", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    lines = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert {(x["kpi"], x["level"], x["rep_id"] or x["team"] or None): (
+        x["plan"], x["actual"], x["attainment"], x["gap"], x["projection"],
+        x["projected_attainment"]) for x in lines} == {
+        key: tuple(str(v) for v in value) for key, value in rows.items()}
+    assert [x["kpi"] for x in lines] == [x["kpi"] for x in data["lines"]]
+    # r1's deals: what a working day still needs in calls and meetings, as columns.
+    first = data["lines"][0]["activity_per_working_day"]
+    assert (lines[0]["activity_per_working_day.calls"],
+            lines[0]["activity_per_working_day.meetings"]) == (
+        str(first["calls"]), str(first["meetings"]))
 
 
 # ---------------------------------------------------------------- CLI: targets

@@ -1,11 +1,13 @@
-"""Scorecards and funnels for programs as CSV: apart from the Rich tables (``output``),
-so that a ``--format csv`` command does not import Rich (tests/test_cli_startup.py)."""
+"""Scorecards, funnels and lists of records for programs as CSV: apart from the Rich
+tables (``output``), so that a ``--format csv`` command does not import Rich
+(tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from saleskpi.domain.query import ResultRow, Scorecard, plain_number
 from saleskpi.domain.text import safe_cell
@@ -67,3 +69,45 @@ def funnel_csv(report: FunnelReport) -> str:
                 row = [pipeline.pipeline, part.rep, part.rep_name, *cells(stage, rep_row)]
                 writer.writerow([safe_cell(c) for c in row])
     return buffer.getvalue()
+
+
+def records_csv(records: Sequence[Mapping[str, Any]]) -> str:
+    """A view's JSON records, one row each: columns in the order the keys first appear,
+    a nested object's values as ``parent.child`` columns (as pandas' json_normalize
+    names them; a record whose object is null leaves them empty), a list's items joined
+    with ``;``, a key a record lacks left empty."""
+    nested: set[str] = set()
+    for record in records:
+        _objects(record, "", nested)
+    flat = [dict(_flatten(record, "", nested)) for record in records]
+    columns = list(dict.fromkeys(key for row in flat for key in row))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in flat:
+        writer.writerow([safe_cell(row.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def _objects(record: Mapping[str, Any], prefix: str, found: set[str]) -> None:
+    """The paths at which ``record`` holds an object (``found`` grows)."""
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            found.add(prefix + key)
+            _objects(value, f"{prefix}{key}.", found)
+
+
+def _flatten(record: Mapping[str, Any], prefix: str,
+             nested: set[str]) -> list[tuple[str, Any]]:
+    cells: list[tuple[str, Any]] = []
+    for key, value in record.items():
+        path = prefix + key
+        if isinstance(value, Mapping):
+            cells += _flatten(value, f"{path}.", nested)
+        elif path in nested and value is None:
+            continue  # an object other records have: its columns stay empty here
+        elif isinstance(value, list):
+            cells.append((path, ";".join(str(v) for v in value)))
+        else:
+            cells.append((path, value))
+    return cells

@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, err, fail, out, service, state, write
+from saleskpi.surfaces.cli.app import (
+    Format,
+    ReportFormat,
+    app,
+    err,
+    fail,
+    out,
+    service,
+    state,
+    write,
+)
 
 if TYPE_CHECKING:
     from saleskpi.domain.planning import ReversePlan
@@ -226,11 +236,13 @@ def plan_command(
                                  "lines (default: all).")
     ] = None,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many lines.")] = 0,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Plan vs actual for the targets of a day: attainment, gap, run-rate projection.
 
     Example: saleskpi plan --at 2024-03-15 --by rep   (and: saleskpi plan reverse --help)
+
+    For a spreadsheet: saleskpi plan --by rep --format csv > plan.csv
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -240,10 +252,15 @@ def plan_command(
 
     view = plan_view(service(), LOCAL, PlanParams(at=_date(at), by=by, period=period,
                                                       limit=limit, offset=offset))
-    if format is ReportFormat.json:
+    if format is Format.json:
         from saleskpi.views.text import to_json
 
         write(to_json(view.to_json()))
+        return
+    if format is Format.csv:
+        from saleskpi.surfaces.cli.output_csv import records_csv
+
+        write(records_csv(view.to_json()["lines"]).rstrip("\n"))
         return
     lines = plan_lines(view)
     if not lines:
