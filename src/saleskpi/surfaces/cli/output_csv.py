@@ -71,16 +71,18 @@ def funnel_csv(report: FunnelReport) -> str:
     return buffer.getvalue()
 
 
-def records_csv(records: Sequence[Mapping[str, Any]]) -> str:
-    """A view's JSON records, one row each: columns in the order the keys first appear,
-    a nested object's values as ``parent.child`` columns (as pandas' json_normalize
-    names them; a record whose object is null leaves them empty), a list's items joined
-    with ``;``, a key a record lacks left empty."""
+def records_csv(records: Sequence[Mapping[str, Any]],
+                columns: Sequence[str] | None = None) -> str:
+    """A view's JSON records, one row each: ``columns``, else every key in the order
+    keys first appear; a nested object's values as ``parent.child`` columns (as pandas'
+    json_normalize names them; a record whose object is null leaves them empty), a
+    list's items joined with ``;``, a key a record lacks left empty."""
     nested: set[str] = set()
     for record in records:
         _objects(record, "", nested)
     flat = [dict(_flatten(record, "", nested)) for record in records]
-    columns = list(dict.fromkeys(key for row in flat for key in row))
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in flat for key in row))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

@@ -187,17 +187,9 @@ _ROW_COLUMNS = ("method", "level", "rep", "team", "period_start", "period_end", 
 
 
 def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
-    import csv
-    import io
+    from saleskpi.surfaces.cli.output_csv import records_csv
 
-    from saleskpi.domain.text import safe_cell
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([safe_cell(row.get(c)) for c in columns])
-    return buffer.getvalue()
+    return records_csv(rows, columns)
 
 
 def _money(value: Any) -> str:
