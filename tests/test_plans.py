@@ -431,6 +431,37 @@ def test_plan_cli_with_attainment_gap_and_run_rate(run_cli, own_company: Path) -
 # ---------------------------------------------------------------- CLI: targets
 
 
+def test_target_list_as_csv_imports_again_unchanged(run_cli, own_company: Path,
+                                                    tmp_path: Path) -> None:
+    # A target with a field of its own (a custom column of targets.csv) besides the five.
+    folder = write_folder(tmp_path / "more", {"targets.csv": (
+        "kpi,period_start,period_end,value,rep_id,team,note\n"
+        "calls,2024-05-01,2024-05-31,25,r1,North,new hire ramp\n")})
+    assert run_cli(own_company, "import", folder, "--source", SOURCE).returncode == 0
+    listed = run_cli(own_company, "target", "list", "--format", "csv")
+    assert listed.returncode == 0, listed.stderr
+    rows = list(csv.DictReader(io.StringIO(listed.stdout)))
+    assert list(rows[0]) == ["kpi", "period_start", "period_end", "value", "rep_id", "team",
+                             "note"]
+    # The five targets of TARGETS and the one above, as stored (the JSON lists them too).
+    as_json = run_cli(own_company, "target", "list", "--format", "json").json()["targets"]
+    assert sorted((r["kpi"], r["period_start"], r["value"], r["rep_id"], r["team"], r["note"])
+                  for r in rows) == sorted(
+        (t["kpi"], t["period_start"], str(t["value"]), t["rep_id"] or "", t["team"] or "",
+         "new hire ramp" if t["period_start"] == "2024-05-01" else "") for t in as_json)
+    assert len(rows) == 6
+    # Imported again into their source, the file changes nothing, logs nothing.
+    history = len(run_cli(own_company, "target", "history", "--limit", "1000",
+                          "--format", "json").json()["changes"])
+    again = write_folder(tmp_path / "again", {"targets.csv": listed.stdout})
+    report = run_cli(own_company, "import", again, "--source", SOURCE, "--format", "json")
+    assert report.returncode == 0, report.stderr
+    assert report.json()["entities"]["targets"] == {
+        "inserted": 0, "updated": 0, "unchanged": 6, "rejected": 0}
+    assert len(run_cli(own_company, "target", "history", "--limit", "1000",
+                       "--format", "json").json()["changes"]) == history
+
+
 def test_target_set_and_list(run_cli, own_company: Path) -> None:
     def set_(*args: str) -> dict[str, Any]:
         result = run_cli(own_company, "target", "set", *args, "--format", "json")

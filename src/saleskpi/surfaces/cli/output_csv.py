@@ -14,6 +14,7 @@ from saleskpi.domain.text import safe_cell
 
 if TYPE_CHECKING:
     from saleskpi.domain.funnel import FunnelReport, StageRow
+    from saleskpi.domain.targets import TargetRecord
 
 # The funnel's columns, named as in its JSON (time_in_stage's count: finished_stays).
 FUNNEL_COLUMNS = ("pipeline", "rep", "rep_name", "stage", "entered", "converted",
@@ -113,3 +114,16 @@ def _flatten(record: Mapping[str, Any], prefix: str,
         else:
             cells.append((path, value))
     return cells
+
+
+def targets_csv(targets: Sequence[TargetRecord]) -> str:
+    """Targets as the canonical targets.csv, their own (custom) fields as more columns:
+    imported again into their source, the same file changes nothing."""
+    from saleskpi.domain.schema import ENTITIES
+
+    records = [{"kpi": t.kpi, "period_start": t.period_start.isoformat(),
+                "period_end": t.period_end.isoformat(), "value": plain_number(t.value),
+                "rep_id": t.rep_id, "team": t.team, **(t.custom or {})} for t in targets]
+    canonical = ENTITIES["targets"].column_names
+    own = dict.fromkeys(k for t in targets for k in (t.custom or {}) if k not in canonical)
+    return records_csv(records, [*canonical, *own])

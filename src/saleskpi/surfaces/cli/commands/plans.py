@@ -128,9 +128,12 @@ def target_list(
                                  "targets (default: all).")
     ] = None,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many targets.")] = 0,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """List the stored targets (typed in and imported).
+
+    --format csv writes targets.csv (kpi, period_start, period_end, value, rep_id, team,
+    then the targets' own fields): edit it and import it again with --source.
 
     Example: saleskpi target list --at 2024-03-15 --format json
     """
@@ -141,10 +144,15 @@ def target_list(
     kpi_service = service()
     view = targets_view(kpi_service, LOCAL, TargetsParams(
         at=_date(at), kpis=kpi or [], rep=rep, team=team, limit=limit, offset=offset))
-    if format is ReportFormat.json:
+    if format is Format.json:
         from saleskpi.views.text import to_json
 
         write(to_json(view.to_json()))
+        return
+    if format is Format.csv:
+        from saleskpi.surfaces.cli.output_csv import targets_csv
+
+        write(targets_csv(target_records(view)).rstrip("\n"))
         return
     targets = target_records(view)
     if not targets:
