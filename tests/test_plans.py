@@ -462,6 +462,27 @@ def test_target_list_as_csv_imports_again_unchanged(run_cli, own_company: Path,
                        "--format", "json").json()["changes"]) == history
 
 
+def test_target_list_names_a_misspelled_kpi_or_team(run_cli, own_company: Path) -> None:
+    kpi = run_cli(own_company, "target", "list", "--kpi", "deals_wn")
+    assert kpi.returncode != 0
+    assert "unknown KPI 'deals_wn'" in kpi.stderr and "deals_won" in kpi.stderr
+    team = run_cli(own_company, "target", "list", "--team", "Nort")
+    assert team.returncode != 0
+    assert "unknown team 'Nort'" in team.stderr and "North" in team.stderr
+    # A team no imported rep is in may still have targets: they are listed.
+    assert run_cli(own_company, "target", "set", "calls", "40", "--team", "East", "--start",
+                   "2024-04-01").returncode == 0
+    east = run_cli(own_company, "target", "list", "--team", "East", "--format", "json")
+    assert east.returncode == 0, east.stderr
+    assert [(t["kpi"], t["team"], t["value"]) for t in east.json()["targets"]] == [
+        ("calls", "East", 40)]
+    # Known names with nothing stored: no targets, no error.
+    empty = run_cli(own_company, "target", "list", "--kpi", "meetings", "--team", "South",
+                    "--format", "json")
+    assert empty.returncode == 0, empty.stderr
+    assert empty.json()["targets"] == []
+
+
 def test_target_set_and_list(run_cli, own_company: Path) -> None:
     def set_(*args: str) -> dict[str, Any]:
         result = run_cli(own_company, "target", "set", *args, "--format", "json")

@@ -33,7 +33,7 @@ def check_question(service: SalesKpiService, query: KpiQuery, scope: Scope) -> N
     for dim, values in query.where:
         if dim in CHECKED_VALUES:
             for value in values:
-                _check_value(service, dim, value, scope)
+                check_value(service, dim, value, scope)
     check_rates(service, query)
 
 
@@ -51,7 +51,9 @@ def check_slice(service: SalesKpiService, dim: str) -> None:
         code="unknown_slice")
 
 
-def _check_value(service: SalesKpiService, dim: str, value: str, scope: Scope) -> None:
+def check_value(service: SalesKpiService, dim: str, value: str, scope: Scope) -> None:
+    """``InvalidQuery`` for a team, rep or source the data does not know, naming the
+    closest the caller may see."""
     if dim == "team":
         if value in service.teams():
             return

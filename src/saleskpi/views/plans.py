@@ -50,6 +50,7 @@ from saleskpi.service.plan_inputs import (
     visible_targets,
 )
 from saleskpi.service.principal import Principal
+from saleskpi.service.query_checks import check_value
 from saleskpi.views.base import PageInfo, Paging, ViewModel, paged, require_manager
 
 # -- plan vs actual ------------------------------------------------------------------------
@@ -235,6 +236,8 @@ def targets(service: SalesKpiService, caller: Principal, params: TargetsParams) 
         teams = service.rep_teams()
         found = [t for t in found if t.team == params.team
                  or (t.rep_id is not None and teams.get(t.rep_id) == params.team)]
+    if not found:
+        _check_target_filters(service, caller, params)
     if params.start is not None:
         found = [t for t in found if t.period_end >= params.start]
     if params.end is not None:
@@ -245,6 +248,17 @@ def targets(service: SalesKpiService, caller: Principal, params: TargetsParams) 
     view: TargetsView = TargetsView(
         targets=[TargetItem(**t.to_dict()) for t in shown], page=page).with_source(shown)
     return view
+
+
+def _check_target_filters(service: SalesKpiService, caller: Principal,
+                          params: TargetsParams) -> None:
+    """Nothing matched: a misspelled KPI or team says so (with the closest names) rather
+    than "no targets". Checked only then, as a stored target may name a KPI since taken
+    out of the catalogue, or a team no imported rep is in."""
+    for key in params.kpis:
+        service.catalog.get(key)
+    if params.team is not None:
+        check_value(service, "team", params.team, caller.scope)
 
 
 def target_records(view: TargetsView) -> list[TargetRecord]:
