@@ -470,8 +470,15 @@ def test_target_list_names_a_misspelled_kpi_or_team(run_cli, own_company: Path) 
     assert team.returncode != 0
     assert "unknown team 'Nort'" in team.stderr and "North" in team.stderr
     # A team no imported rep is in may still have targets: they are listed.
-    assert run_cli(own_company, "target", "set", "calls", "40", "--team", "East", "--start",
-                   "2024-04-01").returncode == 0
+    east = run_cli(own_company, "target", "set", "calls", "40", "--team", "East", "--start",
+                   "2024-04-01")
+    assert east.returncode == 0, east.stderr
+    assert "no rep of team 'East' in the data yet." in east.stdout + east.stderr
+    # Set for a misspelled team, it is set (a team may come before its reps) with a hint.
+    typo = run_cli(own_company, "target", "set", "calls", "40", "--team", "Nrth")
+    assert typo.returncode == 0, typo.stderr
+    assert "no rep of team 'Nrth' in the data yet; did you mean North?" in (
+        typo.stdout + typo.stderr)
     east = run_cli(own_company, "target", "list", "--team", "East", "--format", "json")
     assert east.returncode == 0, east.stderr
     assert [(t["kpi"], t["team"], t["value"]) for t in east.json()["targets"]] == [

@@ -304,7 +304,10 @@ def set_target(service: SalesKpiService, caller: Principal,
         else None
     notes = []
     if params.team is not None and not team_known(service, params.team):
-        notes.append(_("Note: no rep of team {team!r} in the data yet.", team=params.team))
+        # A new team may be planned before its reps are imported: set, with a note.
+        note = _("Note: no rep of team {team!r} in the data yet.", team=params.team)
+        hint = did_you_mean(params.team, sorted(service.teams()))
+        notes.append(note.rstrip(".") + hint if hint else note)
     record, change = service.set_target(
         kpi=params.kpi, period_start=first, period_end=last, value=float(amount),
         rep_id=rep_info.id if rep_info else None, team=params.team, actor=caller.username)
