@@ -483,6 +483,14 @@ def test_target_list_names_a_misspelled_kpi_or_team(run_cli, own_company: Path) 
     assert east.returncode == 0, east.stderr
     assert [(t["kpi"], t["team"], t["value"]) for t in east.json()["targets"]] == [
         ("calls", "East", 40)]
+    # Deleting by a misspelled KPI names the closest; a known one with nothing stored
+    # is "no such target" (exit 1), as before.
+    gone = run_cli(own_company, "target", "delete", "calsl", "--team", "North", "--start",
+                   "2024-04-01")
+    assert gone.returncode == 2 and "did you mean calls?" in gone.stderr
+    none = run_cli(own_company, "target", "delete", "calls", "--team", "North", "--start",
+                   "2023-04-01")
+    assert none.returncode == 1 and "no such target" in none.stderr
     # Known names with nothing stored: no targets, no error.
     empty = run_cli(own_company, "target", "list", "--kpi", "meetings", "--team", "South",
                     "--format", "json")

@@ -363,6 +363,10 @@ def delete_targets(service: SalesKpiService, caller: Principal,
                                         rep_id=rep_id, team=params.team, source=params.source,
                                         actor=caller.username)
     if not deleted:
+        if params.kpi is not None:  # a misspelled KPI or team says so, with the closest
+            service.catalog.get(params.kpi)
+            if params.team is not None:
+                check_value(service, "team", params.team, caller.scope)
         raise NotFound(_("no such target (see 'saleskpi target list')"), code="no_such_target")
     return DeletedView(deleted=deleted)
 
