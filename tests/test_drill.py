@@ -250,3 +250,23 @@ def test_rows_help_has_an_example(company: Company, run_cli) -> None:
     result = run_cli(company.settings.workspace, "rows", "--help")
     assert result.returncode == 0, result.stderr
     assert "Example:" in result.stdout
+
+
+def test_a_misspelled_rep_slice_or_team_is_named_not_no_rows(company: Company,
+                                                            run_cli) -> None:
+    workspace = company.settings.workspace
+    typo = company.rep_name[:-1]  # the rep's name less its last letter
+    rep = run_cli(workspace, "rows", "deals_won", "--rep", typo)
+    assert rep.returncode == 2
+    assert f"unknown rep '{typo}'" in rep.stderr and company.rep_name in rep.stderr
+    where = run_cli(workspace, "rows", "deals_won", "--where", "tem=North")
+    assert where.returncode == 2 and "did you mean team?" in where.stderr
+    team = run_cli(workspace, "rows", "deals_won", "--where", "team=No such team")
+    assert team.returncode == 2 and "unknown team 'No such team'" in team.stderr
+    # The name in full: the rows of the month, as counted by hand.
+    found = run_cli(workspace, "rows", "deals_won", "--rep", company.rep_name, "--from",
+                    company.first.isoformat(), "--to", company.last.isoformat(),
+                    "--format", "json")
+    assert found.returncode == 0, found.stderr
+    assert found.json()["page"]["total_rows"] == len(hand_ids(
+        company.settings, "deals_won", None, company.rep, company.first, company.last))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from saleskpi.domain.errors import Forbidden, NotFound
+from saleskpi.domain.errors import Forbidden, InvalidQuery, NotFound
 from saleskpi.domain.forecasting import Band, ForecastLine
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service.core import SalesKpiService
@@ -187,6 +187,14 @@ def test_scope_refusals(settings: Settings) -> None:
         forecast(service, rep_a(), ForecastParams(team="North"))
     with pytest.raises(Forbidden):
         forecast(service, lead_north(), ForecastParams(team="South"))
+
+
+def test_a_misspelled_team_is_named_not_an_empty_forecast(settings: Settings) -> None:
+    service = SalesKpiService(settings)
+    with pytest.raises(InvalidQuery, match=r"unknown team 'Nort'.*did you mean North"):
+        forecast(service, head(), ForecastParams(team="Nort"))
+    lines = forecast(service, head(), ForecastParams(team="North")).to_json()["lines"]
+    assert {ln["team"] for ln in lines} == {"North"}
 
 
 def test_the_same_seed_gives_the_same_forecast(settings: Settings) -> None:

@@ -28,13 +28,18 @@ CHECKED_VALUES = ("team", "rep", "source")
 
 def check_question(service: SalesKpiService, query: KpiQuery, scope: Scope) -> None:
     """``InvalidQuery`` for an unknown slice or filter value; ``Conflict`` for missing rates."""
+    check_filters(service, query, scope)
+    check_rates(service, query)
+
+
+def check_filters(service: SalesKpiService, query: KpiQuery, scope: Scope) -> None:
+    """``InvalidQuery`` for an unknown slice, or a team, rep or source the data lacks."""
     for dim in query.dims():
         check_slice(service, dim)
     for dim, values in query.where:
         if dim in CHECKED_VALUES:
             for value in values:
                 check_value(service, dim, value, scope)
-    check_rates(service, query)
 
 
 def check_slice(service: SalesKpiService, dim: str) -> None:

@@ -31,6 +31,7 @@ from saleskpi.service.core import SalesKpiService
 from saleskpi.service.drill import rows_behind as service_rows_behind
 from saleskpi.service.plan_inputs import today
 from saleskpi.service.principal import Principal
+from saleskpi.service.query_checks import check_filters
 from saleskpi.views.base import MAX_LIMIT, Filtered, PageInfo, RangeInfo, ViewModel, range_info
 from saleskpi.views.kpi_help import measure_dict
 
@@ -95,6 +96,8 @@ def rows_behind(service: SalesKpiService, caller: Principal, params: RowsParams)
     query = make_query([params.kpi], start=start, end=end, where=params.where)
     if params.rep:
         query = replace(query, where=(*query.where, ("rep", (params.rep,))))
+    # A misspelled slice, team or rep says so (with the closest), not "no rows".
+    check_filters(service, query, caller.scope)
     found = service_rows_behind(service, query, caller.scope, params.kpi, params.part,
                                 params.limit, params.offset)
     spec = service.catalog.get(params.kpi)

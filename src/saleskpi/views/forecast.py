@@ -27,6 +27,7 @@ from saleskpi.service import forecast as service_forecast
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.plan_inputs import resolve_rep
 from saleskpi.service.principal import Principal
+from saleskpi.service.query_checks import check_value
 from saleskpi.views.base import MAX_LIMIT, PageInfo, Paging, ViewModel, paged
 
 TOP_DEALS = 10  # deals listed with a forecast unless asked otherwise
@@ -88,6 +89,7 @@ def _request(service: SalesKpiService, caller: Principal,
     rep = resolve_rep(service, params.rep, caller.scope).id if params.rep is not None else None
     if params.team is not None:
         service_forecast.check_team(params.team, caller.scope)
+        check_value(service, "team", params.team, caller.scope)  # a typo: the closest
     return service_forecast.ForecastRequest(
         grain=grain, at=params.at, by=by, rep=rep, team=params.team,
         simulations=service_forecast.check_simulations(params.simulations), seed=params.seed)
