@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from tests.conftest import CliResult
 
@@ -35,8 +36,6 @@ def _workbook(path: Path) -> None:
     reps["B2"].data_type = "s"
     deals = book.create_sheet("deals")
     deals.append(["id", "rep_id", "status", "amount", "closed_at", "created_at"])
-    import datetime as dt
-
     deals.append(["D1", "r1", "won", 100.5, dt.datetime(2024, 1, 5, 10), dt.date(2024, 1, 1)])
     deals.append(["D2", "r2", "lost", 70, dt.datetime(2024, 1, 6, 10), dt.date(2024, 1, 2)])
     deals.append(["D3", "r2", "won", 30, dt.datetime(2024, 2, 6, 10), dt.date(2024, 1, 3)])
@@ -88,4 +87,37 @@ def test_bad_query_is_a_clear_error(run_cli, workspace: Path) -> None:
     result = run_cli(workspace, "kpi", "leads", "--period", "fortnight")
     assert result.returncode == 2
     assert "unknown period" in result.stderr
+
+
+
+def test_team_and_rep_options_are_the_filters_they_name(run_cli, workspace: Path,
+                                                        tmp_path: Path) -> None:
+    """``--team`` and ``--rep`` (what a head of sales types first) filter as --where does."""
+    book = tmp_path / "crm.xlsx"
+    _workbook(book)
+    loaded = load_workbook(book)
+    loaded["reps"].append(["r3", "Olga Lee", "B"])
+    loaded["deals"].append(["D4", "r3", "won", 500, dt.datetime(2024, 1, 7, 10),
+                               dt.date(2024, 1, 1)])
+    loaded.save(book)
+    assert run_cli(workspace, "import", book).returncode == 0
+
+    def figures(*args: str) -> dict[str, str]:
+        result = run_cli(workspace, "kpi", "deals_won", "revenue", "win_rate", "--range",
+                         "all", "--format", "csv", *args)
+        assert result.returncode == 0, result.stderr
+        (row,) = csv.DictReader(io.StringIO(result.stdout))
+        return {k: row[k] for k in ("deals_won", "revenue", "win_rate_numerator",
+                                    "win_rate_denominator")}
+
+    # Counted by hand from the workbook: team A is D1 (won 100.5), D2 (lost), D3 (won 30).
+    team_a = {"deals_won": "2", "revenue": "130.5", "win_rate_numerator": "2",
+              "win_rate_denominator": "3"}
+    assert figures("--team", "A") == team_a == figures("--where", "team=A")
+    assert figures("--team", "B")["revenue"] == "500"
+    assert figures("--rep", "Петро Іваненко") == {  # D2 lost, D3 won 30
+        "deals_won": "1", "revenue": "30", "win_rate_numerator": "1",
+        "win_rate_denominator": "2"}
+    typo = run_cli(workspace, "kpi", "revenue", "--team", "Z")
+    assert typo.returncode == 2 and "unknown team 'Z'" in typo.stderr
 

@@ -25,6 +25,16 @@ WhereOption = Annotated[
     list[str] | None,
     typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
 ]
+# --rep and --team: what a head of sales types first ("kpi revenue --team North"),
+# short for the --where filters they become, so every surface gets the same question.
+RepOption = Annotated[
+    str | None,
+    typer.Option("--rep", help="Only this rep (an id or a name): short for --where rep=REP."),
+]
+TeamOption = Annotated[
+    str | None,
+    typer.Option("--team", help="Only this team (several: A,B): short for --where team=TEAM."),
+]
 RangeOption = Annotated[
     str | None,
     typer.Option("--range", "-r", help="Without --from/--to: mtd (month to date, the "
@@ -44,3 +54,12 @@ OffsetOption = Annotated[int, typer.Option("--offset", min=0, max=MAX_ID,
 def day(value: dt.datetime | None) -> dt.date | None:
     """A ``--from``/``--to`` value (Click reads dates as datetimes) as a date."""
     return value.date() if value else None
+
+
+def with_filters(where: list[str] | None, *, rep: str | None = None,
+                 team: str | None = None) -> list[str]:
+    """``--where`` with ``--rep`` and ``--team`` added as the filters they stand for."""
+    found = list(where or [])
+    found += [f"rep={rep}"] if rep is not None else []
+    found += [f"team={team}"] if team is not None else []
+    return found

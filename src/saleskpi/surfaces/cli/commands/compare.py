@@ -16,8 +16,10 @@ from saleskpi.surfaces.cli.options import (
     OffsetOption,
     PeriodOption,
     RangeOption,
+    TeamOption,
     ToOption,
     WhereOption,
+    with_filters,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ def compare_command(
     start: FromOption = None,
     end: ToOption = None,
     where: WhereOption = None,
+    team: TeamOption = None,
     range: RangeOption = None,
     threshold: Annotated[
         float,
@@ -73,7 +76,7 @@ def compare_command(
 
     Without --from/--to: month to date (--range all: all time).
 
-    Example: saleskpi compare --from 2024-03-01 --to 2024-03-31 --where team=London --sort revenue
+    Example: saleskpi compare --from 2024-03-01 --to 2024-03-31 --team London --sort revenue
     """
     from saleskpi.surfaces.cli.output import range_line
     from saleskpi.views.base import LOCAL
@@ -81,8 +84,8 @@ def compare_command(
     from saleskpi.views.text import to_json
 
     params = ComparisonParams(kpis=kpis or [], period=period, start=_day(start),
-                              end=_day(end), where=where or [], range=range,
-                              threshold=threshold,
+                              end=_day(end), where=with_filters(where, team=team),
+                              range=range, threshold=threshold,
                               sort=sort, descending=descending, filters=filters or [],
                               limit=limit, offset=offset)
     kpi_service = service()
@@ -112,6 +115,7 @@ def leaderboard_command(
     start: FromOption = None,
     end: ToOption = None,
     where: WhereOption = None,
+    team: TeamOption = None,
     range: RangeOption = None,
     against: AgainstOption = "previous",
     top: Annotated[
@@ -139,8 +143,8 @@ def leaderboard_command(
     from saleskpi.views.text import to_json
 
     params = LeaderboardParams(kpi=kpi, period=period, start=_day(start), end=_day(end),
-                               where=where or [], range=range, against=against, top=top,
-                               limit=limit, offset=offset)
+                               where=with_filters(where, team=team), range=range,
+                               against=against, top=top, limit=limit, offset=offset)
     kpi_service = service()
     view = leaderboard(kpi_service, LOCAL, params)
     if format is Format.json:

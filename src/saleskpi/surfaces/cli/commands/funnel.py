@@ -9,7 +9,13 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import Format, app, out, service, write
-from saleskpi.surfaces.cli.options import RangeOption, WhereOption
+from saleskpi.surfaces.cli.options import (
+    RangeOption,
+    RepOption,
+    TeamOption,
+    WhereOption,
+    with_filters,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -41,6 +47,8 @@ def funnel_command(
         typer.Option("--to", formats=["%Y-%m-%d"], help="… until this day, inclusive."),
     ] = None,
     where: WhereOption = None,
+    team: TeamOption = None,
+    rep: RepOption = None,
     range: RangeOption = None,
     limit: Annotated[
         int | None,
@@ -68,7 +76,8 @@ def funnel_command(
 
     params = FunnelParams(pipeline=pipeline, by=by, as_of=as_of.date() if as_of else None,
                           start=start.date() if start else None,
-                          end=end.date() if end else None, where=where or [], range=range,
+                          end=end.date() if end else None,
+                          where=with_filters(where, rep=rep, team=team), range=range,
                           limit=limit, offset=offset)
     view = funnel(service(), LOCAL, params)
     if format is Format.json:

@@ -23,9 +23,12 @@ from saleskpi.surfaces.cli.options import (
     OffsetOption,
     PeriodOption,
     RangeOption,
+    RepOption,
+    TeamOption,
     ToOption,
     WhereOption,
     day,
+    with_filters,
 )
 
 
@@ -41,6 +44,8 @@ def kpi_command(
     start: FromOption = None,
     end: ToOption = None,
     where: WhereOption = None,
+    team: TeamOption = None,
+    rep: RepOption = None,
     range: RangeOption = None,
     limit: LimitOption = None,
     offset: OffsetOption = 0,
@@ -51,13 +56,16 @@ def kpi_command(
     Without --from/--to: month to date (--range all: all time; with --period: all time).
 
     Example: saleskpi kpi calls meetings win_rate revenue --by rep --range last_month
+
+    One team's reps: saleskpi kpi revenue win_rate --by rep --team North
     """
     from saleskpi.views.base import LOCAL
     from saleskpi.views.scorecard import ScorecardParams, scorecard_card
     from saleskpi.views.scorecard import scorecard as scorecard_view
 
     params = ScorecardParams(kpis=kpis, by=by or [], period=period,
-                             start=day(start), end=day(end), where=where or [],
+                             start=day(start), end=day(end),
+                             where=with_filters(where, rep=rep, team=team),
                              range=range, limit=limit, offset=offset)
     kpi_service = service()
     # The question's checks and its computation read one open store.

@@ -9,7 +9,14 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.surfaces.cli.app import Format, app, out, service, write
-from saleskpi.surfaces.cli.options import FromOption, RangeOption, ToOption, WhereOption
+from saleskpi.surfaces.cli.options import (
+    FromOption,
+    RangeOption,
+    TeamOption,
+    ToOption,
+    WhereOption,
+    with_filters,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -23,6 +30,7 @@ def rows_command(
     start: FromOption = None,
     end: ToOption = None,
     where: WhereOption = None,
+    team: TeamOption = None,
     range: RangeOption = None,
     rep: Annotated[
         str | None,
@@ -67,7 +75,7 @@ def rows_command(
     from saleskpi.views.text import to_json
 
     params = RowsParams(kpi=kpi, part=part, start=_day(start), end=_day(end),
-                        where=where or [], range=range, rep=rep, period=period,
+                        where=with_filters(where, team=team), range=range, rep=rep, period=period,
                         period_key=_day(period_key), limit=limit, offset=offset)
     view = rows_behind(service(), LOCAL, params)
     if format is Format.json:
