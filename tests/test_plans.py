@@ -460,6 +460,18 @@ def test_target_list_as_csv_imports_again_unchanged(run_cli, own_company: Path,
         "inserted": 0, "updated": 0, "unchanged": 6, "rejected": 0}
     assert len(run_cli(own_company, "target", "history", "--limit", "1000",
                        "--format", "json").json()["changes"]) == history
+    # For Excel on Windows (settings --csv-bom): a byte order mark first, the same rows
+    # after it; the file so written imports unchanged too.
+    assert run_cli(own_company, "settings", "--csv-bom").returncode == 0
+    marked = run_cli(own_company, "target", "list", "--format", "csv")
+    assert marked.returncode == 0, marked.stderr
+    assert marked.stdout == "\ufeff" + listed.stdout
+    bom = write_folder(tmp_path / "bom", {"targets.csv": marked.stdout})
+    report = run_cli(own_company, "import", bom, "--source", SOURCE, "--format", "json")
+    assert report.returncode == 0, report.stderr
+    assert report.json()["entities"]["targets"]["unchanged"] == 6
+    assert run_cli(own_company, "settings", "--no-csv-bom").returncode == 0
+    assert run_cli(own_company, "target", "list", "--format", "csv").stdout == listed.stdout
 
 
 def test_target_list_names_a_misspelled_kpi_or_team(run_cli, own_company: Path) -> None:

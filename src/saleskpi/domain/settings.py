@@ -77,6 +77,9 @@ class Settings(BaseModel):
     currency: str = Field(default="USD", description="reporting currency (ISO 4217)")
     lang: str = Field(default="", description="interface language: en, ru or uk")
     week_start: str = Field(default="monday", description="first day of a week")
+    csv_bom: bool = Field(
+        default=False, description="start the CLI's CSV with a UTF-8 byte order mark, as "
+        "Excel on Windows needs to read Cyrillic names; off: what programs expect")
     holidays: list[dt.date] = Field(
         default_factory=list, description="the company's days off besides weekends "
         "(YYYY-MM-DD): not working days for plans' pacing and the reverse planner")

@@ -193,6 +193,27 @@ def write(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+def write_csv(text: str) -> None:
+    """A CSV to stdout; first a UTF-8 byte order mark when the settings ask (``csv_bom``).
+
+    Excel on Windows reads a CSV without one in the system's code page: Cyrillic names
+    come out garbled. Programs reading the CSV (pandas, DuckDB, our own import) take it
+    either way; off by default, as pipes expect. With the mark the text is UTF-8
+    whatever the console's encoding, since that is what the mark says.
+    """
+    text = text.rstrip("\n") + "\n"
+    settings: Settings | None = getattr(state, "settings", None)
+    raw = getattr(sys.stdout, "buffer", None)
+    if settings is None or not settings.csv_bom:
+        sys.stdout.write(text)
+    elif raw is None:
+        sys.stdout.write("\ufeff" + text)
+    else:
+        sys.stdout.flush()
+        raw.write("\ufeff".encode() + text.encode())
+        raw.flush()
+
+
 def service() -> SalesKpiService:
     from saleskpi.service.alert_hooks import watch_imports
     from saleskpi.service.core import SalesKpiService

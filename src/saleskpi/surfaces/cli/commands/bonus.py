@@ -14,7 +14,7 @@ import typer
 
 from saleskpi.domain.errors import EXIT_CODE, ErrorKind
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import Format, app, fail, out, service, state, write
+from saleskpi.surfaces.cli.app import Format, app, fail, out, service, state, write, write_csv
 
 if TYPE_CHECKING:
     from saleskpi.service.principal import Principal
@@ -77,7 +77,7 @@ def _emit(format: Format, *, as_json: Callable[[], object], header: list[str],
 
         write(to_json(as_json()))
     elif format is Format.csv:
-        write(_csv(header, rows()))
+        write_csv(_csv(header, rows()))
     elif empty:
         _no_plans()
     else:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from saleskpi.domain.i18n import _, current_language
-from saleskpi.surfaces.cli.app import Format, app, out, service, write
+from saleskpi.surfaces.cli.app import Format, app, out, service, write, write_csv
 from saleskpi.surfaces.cli.options import (
     AgainstOption,
     FromOption,
@@ -95,7 +95,7 @@ def compare_command(
         return
     shown: Comparison = view.source
     if format is Format.csv:
-        write(shown.to_csv().rstrip("\n"))
+        write_csv(shown.to_csv())
         return
     catalog = kpi_service.catalog
     out.print(range_line(view.range), highlight=False)
@@ -152,7 +152,7 @@ def leaderboard_command(
         return
     board: Leaderboard = view.source
     if format is Format.csv:
-        write(board.to_csv().rstrip("\n"))
+        write_csv(board.to_csv())
         return
     out.print(range_line(view.range), highlight=False)
     out.print(_leaderboard_table(board, kpi_service.catalog))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import Format, app, fail, out, service, write
+from saleskpi.surfaces.cli.app import Format, app, fail, out, service, write, write_csv
 from saleskpi.surfaces.cli.options import FromOption, LimitOption, OffsetOption, ToOption, day
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def contest_create(
         write(to_json(view.to_json()))
         return
     if format is Format.csv:
-        write(_contests_csv([view.contest]).rstrip("\n"))
+        write_csv(_contests_csv([view.contest]))
         return
     out.print(_("Contest {id} created: {name}.", id=view.contest.id, name=view.contest.name),
               highlight=False)
@@ -250,7 +250,7 @@ def _print_contest(view: ContestView, format: Format, message: str) -> None:
 
         write(to_json(view.to_json()))
     elif format is Format.csv:
-        write(_contests_csv([view.contest]).rstrip("\n"))
+        write_csv(_contests_csv([view.contest]))
     else:
         out.print(message, highlight=False)
 
@@ -284,7 +284,7 @@ def _print_contests(view: ContestsView, format: Format) -> None:
         write(to_json(view.to_json()))
         return
     if format is Format.csv:
-        write(_contests_csv(view.contests).rstrip("\n"))
+        write_csv(_contests_csv(view.contests))
         return
     from rich.table import Table
 
@@ -325,7 +325,7 @@ def _print_standings(view: StandingsView, format: Format) -> None:
         write(to_json(view.to_json()))
         return
     if format is Format.csv:
-        write(standings_csv(view).rstrip("\n"))
+        write_csv(standings_csv(view))
         return
     from rich.table import Table
 

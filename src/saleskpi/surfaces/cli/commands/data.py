@@ -83,6 +83,11 @@ def settings_command(
         typer.Option("--working-hours", help="The company's working hours on working days, "
                      "HH:MM-HH:MM (default 09:00-18:00): alert deadlines count only these."),
     ] = None,
+    csv_bom: Annotated[
+        bool | None,
+        typer.Option("--csv-bom/--no-csv-bom", help="Start CSV output with a byte order mark, "
+                     "so that Excel on Windows shows Cyrillic names (off: for programs)."),
+    ] = None,
 ) -> None:
     """Show the workspace's settings, or store new ones in its settings.yaml.
 
@@ -95,7 +100,8 @@ def settings_command(
 
     values: dict[str, object] = {
         k: v for k, v in (("timezone", timezone), ("currency", currency), ("lang", lang),
-                          ("holidays", holidays), ("working_hours", working_hours))
+                          ("holidays", holidays), ("working_hours", working_hours),
+                          ("csv_bom", csv_bom))
         if v is not None}
     if values:
         try:
@@ -107,8 +113,11 @@ def settings_command(
             stored["holidays"] = sorted(day.isoformat() for day in checked.holidays)
         save_workspace_settings(state.settings, **stored)
     current = Settings(workspace=state.settings.workspace)
-    for name in ("workspace", "timezone", "currency", "lang", "week_start", "working_hours"):
-        out.print(f"{name}: {getattr(current, name) or '-'}", highlight=False)
+    for name in ("workspace", "timezone", "currency", "lang", "week_start", "working_hours",
+                 "csv_bom"):
+        value = getattr(current, name)
+        shown = ("on" if value else "off") if isinstance(value, bool) else value or "-"
+        out.print(f"{name}: {shown}", highlight=False)
     days = ", ".join(day.isoformat() for day in sorted(current.holidays))
     out.print(f"holidays: {days or '-'}", highlight=False)
     # The backend's URL is a secret: shown with its password masked.

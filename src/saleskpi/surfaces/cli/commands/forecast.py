@@ -9,7 +9,7 @@ import typer
 
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import MAX_ID
-from saleskpi.surfaces.cli.app import Format, app, out, service, write
+from saleskpi.surfaces.cli.app import Format, app, out, service, write, write_csv
 from saleskpi.surfaces.cli.options import DATE
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ def _emitted(format: Format, data: dict[str, Any], rows: list[dict[str, Any]],
         write(to_json(data))
         return True
     if format is Format.csv:
-        write(_csv(rows, columns).rstrip("\n"))
+        write_csv(_csv(rows, columns))
         return True
     return False
 

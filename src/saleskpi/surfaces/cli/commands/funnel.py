@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import Format, app, out, service, write
+from saleskpi.surfaces.cli.app import Format, app, out, service, write, write_csv
 from saleskpi.surfaces.cli.options import (
     RangeOption,
     RepOption,
@@ -87,7 +87,7 @@ def funnel_command(
     if format is Format.csv:
         from saleskpi.surfaces.cli.output_csv import funnel_csv
 
-        write(funnel_csv(report).rstrip("\n"))
+        write_csv(funnel_csv(report))
         return
     from saleskpi.surfaces.cli.output import range_line
 

@@ -16,6 +16,7 @@ from saleskpi.surfaces.cli.app import (
     out,
     service,
     write,
+    write_csv,
 )
 from saleskpi.surfaces.cli.options import (
     FromOption,
@@ -82,7 +83,7 @@ def kpi_command(
     if format is Format.csv:
         from saleskpi.surfaces.cli.output_csv import scorecard_csv
 
-        write(scorecard_csv(card, shown).rstrip("\n"))
+        write_csv(scorecard_csv(card, shown))
     elif format is Format.json:
         from saleskpi.views.text import to_json
 

@@ -20,6 +20,7 @@ from saleskpi.surfaces.cli.app import (
     service,
     state,
     write,
+    write_csv,
 )
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def target_list(
     if format is Format.csv:
         from saleskpi.surfaces.cli.output_csv import targets_csv
 
-        write(targets_csv(target_records(view)).rstrip("\n"))
+        write_csv(targets_csv(target_records(view)))
         return
     targets = target_records(view)
     if not targets:
@@ -268,7 +269,7 @@ def plan_command(
     if format is Format.csv:
         from saleskpi.surfaces.cli.output_csv import records_csv
 
-        write(records_csv(view.to_json()["lines"]).rstrip("\n"))
+        write_csv(records_csv(view.to_json()["lines"]))
         return
     lines = plan_lines(view)
     if not lines:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import Format, app, out, service, write
+from saleskpi.surfaces.cli.app import Format, app, out, service, write, write_csv
 from saleskpi.surfaces.cli.options import (
     FromOption,
     RangeOption,
@@ -82,7 +82,7 @@ def rows_command(
         write(to_json(view.to_json()))
         return
     if format is Format.csv:
-        write(_csv(view).rstrip("\n"))
+        write_csv(_csv(view))
         return
     out.print(range_line(view.range), highlight=False)
     out.print(_table(view))
