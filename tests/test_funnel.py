@@ -554,6 +554,25 @@ def test_cli_errors(run_cli, settings: Settings) -> None:
     assert unknown.returncode == 2 and "nope" in unknown.stderr
 
 
+def test_cli_names_a_misspelled_filter_and_an_empty_one(run_cli, settings: Settings) -> None:
+    """A typo is an error naming the closest, not "no stage history"; filters that match
+    no deal say it is the filters."""
+    team = run_cli(settings.workspace, "funnel", "--team", "Suoth")
+    assert team.returncode == 2 and "unknown team 'Suoth'" in team.stderr
+    assert "South" in team.stderr
+    rep = run_cli(settings.workspace, "funnel", "--where", "rep=Ana")
+    assert rep.returncode == 2 and "unknown rep 'Ana'" in rep.stderr and "Anna" in rep.stderr
+    dim = run_cli(settings.workspace, "funnel", "--where", "tem=South")
+    assert dim.returncode == 2 and "did you mean team?" in dim.stderr
+    nothing = run_cli(settings.workspace, "funnel", "--where", "product=none such",
+                      "--range", "all")
+    assert nothing.returncode == 0, nothing.stderr
+    assert "No deal with these filters has a stage history" in nothing.stdout
+    # --team is --where team=..: South's 50.0% (2/4), as test_cli_table counts it.
+    south = run_cli(settings.workspace, "funnel", "--team", "South", "--as-of", "2024-01-31")
+    assert "50.0% (2/4)" in south.stdout and "Anna" not in south.stdout
+
+
 def test_cli_says_when_there_is_no_history(run_cli, workspace: Path) -> None:
     result = run_cli(workspace, "funnel")
     assert result.returncode == 0, result.stderr

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from saleskpi.domain.errors import Conflict, InvalidQuery
 from saleskpi.domain.i18n import _
-from saleskpi.domain.query import DIMENSIONS, KpiQuery, Scope
+from saleskpi.domain.query import DIMENSIONS, KpiQuery, Scope, Where
 from saleskpi.domain.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -36,7 +36,13 @@ def check_filters(service: SalesKpiService, query: KpiQuery, scope: Scope) -> No
     """``InvalidQuery`` for an unknown slice, or a team, rep or source the data lacks."""
     for dim in query.dims():
         check_slice(service, dim)
-    for dim, values in query.where:
+    check_where(service, query.where, scope)
+
+
+def check_where(service: SalesKpiService, where: Where, scope: Scope) -> None:
+    """The filters alone (of a question that is no scorecard, e.g. the funnel)."""
+    for dim, values in where:
+        check_slice(service, dim)
         if dim in CHECKED_VALUES:
             for value in values:
                 check_value(service, dim, value, scope)

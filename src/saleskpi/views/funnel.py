@@ -22,6 +22,7 @@ from saleskpi.domain.query import check_date, check_range, parse_where
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.plan_inputs import today
 from saleskpi.service.principal import Principal
+from saleskpi.service.query_checks import check_where
 from saleskpi.views.base import (
     Filtered,
     PageInfo,
@@ -74,10 +75,13 @@ def funnel(service: SalesKpiService, caller: Principal, params: FunnelParams) ->
                            code="bad_by")
     check_range(params.start, params.end)
     check_date(params.as_of, "--as-of")
+    where = parse_where(params.where)
+    # A misspelled team or rep says so (with the closest), not "no stage history".
+    check_where(service, where, caller.scope)
     dates = funnel_dates(service, params)
     options = FunnelOptions(pipeline=params.pipeline, by_rep=params.by == "rep",
                             as_of=params.as_of, start=dates.start, end=dates.end,
-                            where=parse_where(params.where))
+                            where=where)
     report = service.funnel(options, caller.scope)
     # The report may be the service's kept answer: page copies, never the original.
     pipelines = []

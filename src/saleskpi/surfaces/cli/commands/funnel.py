@@ -92,7 +92,10 @@ def funnel_command(
     from saleskpi.surfaces.cli.output import range_line
 
     out.print(range_line(view.range), highlight=False)
-    if not report.pipelines:
+    if not report.pipelines and params.where:
+        out.print(_("No deal with these filters has a stage history: check --where, --team "
+                    "and --rep."), style="yellow")
+    elif not report.pipelines:
         out.print(_("No stage history for these deals: import stage_changes (deal_id, stage, "
                     "entered_at) to see the funnel."), style="yellow")
     for pipeline_funnel in report.pipelines:
