@@ -427,6 +427,22 @@ def test_plan_cli_with_attainment_gap_and_run_rate(run_cli, own_company: Path) -
             lines[0]["activity_per_working_day.meetings"]) == (
         str(first["calls"]), str(first["meetings"]))
 
+    # One team's lines: its own and its reps' (r2's target names no team: Bob is in
+    # North), with the figures of the whole plan above: the Σ still sums every rep.
+    def picked(*args: str) -> dict[tuple[str, str, str | None], tuple[object, ...]]:
+        found = run_cli(own_company, "plan", "--at", "2024-04-10", "--format", "json", *args)
+        assert found.returncode == 0, found.stderr
+        return {(x["kpi"], x["level"], x["rep_id"] or x["team"]): (
+            x["plan"], x["actual"], x["attainment"], x["gap"], x["projection"],
+            x["projected_attainment"]) for x in found.json()["lines"]}
+
+    assert picked("--team", "North") == {
+        key: value for key, value in rows.items() if key[2] in ("North", "r1", "r2")}
+    assert picked("--rep", "Bob") == {("calls", "rep", "r2"): rows[("calls", "rep", "r2")]}
+    assert picked("--team", "South") == {}  # Dan's team has no targets
+    typo = run_cli(own_company, "plan", "--team", "Nort")
+    assert typo.returncode == 2 and "did you mean North" in typo.stderr
+
 
 # ---------------------------------------------------------------- CLI: targets
 

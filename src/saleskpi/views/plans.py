@@ -62,6 +62,9 @@ class PlanParams(Paging):
     period: str | None = Field(
         default=None, description="Only targets set for a whole day, week, month, quarter "
         "or year.")
+    rep: str | None = Field(default=None, description="Only this rep's targets (id or name).")
+    team: str | None = Field(default=None, description="Only this team's targets and its "
+                             "reps'.")
 
 
 class PlanView(ViewModel):
@@ -85,6 +88,16 @@ def plan_vs_actual(service: SalesKpiService, caller: Principal,
     targets = visible_targets(service, scope, service.targets_on(day))
     lines = planner.plan_vs_actual(service, day, level=level, period=period, scope=scope,
                                    targets=targets)
+    # A rep's or team's lines are picked from all of them: a team's Σ line sums every
+    # rep of the team, whichever is asked for.
+    if params.rep is not None:
+        rep_id = resolve_rep(service, params.rep, scope).id
+        lines = [ln for ln in lines if ln.target.level == "rep" and ln.target.rep_id == rep_id]
+    if params.team is not None:
+        kept = {id(t) for t in _of_team(service, [ln.target for ln in lines], params.team)}
+        lines = [ln for ln in lines if ln.target.level != "company" and id(ln.target) in kept]
+        if not lines:  # a misspelled team says so, not "no targets"
+            check_value(service, "team", params.team, scope)
     shown, page = paged(lines, params)
     view: PlanView = PlanView(
         at=day.isoformat(), timezone=service.settings.timezone,
@@ -231,11 +244,7 @@ def targets(service: SalesKpiService, caller: Principal, params: TargetsParams) 
         else None
     found = service.list_targets(at=params.at, kpis=tuple(params.kpis), rep_id=rep_id)
     if params.team is not None:
-        # A team's targets are the team's own and its reps' (a rep's target need not
-        # name the team: set by hand it names only the rep).
-        teams = service.rep_teams()
-        found = [t for t in found if t.team == params.team
-                 or (t.rep_id is not None and teams.get(t.rep_id) == params.team)]
+        found = _of_team(service, found, params.team)
     if not found:
         _check_target_filters(service, caller, params)
     if params.start is not None:
@@ -259,6 +268,15 @@ def _check_target_filters(service: SalesKpiService, caller: Principal,
         service.catalog.get(key)
     if params.team is not None:
         check_value(service, "team", params.team, caller.scope)
+
+
+def _of_team(service: SalesKpiService, found: list[TargetRecord],
+             team: str) -> list[TargetRecord]:
+    """A team's targets: the team's own and its reps' (a rep's target need not name the
+    team: set by hand it names only the rep)."""
+    teams = service.rep_teams()
+    return [t for t in found
+            if t.team == team or (t.rep_id is not None and teams.get(t.rep_id) == team)]
 
 
 def target_records(view: TargetsView) -> list[TargetRecord]:

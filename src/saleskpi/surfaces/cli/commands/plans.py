@@ -240,6 +240,12 @@ def plan_command(
     by: Annotated[
         str | None, typer.Option("--by", "-b", help="Only rep or only team targets.")
     ] = None,
+    rep: Annotated[
+        str | None, typer.Option("--rep", help="Only this rep's targets (id or name).")
+    ] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="Only this team's targets and its reps'.")
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, max=MAX_LIMIT, help="At most this many "
                                  "lines (default: all).")
@@ -251,6 +257,8 @@ def plan_command(
 
     Example: saleskpi plan --at 2024-03-15 --by rep   (and: saleskpi plan reverse --help)
 
+    One team: saleskpi plan --team London
+
     For a spreadsheet: saleskpi plan --by rep --format csv > plan.csv
     """
     if ctx.invoked_subcommand is not None:
@@ -260,7 +268,8 @@ def plan_command(
     from saleskpi.views.plans import plan_vs_actual as plan_view
 
     view = plan_view(service(), LOCAL, PlanParams(at=_date(at), by=by, period=period,
-                                                      limit=limit, offset=offset))
+                                                      rep=rep, team=team, limit=limit,
+                                                      offset=offset))
     if format is Format.json:
         from saleskpi.views.text import to_json
 
