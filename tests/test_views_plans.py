@@ -123,6 +123,10 @@ def stored_targets(workspace: Path, sql: str, *args: object) -> list[tuple[Any, 
      ["deals_won", "calls", "calls", "revenue", "deals_won", "deals_won", "calls"]),
     ({"at": "2024-04-10", "by": "rep", "period": "month"},
      ["--at", "2024-04-10", "--by", "rep", "--period", "month"], ["deals_won", "calls"]),
+    # North's lines: r1's deals, r2's calls (r2 is in North), the team's own calls and
+    # its summed deals; not the company's.
+    ({"at": "2024-04-10", "team": "North"}, ["--at", "2024-04-10", "--team", "North"],
+     ["deals_won", "calls", "calls", "deals_won"]),
 ])
 def test_plan_json_equals_the_cli(app: Any, company: Path, run_cli: Any, params: dict[str, str],
                                   args: list[str], expected_kpis: list[str]) -> None:
@@ -346,13 +350,15 @@ def test_a_team_lead_sees_their_team(app: Any, company: Path) -> None:
      ["plan", "--period", "fortnight"]),
     ("GET", "/api/v1/plan", {"params": {"by": "pipeline"}}, 400, "bad_by",
      ["plan", "--by", "pipeline"]),
+    ("GET", "/api/v1/plan", {"params": {"team": "Nort"}}, 400, "unknown_team",
+     ["plan", "--team", "Nort"]),
     ("PUT", "/api/v1/targets", {"json": {"kpi": "calls", "value": "lots"}}, 400, "bad_number",
      ["target", "set", "calls", "lots"]),
     ("GET", "/api/v1/reverse-plan", {"params": {"goal": "revenue=5000", "rate":
                                                 "call_to_won=0.1"}}, 400, "no_deal_size",
      ["plan", "reverse", "--goal", "revenue=5000", "--rate", "call_to_won=0.1"]),
-], ids=["unknown rep", "unknown kpi", "unknown team", "bad period", "bad by", "bad number",
-        "no deal size"])
+], ids=["unknown rep", "unknown kpi", "unknown team", "bad period", "bad by",
+        "misspelled team", "bad number", "no deal size"])
 def test_bad_input_is_the_same_problem_everywhere(
         app: Any, company: Path, run_cli: Any, method: str, path: str, kwargs: dict[str, Any],
         status: int, code: str, args: list[str]) -> None:

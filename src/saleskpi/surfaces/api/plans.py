@@ -55,10 +55,15 @@ def plan(user: UserDep, svc: ServiceDep,
          = None,
          period: Annotated[str | None, Query(description="Only targets for a whole day, "
                                              "week, month, quarter or year.")] = None,
+         rep: Annotated[str | None, Query(description="Only this rep's targets (id or "
+                                          "name).")] = None,
+         team: Annotated[str | None, Query(description="Only this team's targets and its "
+                                           "reps'.")] = None,
          limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> dict[str, Any]:
     """Plan vs actual: the same JSON as `saleskpi plan --format json`, within the caller's
     scope (a rep: their own targets; a team lead: their team's), paginated."""
-    params = PlanParams(at=at, by=by, period=period, limit=limit, offset=offset)
+    params = PlanParams(at=at, by=by, period=period, rep=rep, team=team, limit=limit,
+                        offset=offset)
     return plan_vs_actual(svc, user, params).to_json()
 
 
