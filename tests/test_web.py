@@ -603,6 +603,16 @@ def test_a_rep_cannot_reach_other_reps(clients: dict[str, TestClient]) -> None:
         assert not any(name in html for name in ("Bob", "Cid", "Dee", "Eve", "Fay")), path
 
 
+@pytest.mark.parametrize("path", ["/", "/funnel"])
+def test_a_misspelled_source_is_named_not_an_empty_page(clients: dict[str, TestClient],
+                                                        path: str) -> None:
+    """The funnel as the overview: a value typed into the free-text filters that no record
+    has is a 400 saying so, not "no stage history"."""
+    response = clients["w_head"].get(path, params={"source": "no such source"})
+    assert response.status_code == 400
+    assert "unknown source &#39;no such source&#39;" in response.text
+
+
 def test_a_team_lead_sees_only_the_team(clients: dict[str, TestClient]) -> None:
     client = clients["w_lead"]
     assert client.get("/reps/r2").status_code == 200

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.funnel import FunnelOptions, FunnelSlice, PipelineFunnel, StageRow
+from saleskpi.service.query_checks import check_where
 from saleskpi.surfaces.web.charts import Chart, Point, bar_list
 from saleskpi.surfaces.web.deps import Page, PageDep
 from saleskpi.surfaces.web.errors import PageError
@@ -134,6 +135,8 @@ def funnel_page(page: PageDep, pipeline: str | None = None) -> Response:
     options = FunnelOptions(pipeline=pipeline or None, by_rep=True, as_of=f.end,
                             start=f.start, end=f.end, where=f.where())
     try:
+        # A source or segment typed wrong says so (as every other page), not "no history".
+        check_where(page.service, options.where, page.user.scope)
         report = page.service.funnel(options, page.user.scope)
     except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
