@@ -287,13 +287,27 @@ def test_signed_in_user_skips_the_login_form(clients: dict[str, TestClient]) -> 
 
 
 # -- the same numbers as the API and the service ------------------------------------------
+def as_the_page_asks(username: str, params: dict[str, str], html: str,
+                     api_params: dict[str, Any]) -> dict[str, Any]:
+    """A team or rep the user may not see (a link the head shared) is named on the page
+    and left out: the page equals the API asked without it. r1 and r2 are North's."""
+    outside = set() if username == "w_head" else {
+        dim for dim, allowed in (("team", {"North"}), ("rep", VISIBLE[username]))
+        if dim in params and params[dim] not in allowed}
+    assert ("is not among those you may see" in html) == bool(outside)
+    return {**api_params, "where": [
+        w for w in api_params.get("where", []) if w.partition("=")[0] not in outside]}
+
+
 @pytest.mark.parametrize("username", ["w_head", "w_lead", "w_rep"])
 @pytest.mark.parametrize(("params", "api_params"), FILTERS)
 def test_overview_numbers_equal_the_api(clients: dict[str, TestClient], username: str,
                                         params: dict[str, str],
                                         api_params: dict[str, Any]) -> None:
     client = clients[username]
-    page = read(client.get("/", params=params).text)
+    html = client.get("/", params=params).text
+    page = read(html)
+    api_params = as_the_page_asks(username, params, html, api_params)
     headline = list(page.kpis("headline"))
     assert [c.attrs["data-kpi"] for c in headline] == list(HEADLINE)
     expected = api_scorecard(client, HEADLINE, **api_params)["rows"][0]
@@ -343,7 +357,9 @@ def test_compare_numbers_equal_the_api(clients: dict[str, TestClient], username:
                                        params: dict[str, str],
                                        api_params: dict[str, Any]) -> None:
     client = clients[username]
-    page = read(client.get("/compare", params=params).text)
+    html = client.get("/compare", params=params).text
+    page = read(html)
+    api_params = as_the_page_asks(username, params, html, api_params)
     api = api_scorecard(client, DEFAULT_KPIS, by="rep", **api_params)
     by_rep = {row["rep"]: row for row in api["rows"]}
     shown = {c.attrs["data-rep"] for c in page.kpis("comparison") if c.row == "item"}
@@ -611,6 +627,25 @@ def test_a_misspelled_source_is_named_not_an_empty_page(clients: dict[str, TestC
     response = clients["w_head"].get(path, params={"source": "no such source"})
     assert response.status_code == 400
     assert "unknown source &#39;no such source&#39;" in response.text
+
+
+def test_a_team_or_rep_outside_the_scope_is_named_and_left_out(
+        clients: dict[str, TestClient]) -> None:
+    """A link the head shared (?team=South) opened by North's lead: the page says South is
+    not theirs and shows their own team, not an empty page."""
+    lead = clients["w_lead"]
+    shared = lead.get("/leaderboard", params={"team": "South"})
+    assert shared.status_code == 200
+    assert "team &#39;South&#39; is not among those you may see" in shared.text
+    assert {c.attrs["data-rep"] for c in read(shared.text).kpis("leaderboard")} == {"r1", "r2"}
+    mixed = lead.get("/leaderboard", params={"team": "North,South"}).text
+    assert {c.attrs["data-rep"] for c in read(mixed).kpis("leaderboard")} == {"r1", "r2"}
+    rep = clients["w_rep"].get("/funnel", params={"rep": "r2"})
+    assert rep.status_code == 200 and "rep &#39;r2&#39; is not among" in rep.text
+    # The head sees every team: South alone, no such line.
+    head = clients["w_head"].get("/leaderboard", params={"team": "South"}).text
+    assert "is not among those you may see" not in head
+    assert "r1" not in {c.attrs["data-rep"] for c in read(head).kpis("leaderboard")}
 
 
 def test_a_team_lead_sees_only_the_team(clients: dict[str, TestClient]) -> None:

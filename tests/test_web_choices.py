@@ -181,7 +181,9 @@ def test_every_number_leads_to_the_records_behind_it(clients: dict[str, TestClie
     # A rep sees only their own rows, whatever the link asks for.
     own = _link(rep.get("/", params=Q1).text, "headline", "deals_won")
     assert _total(rep, own) == 2  # d1, d6
-    assert _total(rep, own + "&rep=r3") == 0
+    # Another rep in the link is named and left out: still d1 and d6, never r3's d4, d5.
+    assert _total(rep, own + "&rep=r3") == 2
+    assert "rep &#39;r3&#39; is not among those you may see" in rep.get(own + "&rep=r3").text
     # The download has every row, as a file.
     response = head.get(href + "&export=rows&format=csv")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")

@@ -21,7 +21,14 @@ from saleskpi.service.preferences import Preferences, preferences
 from saleskpi.service.query_checks import check_question
 from saleskpi.surfaces.http.deps import ServiceDep, check_csrf, csrf_token, optional_user
 from saleskpi.surfaces.web.errors import LoginRequired, PageError
-from saleskpi.surfaces.web.filters import FILTER_KEYS, Filters, link, parse_filters, quick_ranges
+from saleskpi.surfaces.web.filters import (
+    FILTER_KEYS,
+    Filters,
+    link,
+    parse_filters,
+    quick_ranges,
+    within,
+)
 from saleskpi.surfaces.web.formatting import Formatter
 from saleskpi.surfaces.web.i18n import _, use_language
 from saleskpi.surfaces.web.pdf import pdf_response
@@ -174,9 +181,14 @@ async def page(request: Request, svc: ServiceDep,
     if principal is None:
         raise LoginRequired()
     lang = use_language(principal.lang)
+    filters = parse_filters(request.query_params, company_today(svc))
+    scope = principal.scope
+    if scope.rep_ids is not None or scope.teams is not None:
+        visible = svc.visible_reps(scope)
+        filters = within(filters, {r.team for r in visible if r.team},
+                         {r.rep for r in visible} | {r.name for r in visible})
     return Page(request, svc, principal, lang, Formatter(lang, svc.settings.currency),
-                parse_filters(request.query_params, company_today(svc)),
-                csrf_token(request))
+                filters, csrf_token(request))
 
 
 PageDep = Annotated[Page, Depends(page)]

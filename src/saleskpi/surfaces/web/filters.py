@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
@@ -122,6 +122,30 @@ def parse_filters(params: QueryParams, today: dt.date | None = None) -> Filters:
         elif text:
             slices.append((dim, text))
     return Filters(start, end, period, tuple(slices), tuple(errors), range_name, partial)
+
+
+def within(filters: Filters, teams: set[str], reps: set[str]) -> Filters:
+    """``filters`` less the teams and reps the user may not see (``reps``: ids and names),
+    each named on the page.
+
+    A team lead opening a link the head of sales shared (``?team=London``) would get an
+    empty page with "all" in the team box; instead the page says so and shows their own.
+    The same words whether the team exists or not: nothing is learned of other teams.
+    """
+    kept: list[tuple[str, str]] = []
+    errors = list(filters.errors)
+    for dim, text in filters.slices:
+        if dim in ("team", "rep"):
+            allowed = teams if dim == "team" else reps
+            values = [v.strip() for v in text.split(",") if v.strip()]
+            for value in (v for v in values if v not in allowed):
+                errors.append(_("{field} {value!r} is not among those you may see: left out",
+                                field=dim, value=value[:40]))
+            text = ",".join(v for v in values if v in allowed)
+            if not text:
+                continue
+        kept.append((dim, text))
+    return replace(filters, slices=tuple(kept), errors=tuple(errors))
 
 
 def fitting_grain(start: dt.date | None, end: dt.date | None, period: Period) -> Period:
