@@ -9,6 +9,7 @@ base set and compares the full contents of every table before and after.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,37 @@ def test_utf8_with_bom_file_imports(run_cli, workspace, tmp_path):
     assert store_sql(workspace, "SELECT id, rep_id, amount FROM deals") == [
         ("d1", "r1", Decimal("1000.00"))
     ]
+
+
+def test_day_first_dotted_dates_import_without_a_mapping(run_cli, workspace, tmp_path):
+    """31.01.2024 (10:15) as amoCRM, Bitrix24 and Excel in Russian write dates: read day
+    first in the company's zone. Slashes stay ambiguous (01/02: January or February?)."""
+    assert run_cli(workspace, "settings", "--timezone", "Europe/Kyiv").returncode == 0
+    reps = "id,name,team\nr1,Олена Шевченко,Київ\n"
+    deals = (
+        "id,rep_id,status,created_at,closed_at,amount\n"
+        "d1,r1,won,05.01.2024,31.01.2024 10:15,100\n"
+        "d2,r1,lost,5.1.2024,01.02.2024 09:05:30,\n"
+        "d3,r1,open,2024-01-07,,50\n"
+    )
+    folder = write_folder(tmp_path / "dotted", {"reps.csv": reps, "deals.csv": deals})
+    result = import_folder(run_cli, workspace, folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Kyiv is UTC+2 in winter: 10:15 there is 08:15 UTC; a date alone is its midnight.
+    assert store_sql(workspace, "SELECT id, closed_at FROM deals ORDER BY id") == [
+        ("d1", dt.datetime(2024, 1, 31, 8, 15)),
+        ("d2", dt.datetime(2024, 2, 1, 7, 5, 30)),
+        ("d3", None),
+    ]
+    assert [str(r[0])[:10] for r in store_sql(
+        workspace, "SELECT created_at FROM deals ORDER BY id")] == [
+        "2024-01-04", "2024-01-04", "2024-01-06"]  # midnight in Kyiv: 22:00 UTC the day before
+
+    for bad, column in (("31.02.2024", "closed_at"), ("01/02/2024", "closed_at")):
+        folder = write_folder(tmp_path / f"bad{len(bad)}{bad[:2]}", {
+            "reps.csv": reps,
+            "deals.csv": f"id,rep_id,status,closed_at\nd9,r1,won,{bad}\n"})
+        rejected = import_folder(run_cli, workspace, folder)
+        assert rejected.returncode != 0
+        error = rejected.json()["errors"][0]
+        assert (error["file"], error["row"], error["column"]) == ("deals.csv", 2, column)

@@ -73,12 +73,28 @@ def _shown(text: str) -> str:
     return text if len(text) <= SHOWN_VALUE else text[:SHOWN_VALUE] + "…"
 
 
+# Day first with dots, as amoCRM, Bitrix24 and Excel in Russian and Ukrainian write
+# dates: read without a mapping. Nobody writes a month first with dots, so this form is
+# not ambiguous (31/01 and 01/31 with slashes are: those need date_formats).
+_DOTTED = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}(?: \d{1,2}:\d{2}(?::\d{2})?)?")
+
+
+def _iso_or_dotted(text: str) -> dt.datetime:
+    """``fromisoformat``, or a day-first dotted date (``31.01.2024 10:15``)."""
+    if _DOTTED.fullmatch(text):
+        time = text.partition(" ")[2]
+        fmt = "%d.%m.%Y" + ("" if not time else " %H:%M:%S" if time.count(":") == 2
+                            else " %H:%M")
+        return dt.datetime.strptime(text, fmt)
+    return dt.datetime.fromisoformat(text)
+
+
 @lru_cache(maxsize=65536)
 def _parse_timestamp(text: str, fmt: str | None, zone: str) -> dt.datetime:
     """A timestamp in UTC; one without an offset is read in the company's zone."""
     _ascii_digits(text)
     try:
-        value = dt.datetime.strptime(text, fmt) if fmt else dt.datetime.fromisoformat(text)
+        value = dt.datetime.strptime(text, fmt) if fmt else _iso_or_dotted(text)
     except ValueError as exc:
         raise _BadValue(str(exc)) from None
     _in_range(text, value.date())
@@ -96,7 +112,7 @@ def _parse_date(text: str, fmt: str | None) -> dt.date:
         if fmt:
             day = dt.datetime.strptime(text, fmt).date()
         else:
-            day = (dt.datetime.fromisoformat(text).date() if len(text) > 10
+            day = (_iso_or_dotted(text).date() if len(text) > 10 or _DOTTED.fullmatch(text)
                    else dt.date.fromisoformat(text))
     except ValueError as exc:
         raise _BadValue(str(exc)) from None
