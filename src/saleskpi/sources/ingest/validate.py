@@ -181,10 +181,11 @@ def _hint(column: Column, fmt: str | None) -> str:
     if column.type is ColumnType.TIMESTAMP:
         if fmt:
             return _("Expected the format {fmt} (set in the mapping).", fmt=fmt)
-        return _("Use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00+03:00, "
-                 "or set date_formats in a mapping.")
+        return _("Use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00+03:00, or day "
+                 "first with dots (31.01.2024 14:05), or set date_formats in a mapping.")
     if column.type is ColumnType.DATE:
-        return _("Use a date like 2024-03-01, or set date_formats in a mapping.")
+        return _("Use a date like 2024-03-01 or 31.01.2024, or set date_formats in a "
+                 "mapping.")
     if column.type in (ColumnType.MONEY, ColumnType.NUMBER, ColumnType.INTEGER):
         return _("Use a number like 1234.50 or 1 234,50, without text.")
     if column.type is ColumnType.BOOLEAN:
