@@ -105,6 +105,17 @@ def test_unknown_rep_suggests_the_name(run_cli, company: Path) -> None:
         assert "did you mean Anna Adams?" in said(named), command
 
 
+@pytest.mark.parametrize(("typed", "meant"), [("Belk", "Boris Bell"), ("Adms", "Anna Adams"),
+                                              ("Borys", "Boris Bell")])
+def test_one_word_of_a_name_suggests_the_rep(run_cli, company: Path, typed: str,
+                                            meant: str) -> None:
+    """A first name or a surname alone, even misspelt, names the rep meant."""
+    result = run_cli(company, "kpi", "deals_won", "--rep", typed, *RANGE)
+    assert result.returncode == 2
+    assert f"unknown rep '{typed}'" in said(result)
+    assert f"did you mean {meant}?" in said(result)
+
+
 def test_a_misspelt_kpi_gets_did_you_mean(run_cli, company: Path) -> None:
     result = run_cli(company, "kpi", "revnue", *RANGE)
     assert result.returncode == 2

@@ -17,6 +17,16 @@ def close_names(typed: str, known: Iterable[str], limit: int = 5) -> list[str]:
                                                            n=limit, cutoff=0.6)]
     stem = typed[:4].casefold()
     found += [n for n in names if stem and stem in n.casefold()]
+    if " " not in typed.strip():
+        # One word typed for a name of several ("Jak" for Jack Brown, "Smit" for James
+        # Smith): the names with a word like it.
+        words: dict[str, list[str]] = {}
+        for name in names:
+            for word in name.casefold().split():
+                words.setdefault(word, []).append(name)
+        for word in difflib.get_close_matches(typed.casefold(), list(words), n=limit,
+                                              cutoff=0.75):
+            found += words[word]
     return list(dict.fromkeys(found))[:limit]
 
 
