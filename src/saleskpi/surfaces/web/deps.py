@@ -183,7 +183,8 @@ async def page(request: Request, svc: ServiceDep,
     lang = use_language(principal.lang)
     filters = parse_filters(request.query_params, company_today(svc))
     scope = principal.scope
-    if scope.rep_ids is not None or scope.teams is not None:
+    named = any(dim in ("team", "rep") for dim, _values in filters.slices)
+    if named and (scope.rep_ids is not None or scope.teams is not None):
         visible = svc.visible_reps(scope)
         filters = within(filters, {r.team for r in visible if r.team},
                          {r.rep for r in visible} | {r.name for r in visible})
