@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.yaml_files import YamlError, kept_yaml_dir, read_yaml
 
 FUNNEL_FILE = "funnel.yaml"
 DEFAULT_WON = ("won", "closed won", "closedwon")
@@ -53,10 +53,10 @@ def load_funnel_config(workspace: Path) -> FunnelConfig:
     if not path.is_file():
         return FunnelConfig()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml(path, keep_in=kept_yaml_dir(workspace)) or {}
         return FunnelConfig.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise FunnelError(f"{path}: {exc}") from None
+    except YamlError as exc:
+        raise FunnelError(str(exc)) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()

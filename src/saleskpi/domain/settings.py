@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from saleskpi.domain.backends import BACKENDS, Backend, check_backend_url
 from saleskpi.domain.files import private_dir, write_private
+from saleskpi.domain.yaml_files import kept_yaml_dir, read_yaml
 
 WORKSPACE_SETTINGS_FILE = "settings.yaml"
 ENV_PREFIX = "SALESKPI_"
@@ -31,9 +32,7 @@ def _workspace_yaml(workspace: Path) -> dict[str, Any]:
     path = workspace / WORKSPACE_SETTINGS_FILE
     if not path.is_file():
         return {}
-    import yaml
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path, keep_in=kept_yaml_dir(workspace)) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of setting: value")
     data.pop("workspace", None)
@@ -298,6 +297,10 @@ class Settings(BaseModel):
     @property
     def mappings_dir(self) -> Path:
         return self.workspace / "mappings"
+
+    @property
+    def kept_yaml_dir(self) -> Path:
+        return kept_yaml_dir(self.workspace)
 
     @property
     def compiled_sql_dir(self) -> Path:

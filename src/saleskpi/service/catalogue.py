@@ -6,8 +6,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
 from saleskpi.domain.errors import NotFound
 from saleskpi.domain.files import private_dir, write_private
@@ -18,6 +16,8 @@ def user_kpis(path: Path) -> list[dict[str, Any]]:
     """The definitions in ``path`` (kpis.yaml) as written, without the built-in ones."""
     if not path.is_file():
         return []
+    import yaml  # only when editing or listing the user's own KPIs
+
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     items = data.get("kpis", []) if isinstance(data, dict) else []
     return [i for i in items if isinstance(i, dict)]
@@ -26,6 +26,8 @@ def user_kpis(path: Path) -> list[dict[str, Any]]:
 def _checked(items: list[dict[str, Any]]) -> tuple[str, Catalog]:
     """``items`` as kpis.yaml text, and the catalogue they make (``CatalogError``, naming
     kpis.yaml, when they would break it)."""
+    import yaml
+
     text = yaml.safe_dump({"kpis": items}, allow_unicode=True, sort_keys=False)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False,
                                      encoding="utf-8") as handle:

@@ -173,7 +173,8 @@ class SalesKpiService:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = load_catalog(self.settings.user_kpis_path)
+            self._catalog = load_catalog(self.settings.user_kpis_path,
+                                         keep_in=self.settings.kept_yaml_dir)
         return self._catalog
 
     @contextmanager

@@ -212,7 +212,7 @@ def ensure(store: FactStore, settings: Settings,
     if store.dialect.name == "clickhouse":
         return []
     try:
-        catalog = load_catalog(settings.user_kpis_path)
+        catalog = load_catalog(settings.user_kpis_path, keep_in=settings.kept_yaml_dir)
     except CatalogError:
         return []  # a broken kpis.yaml is reported where it is used; keep what is there
     return build(store, wanted_specs(catalog, settings.timezone, settings.currency), progress)

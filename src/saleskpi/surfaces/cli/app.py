@@ -162,6 +162,7 @@ def main_options(
     from pydantic import ValidationError
 
     from saleskpi.domain.settings import Settings, settings_problem
+    from saleskpi.domain.yaml_files import YamlError
 
     overrides: dict[str, object] = {}
     if workspace is not None:
@@ -170,6 +171,8 @@ def main_options(
         state.settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise fail(settings_problem(exc)) from None
+    except YamlError as exc:  # a hand-edited settings.yaml
+        raise fail(str(exc)) from None
     set_language(resolve_language(lang or state.settings.lang))
     _check_workspace(ctx, state.settings.workspace)
 
