@@ -93,6 +93,44 @@ def test_an_unknown_filter_value_is_an_error(run_cli, company: Path, where: str,
         assert message in said(result), (command, result.stderr)
 
 
+def test_segment_product_and_pipeline_values_are_checked(run_cli, workspace: Path,
+                                                          tmp_path: Path) -> None:
+    """A misspelt segment, product or pipeline used to answer zeros; a product typed by
+    its name is told its id (the filter matches ids)."""
+    crm = _company(tmp_path / "crm", fx=True)
+    (crm / "leads.csv").write_text(
+        "id,created_at,rep_id,source,segment\nL1,2024-01-02,r1,ads,smb\n"
+        "L2,2024-01-03,r2,referral,enterprise\n", encoding="utf-8")
+    (crm / "products.csv").write_text("id,name\nP1,Training day\nP2,Headset kit\n",
+                                      encoding="utf-8")
+    (crm / "deals.csv").write_text(
+        "id,rep_id,status,amount,currency,created_at,closed_at,lead_id,product_id,pipeline\n"
+        "D1,r1,won,100,USD,2024-01-02,2024-01-10,L1,P1,main\n"
+        "D2,r2,won,50,EUR,2024-01-03,2024-01-12,L2,P2,partners\n", encoding="utf-8")
+    assert run_cli(workspace, "import", crm).returncode == 0
+    for where, message in [
+        ("segment=enterprize", "unknown segment 'enterprize': no lead or account has it; "
+                               "did you mean enterprise?"),
+        ("product=Trainig day", "unknown product 'Trainig day': no deal or revenue has it; "
+                                "give a product id; did you mean P1 (Training day)?"),
+        ("product=P3", "unknown product 'P3'"),
+        ("product=training day", "product 'training day' is a name: filter by its id, "
+                                 "product=P1"),
+        ("pipeline=partner", "unknown pipeline 'partner': no deal is in it; did you mean "
+                             "partners?"),
+    ]:
+        for command in (("kpi", "deals_won"), ("funnel",)):
+            result = run_cli(workspace, *command, "--where", where, *RANGE)
+            assert result.returncode == 2, (where, command, result.stdout)
+            assert message in said(result), (where, command, result.stderr)
+    # The values the data holds answer, counted by hand: D1 is smb, P1 and main.
+    for where in ("segment=smb", "product=P1", "pipeline=main"):
+        found = run_cli(workspace, "kpi", "deals_won", "--where", where, *RANGE,
+                        "--format", "json")
+        assert found.returncode == 0, (where, found.stderr)
+        assert found.json()["rows"][0]["deals_won"]["value"] == 1, where
+
+
 def test_unknown_rep_suggests_the_name(run_cli, company: Path) -> None:
     result = run_cli(company, "kpi", "deals_won", "--where", "rep=Ana Adams", *RANGE)
     assert "did you mean Anna Adams?" in said(result)

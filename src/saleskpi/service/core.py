@@ -628,6 +628,13 @@ class SalesKpiService:
     def known_sources(self) -> set[str]:
         return self._per_version("sources", FactStore.sources)
 
+    def slice_values(self, dim: str) -> set[str]:
+        """The values of segment, product or pipeline the data holds (kept per version)."""
+        return self._per_version(f"values_{dim}", lambda store: store.slice_values(dim))
+
+    def product_names(self) -> dict[str, str]:
+        return self._per_version("product_names", FactStore.product_names)
+
     def custom_fields(self) -> set[str]:
         """Custom fields any record or rep has (what a custom slice may name)."""
         return self._per_version("custom_fields", FactStore.custom_fields)

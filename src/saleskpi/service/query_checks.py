@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from saleskpi.domain.errors import Conflict, InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import DIMENSIONS, KpiQuery, Scope, Where
-from saleskpi.domain.suggest import did_you_mean
+from saleskpi.domain.suggest import close_names, did_you_mean
 
 if TYPE_CHECKING:
     from saleskpi.service.core import SalesKpiService
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 # Columns of money in the reporting currency (converted with fx_rates).
 MONEY_COLUMNS = frozenset({"amount_rc", "weighted_amount"})
 # Filters whose values are checked against the data.
-CHECKED_VALUES = ("team", "rep", "source")
+CHECKED_VALUES = ("team", "rep", "source", "segment", "product", "pipeline")
 
 
 def check_question(service: SalesKpiService, query: KpiQuery, scope: Scope) -> None:
@@ -80,11 +80,42 @@ def check_value(service: SalesKpiService, dim: str, value: str, scope: Scope) ->
         raise InvalidQuery(_("unknown rep {rep!r}: give a rep id or name from the imported "
                              "reps", rep=value) + did_you_mean(value, names),
                            code="unknown_rep")
+    if dim in ("segment", "product", "pipeline"):
+        _check_slice_value(service, dim, value)
+        return
     sources = service.known_sources()
     if value not in sources:
         raise InvalidQuery(_("unknown source {source!r}: no lead, account or spend has it",
                              source=value) + did_you_mean(value, sorted(sources), list_up_to=20),
                            code="unknown_source")
+
+
+def _check_slice_value(service: SalesKpiService, dim: str, value: str) -> None:
+    """A segment, product (by id) or pipeline no record has; a product typed by its name
+    is told its id."""
+    known = service.slice_values(dim)
+    if value in known:
+        return
+    if dim == "product":
+        names = service.product_names()
+        same = [i for i, name in names.items() if name.casefold() == value.casefold()]
+        if same:
+            raise InvalidQuery(_("product {name!r} is a name: filter by its id, product={id}",
+                                 name=value, id=same[0]), code="unknown_product")
+        # Suggested by id or by name, shown as the id to type with its name.
+        labels = {i: f"{i} ({names[i]})" if names.get(i) else i for i in known}
+        by_name = {name: i for i, name in names.items() if i in known}
+        close = close_names(value, [*labels, *by_name])
+        shown = list(dict.fromkeys(labels[by_name.get(c, c)] for c in close))
+        hint = ("; " + _("did you mean {names}?", names=", ".join(shown)) if shown else
+                did_you_mean(value, sorted(labels.values()), list_up_to=20))
+        raise InvalidQuery(_("unknown product {product!r}: no deal or revenue has it; give "
+                             "a product id", product=value) + hint, code="unknown_product")
+    message = (_("unknown segment {segment!r}: no lead or account has it", segment=value)
+               if dim == "segment" else
+               _("unknown pipeline {pipeline!r}: no deal is in it", pipeline=value))
+    raise InvalidQuery(message + did_you_mean(value, sorted(known), list_up_to=20),
+                       code=f"unknown_{dim}")
 
 
 def needs_rates(service: SalesKpiService, query: KpiQuery) -> bool:

@@ -139,6 +139,23 @@ class FactStore:
             "SELECT source FROM accounts WHERE source IS NOT NULL UNION "
             "SELECT channel FROM spend WHERE channel IS NOT NULL")}
 
+    def slice_values(self, dim: str) -> set[str]:
+        """What ``--where segment=``, ``product=`` or ``pipeline=`` may name: the values
+        the facts hold (a product by its id, as the filter matches it)."""
+        parts = {
+            "segment": ("SELECT segment FROM leads WHERE segment IS NOT NULL UNION "
+                        "SELECT segment FROM accounts WHERE segment IS NOT NULL"),
+            "product": ("SELECT product_id FROM deals WHERE product_id IS NOT NULL UNION "
+                        "SELECT product_id FROM revenue WHERE product_id IS NOT NULL UNION "
+                        "SELECT id FROM products"),
+            "pipeline": "SELECT DISTINCT pipeline FROM deals WHERE pipeline IS NOT NULL",
+        }
+        return {str(v) for (v,) in self.fetch(parts[dim])}
+
+    def product_names(self) -> dict[str, str]:
+        """Product id -> name, to suggest the id of a product typed by its name."""
+        return {str(i): str(n) for i, n in self.fetch("SELECT id, name FROM products")}
+
     def custom_fields(self) -> set[str]:
         """Names of the custom fields any record or rep has (custom slices may use them)."""
         if self.dialect.name == "postgres":
