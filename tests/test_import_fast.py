@@ -311,6 +311,48 @@ def test_files_the_fast_path_cannot_read_alike_go_the_python_way(tmp_path):
     assert snapshot(fast_settings)["reps"][0][:2] == ("r1", "Иван Петров")
 
 
+# Day-first dotted dates, as amoCRM, Bitrix24 and Russian or Ukrainian Excel write them,
+# mixed with ISO ones; summer and winter times of Kyiv, a day alone, one digit days.
+DOTTED_DEALS = """\
+id;rep_id;status;created_at;closed_at;amount;currency
+d1;r1;won;10.01.2025 09:00;01.02.2025 12:30:15;100;UAH
+d2;r2;lost;1.7.2025 9:05;2025-07-02 10:00;50;UAH
+d3;r3;open;31.12.2024;;7;UAH
+"""
+DOTTED_REPS = "id,name,hired_at\nr1,Olena,15.01.2020\nr2,Bob,2021-03-01\nr3,Ivan,1.7.2022 10:00\n"
+
+
+def test_dotted_dates_take_the_fast_path_and_store_what_python_stores(tmp_path):
+    folder = write(tmp_path / "dotted", {"reps.csv": DOTTED_REPS, "deals.csv": DOTTED_DEALS})
+    fast, slow, fast_settings, slow_settings = both_paths(tmp_path, folder)
+
+    assert fast.ok and slow.ok, (fast.errors, slow.errors)
+    assert sorted(fast.fast_files) == ["deals.csv", "reps.csv"]
+    stored = snapshot(fast_settings)
+    assert stored == snapshot(slow_settings)
+    deals = {row[0]: row for row in stored["deals"]}
+    utc = dt.datetime
+    # Read in Kyiv: 09:00 in January is 07:00 UTC (UTC+2); 09:05 in July 06:05 (UTC+3).
+    assert utc(2025, 1, 10, 7) in deals["d1"] and utc(2025, 2, 1, 10, 30, 15) in deals["d1"]
+    assert utc(2025, 7, 1, 6, 5) in deals["d2"] and utc(2025, 7, 2, 7) in deals["d2"]
+    assert utc(2024, 12, 30, 22) in deals["d3"]  # midnight of 31 December in Kyiv
+    hired = {row[0]: row for row in stored["reps"]}
+    assert dt.date(2020, 1, 15) in hired["r1"] and dt.date(2022, 7, 1) in hired["r3"]
+
+
+@pytest.mark.parametrize("bad", ["31.02.2025", "10.01.2025 24:00", "10.01.2025 10:15:60",
+                                 "10.13.2025", "10.01.25", "10.01.2025 9"])
+def test_a_dotted_date_python_refuses_is_named_the_same_way(tmp_path, bad):
+    deals = DOTTED_DEALS.replace("31.12.2024", bad)
+    folder = write(tmp_path / "bad", {"reps.csv": DOTTED_REPS, "deals.csv": deals})
+    fast, slow, fast_settings, _slow_settings = both_paths(tmp_path, folder)
+
+    assert not fast.ok and not slow.ok
+    assert located(fast) == located(slow)
+    assert ("deals.csv", 4, "created_at") in [(e.file, e.row, e.column) for e in fast.errors]
+    assert not any(snapshot(fast_settings).values())  # nothing stored
+
+
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
 def test_spaces_at_the_edges_of_values_in_a_file_without_tabs_or_quotes(tmp_path, newline):
     """Without tabs or quotes only a space can be at a value's edge: the fast path then

@@ -62,6 +62,11 @@ _STRIP = "' ' || chr(9) || chr(10) || chr(13)"
 # Forms read exactly as datetime.fromisoformat and date.fromisoformat read them.
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _TIME = r"[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?"
+# A day-first dotted date, as amoCRM, Bitrix24 and Russian or Ukrainian Excel write
+# them (31.01.2024, 31.01.2024 10:15[:00]): what validate._DOTTED reads, with the same
+# formats (DuckDB's strptime refuses what Python's refuses: 31.02, 24:00, second 60).
+_DOTTED = r"\d{1,2}\.\d{1,2}\.\d{4}( \d{1,2}:\d{2}(:\d{2})?)?"
+_DOTTED_FORMATS = "['%d.%m.%Y %H:%M:%S', '%d.%m.%Y %H:%M', '%d.%m.%Y']"
 # More runs of one UTC offset than this (centuries of daylight saving) go the slow way.
 MAX_ZONE_RUNS = 400
 
@@ -212,7 +217,8 @@ class FastImport:
                   if c.type is ColumnType.TIMESTAMP and c.name in texts]
         if not stamps:
             return "0"
-        naive = ", ".join(f"TRY_CAST(left({t}, 19) AS TIMESTAMP)" for t in stamps)
+        naive = ", ".join(_dotted_or(t, f"TRY_CAST(left({t}, 19) AS TIMESTAMP)")
+                          for t in stamps)
         floor = dt.datetime.combine(MIN_DATE, dt.time())
         ceiling = dt.datetime.combine(MAX_DATE + dt.timedelta(days=1), dt.time())
         hours = self.con.execute(
@@ -248,9 +254,8 @@ def _convert(column: Column, text: str, offsets: str) -> tuple[str, str]:
         return _timestamp(text, offsets)
     if column.type is ColumnType.DATE:
         # Workbooks and some exports give dates as whole timestamps: their date is read.
-        local = f"TRY_CAST({text} AS TIMESTAMP)"
-        ok = f"regexp_full_match({text}, '{_DATE}({_TIME})?') AND {_real(text, local)}"
-        return f"CAST({local} AS DATE)", ok
+        local = _dotted_or(text, f"TRY_CAST({text} AS TIMESTAMP)")
+        return f"CAST({local} AS DATE)", _iso_or_dotted_ok(text, f"{_DATE}({_TIME})?", local)
     if column.type in (ColumnType.MONEY, ColumnType.NUMBER, ColumnType.INTEGER):
         return _number(column, text)
     if column.type is ColumnType.BOOLEAN:
@@ -264,19 +269,41 @@ def _convert(column: Column, text: str, offsets: str) -> tuple[str, str]:
     return text, "true"
 
 
+def _is_dotted(text: str) -> str:
+    """SQL: whether ``text`` is a dotted date; the cheap test of its second or third
+    character first, so an ISO value costs no regular expression."""
+    return (f"((substr({text}, 2, 1) = '.' OR substr({text}, 3, 1) = '.') "
+            f"AND regexp_full_match({text}, '{_DOTTED}'))")
+
+
+def _dotted_or(text: str, iso: str) -> str:
+    """SQL: the local time a dotted ``text`` names, else ``iso`` (the ISO reading)."""
+    return (f"(CASE WHEN {_is_dotted(text)} THEN try_strptime({text}, {_DOTTED_FORMATS}) "
+            f"ELSE {iso} END)")
+
+
+def _in_range(local: str) -> str:
+    return f"CAST({local} AS DATE) BETWEEN DATE '{MIN_DATE}' AND DATE '{MAX_DATE}'"
+
+
 def _real(text: str, local: str) -> str:
     """Whether ``local`` (the text read by DuckDB) is the time the text names on a date in
     range: DuckDB refuses what Python refuses (31 April, 23:60, second 60) except hour
     24, which it reads as the next day's midnight."""
-    return (f"{local} IS NOT NULL AND substr({text}, 12, 2) <> '24' "
-            f"AND CAST({local} AS DATE) BETWEEN DATE '{MIN_DATE}' AND DATE '{MAX_DATE}'")
+    return f"{local} IS NOT NULL AND substr({text}, 12, 2) <> '24' AND {_in_range(local)}"
+
+
+def _iso_or_dotted_ok(text: str, iso_form: str, local: str) -> str:
+    """SQL: ``text`` is in ``iso_form`` or dotted, and names a real time in range."""
+    return (f"CASE WHEN {_is_dotted(text)} THEN {local} IS NOT NULL AND {_in_range(local)} "
+            f"ELSE regexp_full_match({text}, '{iso_form}') AND {_real(text, local)} END")
 
 
 def _timestamp(text: str, offsets: str) -> tuple[str, str]:
     zulu = f"right({text}, 1) = 'Z'"
     signed = f"(length({text}) > 16 AND substr({text}, -6, 1) IN ('+', '-'))"
-    local = (f"TRY_CAST(CASE WHEN {zulu} THEN left({text}, -1) WHEN {signed} "
-             f"THEN left({text}, -6) ELSE {text} END AS TIMESTAMP)")
+    local = _dotted_or(text, f"TRY_CAST(CASE WHEN {zulu} THEN left({text}, -1) WHEN {signed} "
+                             f"THEN left({text}, -6) ELSE {text} END AS TIMESTAMP)")
     minutes = (f"(CASE WHEN substr({text}, -6, 1) = '-' THEN -1 ELSE 1 END) * "
                f"(CAST(substr({text}, -5, 2) AS INTEGER) * 60 "
                f"+ CAST(substr({text}, -2, 2) AS INTEGER))")
@@ -284,7 +311,7 @@ def _timestamp(text: str, offsets: str) -> tuple[str, str]:
     value = (f"{local} - CASE WHEN {zulu} THEN INTERVAL 0 MINUTE "
              f"WHEN {signed} THEN to_minutes({minutes}) ELSE to_seconds({zone}) END")
     form = f"{_DATE}({_TIME}(Z|[+-](0\\d|1\\d|2[0-3]):[0-5]\\d)?)?"
-    return value, f"regexp_full_match({text}, '{form}') AND {_real(text, local)}"
+    return value, _iso_or_dotted_ok(text, form, local)
 
 
 def _number(column: Column, text: str) -> tuple[str, str]:
