@@ -185,3 +185,22 @@ def test_a_taken_port_is_reported_before_listening(run_cli_process, workspace: P
         assert result.returncode == 2
         assert f"127.0.0.1:{port}" in said(result) and "taken" in said(result)
         assert "listening" not in result.stdout
+
+
+@pytest.mark.parametrize(("kpis", "needed"), [
+    (("gross_margin",), True), (("cost_of_goods",), True), (("win_rate",), False),
+    # Percent KPIs over converted money: a missing rate would skew them silently.
+    (("forecast_accuracy",), True), (("forecast_bias",), True), (("calls",), False),
+])
+def test_every_kpi_on_money_in_the_reporting_currency_needs_its_rates(
+        kpis: tuple[str, ...], needed: bool) -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from saleskpi.catalog.load import load_catalog
+    from saleskpi.domain.query import KpiQuery
+    from saleskpi.service.core import SalesKpiService
+    from saleskpi.service.query_checks import needs_rates
+
+    service = cast(SalesKpiService, SimpleNamespace(catalog=load_catalog()))
+    assert needs_rates(service, KpiQuery(kpis)) is needed

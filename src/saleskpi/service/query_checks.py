@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 from saleskpi.domain.errors import Conflict, InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import DIMENSIONS, KpiQuery, Scope, Where
+from saleskpi.domain.schema import REPORTING_MONEY
 from saleskpi.domain.suggest import close_names, did_you_mean
 
 if TYPE_CHECKING:
     from saleskpi.service.core import SalesKpiService
 
-# Columns of money in the reporting currency (converted with fx_rates).
-MONEY_COLUMNS = frozenset({"amount_rc", "weighted_amount"})
 # Filters whose values are checked against the data.
 CHECKED_VALUES = ("team", "rep", "source", "segment", "product", "pipeline")
 
@@ -125,8 +124,9 @@ def needs_rates(service: SalesKpiService, query: KpiQuery) -> bool:
         spec = catalog.kpis.get(key)
         if spec is None:
             continue
-        if spec.unit == "money" or any(m.column in MONEY_COLUMNS
-                                       for m in catalog.measures(key)):
+        if spec.unit == "money" or any(
+                m.column in REPORTING_MONEY.get(m.entity, frozenset())
+                for m in catalog.measures(key)):
             return True
     return False
 
