@@ -95,8 +95,8 @@ def test_an_unknown_filter_value_is_an_error(run_cli, company: Path, where: str,
 
 def test_segment_product_and_pipeline_values_are_checked(run_cli, workspace: Path,
                                                           tmp_path: Path) -> None:
-    """A misspelt segment, product or pipeline used to answer zeros; a product typed by
-    its name is told its id (the filter matches ids)."""
+    """A misspelt segment, product or pipeline used to answer zeros; a product may be
+    named by its id or its name (in any case), as a rep by id or name."""
     crm = _company(tmp_path / "crm", fx=True)
     (crm / "leads.csv").write_text(
         "id,created_at,rep_id,source,segment\nL1,2024-01-02,r1,ads,smb\n"
@@ -112,10 +112,8 @@ def test_segment_product_and_pipeline_values_are_checked(run_cli, workspace: Pat
         ("segment=enterprize", "unknown segment 'enterprize': no lead or account has it; "
                                "did you mean enterprise?"),
         ("product=Trainig day", "unknown product 'Trainig day': no deal or revenue has it; "
-                                "give a product id; did you mean P1 (Training day)?"),
+                                "did you mean P1 (Training day)?"),
         ("product=P3", "unknown product 'P3'"),
-        ("product=training day", "product 'training day' is a name: filter by its id, "
-                                 "product=P1"),
         ("pipeline=partner", "unknown pipeline 'partner': no deal is in it; did you mean "
                              "partners?"),
     ]:
@@ -124,11 +122,16 @@ def test_segment_product_and_pipeline_values_are_checked(run_cli, workspace: Pat
             assert result.returncode == 2, (where, command, result.stdout)
             assert message in said(result), (where, command, result.stderr)
     # The values the data holds answer, counted by hand: D1 is smb, P1 and main.
-    for where in ("segment=smb", "product=P1", "pipeline=main"):
+    for where in ("segment=smb", "product=P1", "product=Training day",
+                  "product=training DAY", "pipeline=main"):
         found = run_cli(workspace, "kpi", "deals_won", "--where", where, *RANGE,
                         "--format", "json")
         assert found.returncode == 0, (where, found.stderr)
         assert found.json()["rows"][0]["deals_won"]["value"] == 1, where
+    # Both products by name in one filter: D1 and D2.
+    both = run_cli(workspace, "kpi", "deals_won", "--where", "product=Training day,P2",
+                   *RANGE, "--format", "json")
+    assert both.json()["rows"][0]["deals_won"]["value"] == 2, both.stderr
 
 
 def test_unknown_rep_suggests_the_name(run_cli, company: Path) -> None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from saleskpi.catalog.funnel import FunnelConfig, FunnelError, load_funnel_config
+from saleskpi.domain.filter_names import product_ids_by_name, with_ids
 from saleskpi.domain.funnel import (
     FunnelOptions,
     FunnelReport,
@@ -73,13 +74,18 @@ def _check_dimension(dim: str) -> None:
                             dim=dim, known=", ".join(DIMENSIONS)))
 
 
-def _resolve_rep_names(store: Database, where: Where) -> Where:
-    """Let users filter by a rep's name as well as by id (as the scorecard does)."""
-    if not any(dim == "rep" for dim, _values in where):
-        return where
-    by_name = {str(name): str(rep_id) for rep_id, name in store.fetch("SELECT id, name FROM reps")}
-    return tuple((dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep"
-                 else (dim, values) for dim, values in where)
+def _resolve_names(store: Database, where: Where) -> Where:
+    """Let users filter by a rep's or a product's name as well as by id (as the
+    scorecard does: ``SalesKpiService._resolve_names``)."""
+    dims = {dim for dim, _values in where}
+    by_name: dict[str, dict[str, str]] = {}
+    if "rep" in dims:
+        by_name["rep"] = {str(name): str(rep_id)
+                          for rep_id, name in store.fetch("SELECT id, name FROM reps")}
+    if "product" in dims:
+        by_name["product"] = product_ids_by_name(
+            {str(i): str(n) for i, n in store.fetch("SELECT id, name FROM products")})
+    return with_ids(where, by_name) if by_name else where
 
 
 def stage_orders(store: Database, config: FunnelConfig, *, stored: Path | None = None
@@ -233,7 +239,7 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     for dim, _values in options.where:
         _check_dimension(dim)
     # The user's filters may name reps; the scope holds ids and is added as it is.
-    where = (*_resolve_rep_names(store, options.where), *scope.as_filters())
+    where = (*_resolve_names(store, options.where), *scope.as_filters())
     zone = settings.timezone
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     as_of = now

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from saleskpi.catalog.funnel import FunnelConfig, FunnelError
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
 from saleskpi.domain.errors import QueryTimeout
+from saleskpi.domain.filter_names import product_ids_by_name, with_ids
 from saleskpi.domain.funnel import FunnelOptions, FunnelReport
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import (
@@ -205,7 +206,7 @@ class SalesKpiService:
         candidate = catalogue.candidate_catalog(self.settings.user_kpis_path, key,
                                                 definition)
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
-        scoped = self._resolve_rep_names(scoped)
+        scoped = self._resolve_names(scoped)
         with self.engine(catalog=candidate) as engine:
             result = engine.scorecard(scoped, totals=False)
         result.query = query
@@ -303,7 +304,7 @@ class SalesKpiService:
     def _compute_sums(self, question: SumsQuestion) -> Sums:
         query, scope = question.query, question.scope
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
-        scoped = self._resolve_rep_names(scoped)
+        scoped = self._resolve_names(scoped)
         with self.engine() as engine:
             return engine.sums(scoped, now=question.now)
 
@@ -339,7 +340,7 @@ class SalesKpiService:
     def _compute(self, question: Question) -> Scorecard:
         query, scope = question.query, question.scope
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
-        scoped = self._resolve_rep_names(scoped)
+        scoped = self._resolve_names(scoped)
         with self.engine() as engine:
             result = engine.scorecard(scoped, totals=question.totals, now=question.now)
         result.query = query
@@ -733,16 +734,16 @@ class SalesKpiService:
                     log.exception("after the import of %s", path.name)
         return report
 
-    def _resolve_rep_names(self, query: KpiQuery) -> KpiQuery:
-        """Let users filter by a rep's name as well as by id."""
-        if "rep" not in query.where_dims():
-            return query
-        by_name = self._per_version("people_by_rep_name", FactStore.people_by_rep_name)
-        where = tuple(
-            (dim, tuple(by_name.get(v, v) for v in values)) if dim == "rep" else (dim, values)
-            for dim, values in query.where
-        )
-        return replace(query, where=where)
+    def _resolve_names(self, query: KpiQuery) -> KpiQuery:
+        """Let users filter by a rep's or a product's name as well as by id."""
+        dims = query.where_dims()
+        by_name: dict[str, dict[str, str]] = {}
+        if "rep" in dims:
+            by_name["rep"] = self._per_version("people_by_rep_name",
+                                               FactStore.people_by_rep_name)
+        if "product" in dims:
+            by_name["product"] = product_ids_by_name(self.product_names())
+        return replace(query, where=with_ids(query.where, by_name)) if by_name else query
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from saleskpi.domain.errors import Conflict, InvalidQuery
+from saleskpi.domain.filter_names import product_ids_by_name
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import DIMENSIONS, KpiQuery, Scope, Where
 from saleskpi.domain.schema import REPORTING_MONEY
@@ -90,26 +91,24 @@ def check_value(service: SalesKpiService, dim: str, value: str, scope: Scope) ->
 
 
 def _check_slice_value(service: SalesKpiService, dim: str, value: str) -> None:
-    """A segment, product (by id) or pipeline no record has; a product typed by its name
-    is told its id."""
+    """A segment, product (by id or name) or pipeline no record has."""
     known = service.slice_values(dim)
     if value in known:
         return
     if dim == "product":
         names = service.product_names()
-        same = [i for i, name in names.items() if name.casefold() == value.casefold()]
-        if same:
-            raise InvalidQuery(_("product {name!r} is a name: filter by its id, product={id}",
-                                 name=value, id=same[0]), code="unknown_product")
-        # Suggested by id or by name, shown as the id to type with its name.
+        ids = product_ids_by_name(names)
+        if ids.get(value, ids.get(value.casefold())) in known:
+            return  # a product's name: the service filters by its id
+        # Suggested by id or by name, shown as the id with its name.
         labels = {i: f"{i} ({names[i]})" if names.get(i) else i for i in known}
         by_name = {name: i for i, name in names.items() if i in known}
         close = close_names(value, [*labels, *by_name])
         shown = list(dict.fromkeys(labels[by_name.get(c, c)] for c in close))
         hint = ("; " + _("did you mean {names}?", names=", ".join(shown)) if shown else
                 did_you_mean(value, sorted(labels.values()), list_up_to=20))
-        raise InvalidQuery(_("unknown product {product!r}: no deal or revenue has it; give "
-                             "a product id", product=value) + hint, code="unknown_product")
+        raise InvalidQuery(_("unknown product {product!r}: no deal or revenue has it",
+                             product=value) + hint, code="unknown_product")
     message = (_("unknown segment {segment!r}: no lead or account has it", segment=value)
                if dim == "segment" else
                _("unknown pipeline {pipeline!r}: no deal is in it", pipeline=value))
