@@ -105,6 +105,8 @@ class Server:
     company: Company
     expected: Expected
     users: dict[str, str]  # role -> username
+    # What the filter boxes should suggest, from the imported frames: (value, label).
+    suggested: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 # -- the workspace and the server -------------------------------------------------------
@@ -226,8 +228,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     report = evaluate_alerts(settings, dt.datetime.combine(END, dt.time(10), dt.UTC), None)
     assert report.errors == [] and report.changes
 
+    names = dict(zip(frames["products"]["id"], frames["products"]["name"], strict=True))
+    used = {*names, *frames["deals"]["product_id"].dropna(),
+            *frames["revenue"]["product_id"].dropna()}
+    segments = {*frames["leads"]["segment"].dropna(), *frames["accounts"]["segment"].dropna()}
+    suggested = {"product": [(p, names.get(p, "")) for p in sorted(used)],
+                 "segment": [(s, "") for s in sorted(segments)]}
     with serve(create_app(settings)) as url:
-        yield Server(url, settings, company, expected, users)
+        yield Server(url, settings, company, expected, users, suggested)
 
 
 # -- the browser ------------------------------------------------------------------------
@@ -576,6 +584,24 @@ def test_a_script_name_is_shown_as_text(sessions: dict[str, Session], server: Se
 
 
 # -- phone ------------------------------------------------------------------------------
+@pytest.mark.parametrize("dim", ["product", "segment"])
+def test_a_filter_box_suggests_the_values_the_data_holds(sessions: dict[str, Session],
+                                                        server: Server, dim: str) -> None:
+    """Typing in the funnel's product box offers the products (their names as labels),
+    asked of the API once the box is used; picking a product's name filters as its id."""
+    session = sessions["rep"]
+    session.open("/funnel")
+    options = session.page.locator(f"#values-{dim} option")
+    assert options.count() == 0  # not asked with the page
+    session.page.locator(f"input[name={dim}]").focus()
+    options.first.wait_for(state="attached", timeout=10_000)
+    shown = session.page.eval_on_selector_all(
+        f"#values-{dim} option", "els => els.map(e => [e.value, e.label === e.value ? '' "
+        ": e.label])")
+    assert [tuple(pair) for pair in shown] == server.suggested[dim]
+    session.check()
+
+
 def test_overview_on_a_phone(browser: Any, server: Server) -> None:
     session = _sign_in(browser, server, "head", PHONE)
     try:

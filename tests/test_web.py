@@ -273,6 +273,22 @@ def test_every_page_answers_each_role(clients: dict[str, TestClient], username: 
     assert "Traceback" not in response.text
 
 
+def test_filter_values_for_the_filter_boxes(app: Any, clients: dict[str, TestClient]) -> None:
+    """What the dashboard's filter boxes suggest: the data's values, for any role (they
+    name no person); an unknown box is a 400 with a suggestion; nobody unsigned."""
+    pipelines = sorted({line.rsplit(",", 1)[1] for line in DEALS.strip().splitlines()[1:]})
+    for user in ("w_rep", "w_head"):
+        found = clients[user].get("/api/v1/filters/pipeline")
+        assert found.status_code == 200, found.text
+        assert found.json() == {"dim": "pipeline",
+                                "values": [{"value": p, "label": None} for p in pipelines]}
+    wrong = clients["w_rep"].get("/api/v1/filters/segmnt")
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == "unknown_slice"
+    assert "did you mean segment?" in wrong.json()["message"]
+    assert TestClient(app).get("/api/v1/filters/product").status_code == 401
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_anonymous_visitors_are_sent_to_sign_in(app: Any, path: str) -> None:
     response = TestClient(app).get(path + "?from=2024-01-01", follow_redirects=False)

@@ -1,4 +1,5 @@
-"""REST v1: the rows behind a number (the same JSON as ``saleskpi rows --format json``)."""
+"""REST v1: the rows behind a number (the same JSON as ``saleskpi rows --format json``),
+and the values a filter may take."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from saleskpi.surfaces.http.deps import ServiceDep, UserDep
 from saleskpi.surfaces.http.params import Offset
 from saleskpi.views.base import MAX_LIMIT
 from saleskpi.views.drill import ROWS_LIMIT, RowsParams, RowsView, rows_behind
+from saleskpi.views.filter_values import FilterValuesView, filter_values
 
 router = APIRouter(prefix="/api/v1")
 
@@ -47,3 +49,11 @@ def get_rows(
                         range=range, period=period, period_key=period_key, limit=limit,
                         offset=offset)
     return rows_behind(svc, user, params).to_json()
+
+
+@router.get("/filters/{dim}", response_model=FilterValuesView)
+def get_filter_values(user: UserDep, svc: ServiceDep, dim: str) -> dict[str, Any]:
+    """The values the data holds for a filter: source, segment, product (id with its
+    name: filter by either) or pipeline, sorted. The dashboard suggests them as a user
+    types; every signed-in user may ask (they name no person)."""
+    return filter_values(svc, user, dim).to_json()

@@ -1,6 +1,29 @@
 // saleskpi dashboard: a little progressive enhancement; every page works without it.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
+  // A filter box suggests the values the data holds (a product by its name too), asked
+  // of the API the first time the box is used, not with every page.
+  for (const input of document.querySelectorAll("input[data-values]")) {
+    const list = document.getElementById(input.getAttribute("list"));
+    let asked = false;
+    const ask = () => {
+      if (asked || !list) return;
+      asked = true;
+      fetch(input.dataset.values, { credentials: "same-origin" })
+        .then((response) => (response.ok ? response.json() : { values: [] }))
+        .then((found) => {
+          for (const item of found.values) {
+            const option = document.createElement("option");
+            option.value = item.value;
+            if (item.label) option.label = item.label;
+            list.append(option);
+          }
+        })
+        .catch(() => { asked = false; });
+    };
+    input.addEventListener("focus", ask);
+    input.addEventListener("input", ask);
+  }
   // Ask before destructive forms (delete a target, a KPI).
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (event) => {
