@@ -2,7 +2,7 @@
 
 Every expected number below was counted by hand from the CSV text in this module;
 the comments show the counting. The definitions followed are
-``/work/shared/design/kpi-catalogue.md`` and the descriptions in
+the design's KPI catalogue (kpi-catalogue.md, shared by the team) and the descriptions in
 ``src/saleskpi/catalog/builtin.yaml`` (where the two differ in detail, the
 builtin description is followed and the comment says so).
 
