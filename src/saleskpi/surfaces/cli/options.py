@@ -23,7 +23,8 @@ ToOption = Annotated[
 ]
 WhereOption = Annotated[
     list[str] | None,
-    typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London."),
+    typer.Option("--where", help="Filter DIM=VALUE[,VALUE]; repeatable, e.g. team=London, "
+                 "'product=Training day' (a rep or product by id or name)."),
 ]
 # --rep and --team: what a head of sales types first ("kpi revenue --team North"),
 # short for the --where filters they become, so every surface gets the same question.
