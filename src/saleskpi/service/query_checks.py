@@ -1,9 +1,9 @@
 """What a user asked, checked against the data before anything is computed.
 
-A slice that no record has (``--by manager``), a team, rep or source that is not in
-the data (``--where team=Kyiv``), and money KPIs while some amounts have no exchange
-rate to the reporting currency would otherwise answer with a row of "—", zeros or
-a total that silently leaves amounts out. Each is an error naming what is known
+A slice that no record has (``--by manager``), a team, rep, source, segment, product
+or pipeline that is not in the data (``--where team=Kyiv``), and money KPIs while some
+amounts have no exchange rate to the reporting currency would otherwise answer with a
+row of "—", zeros or a total that silently leaves amounts out. Each is an error naming what is known
 ("did you mean"). Surfaces call ``check_question`` on what a user typed; the
 service's own questions (plans of a team still to be hired) are not checked.
 """
@@ -33,7 +33,7 @@ def check_question(service: SalesKpiService, query: KpiQuery, scope: Scope) -> N
 
 
 def check_filters(service: SalesKpiService, query: KpiQuery, scope: Scope) -> None:
-    """``InvalidQuery`` for an unknown slice, or a team, rep or source the data lacks."""
+    """``InvalidQuery`` for an unknown slice, or a filter value the data lacks."""
     for dim in query.dims():
         check_slice(service, dim)
     check_where(service, query.where, scope)
@@ -63,8 +63,8 @@ def check_slice(service: SalesKpiService, dim: str) -> None:
 
 
 def check_value(service: SalesKpiService, dim: str, value: str, scope: Scope) -> None:
-    """``InvalidQuery`` for a team, rep or source the data does not know, naming the
-    closest the caller may see."""
+    """``InvalidQuery`` for a team, rep, source, segment, product or pipeline the data
+    does not know, naming the closest (of teams and reps: those the caller may see)."""
     if dim == "team":
         if value in service.teams():
             return
