@@ -3,9 +3,10 @@
 A slice that no record has (``--by manager``), a team, rep, source, segment, product
 or pipeline that is not in the data (``--where team=Kyiv``), and money KPIs while some
 amounts have no exchange rate to the reporting currency would otherwise answer with a
-row of "—", zeros or a total that silently leaves amounts out. Each is an error naming what is known
-("did you mean"). Surfaces call ``check_question`` on what a user typed; the
-service's own questions (plans of a team still to be hired) are not checked.
+row of "—", zeros or a total that silently leaves amounts out. Each is an error
+naming what is known ("did you mean"). Surfaces call ``check_question`` on what a
+user typed; the service's own questions (plans of a team still to be hired) are not
+checked.
 """
 
 from __future__ import annotations
