@@ -11,8 +11,6 @@ from collections.abc import Mapping
 
 from saleskpi.domain.query import Where
 
-NAMED_DIMENSIONS = ("rep", "product")
-
 
 def product_ids_by_name(names: Mapping[str, str]) -> dict[str, str]:
     """Product id -> name as name (as written, and in any case) -> id, leaving out the
