@@ -1,7 +1,7 @@
 """The funnel page's first question for a head of sales, a team lead and a rep, two code versions.
 
     python benchmarks/funnel_roles.py --workspace DIR [--base-src OTHER/src] [--rounds 3]
-        [--from 2026-10-01 --to 2026-10-31]
+        [--from 2026-10-01 --to 2026-10-31] [--kept]
 
 The question is the funnel page's (``surfaces/web/funnel.py``): by rep, from
 ``--from`` to ``--to`` (company days), the open pipeline as of ``--to``; the head
@@ -13,6 +13,11 @@ shapes (not timed: the server keeps compiled SQL in the workspace), then asks ea
 role once and prints wall and CPU milliseconds, and the share of the machine other
 processes used meanwhile. The reports of both versions must be the same (floats to a
 relative 1e-9); the script exits 1 when they differ.
+
+``--kept``: this checkout's process first keeps every deal's events for the data (as
+the server does after each write, ``saleskpi.service.kept_funnel``; timed apart,
+built anew each round), and the head's question reads them. With ``--base-src`` set
+to this checkout's own ``src``, that compares the kept events with the live query.
 
 The workspace is opened read-only (its compiled SQL folder is written): use a copy
 of a benchmark's workspace, e.g. ``web_latency.py --size 525 --build-only``'s.
@@ -38,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROLES = ("head", "lead", "rep")
 
 
-def ask(workspace: Path, start: dt.date, end: dt.date) -> dict[str, Any]:
+def ask(workspace: Path, start: dt.date, end: dt.date, kept: bool = False) -> dict[str, Any]:
     """In this process: the stage order, then each role's first funnel question."""
     from saleskpi.catalog.funnel import load_funnel_config
     from saleskpi.domain.funnel import FunnelOptions
@@ -69,10 +74,28 @@ def ask(workspace: Path, start: dt.date, end: dt.date) -> dict[str, Any]:
         funnel.compiled(store, shape, currency=settings.currency, zone=settings.timezone,
                         stored=settings.compiled_sql_dir)
     now = dt.datetime.combine(end + dt.timedelta(days=2), dt.time())
+    folder = None
+    if kept:
+        import shutil
+
+        from saleskpi.service.kept_funnel import keep
+        from saleskpi.store.backend import data_version
+
+        shutil.rmtree(settings.kept_funnel_dir, ignore_errors=True)
+        version = data_version(settings)
+        funnel.kept_key(store, settings, config, orders, version)  # compiled, not timed
+        wall, cpu = time.perf_counter(), time.process_time()
+        folder = keep(settings, store, config, orders, version)
+        out["keep_ms"] = (time.perf_counter() - wall) * 1000
+        out["keep_cpu_ms"] = (time.process_time() - cpu) * 1000
+        shape = FunnelShape("funnel", tuple(config.won_names()), tuple(config.lost_names()),
+                            has_start=True, has_end=True, by_rep=True, kept=True)
+        funnel.compiled(store, shape, currency=settings.currency, zone=settings.timezone,
+                        stored=settings.compiled_sql_dir)
     for role in ROLES:
         wall, cpu = time.perf_counter(), time.process_time()
         report = funnel.compute_funnel(store, settings, scopes[role], options, now=now,
-                                       config=config, orders=orders)
+                                       config=config, orders=orders, kept=folder)
         out[role] = {"ms": (time.perf_counter() - wall) * 1000,
                      "cpu_ms": (time.process_time() - cpu) * 1000,
                      "report": report.to_dict()}
@@ -82,11 +105,12 @@ def ask(workspace: Path, start: dt.date, end: dt.date) -> dict[str, Any]:
     return out
 
 
-def run(src: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run(src: Path, args: argparse.Namespace, kept: bool) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(
         [sys.executable, __file__, "--workspace", str(args.workspace), "--from",
-         args.start.isoformat(), "--to", args.end.isoformat(), "--only"],
+         args.start.isoformat(), "--to", args.end.isoformat(), "--only",
+         *(["--kept"] if kept else [])],
         env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"the process of {src} failed:\n{done.stderr[-3000:]}")
@@ -103,10 +127,12 @@ def main(argv: list[str] | None = None) -> None:
                         default=dt.date(2026, 10, 1))
     parser.add_argument("--to", dest="end", type=dt.date.fromisoformat,
                         default=dt.date(2026, 10, 31))
+    parser.add_argument("--kept", action="store_true",
+                        help="this checkout's head of sales reads the kept events")
     parser.add_argument("--only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.only:
-        print(json.dumps(ask(args.workspace, args.start, args.end), default=str))
+        print(json.dumps(ask(args.workspace, args.start, args.end, args.kept), default=str))
         return
     versions = {"this": HERE.parent / "src"}
     if args.base_src:
@@ -116,9 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     for index in range(args.rounds):
         order = list(versions) if index % 2 == 0 else list(reversed(versions))
         for name in order:
-            result = run(versions[name], args)
+            result = run(versions[name], args, args.kept and name == "this")
             found[name].append(result)
-            print(f"round {index + 1} {name:<5} order {result['order_ms']:7.0f} ms; "
+            built = (f"kept in {result['keep_ms']:6.0f} ms ({result['keep_cpu_ms']:6.0f} CPU); "
+                     if "keep_ms" in result else "")
+            print(f"round {index + 1} {name:<5} order {result['order_ms']:7.0f} ms; {built}"
                   + "; ".join(f"{role} {result[role]['ms']:7.0f} ms "
                               f"({result[role]['cpu_ms']:6.0f} CPU)" for role in ROLES)
                   + f"; others {result['others']:.0%}", flush=True)

@@ -99,9 +99,19 @@ D8_QUALIFIED = 5 + 14.5 / 24
 D3_NEW = 1 + 9.5 / 24
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, backend: BackendChoice) -> Settings:
-    return make_workspace(tmp_path_factory.mktemp("funnel"), backend)
+@pytest.fixture(scope="module", params=["live", "kept"])
+def settings(tmp_path_factory: pytest.TempPathFactory, backend: BackendChoice,
+             request: pytest.FixtureRequest) -> Settings:
+    """The company, its funnel asked of the stored tables ("live") or, where the
+    question is everyone's, of every deal's events kept for the data ("kept",
+    ``saleskpi.service.kept_funnel``, DuckDB only): the same hand-counted figures."""
+    if request.param == "kept" and backend.name != "duckdb":
+        pytest.skip("the funnel's events are kept on DuckDB only")
+    settings = make_workspace(tmp_path_factory.mktemp("funnel"), backend)
+    if request.param == "kept":
+        assert SalesKpiService(settings).keep_funnel()
+        assert len(list(settings.kept_funnel_dir.glob("*/events.parquet"))) == 1
+    return settings
 
 
 def make_workspace(root: Path, backend: BackendChoice) -> Settings:
@@ -202,15 +212,7 @@ def test_the_stage_order_is_learned_once_per_data_version(
 
     # A write: D10 enters a stage no deal had, second as qualified is, by fewer deals
     # (median first-entry position 2, ties broken by more deals first).
-    more = tmp_path / "more"
-    more.mkdir()
-    (more / "deals.csv").write_text(
-        "id,rep_id,status,pipeline,amount,currency,created_at,closed_at\n"
-        "D10,r2,open,main,10,UAH,2024-02-01 10:00,\n", encoding="utf-8")
-    (more / "stage_changes.csv").write_text(
-        "deal_id,stage,entered_at\nD10,new,2024-02-01 10:00\n"
-        "D10,negotiation,2024-02-02 10:00\n", encoding="utf-8")
-    assert service.import_path(more, mapping=None, source=None, dry_run=False).ok
+    import_d10(service, tmp_path / "more")
     after = main(service.funnel(FunnelOptions(), Scope(), now=NOW))
     assert len(calls) == 2
     assert after.stages == ["new", "qualified", "negotiation", "proposal"]
@@ -225,6 +227,19 @@ def test_the_stage_order_is_learned_once_per_data_version(
     fresh = main(SalesKpiService(settings).funnel(FunnelOptions(), Scope(), now=NOW))
     assert len(calls) == 2
     assert fresh.stages == after.stages
+
+
+def import_d10(service: SalesKpiService, folder: Path) -> None:
+    """A write: D10 (r2, open, 10 UAH) enters new on 02-01 and negotiation, a stage no
+    other deal has, on 02-02 (both 10:00 Kyiv)."""
+    folder.mkdir()
+    (folder / "deals.csv").write_text(
+        "id,rep_id,status,pipeline,amount,currency,created_at,closed_at\n"
+        "D10,r2,open,main,10,UAH,2024-02-01 10:00,\n", encoding="utf-8")
+    (folder / "stage_changes.csv").write_text(
+        "deal_id,stage,entered_at\nD10,new,2024-02-01 10:00\n"
+        "D10,negotiation,2024-02-02 10:00\n", encoding="utf-8")
+    assert service.import_path(folder, mapping=None, source=None, dry_run=False).ok
 
 
 def test_funnel_yaml_sets_the_order(settings: Settings, tmp_path: Path) -> None:
@@ -612,16 +627,24 @@ def raw(sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
+MAVEN_FUNNEL = ("funnel", "--by", "rep", "--as-of", "2017-06-30", "--range", "all",
+                "--format", "json")
+
+
 @pytest.fixture(scope="module")
-def maven(run_cli, tmp_path_factory: pytest.TempPathFactory,
-          backend: BackendChoice) -> dict[str, Any]:
+def maven_workspace(run_cli, tmp_path_factory: pytest.TempPathFactory,
+                    backend: BackendChoice) -> Path:
     ws = tmp_path_factory.mktemp("maven-funnel") / "workspace"
     ws.mkdir()
     save_workspace_settings(Settings(workspace=ws), **backend.settings())
     imported = run_cli(ws, "import", MAVEN_DIR, "--mapping", "maven-crm", "--format", "json")
     assert imported.returncode == 0, imported.stdout + imported.stderr
-    result = run_cli(ws, "funnel", "--by", "rep", "--as-of", "2017-06-30", "--range", "all",
-                     "--format", "json")
+    return ws
+
+
+@pytest.fixture(scope="module")
+def maven(run_cli, maven_workspace: Path) -> dict[str, Any]:
+    result = run_cli(maven_workspace, *MAVEN_FUNNEL)
     assert result.returncode == 0, result.stderr
     out: dict[str, Any] = result.json()
     return out
@@ -684,7 +707,76 @@ def test_maven_pipeline_as_of_matches_sql(maven: dict[str, Any]) -> None:
         assert got[agent][1] == (None if amount is None else pytest.approx(amount)), agent
 
 
-# ---------------------------------------------------------------- one file, several entities
+def test_maven_funnel_from_kept_events_is_the_same(run_cli, maven_workspace: Path,
+                                                   maven: dict[str, Any],
+                                                   backend: BackendChoice) -> None:
+    """Everyone's funnel read from the kept events (``saleskpi.service.kept_funnel``)
+    is the one the tests above check against SQL, for the whole range and for a month."""
+    if backend.name != "duckdb":
+        pytest.skip("the funnel's events are kept on DuckDB only")
+    march = ("funnel", "--by", "rep", "--from", "2017-03-01", "--to", "2017-03-31",
+             "--as-of", "2017-03-31", "--format", "json")
+    live_march = run_cli(maven_workspace, *march).json()
+    assert live_march["pipelines"][0]["team"]["stages"][0]["entered"] > 0
+    settings = Settings(workspace=maven_workspace)
+    assert SalesKpiService(settings).keep_funnel()
+    assert len(list(settings.kept_funnel_dir.glob("*/events.parquet"))) == 1
+    assert run_cli(maven_workspace, *MAVEN_FUNNEL).json() == maven
+    assert run_cli(maven_workspace, *march).json() == live_march
+
+
+def test_kept_events_serve_one_data_version(tmp_path: Path, backend: BackendChoice,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everyone's funnel reads the kept events of its data; a scope's never does; after a
+    write the old ones are not read (the answer is the new data's, asked live) until
+    the refresh keeps the new data's; two folders are kept, private to the owner."""
+    if backend.name != "duckdb":
+        pytest.skip("the funnel's events are kept on DuckDB only")
+    from saleskpi.engine import funnel as engine_funnel
+    from saleskpi.service.refresh import Refresher
+
+    settings = make_workspace(tmp_path, backend)
+    read: list[bool] = []
+    run = engine_funnel._run
+
+    def recorded(store: Any, query: Any, values: dict[str, Any]) -> Any:
+        if "part" in query.columns:  # the funnel's, not the stage order's
+            read.append("saleskpi_funnel_events" in query.sql)
+        return run(store, query, values)
+
+    monkeypatch.setattr(engine_funnel, "_run", recorded)
+    service = SalesKpiService(settings)
+    assert service.keep_funnel()
+    assert not service.keep_funnel()  # kept already: nothing to do
+    (folder,) = settings.kept_funnel_dir.iterdir()
+    assert folder.stat().st_mode & 0o777 == 0o700
+    team = main(funnel(settings))
+    south = main(funnel(settings, Scope(teams=frozenset({"South"}))))
+    assert read == [True, False]
+    assert [flow(s) for s in team.team.stages] == [(8, 6, 1), (5, 3, 1), (4, 3, 0)]
+    assert [flow(s) for s in south.team.stages] == [(4, 2, 1), (2, 1, 0), (1, 1, 0)]
+
+    # A write (as in test_the_stage_order_is_learned_once_per_data_version).
+    import_d10(service, tmp_path / "more")
+    after = [(9, 7, 1), (5, 3, 1), (1, 0, 0), (4, 3, 0)]
+    assert [flow(s) for s in main(funnel(settings)).team.stages] == after
+    assert read[2:] == [False]
+    # The server's background refresh keeps the new data's before anything else.
+    refresher = Refresher(SalesKpiService(settings), every=0.05)
+    refresher.start()
+    try:
+        assert refresher.wait_idle(60)
+    finally:
+        refresher.stop()
+    assert len(list(settings.kept_funnel_dir.iterdir())) == 2
+    new_open = main(funnel(settings, as_of=dt.date(2024, 2, 3)))
+    assert [flow(s) for s in new_open.team.stages] == after
+    assert read[3:] == [True]
+    # D10 is open in negotiation from 02-02: with D5 (qualified) and D6 (new), D8 is
+    # in proposal since 02-01 00:30 Kyiv.
+    assert open_by_stage(new_open.team.stages) == {
+        "new": (1, 300.0), "qualified": (1, 700.0), "negotiation": (1, 10.0),
+        "proposal": (1, 400.0)}
 
 
 def test_mapping_entries_for_the_same_file_all_apply(tmp_path: Path) -> None:

@@ -25,14 +25,18 @@ from tests import test_funnel
 from tests.backends import BackendChoice
 from tests.test_funnel import NOW
 
-# A fixture: the settings of tests/test_funnel.py's hand-counted company.
-hand_counted_company = test_funnel.settings
-
 
 @pytest.fixture(scope="module")
 def backend() -> BackendChoice:
     """The company in DuckDB's file: its tables are copied to chdb from there."""
     return BackendChoice("duckdb")
+
+
+@pytest.fixture(scope="module")
+def hand_counted_company(tmp_path_factory: pytest.TempPathFactory,
+                         backend: BackendChoice) -> Settings:
+    """The settings of tests/test_funnel.py's hand-counted company."""
+    return test_funnel.make_workspace(tmp_path_factory.mktemp("funnel"), backend)
 CONFIG = FunnelConfig()
 WON, LOST = tuple(CONFIG.won_names()), tuple(CONFIG.lost_names())
 # Every part of the funnel query: rep rows, a date range, a pipeline, filters (one of

@@ -307,6 +307,11 @@ class Settings(BaseModel):
         """SQL compiled for KPI queries, kept for the next process (a cache: safe to delete)."""
         return self.workspace / "cache" / "sql"
 
+    @property
+    def kept_funnel_dir(self) -> Path:
+        """Every deal's funnel events, kept per data version (a cache: safe to delete)."""
+        return self.workspace / "cache" / "funnel"
+
 
 def settings_problem(error: ValidationError) -> str:
     """A settings error as one line per setting, without pydantic's boilerplate."""

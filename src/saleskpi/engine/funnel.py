@@ -22,14 +22,22 @@ compiled before imports no Ibis. The stage order, which changes with the data an
 funnel.yaml, is a temporary table filled before each run rather than part of the SQL.
 Only the deals that can count in the question (a stage entry in the date range, or
 possibly open at the as-of instant) have their events ordered.
+
+Everyone's funnel (no filter, no scope) can instead read every deal's ordered events
+kept in two Parquet files per data version (``keep_events``, ``kept_key``): the
+server builds them in the background after each write, and a question then reads
+only its range and instant of them. Built on DuckDB only; PostgreSQL and ClickHouse
+order the events per question.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -37,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from saleskpi.catalog.funnel import FunnelConfig, FunnelError, load_funnel_config
+from saleskpi.domain.files import private_dir
 from saleskpi.domain.filter_names import product_ids_by_name, with_ids
 from saleskpi.domain.funnel import (
     FunnelOptions,
@@ -63,6 +72,8 @@ Where = tuple[tuple[str, tuple[str, ...]], ...]
 # Per pipeline: its stages in order, and where the order came from ("data", "funnel.yaml").
 StageOrders = dict[str | None, tuple[list[str], str]]
 _CACHE = SqlCache()
+# The kept tables' files in a folder of kept events (``keep_events``).
+KEPT_FILES = {FUNNEL_DEALS_TABLE: "deals.parquet", FUNNEL_EVENTS_TABLE: "events.parquet"}
 
 
 def _check_dimension(dim: str) -> None:
@@ -203,6 +214,71 @@ def _kept(store: Database, stages: list[FunnelShape], values: dict[str, Any],
             store.con.execute(f'DROP TEMPORARY TABLE IF EXISTS "{name}"')
 
 
+def reads_kept(store: Database, options: FunnelOptions, scope: Scope) -> bool:
+    """Whether the question is everyone's funnel on a store whose events can be kept:
+    no filter and no scope (a scope's few deals are ordered faster than read)."""
+    return (store.dialect.name == "duckdb" and not options.where
+            and not scope.as_filters())
+
+
+def _kept_shapes(config: FunnelConfig) -> list[FunnelShape]:
+    """The queries whose rows are kept: every deal with its history summed up, and
+    every deal's events (no filter, no date range, no parameters)."""
+    won, lost = tuple(config.won_names()), tuple(config.lost_names())
+    return [FunnelShape("funnel", won, lost, stage="deals"),
+            FunnelShape("funnel", won, lost, stage="all_events")]
+
+
+def kept_key(store: Database, settings: Settings, config: FunnelConfig, orders: StageOrders,
+             version: tuple[int, ...]) -> str:
+    """The name of the kept events of this data: everything their rows depend on.
+
+    The data version; the SQL that builds them (funnel.yaml's won and lost names, the
+    reporting currency and zone, the engine's code); the stage order.
+    """
+    _fill_order(store, orders)  # compiling reads the order table's columns
+    queries = [compiled(store, shape, currency=settings.currency, zone=settings.timezone,
+                        stored=settings.compiled_sql_dir).sql
+               for shape in _kept_shapes(config)]
+    stages = [[pipeline, found] for pipeline, (found, _from) in orders.items()]
+    text = json.dumps([list(version), store.dialect.name, queries, stages])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def keep_events(store: Database, settings: Settings, config: FunnelConfig,
+                orders: StageOrders, folder: Path) -> None:
+    """Write every deal's summary and ordered events into ``folder`` (``KEPT_FILES``).
+
+    Written in a folder aside and renamed into place: a reader finds both files or
+    none. The events are sorted by time, so that a question's date range skips the
+    files' other row groups.
+    """
+    _fill_order(store, orders)
+    aside = folder.with_name(f"{folder.name}.{secrets.token_hex(4)}.part")
+    private_dir(aside)  # deals and amounts: only the workspace's owner reads them
+    try:
+        for file, shape in zip(KEPT_FILES.values(), _kept_shapes(config), strict=True):
+            query = compiled(store, shape, currency=settings.currency, zone=settings.timezone,
+                             stored=settings.compiled_sql_dir)
+            assert not query.params, "kept rows depend on no question"
+            rows = query.sql
+            if shape.stage == "all_events":
+                rows = f"SELECT * FROM ({rows}) ORDER BY ts"
+            target = str(aside / file).replace("'", "''")
+            store.con.execute(f"COPY ({rows}) TO '{target}' (FORMAT parquet)")
+        aside.rename(folder)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _read_kept(store: Database, folder: Path) -> None:
+    """The kept tables the question's SQL names, as this connection's views of the files."""
+    for table, file in KEPT_FILES.items():
+        path = str(folder / file).replace("'", "''")
+        store.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS "
+                          f"SELECT * FROM read_parquet('{path}')")
+
+
 def _reps_in_scope(store: Database, where: Where) -> dict[str, str]:
     """{rep id: name} of the reps the rep and team filters let through."""
     sql = "SELECT DISTINCT id, name FROM reps WHERE true"
@@ -224,12 +300,15 @@ def _number(value: Any) -> float | None:
 def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHING,
                    options: FunnelOptions | None = None, *, now: dt.datetime | None = None,
                    config: FunnelConfig | None = None,
-                   orders: StageOrders | None = None) -> FunnelReport:
+                   orders: StageOrders | None = None,
+                   kept: Path | None = None) -> FunnelReport:
     """The funnel of every pipeline (or ``options.pipeline``) for the deals in ``scope``.
 
     ``orders``: ``stage_orders(store, config)`` when the caller keeps it (it depends on
     every deal in the store and funnel.yaml, never on the viewer or the filters), so
     that it is not learned again for every funnel; read, not changed.
+    ``kept``: the folder ``keep_events`` wrote for this data and ``orders`` (named by
+    ``kept_key``), read when the question is everyone's funnel (``reads_kept``).
     """
     options = options or FunnelOptions()
     config = config or load_funnel_config(settings.workspace)
@@ -258,7 +337,8 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
         dims=tuple(dict.fromkeys(d for d, _v in where)),
         filter_arity=tuple((d, len(v)) for d, v in where),
         has_start=options.start is not None, has_end=options.end is not None,
-        has_pipeline=options.pipeline is not None, by_rep=options.by_rep)
+        has_pipeline=options.pipeline is not None, by_rep=options.by_rep,
+        kept=kept is not None and reads_kept(store, options, scope))
     values: dict[str, Any] = {f"f{index}_{i}": value for index, (_d, found) in enumerate(where)
                               for i, value in enumerate(found)}
     values["as_of"] = _timestamp(as_of)
@@ -268,6 +348,8 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     if options.end:
         values["end"] = _timestamp(local_midnight_utc(options.end + dt.timedelta(days=1), zone))
     _fill_order(store, orders)
+    if shape.kept and kept is not None:
+        _read_kept(store, kept)
 
     def compile_shape(part: FunnelShape) -> Compiled:
         return compiled(store, part, currency=settings.currency, zone=zone,

@@ -258,6 +258,12 @@ class _Builder:
         deal = self.with_history(deals, changes)
         if self.shape.stage == "deals":
             return deal
+        if self.shape.stage == "all_events":
+            return self.all_events(deal)
+        if self.shape.kept:
+            kept = ibis.table(deal.schema(), name=FUNNEL_DEALS_TABLE)
+            kept_events = ibis.table(self.all_events(deal).schema(), name=FUNNEL_EVENTS_TABLE)
+            return self._union(kept_events, kept)
         # ClickHouse: the deals and their events are read from the tables the staging
         # queries filled, as it would compute them again for every use (``_parts``).
         staged = self.shape.stage is not None or self.shape.part is not None
@@ -275,6 +281,10 @@ class _Builder:
             return evs
         if staged:
             evs = ibis.table(evs.schema(), name=FUNNEL_EVENTS_TABLE)
+        return self._union(evs, deal)
+
+    def _union(self, evs: ir.Table, deal: ir.Table) -> ir.Table:
+        """The funnel's parts over the events and the deals with their history summed up."""
         parts = [*self._flow(evs), *self._open(evs), *self._seen(deal),
                  self._without_history(deal)]
         assert len(parts) == self.shape.part_count()
@@ -282,11 +292,30 @@ class _Builder:
             return parts[self.shape.part]
         return ibis.union(*parts)
 
-    def _flow(self, evs: ir.Table) -> list[ir.Table]:
+    def all_events(self, deal: ir.Table) -> ir.Table:
+        """Every deal's stage entries (``events``: what followed each, in the deal's whole
+        history) with their stays marked (``_stay_marks``): what any question of
+        everyone's funnel reads, kept between questions.
+
+        A question reads only its date range and as-of instant of them: ordering the
+        relevant deals' events for each question was most of the funnel's time. Closes
+        are not kept: the flow and the open pipeline count stage entries only.
+        """
+        having = deal.filter(deal.has_history)
+        changes = self.stage_changes(having.select("src", "deal", *OWNER_COLUMNS), owned=True)
+        evs = self.events(having, changes)
         visits = evs.filter(evs.kind == "stage")
         # The deal's last stage entry is the one no stage entry follows.
-        visits = self._stay_marks(visits.mutate(
+        marked = self._stay_marks(visits.mutate(
             _final_stay=ibis.cases((visits.later_pos.isnull(), 1), else_=0)))
+        return marked.drop("_ssrc", "_sdeal", "_sstage", "_first_seq", "_final_stay")
+
+    def _flow(self, evs: ir.Table) -> list[ir.Table]:
+        visits = evs.filter(evs.kind == "stage")
+        if "_is_first" not in visits.columns:  # kept events are marked already
+            # The deal's last stage entry is the one no stage entry follows.
+            visits = self._stay_marks(visits.mutate(
+                _final_stay=ibis.cases((visits.later_pos.isnull(), 1), else_=0)))
         facts = visits.select(
             "pipeline", "stage", "rep", "_is_first",
             _in_range=self._in_range(visits.ts),

@@ -67,9 +67,14 @@ class FunnelShape:
     # of them in one query. ClickHouse runs each part alone (``engine.funnel``), over
     # the deals and events the two staging queries kept (``stage``: "deals" or
     # "events", the SELECT whose rows go into ``FUNNEL_DEALS_TABLE`` or
-    # ``FUNNEL_EVENTS_TABLE``).
+    # ``FUNNEL_EVENTS_TABLE``). "all_events" is every deal's events with their stays
+    # marked, for keeping between questions (``kept``).
     part: int | None = None
     stage: str | None = None
+    # Everyone's funnel answered from every deal's events and summaries kept per data
+    # version (``FUNNEL_DEALS_TABLE`` and ``FUNNEL_EVENTS_TABLE``, filled from the
+    # "deals" and "all_events" stages of the unfiltered shape without a date range).
+    kept: bool = False
 
     def part_count(self) -> int:
         """How many parts the funnel query unites: flow, open and seen for the team (and

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import threading
 import zoneinfo
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -402,14 +403,42 @@ class SalesKpiService:
 
     def _compute_funnel(self, question: FunnelQuestion) -> FunnelReport:
         from saleskpi.catalog.funnel import load_funnel_config
-        from saleskpi.engine.funnel import compute_funnel
+        from saleskpi.engine.funnel import compute_funnel, reads_kept
+        from saleskpi.service.kept_funnel import kept_folder
 
         config = load_funnel_config(self.settings.workspace)
         with self.engine() as engine:
+            version = self.data_version()
             orders = self._stage_orders(engine.store, config)
+            kept = None
+            if reads_kept(engine.store, question.options, question.scope):
+                kept = kept_folder(self.settings, engine.store, config, orders, version)
             return compute_funnel(engine.store, self.settings, question.scope,
                                   question.options, now=question.now, config=config,
-                                  orders=orders)
+                                  orders=orders, kept=kept)
+
+    def keep_funnel(self) -> bool:
+        """Keep every deal's funnel events for the current data unless they are kept
+        (``saleskpi.service.kept_funnel``); True if they were built now.
+
+        Run by the server's background refresh, so that the head of sales's funnel
+        after a write reads them rather than ordering every deal's history.
+        """
+        from saleskpi.catalog.funnel import load_funnel_config
+        from saleskpi.service.kept_funnel import keep
+
+        if self.settings.backend != "duckdb":
+            return False
+        config = load_funnel_config(self.settings.workspace)
+        version = self.data_version()
+        with self.engine() as engine:
+            orders = self._stage_orders(engine.store, config)
+            built = keep(self.settings, engine.store, config, orders, version)
+        if built is not None and self.data_version() != version:
+            # Written while new data arrived: named for the data before, never read.
+            shutil.rmtree(built, ignore_errors=True)
+            return False
+        return built is not None
 
     def _stage_orders(self, store: Database, config: FunnelConfig) -> StageOrders:
         """The pipelines' stage orders, learned once per data version and funnel.yaml.

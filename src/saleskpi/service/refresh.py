@@ -64,6 +64,11 @@ class Refresher:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
+                # Before the funnels are refreshed: they read what it keeps.
+                self.service.keep_funnel()
+            except Exception:  # the funnel is then answered without them
+                log.exception("keeping the funnel's events failed")
+            try:
                 done = self.service.refresh()
             except Exception:  # a refresh must never take the server down
                 log.exception("background refresh failed")
