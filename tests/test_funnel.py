@@ -748,6 +748,7 @@ def test_kept_events_serve_one_data_version(tmp_path: Path, backend: BackendChoi
     service = SalesKpiService(settings)
     assert service.keep_funnel()
     assert not service.keep_funnel()  # kept already: nothing to do
+    assert not SalesKpiService(settings).keep_funnel()  # another process finds them
     (folder,) = settings.kept_funnel_dir.iterdir()
     assert folder.stat().st_mode & 0o777 == 0o700
     team = main(funnel(settings))

@@ -132,6 +132,8 @@ class SalesKpiService:
         self._orders: tuple[tuple[tuple[int, ...], str], StageOrders] | None = None
         self._facts: tuple[tuple[int, ...], StoreFacts] | None = None
         self._orders_lock = threading.Lock()
+        # The data version and funnel.yaml the funnel's events were last kept for.
+        self._funnel_kept_for: tuple[tuple[int, ...], str] | None = None
         self._targets: dict[dt.date, list[TargetRecord]] = {}
         self._targets_version = -1
         self._targets_lock = threading.Lock()
@@ -431,13 +433,22 @@ class SalesKpiService:
             return False
         config = load_funnel_config(self.settings.workspace)
         version = self.data_version()
+        asked = (version, config.model_dump_json())
+        if asked == self._funnel_kept_for:
+            return False  # the refresh asks every few seconds: no store opened for it
         with self.engine() as engine:
-            orders = self._stage_orders(engine.store, config)
-            built = keep(self.settings, engine.store, config, orders, version)
-        if built is not None and self.data_version() != version:
-            # Written while new data arrived: named for the data before, never read.
-            shutil.rmtree(built, ignore_errors=True)
+            if not engine.store.count("stage_changes"):
+                built = None  # no history: every funnel is quick
+            else:
+                orders = self._stage_orders(engine.store, config)
+                built = keep(self.settings, engine.store, config, orders, version)
+        if self.data_version() != version:
+            # New data arrived meanwhile: what was written is named for the data
+            # before and would never be read.
+            if built is not None:
+                shutil.rmtree(built, ignore_errors=True)
             return False
+        self._funnel_kept_for = asked
         return built is not None
 
     def _stage_orders(self, store: Database, config: FunnelConfig) -> StageOrders:
