@@ -751,6 +751,8 @@ def test_kept_events_serve_one_data_version(tmp_path: Path, backend: BackendChoi
     assert not SalesKpiService(settings).keep_funnel()  # another process finds them
     (folder,) = settings.kept_funnel_dir.iterdir()
     assert folder.stat().st_mode & 0o777 == 0o700
+    assert sorted((f.name, f.stat().st_mode & 0o777) for f in folder.iterdir()) == [
+        ("deals.parquet", 0o600), ("events.parquet", 0o600)]
     team = main(funnel(settings))
     south = main(funnel(settings, Scope(teams=frozenset({"South"}))))
     assert read == [True, False]

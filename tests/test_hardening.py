@@ -438,6 +438,29 @@ def test_dry_run_uploads_are_removed_after_an_hour(tmp_path: Path) -> None:
     assert not old.exists() and (fresh / "files" / "deals.csv").exists()
 
 
+def test_cache_files_are_replaced_whole_and_the_newest_kept(tmp_path: Path) -> None:
+    # The compiled SQL, YAML copies, stage orders and saved questions are written this
+    # way: 0600, nothing left beside them, an old file replaced; a folder trimmed to
+    # its newest files.
+    import os
+
+    from saleskpi.domain.files import keep_newest, replace_private
+
+    for index in range(5):
+        path = tmp_path / f"{index}.json"
+        replace_private(path, "old")
+        replace_private(path, f"new {index}")
+        os.utime(path, ns=(index * 10**9, index * 10**9))
+    assert (tmp_path / "3.json").read_text(encoding="utf-8") == "new 3"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {0o600}
+    (tmp_path / "other.txt").write_text("not a cache file", encoding="utf-8")
+    keep_newest(tmp_path, "*.json", 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3.json", "4.json", "other.txt"]
+    with pytest.raises(OSError):
+        replace_private(tmp_path / "missing" / "x.json", "text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3.json", "4.json", "other.txt"]
+
+
 def test_a_store_opened_in_a_shared_folder_leaves_the_folder_shared(tmp_path: Path) -> None:
     # A store (or any workspace file) in a sticky shared folder, as /tmp is: its own
     # files are the owner's only, the folder stays usable by everyone else.

@@ -74,6 +74,41 @@ def write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
+def replace_private(path: Path, text: str) -> None:
+    """``path`` replaced by ``text`` (UTF-8, 0600): written whole under a name of its
+    own in the same folder and renamed into place, so a reader (of any process) sees
+    the old file or the new one, never half of it, and two writers never share the
+    half-written one."""
+    import tempfile  # only when something is written: not on a command's usual path
+
+    handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def keep_newest(folder: Path, pattern: str, count: int) -> None:
+    """Remove all but the ``count`` most recently written files of ``folder`` matching
+    ``pattern`` (a cache's folder that would otherwise only grow)."""
+    files = list(folder.glob(pattern))
+    if len(files) <= count:
+        return
+    for old in sorted(files, key=_written_at)[:len(files) - count]:
+        old.unlink(missing_ok=True)
+
+
+def _written_at(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:  # another process removed it meanwhile
+        return 0
+
+
 def _chmod(path: Path, mode: int) -> None:
     # Not ours (a shared parent) or a system without modes: nothing to do.
     with contextlib.suppress(OSError, NotImplementedError):

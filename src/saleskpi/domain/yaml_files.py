@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from saleskpi.domain.files import private_dir
+from saleskpi.domain.files import keep_newest, private_dir, replace_private
 
 # How many copies a cache folder keeps: the built-in catalogue, settings.yaml,
 # kpis.yaml and funnel.yaml, a few versions of each.
@@ -79,27 +78,9 @@ def _plain(data: Any) -> bool:
 
 
 def _keep(copy: Path, text: str) -> None:
-    """Write the copy whole under another name and rename it into place, so a reader
-    sees it whole or not at all. A read-only workspace only means parsing again."""
-    import tempfile  # only when a copy is made: not on a command's usual path
-
+    """Keep the copy, whole or not at all; keep the newest ``KEPT_COPIES``. A read-only
+    workspace only means parsing again."""
     with contextlib.suppress(OSError):
         folder = private_dir(copy.parent)
-        handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temporary, copy)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        _trim(folder)
-
-
-def _trim(folder: Path) -> None:
-    copies = list(folder.glob("*.json"))
-    if len(copies) <= KEPT_COPIES:
-        return
-    for old in sorted(copies, key=lambda f: f.stat().st_mtime_ns)[:len(copies) - KEPT_COPIES]:
-        old.unlink(missing_ok=True)
+        replace_private(copy, text)
+        keep_newest(folder, "*.json", KEPT_COPIES)

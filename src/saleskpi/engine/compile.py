@@ -13,9 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,7 +22,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from saleskpi.domain.files import private_dir
+from saleskpi.domain.files import keep_newest, private_dir, replace_private
 from saleskpi.engine.context import ViewContext
 from saleskpi.engine.shape import AS_OF_TABLE, Compiled, FunnelShape, Shape, measure_column
 
@@ -156,16 +154,8 @@ class CompiledSqlFiles:
         with contextlib.suppress(OSError):
             if not self.current.is_dir():
                 self._start_afresh()
-            handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.current)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    out.write(text)
-                os.replace(temporary, self.current / f"{digest}.json")
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
-            self._trim()
+            replace_private(self.current / f"{digest}.json", text)
+            keep_newest(self.current, "*.json", KEPT_FILES)
 
     def _start_afresh(self) -> None:
         """Create this version's subfolder; remove other versions'."""
@@ -173,14 +163,6 @@ class CompiledSqlFiles:
         for other in self.folder.iterdir():
             if other != self.current and other.is_dir():
                 shutil.rmtree(other, ignore_errors=True)
-
-    def _trim(self) -> None:
-        files = list(self.current.glob("*.json"))
-        if len(files) <= KEPT_FILES:
-            return
-        by_age = sorted(files, key=lambda f: f.stat().st_mtime_ns)
-        for old in by_age[:len(files) - KEPT_FILES]:
-            old.unlink(missing_ok=True)
 
 
 @dataclass

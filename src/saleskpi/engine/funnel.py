@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from saleskpi.catalog.funnel import FunnelConfig, FunnelError, load_funnel_config
-from saleskpi.domain.files import private_dir
+from saleskpi.domain.files import private_dir, private_file
 from saleskpi.domain.filter_names import product_ids_by_name, with_ids
 from saleskpi.domain.funnel import (
     FunnelOptions,
@@ -266,6 +266,7 @@ def keep_events(store: Database, settings: Settings, config: FunnelConfig,
                 rows = f"SELECT * FROM ({rows}) ORDER BY ts"
             target = str(aside / file).replace("'", "''")
             store.con.execute(f"COPY ({rows}) TO '{target}' (FORMAT parquet)")
+            private_file(aside / file)
         aside.rename(folder)
     finally:
         shutil.rmtree(aside, ignore_errors=True)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saleskpi.domain.files import private_dir, write_private
+from saleskpi.domain.files import private_dir, replace_private
 from saleskpi.domain.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,10 +56,7 @@ def write_orders(settings: Settings, key: Key, orders: StageOrders) -> None:
                        for pipeline, (stages, source) in orders.items()]}
     try:
         private_dir(path.parent)
-        # Written aside and renamed: a reader never sees half a file. 0600 like every
-        # workspace file: the stage names are the company's.
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        write_private(temporary, json.dumps(data, ensure_ascii=False))
-        temporary.replace(path)
+        # 0600 like every workspace file: the stage names are the company's.
+        replace_private(path, json.dumps(data, ensure_ascii=False))
     except OSError:
         return

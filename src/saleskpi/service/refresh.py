@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from saleskpi.domain.files import write_private
+from saleskpi.domain.files import replace_private
 from saleskpi.domain.funnel import FunnelOptions
 from saleskpi.domain.query import PERIODS, KpiQuery, Scope
 from saleskpi.service.core import (
@@ -160,9 +160,7 @@ def question_from_json(item: dict[str, Any]) -> tuple[AnyQuestion, float]:
 
 def save_questions(path: Path, items: list[tuple[AnyQuestion, float]]) -> None:
     text = json.dumps([question_to_json(q, at) for q, at in items], ensure_ascii=False)
-    partial = path.with_suffix(".tmp")
-    write_private(partial, text)
-    partial.replace(path)
+    replace_private(path, text)
 
 
 def load_questions(path: Path) -> list[tuple[AnyQuestion, float]]:
