@@ -707,6 +707,37 @@ def test_maven_pipeline_as_of_matches_sql(maven: dict[str, Any]) -> None:
         assert got[agent][1] == (None if amount is None else pytest.approx(amount)), agent
 
 
+def test_kept_events_filtered_by_a_custom_field(tmp_path: Path, backend: BackendChoice,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A custom field (the reps' extra column ``region``) filters the kept events through
+    the deals view: Boris's deals, the South team's figures (test_scope_limits_the_team)."""
+    if backend.name != "duckdb":
+        pytest.skip("the funnel's events are kept on DuckDB only")
+    from saleskpi.engine import funnel as engine_funnel
+
+    reps = "id,name,team,region\nr1,Anna,North,West\nr2,Boris,South,East\nr3,Idle,South,East\n"
+    settings, _report = kyiv_workspace(
+        tmp_path, {"reps": reps, "deals": DEALS, "stage_changes": STAGE_CHANGES})
+    east = (("region", ("East",)),)
+    live = main(funnel(settings, where=east, by_rep=True))
+    assert SalesKpiService(settings).keep_funnel()
+    read: list[bool] = []
+    run = engine_funnel._run
+
+    def recorded(store: Any, query: Any, values: dict[str, Any]) -> Any:
+        if "part" in query.columns:
+            read.append("saleskpi_funnel_events" in query.sql)
+        return run(store, query, values)
+
+    monkeypatch.setattr(engine_funnel, "_run", recorded)
+    kept = main(funnel(settings, where=east, by_rep=True))
+    assert read == [True]
+    for report in (live, kept):
+        assert [flow(s) for s in report.team.stages] == [(4, 2, 1), (2, 1, 0), (1, 1, 0)]
+        assert [r.rep for r in report.reps] == ["r2"]
+    assert kept.team.stages == live.team.stages
+
+
 def test_maven_funnel_from_kept_events_is_the_same(run_cli, maven_workspace: Path,
                                                    maven: dict[str, Any],
                                                    backend: BackendChoice) -> None:
@@ -727,9 +758,10 @@ def test_maven_funnel_from_kept_events_is_the_same(run_cli, maven_workspace: Pat
 
 def test_kept_events_serve_one_data_version(tmp_path: Path, backend: BackendChoice,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """Everyone's funnel reads the kept events of its data; a scope's never does; after a
-    write the old ones are not read (the answer is the new data's, asked live) until
-    the refresh keeps the new data's; two folders are kept, private to the owner."""
+    """A funnel without a scope reads the kept events of its data (with the head's own
+    filters too); a scope's never does; after a write the old ones are not read (the
+    answer is the new data's, asked live) until the refresh keeps the new data's; two
+    folders are kept, private to the owner."""
     if backend.name != "duckdb":
         pytest.skip("the funnel's events are kept on DuckDB only")
     from saleskpi.engine import funnel as engine_funnel
@@ -755,15 +787,20 @@ def test_kept_events_serve_one_data_version(tmp_path: Path, backend: BackendChoi
         ("deals.parquet", 0o600), ("events.parquet", 0o600)]
     team = main(funnel(settings))
     south = main(funnel(settings, Scope(teams=frozenset({"South"}))))
-    assert read == [True, False]
+    # The head's own filter reads the kept events of the deals it lets through.
+    filtered = main(funnel(settings, where=(("team", ("South",)),), by_rep=True))
+    assert read == [True, False, True]
     assert [flow(s) for s in team.team.stages] == [(8, 6, 1), (5, 3, 1), (4, 3, 0)]
     assert [flow(s) for s in south.team.stages] == [(4, 2, 1), (2, 1, 0), (1, 1, 0)]
+    assert [flow(s) for s in filtered.team.stages] == [(4, 2, 1), (2, 1, 0), (1, 1, 0)]
+    assert [r.rep for r in filtered.reps] == ["r2"]
+    assert open_by_stage(filtered.team.stages) == open_by_stage(south.team.stages)
 
     # A write (as in test_the_stage_order_is_learned_once_per_data_version).
     import_d10(service, tmp_path / "more")
     after = [(9, 7, 1), (5, 3, 1), (1, 0, 0), (4, 3, 0)]
     assert [flow(s) for s in main(funnel(settings)).team.stages] == after
-    assert read[2:] == [False]
+    assert read[3:] == [False]
     # The server's background refresh keeps the new data's before anything else.
     refresher = Refresher(SalesKpiService(settings), every=0.05)
     refresher.start()
@@ -774,7 +811,7 @@ def test_kept_events_serve_one_data_version(tmp_path: Path, backend: BackendChoi
     assert len(list(settings.kept_funnel_dir.iterdir())) == 2
     new_open = main(funnel(settings, as_of=dt.date(2024, 2, 3)))
     assert [flow(s) for s in new_open.team.stages] == after
-    assert read[3:] == [True]
+    assert read[4:] == [True]
     # D10 is open in negotiation from 02-02: with D5 (qualified) and D6 (new), D8 is
     # in proposal since 02-01 00:30 Kyiv.
     assert open_by_stage(new_open.team.stages) == {

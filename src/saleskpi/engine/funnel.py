@@ -23,11 +23,11 @@ funnel.yaml, is a temporary table filled before each run rather than part of the
 Only the deals that can count in the question (a stage entry in the date range, or
 possibly open at the as-of instant) have their events ordered.
 
-Everyone's funnel (no filter, no scope) can instead read every deal's ordered events
-kept in two Parquet files per data version (``keep_events``, ``kept_key``): the
-server builds them in the background after each write, and a question then reads
-only its range and instant of them. Built on DuckDB only; PostgreSQL and ClickHouse
-order the events per question.
+A funnel asked without a scope (the head of sales's, with any filters) can instead
+read every deal's ordered events kept in two Parquet files per data version
+(``keep_events``, ``kept_key``): the server builds them in the background after each
+write, and a question then reads only its deals, range and instant of them. Built on
+DuckDB only; PostgreSQL and ClickHouse order the events per question.
 """
 
 from __future__ import annotations
@@ -214,18 +214,18 @@ def _kept(store: Database, stages: list[FunnelShape], values: dict[str, Any],
             store.con.execute(f'DROP TEMPORARY TABLE IF EXISTS "{name}"')
 
 
-def reads_kept(store: Database, options: FunnelOptions, scope: Scope) -> bool:
-    """Whether the question is everyone's funnel on a store whose events can be kept:
-    no filter and no scope (a scope's few deals are ordered faster than read)."""
-    return (store.dialect.name == "duckdb" and not options.where
-            and not scope.as_filters())
+def reads_kept(store: Database, scope: Scope) -> bool:
+    """Whether the question reads the kept events: on a store whose events can be kept,
+    asked without a scope (the head of sales's, with any filters; a team's or a rep's
+    few deals are ordered faster than the kept events are read)."""
+    return store.dialect.name == "duckdb" and not scope.as_filters()
 
 
 def _kept_shapes(config: FunnelConfig) -> list[FunnelShape]:
     """The queries whose rows are kept: every deal with its history summed up, and
     every deal's events (no filter, no date range, no parameters)."""
     won, lost = tuple(config.won_names()), tuple(config.lost_names())
-    return [FunnelShape("funnel", won, lost, stage="deals"),
+    return [FunnelShape("funnel", won, lost, stage="kept_deals"),
             FunnelShape("funnel", won, lost, stage="all_events")]
 
 
@@ -309,7 +309,7 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     every deal in the store and funnel.yaml, never on the viewer or the filters), so
     that it is not learned again for every funnel; read, not changed.
     ``kept``: the folder ``keep_events`` wrote for this data and ``orders`` (named by
-    ``kept_key``), read when the question is everyone's funnel (``reads_kept``).
+    ``kept_key``), read when the question has no scope (``reads_kept``).
     """
     options = options or FunnelOptions()
     config = config or load_funnel_config(settings.workspace)
@@ -339,7 +339,7 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
         filter_arity=tuple((d, len(v)) for d, v in where),
         has_start=options.start is not None, has_end=options.end is not None,
         has_pipeline=options.pipeline is not None, by_rep=options.by_rep,
-        kept=kept is not None and reads_kept(store, options, scope))
+        kept=kept is not None and reads_kept(store, scope))
     values: dict[str, Any] = {f"f{index}_{i}": value for index, (_d, found) in enumerate(where)
                               for i, value in enumerate(found)}
     values["as_of"] = _timestamp(as_of)

@@ -14,6 +14,7 @@ import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
+from saleskpi.domain.query import DIMENSIONS
 from saleskpi.engine.build import render
 from saleskpi.engine.derived import seconds_between
 from saleskpi.engine.money import exact_sum
@@ -48,6 +49,10 @@ class _Builder:
         self.named: Params = []
 
     def param(self, name: str) -> ir.Scalar:
+        """The parameter ``name``: one placeholder however many parts use it."""
+        for known, placeholder in self.named:
+            if known == name:
+                return placeholder
         placeholder = ibis.param("string")
         self.named.append((name, placeholder))
         return placeholder
@@ -258,12 +263,16 @@ class _Builder:
         deal = self.with_history(deals, changes)
         if self.shape.stage == "deals":
             return deal
+        if self.shape.stage == "kept_deals":
+            return self._with_slices(deal)
         if self.shape.stage == "all_events":
-            return self.all_events(deal)
+            return self._with_slices(self.all_events(deal))
         if self.shape.kept:
-            kept = ibis.table(deal.schema(), name=FUNNEL_DEALS_TABLE)
-            kept_events = ibis.table(self.all_events(deal).schema(), name=FUNNEL_EVENTS_TABLE)
-            return self._union(kept_events, kept)
+            kept = ibis.table(self._with_slices(deal).schema(), name=FUNNEL_DEALS_TABLE)
+            kept_events = ibis.table(self._with_slices(self.all_events(deal)).schema(),
+                                     name=FUNNEL_EVENTS_TABLE)
+            return self._union(self._kept_in_filters(deals, kept_events),
+                               self._kept_in_filters(deals, kept))
         # ClickHouse: the deals and their events are read from the tables the staging
         # queries filled, as it would compute them again for every use (``_parts``).
         staged = self.shape.stage is not None or self.shape.part is not None
@@ -283,6 +292,37 @@ class _Builder:
             evs = ibis.table(evs.schema(), name=FUNNEL_EVENTS_TABLE)
         return self._union(evs, deal)
 
+    def _with_slices(self, rows: ir.Table) -> ir.Table:
+        """Kept ``rows`` (deals' summaries or events) with each slice of their deal
+        (``dim_rep``, ``dim_team``, ``dim_source``...), as the deals view has them: a
+        question filters the kept rows by them without meeting any other table."""
+        view = build_view(self.ctx, "deals", set(), list(DIMENSIONS))
+        slices = view.select(_xsrc=view.datasource, _xdeal=view.id,
+                             **{f"dim_{dim}": view[f"dim_{dim}"] for dim in DIMENSIONS})
+        joined = rows.left_join(slices, [rows.src == slices._xsrc,
+                                         rows.deal == slices._xdeal])
+        return joined.drop("_xsrc", "_xdeal")
+
+    def _kept_in_filters(self, deals: ir.Table, rows: ir.Table) -> ir.Table:
+        """The kept ``rows`` of the deals the filters let through (a deal's summary and
+        events are the same whoever asks, so filtering them equals filtering first): by
+        the slices they carry, and a custom field's through the deals view."""
+        conditions: list[ir.BooleanValue] = []
+        custom = False
+        for index, (dim, arity) in enumerate(self.shape.filter_arity):
+            if dim not in DIMENSIONS:
+                custom = True
+                continue
+            values = [self.param(f"f{index}_{i}") for i in range(arity)]
+            conditions.append(rows[f"dim_{dim}"].isin(values).fill_null(False) if values
+                              else ibis.literal(False))
+        if conditions:
+            rows = rows.filter(*conditions)
+        if custom:
+            keys = deals.select(_fsrc=deals.src, _fdeal=deals.deal)
+            rows = rows.semi_join(keys, [rows.src == keys._fsrc, rows.deal == keys._fdeal])
+        return rows
+
     def _union(self, evs: ir.Table, deal: ir.Table) -> ir.Table:
         """The funnel's parts over the events and the deals with their history summed up."""
         parts = [*self._flow(evs), *self._open(evs), *self._seen(deal),
@@ -294,8 +334,8 @@ class _Builder:
 
     def all_events(self, deal: ir.Table) -> ir.Table:
         """Every deal's stage entries (``events``: what followed each, in the deal's whole
-        history) with their stays marked (``_stay_marks``): what any question of
-        everyone's funnel reads, kept between questions.
+        history) with their stays marked (``_stay_marks``): what any question without a
+        scope reads, kept between questions.
 
         A question reads only its date range and as-of instant of them: ordering the
         relevant deals' events for each question was most of the funnel's time. Closes

@@ -67,13 +67,13 @@ class FunnelShape:
     # of them in one query. ClickHouse runs each part alone (``engine.funnel``), over
     # the deals and events the two staging queries kept (``stage``: "deals" or
     # "events", the SELECT whose rows go into ``FUNNEL_DEALS_TABLE`` or
-    # ``FUNNEL_EVENTS_TABLE``). "all_events" is every deal's events with their stays
-    # marked, for keeping between questions (``kept``).
+    # ``FUNNEL_EVENTS_TABLE``). "kept_deals" and "all_events" are every deal's summary
+    # and stage entries with their slices, for keeping between questions (``kept``).
     part: int | None = None
     stage: str | None = None
-    # Everyone's funnel answered from every deal's events and summaries kept per data
+    # A funnel without a scope answered from every deal's events and summaries kept per data
     # version (``FUNNEL_DEALS_TABLE`` and ``FUNNEL_EVENTS_TABLE``, filled from the
-    # "deals" and "all_events" stages of the unfiltered shape without a date range).
+    # "kept_deals" and "all_events" stages of the unfiltered shape without a date range).
     kept: bool = False
 
     def part_count(self) -> int:

@@ -413,7 +413,7 @@ class SalesKpiService:
             version = self.data_version()
             orders = self._stage_orders(engine.store, config)
             kept = None
-            if reads_kept(engine.store, question.options, question.scope):
+            if reads_kept(engine.store, question.scope):
                 kept = kept_folder(self.settings, engine.store, config, orders, version)
             return compute_funnel(engine.store, self.settings, question.scope,
                                   question.options, now=question.now, config=config,

@@ -1,10 +1,10 @@
-"""Everyone's funnel from kept events: built after each write, read by every process.
+"""The head of sales's funnel from kept events: built after each write, read by every process.
 
 Ordering every deal's stage history is most of the cost of the head of sales's
 funnel (a second at a million deals), and it is the same for every question until
 the data changes. So the server's background refresh writes every deal's ordered
 events once per data version (``saleskpi.engine.funnel.keep_events``) into
-``cache/funnel/<key>/``, and any process answering everyone's funnel for that data
+``cache/funnel/<key>/``, and any process answering a funnel without a scope for that data
 reads them instead. A question asked before they are built is answered as before.
 A cache: safe to delete; a folder for other data is never read, as its name is a
 hash of everything its rows depend on (``kept_key``).
