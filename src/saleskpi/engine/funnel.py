@@ -57,7 +57,14 @@ from saleskpi.domain.funnel import (
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import DIMENSIONS, EVERYTHING, Scope, local_midnight_utc
 from saleskpi.domain.settings import Settings
-from saleskpi.engine.compile import Compiled, CompiledSqlFiles, SqlCache, StoredSql
+from saleskpi.engine.compile import (
+    Compiled,
+    CompiledSqlFiles,
+    SqlCache,
+    StoredSql,
+    code_fingerprint,
+    key_text,
+)
 from saleskpi.engine.context import ViewContext
 from saleskpi.engine.database import Database
 from saleskpi.engine.scorecard import SCHEMA_SQL
@@ -143,12 +150,18 @@ def compiled(store: Database, shape: FunnelShape, *, currency: str, zone: str = 
     of the company's calendar day in ``zone`` (as the scorecard converts them).
     ``stored``: the workspace's folder of compiled SQL (none: memory only).
     """
-    ctx = ViewContext(tables=lambda name: store.ibis.table(name), currency=currency,
-                      zone=zone)
+    ctx = _context(store, currency, zone)
     files = None if stored is None else StoredSql(
         CompiledSqlFiles(stored),
         lambda: json.dumps([list(row) for row in store.fetch(SCHEMA_SQL)]))
     return _CACHE.get(ctx, shape, dialect or store.dialect.name, files)
+
+
+def _context(store: Database, currency: str, zone: str) -> ViewContext:
+    """What the funnel's SQL is compiled against: the store's tables, the reporting
+    currency and the zone of the rates' days."""
+    return ViewContext(tables=lambda name: store.ibis.table(name), currency=currency,
+                       zone=zone)
 
 
 def _run(store: Database, query: Compiled, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -233,15 +246,16 @@ def kept_key(store: Database, settings: Settings, config: FunnelConfig, orders: 
              version: tuple[int, ...]) -> str:
     """The name of the kept events of this data: everything their rows depend on.
 
-    The data version; the SQL that builds them (funnel.yaml's won and lost names, the
-    reporting currency and zone, the engine's code); the stage order.
+    The data version; what the SQL that builds them depends on (funnel.yaml's won and
+    lost names, the reporting currency and zone, the dialect, the engine's code and
+    libraries: the compiled SQL's own cache key); the stage order. Nothing is compiled
+    to work it out.
     """
-    _fill_order(store, orders)  # compiling reads the order table's columns
-    queries = [compiled(store, shape, currency=settings.currency, zone=settings.timezone,
-                        stored=settings.compiled_sql_dir).sql
-               for shape in _kept_shapes(config)]
+    ctx = _context(store, settings.currency, settings.timezone)
+    shapes = [key_text((shape, store.dialect.name, ctx.currency, ctx.zone,
+                        ctx.several_sources)) for shape in _kept_shapes(config)]
     stages = [[pipeline, found] for pipeline, (found, _from) in orders.items()]
-    text = json.dumps([list(version), store.dialect.name, queries, stages])
+    text = json.dumps([list(version), code_fingerprint(), shapes, stages])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -352,7 +352,11 @@ class _Builder:
 
     def _flow(self, evs: ir.Table) -> list[ir.Table]:
         visits = evs.filter(evs.kind == "stage")
-        if "_is_first" not in visits.columns:  # kept events are marked already
+        if "_is_first" in visits.columns:
+            # Kept events, marked already: only the range's entries count, and as the
+            # files are sorted by time the others' row groups are not even read.
+            visits = visits.filter(self._in_range(visits.ts))
+        else:
             # The deal's last stage entry is the one no stage entry follows.
             visits = self._stay_marks(visits.mutate(
                 _final_stay=ibis.cases((visits.later_pos.isnull(), 1), else_=0)))
