@@ -482,6 +482,25 @@ def test_unknown_pipeline_and_filter_are_errors(settings: Settings) -> None:
 # ---------------------------------------------------------------- CLI
 
 
+def test_a_range_ending_on_the_as_of_day_is_over(run_cli, settings: Settings) -> None:
+    """As of a past day means as of its end: January as of 01-31 is a whole month (no
+    "not over yet"); as of 01-15 it is January to date, not over."""
+    def asked(*args: str) -> dict[str, Any]:
+        result = run_cli(settings.workspace, "funnel", *args, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        found: dict[str, Any] = result.json()["range"]
+        return found
+
+    assert asked("--from", "2024-01-01", "--to", "2024-01-31", "--as-of", "2024-01-31") == {
+        "name": "custom", "from": "2024-01-01", "to": "2024-01-31", "partial": False}
+    assert asked("--as-of", "2024-01-31")["partial"] is False
+    assert asked("--as-of", "2024-01-15") == {
+        "name": "mtd", "from": "2024-01-01", "to": "2024-01-15", "partial": True}
+    table = run_cli(settings.workspace, "funnel", "--from", "2024-01-01", "--to",
+                    "2024-01-31", "--as-of", "2024-01-31")
+    assert "Period: 2024-01-01 – 2024-01-31\n" in table.stdout
+
+
 def test_cli_json_shape(run_cli, settings: Settings) -> None:
     result = run_cli(settings.workspace, "funnel", "--by", "rep", "--as-of", "2024-01-31",
                      "--format", "json")

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, Field
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.funnel import FunnelOptions
 from saleskpi.domain.i18n import _
-from saleskpi.domain.periods import DateRange, parse_range, resolve_range
+from saleskpi.domain.periods import DateRange, parse_range, range_is_partial, resolve_range
 from saleskpi.domain.query import check_date, check_range, parse_where
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.plan_inputs import today
@@ -103,4 +103,9 @@ def funnel_dates(service: SalesKpiService, params: FunnelParams) -> DateRange:
     ``--as-of 2024-03-31`` alone is March 2024, not this month."""
     now = today(service)
     day = min(params.as_of, now) if params.as_of is not None else now
-    return resolve_range(day, params.start, params.end, parse_range(params.range))
+    dates = resolve_range(day, params.start, params.end, parse_range(params.range))
+    if day < now:
+        # As of the end of a past day: a range ending that day is over at that instant.
+        dates = replace(dates, partial=range_is_partial(dates.start, dates.end,
+                                                        day + dt.timedelta(days=1)))
+    return dates
