@@ -261,6 +261,20 @@ def test_a_rep_is_compared_with_their_team_average_without_seeing_it(
     assert "b1" not in str(anna.to_dict())  # Boris's own figures never reach her
 
 
+def test_a_comparison_without_totals_has_the_same_rows_and_average(
+        service: SalesKpiService) -> None:
+    """A rep's page asks without total rows (a question of its own): the same rows and
+    the same team average, no totals."""
+    query = KpiQuery(("calls", "revenue"), **MARCH)  # type: ignore[arg-type]
+    north = Scope(teams=frozenset({"North"}))
+    full = compare(service, query, north, now=NOW)
+    bare = compare(service, query, north, now=NOW, totals=False)
+    assert full.totals and not bare.totals
+    assert bare.rows == full.rows and bare.averages == full.averages
+    average = bare.average(None)
+    assert average is not None and average.values["calls"].value == 8
+
+
 def test_against_average_edge_cases() -> None:
     assert against_average(None, 5, higher_is_better=True, threshold=0.1) == (None, None, None)
     assert against_average(5, None, higher_is_better=True, threshold=0.1) == (None, None, None)

@@ -125,3 +125,30 @@ def test_a_workspace_made_before_the_people_view_is_upgraded_on_read(
     con.close()
     won = _won(service)  # a read-only scorecard: must upgrade, not fail
     assert won["n7"] == (2, 130)
+
+
+def test_a_person_in_two_teams_keeps_each_teams_part_in_a_team_leads_view(
+        tmp_path: Path) -> None:
+    """A team lead's scorecard by rep, cut from the company's answers (the server's
+    way): Anna moved from North (old CRM, o1) to South (new CRM, n7), so each team's
+    row of her holds only that team's deals, as computing the team alone gives; the
+    company's row by rep alone (130) is no team's."""
+    from saleskpi.domain.query import Scope
+
+    moved = NEW_REPS.replace("n7,Anna Lee,ANNA@acme.test ,North",
+                             "n7,Anna Lee,ANNA@acme.test ,South")
+    settings = Settings(workspace=tmp_path / "ws")
+    svc = SalesKpiService(settings)
+    for name, reps, deals in (("old_crm", OLD_REPS, OLD_DEALS), ("new_crm", moved, NEW_DEALS)):
+        assert svc.import_path(_folder(tmp_path, name, reps, deals), mapping=None,
+                               source=name, dry_run=False).ok
+    cached = SalesKpiService(settings.model_copy(update={"cache_seconds": 600}))
+    query = KpiQuery(("deals_won", "revenue"), by=("rep",))
+    for team, anna in (("North", (1, 100)), ("South", (1, 30))):
+        scope = Scope(teams=frozenset({team}))
+        rows = {r.keys["rep"]: (r.values["deals_won"].value, r.values["revenue"].value)
+                for r in cached.scorecard(query, scope).rows}
+        assert rows["n7"] == anna
+        direct = {r.keys["rep"]: (r.values["deals_won"].value, r.values["revenue"].value)
+                  for r in svc.scorecard(query, scope).rows}
+        assert rows == direct

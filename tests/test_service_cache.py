@@ -174,6 +174,45 @@ def test_every_kpi_cut_from_the_company_equals_the_scoped_computation(
         _same(cached.scorecard(with_shares, scope), direct.scorecard(with_shares, scope))
 
 
+@pytest.fixture(scope="module")
+def teams_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A demo company large enough to have several teams."""
+    settings = Settings(workspace=tmp_path_factory.mktemp("teams"), timezone="Europe/Kyiv")
+    frames = generate_company(3, seed=5, end=dt.date(2026, 11, 1), timezone="Europe/Kyiv")
+    assert import_frames(settings, frames, source="demo").ok
+    return settings
+
+
+def test_a_teams_question_by_rep_is_cut_from_the_companys_by_rep(
+        teams_settings: Settings) -> None:
+    """Each rep is in one team: a team lead's scorecard by rep is their members' rows of
+    the company's by rep, the answer every rep's page uses too (one company-wide
+    computation, not a second by rep and team), and equals computing the team alone."""
+    direct = SalesKpiService(teams_settings)
+    cached = SalesKpiService(teams_settings.model_copy(update={"cache_seconds": 600}))
+    catalog = cached.catalog
+    # Forecasts name a team of their own and spend has no rep: those KPIs are cut from
+    # the company's by rep and team instead (the test above covers them).
+    kpis = tuple(sorted(k for k, spec in catalog.kpis.items() if spec.kind != "share"
+                        and not any(m.entity in ("forecasts", "spend")
+                                    for m in catalog.measures(k))))
+    query = KpiQuery(kpis, by=("rep",), period="month",
+                     start=dt.date(2026, 8, 1), end=dt.date(2026, 10, 31))
+    people = direct.visible_reps()
+    teams = sorted({p.team for p in people if p.team})
+    assert len(teams) > 1
+    for team in teams:
+        scope = Scope(teams=frozenset({team}))
+        card = cached.scorecard(query, scope)
+        assert {r.keys["rep"] for r in card.rows} == {p.rep for p in people if p.team == team}
+        _same(card, direct.scorecard(query, scope))
+    for person in people[:5]:
+        scope = Scope(rep_ids=frozenset({person.rep}))
+        _same(cached.scorecard(query, scope), direct.scorecard(query, scope))
+    # Two company-wide answers: the rows by rep, and the teams' totals by team.
+    assert cached.results.stats.misses == 2
+
+
 def test_by_rep_and_team_lists_each_rep_with_their_own_team(demo_settings: Settings) -> None:
     """Not every rep crossed with every team (the grid of zeros that made caches huge)."""
     service = SalesKpiService(demo_settings)

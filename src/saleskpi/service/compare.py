@@ -285,11 +285,13 @@ def against_average(value: float | None, average: float | None, *, higher_is_bet
 
 def compare(service: SalesKpiService, query: KpiQuery, scope: Scope = EVERYTHING,
             threshold: float = DEFAULT_THRESHOLD, *, now: dt.datetime | None = None,
-            highlights: int = HIGHLIGHTS) -> Comparison:
+            highlights: int = HIGHLIGHTS, totals: bool = True) -> Comparison:
     """Every rep in ``scope`` against the team average on ``query.kpis`` (default KPIs if empty).
 
     ``query.by`` is ignored: the rows are always reps. ``query.period`` may be a
-    grain; each period is then compared with its own average.
+    grain; each period is then compared with its own average. ``totals=False``: no
+    total rows (a rep's page shows none; the totals are a company-wide question of
+    their own, by team, when cut for a team).
     """
     from saleskpi.service.core import averages
 
@@ -297,7 +299,7 @@ def compare(service: SalesKpiService, query: KpiQuery, scope: Scope = EVERYTHING
         raise ValueError(_("the threshold must be a number of 0 or more, e.g. 0.1 for 10%"))
     kpis = tuple(dict.fromkeys(query.kpis or DEFAULT_KPIS))
     asked = replace(query, kpis=kpis, by=("rep",))
-    card = service.scorecard(asked, scope, now=now)
+    card = service.scorecard(asked, scope, totals=totals, now=now)
     higher = {key: service.catalog.get(key).higher_is_better for key in kpis}
     average_rows = averages(card) if card.rows else []
     if scope.rep_ids is not None and len(scope.rep_ids) == 1 and scope.teams is None:

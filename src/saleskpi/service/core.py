@@ -41,7 +41,7 @@ from saleskpi.engine.scorecard import Engine, QueryError, StoreFacts
 from saleskpi.service import catalogue
 from saleskpi.service.funnel_orders import read_orders, write_orders
 from saleskpi.service.results import RecentQuestions, ResultCache
-from saleskpi.service.scoping import plan_cut
+from saleskpi.service.scoping import members_cut, plan_cut
 from saleskpi.store.backend import data_version, open_store, warm_reads, writing_elsewhere
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.people import PeopleReport, link, people, unlink
@@ -231,12 +231,9 @@ class SalesKpiService:
         cut = plan_cut(self.catalog, self._without_redundant_filters(query, scope), scope)
         if cut is None:
             return self._kept(asked)
+        cut, members = members_cut(self.catalog, cut, self._people())
         company = self._kept(Question(cut.rows_query, EVERYTHING, False, now))
-        members = None
-        if cut.dim == "team" and "rep" in cut.rows_query.by:
-            team = Scope(teams=frozenset({cut.value}))
-            members = frozenset(r.rep for r in self.visible_reps(team))
-        if cut.added and not any(r.keys.get(cut.dim) == cut.value for r in company.rows):
+        if (cut.added or cut.members_only) and not cut.listed(company, members):
             # A rep or team the company's grid does not list (no data, unknown id):
             # the scoped computation gives its row of zeros.
             return self._kept(asked)
@@ -281,17 +278,21 @@ class SalesKpiService:
         cut = plan_cut(self.catalog, self._without_redundant_filters(query, scope), scope)
         if cut is None:
             return self._kept_sums(asked)
+        cut, members = members_cut(self.catalog, cut, self._people())
         company = self._kept_sums(SumsQuestion(cut.rows_query, EVERYTHING, now))
-        members = None
-        if cut.dim == "team" and "rep" in cut.rows_query.by:
-            team = Scope(teams=frozenset({cut.value}))
-            members = frozenset(r.rep for r in self.visible_reps(team))
-        at = company.keys.index(cut.dim)
         rep_at = company.keys.index("rep") if members is not None else -1
+        if cut.members_only:
+            return Sums(company.keys, {key: found for key, found in company.values.items()
+                                       if key[rep_at] in (members or ())})
+        at = company.keys.index(cut.dim)
         kept = [i for i in range(len(company.keys)) if not (cut.added and i == at)]
         values = {tuple(key[i] for i in kept): found for key, found in company.values.items()
                   if key[at] == cut.value and (members is None or key[rep_at] in members)}
         return Sums(tuple(company.keys[i] for i in kept), values)
+
+    def _people(self) -> list[tuple[str, str | None]]:
+        """(person, team) of every rep, a person once per team."""
+        return [(r.rep, r.team) for r in self.visible_reps()]
 
     def _kept_sums(self, question: SumsQuestion) -> Sums:
         sums = _kept_while_written(self.settings, self.day_sums, question)

@@ -57,7 +57,8 @@ def visible_rep(page: Page, rep_id: str) -> tuple[RepInfo, Comparison, RepRow]:
     query = KpiQuery(REP_KPIS, ("rep",), "all", f.start, f.end,
                      (*f.where(without=("rep", "team")), *team))
     try:
-        comparison = compare(page.service, query, page.user.scope)
+        # The page shows the rep's row and the team's average, no total rows.
+        comparison = compare(page.service, query, page.user.scope, totals=False)
     except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     row = next((r for r in comparison.rows if r.rep == rep_id), None)
