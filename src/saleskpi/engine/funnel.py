@@ -67,6 +67,7 @@ from saleskpi.engine.compile import (
 )
 from saleskpi.engine.context import ViewContext
 from saleskpi.engine.database import Database
+from saleskpi.engine.people import people_by_rep_name, people_in_filter
 from saleskpi.engine.scorecard import SCHEMA_SQL
 from saleskpi.engine.shape import (
     FUNNEL_DEALS_TABLE,
@@ -94,12 +95,11 @@ def _check_dimension(dim: str) -> None:
 
 def _resolve_names(store: Database, where: Where) -> Where:
     """Let users filter by a rep's or a product's name as well as by id (as the
-    scorecard does: ``SalesKpiService._resolve_names``)."""
+    scorecard does: ``SalesKpiService._resolve_names``); a rep's name means the person."""
     dims = {dim for dim, _values in where}
     by_name: dict[str, dict[str, str]] = {}
     if "rep" in dims:
-        by_name["rep"] = {str(name): str(rep_id)
-                          for rep_id, name in store.fetch("SELECT id, name FROM reps")}
+        by_name["rep"] = people_by_rep_name(store)
     if "product" in dims:
         by_name["product"] = product_ids_by_name(
             {str(i): str(n) for i, n in store.fetch("SELECT id, name FROM products")})
@@ -142,26 +142,33 @@ def _timestamp(moment: dt.datetime) -> str:
 
 
 def compiled(store: Database, shape: FunnelShape, *, currency: str, zone: str = "UTC",
-             stored: Path | None = None, dialect: str | None = None) -> Compiled:
+             stored: Path | None = None, dialect: str | None = None,
+             several_sources: bool | None = None) -> Compiled:
     """The SQL of a funnel shape for ``dialect`` (the store's if none): from memory, else
     the workspace's files, else compiled.
 
     ``currency``: the reporting currency open amounts are in, converted with the rate
     of the company's calendar day in ``zone`` (as the scorecard converts them).
     ``stored``: the workspace's folder of compiled SQL (none: memory only).
+    ``several_sources``: whether reps come from several sources (None: asked of the
+    store); a rep is then a person matched across them.
     """
-    ctx = _context(store, currency, zone)
+    ctx = _context(store, currency, zone, several_sources)
     files = None if stored is None else StoredSql(
         CompiledSqlFiles(stored),
         lambda: json.dumps([list(row) for row in store.fetch(SCHEMA_SQL)]))
     return _CACHE.get(ctx, shape, dialect or store.dialect.name, files)
 
 
-def _context(store: Database, currency: str, zone: str) -> ViewContext:
+def _context(store: Database, currency: str, zone: str,
+             several_sources: bool | None = None) -> ViewContext:
     """What the funnel's SQL is compiled against: the store's tables, the reporting
-    currency and the zone of the rates' days."""
+    currency, the zone of the rates' days and whether a rep is a person matched
+    across sources (as the scorecard's)."""
+    if several_sources is None:
+        several_sources = store.sources_of_reps() > 1
     return ViewContext(tables=lambda name: store.ibis.table(name), currency=currency,
-                       zone=zone)
+                       zone=zone, several_sources=several_sources)
 
 
 def _run(store: Database, query: Compiled, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -294,20 +301,6 @@ def _read_kept(store: Database, folder: Path) -> None:
                           f"SELECT * FROM read_parquet('{path}')")
 
 
-def _reps_in_scope(store: Database, where: Where) -> dict[str, str]:
-    """{rep id: name} of the reps the rep and team filters let through."""
-    sql = "SELECT DISTINCT id, name FROM reps WHERE true"
-    params: list[Any] = []
-    for dim, values in where:
-        column = {"rep": "id", "team": "team"}.get(dim)
-        if column and values:
-            sql += f" AND {column} IN ({', '.join('?' for _v in values)})"
-            params.extend(values)
-        elif column:
-            sql += " AND false"
-    return {str(i): str(n) for i, n in store.fetch(sql + " ORDER BY id", params)}
-
-
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -366,9 +359,11 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     if shape.kept and kept is not None:
         _read_kept(store, kept)
 
+    several_sources = store.sources_of_reps() > 1
+
     def compile_shape(part: FunnelShape) -> Compiled:
         return compiled(store, part, currency=settings.currency, zone=zone,
-                        stored=settings.compiled_sql_dir)
+                        stored=settings.compiled_sql_dir, several_sources=several_sources)
 
     staging, parts = _parts(store, shape)
     found = []
@@ -404,7 +399,7 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
             target.open_deals = int(found_row["open_deals"])
             target.open_amount = _number(found_row["open_amount"])
 
-    names = _reps_in_scope(store, where) if options.by_rep else {}
+    names = people_in_filter(store, where) if options.by_rep else {}
     pipelines: list[PipelineFunnel] = []
     for pipeline, (stages, order_from) in orders.items():
         if options.pipeline is not None and pipeline != options.pipeline:

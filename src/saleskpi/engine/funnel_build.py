@@ -65,7 +65,10 @@ class _Builder:
             # The order is the pipeline's, learned from every deal: no scope, no amounts.
             view = self.ctx.tables("deals")
         else:
-            view = build_view(self.ctx, "deals", {"amount_rc"}, list(shape.dims))
+            # With reps from several sources a deal's owner is the person (``dim_rep``):
+            # one row per person by rep, whichever source each deal came from.
+            dims = list(dict.fromkeys((*shape.dims, *self._person_dims())))
+            view = build_view(self.ctx, "deals", {"amount_rc"}, dims)
         filters: list[ir.BooleanValue] = []
         for index, (dim, arity) in enumerate(shape.filter_arity):
             values = [self.param(f"f{index}_{i}") for i in range(arity)]
@@ -76,9 +79,15 @@ class _Builder:
             view = view.filter(*filters)
         amount = (ibis.null("float64") if shape.query == "order"
                   else view.amount_rc.cast("float64"))
-        return view.select(src=view.datasource, deal=view.id, rep=view.rep_id,
+        owner = view.dim_rep if "dim_rep" in view.columns and self._person_dims() \
+            else view.rep_id
+        return view.select(src=view.datasource, deal=view.id, rep=owner,
                            status=view.status, closed_at=view.closed_at, amount=amount,
                            d_pipeline=view.pipeline)
+
+    def _person_dims(self) -> tuple[str, ...]:
+        """("rep",) when a rep is a person matched across sources, else ()."""
+        return ("rep",) if self.ctx.several_sources and self.shape.query != "order" else ()
 
     def stage_kinds(self) -> ir.Table:
         """Each stage as spelled in the history (``_raw``, never blank): its name

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 from saleskpi.domain.errors import Busy
 from saleskpi.domain.schema import ENTITIES, Entity
 from saleskpi.domain.tables import TypedTable
+from saleskpi.engine.people import PEOPLE_BY_REP_NAME
 from saleskpi.store.dialects import Dialect
 from saleskpi.store.first_contacts import forget_first_contacts, refresh_first_contacts
 
@@ -109,9 +110,7 @@ class FactStore:
 
     def people_by_rep_name(self) -> dict[str, str]:
         """Rep name -> person, so that users may filter by a rep's name."""
-        return {str(name): str(person) for person, name in self.fetch(
-            "SELECT DISTINCT person, name FROM rep_people JOIN reps "
-            "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")}
+        return {str(name): str(person) for person, name in self.fetch(PEOPLE_BY_REP_NAME)}
 
     def find_rep(self, text: str) -> tuple[str, str, str | None] | None:
         """(id, name, team) of the rep whose id, else whose name, is ``text``."""

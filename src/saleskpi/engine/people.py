@@ -1,0 +1,39 @@
+"""Reps as people: a rep matched across sources is one person (the ``rep_people`` view).
+
+Filters and by-rep rows name people, never a source's rep id: a head of sales asking
+for "Anna Lee" after moving CRMs means both her old and her new deals. The scorecard
+and the funnel read the same lookups from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from saleskpi.engine.database import Database
+
+Where = tuple[tuple[str, tuple[str, ...]], ...]
+
+PEOPLE_BY_REP_NAME = (
+    "SELECT DISTINCT person, name FROM rep_people JOIN reps "
+    "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")
+
+
+def people_by_rep_name(store: Database) -> dict[str, str]:
+    """Rep name -> person, so that users may filter by a rep's name."""
+    return {str(name): str(person) for person, name in store.fetch(PEOPLE_BY_REP_NAME)}
+
+
+def people_in_filter(store: Database, where: Where) -> dict[str, str]:
+    """{person: name} of the people the rep and team filters of ``where`` let through,
+    in order of their keys (a filter with no values lets no one through)."""
+    sql = "SELECT DISTINCT person, person_name FROM rep_people WHERE true"
+    params: list[Any] = []
+    for dim, values in where:
+        column = {"rep": "person", "team": "team"}.get(dim)
+        if column and values:
+            sql += f" AND {column} IN ({', '.join('?' for _v in values)})"
+            params.extend(values)
+        elif column:
+            sql += " AND false"
+    return {str(p): str(n if n is not None else p)
+            for p, n in store.fetch(sql + " ORDER BY person", params)}
