@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -212,3 +215,20 @@ def test_the_funnel_counts_a_persons_deals_from_every_source(
     kept = svc.funnel(FunnelOptions(by_rep=True))
     assert [r.rep for r in kept.pipelines[0].reps if r.rep_name == "Anna Lee"] == ["n7"]
     assert new_stage(kept, "n7") == (2, 2) and new_stage(kept) == (5, 5)
+
+
+def test_the_reps_list_as_csv_names_every_source_rep_and_its_person(
+        service: SalesKpiService, run_cli: Any) -> None:
+    """``saleskpi reps --format csv``: a line per source's rep with the person it counts
+    as (Anna's two records are one person, n7; the two reps named "1" are two)."""
+    result = run_cli(service.settings.workspace, "reps", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == ["person", "person_name", "matched_by", "source", "id", "name",
+                             "email"]
+    person = {(r["source"], r["id"]): r["person"] for r in rows}
+    assert person == {("old_crm", "o1"): "n7", ("new_crm", "n7"): "n7",
+                      ("old_crm", "o2"): "o2", ("new_crm", "n8"): "n8",
+                      ("old_crm", "o3"): "o3", ("new_crm", "n9"): "n9",
+                      ("old_crm", "1"): "old_crm:1", ("new_crm", "1"): "new_crm:1"}
+    assert {r["matched_by"] for r in rows if r["person"] == "n7"} == {"email"}

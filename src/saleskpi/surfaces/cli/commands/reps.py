@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from saleskpi.domain.i18n import _
-from saleskpi.surfaces.cli.app import ReportFormat, app, fail, out, service, write
+from saleskpi.surfaces.cli.app import Format, app, fail, out, service, write, write_csv
 from saleskpi.surfaces.cli.options import LimitOption, OffsetOption
 
 reps_app = typer.Typer(help="Reps across sources: who is the same person.",
@@ -20,24 +20,36 @@ def reps_list(
     ctx: typer.Context,
     limit: LimitOption = None,
     offset: OffsetOption = 0,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """List reps as people matched across sources, with likely duplicates.
+
+    --format csv: one line per source's rep, with the person it belongs to.
 
     Example: saleskpi reps   (then: saleskpi reps link amocrm:12 pipedrive:7)
     """
     if ctx.invoked_subcommand is not None:
         return
-    from rich.table import Table
-
     from saleskpi.views.base import LOCAL
     from saleskpi.views.people import RepsParams, reps
     from saleskpi.views.text import to_json
 
     view = reps(service(), LOCAL, RepsParams(limit=limit, offset=offset))
-    if format is ReportFormat.json:
+    if format is Format.json:
         write(to_json(view.to_json()))
         return
+    if format is Format.csv:
+        from saleskpi.surfaces.cli.output_csv import records_csv
+
+        write_csv(records_csv(
+            [{"person": person.person, "person_name": person.name,
+              "matched_by": person.matched_by, "source": member.source, "id": member.id,
+              "name": member.name, "email": member.email}
+             for person in view.people for member in person.members],
+            ("person", "person_name", "matched_by", "source", "id", "name", "email")))
+        return
+    from rich.table import Table
+
     table = Table(header_style="bold")
     for title in (_("Person"), _("Name"), _("Matched by"), _("Source ids")):
         table.add_column(title)
