@@ -196,21 +196,24 @@ def test_a_teams_question_by_rep_is_cut_from_the_companys_by_rep(
     kpis = tuple(sorted(k for k, spec in catalog.kpis.items() if spec.kind != "share"
                         and not any(m.entity in ("forecasts", "spend")
                                     for m in catalog.measures(k))))
-    query = KpiQuery(kpis, by=("rep",), period="month",
-                     start=dt.date(2026, 8, 1), end=dt.date(2026, 10, 31))
+    by_rep = KpiQuery(kpis, by=("rep",), period="month",
+                      start=dt.date(2026, 8, 1), end=dt.date(2026, 10, 31))
     people = direct.visible_reps()
     teams = sorted({p.team for p in people if p.team})
     assert len(teams) > 1
-    for team in teams:
-        scope = Scope(teams=frozenset({team}))
-        card = cached.scorecard(query, scope)
-        assert {r.keys["rep"] for r in card.rows} == {p.rep for p in people if p.team == team}
-        _same(card, direct.scorecard(query, scope))
-    for person in people[:5]:
-        scope = Scope(rep_ids=frozenset({person.rep}))
-        _same(cached.scorecard(query, scope), direct.scorecard(query, scope))
-    # Two company-wide answers: the rows by rep, and the teams' totals by team.
-    assert cached.results.stats.misses == 2
+    for query in (by_rep, replace(by_rep, by=("rep", "source"))):
+        for team in teams:
+            scope = Scope(teams=frozenset({team}))
+            card = cached.scorecard(query, scope)
+            assert {r.keys["rep"] for r in card.rows} == \
+                {p.rep for p in people if p.team == team}
+            _same(card, direct.scorecard(query, scope))
+        for person in people[:5]:
+            scope = Scope(rep_ids=frozenset({person.rep}))
+            _same(cached.scorecard(query, scope), direct.scorecard(query, scope))
+    # Three company-wide answers: the rows by rep, and by rep and source; the teams'
+    # totals by team (the same for both). A rep's totals are their rows by rep.
+    assert cached.results.stats.misses == 3
 
 
 def test_by_rep_and_team_lists_each_rep_with_their_own_team(demo_settings: Settings) -> None:
