@@ -232,3 +232,39 @@ def test_the_reps_list_as_csv_names_every_source_rep_and_its_person(
                       ("old_crm", "o3"): "o3", ("new_crm", "n9"): "n9",
                       ("old_crm", "1"): "old_crm:1", ("new_crm", "1"): "new_crm:1"}
     assert {r["matched_by"] for r in rows if r["person"] == "n7"} == {"email"}
+
+
+def test_plans_set_in_the_old_crm_are_the_persons_plans(tmp_path: Path) -> None:
+    """Plans imported with the old CRM name Anna by her old id (o1); she is n7 in every
+    KPI. Her plan vs actual counts both sources' deals (hand-counted: one won in January
+    for 100 in the old CRM, one in February for 30 in the new), she sees her own plans,
+    and North's sum of reps' plans holds hers."""
+    import datetime as dt
+
+    from saleskpi.domain.query import Scope
+    from saleskpi.service.planner import plan_vs_actual
+
+    svc = SalesKpiService(Settings(workspace=tmp_path / "ws"))
+    for name, reps, deals in (("old_crm", OLD_REPS, OLD_DEALS), ("new_crm", NEW_REPS, NEW_DEALS)):
+        folder = _folder(tmp_path, name, reps, deals)
+        if name == "old_crm":
+            (folder / "targets.csv").write_text(
+                "kpi,period_start,period_end,value,rep_id,team\n"
+                "deals_won,2024-01-01,2024-01-31,2,o1,\n"
+                "revenue,2024-01-01,2024-03-31,500,o1,\n", encoding="utf-8")
+        assert svc.import_path(folder, mapping=None, source=name, dry_run=False).ok
+    anna = Scope(rep_ids=frozenset({"n7"}))
+
+    def plans(at: dt.date, **kw: Any) -> dict[tuple[str, str | None], tuple[float, Any]]:
+        return {(line.target.kpi, line.target.rep_id or line.target.team):
+                (line.result.plan, line.result.actual)
+                for line in plan_vs_actual(svc, at, **kw)}
+
+    january = plans(dt.date(2024, 1, 31), level="rep", scope=anna, who="n7")
+    assert january == {("deals_won", "n7"): (2, 1), ("revenue", "n7"): (500, 100)}
+    assert plans(dt.date(2024, 2, 29), level="rep", scope=anna) == {
+        ("revenue", "n7"): (500, 130)}
+    # The team's plan is the sum of its reps' plans: North's revenue is Anna's 500.
+    assert plans(dt.date(2024, 2, 29), level="team")[("revenue", "North")][0] == 500
+    lines = plan_vs_actual(svc, dt.date(2024, 2, 29), level="rep")
+    assert [line.rep_name for line in lines] == ["Anna Lee"]

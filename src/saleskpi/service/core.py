@@ -494,15 +494,40 @@ class SalesKpiService:
                 self._targets.clear()
                 self._targets_version = version
             found = self._targets.get(at)
-        if found is not None:
-            return found
-        found = self._target_store().list(at=at)
-        with self._targets_lock:
-            if self._targets_version == version:
-                if len(self._targets) >= TARGET_DAYS_KEPT:
-                    self._targets.pop(next(iter(self._targets)))
-                self._targets[at] = found
-        return found
+        if found is None:
+            found = self._target_store().list(at=at)
+            with self._targets_lock:
+                if self._targets_version == version:
+                    if len(self._targets) >= TARGET_DAYS_KEPT:
+                        self._targets.pop(next(iter(self._targets)))
+                    self._targets[at] = found
+        return self._as_people(found)
+
+    def _as_people(self, targets: list[TargetRecord]) -> list[TargetRecord]:
+        """Rep targets named by a source's rep id, as the person that rep counts as.
+
+        A company that moved CRMs has plans set in the old one for ``o1``, who is Anna
+        (``n7``) in every KPI: her page, her scope and her actual are the person's. A
+        rep id no source has (a person key typed by hand) is left as it is; one that
+        several people share, and the target's source does not tell, too.
+        """
+        people = self._per_version("person_of_rep", FactStore.person_of_rep)
+        if all(key == rep for (_source, rep), key in people.items()):
+            return targets  # one source: a person is their rep id
+        of_id: dict[str, set[str]] = {}
+        for (_source, rep), key in people.items():
+            of_id.setdefault(rep, set()).add(key)
+
+        def person(target: TargetRecord) -> str | None:
+            rep = target.rep_id
+            if rep is None:
+                return None
+            found = people.get((target.source, rep))
+            if found is None and len(of_id.get(rep, ())) == 1:
+                (found,) = of_id[rep]
+            return found or rep
+
+        return [t if person(t) == t.rep_id else replace(t, rep_id=person(t)) for t in targets]
 
     def list_targets(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
                      rep_id: str | None = None, team: str | None = None,

@@ -105,8 +105,17 @@ class FactStore:
                     "SELECT DISTINCT person, person_name, team FROM rep_people")]
 
     def rep_names(self) -> dict[str, str]:
-        """Source rep id -> name (targets and plans name reps by their source id)."""
-        return {str(i): str(n) for i, n in self.fetch("SELECT id, name FROM reps")}
+        """Rep id -> name: every source's rep ids, and the person keys of reps matched
+        across sources (plans name a rep either way)."""
+        names = {str(i): str(n) for i, n in self.fetch("SELECT id, name FROM reps")}
+        for person, name in self.fetch("SELECT DISTINCT person, person_name FROM rep_people"):
+            names.setdefault(str(person), str(name if name is not None else person))
+        return names
+
+    def person_of_rep(self) -> dict[tuple[str, str], str]:
+        """(source, rep id) -> the person the rep counts as in every KPI."""
+        return {(str(s), str(r)): str(p) for s, r, p in self.fetch(
+            "SELECT datasource, rep_id, person FROM rep_people")}
 
     def people_by_rep_name(self) -> dict[str, str]:
         """Rep name -> person, so that users may filter by a rep's name."""
@@ -123,9 +132,13 @@ class FactStore:
         return str(rep_id), str(name), None if team is None else str(team)
 
     def rep_teams(self) -> dict[str, str | None]:
-        """Source rep id -> team (targets name reps by their source id)."""
-        return {str(i): None if t is None else str(t)
-                for i, t in self.fetch("SELECT id, team FROM reps")}
+        """Rep id -> team: every source's rep ids, and the person keys of reps matched
+        across sources (plans name a rep either way)."""
+        teams = {str(i): None if t is None else str(t)
+                 for i, t in self.fetch("SELECT id, team FROM reps")}
+        for person, team in self.fetch("SELECT DISTINCT person, team FROM rep_people"):
+            teams.setdefault(str(person), None if team is None else str(team))
+        return teams
 
     def teams(self) -> set[str]:
         return {str(t) for (t,) in self.fetch(
