@@ -238,6 +238,42 @@ def test_users_rest_equals_cli_and_only_managers(app: Any, settings: Settings, r
         "disabled": False}
 
 
+def test_a_new_users_rep_and_team_are_checked_against_the_data(
+        app: Any, settings: Settings, run_cli: Any, tmp_path: Path) -> None:
+    """A misspelt rep or team would make a user who sees nothing: refused with the
+    closest, on the API and the CLI alike; a rep may be named by name (stored as the
+    rep's id). Before any data is imported there is nothing to check against."""
+    client, csrf = client_for(app, "head")
+    headers = {"X-CSRF-Token": csrf}
+    body = assert_problem(client.post("/api/v1/users", headers=headers, json={
+        "username": "typo", "password": "long enough pw", "role": "rep", "rep_id": "r33"}),
+        400, "unknown_rep")
+    assert "did you mean r3?" in body["detail"]
+    body = assert_problem(client.post("/api/v1/users", headers=headers, json={
+        "username": "typo", "password": "long enough pw", "role": "team_lead",
+        "team": "Nort"}), 400, "unknown_team")
+    assert "North" in body["detail"]
+    by_name = client.post("/api/v1/users", headers=headers, json={
+        "username": "bob_by_name", "password": "long enough pw", "role": "rep",
+        "rep_id": "Bob"})
+    assert by_name.status_code == 201, by_name.text
+    assert by_name.json()["rep_id"] == "r2"
+    result = run_cli(settings.workspace, "user", "add", "typo2", "--role", "rep", "--rep",
+                     "r9", "--password", "long enough pw")
+    assert result.returncode == 2 and "unknown rep 'r9'" in result.stderr
+    result = run_cli(settings.workspace, "user", "add", "lead_south", "--role",
+                     "team_lead", "--team", "South", "--password", "long enough pw")
+    assert result.returncode == 0, result.stderr
+    names = {u["username"] for u in cli_json(run_cli, settings.workspace, "user", "list")
+             ["users"]}
+    assert {"bob_by_name", "lead_south"} <= names and not {"typo", "typo2"} & names
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli(empty, "user", "add", "early", "--role", "rep", "--rep", "r1",
+                     "--password", "long enough pw")
+    assert result.returncode == 0, result.stderr
+
+
 def test_tokens_list_names_never_secrets(app: Any, rep_token: str) -> None:
     script = TestClient(app)
     response = script.get("/api/v1/tokens", headers={"Authorization": f"Bearer {rep_token}"})

@@ -684,6 +684,19 @@ class SalesKpiService:
             row = store.find_rep(text)
         return None if row is None else RepEntry(*row)
 
+    def person_key(self, text: str) -> str | None:
+        """The person a rep's person key, name or any source's rep id stands for (a
+        source's id shared by several people is not enough); None when unknown."""
+        people = self.visible_reps()
+        found = next((r.rep for r in people if r.rep == text), None) or \
+            next((r.rep for r in people if r.name == text), None)
+        if found is not None:
+            return found
+        of_id = {person for (_source, rep), person in
+                 self._per_version("person_of_rep", FactStore.person_of_rep).items()
+                 if rep == text}
+        return of_id.pop() if len(of_id) == 1 else None
+
     def teams(self) -> set[str]:
         """Every team of the data's reps: kept while the data is unchanged."""
         return self._per_version("teams", FactStore.teams)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from saleskpi.domain.errors import Forbidden, InvalidQuery, NotFound
 from saleskpi.domain.i18n import LANGUAGES, _
+from saleskpi.domain.suggest import did_you_mean
 from saleskpi.service import auth
 from saleskpi.service.auth import ROLES, Principal, add_user, disabled_ids, list_users
 from saleskpi.service.core import SalesKpiService
@@ -127,10 +128,35 @@ def create_user(service: SalesKpiService, caller: Principal, params: NewUser) ->
     if params.lang not in LANGUAGES:
         raise InvalidQuery(_("unknown language {lang!r}; use one of {known}",
                              lang=params.lang, known=", ".join(LANGUAGES)), code="bad_lang")
+    rep_id, team = _known_person(service, params)
     created = add_user(service.settings, params.username, params.password, params.role,
-                       rep_id=params.rep_id, team=params.team, lang=params.lang)
+                       rep_id=rep_id, team=team, lang=params.lang)
     view: UserView = UserView(**user_entry(created).model_dump()).with_source(created)
     return view
+
+
+def _known_person(service: SalesKpiService, params: NewUser) -> tuple[str | None, str | None]:
+    """The new user's rep (as the person every KPI counts) and team, checked against the
+    data: a misspelt one would make a user who sees nothing. Before any data is
+    imported there is nothing to check against, and they are kept as given."""
+    people = service.visible_reps()
+    rep_id, team = params.rep_id, params.team
+    if not people:
+        return rep_id, team
+    if params.role == "rep" and rep_id:
+        person = service.person_key(rep_id)
+        if person is None:
+            raise InvalidQuery(_("unknown rep {rep!r}: give a rep id or name from the "
+                                 "imported reps", rep=rep_id)
+                               + did_you_mean(rep_id, [*(r.rep for r in people),
+                                                       *(r.name for r in people)]),
+                               code="unknown_rep")
+        rep_id = person
+    if params.role == "team_lead" and team and team not in service.teams():
+        raise InvalidQuery(_("unknown team {team!r}: no rep of the data is in it", team=team)
+                           + did_you_mean(team, sorted(service.teams()), list_up_to=20),
+                           code="unknown_team")
+    return rep_id, team
 
 
 class UserTarget(BaseModel):

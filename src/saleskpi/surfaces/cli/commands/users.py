@@ -18,7 +18,8 @@ app.add_typer(user_app, name="user")
 def user_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[str, typer.Option("--role", help="admin, head, team_lead or rep.")],
-    rep: Annotated[str | None, typer.Option("--rep", help="The rep's id (role rep).")] = None,
+    rep: Annotated[str | None, typer.Option(
+        "--rep", help="The rep's id or name (role rep).")] = None,
     team: Annotated[str | None, typer.Option("--team", help="The team (role team_lead).")]
     = None,
     lang: Annotated[str, typer.Option("--lang", help="en, ru or uk.")] = "en",
@@ -30,13 +31,17 @@ def user_add(
 
     Example: saleskpi user add olena --role team_lead --team Київ --lang uk
     """
-    from saleskpi.service.auth import AuthError, add_user
+    from saleskpi.service.auth import AuthError
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.people import NewUser, create_user
 
     secret = password or typer.prompt(_("Password"), hide_input=True,
                                       confirmation_prompt=True)
     try:
-        user = add_user(state.settings, username, secret, role, rep_id=rep, team=team,
-                        lang=lang)
+        # As the API and the web add users: the rep and the team checked against the data.
+        user = create_user(service(), LOCAL, NewUser(username=username, password=secret,
+                                                     role=role, rep_id=rep, team=team,
+                                                     lang=lang))
     except AuthError as exc:
         raise fail(str(exc)) from None
     out.print(_("User {name} added ({role}).", name=user.username, role=user.role),
