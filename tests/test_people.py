@@ -268,3 +268,25 @@ def test_plans_set_in_the_old_crm_are_the_persons_plans(tmp_path: Path) -> None:
     assert plans(dt.date(2024, 2, 29), level="team")[("revenue", "North")][0] == 500
     lines = plan_vs_actual(svc, dt.date(2024, 2, 29), level="rep")
     assert [line.rep_name for line in lines] == ["Anna Lee"]
+
+
+def test_a_rep_user_names_one_person_or_is_asked_which(service: SalesKpiService) -> None:
+    """A rep user given by a source's id or name is stored as the person; a name two
+    people have (Boris, o2 and n8, not linked) or an id two sources use ("1") is refused
+    with the people to choose from: the wrong one would see another's figures."""
+    from saleskpi.domain.errors import InvalidQuery
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.people import NewUser, create_user
+
+    def add(username: str, rep: str) -> str | None:
+        return create_user(service, LOCAL, NewUser(username=username, role="rep",
+                                                   password="long enough pw",
+                                                   rep_id=rep)).rep_id
+
+    assert add("anna_old_id", "o1") == "n7" and add("anna_by_name", "Anna Lee") == "n7"
+    assert add("gleb", "old_crm:1") == "old_crm:1"
+    with pytest.raises(InvalidQuery, match="give one of n8, o2") as boris:
+        add("boris", "Boris Kim")
+    assert boris.value.code == "ambiguous_rep"
+    with pytest.raises(InvalidQuery, match="give one of new_crm:1, old_crm:1"):
+        add("one", "1")

@@ -685,17 +685,21 @@ class SalesKpiService:
         return None if row is None else RepEntry(*row)
 
     def person_key(self, text: str) -> str | None:
-        """The person a rep's person key, name or any source's rep id stands for (a
-        source's id shared by several people is not enough); None when unknown."""
-        people = self.visible_reps()
-        found = next((r.rep for r in people if r.rep == text), None) or \
-            next((r.rep for r in people if r.name == text), None)
-        if found is not None:
-            return found
-        of_id = {person for (_source, rep), person in
-                 self._per_version("person_of_rep", FactStore.person_of_rep).items()
-                 if rep == text}
-        return of_id.pop() if len(of_id) == 1 else None
+        """The person a rep's person key, name or any source's rep id stands for; None
+        when unknown, or when the name or id is several people's (``people_called``)."""
+        if any(r.rep == text for r in self.visible_reps()):
+            return text
+        found = self.people_called(text)
+        return found[0] if len(found) == 1 else None
+
+    def people_called(self, text: str) -> list[str]:
+        """The people (keys) whose rep name, or a source's rep id, is ``text``: more than
+        one for namesakes not linked, or the same id in two sources."""
+        named = {r.rep for r in self.visible_reps() if r.name == text}
+        with_id = {person for (_source, rep), person in
+                   self._per_version("person_of_rep", FactStore.person_of_rep).items()
+                   if rep == text}
+        return sorted(named | with_id)
 
     def teams(self) -> set[str]:
         """Every team of the data's reps: kept while the data is unchanged."""
