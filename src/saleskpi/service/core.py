@@ -514,9 +514,7 @@ class SalesKpiService:
         people = self._per_version("person_of_rep", FactStore.person_of_rep)
         if all(key == rep for (_source, rep), key in people.items()):
             return targets  # one source: a person is their rep id
-        of_id: dict[str, set[str]] = {}
-        for (_source, rep), key in people.items():
-            of_id.setdefault(rep, set()).add(key)
+        of_id = self._people_of_rep_id()
 
         def person(target: TargetRecord) -> str | None:
             rep = target.rep_id
@@ -527,7 +525,17 @@ class SalesKpiService:
                 (found,) = of_id[rep]
             return found or rep
 
-        return [t if person(t) == t.rep_id else replace(t, rep_id=person(t)) for t in targets]
+        return [t if (key := person(t)) == t.rep_id else replace(t, rep_id=key)
+                for t in targets]
+
+    def _people_of_rep_id(self) -> dict[str, set[str]]:
+        """A source's rep id -> the people it is in some source (two for an id that two
+        sources use for different reps)."""
+        of_id: dict[str, set[str]] = {}
+        for (_source, rep), person in self._per_version(
+                "person_of_rep", FactStore.person_of_rep).items():
+            of_id.setdefault(rep, set()).add(person)
+        return of_id
 
     def list_targets(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
                      rep_id: str | None = None, team: str | None = None,
@@ -696,10 +704,7 @@ class SalesKpiService:
         """The people (keys) whose rep name, or a source's rep id, is ``text``: more than
         one for namesakes not linked, or the same id in two sources."""
         named = {r.rep for r in self.visible_reps() if r.name == text}
-        with_id = {person for (_source, rep), person in
-                   self._per_version("person_of_rep", FactStore.person_of_rep).items()
-                   if rep == text}
-        return sorted(named | with_id)
+        return sorted(named | self._people_of_rep_id().get(text, set()))
 
     def teams(self) -> set[str]:
         """Every team of the data's reps: kept while the data is unchanged."""
