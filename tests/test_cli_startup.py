@@ -268,6 +268,47 @@ def test_a_repeated_csv_scorecard_imports_only_what_it_needs(small_company: Path
     assert "North,2024-01-01,2" in lines
 
 
+# Runs the CLI, noting the threads it starts; then checks that the command left the
+# store's file closed (this process can open it to write) and no thread running.
+RUN_AND_WATCH_THREADS = """
+import json, sys, threading
+from pathlib import Path
+import duckdb
+from saleskpi.surfaces.cli.main import main
+started = []
+start = threading.Thread.start
+def noted(thread):
+    started.append(thread.name)
+    start(thread)
+threading.Thread.start = noted
+sys.argv = ["saleskpi", *sys.argv[1:]]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+duckdb.connect(str(Path(sys.argv[2]) / "analytics.duckdb")).close()
+alive = [t.name for t in threading.enumerate() if t.name.startswith("saleskpi")]
+print(json.dumps({"exit": code, "ahead": started.count("saleskpi-open-ahead"),
+                  "alive": alive}), file=sys.stderr)
+"""
+
+
+@pytest.mark.process
+def test_a_command_that_reads_opens_the_store_while_it_starts(small_company: Path) -> None:
+    """The store's open overlaps the command's imports (service/reads_ahead.py): only
+    commands that read do it, and the file is let go when the command is done."""
+    ws = str(small_company)
+    kpi = run_python(RUN_AND_WATCH_THREADS, "--workspace", ws, "kpi", "leads", "--by", "team",
+                     "--format", "csv", "--range", "all")
+    assert imported(kpi) == {"exit": 0, "ahead": 1, "alive": []}, kpi.stderr
+    assert "North,2" in kpi.stdout.splitlines()  # L3 L4
+    for args in (("reps", "--format", "json"), ("kpi", "leads", "--help"),
+                 ("settings",)):
+        other = run_python(RUN_AND_WATCH_THREADS, "--workspace", ws, *args)
+        assert imported(other) == {"exit": 0, "ahead": 0, "alive": []}, (args, other.stderr)
+
+
 @pytest.mark.process
 def test_help_still_lists_every_command(tmp_path: Path) -> None:
     for args in (("--help",), ("--workspace", str(tmp_path), "--help", "kpi")):

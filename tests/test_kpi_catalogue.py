@@ -613,6 +613,10 @@ def test_revenue_share_by_product_sums_to_one(service: SalesKpiService) -> None:
     rep_shares = values(card(service, "revenue_share", by=("rep",)).rows, "revenue_share")
     # r1 D1 1000 + D12 700 + D11 1000 = 2700; r2 D7 4000 + D4 2000 = 6000
     assert rep_shares == approx_map({"r1": 2700 / 8700, "r2": 6000 / 8700, "r3": 0})
+    # The total row is the whole: all of it (a page's or the CLI's JSON totals line).
+    (whole,) = card(service, "revenue_share", by=("rep",)).totals
+    assert (whole.values["revenue_share"].value, whole.values["revenue_share"].numerator,
+            whole.values["revenue_share"].denominator) == (1, 8700, 8700)
 
 
 # -- currency --------------------------------------------------------------------------

@@ -93,6 +93,24 @@ def test_every_backend_matches_the_same_people(tmp_path: Path, backend: BackendC
                    "n9": (0, 0), "old_crm:1": (1, 5), "new_crm:1": (1, 7)}
 
 
+def test_reps_linked_within_one_source_are_one_person_on_every_backend(
+        tmp_path: Path, backend: BackendChoice) -> None:
+    """A rep whose account in the one CRM was made anew (o1, then o9): linked by hand,
+    their deals are one person's, as across sources."""
+    save_workspace_settings(Settings(workspace=tmp_path / "ws"), **backend.settings())
+    svc = SalesKpiService(Settings(workspace=tmp_path / "ws"))
+    reps = OLD_REPS + "o9,Anna Lee,,North\n"
+    deals = OLD_DEALS + "d4,o9,won,40,2024-03-01\n"
+    report = svc.import_path(_folder(tmp_path, "old_crm", reps, deals), mapping=None,
+                             source="old_crm", dry_run=False)
+    assert report.ok, report.errors
+    assert _won(svc)["o9"] == (1, 40)
+    svc.link_reps(["old_crm:o1", "old_crm:o9"])
+    # d1 100 + d4 40, under the first member's id; the others as they were.
+    assert _won(SalesKpiService(Settings(workspace=tmp_path / "ws"))) == {
+        "o1": (2, 140), "o2": (1, 50), "1": (1, 5), "o3": (0, 0)}
+
+
 def test_manual_link_merges_and_possible_duplicates_are_reported(
         service: SalesKpiService) -> None:
     with AnalyticsStore(service.settings.analytics_path) as store:

@@ -308,6 +308,11 @@ class Settings(BaseModel):
         return self.workspace / "cache" / "sql"
 
     @property
+    def store_facts_dir(self) -> Path:
+        """What engines read about each version of the data (``engine/store_facts.py``)."""
+        return self.workspace / "cache" / "facts"
+
+    @property
     def kept_funnel_dir(self) -> Path:
         """Every deal's funnel events, kept per data version (a cache: safe to delete)."""
         return self.workspace / "cache" / "funnel"

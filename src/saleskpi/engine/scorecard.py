@@ -47,6 +47,7 @@ from saleskpi.engine.compile import (
 from saleskpi.engine.context import ViewContext, supports
 from saleskpi.engine.database import Database
 from saleskpi.engine.rollups import META_EXISTS, META_SELECT, RollupSpec, parse_meta, usable
+from saleskpi.engine.store_facts import StoreFacts
 
 ADDITIVE = {"count", "count_distinct", "sum"}
 FROM_DATA = "_from_data"  # False on the rows only the grid completion added
@@ -107,20 +108,6 @@ def _check_dimension(dim: str) -> None:
                            dim=dim, known=", ".join(DIMENSIONS)))
 
 
-@dataclass
-class StoreFacts:
-    """What an engine reads about the store before its questions: the reps' names, how
-    many sources name reps, the rollups kept, tables' row counts. Read once per engine,
-    or, passed in by the caller, once per version of the data: a page asks ten
-    questions, each on an engine of its own, and these reads cost it ~0.1 s (issue 12).
-    Only for engines that read: a write changes them."""
-
-    names: dict[str, str] | None = None
-    sources: int | None = None
-    rollups: dict[tuple[str, str], RollupSpec] | None = None
-    row_counts: dict[str, int] = field(default_factory=dict)
-
-
 class Engine:
     """Computes KPI scorecards on one analytical store."""
 
@@ -175,6 +162,8 @@ class Engine:
         for spec in specs:
             if spec.kind == "share" and spec.of:
                 _fill_share(spec, self.unit_label(spec), rows, total_rows or rows)
+                if total_rows:  # the total is all of the whole: 1 (none of nothing)
+                    _fill_share(spec, self.unit_label(spec), total_rows, total_rows)
         wanted = {s.key for s in specs}
         for row in [*rows, *total_rows]:
             row.values = {k: v for k, v in row.values.items() if k in wanted}
@@ -192,7 +181,9 @@ class Engine:
         return self.cache.get(self.ctx, shape, dialect or self.store.dialect.name, self.stored)
 
     def _schema(self) -> str:
-        return json.dumps([list(row) for row in self.store.fetch(SCHEMA_SQL)])
+        if self.facts.schema is None:
+            self.facts.schema = json.dumps([list(row) for row in self.store.fetch(SCHEMA_SQL)])
+        return self.facts.schema
 
     # -- planning ------------------------------------------------------------------
     def _specs(self, query: KpiQuery) -> list[KpiSpec]:
@@ -288,7 +279,8 @@ class Engine:
         rows: list[ResultRow] = []
         adding = [c for m, c in column_of.items() if m.agg in ADDITIVE]
         other = [c for m, c in column_of.items() if m.agg not in ADDITIVE]
-        evaluated = [spec for spec in specs if spec.kind != "share"]
+        evaluated = [(spec.key, self._evaluator(spec, plan)) for spec in specs
+                     if spec.kind != "share"]
         # The rows only the grid added (an idle rep's day) all hold zeros and NULLs, so
         # their KPI values are equal: computed once (a month of days by rep is 14,000
         # rows; the KPI values are read, never changed).
@@ -319,11 +311,10 @@ class Engine:
             if "rep" in keys:
                 row.labels["rep_name"] = names.get(keys["rep"] or "", keys["rep"] or "")
             if from_data:
-                for spec in evaluated:
-                    row.values[spec.key] = self._evaluate(spec, record, plan)
+                row.values = {key: evaluate(record) for key, evaluate in evaluated}
             else:
                 if blank is None:
-                    blank = {spec.key: self._evaluate(spec, record, plan) for spec in evaluated}
+                    blank = {key: evaluate(record) for key, evaluate in evaluated}
                 row.values = dict(blank)
             rows.append(row)
         rows.sort(key=lambda r: tuple((v is None, v or "") for v in r.keys.values()))
@@ -375,14 +366,17 @@ class Engine:
 
     def rollups(self) -> dict[tuple[str, str], RollupSpec]:
         """The rollups the store keeps, read once per engine (none on ClickHouse)."""
-        if self.facts.rollups is None:
-            kept: dict[tuple[str, str], RollupSpec] = {}
-            if self.store.dialect.name != "clickhouse":
-                found = self.store.fetch(META_EXISTS)
-                if found and found[0][0]:
-                    kept = parse_meta(tuple(r) for r in self.store.fetch(META_SELECT))
-            self.facts.rollups = kept
-        return self.facts.rollups
+        facts = self.facts
+        if facts.rollups is None:
+            if facts.rollup_meta is None:
+                meta: list[list[Any]] = []
+                if self.store.dialect.name != "clickhouse":
+                    found = self.store.fetch(META_EXISTS)
+                    if found and found[0][0]:
+                        meta = [list(row) for row in self.store.fetch(META_SELECT)]
+                facts.rollup_meta = meta
+            facts.rollups = parse_meta(tuple(row) for row in facts.rollup_meta)
+        return facts.rollups
 
     def _as_of(self, query: KpiQuery, group: _Group,
                now: dt.datetime) -> tuple[tuple[dt.date | None, dt.datetime], ...]:
@@ -498,6 +492,56 @@ class Engine:
         if with_team:
             return [(str(r[0]), r[1]) for r in found]
         return [str(r[0]) for r in found]
+
+    def _evaluator(self, spec: KpiSpec, plan: _Plan) -> Callable[[Record], KpiValue]:
+        """``_evaluate`` of ``spec`` for every row, with what is the same for each row
+        (the measures' columns, the unit, whether a ratio gets an interval) worked out
+        once: per row and KPI it was a tenth of a `saleskpi kpi` (issue 12)."""
+        unit = self.unit_label(spec)
+        if spec.kind == "simple":
+            column, reason = plan.locate(self._measure(spec))
+            if column is None:
+                gaps = [reason or ""]
+                return lambda record: KpiValue(None, unit, unavailable=list(gaps))
+            return lambda record: KpiValue(_convert(_number(record[column]), spec), unit)
+        if spec.kind != "ratio":
+            return lambda record: self._evaluate(spec, record, plan)
+        assert spec.numerator is not None and spec.denominator is not None
+        numerator = self._part_reader(spec.numerator, plan)
+        denominator = self._part_reader(spec.denominator, plan)
+        proportion = self._is_proportion(spec)
+
+        def ratio(record: Record) -> KpiValue:
+            num, num_gaps = numerator(record)
+            den, den_gaps = denominator(record)
+            if num_gaps or den_gaps:
+                return KpiValue(None, unit, num, den, is_ratio=True,
+                                unavailable=sorted({*num_gaps, *den_gaps}))
+            value = num / den if num is not None and den else None
+            result = KpiValue(value, unit, num, den, is_ratio=True)
+            # An interval only makes sense for successes out of trials, not seconds or money.
+            if proportion and num is not None and den and 0 <= num <= den:
+                result.ci_low, result.ci_high = wilson_interval(num, den)
+            return result
+
+        return ratio
+
+    def _part_reader(self, part: str | Measure, plan: _Plan
+                     ) -> Callable[[Record], tuple[float | None, list[str]]]:
+        """``_part`` of ``part`` for every row, its column located once."""
+        if isinstance(part, Measure):
+            column, reason = plan.locate(part)
+            if column is None:
+                gaps = [reason or ""]
+                return lambda record: (None, gaps)
+            return lambda record: (_number(record[column]), [])
+        evaluate = self._evaluator(self.catalog.get(part), plan)
+
+        def kpi_part(record: Record) -> tuple[float | None, list[str]]:
+            value = evaluate(record)
+            return value.value, value.unavailable
+
+        return kpi_part
 
     def _evaluate(self, spec: KpiSpec, record: dict[str, Any], plan: _Plan) -> KpiValue:
         unit = self.unit_label(spec)

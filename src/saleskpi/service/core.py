@@ -19,11 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from saleskpi.catalog.funnel import FunnelConfig, FunnelError
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
 from saleskpi.domain.errors import QueryTimeout
 from saleskpi.domain.filter_names import product_ids_by_name, with_ids
-from saleskpi.domain.funnel import FunnelOptions, FunnelReport
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import (
     EVERYTHING,
@@ -36,24 +34,33 @@ from saleskpi.domain.query import (
 )
 from saleskpi.domain.reports import ImportReport, Progress
 from saleskpi.domain.settings import Settings
-from saleskpi.domain.targets import Change, KeyTuple, Level, TargetRecord
-from saleskpi.engine.scorecard import Engine, QueryError, StoreFacts
+from saleskpi.engine.scorecard import Engine, QueryError
+from saleskpi.engine.store_facts import StoreFacts, StoreFactsFiles
 from saleskpi.service import catalogue
-from saleskpi.service.funnel_orders import read_orders, write_orders
 from saleskpi.service.results import RecentQuestions, ResultCache
 from saleskpi.service.scoping import members_cut, plan_cut
-from saleskpi.store.backend import data_version, open_store, warm_reads, writing_elsewhere
+from saleskpi.store.backend import (
+    data_key,
+    data_version,
+    open_store,
+    warm_reads,
+    writing_elsewhere,
+)
 from saleskpi.store.facts import FactStore, StoreBusy
-from saleskpi.store.people import PeopleReport, link, people, unlink
 
 if TYPE_CHECKING:
+    from saleskpi.catalog.funnel import FunnelConfig
+    from saleskpi.domain.funnel import FunnelOptions, FunnelReport
+    from saleskpi.domain.targets import Change, KeyTuple, Level, TargetRecord
     from saleskpi.engine.database import Database
     from saleskpi.engine.funnel import StageOrders
     from saleskpi.service.rollup_check import Verification
+    from saleskpi.store.people import PeopleReport
     from saleskpi.store.targets import TargetStore
 
 # Imports (pandas) and targets (SQLAlchemy) are imported by the methods that use
-# them: a scorecard from the CLI needs neither (tests/test_cli_startup.py).
+# them: a scorecard from the CLI needs neither (tests/test_cli_startup.py); nor the
+# funnel's, targets' and people's modules (a few ms of its start-up each).
 
 T = TypeVar("T")
 log = logging.getLogger("saleskpi.service")
@@ -131,6 +138,9 @@ class SalesKpiService:
         # The funnel's stage orders, keyed by data version and funnel.yaml.
         self._orders: tuple[tuple[tuple[int, ...], str], StageOrders] | None = None
         self._facts: tuple[tuple[int, ...], StoreFacts] | None = None
+        # The key the facts are kept in the workspace under, and their text as read or
+        # last written (``_keep_facts``); no key: not kept.
+        self._facts_kept: tuple[str | None, str] = (None, "")
         self._orders_lock = threading.Lock()
         # The data version and funnel.yaml the funnel's events were last kept for.
         self._funnel_kept_for: tuple[tuple[int, ...], str] | None = None
@@ -192,15 +202,34 @@ class SalesKpiService:
             yield Engine(store, catalog or self.catalog, timezone=self.settings.timezone,
                          currency=self.settings.currency,
                          compiled_sql=self.settings.compiled_sql_dir, facts=facts)
+        if facts is not None:
+            self._keep_facts(facts)
 
     def _store_facts(self) -> StoreFacts:
         """What engines read about the store before their questions, shared by every
-        reading engine while the data is unchanged (``StoreFacts``)."""
+        reading engine while the data is unchanged (``StoreFacts``), and read from the
+        workspace where an earlier process kept them (``engine/store_facts.py``)."""
         version = self.data_version()
         kept = self._facts
         if kept is None or kept[0] != version:
-            kept = self._facts = (version, StoreFacts())
+            key = data_key(self.settings)
+            found = None if key is None else StoreFactsFiles(
+                self.settings.store_facts_dir).read(key)
+            facts, text = found or (StoreFacts(), "")
+            kept = self._facts = (version, facts)
+            self._facts_kept = (key, text)
         return kept[1]
+
+    def _keep_facts(self, facts: StoreFacts) -> None:
+        """Keep in the workspace what the engine has read about the store since it was
+        last kept, unless the data changed meanwhile (then it may belong to either)."""
+        key, text = self._facts_kept
+        if key is None or self._facts is None or self._facts[1] is not facts:
+            return
+        now = facts.as_text()
+        if now != text and data_key(self.settings) == key:
+            StoreFactsFiles(self.settings.store_facts_dir).write(key, now)
+            self._facts_kept = (key, now)
 
     def preview_kpi(self, key: str, definition: dict[str, Any], query: KpiQuery,
                     scope: Scope = EVERYTHING) -> Scorecard:
@@ -357,6 +386,8 @@ class SalesKpiService:
         syncs and before answers expire, so the next visitor is not the one who
         waits. Returns how many scorecards it computed.
         """
+        from saleskpi.catalog.funnel import FunnelError
+
         ttl = self.settings.cache_seconds
         if ttl <= 0:
             return 0
@@ -469,6 +500,8 @@ class SalesKpiService:
             kept = self._orders
         if kept is not None and kept[0] == key:
             return kept[1]
+        from saleskpi.service.funnel_orders import read_orders, write_orders
+
         # Another process (a CLI command, the server before a restart) may have learned
         # it for the same data and funnel.yaml.
         orders = read_orders(self.settings, key)
@@ -605,15 +638,21 @@ class SalesKpiService:
     # -- people ---------------------------------------------------------------------
     def people(self) -> PeopleReport:
         """Reps as people matched across sources, with likely duplicates."""
+        from saleskpi.store.people import people
+
         with self.reading() as store:
             return people(store)
 
     def link_reps(self, refs: Sequence[str]) -> None:
         """Treat reps (``SOURCE:ID``) from different sources as one person."""
+        from saleskpi.store.people import link
+
         with open_store(self.settings) as store:
             link(store, list(refs))
 
     def unlink_reps(self, refs: Sequence[str]) -> None:
+        from saleskpi.store.people import unlink
+
         with open_store(self.settings) as store:
             unlink(store, list(refs))
 

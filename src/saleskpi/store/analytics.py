@@ -154,6 +154,21 @@ def file_version(path: Path) -> tuple[int, ...]:
     return tuple(_modified(p) for p in (path, wal))
 
 
+def file_key(path: Path) -> str:
+    """A DuckDB file's data version as a file name: its and its write-ahead log's
+    modification times and sizes (``file_version``; the sizes guard against a clock
+    that ticks coarsely)."""
+    parts: list[str] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            found = file.stat()
+        except FileNotFoundError:
+            parts.append("0-0")
+        else:
+            parts.append(f"{found.st_mtime_ns}-{found.st_size}")
+    return "_".join(parts)
+
+
 def _modified(path: Path) -> int:
     # One stat, not "exists, then stat": the write-ahead log vanishes whenever a writer
     # of another process checkpoints, and a page that asked in between failed (a 500).

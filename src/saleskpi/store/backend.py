@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ from saleskpi.domain.backends import URL_SCHEMES, masked_url, without_secret
 from saleskpi.domain.errors import InvalidQuery
 from saleskpi.domain.i18n import _
 from saleskpi.domain.settings import Settings
-from saleskpi.store.analytics import AnalyticsStore, file_version
+from saleskpi.store.analytics import AnalyticsStore, file_key, file_version
 from saleskpi.store.facts import FactStore
 from saleskpi.store.writer_gate import Waiting, written_elsewhere
 
@@ -115,10 +116,29 @@ def warm_reads(settings: Settings) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
+def open_ahead(settings: Settings) -> Callable[[], None]:
+    """Start opening the store to read while the command starts; returns what closes it
+    (DuckDB: ``store/warm_reads.open_ahead``; other backends open nothing ahead)."""
+    if settings.backend == "duckdb":
+        from saleskpi.store.warm_reads import open_ahead as open_file_ahead
+
+        return open_file_ahead(settings.analytics_path)
+    return lambda: None
+
+
 def writing_elsewhere(settings: Settings) -> bool:
     """Whether another process is writing the workspace's DuckDB file right now (its
     readers here wait for it); on PostgreSQL readers never wait: always False."""
     return settings.backend == "duckdb" and written_elsewhere(settings.analytics_path)
+
+
+def data_key(settings: Settings) -> str | None:
+    """The data's version as a file name, for what is kept in the workspace per version
+    (``engine/store_facts.py``); None where the data lives on a server, which other
+    clients change without touching the workspace."""
+    if settings.backend == "duckdb":
+        return file_key(settings.analytics_path)
+    return None
 
 
 def describe(settings: Settings) -> str:

@@ -111,6 +111,8 @@ class CatalogFormat(StrEnum):
 # Commands that make the workspace when it is missing, and those that need none.
 CREATES_WORKSPACE = frozenset({"demo", "import"})
 NEEDS_NO_WORKSPACE = frozenset({"kpis", "mappings"})
+# Commands that only read the facts: they open the store while they start (``main_options``).
+READ_ONLY = frozenset({"kpi", "funnel", "compare", "leaderboard", "rows"})
 
 
 class _State:
@@ -175,6 +177,11 @@ def main_options(
         raise fail(str(exc)) from None
     set_language(resolve_language(lang or state.settings.lang))
     _check_workspace(ctx, state.settings.workspace)
+    if ctx.invoked_subcommand in READ_ONLY and not ctx.meta.get("saleskpi.help"):
+        # Its modules' imports and the store's open overlap (service/reads_ahead.py).
+        from saleskpi.service.reads_ahead import start_reading
+
+        ctx.call_on_close(start_reading(state.settings))
 
 
 def _check_workspace(ctx: typer.Context, workspace: Path) -> None:

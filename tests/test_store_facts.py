@@ -1,0 +1,91 @@
+"""What engines read about the store (names, sources, rollups, row counts, schema) is
+kept in the workspace per version of the data, for the next process.
+
+``engine/store_facts.py``: a new process reads the kept file instead of asking the
+store; after any write the data's version, and so the file, is another; a damaged
+file is read from the store again and replaced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from saleskpi.domain.query import KpiQuery
+from saleskpi.domain.settings import Settings
+from saleskpi.service.core import SalesKpiService
+
+REPS = "id,name,team\nr1,Ann,North\nr2,Bob,South\n"
+LEADS = """id,created_at,rep_id,source
+L1,2024-01-10 10:00:00,r1,web
+L2,2024-01-11 10:00:00,r1,ads
+L3,2024-01-15 10:00:00,r2,web
+"""
+
+
+def _import(settings: Settings, folder: Path, **files: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    report = SalesKpiService(settings).import_path(folder, mapping=None, source="crm",
+                                                   dry_run=False)
+    assert report.ok, report.errors
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    made = Settings(workspace=tmp_path / "ws")
+    _import(made, tmp_path / "crm", reps=REPS, leads=LEADS)
+    return made
+
+
+def _leads_by_rep(settings: Settings) -> dict[str, tuple[str, float | None]]:
+    """A new process's answer, as a new service is: rep -> (name, leads)."""
+    card = SalesKpiService(settings).scorecard(KpiQuery(("leads",), by=("rep",)))
+    return {str(r.keys["rep"]): (r.labels["rep_name"], r.values["leads"].value)
+            for r in card.rows}
+
+
+def _kept(settings: Settings) -> list[Path]:
+    return sorted(settings.store_facts_dir.glob("*.json"))
+
+
+def test_a_new_process_reads_the_kept_facts_of_this_version_of_the_data(
+        settings: Settings) -> None:
+    assert _leads_by_rep(settings) == {"r1": ("Ann", 2), "r2": ("Bob", 1)}
+    (kept,) = _kept(settings)
+    facts = json.loads(kept.read_text(encoding="utf-8"))
+    assert facts["names"] == {"r1": "Ann", "r2": "Bob"} and facts["sources"] == 1
+    assert facts["row_counts"]["leads"] == 3 and "leads" in facts["schema"]
+    # What is kept is what the next process uses (changed here by hand to tell).
+    facts["names"]["r1"] = "Kept Ann"
+    kept.write_text(json.dumps(facts), encoding="utf-8")
+    assert _leads_by_rep(settings)["r1"] == ("Kept Ann", 2)
+
+
+def test_after_a_write_the_store_is_read_again(settings: Settings, tmp_path: Path) -> None:
+    assert _leads_by_rep(settings)["r1"] == ("Ann", 2)
+    _import(settings, tmp_path / "renamed", reps="id,name,team\nr1,Anna,North\n")
+    assert _leads_by_rep(settings) == {"r1": ("Anna", 2), "r2": ("Bob", 1)}
+    # Linking two reps (a write that adds no rows) is another version too.
+    SalesKpiService(settings).link_reps(["crm:r1", "crm:r2"])
+    assert _leads_by_rep(settings) == {"r1": ("Anna", 3)}
+    assert len(_kept(settings)) == 3  # one file per version read
+
+
+def test_a_damaged_file_is_read_from_the_store_again_and_replaced(settings: Settings) -> None:
+    _leads_by_rep(settings)
+    (kept,) = _kept(settings)
+    for damage in ("{", '{"format": 1}', "[]", '{"format": 99}'):
+        kept.write_text(damage, encoding="utf-8")
+        assert _leads_by_rep(settings) == {"r1": ("Ann", 2), "r2": ("Bob", 1)}
+        assert json.loads(kept.read_text(encoding="utf-8"))["names"] == {
+            "r1": "Ann", "r2": "Bob"}
+
+
+def test_a_workspace_it_cannot_write_still_answers(settings: Settings) -> None:
+    settings.store_facts_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.store_facts_dir.write_text("not a folder", encoding="utf-8")
+    assert _leads_by_rep(settings) == {"r1": ("Ann", 2), "r2": ("Bob", 1)}
