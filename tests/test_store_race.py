@@ -146,18 +146,26 @@ def test_pages_during_a_cli_import_get_answers_or_a_clear_503(
     tally = Tally()
     stop = threading.Event()
     asking = threading.Thread(target=hammer, args=(server, stop, tally))
-    importing = cli(server.settings.workspace, "import", import_folder, "--source", "other")
     asking.start()
+    outcomes = []
     try:
-        out, err = importing.communicate(timeout=600)
+        # Imports one after the other until enough questions have met a writer: one
+        # import lasts 2-5 s, 18-26 requests, by the machine's speed.
+        for source in ("other", "third", "fourth", "fifth", "sixth"):
+            if tally.requests >= 40:
+                break
+            importing = cli(server.settings.workspace, "import", import_folder,
+                            "--source", source)
+            out, err = importing.communicate(timeout=600)
+            outcomes.append((source, importing.returncode, out[-2000:], err[-2000:]))
     finally:
         stop.set()
         asking.join(120)
     print(f"\nrace: {tally.requests} requests, {len(tally.server_errors)} 5xx (not 503), "
           f"{tally.busy} x 503, {len(tally.resets)} resets, "
           f"max latency {tally.max_latency:.2f} s")
-    assert importing.returncode == 0, (out[-2000:], err[-2000:])
-    assert tally.requests >= 20
+    assert all(code == 0 for _, code, _, _ in outcomes), outcomes
+    assert tally.requests >= 40
     assert tally.server_errors == []
     assert tally.resets == []
     assert tally.busy_without_retry_after == 0
