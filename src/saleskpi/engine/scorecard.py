@@ -494,8 +494,8 @@ class Engine:
         return [str(r[0]) for r in found]
 
     def _evaluator(self, spec: KpiSpec, plan: _Plan) -> Callable[[Record], KpiValue]:
-        """``_evaluate`` of ``spec`` for every row, with what is the same for each row
-        (the measures' columns, the unit, whether a ratio gets an interval) worked out
+        """The value of ``spec`` for a row, with what is the same for every row (the
+        measures' columns, the unit, whether a ratio gets an interval) worked out
         once: per row and KPI it was a tenth of a `saleskpi kpi` (issue 12)."""
         unit = self.unit_label(spec)
         if spec.kind == "simple":
@@ -504,8 +504,14 @@ class Engine:
                 gaps = [reason or ""]
                 return lambda record: KpiValue(None, unit, unavailable=list(gaps))
             return lambda record: KpiValue(_convert(_number(record[column]), spec), unit)
-        if spec.kind != "ratio":
-            return lambda record: self._evaluate(spec, record, plan)
+        if spec.kind == "share":
+            return lambda record: KpiValue(None, unit)  # filled in from the totals later
+        if spec.kind == "ratio":
+            return self._ratio_evaluator(spec, unit, plan)
+        return self._formula_evaluator(spec, unit, plan)
+
+    def _ratio_evaluator(self, spec: KpiSpec, unit: str, plan: _Plan
+                         ) -> Callable[[Record], KpiValue]:
         assert spec.numerator is not None and spec.denominator is not None
         numerator = self._part_reader(spec.numerator, plan)
         denominator = self._part_reader(spec.denominator, plan)
@@ -526,9 +532,24 @@ class Engine:
 
         return ratio
 
+    def _formula_evaluator(self, spec: KpiSpec, unit: str, plan: _Plan
+                           ) -> Callable[[Record], KpiValue]:
+        formula = spec.formula or ""
+        parts = [(ref, self._evaluator(self.catalog.get(ref), plan))
+                 for ref in formula_names(formula)]
+
+        def derived(record: Record) -> KpiValue:
+            values = {ref: evaluate(record) for ref, evaluate in parts}
+            gaps = sorted({g for part in values.values() for g in part.unavailable})
+            if gaps:
+                return KpiValue(None, unit, unavailable=gaps)
+            return KpiValue(_formula(formula, {k: v.value for k, v in values.items()}), unit)
+
+        return derived
+
     def _part_reader(self, part: str | Measure, plan: _Plan
                      ) -> Callable[[Record], tuple[float | None, list[str]]]:
-        """``_part`` of ``part`` for every row, its column located once."""
+        """A ratio part's value for a row and why it is missing, its column located once."""
         if isinstance(part, Measure):
             column, reason = plan.locate(part)
             if column is None:
@@ -542,37 +563,6 @@ class Engine:
             return value.value, value.unavailable
 
         return kpi_part
-
-    def _evaluate(self, spec: KpiSpec, record: dict[str, Any], plan: _Plan) -> KpiValue:
-        unit = self.unit_label(spec)
-        if spec.kind == "simple":
-            column, reason = plan.locate(self._measure(spec))
-            if column is None:
-                return KpiValue(None, unit, unavailable=[reason or ""])
-            return KpiValue(_convert(_number(record[column]), spec), unit)
-        if spec.kind == "ratio":
-            assert spec.numerator is not None and spec.denominator is not None
-            num, num_gaps = self._part(spec.numerator, record, plan)
-            den, den_gaps = self._part(spec.denominator, record, plan)
-            gaps = sorted({*num_gaps, *den_gaps})
-            if gaps:
-                return KpiValue(None, unit, num, den, is_ratio=True, unavailable=gaps)
-            value = num / den if num is not None and den else None
-            result = KpiValue(value, unit, num, den, is_ratio=True)
-            proportion = self._is_proportion(spec)
-            # An interval only makes sense for successes out of trials, not seconds or money.
-            if proportion and num is not None and den and 0 <= num <= den:
-                result.ci_low, result.ci_high = wilson_interval(num, den)
-            return result
-        if spec.kind == "share":
-            return KpiValue(None, unit)  # filled in from the totals by the caller
-        parts = {ref: self._evaluate(self.catalog.get(ref), record, plan)
-                 for ref in formula_names(spec.formula or "")}
-        gaps = sorted({g for part in parts.values() for g in part.unavailable})
-        if gaps:
-            return KpiValue(None, unit, unavailable=gaps)
-        return KpiValue(_formula(spec.formula or "", {k: v.value for k, v in parts.items()}),
-                        unit)
 
     def _measure(self, spec: KpiSpec) -> Measure:
         # Evaluated once per row and KPI: building the pydantic model each time
@@ -600,16 +590,6 @@ class Engine:
                 return False
             part = self._measure(spec)
         return part.agg in ("count", "count_distinct")
-
-    def _part(self, part: str | Measure, record: dict[str, Any],
-              plan: _Plan) -> tuple[float | None, list[str]]:
-        if isinstance(part, Measure):
-            column, reason = plan.locate(part)
-            if column is None:
-                return None, [reason or ""]
-            return _number(record[column]), []
-        value = self._evaluate(self.catalog.get(part), record, plan)
-        return value.value, value.unavailable
 
 
 def adds_up(spec: KpiSpec) -> bool:
