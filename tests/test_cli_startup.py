@@ -85,9 +85,13 @@ def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
                           encoding="utf-8", env=env, timeout=300)
 
 
-# Runs the CLI as ``saleskpi ARGS`` would, then prints which heavy modules it imported.
-RUN_AND_LIST = """
+def cli_script(report: str, *, before: str = "", after: str = "") -> str:
+    """Python that runs the CLI as ``saleskpi ARGS`` would (``before`` first), then
+    ``after``, and prints ``report`` (an expression of a dict; ``code`` is the exit
+    code) as JSON on stderr."""
+    return f"""
 import json, sys
+{before}
 from saleskpi.surfaces.cli.main import main
 sys.argv = ["saleskpi", *sys.argv[1:]]
 code = 0
@@ -95,9 +99,13 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code or 0
-heavy = [m for m in HEAVY if m in sys.modules]
-print(json.dumps({"exit": code, "heavy": heavy}), file=sys.stderr)
-""".replace("HEAVY", repr(HEAVY))
+{after}
+print(json.dumps({report}), file=sys.stderr)
+"""
+
+
+# Runs the CLI, then prints which heavy modules it imported.
+RUN_AND_LIST = cli_script(f'{{"exit": code, "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}')
 
 
 def imported(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -233,20 +241,10 @@ def test_a_second_process_runs_cached_sql_without_ibis_or_pandas(small_company: 
     assert rows[(ODD_TEAM, "2024-02-01")] == 1 and rows[("South", "2024-03-01")] == 1
 
 
-# Runs the CLI as RUN_AND_LIST does, then lists the modules among NAMES it imported.
-RUN_AND_LIST_ANY = """
-import json, sys
-from saleskpi.surfaces.cli.main import main
-names = json.loads(sys.argv.pop(1))
-sys.argv = ["saleskpi", *sys.argv[1:]]
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code or 0
-found = sorted(m for m in sys.modules if m in names or m.split(".")[0] in names)
-print(json.dumps({"exit": code, "found": found}), file=sys.stderr)
-"""
+# Runs the CLI, then lists the modules among NAMES (its first argument) it imported.
+RUN_AND_LIST_ANY = cli_script(
+    '{"exit": code, "found": found}', before="names = json.loads(sys.argv.pop(1))",
+    after='found = sorted(m for m in sys.modules if m in names or m.split(".")[0] in names)')
 COMMANDS = "saleskpi.surfaces.cli.commands"
 
 
@@ -270,28 +268,22 @@ def test_a_repeated_csv_scorecard_imports_only_what_it_needs(small_company: Path
 
 # Runs the CLI, noting the threads it starts; then checks that the command left the
 # store's file closed (this process can open it to write) and no thread running.
-RUN_AND_WATCH_THREADS = """
-import json, sys, threading
+RUN_AND_WATCH_THREADS = cli_script(
+    '{"exit": code, "ahead": started.count("saleskpi-open-ahead"), "alive": alive}',
+    before="""
+import threading
 from pathlib import Path
 import duckdb
-from saleskpi.surfaces.cli.main import main
 started = []
 start = threading.Thread.start
 def noted(thread):
     started.append(thread.name)
     start(thread)
 threading.Thread.start = noted
-sys.argv = ["saleskpi", *sys.argv[1:]]
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code or 0
+""", after="""
 duckdb.connect(str(Path(sys.argv[2]) / "analytics.duckdb")).close()
 alive = [t.name for t in threading.enumerate() if t.name.startswith("saleskpi")]
-print(json.dumps({"exit": code, "ahead": started.count("saleskpi-open-ahead"),
-                  "alive": alive}), file=sys.stderr)
-"""
+""")
 
 
 @pytest.mark.process

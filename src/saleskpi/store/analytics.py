@@ -150,32 +150,30 @@ def table_ddl(entity: Entity) -> str:
 
 def file_version(path: Path) -> tuple[int, ...]:
     """The modification times of a DuckDB file and its write-ahead log (0: none)."""
-    wal = path.with_name(path.name + ".wal")
-    return tuple(_modified(p) for p in (path, wal))
+    return tuple(found[0] for found in _stamps(path))
 
 
 def file_key(path: Path) -> str:
     """A DuckDB file's data version as a file name: its and its write-ahead log's
     modification times and sizes (``file_version``; the sizes guard against a clock
     that ticks coarsely)."""
-    parts: list[str] = []
+    return "_".join(f"{modified}-{size}" for modified, size in _stamps(path))
+
+
+def _stamps(path: Path) -> list[tuple[int, int]]:
+    """(modification time, size) of a DuckDB file and of its write-ahead log; 0s: none."""
+    found: list[tuple[int, int]] = []
     for file in (path, path.with_name(path.name + ".wal")):
+        # One stat, not "exists, then stat": the write-ahead log vanishes whenever a
+        # writer of another process checkpoints, and a page that asked in between
+        # failed (a 500).
         try:
-            found = file.stat()
+            stat = file.stat()
         except FileNotFoundError:
-            parts.append("0-0")
+            found.append((0, 0))
         else:
-            parts.append(f"{found.st_mtime_ns}-{found.st_size}")
-    return "_".join(parts)
-
-
-def _modified(path: Path) -> int:
-    # One stat, not "exists, then stat": the write-ahead log vanishes whenever a writer
-    # of another process checkpoints, and a page that asked in between failed (a 500).
-    try:
-        return path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return 0
+            found.append((stat.st_mtime_ns, stat.st_size))
+    return found
 
 
 class AnalyticsStore(FactStore):
