@@ -26,7 +26,15 @@ def people_by_rep_name(store: Database) -> dict[str, str]:
 def people_in_filter(store: Database, where: Where) -> dict[str, str]:
     """{person: name} of the people the rep and team filters of ``where`` let through,
     in order of their keys (a filter with no values lets no one through)."""
-    sql = "SELECT DISTINCT person, person_name FROM rep_people WHERE true"
+    sql, params = filtered_people("person, person_name", where)
+    return {str(p): str(n if n is not None else p)
+            for p, n in store.fetch(sql + " ORDER BY person", params)}
+
+
+def filtered_people(columns: str, where: Where) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) reading the distinct ``columns`` of ``rep_people`` for
+    the rows the rep and team filters of ``where`` let through."""
+    sql = f"SELECT DISTINCT {columns} FROM rep_people WHERE true"
     params: list[Any] = []
     for dim, values in where:
         column = {"rep": "person", "team": "team"}.get(dim)
@@ -35,5 +43,4 @@ def people_in_filter(store: Database, where: Where) -> dict[str, str]:
             params.extend(values)
         elif column:
             sql += " AND false"
-    return {str(p): str(n if n is not None else p)
-            for p, n in store.fetch(sql + " ORDER BY person", params)}
+    return sql, params

@@ -46,6 +46,7 @@ from saleskpi.engine.compile import (
 )
 from saleskpi.engine.context import ViewContext, supports
 from saleskpi.engine.database import Database
+from saleskpi.engine.people import filtered_people
 from saleskpi.engine.rollups import META_EXISTS, META_SELECT, RollupSpec, parse_meta, usable
 from saleskpi.engine.store_facts import StoreFacts
 
@@ -480,14 +481,8 @@ class Engine:
             # Every rep: the names' one read (a by-rep scorecard needs both) serves the
             # grid too; each read of the rep_people view cost 8-10 ms (issue 12).
             return list(self._rep_names())
-        sql = (f"SELECT DISTINCT person{', team' if with_team else ''} FROM rep_people "
-               "WHERE true")
-        params: list[Any] = []
-        for dim, values in query.where:
-            column = {"rep": "person", "team": "team"}.get(dim)
-            if column:
-                sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
-                params.extend(values)
+        sql, params = filtered_people("person, team" if with_team else "person",
+                                      query.where)
         found = self.store.fetch(sql, params)
         if with_team:
             return [(str(r[0]), r[1]) for r in found]
