@@ -15,6 +15,7 @@ from saleskpi.catalog.spec import Measure
 from saleskpi.domain.conditions import parse_condition
 from saleskpi.domain.query import TRUNCATE_UNIT
 from saleskpi.engine.filters import predicate
+from saleskpi.engine.ibis_dialects import dialect_module
 from saleskpi.engine.money import exact_mean, exact_money, exact_sum
 from saleskpi.engine.shape import AS_OF_TABLE, Compiled, Shape, measure_column
 from saleskpi.engine.views import DERIVED_COLUMNS, ViewContext, build_view, local_time
@@ -184,8 +185,6 @@ def render(expression: ir.Table, named: list[tuple[str, ir.Scalar]],
     (not in the text) each marker literal is replaced by a placeholder node: the
     values are then bound by the database, never spliced into the SQL.
     """
-    import ibis.backends.sql.compilers as compilers
-
     markers = {f"__saleskpi_param_{i}__": name for i, (name, _p) in enumerate(named)}
     values = {p: marker for marker, (_name, p) in zip(markers, named, strict=True)}
     if dialect == "clickhouse":  # exact quantiles, local time, custom fields there
@@ -193,7 +192,7 @@ def render(expression: ir.Table, named: list[tuple[str, ir.Scalar]],
 
         compiler = clickhouse_compiler()
     else:
-        compiler = getattr(compilers, dialect).compiler
+        compiler = dialect_module(dialect).compiler
     tree = compiler.to_sqlglot(expression.unbind(), params=values)
     bound: set[str] = set()
 

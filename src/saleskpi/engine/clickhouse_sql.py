@@ -43,7 +43,10 @@ def clickhouse_compiler() -> Any:
 
 def _compiler_class() -> type:
     import ibis.expr.operations as ops
-    from ibis.backends.sql.compilers.clickhouse import ClickHouseCompiler
+
+    from saleskpi.engine.ibis_dialects import dialect_module
+
+    ClickHouseCompiler: Any = dialect_module("clickhouse").ClickHouseCompiler
 
     # Ibis defines a method per "simple" operation when a compiler class is made, over
     # the class's own: the ones written below are left out of them.

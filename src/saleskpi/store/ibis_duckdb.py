@@ -12,7 +12,12 @@ import duckdb
 import ibis.common.exceptions as ibis_errors
 import ibis.expr.schema as sch
 import sqlglot.expressions as sge
-from ibis.backends.duckdb import Backend
+
+from saleskpi.engine.ibis_dialects import enter_package
+
+enter_package()  # before Ibis's DuckDB backend: only DuckDB's compiler is imported
+
+from ibis.backends.duckdb import Backend  # noqa: E402
 
 
 class StoreBackend(Backend):  # type: ignore[misc]
