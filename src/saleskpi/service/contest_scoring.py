@@ -136,7 +136,8 @@ def _targets(service: SalesKpiService, definition: ContestDefinition,
         return {}
     wanted = set(reps)
     found: dict[str, list[TargetRecord]] = defaultdict(list)
-    for target in effective(service.list_targets(kpis=(definition.kpi,))):
+    # Each rep target as its person's: set for an old CRM's id, it is the person's.
+    for target in effective(service.as_people(service.list_targets(kpis=(definition.kpi,)))):
         if target.level == "rep" and target.rep_id in wanted:
             found[target.rep_id or ""].append(target)
     return found

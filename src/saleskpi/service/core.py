@@ -561,6 +561,18 @@ class SalesKpiService:
         return [t if (key := person(t)) == t.rep_id else replace(t, rep_id=key)
                 for t in targets]
 
+    def targets_of(self, person: str, *, at: dt.date | None = None,
+                   kpis: Sequence[str] = ()) -> list[TargetRecord]:
+        """The stored targets of one person, whichever of their source rep ids each was
+        set for (as stored: ``list_targets(rep_id=...)`` finds only those of one id)."""
+        found = self.list_targets(at=at, kpis=kpis)
+        return [t for t, as_person in zip(found, self._as_people(found), strict=True)
+                if as_person.rep_id == person]
+
+    def as_people(self, targets: list[TargetRecord]) -> list[TargetRecord]:
+        """``targets`` with each rep target named by its person (``_as_people``)."""
+        return self._as_people(targets)
+
     def _people_of_rep_id(self) -> dict[str, set[str]]:
         """A source's rep id -> the people it is in some source (two for an id that two
         sources use for different reps)."""
@@ -729,7 +741,13 @@ class SalesKpiService:
             return found
         with self.reading() as store:
             row = store.find_rep(text)
-        return None if row is None else RepEntry(*row)
+        if row is None:
+            return None
+        # A source's rep id (or a name only a source knows): the person it counts as,
+        # when that is one person (an id two sources use for two people stays as it is).
+        people = self._people_of_rep_id().get(row[0], set())
+        person = next(iter(people)) if len(people) == 1 else None
+        return next((r for r in known if r.rep == person), None) or RepEntry(*row)
 
     def person_key(self, text: str) -> str | None:
         """The person a rep's person key, name or any source's rep id stands for; None

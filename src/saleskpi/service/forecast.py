@@ -38,6 +38,7 @@ from saleskpi.domain.query import (
     parse_period,
     period_start,
 )
+from saleskpi.domain.targets import effective
 from saleskpi.engine.forecast.backtest import latest_commits, levels, replay
 from saleskpi.engine.forecast.history import load_commits, load_deals
 from saleskpi.engine.forecast.learn import GroupStats
@@ -223,7 +224,10 @@ def _attach_commits(service: SalesKpiService, lines: list[ForecastLine],
                     commits: list[CommitEntry], windows: list[Window], at: dt.datetime) -> None:
     """The reps' own commit and best case, and the revenue plan, beside each line."""
     plans: dict[tuple[dt.date, dt.date, str, str | None, str | None], float] = {}
-    targets = service.targets_on(windows[0].start) + service.targets_on(windows[1].start)
+    # One target per key (the latest, as plan vs actual takes it): a person's plan set
+    # under two of their rep ids, or by two sources, is not counted twice in a sum.
+    targets = effective(service.targets_on(windows[0].start)
+                        + service.targets_on(windows[1].start))
     # A team or the company without a plan of its own has the sum of its reps' plans,
     # as on the overview and in `saleskpi plan`; one set on its own wins (added last).
     for target in [*sums_of_reps(service, targets).values(), *targets]:

@@ -242,7 +242,9 @@ def targets(service: SalesKpiService, caller: Principal, params: TargetsParams) 
     """The stored targets (typed in and imported) the caller may see."""
     rep_id = resolve_rep(service, params.rep, caller.scope).id if params.rep is not None \
         else None
-    found = service.list_targets(at=params.at, kpis=tuple(params.kpis), rep_id=rep_id)
+    # A person's targets under any of their source rep ids (o1 in the old CRM, n7 now).
+    found = service.list_targets(at=params.at, kpis=tuple(params.kpis)) if rep_id is None \
+        else service.targets_of(rep_id, at=params.at, kpis=tuple(params.kpis))
     if params.team is not None:
         found = _of_team(service, found, params.team)
     if not found:
@@ -377,9 +379,16 @@ def delete_targets(service: SalesKpiService, caller: Principal,
             else None
         first, last = period_bounds(day_or_today(service, params.start),
                                     target_period(params.period))
-        deleted = service.delete_target(kpi=params.kpi, period_start=first, period_end=last,
-                                        rep_id=rep_id, team=params.team, source=params.source,
-                                        actor=caller.username)
+        # A person's target may be stored under any of their source rep ids: each goes.
+        rep_ids: list[str | None] = [rep_id]
+        if rep_id is not None:
+            rep_ids += sorted({t.rep_id for t in service.targets_of(rep_id, kpis=(params.kpi,))
+                               if t.rep_id not in (None, rep_id)
+                               and (t.period_start, t.period_end) == (first, last)})
+        deleted = sum(service.delete_target(kpi=params.kpi, period_start=first,
+                                            period_end=last, rep_id=rep, team=params.team,
+                                            source=params.source, actor=caller.username)
+                      for rep in rep_ids)
     if not deleted:
         if params.kpi is not None:  # a misspelled KPI or team says so, with the closest
             service.catalog.get(params.kpi)
