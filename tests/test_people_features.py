@@ -27,6 +27,7 @@ from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service import contests as contest_service
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.planner import plan_vs_actual
+from saleskpi.service.principal import Principal
 from saleskpi.views.base import LOCAL
 from saleskpi.views.forecast import ForecastParams, forecast
 from saleskpi.views.plans import (
@@ -126,6 +127,22 @@ def test_a_target_stored_under_her_other_id_is_listed_measured_and_deleted_as_he
                                                           start=JANUARY[0]))
     assert gone.deleted == 1
     assert svc.list_targets() == []
+
+
+def test_she_and_her_team_lead_see_a_target_stored_under_her_other_id(
+        company: Company) -> None:
+    svc, anna, other = company.service, company.anna, company.anna_other
+    svc.set_target(kpi="deals_won", period_start=JANUARY[0], period_end=JANUARY[1],
+                   value=4, rep_id=other)
+    svc.set_target(kpi="deals_won", period_start=JANUARY[0], period_end=JANUARY[1],
+                   value=1, rep_id=company.carl)
+    for caller in (Principal(1, "anna", "rep", anna, "North", "en"),
+                   Principal(2, "lead", "team_lead", None, "North", "en")):
+        listed = targets(svc, caller, TargetsParams()).to_json()["targets"]
+        assert [(t["kpi"], t["value"]) for t in listed] == [("deals_won", 4)], caller.role
+    carl = Principal(3, "carl", "rep", company.carl, "South", "en")
+    listed = targets(svc, carl, TargetsParams()).to_json()["targets"]
+    assert [(t["kpi"], t["value"]) for t in listed] == [("deals_won", 1)]
 
 
 # -- 2. contests ---------------------------------------------------------------------

@@ -140,7 +140,10 @@ def visible_targets(service: SalesKpiService, scope: Scope,
         return list(targets)
     team_reps = {r.rep for r in service.visible_reps(scope)} if scope.teams is not None \
         else set()
-    return [t for t in targets if target_visible(t, scope, team_reps)]
+    # Judged as the person's: a rep's target stored under their old CRM's id is theirs.
+    people = service.as_people(list(targets))
+    return [t for t, as_person in zip(targets, people, strict=True)
+            if target_visible(as_person, scope, team_reps)]
 
 
 # -- reverse planning --------------------------------------------------------------------
