@@ -25,9 +25,11 @@ import pytest
 from saleskpi.domain.contests import parse_definition
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service import contests as contest_service
+from saleskpi.service.auth import add_user
 from saleskpi.service.core import SalesKpiService
 from saleskpi.service.planner import plan_vs_actual
 from saleskpi.service.principal import Principal
+from saleskpi.surfaces.server import create_app
 from saleskpi.views.base import LOCAL
 from saleskpi.views.forecast import ForecastParams, forecast
 from saleskpi.views.plans import (
@@ -38,6 +40,7 @@ from saleskpi.views.plans import (
     set_target,
     targets,
 )
+from tests.test_web import PASSWORD, read, sign_in
 
 JANUARY = (dt.date(2024, 1, 1), dt.date(2024, 1, 31))
 DEALS = "id,rep_id,status,amount,created_at,closed_at,stage\n"
@@ -143,6 +146,17 @@ def test_she_and_her_team_lead_see_a_target_stored_under_her_other_id(
     carl = Principal(3, "carl", "rep", company.carl, "South", "en")
     listed = targets(svc, carl, TargetsParams()).to_json()["targets"]
     assert [(t["kpi"], t["value"]) for t in listed] == [("deals_won", 1)]
+
+
+def test_the_targets_page_names_a_target_under_her_other_id_by_her_name(
+        company: Company) -> None:
+    svc = company.service
+    svc.set_target(kpi="deals_won", period_start=JANUARY[0], period_end=JANUARY[1],
+                   value=4, rep_id=company.anna_other)
+    add_user(svc.settings, "boss", PASSWORD, "head", lang="en")
+    client = sign_in(create_app(svc.settings), "boss")
+    rows = read(client.get("/targets").text).rows("targets")
+    assert [(row[1].text, row[2].text) for row in rows] == [("Deals won", "Anna Lee")]
 
 
 # -- 2. contests ---------------------------------------------------------------------

@@ -62,10 +62,14 @@ def targets_table(page: Page, targets: Sequence[TargetRecord]) -> DataTable:
                Column("period_end", _("To")), Column("value", _("Plan"), numeric=True),
                Column("source", _("Source"))]
     rows = []
-    for target in targets:
+    # A rep's target stored under another of their ids (an old CRM's) is named and
+    # linked as the person's.
+    people = page.service.as_people(list(targets))
+    for target, as_person in zip(targets, people, strict=True):
         if target.level == "rep":
-            who = text_cell(names.get(target.rep_id or "", target.rep_id),
-                            href=rep_href(target.rep_id), rep=target.rep_id)
+            person = as_person.rep_id
+            who = text_cell(names.get(person or "", person), href=rep_href(person),
+                            rep=person)
         elif target.level == "team":
             who = Cell(target.team, _("team {team}", team=target.team), verbatim=True)
         else:
