@@ -78,3 +78,27 @@ assert "AthenaCompiler" in sc.__all__ and "sqlglot.dialects.bigquery" in sys.mod
 """ + COMPILE_THREE)
     assert entered == plain
     assert "SUM" in str(plain["postgres"]).upper()
+
+
+def test_threads_asking_the_rest_of_the_package_at_once_all_get_it() -> None:
+    """The server compiles on several threads: one runs the package's __init__, the
+    others wait for it rather than find it half made (an ImportError)."""
+    found = run("""
+import threading
+from saleskpi.engine.ibis_dialects import dialect_module
+dialect_module("duckdb")
+start, got, failed = threading.Barrier(8), [], []
+def ask():
+    start.wait()
+    try:
+        from ibis.backends.sql.compilers import PostgresCompiler, TrinoCompiler
+        got.append((PostgresCompiler.__name__, TrinoCompiler.__name__))
+    except Exception as exc:
+        failed.append(repr(exc))
+threads = [threading.Thread(target=ask) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps({"got": sorted(set(got)), "answers": len(got), "failed": failed}))
+""")
+    assert found == {"got": [["PostgresCompiler", "TrinoCompiler"]], "answers": 8,
+                     "failed": []}

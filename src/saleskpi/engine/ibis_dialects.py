@@ -46,17 +46,22 @@ def _enter() -> None:
         return
     package = importlib.util.module_from_spec(spec)
     loader = spec.loader
+    ran = threading.Event()  # set as the __init__ starts; it has ended once _lock is free
 
     def rest_of_package(name: str) -> Any:
         # A dialect's module (``sc.duckdb`` in Ibis's backends) is imported alone; any
         # other name runs the __init__ in the package (the dialect modules already
-        # imported are reused) and is answered from what it defined.
+        # imported are reused) and is answered from what it defined. Another thread
+        # asking meanwhile waits for the __init__ to end; the __init__'s own imports,
+        # asking in this thread, see the package as it stands, as any import would.
         if not name.startswith("_") and name.islower():
             with contextlib.suppress(ModuleNotFoundError):
                 return importlib.import_module(f"{PACKAGE}.{name}")
         with _lock:
-            if package.__dict__.pop("__getattr__", None) is not None:
+            if not ran.is_set():
+                ran.set()
                 loader.exec_module(package)
+                package.__dict__.pop("__getattr__", None)
         if name in package.__dict__:
             return package.__dict__[name]
         raise AttributeError(f"module {PACKAGE!r} has no attribute {name!r}")

@@ -245,6 +245,9 @@ class PostgresStore(FactStore):
         if self._ibis is None:
             import ibis
 
+            from saleskpi.engine.ibis_dialects import enter_package
+
+            enter_package()  # before Ibis's backend: only PostgreSQL's compiler is imported
             self._ibis = ibis.postgres.from_connection(self.con.raw)
         return self._ibis
 
