@@ -132,6 +132,23 @@ def test_a_target_stored_under_her_other_id_is_listed_measured_and_deleted_as_he
     assert svc.list_targets() == []
 
 
+def test_her_targets_under_both_ids_are_deleted_together_and_no_one_elses(
+        company: Company) -> None:
+    """Typed once for each id before the reps were linked: one delete takes both."""
+    svc, anna, other = company.service, company.anna, company.anna_other
+    for rep, value in ((anna, 4), (other, 5), (company.carl, 6)):
+        svc.set_target(kpi="deals_won", period_start=JANUARY[0], period_end=JANUARY[1],
+                       value=value, rep_id=rep)
+    assert sorted(t.value for t in svc.targets_of(anna)) == [4, 5]
+    gone = delete_targets(svc, LOCAL, DeleteTargetsParams(kpi="deals_won", rep="Anna Lee",
+                                                          start=JANUARY[0]))
+    assert gone.deleted == 2
+    assert [(t.rep_id, t.value) for t in svc.list_targets()] == [(company.carl, 6)]
+    log = svc.target_changes(2)
+    assert sorted((c["action"], c["rep_id"]) for c in log) == sorted(
+        [("deleted", anna), ("deleted", other)])
+
+
 def test_she_and_her_team_lead_see_a_target_stored_under_her_other_id(
         company: Company) -> None:
     svc, anna, other = company.service, company.anna, company.anna_other

@@ -64,7 +64,7 @@ def test_setting_again_replaces_whatever_the_source_and_logs_who(tmp_path: Path)
     log = store.changes()
     assert [(c["actor"], c["action"], c["old_value"], c["new_value"]) for c in log] == [
         ("boss", "replaced", 100.0, 120.0), ("import:crm", "set", None, 100.0)]
-    assert store.delete(kpi="calls", period_start=first, period_end=last, rep_id="r1",
+    assert store.delete(kpi="calls", period_start=first, period_end=last, rep_ids=("r1",),
                         actor="boss") == 1
     assert store.changes(1)[0]["action"] == "deleted"
 

@@ -534,9 +534,9 @@ class SalesKpiService:
                     if len(self._targets) >= TARGET_DAYS_KEPT:
                         self._targets.pop(next(iter(self._targets)))
                     self._targets[at] = found
-        return self._as_people(found)
+        return self.as_people(found)
 
-    def _as_people(self, targets: list[TargetRecord]) -> list[TargetRecord]:
+    def as_people(self, targets: list[TargetRecord]) -> list[TargetRecord]:
         """Rep targets named by a source's rep id, as the person that rep counts as.
 
         A company that moved CRMs has plans set in the old one for ``o1``, who is Anna
@@ -564,14 +564,13 @@ class SalesKpiService:
     def targets_of(self, person: str, *, at: dt.date | None = None,
                    kpis: Sequence[str] = ()) -> list[TargetRecord]:
         """The stored targets of one person, whichever of their source rep ids each was
-        set for (as stored: ``list_targets(rep_id=...)`` finds only those of one id)."""
-        found = self.list_targets(at=at, kpis=kpis)
-        return [t for t, as_person in zip(found, self._as_people(found), strict=True)
+        set for, as stored (``list_targets(rep_ids=...)`` finds those of the ids given)."""
+        ids = {person} | {rep for (_source, rep), key in self._per_version(
+            "person_of_rep", FactStore.person_of_rep).items() if key == person}
+        found = self.list_targets(at=at, kpis=kpis, rep_ids=sorted(ids))
+        # An id two sources use for two people is this person's only in their source.
+        return [t for t, as_person in zip(found, self.as_people(found), strict=True)
                 if as_person.rep_id == person]
-
-    def as_people(self, targets: list[TargetRecord]) -> list[TargetRecord]:
-        """``targets`` with each rep target named by its person (``_as_people``)."""
-        return self._as_people(targets)
 
     def _people_of_rep_id(self) -> dict[str, set[str]]:
         """A source's rep id -> the people it is in some source (two for an id that two
@@ -583,9 +582,9 @@ class SalesKpiService:
         return of_id
 
     def list_targets(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
-                     rep_id: str | None = None, team: str | None = None,
+                     rep_ids: Sequence[str] = (), team: str | None = None,
                      source: str | None = None) -> list[TargetRecord]:
-        return self._target_store().list(at=at, kpis=kpis, rep_id=rep_id, team=team,
+        return self._target_store().list(at=at, kpis=kpis, rep_ids=rep_ids, team=team,
                                          source=source)
 
     def set_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
@@ -598,10 +597,12 @@ class SalesKpiService:
             rep_id=rep_id, team=team, actor=actor)
 
     def delete_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
-                      rep_id: str | None = None, team: str | None = None,
+                      rep_ids: Sequence[str] = (), team: str | None = None,
                       source: str | None = None, actor: str = "local") -> int:
+        """Delete the target of a KPI and period set for a rep under any of ``rep_ids``
+        (one person's ids: all in one transaction), for ``team``, or for the company."""
         return self._target_store().delete(
-            kpi=kpi, period_start=period_start, period_end=period_end, rep_id=rep_id,
+            kpi=kpi, period_start=period_start, period_end=period_end, rep_ids=rep_ids,
             team=team, source=source, actor=actor)
 
     def delete_targets(self, ids: Sequence[int], actor: str = "local") -> int:

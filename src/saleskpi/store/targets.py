@@ -33,12 +33,16 @@ def who_key(key: KeyTuple) -> KeyTuple:
     return (kpi, first, last, rep_id, None if rep_id is not None else team)
 
 
-def _who_filter(kpi: str, first: dt.date, last: dt.date, rep_id: str | None,
+def _who_filter(kpi: str, first: dt.date, last: dt.date, rep_ids: Sequence[str],
                 team: str | None) -> list[ColumnElement[bool]]:
-    where = [Target.kpi == kpi, Target.period_start == first, Target.period_end == last,
-             Target.rep_id.is_(None) if rep_id is None else Target.rep_id == rep_id]
-    if rep_id is None:
-        where.append(Target.team.is_(None) if team is None else Target.team == team)
+    """The target of a KPI and period set for any of ``rep_ids`` (one person may have
+    several), or with none for ``team`` (``None``: the company)."""
+    where = [Target.kpi == kpi, Target.period_start == first, Target.period_end == last]
+    if rep_ids:
+        where.append(Target.rep_id.in_(rep_ids))
+    else:
+        where += [Target.rep_id.is_(None),
+                  Target.team.is_(None) if team is None else Target.team == team]
     return where
 
 
@@ -150,7 +154,8 @@ class TargetStore:
         key: KeyTuple = (kpi, period_start, period_end, rep_id, team)
         with Session(self.engine) as session, session.begin():
             existing = {who_key(key): r for r in session.scalars(select(Target).where(
-                *_who_filter(kpi, period_start, period_end, rep_id, team)))}
+                *_who_filter(kpi, period_start, period_end, () if rep_id is None else (rep_id,),
+                            team)))}
             change = upsert(session, existing, source, key, value, None, now_utc(),
                             actor=actor)
             session.flush()
@@ -191,15 +196,15 @@ class TargetStore:
         return counts
 
     def list(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
-             rep_id: str | None = None, team: str | None = None,
+             rep_ids: Sequence[str] = (), team: str | None = None,
              source: str | None = None) -> list[TargetRecord]:
         query = select(Target)
         if at is not None:
             query = query.where(Target.period_start <= at, Target.period_end >= at)
         if kpis:
             query = query.where(Target.kpi.in_(kpis))
-        if rep_id is not None:
-            query = query.where(Target.rep_id == rep_id)
+        if rep_ids:
+            query = query.where(Target.rep_id.in_(rep_ids))
         if team is not None:
             query = query.where(Target.team == team)
         if source is not None:
@@ -210,11 +215,11 @@ class TargetStore:
             return [record_of(r) for r in session.scalars(query)]
 
     def delete(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
-               rep_id: str | None = None, team: str | None = None,
+               rep_ids: Sequence[str] = (), team: str | None = None,
                source: str | None = None, actor: str = "local") -> int:
-        """Delete the target of a KPI, period and rep, team or company (of ``source`` only,
-        if given)."""
-        where = _who_filter(kpi, period_start, period_end, rep_id, team)
+        """Delete the target of a KPI, period and rep (under any of ``rep_ids``, all or
+        none), team or company (of ``source`` only, if given)."""
+        where = _who_filter(kpi, period_start, period_end, rep_ids, team)
         if source is not None:
             where.append(Target.source == source)
         return self._delete(where, actor)

@@ -380,15 +380,15 @@ def delete_targets(service: SalesKpiService, caller: Principal,
         first, last = period_bounds(day_or_today(service, params.start),
                                     target_period(params.period))
         # A person's target may be stored under any of their source rep ids: each goes.
-        rep_ids: list[str | None] = [rep_id]
+        rep_ids: list[str] = []
         if rep_id is not None:
-            rep_ids += sorted({t.rep_id for t in service.targets_of(rep_id, kpis=(params.kpi,))
-                               if t.rep_id not in (None, rep_id)
-                               and (t.period_start, t.period_end) == (first, last)})
-        deleted = sum(service.delete_target(kpi=params.kpi, period_start=first,
-                                            period_end=last, rep_id=rep, team=params.team,
-                                            source=params.source, actor=caller.username)
-                      for rep in rep_ids)
+            rep_ids = [rep_id, *sorted({
+                t.rep_id for t in service.targets_of(rep_id, kpis=(params.kpi,))
+                if t.rep_id not in (None, rep_id)
+                and (t.period_start, t.period_end) == (first, last)})]
+        deleted = service.delete_target(kpi=params.kpi, period_start=first, period_end=last,
+                                        rep_ids=rep_ids, team=params.team,
+                                        source=params.source, actor=caller.username)
     if not deleted:
         if params.kpi is not None:  # a misspelled KPI or team says so, with the closest
             service.catalog.get(params.kpi)
