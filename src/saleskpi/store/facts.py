@@ -82,6 +82,11 @@ class FactStore:
         frame["_file"] = typed.name
         self.stage_frame(table, ENTITIES[typed.entity], frame, source)
 
+    def adopt_staged(self, table: str, entity: Entity) -> bool:
+        """Make the staging table ``table`` the entity's stored table instead of copying
+        its rows, where the store can (DuckDB, a first import); False: copy them."""
+        return False
+
     def data_version(self) -> tuple[int, ...]:
         """Changes whenever the stored facts do (caches of answers are keyed by it)."""
         raise NotImplementedError

@@ -449,9 +449,10 @@ class Loader:
             # The days the new rows arrive at (and, for new fx rates, the money to convert
             # again), before the write, as for changed rows.
             rollups.mark(self.con, self._rollups, entity.name, f"SELECT * FROM {staged}")
-        self.con.execute(f'INSERT INTO "{entity.name}" ({cols}) SELECT {cols} FROM {staged}')
         if entity.name == "activities":
             refresh_first_contacts(self.con, added=staged, dialect=self.dialect)
+        if not self.store.adopt_staged(f"stage_{entity.name}", entity):
+            self.con.execute(f'INSERT INTO "{entity.name}" ({cols}) SELECT {cols} FROM {staged}')
 
     def _upsert(self, entity: Entity, cols: str) -> None:
         """PostgreSQL: insert the changed rows, updating those whose key is stored.

@@ -63,8 +63,14 @@ def import_path(
             made = store
             # Registered after the store: runs before its close (a second close is a no-op).
             stack.callback(lambda: None if kept[0] else made.discard())
+        # A first import's rows are typed straight into tables the store then adopts.
+        straight: frozenset[str] = frozenset()
+        if isinstance(store, AnalyticsStore) and not dry_run:
+            store.drop_left_staging()
+            straight = store.empty_tables()
         quick = stack.enter_context(fast_import(
-            settings.timezone, enabled=fast, con=store.con if store is not None else None))
+            settings.timezone, enabled=fast, con=store.con if store is not None else None,
+            source=source, straight=straight))
         raw = read_path(path, report, take=quick.take if quick is not None else None)
         mapped = apply_mapping(raw, mapping, report)
         typed: list[TypedTable] = list(quick.tables) if quick is not None else []
