@@ -27,7 +27,7 @@ class AlertStateRow(Base):
 
     rule: Mapped[str] = mapped_column(String(64), primary_key=True)
     subject: Mapped[str] = mapped_column(String(300), primary_key=True)
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), index=True)
     since: Mapped[dt.datetime] = mapped_column(DateTime)
     fired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -44,7 +44,7 @@ class AlertLogRow(Base):
     __tablename__ = "alert_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     trigger: Mapped[str] = mapped_column(String(50))
     rule: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(300))

@@ -28,7 +28,7 @@ class JournalEntry(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # import, sync_batch, sync_end
     source: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)  # UTC
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     # What the SQLite side will write; dropped once the entry is settled.

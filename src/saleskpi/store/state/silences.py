@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, Integer, String, select
+from sqlalchemy import DateTime, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from saleskpi.store.state import engine_for
@@ -19,6 +19,7 @@ from saleskpi.store.state.models import Base
 
 class SilenceRow(Base):
     __tablename__ = "alert_silences"
+    __table_args__ = (Index("ix_alert_silences_ends", "ends_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rule: Mapped[str | None] = mapped_column(String(64), nullable=True)

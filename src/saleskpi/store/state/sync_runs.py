@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, DateTime, Integer, String, select
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from saleskpi.store.state import engine_for
@@ -20,6 +20,7 @@ from saleskpi.store.state.sync_state import SyncState
 
 class SyncRun(Base):
     __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_crm_at", "crm", "finished_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     crm: Mapped[str] = mapped_column(String(50))

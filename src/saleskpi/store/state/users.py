@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, DateTime, Integer, String
+from sqlalchemy import Boolean, DateTime, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from saleskpi.store.state.models import Base
@@ -19,12 +19,12 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))  # admin, head, team_lead, rep
     rep_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     team: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    lang: Mapped[str] = mapped_column(String(5), default="en")
+    lang: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     # Sessions carry the generation they were signed in under; signing out (or
     # disabling the user) bumps it, and every older session cookie stops working.
-    session_generation: Mapped[int] = mapped_column(Integer, default=0)
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiToken(Base):
