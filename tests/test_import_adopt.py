@@ -149,3 +149,4 @@ def test_staging_a_killed_import_left_is_dropped_by_the_next(tmp_path: Path) -> 
     assert {"typed_raw_3", "stage_activities"}.isdisjoint(names)
     # The stored stage changes (an entity whose name starts like a staging table's) stay.
     assert rows(store, "SELECT count(*) FROM stage_changes") == [(3,)]
+

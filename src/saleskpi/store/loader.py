@@ -321,6 +321,20 @@ class Loader:
                       count=without_account),
                     count=int(without_account), column="account_id",
                 )
+            backwards = self.con.execute(
+                f"SELECT count(*), {self.dialect.first_values('id', EXAMPLES, order='id')} "
+                'FROM "stage_deals" WHERE closed_at < created_at').fetchone()
+            if backwards and backwards[0]:
+                # A date typed the wrong way round, or a deal re-created in the CRM:
+                # kept as given, but its time to close would be negative.
+                self.report.warn(
+                    "deal_closed_before_created",
+                    _("Deals closed before they were created: {count} (e.g. {examples}); their "
+                      "time to close counts as negative: check these dates in the CRM",
+                      count=backwards[0], examples=", ".join(map(str, backwards[1]))),
+                    count=int(backwards[0]), column="closed_at",
+                    examples=[str(v) for v in backwards[1]],
+                )
         if "reps" in self.staged or "deals" in self.staged:
             deals = self._known_ids_of("deals", "rep_id")
             row = self.con.execute(
