@@ -6,13 +6,19 @@ Read with plain sqlite3 (PRAGMAs), not with SQLAlchemy's reflection of the model
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 from saleskpi.store.state import HEAD, MIGRATIONS, engine_for
+from tests.conftest import SRC_DIR
 
 Shape = dict[str, tuple[object, ...]]
 
@@ -60,3 +66,42 @@ def test_a_new_database_has_the_schema_every_migration_gives(tmp_path: Path) -> 
     assert len(expected) > 20  # every table of the product, not an empty file
     assert schema(made) == expected
 
+
+
+
+MAKE = """
+import sys
+from saleskpi.store.state import engine_for
+engine_for("sqlite:///" + sys.argv[1])
+"""
+
+
+def _maker(path: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(SRC_DIR), os.environ.get("PYTHONPATH", "")) if p))
+    return subprocess.Popen([sys.executable, "-c", MAKE, str(path)], env=env,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_a_process_waits_while_another_makes_the_new_database(tmp_path: Path) -> None:
+    """A server, its scheduler and a CLI may each be the first to open the state database:
+    each made its tables, and all but one failed ("table import_runs already exists";
+    7 of 10 rounds of 4 processes did). They take turns on an exclusive lock of the
+    file, held here as another maker would hold it."""
+    path = tmp_path / "state.sqlite"
+    held = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        maker = _maker(path)
+        time.sleep(2)
+        assert maker.poll() is None  # waiting for its turn, not making tables beside us
+    finally:
+        os.close(held)
+    assert maker.communicate(timeout=120)[1] == "" and maker.returncode == 0
+    assert schema(path)["version"] == ((HEAD,),)
+    # Four at once all get it.
+    again = tmp_path / "again" / "state.sqlite"
+    again.parent.mkdir()
+    started = [_maker(again) for _ in range(4)]
+    assert [proc.communicate(timeout=120)[1] for proc in started] == [""] * 4
+    assert [proc.returncode for proc in started] == [0] * 4

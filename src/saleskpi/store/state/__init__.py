@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -32,20 +36,40 @@ def engine_for(url: str) -> Engine:
     engine = create_engine(url)
     if _at_head(engine):
         return engine
-    if database is not None and _made_at_head(engine):
-        private_file(database)
-        return engine
-    from alembic import command
-    from alembic.config import Config
+    with _one_maker(database):
+        # Another process may have made or migrated it while this one waited.
+        if not _at_head(engine) and (database is None or not _made_at_head(engine)):
+            from alembic import command
+            from alembic.config import Config
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
     if database is not None:
         private_file(database)  # password and token hashes: the owner's only
     return engine
+
+
+@contextlib.contextmanager
+def _one_maker(database: Path | None) -> Iterator[None]:
+    """One process at a time makes or migrates the SQLite file: a server and a CLI
+    opening a new workspace at once each made its tables, and one failed ("table
+    import_runs already exists"). An exclusive ``flock`` on the file itself (SQLite
+    locks with ``fcntl``, which ``flock`` does not touch); the kernel drops it if the
+    process dies."""
+    if database is None or sys.platform == "win32":
+        yield
+        return
+    import fcntl
+
+    handle = os.open(database, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
 
 
 def _at_head(engine: Engine) -> bool:
