@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from saleskpi.domain.errors import Conflict, InvalidQuery
 from saleskpi.domain.filter_names import product_ids_by_name
+from saleskpi.domain.fx import missing_rates_text
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import DIMENSIONS, KpiQuery, Scope, Where
 from saleskpi.domain.schema import REPORTING_MONEY
@@ -139,9 +140,7 @@ def check_rates(service: SalesKpiService, query: KpiQuery) -> None:
     if not missing:
         return
     currency = service.settings.currency
-    parts = ", ".join(_("{code} ({count} records from {first})", code=code, count=count,
-                        first=first or "?")
-                      for code, (count, first) in sorted(missing.items()))
+    parts = missing_rates_text(missing)
     raise Conflict(_(
         "amounts in {parts} have no exchange rate to the reporting currency {currency}, so "
         "money KPIs would leave them out. Import fx_rates (date, currency, rate = units of "

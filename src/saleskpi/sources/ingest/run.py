@@ -10,6 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from saleskpi.domain.fx import missing_rates_text
 from saleskpi.domain.i18n import _
 from saleskpi.domain.reports import EntityCounts, ImportReport, Progress
 from saleskpi.domain.settings import Settings
@@ -95,7 +96,28 @@ def import_path(
         if not dry_run and report.ok:
             kept[0] = True  # stored: the rollups can be built again if they fail here
             rollups.ensure(store, settings, notify)
+            warn_missing_rates(store, settings.currency, report)
     return report if loader.logged else _finish(settings, report, str(path))
+
+
+def warn_missing_rates(store: FactStore, currency: str, report: ImportReport) -> None:
+    """Say at once, not at the first money KPI (which refuses to answer), that stored
+    amounts in some currency have no rate to the reporting one: a company that keeps its
+    deals in UAH and never set its currency meets this first."""
+    missing = store.currencies_without_rates(currency)
+    if not missing:
+        return
+    parts = missing_rates_text(missing)
+    # One currency and not a single rate: most likely the company's own currency.
+    hint = next(iter(missing)) if len(missing) == 1 else "<CODE>"
+    report.warn(
+        "currency_without_rates",
+        _("Amounts in {parts} have no exchange rate to the reporting currency {currency}: "
+          "money KPIs will refuse to answer until you import fx_rates for them or set "
+          "the reporting currency with 'saleskpi settings --currency {hint}'",
+          parts=parts, currency=currency, hint=hint),
+        count=sum(count for count, _first in missing.values()),
+        examples=sorted(missing))
 
 
 def import_frames(
