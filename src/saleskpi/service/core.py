@@ -565,8 +565,8 @@ class SalesKpiService:
                    kpis: Sequence[str] = ()) -> list[TargetRecord]:
         """The stored targets of one person, whichever of their source rep ids each was
         set for, as stored (``list_targets(rep_ids=...)`` finds those of the ids given)."""
-        ids = {person} | {rep for (_source, rep), key in self._per_version(
-            "person_of_rep", FactStore.person_of_rep).items() if key == person}
+        ids = {person} | {rep for rep, people in self._people_of_rep_id().items()
+                          if person in people}
         found = self.list_targets(at=at, kpis=kpis, rep_ids=sorted(ids))
         # An id two sources use for two people is this person's only in their source.
         return [t for t, as_person in zip(found, self.as_people(found), strict=True)
