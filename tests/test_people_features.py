@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from saleskpi.domain.contests import parse_definition
+from saleskpi.domain.errors import NotFound
 from saleskpi.domain.settings import Settings, save_workspace_settings
 from saleskpi.service import contests as contest_service
 from saleskpi.service.auth import add_user
@@ -125,7 +126,8 @@ def test_a_target_stored_under_her_other_id_is_listed_measured_and_deleted_as_he
                    value=4, rep_id=other)
     assert _rep_plans(svc) == {anna: ("Anna Lee", 4, 2)}  # her 2 won deals, both ids
     listed = targets(svc, LOCAL, TargetsParams(rep="Anna Lee")).to_json()["targets"]
-    assert [(t["kpi"], t["value"]) for t in listed] == [("deals_won", 4)]
+    assert [(t["kpi"], t["value"], t["rep_id"], t["person"], t["rep_name"])
+            for t in listed] == [("deals_won", 4, other, anna, "Anna Lee")]
     gone = delete_targets(svc, LOCAL, DeleteTargetsParams(kpi="deals_won", rep=anna,
                                                           start=JANUARY[0]))
     assert gone.deleted == 1
@@ -147,6 +149,35 @@ def test_her_targets_under_both_ids_are_deleted_together_and_no_one_elses(
     log = svc.target_changes(2)
     assert sorted((c["action"], c["rep_id"]) for c in log) == sorted(
         [("deleted", anna), ("deleted", other)])
+
+
+def test_an_id_two_sources_use_for_two_people_keeps_each_ones_target_apart(
+        tmp_path: Path) -> None:
+    """``s1`` is Dana in CRM A and Eve in CRM B; A's plan file sets Dana's calls. Listed
+    as Dana's; deleting Eve's calls target finds none and leaves Dana's."""
+    workspace = tmp_path / "ws"
+    save_workspace_settings(Settings(workspace=workspace), timezone="UTC", currency="USD")
+    svc = SalesKpiService(Settings(workspace=workspace))
+    for source, who in (("crm_a", "s1,Dana Ray,dana@acme.test,North"),
+                        ("crm_b", "s1,Eve Stone,eve@acme.test,South")):
+        folder = tmp_path / source
+        folder.mkdir()
+        (folder / "reps.csv").write_text(f"id,name,email,team\n{who}\n", encoding="utf-8")
+        if source == "crm_a":
+            (folder / "targets.csv").write_text(
+                "rep_id,kpi,period_start,period_end,value\n"
+                "s1,calls,2024-01-01,2024-01-31,10\n", encoding="utf-8")
+        assert svc.import_path(folder, mapping=None, source=source, dry_run=False).ok
+    listed = targets(svc, LOCAL, TargetsParams()).to_json()["targets"]
+    assert [(t["rep_id"], t["person"], t["rep_name"]) for t in listed] == [
+        ("s1", "crm_a:s1", "Dana Ray")]
+    with pytest.raises(NotFound):
+        delete_targets(svc, LOCAL, DeleteTargetsParams(kpi="calls", rep="Eve Stone",
+                                                       start=JANUARY[0]))
+    assert [t.value for t in svc.list_targets()] == [10]
+    gone = delete_targets(svc, LOCAL, DeleteTargetsParams(kpi="calls", rep="Dana Ray",
+                                                          start=JANUARY[0]))
+    assert gone.deleted == 1 and svc.list_targets() == []
 
 
 def test_she_and_her_team_lead_see_a_target_stored_under_her_other_id(

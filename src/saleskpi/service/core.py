@@ -597,13 +597,13 @@ class SalesKpiService:
             rep_id=rep_id, team=team, actor=actor)
 
     def delete_target(self, *, kpi: str, period_start: dt.date, period_end: dt.date,
-                      rep_ids: Sequence[str] = (), team: str | None = None,
-                      source: str | None = None, actor: str = "local") -> int:
-        """Delete the target of a KPI and period set for a rep under any of ``rep_ids``
-        (one person's ids: all in one transaction), for ``team``, or for the company."""
+                      team: str | None = None, source: str | None = None,
+                      actor: str = "local") -> int:
+        """Delete the target of a KPI and period set for ``team``, or for the company (a
+        person's: ``delete_targets`` with the ids ``targets_of`` finds)."""
         return self._target_store().delete(
-            kpi=kpi, period_start=period_start, period_end=period_end, rep_ids=rep_ids,
-            team=team, source=source, actor=actor)
+            kpi=kpi, period_start=period_start, period_end=period_end, team=team,
+            source=source, actor=actor)
 
     def delete_targets(self, ids: Sequence[int], actor: str = "local") -> int:
         return self._target_store().delete_ids(ids, actor)

@@ -225,7 +225,11 @@ class TargetItem(ViewModel):
                                description="'manual' (typed in) or the import's source.")
     kpi: str
     level: str = Field(description="rep, team or company.")
-    rep_id: str | None
+    rep_id: str | None = Field(description="The rep id the target is stored under.")
+    person: str | None = Field(
+        default=None, description="The person the rep target counts for (rep_id may be "
+        "their id in an old CRM, or one another source uses for someone else).")
+    rep_name: str | None = Field(default=None, description="That person's name.")
     team: str | None
     period_start: str
     period_end: str
@@ -256,9 +260,19 @@ def targets(service: SalesKpiService, caller: Principal, params: TargetsParams) 
     if params.newest_first:
         found = sorted(found, key=lambda t: (t.period_start, t.updated_at, t.id), reverse=True)
     shown, page = paged(visible_targets(service, caller.scope, found), params)
-    view: TargetsView = TargetsView(
-        targets=[TargetItem(**t.to_dict()) for t in shown], page=page).with_source(shown)
+    view: TargetsView = TargetsView(targets=_named(service, shown), page=page).with_source(shown)
     return view
+
+
+def _named(service: SalesKpiService, shown: list[TargetRecord]) -> list[TargetItem]:
+    """Each target with the person it counts for and their name, as the plan names them
+    (by the target's source: an id two sources use is two people)."""
+    people = service.as_people(shown)
+    names = {r.rep: r.name for r in service.visible_reps()} \
+        if any(t.rep_id is not None for t in shown) else {}
+    return [TargetItem(**t.to_dict(), person=p.rep_id,
+                       rep_name=names.get(p.rep_id) if p.rep_id is not None else None)
+            for t, p in zip(shown, people, strict=True)]
 
 
 def _check_target_filters(service: SalesKpiService, caller: Principal,
@@ -379,16 +393,18 @@ def delete_targets(service: SalesKpiService, caller: Principal,
             else None
         first, last = period_bounds(day_or_today(service, params.start),
                                     target_period(params.period))
-        # A person's target may be stored under any of their source rep ids: each goes.
-        rep_ids: list[str] = []
         if rep_id is not None:
-            rep_ids = [rep_id, *sorted({
-                t.rep_id for t in service.targets_of(rep_id, kpis=(params.kpi,))
-                if t.rep_id not in (None, rep_id)
-                and (t.period_start, t.period_end) == (first, last)})]
-        deleted = service.delete_target(kpi=params.kpi, period_start=first, period_end=last,
-                                        rep_ids=rep_ids, team=params.team,
-                                        source=params.source, actor=caller.username)
+            # A person's target may be stored under any of their source rep ids: each
+            # goes, in one transaction. By the targets' own ids, not by rep id: an id
+            # another source uses for someone else keeps that person's target.
+            deleted = service.delete_targets(
+                [t.id for t in service.targets_of(rep_id, kpis=(params.kpi,))
+                 if (t.period_start, t.period_end) == (first, last)
+                 and params.source in (None, t.source)], actor=caller.username)
+        else:
+            deleted = service.delete_target(kpi=params.kpi, period_start=first,
+                                            period_end=last, team=params.team,
+                                            source=params.source, actor=caller.username)
     if not deleted:
         if params.kpi is not None:  # a misspelled KPI or team says so, with the closest
             service.catalog.get(params.kpi)

@@ -25,8 +25,8 @@ from saleskpi.surfaces.cli.app import (
 
 if TYPE_CHECKING:
     from saleskpi.domain.planning import ReversePlan
-    from saleskpi.domain.targets import TargetRecord
     from saleskpi.service.attainment import PlanLine
+    from saleskpi.views.plans import TargetItem
 
 DATE_FORMATS = ["%Y-%m-%d"]
 # views.base.MAX_LIMIT, not imported here: --help stays quick without the service layer.
@@ -155,15 +155,13 @@ def target_list(
 
         write_csv(targets_csv(target_records(view)))
         return
-    targets = target_records(view)
-    if not targets:
+    if not view.targets:
         out.print(_("No targets. Set one with 'saleskpi target set' or import targets.csv."))
         return
-    names = kpi_service.rep_names() if any(t.level == "rep" for t in targets) else {}
-    out.print(_targets_table(targets, names))
+    out.print(_targets_table(view.targets))
 
 
-def _targets_table(targets: list[TargetRecord], names: dict[str, str]) -> object:
+def _targets_table(targets: list[TargetItem]) -> object:
     from rich.table import Table
 
     from saleskpi.domain.query import plain_number
@@ -172,9 +170,9 @@ def _targets_table(targets: list[TargetRecord], names: dict[str, str]) -> object
     for title in (_("ID"), _("KPI"), _("For"), _("Period"), _("Target"), _("Source")):
         table.add_column(title, justify="right" if title in (_("ID"), _("Target")) else "left")
     for t in targets:
-        table.add_row(str(t.id), t.kpi,
-                      _who(t.level, t.rep_id, names.get(t.rep_id or ""), t.team),
-                      _span(t.period_start, t.period_end), str(plain_number(t.value)), t.source)
+        table.add_row(str(t.id), t.kpi, _who(t.level, t.person, t.rep_name, t.team),
+                      f"{t.period_start} – {t.period_end}", str(plain_number(t.value)),
+                      t.target_source)
     return table
 
 
