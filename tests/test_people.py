@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -191,8 +192,8 @@ d4,New,2024-02-03 10:00
 def test_the_funnel_counts_a_persons_deals_from_every_source(
         tmp_path: Path, backend: BackendChoice) -> None:
     """Anna is o1 in the old CRM and n7 in the new one (one e-mail): her funnel, asked
-    by her name, by her person key (her own login's scope) or by rep, holds both deals
-    (hand-counted: two entered New and both went on), as her scorecard does."""
+    by her name, by either id, by her person key (her own login's scope) or by rep, holds
+    both deals (hand-counted: two entered New and both went on), as her scorecard does."""
     from saleskpi.domain.funnel import FunnelOptions
     from saleskpi.domain.query import Scope
 
@@ -213,6 +214,8 @@ def test_the_funnel_counts_a_persons_deals_from_every_source(
 
     assert new_stage(svc.funnel(FunnelOptions(where=(("rep", ("Anna Lee",)),)))) == (2, 2)
     assert new_stage(svc.funnel(FunnelOptions(where=(("rep", ("n7",)),)))) == (2, 2)
+    # Her old CRM's id means her too.
+    assert new_stage(svc.funnel(FunnelOptions(where=(("rep", ("o1",)),)))) == (2, 2)
     assert new_stage(svc.funnel(FunnelOptions(), Scope(rep_ids=frozenset({"n7"})))) == (2, 2)
     by_rep = svc.funnel(FunnelOptions(by_rep=True))
     (pipeline,) = by_rep.pipelines
@@ -303,8 +306,67 @@ def test_a_rep_user_names_one_person_or_is_asked_which(service: SalesKpiService)
 
     assert add("anna_old_id", "o1") == "n7" and add("anna_by_name", "Anna Lee") == "n7"
     assert add("gleb", "old_crm:1") == "old_crm:1"
-    with pytest.raises(InvalidQuery, match="give one of n8, o2") as boris:
+    borises = "give one of n8 (Boris Kim), o2 (Boris Kim)"
+    with pytest.raises(InvalidQuery, match=re.escape(borises)) as boris:
         add("boris", "Boris Kim")
     assert boris.value.code == "ambiguous_rep"
-    with pytest.raises(InvalidQuery, match="give one of new_crm:1, old_crm:1"):
+    ones = "give one of new_crm:1 (Dana Fox), old_crm:1 (Gleb Orlov)"
+    with pytest.raises(InvalidQuery, match=re.escape(ones)):
         add("one", "1")
+
+
+def test_a_rep_filter_means_the_person_its_id_or_name_is_or_asks_which(
+        service: SalesKpiService) -> None:
+    """A filter by Anna's old CRM id means Anna (both CRMs' deals: 2 won, 130), as her
+    name and her person key do; a name two people have (Boris, o2 and n8) or an id two
+    sources use ("1") is refused naming both, never answered for one of them (or for
+    no one: a silent zero). Within a caller's scope only the people they may see count:
+    a rep who is o2 asking for "Boris Kim" gets their own figures."""
+    from saleskpi.domain.errors import InvalidQuery
+    from saleskpi.domain.funnel import FunnelOptions
+    from saleskpi.domain.query import Scope
+
+    def won(rep: str, scope: Scope | None = None) -> tuple[object, object]:
+        query = KpiQuery(("deals_won", "revenue"), where=(("rep", (rep,)),))
+        card = service.scorecard(query) if scope is None else service.scorecard(query, scope)
+        (row,) = card.rows
+        return row.values["deals_won"].value, row.values["revenue"].value
+
+    assert won("o1") == won("Anna Lee") == won("n7") == (2, 130)
+    assert won("old_crm:1") == (1, 5) and won("n8") == (1, 20)
+    for text, named in (("Boris Kim", "n8 (Boris Kim), o2 (Boris Kim)"),
+                        ("1", "new_crm:1 (Dana Fox), old_crm:1 (Gleb Orlov)")):
+        with pytest.raises(InvalidQuery, match=f"give one of {re.escape(named)}") as asked:
+            won(text)
+        assert asked.value.code == "ambiguous_rep"
+        with pytest.raises(InvalidQuery, match="several reps"):
+            service.funnel(FunnelOptions(where=(("rep", (text,)),)))
+    assert won("Boris Kim", Scope(rep_ids=frozenset({"o2"}))) == (1, 50)
+
+
+def test_a_target_or_contest_for_a_name_two_people_have_asks_which(
+        service: SalesKpiService) -> None:
+    """Setting Boris's plan by a name two people have, or a contest of the two reps
+    named "1", is refused naming both (the wrong one's plan would be set); by her old
+    CRM id Anna's plan is hers."""
+    from saleskpi.domain.contests import parse_definition
+    from saleskpi.domain.errors import InvalidQuery
+    from saleskpi.service import contests as contest_service
+    from saleskpi.service.contests import ContestError
+    from saleskpi.service.principal import Principal
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.plans import SetTargetParams, set_target
+
+    def plan(rep: str, caller: Principal = LOCAL) -> str | None:
+        return set_target(service, caller, SetTargetParams(
+            kpi="revenue", value=100, rep=rep, start="2024-02-01")).rep_id
+
+    assert plan("o1") == "n7"
+    with pytest.raises(InvalidQuery, match=re.escape("n8 (Boris Kim), o2 (Boris Kim)")) as asked:
+        plan("Boris Kim")
+    assert asked.value.code == "ambiguous_rep"
+    with pytest.raises(ContestError, match=re.escape("new_crm:1 (Dana Fox), old_crm:1")):
+        contest_service.checked(service, parse_definition({
+            "name": "Ones", "kpi": "revenue", "start": "2024-02-01", "end": "2024-02-29",
+            "members": ["1", "n8"]}))
+    assert {t.rep_id for t in service.list_targets()} == {"n7"}

@@ -2,14 +2,77 @@
 
 A head of sales types ``rep=Olena Kovalenko`` or ``product=Training day``; the facts
 hold ``r7`` and ``P05``. An id typed is always the id; a product's name may be typed in
-any letter case.
+any letter case. A rep filter means people (a rep matched across sources is one
+person): a person key is itself, a rep's name or any source's rep id the person it
+is, and one that is several people's is asked about rather than guessed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from saleskpi.domain.query import Where
+from saleskpi.domain.errors import InvalidQuery
+from saleskpi.domain.i18n import _
+from saleskpi.domain.query import EVERYTHING, Scope, Where
+
+
+@dataclass(frozen=True)
+class RepNames:
+    """What a rep filter may name: people by key, and the rep names and source rep ids
+    that stand for them."""
+
+    names: dict[str, str] = field(default_factory=dict)  # person -> name
+    teams: dict[str, frozenset[str]] = field(default_factory=dict)  # person -> their teams
+    called: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name or id -> people
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, str | None, str | None, str, str | None]]
+           ) -> RepNames:
+        """From ``rep_people`` joined to ``reps``: (person, person's name, team, a source's
+        rep id, that rep's name) per source rep."""
+        names: dict[str, str] = {}
+        teams: dict[str, set[str]] = {}
+        called: dict[str, set[str]] = {}
+        for person, person_name, team, rep_id, rep_name in rows:
+            names.setdefault(person, person_name or person)
+            teams.setdefault(person, set()).update([team] if team else [])
+            for text in (rep_id, rep_name):
+                if text:
+                    called.setdefault(text, set()).add(person)
+        return cls(names, {p: frozenset(t) for p, t in teams.items()},
+                   {text: tuple(sorted(people)) for text, people in called.items()})
+
+    def person(self, text: str, scope: Scope = EVERYTHING) -> str:
+        """The person ``text`` names among those ``scope`` may see; ``text`` itself when it
+        names no one (the filter then matches nothing). ``InvalidQuery`` (code
+        ``ambiguous_rep``) when it is the name or id of several, naming them."""
+        if text in self.names:
+            return text
+        found = self.people_called(text, scope)
+        if len(found) > 1:
+            raise self.ambiguous(text, found)
+        return found[0] if found else text
+
+    def people_called(self, text: str, scope: Scope = EVERYTHING) -> list[str]:
+        """The people ``scope`` may see whose rep name or source rep id is ``text``: more
+        than one for namesakes not linked, or the same id in two sources."""
+        return [p for p in self.called.get(text, ()) if self._visible(p, scope)]
+
+    def ambiguous(self, text: str, people: list[str]) -> InvalidQuery:
+        return InvalidQuery(_("{rep!r} is several reps: give one of {ids}", rep=text,
+                              ids=", ".join(f"{p} ({self.names[p]})" for p in people)),
+                            code="ambiguous_rep")
+
+    def _visible(self, person: str, scope: Scope) -> bool:
+        return (scope.rep_ids is None or person in scope.rep_ids) and (
+            scope.teams is None or not scope.teams.isdisjoint(self.teams.get(person, ())))
+
+
+def with_people(where: Where, names: RepNames, scope: Scope = EVERYTHING) -> Where:
+    """``where`` with each rep filter's values as the people they name (``RepNames``)."""
+    return tuple((dim, tuple(names.person(v, scope) for v in values)) if dim == "rep"
+                 else (dim, values) for dim, values in where)
 
 
 def product_ids_by_name(names: Mapping[str, str]) -> dict[str, str]:

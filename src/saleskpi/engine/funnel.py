@@ -46,7 +46,7 @@ from typing import Any
 
 from saleskpi.catalog.funnel import FunnelConfig, FunnelError, load_funnel_config
 from saleskpi.domain.files import private_dir, private_file
-from saleskpi.domain.filter_names import product_ids_by_name, with_ids
+from saleskpi.domain.filter_names import product_ids_by_name, with_ids, with_people
 from saleskpi.domain.funnel import (
     FunnelOptions,
     FunnelReport,
@@ -67,7 +67,7 @@ from saleskpi.engine.compile import (
 )
 from saleskpi.engine.context import ViewContext
 from saleskpi.engine.database import Database
-from saleskpi.engine.people import people_by_rep_name, people_in_filter
+from saleskpi.engine.people import people_in_filter, rep_names
 from saleskpi.engine.scorecard import SCHEMA_SQL
 from saleskpi.engine.shape import (
     FUNNEL_DEALS_TABLE,
@@ -93,17 +93,17 @@ def _check_dimension(dim: str) -> None:
                             dim=dim, known=", ".join(DIMENSIONS)))
 
 
-def _resolve_names(store: Database, where: Where) -> Where:
+def _resolve_names(store: Database, where: Where, scope: Scope) -> Where:
     """Let users filter by a rep's or a product's name as well as by id (as the
-    scorecard does: ``SalesKpiService._resolve_names``); a rep's name means the person."""
+    scorecard does: ``SalesKpiService._resolve_names``); a rep's name or any source's rep
+    id means the person."""
     dims = {dim for dim, _values in where}
-    by_name: dict[str, dict[str, str]] = {}
     if "rep" in dims:
-        by_name["rep"] = people_by_rep_name(store)
+        where = with_people(where, rep_names(store), scope)
     if "product" in dims:
-        by_name["product"] = product_ids_by_name(
-            {str(i): str(n) for i, n in store.fetch("SELECT id, name FROM products")})
-    return with_ids(where, by_name) if by_name else where
+        where = with_ids(where, {"product": product_ids_by_name(
+            {str(i): str(n) for i, n in store.fetch("SELECT id, name FROM products")})})
+    return where
 
 
 def stage_orders(store: Database, config: FunnelConfig, *, stored: Path | None = None
@@ -326,7 +326,7 @@ def compute_funnel(store: Database, settings: Settings, scope: Scope = EVERYTHIN
     for dim, _values in options.where:
         _check_dimension(dim)
     # The user's filters may name reps; the scope holds ids and is added as it is.
-    where = (*_resolve_names(store, options.where), *scope.as_filters())
+    where = (*_resolve_names(store, options.where, scope), *scope.as_filters())
     zone = settings.timezone
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     as_of = now

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from saleskpi.domain.filter_names import RepNames
 from saleskpi.engine.database import Database
 
 Where = tuple[tuple[str, tuple[str, ...]], ...]
 
-PEOPLE_BY_REP_NAME = (
-    "SELECT DISTINCT person, name FROM rep_people JOIN reps "
+REP_NAMES = (
+    "SELECT rep_people.person, rep_people.person_name, rep_people.team, rep_people.rep_id, "
+    "reps.name FROM rep_people JOIN reps "
     "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")
 
 
-def people_by_rep_name(store: Database) -> dict[str, str]:
-    """Rep name -> person, so that users may filter by a rep's name."""
-    return {str(name): str(person) for person, name in store.fetch(PEOPLE_BY_REP_NAME)}
+def rep_names(store: Database) -> RepNames:
+    """What a rep filter may name (``RepNames``): people, rep names, source rep ids."""
+    return RepNames.of((str(p), None if n is None else str(n), None if t is None else str(t),
+                        str(r), None if name is None else str(name))
+                       for p, n, t, r, name in store.fetch(REP_NAMES))
 
 
 def people_in_filter(store: Database, where: Where) -> dict[str, str]:

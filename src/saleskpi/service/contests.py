@@ -89,6 +89,8 @@ def checked(service: SalesKpiService, definition: ContestDefinition) -> ContestD
     members = []
     for member in definition.members:
         rep = service.find_rep(member)
+        if rep is None and len(several := service.people_called(member)) > 1:
+            raise ContestError(service.ambiguous_rep(member, several).message)
         if rep is None:
             raise ContestError(_("unknown rep {rep!r}: give a rep id or name from the "
                                  "imported reps", rep=member))

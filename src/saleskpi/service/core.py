@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from saleskpi.catalog.load import Catalog, CatalogError, load_catalog
-from saleskpi.domain.errors import QueryTimeout
-from saleskpi.domain.filter_names import product_ids_by_name, with_ids
+from saleskpi.domain.errors import InvalidQuery, QueryTimeout
+from saleskpi.domain.filter_names import RepNames, product_ids_by_name, with_ids, with_people
 from saleskpi.domain.i18n import _
 from saleskpi.domain.query import (
     EVERYTHING,
@@ -238,7 +238,7 @@ class SalesKpiService:
         candidate = catalogue.candidate_catalog(self.settings.user_kpis_path, key,
                                                 definition)
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
-        scoped = self._resolve_names(scoped)
+        scoped = self._resolve_names(scoped, scope)
         with self.engine(catalog=candidate) as engine:
             result = engine.scorecard(scoped, totals=False)
         result.query = query
@@ -337,7 +337,7 @@ class SalesKpiService:
     def _compute_sums(self, question: SumsQuestion) -> Sums:
         query, scope = question.query, question.scope
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
-        scoped = self._resolve_names(scoped)
+        scoped = self._resolve_names(scoped, scope)
         with self.engine() as engine:
             return engine.sums(scoped, now=question.now)
 
@@ -373,7 +373,7 @@ class SalesKpiService:
     def _compute(self, question: Question) -> Scorecard:
         query, scope = question.query, question.scope
         scoped = replace(query, where=(*query.where, *scope.as_filters()))
-        scoped = self._resolve_names(scoped)
+        scoped = self._resolve_names(scoped, scope)
         with self.engine() as engine:
             result = engine.scorecard(scoped, totals=question.totals, now=question.now)
         result.query = query
@@ -468,12 +468,16 @@ class SalesKpiService:
         asked = (version, config.model_dump_json())
         if asked == self._funnel_kept_for:
             return False  # the refresh asks every few seconds: no store opened for it
-        with self.engine() as engine:
-            if not engine.store.count("stage_changes"):
-                built = None  # no history: every funnel is quick
-            else:
-                orders = self._stage_orders(engine.store, config)
-                built = keep(self.settings, engine.store, config, orders, version)
+        built = None
+        # Background work for data a write is about to change: an import of another
+        # process that waits for the file stops it (10-12 s at a million deals).
+        with self.reading() as store, store.giving_way() as gave_way:
+            if store.count("stage_changes"):  # else every funnel is quick
+                orders = self._stage_orders(store, config)
+                built = keep(self.settings, store, config, orders, version)
+        if gave_way.stopped:
+            log.info("keeping the funnel's events gave way to an import")
+            return False
         if self.data_version() != version:
             # New data arrived meanwhile: what was written is named for the data
             # before and would never be read.
@@ -733,36 +737,32 @@ class SalesKpiService:
         with opened as store, store.time_limit(self.settings.query_timeout_seconds):
             yield store
 
-    def find_rep(self, text: str) -> RepEntry | None:
-        """A rep by id or, failing that, by name (any rep, not only people in a scope)."""
-        known = self.visible_reps()  # kept between requests: no store to open for a page
-        found = next((r for r in known if r.rep == text), None) or \
-            next((r for r in known if r.name == text), None)
-        if found is not None:
-            return found
-        with self.reading() as store:
-            row = store.find_rep(text)
-        if row is None:
-            return None
-        # A source's rep id (or a name only a source knows): the person it counts as,
-        # when that is one person (an id two sources use for two people stays as it is).
-        people = self._people_of_rep_id().get(row[0], set())
-        person = next(iter(people)) if len(people) == 1 else None
-        return next((r for r in known if r.rep == person), None) or RepEntry(*row)
+    def find_rep(self, text: str, scope: Scope = EVERYTHING) -> RepEntry | None:
+        """A person by key, or the one person (of those ``scope`` may see) a rep name or
+        any source's rep id stands for; None when unknown or several people's
+        (``people_called``)."""
+        person = self.person_key(text, scope)
+        return next((r for r in self.visible_reps() if r.rep == person), None)
 
-    def person_key(self, text: str) -> str | None:
+    def person_key(self, text: str, scope: Scope = EVERYTHING) -> str | None:
         """The person a rep's person key, name or any source's rep id stands for; None
         when unknown, or when the name or id is several people's (``people_called``)."""
         if any(r.rep == text for r in self.visible_reps()):
             return text
-        found = self.people_called(text)
+        found = self.people_called(text, scope)
         return found[0] if len(found) == 1 else None
 
-    def people_called(self, text: str) -> list[str]:
-        """The people (keys) whose rep name, or a source's rep id, is ``text``: more than
-        one for namesakes not linked, or the same id in two sources."""
-        named = {r.rep for r in self.visible_reps() if r.name == text}
-        return sorted(named | self._people_of_rep_id().get(text, set()))
+    def people_called(self, text: str, scope: Scope = EVERYTHING) -> list[str]:
+        """The people (keys) ``scope`` may see whose rep name, or a source's rep id, is
+        ``text``: more than one for namesakes not linked, or the same id in two sources."""
+        return self._rep_lookup().people_called(text, scope)
+
+    def ambiguous_rep(self, text: str, people: list[str]) -> InvalidQuery:
+        """The error for a rep name or id that is several ``people``'s, naming each."""
+        return self._rep_lookup().ambiguous(text, people)
+
+    def _rep_lookup(self) -> RepNames:
+        return self._per_version("rep_lookup", FactStore.rep_lookup)
 
     def teams(self) -> set[str]:
         """Every team of the data's reps: kept while the data is unchanged."""
@@ -880,16 +880,16 @@ class SalesKpiService:
                     log.exception("after the import of %s", path.name)
         return report
 
-    def _resolve_names(self, query: KpiQuery) -> KpiQuery:
-        """Let users filter by a rep's or a product's name as well as by id."""
+    def _resolve_names(self, query: KpiQuery, scope: Scope = EVERYTHING) -> KpiQuery:
+        """Let users filter by a rep's or a product's name as well as by id: a rep's name
+        or any source's rep id means the person (of those ``scope`` may see)."""
         dims = query.where_dims()
-        by_name: dict[str, dict[str, str]] = {}
+        where = query.where
         if "rep" in dims:
-            by_name["rep"] = self._per_version("people_by_rep_name",
-                                               FactStore.people_by_rep_name)
+            where = with_people(where, self._rep_lookup(), scope)
         if "product" in dims:
-            by_name["product"] = product_ids_by_name(self.product_names())
-        return replace(query, where=with_ids(query.where, by_name)) if by_name else query
+            where = with_ids(where, {"product": product_ids_by_name(self.product_names())})
+        return replace(query, where=where) if where != query.where else query
 
 
 @contextmanager

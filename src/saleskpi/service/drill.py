@@ -36,7 +36,7 @@ def rows_behind(service: SalesKpiService, query: KpiQuery, scope: Scope, kpi: st
     """The rows of ``kpi`` (its ``part`` for a ratio) for ``query`` within ``scope``."""
     found_part, measure, uses = measure_behind(service.catalog, kpi, part)
     scoped = replace(query, where=(*query.where, *scope.as_filters()))
-    scoped = service._resolve_names(scoped)
+    scoped = service._resolve_names(scoped, scope)
     with service.engine() as engine:
         columns, rows, total = engine_rows_behind(
             engine.store, engine.catalog, kpi, scoped, part=found_part, limit=limit,

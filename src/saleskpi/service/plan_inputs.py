@@ -88,7 +88,9 @@ def resolve_rep(service: SalesKpiService, text: str, scope: Scope = EVERYTHING) 
     A rep outside the scope is as unknown as one that does not exist: the answer
     does not tell a rep whether a colleague's id is real.
     """
-    found = find_rep(service, text)
+    found = find_rep(service, text, scope)
+    if found is None and len(several := service.people_called(text, scope)) > 1:
+        raise service.ambiguous_rep(text, several)  # the wrong one's plan would be set
     if found is None or not in_scope(found, scope):
         # Suggestions only among the reps the caller may see.
         names = [r.name for r in service.visible_reps(scope) if r.name]

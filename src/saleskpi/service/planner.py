@@ -70,9 +70,9 @@ class RepInfo:
     team: str | None
 
 
-def find_rep(service: SalesKpiService, text: str) -> RepInfo | None:
-    """A rep by id or, failing that, by name."""
-    found = service.find_rep(text)
+def find_rep(service: SalesKpiService, text: str, scope: Scope = EVERYTHING) -> RepInfo | None:
+    """A person by key, or the one a rep name or any source's rep id stands for."""
+    found = service.find_rep(text, scope)
     return None if found is None else RepInfo(found.rep, found.name, found.team)
 
 

@@ -18,7 +18,7 @@ from saleskpi.store.commit_markers import MARKER_TABLE, has_markers
 from saleskpi.store.dialects import DUCKDB
 from saleskpi.store.facts import FactStore, StoreBusy
 from saleskpi.store.first_contacts import FIRST_CONTACTS_DDL, rebuild_first_contacts
-from saleskpi.store.query_timer import interrupted_after
+from saleskpi.store.query_timer import GaveWay, interrupted_after, interrupted_when
 from saleskpi.store.rep_people import rep_people_ddl
 from saleskpi.store.warm_reads import let_writers_in, opened_read_only
 from saleskpi.store.writer_gate import Waiting, one_writer, written_elsewhere
@@ -412,6 +412,12 @@ class AnalyticsStore(FactStore):
         DuckDB's ``interrupt`` (``store/query_timer.py``); ``QueryTimeout`` then."""
         return interrupted_after(seconds, lambda: self.con.interrupt(), driver_error=duckdb.Error,
                                  interrupted=duckdb.InterruptException)
+
+    def giving_way(self) -> contextlib.AbstractContextManager[GaveWay]:
+        """Stop the block's queries once a writer of another process holds the store's
+        gate: it waits for this connection to close the file (``FactStore.giving_way``)."""
+        return interrupted_when(lambda: written_elsewhere(self.path), self.con.interrupt,
+                                interrupted=duckdb.InterruptException)
 
     def close(self) -> None:
         try:

@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING, Any, Self
 from saleskpi.domain.errors import Busy
 from saleskpi.domain.schema import ENTITIES, Entity
 from saleskpi.domain.tables import TypedTable
-from saleskpi.engine.people import PEOPLE_BY_REP_NAME
+from saleskpi.engine.people import rep_names as people_named
 from saleskpi.store.dialects import Dialect
 from saleskpi.store.first_contacts import forget_first_contacts, refresh_first_contacts
+from saleskpi.store.query_timer import GaveWay
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from saleskpi.domain.filter_names import RepNames
 
 # Tables whose ``custom`` JSON may hold a custom slice's field.
 CUSTOM_FIELD_TABLES = ("reps", "leads", "deals", "activities", "accounts")
@@ -95,6 +98,13 @@ class FactStore:
         """The block's queries stop after ``seconds`` (0: never): ``QueryTimeout``."""
         raise NotImplementedError
 
+    def giving_way(self) -> contextlib.AbstractContextManager[GaveWay]:
+        """Background reads that stop, and end the block early, when a writer of another
+        process waits for the store (DuckDB: the file is one process's to write only
+        when no other has it open). Other stores let readers and writers run side by
+        side: nothing is stopped."""
+        return contextlib.nullcontext(GaveWay())
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
         """All or nothing: a failed import leaves the store exactly as before."""
@@ -126,9 +136,9 @@ class FactStore:
         return {(str(s), str(r)): str(p) for s, r, p in self.fetch(
             "SELECT datasource, rep_id, person FROM rep_people")}
 
-    def people_by_rep_name(self) -> dict[str, str]:
-        """Rep name -> person, so that users may filter by a rep's name."""
-        return {str(name): str(person) for person, name in self.fetch(PEOPLE_BY_REP_NAME)}
+    def rep_lookup(self) -> RepNames:
+        """What a rep filter may name: people, rep names and source rep ids."""
+        return people_named(self)
 
     def find_rep(self, text: str) -> tuple[str, str, str | None] | None:
         """(id, name, team) of the rep whose id, else whose name, is ``text``."""

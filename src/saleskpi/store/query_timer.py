@@ -1,4 +1,5 @@
-"""A question's time limit on a connection that can be interrupted from another thread.
+"""Stopping a connection's queries from another thread: a question's time limit, and
+background work that gives way to a writer.
 
 DuckDB (``interrupt``) and PostgreSQL (``cancel_safe``) stop a running query when
 asked from another thread; ClickHouse takes a per-query setting instead. A timer
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from saleskpi.domain.errors import QueryTimeout
 
@@ -56,6 +58,45 @@ def interrupted_after(seconds: float, interrupt: Callable[[], object], *,
         if fired.is_set() or isinstance(exc, interrupted):
             raise QueryTimeout.after(seconds) from exc
         raise
+    finally:
+        done.set()
+        watcher.join()
+
+
+# How often background work asks whether a writer waits for it.
+WATCH_EVERY_SECONDS = 0.1
+
+
+@dataclass
+class GaveWay:
+    """Whether a block run ``interrupted_when`` was stopped (and ended early)."""
+
+    stopped: bool = False
+
+
+@contextlib.contextmanager
+def interrupted_when(should_stop: Callable[[], bool], interrupt: Callable[[], object], *,
+                     interrupted: type[Exception],
+                     every: float = WATCH_EVERY_SECONDS) -> Iterator[GaveWay]:
+    """Run the block, asking ``should_stop`` every ``every`` seconds; once it says yes,
+    call ``interrupt`` then and at every later tick, and end the block quietly when the
+    query it stopped raises ``interrupted`` (``stopped`` tells the caller so)."""
+    done = threading.Event()
+    result = GaveWay()
+
+    def watch() -> None:
+        while not done.wait(every):
+            if result.stopped or should_stop():
+                result.stopped = True
+                interrupt()
+
+    watcher = threading.Thread(target=watch, name="saleskpi-give-way", daemon=True)
+    watcher.start()
+    try:
+        yield result
+    except interrupted:
+        if not result.stopped:
+            raise  # another's interrupt (the question's time limit): theirs to handle
     finally:
         done.set()
         watcher.join()

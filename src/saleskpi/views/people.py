@@ -147,8 +147,7 @@ def _known_person(service: SalesKpiService, params: NewUser) -> tuple[str | None
         person = service.person_key(rep_id)
         if person is None and len(called := service.people_called(rep_id)) > 1:
             # Giving one of them the other's figures would be a leak: ask which.
-            raise InvalidQuery(_("{rep!r} is several reps: give one of {ids}", rep=rep_id,
-                                 ids=", ".join(called)), code="ambiguous_rep")
+            raise service.ambiguous_rep(rep_id, called)
         if person is None:
             raise InvalidQuery(_("unknown rep {rep!r}: give a rep id or name from the "
                                  "imported reps", rep=rep_id)
