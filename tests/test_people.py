@@ -355,7 +355,7 @@ def test_a_target_or_contest_for_a_name_two_people_have_asks_which(
     from saleskpi.service.contests import ContestError
     from saleskpi.service.principal import Principal
     from saleskpi.views.base import LOCAL
-    from saleskpi.views.plans import SetTargetParams, set_target
+    from saleskpi.views.plans import GridParams, SetTargetParams, import_grid, set_target
 
     def plan(rep: str, caller: Principal = LOCAL) -> str | None:
         return set_target(service, caller, SetTargetParams(
@@ -365,8 +365,12 @@ def test_a_target_or_contest_for_a_name_two_people_have_asks_which(
     with pytest.raises(InvalidQuery, match=re.escape("n8 (Boris Kim), o2 (Boris Kim)")) as asked:
         plan("Boris Kim")
     assert asked.value.code == "ambiguous_rep"
+    # In a grid of plans, on the line that names him; no cell of the grid is set.
+    grid = "rep,2024-02\nAnna Lee,7\nBoris Kim,5\n"
+    with pytest.raises(InvalidQuery, match=r"plans\.csv, line 3: 'Boris Kim' is several"):
+        import_grid(service, LOCAL, GridParams(kpi="deals_won", grid=grid, name="plans.csv"))
     with pytest.raises(ContestError, match=re.escape("new_crm:1 (Dana Fox), old_crm:1")):
         contest_service.checked(service, parse_definition({
             "name": "Ones", "kpi": "revenue", "start": "2024-02-01", "end": "2024-02-29",
             "members": ["1", "n8"]}))
-    assert {t.rep_id for t in service.list_targets()} == {"n7"}
+    assert [(t.kpi, t.rep_id) for t in service.list_targets()] == [("revenue", "n7")]

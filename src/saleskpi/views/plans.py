@@ -529,6 +529,9 @@ def import_grid(service: SalesKpiService, caller: Principal,
             raise NotFound(_("{name}, line {line}: {problem}", name=params.name,
                              line=cell.row, problem=exc.message)
                            + did_you_mean(cell.rep, known), code="unknown_rep") from None
+        except InvalidQuery as exc:  # a name two people have: which, on which line
+            raise InvalidQuery(_("{name}, line {line}: {problem}", name=params.name,
+                                 line=cell.row, problem=exc.message), code=exc.code) from None
         first, last = period_bounds(cell.day, grain)
         keys.append(((params.kpi, first, last, rep.id, rep.team), float(cell.value)))
     counts = service.set_targets(keys, actor=caller.username)
