@@ -374,3 +374,19 @@ def test_a_target_or_contest_for_a_name_two_people_have_asks_which(
             "name": "Ones", "kpi": "revenue", "start": "2024-02-01", "end": "2024-02-29",
             "members": ["1", "n8"]}))
     assert [(t.kpi, t.rep_id) for t in service.list_targets()] == [("revenue", "n7")]
+
+
+def test_the_rep_pickers_tell_namesakes_apart_by_id(service: SalesKpiService) -> None:
+    """Two Boris Kims (o2 and n8, not linked) are two choices that say which is which;
+    a name only one person has is shown as it is."""
+    from saleskpi.service.auth import add_user
+    from saleskpi.surfaces.server import create_app
+    from tests.test_web import PASSWORD, sign_in
+
+    add_user(service.settings, "boss", PASSWORD, "head", lang="en")
+    client = sign_in(create_app(service.settings), "boss")
+    for path in ("/", "/targets"):
+        options = re.findall(r'<option translate="no" value="([^"]+)"[^>]*>([^<]+)</option>',
+                             client.get(path).text)
+        assert ("n8", "Boris Kim (n8)") in options and ("o2", "Boris Kim (o2)") in options
+        assert ("n7", "Anna Lee") in options, path

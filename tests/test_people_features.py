@@ -207,6 +207,24 @@ def test_the_targets_page_names_a_target_under_her_other_id_by_her_name(
     assert [(row[1].text, row[2].text) for row in rows] == [("Deals won", "Anna Lee")]
 
 
+def test_a_link_naming_her_other_id_shows_her_figures_with_her_in_the_rep_box(
+        company: Company) -> None:
+    """``?rep=o1`` (her old CRM's id, as in a link from before the move): the head and
+    Anna herself see her 130 over both ids, the rep box naming her, nothing left out."""
+    svc = company.service
+    add_user(svc.settings, "boss", PASSWORD, "head", lang="en")
+    add_user(svc.settings, "anna", PASSWORD, "rep", rep_id=company.anna, lang="en")
+    for user in ("boss", "anna"):
+        client = sign_in(create_app(svc.settings), user)
+        html = client.get("/", params={"rep": company.anna_other, "from": "2024-01-01",
+                                       "to": "2024-01-31"}).text
+        revenue = next(r for r in read(html).rows("headline")
+                       if r[1].attrs.get("data-kpi") == "revenue")
+        assert revenue[1].value == 130, user
+        assert f'value="{company.anna}" selected>Anna Lee<' in html, user
+        assert "not among those you may see" not in html, user
+
+
 # -- 2. contests ---------------------------------------------------------------------
 def test_a_contest_names_the_person_and_counts_both_ids(company: Company) -> None:
     svc, anna = company.service, company.anna

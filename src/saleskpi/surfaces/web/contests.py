@@ -201,7 +201,7 @@ def _list_page(page: Page, *, error: str = "", status: int = 200,
                        error=error, flash=flash if isinstance(flash, str) else "",
                        form=defaults | (form or {}),
                        all_kpis=sorted(page.service.catalog.kpis),
-                       all_reps=page.reps if page.user.can_manage else [],
+                       all_reps=page.rep_choices if page.user.can_manage else [],
                        all_teams=page.teams if page.user.can_manage else [],
                        title=_("Contests"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,6 +25,7 @@ from saleskpi.surfaces.web.errors import LoginRequired, PageError
 from saleskpi.surfaces.web.filters import (
     FILTER_KEYS,
     Filters,
+    as_people,
     link,
     parse_filters,
     quick_ranges,
@@ -130,6 +132,14 @@ class Page:
         return [(r.rep, r.name) for r in self.service.visible_reps(self.user.scope)]
 
     @cached_property
+    def rep_choices(self) -> list[tuple[str, str]]:
+        """(id, label) of the reps the caller may see, for pickers: two people with one
+        name (not linked) are told apart by their ids."""
+        named = Counter(name for _rep, name in self.reps)
+        return [(rep, f"{name} ({rep})" if named[name] > 1 else name)
+                for rep, name in self.reps]
+
+    @cached_property
     def teams(self) -> list[str]:
         teams = {r.team for r in self.service.visible_reps(self.user.scope)}
         if self.user.role == "team_lead" and self.user.team:
@@ -183,6 +193,8 @@ async def page(request: Request, svc: ServiceDep,
     lang = use_language(principal.lang)
     filters = parse_filters(request.query_params, company_today(svc))
     scope = principal.scope
+    if any(dim == "rep" for dim, _values in filters.slices):
+        filters = as_people(filters, lambda text: svc.person_key(text, scope))
     named = any(dim in ("team", "rep") for dim, _values in filters.slices)
     if named and (scope.rep_ids is not None or scope.teams is not None):
         visible = svc.visible_reps(scope)

@@ -7,7 +7,7 @@ use GET. Malformed values are reported on the page and ignored, not a 422.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
@@ -122,6 +122,16 @@ def parse_filters(params: QueryParams, today: dt.date | None = None) -> Filters:
         elif text:
             slices.append((dim, text))
     return Filters(start, end, period, tuple(slices), tuple(errors), range_name, partial)
+
+
+def as_people(filters: Filters, person_of: Callable[[str], str | None]) -> Filters:
+    """``filters`` with each rep named by the person key it stands for (``person_of``:
+    a rep's name or any source's id, when it is one person's), so that the rep box
+    shows the person a link named by an old CRM's id (``?rep=o1``) is filtered to."""
+    slices = tuple((dim, ",".join(person_of(v.strip()) or v.strip() for v in text.split(",")
+                                  if v.strip())) if dim == "rep" else (dim, text)
+                   for dim, text in filters.slices)
+    return replace(filters, slices=slices) if slices != filters.slices else filters
 
 
 def within(filters: Filters, teams: set[str], reps: set[str]) -> Filters:
