@@ -179,6 +179,23 @@ def test_an_absent_workspace_is_an_error_unless_demo_or_import_makes_it(
     assert run_cli(missing, "kpi", "calls", *RANGE).returncode == 0
 
 
+def test_settings_stored_first_make_the_workspace_as_the_readme_says(
+        run_cli, tmp_path: Path) -> None:
+    """README, "Your own data": ``saleskpi settings --timezone ... --currency ...`` comes
+    before the first import. Showing a workspace that is not there is still a typo, and
+    a value refused makes nothing."""
+    missing = tmp_path / "new-company"
+    shown = run_cli(missing, "settings")
+    assert shown.returncode == 2 and "does not exist" in said(shown)
+    refused = run_cli(missing, "settings", "--timezone", "Europe/Kiev2")
+    assert refused.returncode == 2 and "unknown time zone" in said(refused)
+    assert not missing.exists()
+    made = run_cli(missing, "settings", "--timezone", "Europe/Kyiv", "--currency", "UAH")
+    assert made.returncode == 0, made.stderr
+    assert "Created the workspace" in made.stdout and "currency: UAH" in made.stdout
+    assert run_cli(missing, "settings").stdout.count("timezone: Europe/Kyiv") == 1
+
+
 def test_a_taken_port_is_reported_before_listening(run_cli_process, workspace: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

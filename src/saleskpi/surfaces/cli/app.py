@@ -108,8 +108,9 @@ class CatalogFormat(StrEnum):
     markdown = "markdown"
 
 
-# Commands that make the workspace when it is missing, and those that need none.
-CREATES_WORKSPACE = frozenset({"demo", "import"})
+# Commands that make the workspace when it is missing (settings: when it stores some,
+# the first step of a new company's set-up), and those that need none.
+CREATES_WORKSPACE = frozenset({"demo", "import", "settings"})
 NEEDS_NO_WORKSPACE = frozenset({"kpis", "mappings"})
 # Commands that only read the facts: they open the store while they start (``main_options``).
 READ_ONLY = frozenset({"kpi", "funnel", "compare", "leaderboard", "rows"})
@@ -193,9 +194,13 @@ def _check_workspace(ctx: typer.Context, workspace: Path) -> None:
     if workspace.is_dir() or command is None or command in CREATES_WORKSPACE \
             or command in NEEDS_NO_WORKSPACE or ctx.meta.get("saleskpi.help"):
         return
-    raise fail(_("workspace {path} does not exist: check --workspace (or "
-                 "SALESKPI_WORKSPACE), or create it with 'saleskpi demo' or 'saleskpi import "
-                 "PATH'", path=str(workspace)))
+    raise missing_workspace(workspace)
+
+
+def missing_workspace(workspace: Path) -> typer.Exit:
+    return fail(_("workspace {path} does not exist: check --workspace (or "
+                  "SALESKPI_WORKSPACE), or create it with 'saleskpi demo' or 'saleskpi import "
+                  "PATH'", path=str(workspace)))
 
 
 def write(text: str) -> None:

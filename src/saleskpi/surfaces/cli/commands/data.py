@@ -14,6 +14,7 @@ from saleskpi.surfaces.cli.app import (
     app,
     err,
     fail,
+    missing_workspace,
     out,
     progress_on,
     service,
@@ -103,15 +104,22 @@ def settings_command(
                           ("holidays", holidays), ("working_hours", working_hours),
                           ("csv_bom", csv_bom))
         if v is not None}
+    workspace = state.settings.workspace
+    new = not workspace.is_dir()
+    if new and not values:
+        raise missing_workspace(workspace)  # only showing: a misspelt --workspace
     if values:
         try:
-            checked = Settings(workspace=state.settings.workspace, **values)  # type: ignore[arg-type]
+            checked = Settings(workspace=workspace, **values)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise fail(settings_problem(exc)) from None
         stored = {k: getattr(checked, k) for k in values}
         if "holidays" in stored:
             stored["holidays"] = sorted(day.isoformat() for day in checked.holidays)
         save_workspace_settings(state.settings, **stored)
+        if new:
+            out.print(_("Created the workspace {path}; import your data into it with "
+                        "'saleskpi import PATH'.", path=str(workspace)), highlight=False)
     current = Settings(workspace=state.settings.workspace)
     for name in ("workspace", "timezone", "currency", "lang", "week_start", "working_hours",
                  "csv_bom"):
