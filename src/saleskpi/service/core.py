@@ -761,6 +761,17 @@ class SalesKpiService:
         """The error for a rep name or id that is several ``people``'s, naming each."""
         return self._rep_lookup().ambiguous(text, people)
 
+    def data_span(self) -> tuple[dt.date, dt.date] | None:
+        """The first and last day, in the company's time zone, of any lead, deal or
+        activity; None while there is none."""
+        found = self._per_version("data_span", FactStore.data_span)
+        if found is None:
+            return None
+        zone = zoneinfo.ZoneInfo(self.settings.timezone)
+        first, last = (moment.replace(tzinfo=dt.UTC).astimezone(zone).date()
+                       for moment in found)
+        return first, last
+
     def _rep_lookup(self) -> RepNames:
         return self._per_version("rep_lookup", FactStore.rep_lookup)
 

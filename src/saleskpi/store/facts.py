@@ -11,6 +11,7 @@ placeholders, ``store/pg_connection.py``); what differs comes from the store's
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -38,6 +39,13 @@ MONEY_TABLES = (("deals", "coalesce(t.closed_at, t.created_at)"),
 class StoreBusy(Busy):
     """Another process holds the store for writing (one writer at a time)."""
     default_code = "store_busy"
+
+
+# When the data begins and ends: the dated columns a period counts by.
+DATA_SPAN = " UNION ALL ".join(
+    f"SELECT count({column}), min({column}), max({column}) FROM {table}"
+    for table, column in (("leads", "created_at"), ("deals", "created_at"),
+                          ("deals", "closed_at"), ("activities", "occurred_at")))
 
 
 class FactStore:
@@ -135,6 +143,15 @@ class FactStore:
         """(source, rep id) -> the person the rep counts as in every KPI."""
         return {(str(s), str(r)): str(p) for s, r, p in self.fetch(
             "SELECT datasource, rep_id, person FROM rep_people")}
+
+    def data_span(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """The earliest and latest moment (UTC) of any lead, deal or activity; None for
+        a store without any. Counted per column, so that an empty table's min (0 on
+        ClickHouse for a column that cannot be NULL) is not taken for a date."""
+        found = [(lo, hi) for count, lo, hi in self.fetch(DATA_SPAN) if count]
+        if not found:
+            return None
+        return min(lo for lo, _hi in found), max(hi for _lo, hi in found)
 
     def rep_lookup(self) -> RepNames:
         """What a rep filter may name: people, rep names and source rep ids."""

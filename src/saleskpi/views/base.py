@@ -103,6 +103,21 @@ class RangeInfo(BaseModel):
                           "or reaches today: figures are still growing.")
 
 
+def outside_the_data(service: SalesKpiService, start: dt.date | None,
+                     end: dt.date | None) -> tuple[dt.date, dt.date] | None:
+    """The data's first and last day when ``start`` – ``end`` holds none of it: an export
+    of past years asked for this month answers zeros that are no news."""
+    if start is None and end is None:
+        return None
+    span = service.data_span()
+    if span is None:
+        return None
+    first, last = span
+    if (end is not None and end < first) or (start is not None and start > last):
+        return span
+    return None
+
+
 def range_info(dates: DateRange) -> RangeInfo:
     return RangeInfo.model_validate(dates.to_dict())
 

@@ -45,6 +45,7 @@ from saleskpi.surfaces.web.tables import (
     page_value,
     paginate,
 )
+from saleskpi.views.base import outside_the_data
 
 
 @dataclass
@@ -80,6 +81,16 @@ class Page:
                                       "to": last.isoformat() if last else None,
                                       "range": None if first else "all"}))
                 for label, first, last in quick_ranges(self.today())]
+
+    def outside_the_data(self) -> tuple[dt.date, dt.date, str] | None:
+        """The data's first and last day, and a link to them, when this view's range
+        holds none of it (a past years' export opened on this month)."""
+        span = outside_the_data(self.service, self.filters.start, self.filters.end)
+        if span is None:
+            return None
+        first, last = span
+        return first, last, self.link(**{"from": first.isoformat(), "to": last.isoformat(),
+                                         "range": None})
 
     def pager(self, total: int, size: int, param: str = PAGE_PARAM) -> Pager:
         """The page of a long table this view asks for (``?page=``), with links to the others."""

@@ -78,7 +78,7 @@ def compare_command(
 
     Example: saleskpi compare --from 2024-03-01 --to 2024-03-31 --team London --sort revenue
     """
-    from saleskpi.surfaces.cli.output import range_line
+    from saleskpi.surfaces.cli.output import range_line, say_if_outside_the_data
     from saleskpi.views.base import LOCAL
     from saleskpi.views.rankings import ComparisonParams, comparison
     from saleskpi.views.text import to_json
@@ -106,6 +106,7 @@ def compare_command(
     if params.filters and not view.page.total_rows:
         out.print(_("No rep meets the filter."))
     _print_highlights(shown, catalog)
+    say_if_outside_the_data(kpi_service, view.range)
 
 
 @app.command("leaderboard")
@@ -137,7 +138,7 @@ def leaderboard_command(
 
     Example: saleskpi leaderboard revenue --from 2024-03-01 --to 2024-03-31 --top 5
     """
-    from saleskpi.surfaces.cli.output import range_line
+    from saleskpi.surfaces.cli.output import range_line, say_if_outside_the_data
     from saleskpi.views.base import LOCAL
     from saleskpi.views.rankings import LeaderboardParams, leaderboard
     from saleskpi.views.text import to_json
@@ -158,6 +159,7 @@ def leaderboard_command(
     out.print(_leaderboard_table(board, kpi_service.catalog))
     if board.previous is not None:
         out.print(_previous_note(board.previous), style="dim")
+    say_if_outside_the_data(kpi_service, view.range)
 
 
 # -- tables ------------------------------------------------------------------------------

@@ -79,7 +79,8 @@ def funnel_command(
                           end=end.date() if end else None,
                           where=with_filters(where, rep=rep, team=team), range=range,
                           limit=limit, offset=offset)
-    view = funnel(service(), LOCAL, params)
+    kpi_service = service()
+    view = funnel(kpi_service, LOCAL, params)
     if format is Format.json:
         write(to_json(view.to_json()))
         return
@@ -89,7 +90,7 @@ def funnel_command(
 
         write_csv(funnel_csv(report))
         return
-    from saleskpi.surfaces.cli.output import range_line
+    from saleskpi.surfaces.cli.output import range_line, say_if_outside_the_data
 
     out.print(range_line(view.range), highlight=False)
     if not report.pipelines and params.where:
@@ -103,6 +104,7 @@ def funnel_command(
     if report.open_without_history:
         out.print(_("{count} open deals have no stage history and are in no stage above.",
                     count=report.open_without_history), style="yellow")
+    say_if_outside_the_data(kpi_service, view.range)
 
 
 def _funnel_table(report: FunnelReport, funnel: PipelineFunnel) -> Table:

@@ -89,10 +89,15 @@ def kpi_command(
 
         write(to_json(view.to_json()))
     else:
-        from saleskpi.surfaces.cli.output import range_line, scorecard_table
+        from saleskpi.surfaces.cli.output import (
+            range_line,
+            say_if_outside_the_data,
+            scorecard_table,
+        )
 
         out.print(range_line(view.range), highlight=False)
         out.print(scorecard_table(card, kpi_service.catalog, shown))
+        say_if_outside_the_data(kpi_service, view.range)
 
 
 @app.command("kpis")

@@ -69,7 +69,7 @@ def rows_command(
 
     Example: saleskpi rows deals_won --from 2024-03-01 --to 2024-03-31 --rep "Anna Smith"
     """
-    from saleskpi.surfaces.cli.output import range_line
+    from saleskpi.surfaces.cli.output import range_line, say_if_outside_the_data
     from saleskpi.views.base import LOCAL
     from saleskpi.views.drill import RowsParams, rows_behind
     from saleskpi.views.text import to_json
@@ -77,7 +77,8 @@ def rows_command(
     params = RowsParams(kpi=kpi, part=part, start=_day(start), end=_day(end),
                         where=with_filters(where, team=team), range=range, rep=rep, period=period,
                         period_key=_day(period_key), limit=limit, offset=offset)
-    view = rows_behind(service(), LOCAL, params)
+    kpi_service = service()
+    view = rows_behind(kpi_service, LOCAL, params)
     if format is Format.json:
         write(to_json(view.to_json()))
         return
@@ -90,6 +91,7 @@ def rows_command(
     if not view.rows:
         out.print(_("No rows.") if not page.total_rows else
                   _("No rows on this page; there are {total}.", total=page.total_rows))
+        say_if_outside_the_data(kpi_service, view.range)
         return
     out.print(_("Rows {first}–{last} of {total}", first=page.offset + 1,
                 last=page.offset + len(view.rows), total=page.total_rows), style="dim")
