@@ -3,7 +3,8 @@
 A company importing an export of past years (the Maven CRM export is 2016-2017) and
 asking as the README does (month to date, the default) got a table of zeros. Now the
 table is followed by when the data runs and what to type (CLI, on stderr: pipes get
-the table alone), and the pages' filter bar says it with a link to that range.
+the table alone; JSON has it as ``range.data``), and the pages' filter bar says it with
+a link to that range.
 
 Hand-made data in Kyiv's time zone, instants given in UTC, so that the first and last
 day are the company's, not UTC's:
@@ -69,10 +70,15 @@ def test_a_period_before_or_after_the_data_says_when_the_data_runs(
     for first, last in (("2020-02-01", "2020-03-01"), ("2020-04-11", "2020-05-31")):
         held = run_cli(workspace, "kpi", "calls", "revenue", "--from", first, "--to", last)
         assert held.returncode == 0 and "Nothing was recorded" not in held.stderr, first
-    # Pipes get the figures alone.
+    # Pipes get the figures alone; JSON (the API's, an assistant's) says it in the range.
     piped = run_cli(workspace, "kpi", "revenue", "--format", "csv")
     assert piped.returncode == 0 and piped.stdout.splitlines() == ["revenue", "0"]
     assert "Nothing was recorded" not in piped.stderr
+    for args in (("kpi", "revenue"), ("leaderboard", "revenue"), ("funnel",)):
+        answer = run_cli(workspace, *args, "--format", "json")
+        assert answer.json()["range"]["data"] == {"from": "2020-03-01", "to": "2020-04-11"}
+    held = run_cli(workspace, "kpi", "revenue", "--format", "json", "--range", "all")
+    assert "data" not in held.json()["range"]
 
 
 def test_the_filter_bar_links_to_when_the_data_runs(run_cli, tmp_path: Path) -> None:

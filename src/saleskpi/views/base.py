@@ -13,7 +13,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from saleskpi.domain.errors import Forbidden
 from saleskpi.domain.i18n import _
@@ -101,6 +108,23 @@ class RangeInfo(BaseModel):
     end: str | None = Field(alias="to", description="Last day (null: up to the latest data).")
     partial: bool = Field(description="The range stops before its calendar period ends, "
                           "or reaches today: figures are still growing.")
+    data: DataSpan | None = Field(
+        default=None, description="Only when the range holds no lead, deal or activity: "
+        "the first and last day the data has (ask again with them). Absent otherwise.")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_data(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("data", True) is None:
+            del dumped["data"]  # the key is there only to say something
+        return dumped
+
+
+class DataSpan(BaseModel):
+    """The first and last day of the data."""
+
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
 
 
 def outside_the_data(service: SalesKpiService, start: dt.date | None,
@@ -118,8 +142,14 @@ def outside_the_data(service: SalesKpiService, start: dt.date | None,
     return None
 
 
-def range_info(dates: DateRange) -> RangeInfo:
-    return RangeInfo.model_validate(dates.to_dict())
+def range_info(dates: DateRange, service: SalesKpiService) -> RangeInfo:
+    """The days ``dates`` cover, and when the data runs if they hold none of it."""
+    info = RangeInfo.model_validate(dates.to_dict())
+    span = outside_the_data(service, dates.start, dates.end)
+    if span is not None:
+        info.data = DataSpan.model_validate({"from": span[0].isoformat(),
+                                             "to": span[1].isoformat()})
+    return info
 
 
 def paged(items: Sequence[T], paging: Paging) -> tuple[list[T], PageInfo]:

@@ -255,7 +255,7 @@ def preview_kpi(service: SalesKpiService, caller: Principal,
         value=plain_number(found.value) if found else None,
         numerator=plain_number(found.numerator) if found and found.is_ratio else None,
         denominator=plain_number(found.denominator) if found and found.is_ratio else None,
-        range=range_info(dates), where={dim: list(v) for dim, v in query.where},
+        range=range_info(dates, service), where={dim: list(v) for dim, v in query.where},
     ).with_source(found)
     return view
 

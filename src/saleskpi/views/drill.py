@@ -112,7 +112,7 @@ def rows_behind(service: SalesKpiService, caller: Principal, params: RowsParams)
     page = PageInfo(total_rows=found.total, limit=params.limit, offset=params.offset)
     view: RowsView = RowsView(
         kpi=params.kpi, part=found.part, definition=definition,
-        **{"from": _iso(start), "to": _iso(end)}, range=range_info(dates),
+        **{"from": _iso(start), "to": _iso(end)}, range=range_info(dates, service),
         where={dim: list(values) for dim, values in query.where},
         timezone=service.settings.timezone, columns=columns, rows=rows, page=page,
     ).with_source(found)

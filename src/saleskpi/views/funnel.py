@@ -92,7 +92,7 @@ def funnel(service: SalesKpiService, caller: Principal, params: FunnelParams) ->
         pipelines.append(replace(pipeline, reps=reps))
     shown = replace(report, pipelines=pipelines)
     page = PageInfo(total_rows=most, limit=params.limit, offset=params.offset)
-    view: FunnelView = FunnelView(**shown.to_dict(), range=range_info(dates),
+    view: FunnelView = FunnelView(**shown.to_dict(), range=range_info(dates, service),
                                   page=page).with_source(shown)
     return view
 

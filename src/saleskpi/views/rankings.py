@@ -149,7 +149,7 @@ def comparison(service: SalesKpiService, caller: Principal,
     shown = replace(found, rows=rows)
     data = shown.to_dict()
     _mark_partial(data["rows"], query, today(service))
-    view: ComparisonView = ComparisonView(**data, range=range_info(dates),
+    view: ComparisonView = ComparisonView(**data, range=range_info(dates, service),
                                           page=page).with_source(shown)
     return view
 
@@ -165,7 +165,7 @@ def leaderboard(service: SalesKpiService, caller: Principal,
     shown = replace(board, rows=rows)
     data = shown.to_dict()
     _mark_partial(data["rows"], query, today(service))
-    view: LeaderboardView = LeaderboardView(**data, range=range_info(dates),
+    view: LeaderboardView = LeaderboardView(**data, range=range_info(dates, service),
                                             page=page).with_source(shown)
     return view
 

@@ -63,7 +63,7 @@ def scorecard(service: SalesKpiService, caller: Principal,
     data = scorecard_dict(card, timezone=service.settings.timezone,
                           currency=service.settings.currency, team_averages=team,
                           today=service.today())
-    data["range"] = range_info(dates)
+    data["range"] = range_info(dates, service)
     data["rows"], page = paged(data["rows"], params)
     view: ScorecardView = ScorecardView(**data, page=page).with_source(card)
     return view

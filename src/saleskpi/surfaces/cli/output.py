@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -12,7 +10,7 @@ from saleskpi.catalog.load import Catalog
 from saleskpi.domain.i18n import _, current_language
 from saleskpi.domain.query import KpiValue, ResultRow, Scorecard
 from saleskpi.domain.reports import ImportReport
-from saleskpi.service.core import SalesKpiService, averages
+from saleskpi.service.core import averages
 from saleskpi.views.base import RangeInfo
 from saleskpi.views.text import (
     SMALL_SAMPLE,
@@ -105,19 +103,15 @@ def print_import_report(console: Console, report: ImportReport) -> None:
                              "again."), style="bold red"))
 
 
-def say_if_outside_the_data(service: SalesKpiService, info: RangeInfo) -> None:
+def say_if_outside_the_data(info: RangeInfo) -> None:
     """Under a table of a period the data does not reach, when the data is (on stderr:
     pipes get the table alone)."""
     from saleskpi.surfaces.cli.app import err
-    from saleskpi.views.base import outside_the_data
 
-    span = outside_the_data(service, *(None if day is None else dt.date.fromisoformat(day)
-                                      for day in (info.start, info.end)))
-    if span is not None:
-        first, last = span
+    if info.data is not None:
         err.print("! " + _("Nothing was recorded in this period: the data runs from {first} "
                            "to {last}. Add --from {first} --to {last}, or --range all.",
-                           first=first.isoformat(), last=last.isoformat()),
+                           first=info.data.start, last=info.data.end),
                   highlight=False, markup=False)
 
 

@@ -106,7 +106,7 @@ def compare_command(
     if params.filters and not view.page.total_rows:
         out.print(_("No rep meets the filter."))
     _print_highlights(shown, catalog)
-    say_if_outside_the_data(kpi_service, view.range)
+    say_if_outside_the_data(view.range)
 
 
 @app.command("leaderboard")
@@ -159,7 +159,7 @@ def leaderboard_command(
     out.print(_leaderboard_table(board, kpi_service.catalog))
     if board.previous is not None:
         out.print(_previous_note(board.previous), style="dim")
-    say_if_outside_the_data(kpi_service, view.range)
+    say_if_outside_the_data(view.range)
 
 
 # -- tables ------------------------------------------------------------------------------

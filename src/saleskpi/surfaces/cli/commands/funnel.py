@@ -104,7 +104,7 @@ def funnel_command(
     if report.open_without_history:
         out.print(_("{count} open deals have no stage history and are in no stage above.",
                     count=report.open_without_history), style="yellow")
-    say_if_outside_the_data(kpi_service, view.range)
+    say_if_outside_the_data(view.range)
 
 
 def _funnel_table(report: FunnelReport, funnel: PipelineFunnel) -> Table:

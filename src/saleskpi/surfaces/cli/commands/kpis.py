@@ -97,7 +97,7 @@ def kpi_command(
 
         out.print(range_line(view.range), highlight=False)
         out.print(scorecard_table(card, kpi_service.catalog, shown))
-        say_if_outside_the_data(kpi_service, view.range)
+        say_if_outside_the_data(view.range)
 
 
 @app.command("kpis")

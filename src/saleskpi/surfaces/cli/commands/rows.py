@@ -91,7 +91,7 @@ def rows_command(
     if not view.rows:
         out.print(_("No rows.") if not page.total_rows else
                   _("No rows on this page; there are {total}.", total=page.total_rows))
-        say_if_outside_the_data(kpi_service, view.range)
+        say_if_outside_the_data(view.range)
         return
     out.print(_("Rows {first}–{last} of {total}", first=page.offset + 1,
                 last=page.offset + len(view.rows), total=page.total_rows), style="dim")
