@@ -73,6 +73,10 @@ def compile_shape(ctx: ViewContext, shape: Shape | FunnelShape, dialect: str) ->
 
         return funnel_sql(ctx, shape, dialect)
     if shape.rollup is not None:
+        from saleskpi.engine import rollup_read
+
+        if rollup_read.can_read(shape, dialect):  # no Ibis to import for it
+            return rollup_read.to_sql(ctx, shape)
         from saleskpi.engine.rollup_build import to_sql as rollup_sql
 
         return rollup_sql(ctx, shape, dialect)

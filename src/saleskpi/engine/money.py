@@ -9,13 +9,16 @@ exact, on every backend, and a float again.
 
 from __future__ import annotations
 
-import ibis
-import ibis.expr.types as ir
+from typing import TYPE_CHECKING
 
 from saleskpi.catalog.spec import Measure
 from saleskpi.domain.schema import REPORTING_MONEY
 
-EXACT_MONEY = ibis.dtype("decimal(38, 6)")
+if TYPE_CHECKING:  # no Ibis to import: the rollups' direct SQL reads this module too
+    import ibis.expr.types as ir
+
+MONEY_SQL = "DECIMAL(38, 6)"  # as Ibis writes "decimal(38, 6)" for DuckDB
+EXACT_MONEY = "decimal(38, 6)"
 
 
 def exact_money(measure: Measure) -> bool:
