@@ -502,11 +502,18 @@ def test_target_list_names_a_misspelled_kpi_or_team(run_cli, own_company: Path) 
                    "2024-04-01")
     assert east.returncode == 0, east.stderr
     assert "no rep of team 'East' in the data yet." in east.stdout + east.stderr
-    # Set for a misspelled team, it is set (a team may come before its reps) with a hint.
+    # A name close to a known team's is taken for a typo: refused, naming the team and
+    # how to set it all the same; nothing stored.
     typo = run_cli(own_company, "target", "set", "calls", "40", "--team", "Nrth")
-    assert typo.returncode == 0, typo.stderr
-    assert "no rep of team 'Nrth' in the data yet; did you mean North?" in (
-        typo.stdout + typo.stderr)
+    assert typo.returncode == 2
+    said = " ".join(typo.stderr.split())
+    assert "unknown team 'Nrth': no rep of the data is in it; did you mean North?" in said
+    assert "--new-team" in said
+    assert "Nrth" not in run_cli(own_company, "target", "list").stdout
+    meant = run_cli(own_company, "target", "set", "calls", "40", "--team", "Nrth",
+                    "--new-team")
+    assert meant.returncode == 0, meant.stderr
+    assert "no rep of team 'Nrth' in the data yet." in meant.stdout + meant.stderr
     east = run_cli(own_company, "target", "list", "--team", "East", "--format", "json")
     assert east.returncode == 0, east.stderr
     assert [(t["kpi"], t["team"], t["value"]) for t in east.json()["targets"]] == [

@@ -308,6 +308,9 @@ class SetTargetParams(BaseModel):
     period: str = Field(default="month", description="day, week, month, quarter or year.")
     start: dt.date | None = Field(
         default=None, description="A day in the period (default today).")
+    new_team: bool = Field(
+        default=False, description="The team has no reps in the data yet, and its name "
+        "is close to one that has: set it all the same (else refused as a likely typo).")
 
 
 class TargetChangeView(TargetItem):
@@ -339,9 +342,15 @@ def set_target(service: SalesKpiService, caller: Principal,
     notes = []
     if params.team is not None and not team_known(service, params.team):
         # A new team may be planned before its reps are imported: set, with a note.
-        note = _("Note: no rep of team {team!r} in the data yet.", team=params.team)
+        # A name close to a known team's is more likely a typo, which would leave a
+        # plan no one sees: refused, unless the caller says the team is new.
         hint = did_you_mean(params.team, sorted(service.teams()))
-        notes.append(note.rstrip(".") + hint if hint else note)
+        if hint and not params.new_team:
+            raise InvalidQuery(
+                _("unknown team {team!r}: no rep of the data is in it", team=params.team)
+                + hint + " " + _("To plan a team before its reps are imported, give "
+                                 "--new-team (new_team in the API)."), code="unknown_team")
+        notes.append(_("Note: no rep of team {team!r} in the data yet.", team=params.team))
     record, change = service.set_target(
         kpi=params.kpi, period_start=first, period_end=last, value=float(amount),
         rep_id=rep_info.id if rep_info else None, team=params.team, actor=caller.username)

@@ -78,6 +78,10 @@ def target_set(
         typer.Option("--start", formats=DATE_FORMATS,
                      help="A day in the period (YYYY-MM-DD); default today."),
     ] = None,
+    new_team: Annotated[
+        bool, typer.Option("--new-team", help="The team has no reps in the data yet: set "
+                           "it even though its name is close to a known team's.")
+    ] = False,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
 ) -> None:
     """Set (or change) a target for a rep, a team or, with neither, the whole company.
@@ -90,7 +94,8 @@ def target_set(
 
     kpi_service = service()
     view = set_target_view(kpi_service, LOCAL, SetTargetParams(
-        kpi=kpi, value=value, rep=rep, team=team, period=period, start=_date(start)))
+        kpi=kpi, value=value, rep=rep, team=team, period=period, start=_date(start),
+        new_team=new_team))
     done = target_change(view)
     for note in done.notes:
         err.print(note, style="yellow", highlight=False)
