@@ -157,16 +157,6 @@ class FactStore:
         """What a rep filter may name: people, rep names and source rep ids."""
         return people_named(self)
 
-    def find_rep(self, text: str) -> tuple[str, str, str | None] | None:
-        """(id, name, team) of the rep whose id, else whose name, is ``text``."""
-        rows = self.fetch(
-            "SELECT id, name, team FROM reps WHERE id = $text OR name = $text "
-            "ORDER BY id = $text DESC, id LIMIT 1", {"text": text})
-        if not rows:
-            return None
-        rep_id, name, team = rows[0]
-        return str(rep_id), str(name), None if team is None else str(team)
-
     def rep_teams(self) -> dict[str, str | None]:
         """Rep id -> team: every source's rep ids, and the person keys of reps matched
         across sources (plans name a rep either way)."""
