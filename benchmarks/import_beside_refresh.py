@@ -17,7 +17,7 @@ Per round, on a copy of a workspace built by ``benchmarks/scorecard.py`` (``--wo
 ``git archive <commit> src | tar -x -C <dir>``); the import is the installed
 ``saleskpi`` either way.
 
-    python benchmarks/import_beside_refresh.py --workspace /tmp/bench/ws170 --rounds 3
+    python benchmarks/import_beside_refresh.py --workspace ws170 --rounds 3
 """
 
 from __future__ import annotations
