@@ -107,6 +107,26 @@ def _all(conditions: list[ir.BooleanValue]) -> ir.BooleanValue:
     return result
 
 
+def snapshot_filters(time: ir.Value, until: ir.Value | None, window_days: int | None,
+                     as_of: ir.Value) -> list[ir.BooleanValue]:
+    """The rows a snapshot counts at the instant ``as_of`` (a period's end is the next
+    day's local midnight, its start its own): the state just before it. A row started
+    (``time``; none counts as started) before the instant and not ended (``until``)
+    before it, or, with a window, whose ``time`` is in the ``window_days`` before it.
+
+    Just before, not at: dates without a time are midnights, and a deal created on the
+    1st was counted open at the end of the month before, one closed on the 1st not; a
+    customer who left on the 1st was not one at the month's start, yet churned in it.
+    The funnel's open deals are taken the same way (``funnel_build``).
+    """
+    if until is not None:
+        ended = until.notnull() & (until < as_of)
+        return [time.isnull() | (time < as_of), ~ended]
+    assert window_days is not None
+    return [time.notnull(), time < as_of,
+            time.epoch_seconds() >= as_of.epoch_seconds() - window_days * 86400]
+
+
 def build_expression(
     ctx: ViewContext, shape: Shape
 ) -> tuple[ir.Table, list[tuple[str, ir.Scalar]]]:
@@ -131,19 +151,9 @@ def build_expression(
         instants = ctx.tables(AS_OF_TABLE)
         view = view.filter(*filters) if filters else view
         crossed = view.cross_join(instants)
-        time, as_of = crossed[shape.time], crossed.as_of
-        if shape.until is not None:
-            # Started by then (a row with no start date counts as started) and not ended.
-            before = time < as_of if shape.at == "start" else time <= as_of
-            ended = crossed[shape.until].notnull() & (crossed[shape.until] <= as_of)
-            crossed = crossed.filter(time.isnull() | before, ~ended)
-        else:
-            assert shape.window_days is not None
-            window = shape.window_days * 86400
-            crossed = crossed.filter(
-                time.notnull(), time <= as_of,
-                time.epoch_seconds() > as_of.epoch_seconds() - window,
-            )
+        until = None if shape.until is None else crossed[shape.until]
+        crossed = crossed.filter(*snapshot_filters(crossed[shape.time], until,
+                                                   shape.window_days, crossed.as_of))
         keys = {name: crossed[name] for name in groups}
         if shape.period != "all":
             keys["period"] = crossed.period

@@ -31,6 +31,7 @@ from saleskpi.domain.i18n import _
 from saleskpi.domain.query import DIMENSIONS, KpiQuery, local_midnight_utc
 from saleskpi.domain.schema import ENTITIES
 from saleskpi.engine.bound import BoundValues, bound_sql
+from saleskpi.engine.build import snapshot_filters
 from saleskpi.engine.context import ViewContext, supports
 from saleskpi.engine.database import Database
 from saleskpi.engine.filters import predicate
@@ -166,17 +167,8 @@ def _rows(ctx: ViewContext, measure: Measure, query: KpiQuery, params: BoundValu
             filters.append(ibis.literal(False))
         else:
             instant = params("as_of", as_of.isoformat()).cast("timestamp")
-            if measure.until is not None:
-                # Started by then (no start date counts as started) and not ended.
-                before = time < instant if measure.at == "start" else time <= instant
-                until = view[measure.until]
-                ended = until.notnull() & (until <= instant)
-                filters += [time.isnull() | before, ~ended]
-            else:
-                assert measure.window_days is not None
-                window = measure.window_days * 86400
-                filters += [time.notnull(), time <= instant,
-                            time.epoch_seconds() > instant.epoch_seconds() - window]
+            until = None if measure.until is None else view[measure.until]
+            filters += snapshot_filters(time, until, measure.window_days, instant)
     else:
         local = view[measure.time + LOCAL_SUFFIX]
         filters.append(time.notnull())
