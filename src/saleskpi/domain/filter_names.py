@@ -25,6 +25,7 @@ class RepNames:
     names: dict[str, str] = field(default_factory=dict)  # person -> name
     teams: dict[str, frozenset[str]] = field(default_factory=dict)  # person -> their teams
     called: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name or id -> people
+    by_id: dict[str, frozenset[str]] = field(default_factory=dict)  # source rep id -> people
 
     @classmethod
     def of(cls, rows: Iterable[tuple[str, str | None, str | None, str, str | None]]
@@ -34,25 +35,37 @@ class RepNames:
         names: dict[str, str] = {}
         teams: dict[str, set[str]] = {}
         called: dict[str, set[str]] = {}
+        by_id: dict[str, set[str]] = {}
         for person, person_name, team, rep_id, rep_name in rows:
             names.setdefault(person, person_name or person)
             teams.setdefault(person, set()).update([team] if team else [])
+            by_id.setdefault(rep_id, set()).add(person)
             for text in (rep_id, rep_name):
                 if text:
                     called.setdefault(text, set()).add(person)
         return cls(names, {p: frozenset(t) for p, t in teams.items()},
-                   {text: tuple(sorted(people)) for text, people in called.items()})
+                   {text: tuple(sorted(people)) for text, people in called.items()},
+                   {rep: frozenset(people) for rep, people in by_id.items()})
 
     def person(self, text: str, scope: Scope = EVERYTHING) -> str:
         """The person ``text`` names among those ``scope`` may see; ``text`` itself when it
         names no one (the filter then matches nothing). ``InvalidQuery`` (code
         ``ambiguous_rep``) when it is the name or id of several, naming them."""
+        found = self.one_person(text, scope)
+        if found is not None:
+            return found
+        several = self.people_called(text, scope)
+        if several:
+            raise self.ambiguous(text, several)
+        return text
+
+    def one_person(self, text: str, scope: Scope = EVERYTHING) -> str | None:
+        """The person ``text`` names (as ``person``); None when it names no one, or
+        several (pickers and links ask ``people_called`` to say which)."""
         if text in self.names:
             return text
         found = self.people_called(text, scope)
-        if len(found) > 1:
-            raise self.ambiguous(text, found)
-        return found[0] if found else text
+        return found[0] if len(found) == 1 else None
 
     def people_called(self, text: str, scope: Scope = EVERYTHING) -> list[str]:
         """The people ``scope`` may see whose rep name or source rep id is ``text``: more

@@ -576,14 +576,10 @@ class SalesKpiService:
         return [t for t, as_person in zip(found, self.as_people(found), strict=True)
                 if as_person.rep_id == person]
 
-    def _people_of_rep_id(self) -> dict[str, set[str]]:
+    def _people_of_rep_id(self) -> dict[str, frozenset[str]]:
         """A source's rep id -> the people it is in some source (two for an id that two
         sources use for different reps)."""
-        of_id: dict[str, set[str]] = {}
-        for (_source, rep), person in self._per_version(
-                "person_of_rep", FactStore.person_of_rep).items():
-            of_id.setdefault(rep, set()).add(person)
-        return of_id
+        return self._rep_lookup().by_id
 
     def list_targets(self, *, at: dt.date | None = None, kpis: Sequence[str] = (),
                      rep_ids: Sequence[str] = (), team: str | None = None,
@@ -747,10 +743,7 @@ class SalesKpiService:
     def person_key(self, text: str, scope: Scope = EVERYTHING) -> str | None:
         """The person a rep's person key, name or any source's rep id stands for; None
         when unknown, or when the name or id is several people's (``people_called``)."""
-        if any(r.rep == text for r in self.visible_reps()):
-            return text
-        found = self.people_called(text, scope)
-        return found[0] if len(found) == 1 else None
+        return self._rep_lookup().one_person(text, scope)
 
     def people_called(self, text: str, scope: Scope = EVERYTHING) -> list[str]:
         """The people (keys) ``scope`` may see whose rep name, or a source's rep id, is
