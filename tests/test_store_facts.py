@@ -8,6 +8,7 @@ file is read from the store again and replaced.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -89,3 +90,37 @@ def test_a_workspace_it_cannot_write_still_answers(settings: Settings) -> None:
     settings.store_facts_dir.parent.mkdir(parents=True, exist_ok=True)
     settings.store_facts_dir.write_text("not a folder", encoding="utf-8")
     assert _leads_by_rep(settings) == {"r1": ("Ann", 2), "r2": ("Bob", 1)}
+
+
+def test_when_the_data_runs_and_the_missing_rates_are_kept_too(
+        settings: Settings, tmp_path: Path) -> None:
+    """Every view stating a range asks when the data runs, every money question which
+    currencies have no rate: a fresh process reads both from the kept file."""
+    service = SalesKpiService(settings)
+    assert service.data_span() == (dt.date(2024, 1, 10), dt.date(2024, 1, 15))
+    assert service.currencies_without_rates() == {}
+    (kept,) = _kept(settings)
+    facts = json.loads(kept.read_text(encoding="utf-8"))
+    assert facts["data_span"] == ["2024-01-10T10:00:00", "2024-01-15T10:00:00"]
+    assert facts["missing_rates"] == {settings.currency: {}}
+    facts["data_span"] = ["2023-05-01T10:00:00", "2024-01-15T10:00:00"]
+    facts["missing_rates"] = {settings.currency: {"EUR": [4, "2024-01-02"]}}
+    kept.write_text(json.dumps(facts), encoding="utf-8")
+    fresh = SalesKpiService(settings)
+    assert fresh.data_span() == (dt.date(2023, 5, 1), dt.date(2024, 1, 15))
+    assert fresh.currencies_without_rates() == {"EUR": (4, "2024-01-02")}
+    # A write is another version: read from the store again.
+    _import(settings, tmp_path / "more", leads="id,created_at,rep_id,source\n"
+            "L9,2024-02-20 09:00:00,r2,web\n")
+    after = SalesKpiService(settings)
+    assert after.data_span() == (dt.date(2024, 1, 10), dt.date(2024, 2, 20))
+    assert after.currencies_without_rates() == {}
+
+
+def test_a_workspace_without_data_says_so_and_keeps_it(tmp_path: Path) -> None:
+    empty = Settings(workspace=tmp_path / "empty")
+    _import(empty, tmp_path / "reps-only", reps=REPS)
+    assert SalesKpiService(empty).data_span() is None
+    (kept,) = _kept(empty)
+    assert json.loads(kept.read_text(encoding="utf-8"))["data_span"] == []
+    assert SalesKpiService(empty).data_span() is None

@@ -2,7 +2,8 @@
 
 Before its questions an engine reads a handful of small things about the store: the
 reps' names, how many sources name reps, the rollups kept, tables' row counts, the
-schema compiled SQL is keyed by. Together 20-30 ms of every `saleskpi kpi` process
+schema compiled SQL is keyed by; and the service, what its views check (when the data
+runs, the currencies without a rate). Together 20-30 ms of every `saleskpi kpi` process
 (the names alone ~10 ms: DuckDB plans the ``rep_people`` view afresh each time), for
 answers that only change when the data does (issue 12). A server reads them once per
 data version (``SalesKpiService._store_facts``); a command keeps them in the
@@ -24,7 +25,7 @@ from saleskpi.domain.files import keep_newest, private_dir, replace_private
 from saleskpi.engine.compile import code_fingerprint
 from saleskpi.engine.rollups import RollupSpec
 
-FORMAT = 1
+FORMAT = 2
 KEPT_FILES = 8  # the newest versions of the data; an older one is rarely read again
 
 
@@ -43,6 +44,10 @@ class StoreFacts:
     rollups: dict[tuple[str, str], RollupSpec] | None = field(default=None, compare=False)
     row_counts: dict[str, int] = field(default_factory=dict)
     schema: str | None = None  # the tables and columns, as ``Engine._schema`` reads them
+    # The first and last moment (UTC, ISO) of any lead, deal or activity; [] for none.
+    data_span: list[str] | None = None
+    # Reporting currency -> currency -> [records, first day] with no rate to it.
+    missing_rates: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def as_text(self) -> str:
         """The facts read so far as JSON (``rollups`` is made again from its rows).
@@ -53,7 +58,9 @@ class StoreFacts:
         meta = None if self.rollup_meta is None else list(self.rollup_meta)
         return json.dumps({"format": FORMAT, "names": names, "sources": self.sources,
                            "rollup_meta": meta, "row_counts": dict(self.row_counts),
-                           "schema": self.schema}, ensure_ascii=False, sort_keys=True)
+                           "schema": self.schema, "data_span": self.data_span,
+                           "missing_rates": dict(self.missing_rates)},
+                          ensure_ascii=False, sort_keys=True)
 
 
 def facts_from_text(text: str) -> StoreFacts | None:
@@ -63,12 +70,17 @@ def facts_from_text(text: str) -> StoreFacts | None:
         if kept.get("format") != FORMAT:
             return None
         names, meta, counts = kept["names"], kept["rollup_meta"], kept["row_counts"]
+        span, rates = kept["data_span"], kept["missing_rates"]
         return StoreFacts(
             names=None if names is None else {str(k): str(v) for k, v in names.items()},
             sources=None if kept["sources"] is None else int(kept["sources"]),
             rollup_meta=None if meta is None else [list(row) for row in meta],
             row_counts={str(k): int(v) for k, v in counts.items()},
-            schema=None if kept["schema"] is None else str(kept["schema"]))
+            schema=None if kept["schema"] is None else str(kept["schema"]),
+            data_span=None if span is None else [str(moment) for moment in span],
+            missing_rates={str(reporting): {str(c): [int(n), str(day)]
+                                            for c, (n, day) in found.items()}
+                           for reporting, found in rates.items()})
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -756,13 +756,18 @@ class SalesKpiService:
 
     def data_span(self) -> tuple[dt.date, dt.date] | None:
         """The first and last day, in the company's time zone, of any lead, deal or
-        activity; None while there is none."""
-        found = self._per_version("data_span", FactStore.data_span)
-        if found is None:
+        activity; None while there is none. Kept with the store's facts: every view
+        stating a range asks, and a fresh process would pay a query over every table."""
+        facts = self._store_facts()
+        if facts.data_span is None:
+            found = self._per_version("data_span", FactStore.data_span)
+            facts.data_span = [] if found is None else [m.isoformat() for m in found]
+            self._keep_facts(facts)
+        if not facts.data_span:
             return None
         zone = zoneinfo.ZoneInfo(self.settings.timezone)
-        first, last = (moment.replace(tzinfo=dt.UTC).astimezone(zone).date()
-                       for moment in found)
+        first, last = (dt.datetime.fromisoformat(moment).replace(tzinfo=dt.UTC)
+                       .astimezone(zone).date() for moment in facts.data_span)
         return first, last
 
     def _rep_lookup(self) -> RepNames:
@@ -791,16 +796,18 @@ class SalesKpiService:
         return self._per_version("custom_fields", FactStore.custom_fields)
 
     def currencies_without_rates(self) -> dict[str, tuple[int, str]]:
-        """Currency -> (records, first day) of amounts with no rate to the reporting one."""
+        """Currency -> (records, first day) of amounts with no rate to the reporting one.
+        Kept with the store's facts per reporting currency (every money question checks)."""
         currency = self.settings.currency
-        found: dict[str, dict[str, tuple[int, str]]] = self._per_version(
-            "missing_rates", lambda store: {currency: store.currencies_without_rates(currency)})
-        if currency not in found:  # the reporting currency changed since it was read
-            self._lookups.pop("missing_rates", None)
-            found = self._per_version(
-                "missing_rates",
-                lambda store: {currency: store.currencies_without_rates(currency)})
-        return found[currency]
+        facts = self._store_facts()
+        kept = facts.missing_rates.get(currency)
+        if kept is None:
+            found = self._per_version(f"missing_rates_{currency}",
+                                      lambda store: store.currencies_without_rates(currency))
+            kept = facts.missing_rates[currency] = {c: [n, day]
+                                                    for c, (n, day) in found.items()}
+            self._keep_facts(facts)
+        return {c: (int(n), str(day)) for c, (n, day) in kept.items()}
 
     def _per_version(self, name: str, load: Callable[[FactStore], T]) -> T:
         """``load(store)``, read once per data version and kept under ``name``.
