@@ -5,6 +5,10 @@ key changed), and a big company's scorecard costs seconds. The refresher
 computes again, in a background thread, what the pages asked during the last
 week, newest first, whenever it is missing or about to expire. The list of
 questions is saved in the workspace, so a restarted server warms up by itself.
+Between rounds it looks every second whether the data changed (a CLI import, another
+server's sync) and starts the next round at once: until it has kept the funnel's
+events of the new data, the head of sales's funnel is computed from the stage
+history (1.2 s at a million deals instead of 0.3 s).
 """
 
 from __future__ import annotations
@@ -28,15 +32,21 @@ from saleskpi.service.core import (
     SalesKpiService,
     SumsQuestion,
 )
+from saleskpi.store.backend import writing_elsewhere
 
 log = logging.getLogger("saleskpi.service.refresh")
 QUESTIONS_FILE = "recent-questions.json"
+# How often, between rounds, the data's version is looked at (a file's times on
+# DuckDB, a counter on PostgreSQL: what every page asks anyway).
+WRITE_CHECK_SECONDS = 1.0
 
 
 class Refresher:
-    def __init__(self, service: SalesKpiService, *, every: float = 10.0) -> None:
+    def __init__(self, service: SalesKpiService, *, every: float = 10.0,
+                 write_check: float = WRITE_CHECK_SECONDS) -> None:
         self.service = service
         self.every = every
+        self.write_check = write_check
         self.path = service.settings.workspace / QUESTIONS_FILE
         self.computed = 0
         self._stop = threading.Event()
@@ -63,6 +73,7 @@ class Refresher:
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            version = self._data_version()
             try:
                 # Before the funnels are refreshed: they read what it keeps.
                 self.service.keep_funnel()
@@ -89,7 +100,32 @@ class Refresher:
             if asked != self._saved:  # new questions: a restart should know them too
                 self._save()
                 self._saved = asked
-            self._stop.wait(self.every)
+            self._pause(version)
+
+    def _pause(self, version: tuple[int, ...] | None) -> None:
+        """``every`` seconds, or less: until the data is another than ``version`` (the
+        round's) and no other process is writing it (a long import changes the files
+        all along; the round is for what it commits)."""
+        deadline = time.monotonic() + self.every
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop.wait(min(self.write_check, left)):
+                return
+            now = self._data_version()
+            if now is not None and now != version and not self._written_elsewhere():
+                return
+
+    def _data_version(self) -> tuple[int, ...] | None:
+        try:
+            return self.service.data_version()
+        except Exception:  # a server store out of reach: the round's pause as before
+            log.debug("cannot read the data's version", exc_info=True)
+            return None
+
+    def _written_elsewhere(self) -> bool:
+        try:
+            return writing_elsewhere(self.service.settings)
+        except OSError:
+            return False
 
     def _save(self) -> None:
         try:
