@@ -157,6 +157,32 @@ def test_one_word_of_a_name_suggests_the_rep(run_cli, company: Path, typed: str,
     assert f"did you mean {meant}?" in said(result)
 
 
+@pytest.mark.parametrize(("option", "typed", "meant"), [
+    ("--rep", "Anna Morozova", "Анна Морозова"),
+    ("--rep", "Iryna Bondarenko", "Ірина Бондаренко"),
+    ("--rep", "Morozova", "Анна Морозова"),
+    ("--rep", "Джеймс Смит", "James Smith"),
+    ("--team", "Kyiv", "Київ"),
+])
+def test_a_name_typed_in_another_alphabet_suggests_the_one_meant(
+        run_cli, workspace: Path, tmp_path: Path, option: str, typed: str,
+        meant: str) -> None:
+    """A Ukrainian or Russian company's names typed in Latin letters (or the other way
+    round) are compared in Latin letters: the name meant is suggested, never guessed."""
+    crm = tmp_path / "crm"
+    crm.mkdir()
+    (crm / "reps.csv").write_text(
+        "id,name,team\nr1,Анна Морозова,Київ\nr2,Ірина Бондаренко,Київ\n"
+        "r3,James Smith,London\n", encoding="utf-8")
+    (crm / "leads.csv").write_text("id,created_at,rep_id,source\nL1,2024-01-02,r1,ads\n",
+                                   encoding="utf-8")
+    assert run_cli(workspace, "import", crm).returncode == 0
+    result = run_cli(workspace, "kpi", "leads", option, typed, *RANGE)
+    assert result.returncode == 2, result.stdout
+    assert f"did you mean {meant}" in said(result)
+    assert result.stdout == ""
+
+
 def test_a_misspelt_kpi_gets_did_you_mean(run_cli, company: Path) -> None:
     result = run_cli(company, "kpi", "revnue", *RANGE)
     assert result.returncode == 2
