@@ -390,3 +390,20 @@ def test_the_rep_pickers_tell_namesakes_apart_by_id(service: SalesKpiService) ->
                              client.get(path).text)
         assert ("n8", "Boris Kim (n8)") in options and ("o2", "Boris Kim (o2)") in options
         assert ("n7", "Anna Lee") in options, path
+
+
+def test_the_rows_behind_a_number_name_each_reps_person(service: SalesKpiService) -> None:
+    """Rep id 1 is Gleb in the old CRM and Dana in the new: each record's rep is named by
+    its own source's rep, right after the id the CRM gave."""
+    from saleskpi.views.base import LOCAL
+    from saleskpi.views.drill import RowsParams, rows_behind
+
+    view = rows_behind(service, LOCAL, RowsParams.model_validate(
+        {"kpi": "deals_won", "range": "all"}))
+    columns = view.columns
+    assert columns[columns.index("rep_id") + 1] == "rep_name"
+    named = {(r["datasource"], r["id"]): (r["rep_id"], r["rep_name"]) for r in view.rows}
+    assert named == {
+        ("old_crm", "d1"): ("o1", "Anna Lee"), ("old_crm", "d2"): ("o2", "Boris Kim"),
+        ("old_crm", "d3"): ("1", "Gleb Orlov"), ("new_crm", "d1"): ("n7", "Anna Lee"),
+        ("new_crm", "d2"): ("n8", "Boris Kim"), ("new_crm", "d4"): ("1", "Dana Fox")}

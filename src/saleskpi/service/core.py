@@ -576,6 +576,13 @@ class SalesKpiService:
         return [t for t, as_person in zip(found, self.as_people(found), strict=True)
                 if as_person.rep_id == person]
 
+    def names_of_reps(self) -> dict[tuple[str, str], str]:
+        """(source, rep id) -> the name of the person that rep counts as (a rep matched
+        across sources has one name everywhere): what a listing of records shows."""
+        people = self._per_version("person_of_rep", FactStore.person_of_rep)
+        names = self._rep_lookup().names
+        return {key: names.get(person, person) for key, person in people.items()}
+
     def _people_of_rep_id(self) -> dict[str, frozenset[str]]:
         """A source's rep id -> the people it is in some source (two for an id that two
         sources use for different reps)."""

@@ -81,7 +81,8 @@ class RowsView(ViewModel):
                           "wall-clock time, which places rows in periods; stored times are "
                           "UTC.")
     columns: list[str] = Field(
-        description="The row's key and source, its rep, the measured column, the time "
+        description="The row's key and source, its rep (rep_id as the source has it, "
+        "rep_name the person's), the measured column, the time "
         "column (stored, and local), the columns the conditions read, and dim_<slice> "
         "for each slice filtered on; for open deals (pipeline_value, pipeline_volume, "
         "weighted_pipeline) also learned_p_win and learned_p_this_month, the forecast's "
@@ -106,7 +107,7 @@ def rows_behind(service: SalesKpiService, caller: Principal, params: RowsParams)
                                 measure=measure_dict(found.measure))
     rows = [{c: _plain(v) for c, v in zip(found.columns, row, strict=True)}
             for row in found.rows]
-    columns = list(found.columns)
+    columns = _with_rep_names(service, list(found.columns), rows)
     if found.measure.entity == "deals" and found.measure.until == "closed_at" and rows:
         columns += _add_chances(service, caller, rows)
     page = PageInfo(total_rows=found.total, limit=params.limit, offset=params.offset)
@@ -120,6 +121,21 @@ def rows_behind(service: SalesKpiService, caller: Principal, params: RowsParams)
 
 
 CHANCE_COLUMNS = ["learned_p_win", "learned_p_this_month"]
+
+
+def _with_rep_names(service: SalesKpiService, columns: list[str],
+                    rows: list[dict[str, Any]]) -> list[str]:
+    """``columns`` with ``rep_name`` after ``rep_id``, and each row's: a head of sales
+    reads whose deal it is by name (the person's, across sources), not by CRM id."""
+    if "rep_id" not in columns:
+        return columns
+    names = service.names_of_reps()
+    for row in rows:
+        rep = row.get("rep_id")
+        row["rep_name"] = None if rep is None else names.get(
+            (str(row.get("datasource")), str(rep)))
+    at = columns.index("rep_id") + 1
+    return [*columns[:at], "rep_name", *columns[at:]]
 
 
 def _add_chances(service: SalesKpiService, caller: Principal,
