@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,41 @@ def test_a_workspace_without_data_says_so_and_keeps_it(tmp_path: Path) -> None:
     (kept,) = _kept(empty)
     assert json.loads(kept.read_text(encoding="utf-8"))["data_span"] == []
     assert SalesKpiService(empty).data_span() is None
+
+
+# A writer of another process: takes the store's gate, adds a lead of 2024-03-05 and
+# checkpoints (the file is now the new data's), then holds the gate until stdin closes.
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import duckdb
+    from saleskpi.store.writer_gate import one_writer
+    with one_writer(Path(sys.argv[1]), wait=30):
+        con = duckdb.connect(sys.argv[1])
+        con.execute("INSERT INTO leads (id, datasource, created_at, rep_id, source) "
+                    "VALUES ('L9', 'crm', TIMESTAMP '2024-03-05 09:00:00', 'r2', 'web')")
+        con.execute("CHECKPOINT")
+        con.close()
+        print("holding", flush=True)
+        sys.stdin.read()
+""")
+
+
+def test_what_was_known_before_a_write_is_not_kept_as_the_new_datas(
+        settings: Settings) -> None:
+    """While another process writes, a server answers what it read before (the page does
+    not wait); that answer must not be kept in the file named for the new data, which
+    the next process would read as the new data's."""
+    server = SalesKpiService(settings)
+    assert server.data_span() == (dt.date(2024, 1, 10), dt.date(2024, 1, 15))
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.analytics_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "holding"
+        # Written elsewhere: what was known before, at once.
+        assert server.data_span() == (dt.date(2024, 1, 10), dt.date(2024, 1, 15))
+    finally:
+        writer.communicate("", timeout=30)
+    assert writer.returncode == 0
+    assert SalesKpiService(settings).data_span() == (dt.date(2024, 1, 10),
+                                                     dt.date(2024, 3, 5))

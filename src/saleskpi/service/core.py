@@ -766,16 +766,29 @@ class SalesKpiService:
         activity; None while there is none. Kept with the store's facts: every view
         stating a range asks, and a fresh process would pay a query over every table."""
         facts = self._store_facts()
-        if facts.data_span is None:
-            found = self._per_version("data_span", FactStore.data_span)
-            facts.data_span = [] if found is None else [m.isoformat() for m in found]
-            self._keep_facts(facts)
-        if not facts.data_span:
+        span = facts.data_span
+        if span is None:
+            found, kept = self._fact_of_this_version("data_span", FactStore.data_span)
+            span = [] if found is None else [m.isoformat() for m in found]
+            if kept:
+                facts.data_span = span
+                self._keep_facts(facts)
+        if not span:
             return None
         zone = zoneinfo.ZoneInfo(self.settings.timezone)
         first, last = (dt.datetime.fromisoformat(moment).replace(tzinfo=dt.UTC)
-                       .astimezone(zone).date() for moment in facts.data_span)
+                       .astimezone(zone).date() for moment in span)
         return first, last
+
+    def _fact_of_this_version(self, name: str, load: Callable[[FactStore], T]
+                              ) -> tuple[T, bool]:
+        """``load``'s value (``_per_version``), and whether it was read at the data version
+        of the store's facts, so that it may be kept with them: while another process
+        writes, ``_per_version`` answers what was read before the write, which is not the
+        data the facts' file will be named for."""
+        value = self._per_version(name, load)
+        read, facts = self._lookups.get(name), self._facts
+        return value, read is not None and facts is not None and read[0] == facts[0]
 
     def _rep_lookup(self) -> RepNames:
         return self._per_version("rep_lookup", FactStore.rep_lookup)
@@ -807,14 +820,16 @@ class SalesKpiService:
         Kept with the store's facts per reporting currency (every money question checks)."""
         currency = self.settings.currency
         facts = self._store_facts()
-        kept = facts.missing_rates.get(currency)
-        if kept is None:
-            found = self._per_version(f"missing_rates_{currency}",
-                                      lambda store: store.currencies_without_rates(currency))
-            kept = facts.missing_rates[currency] = {c: [n, day]
-                                                    for c, (n, day) in found.items()}
-            self._keep_facts(facts)
-        return {c: (int(n), str(day)) for c, (n, day) in kept.items()}
+        missing = facts.missing_rates.get(currency)
+        if missing is None:
+            found, kept = self._fact_of_this_version(
+                f"missing_rates_{currency}",
+                lambda store: store.currencies_without_rates(currency))
+            missing = {c: [n, day] for c, (n, day) in found.items()}
+            if kept:
+                facts.missing_rates[currency] = missing
+                self._keep_facts(facts)
+        return {c: (int(n), str(day)) for c, (n, day) in missing.items()}
 
     def _per_version(self, name: str, load: Callable[[FactStore], T]) -> T:
         """``load(store)``, read once per data version and kept under ``name``.
