@@ -26,26 +26,30 @@ class RepNames:
     teams: dict[str, frozenset[str]] = field(default_factory=dict)  # person -> their teams
     called: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name or id -> people
     by_id: dict[str, frozenset[str]] = field(default_factory=dict)  # source rep id -> people
+    # (source, its rep id) -> the person that rep counts as in every KPI
+    of_rep: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rows: Iterable[tuple[str, str | None, str | None, str, str | None]]
+    def of(cls, rows: Iterable[tuple[str, str | None, str | None, str, str, str | None]]
            ) -> RepNames:
-        """From ``rep_people`` joined to ``reps``: (person, person's name, team, a source's
-        rep id, that rep's name) per source rep."""
+        """From ``rep_people`` joined to ``reps``: (person, person's name, team, source,
+        the source's rep id, that rep's name) per source rep."""
         names: dict[str, str] = {}
         teams: dict[str, set[str]] = {}
         called: dict[str, set[str]] = {}
         by_id: dict[str, set[str]] = {}
-        for person, person_name, team, rep_id, rep_name in rows:
+        of_rep: dict[tuple[str, str], str] = {}
+        for person, person_name, team, source, rep_id, rep_name in rows:
             names.setdefault(person, person_name or person)
             teams.setdefault(person, set()).update([team] if team else [])
             by_id.setdefault(rep_id, set()).add(person)
+            of_rep[source, rep_id] = person
             for text in (rep_id, rep_name):
                 if text:
                     called.setdefault(text, set()).add(person)
         return cls(names, {p: frozenset(t) for p, t in teams.items()},
                    {text: tuple(sorted(people)) for text, people in called.items()},
-                   {rep: frozenset(people) for rep, people in by_id.items()})
+                   {rep: frozenset(people) for rep, people in by_id.items()}, of_rep)
 
     def person(self, text: str, scope: Scope = EVERYTHING) -> str:
         """The person ``text`` names among those ``scope`` may see; ``text`` itself when it

@@ -15,16 +15,16 @@ from saleskpi.engine.database import Database
 Where = tuple[tuple[str, tuple[str, ...]], ...]
 
 REP_NAMES = (
-    "SELECT rep_people.person, rep_people.person_name, rep_people.team, rep_people.rep_id, "
-    "reps.name FROM rep_people JOIN reps "
+    "SELECT rep_people.person, rep_people.person_name, rep_people.team, "
+    "rep_people.datasource, rep_people.rep_id, reps.name FROM rep_people JOIN reps "
     "ON reps.id = rep_people.rep_id AND reps.datasource = rep_people.datasource")
 
 
 def rep_names(store: Database) -> RepNames:
     """What a rep filter may name (``RepNames``): people, rep names, source rep ids."""
     return RepNames.of((str(p), None if n is None else str(n), None if t is None else str(t),
-                        str(r), None if name is None else str(name))
-                       for p, n, t, r, name in store.fetch(REP_NAMES))
+                        str(source), str(r), None if name is None else str(name))
+                       for p, n, t, source, r, name in store.fetch(REP_NAMES))
 
 
 def people_in_filter(store: Database, where: Where) -> dict[str, str]:

@@ -548,7 +548,7 @@ class SalesKpiService:
         rep id no source has (a person key typed by hand) is left as it is; one that
         several people share, and the target's source does not tell, too.
         """
-        people = self._per_version("person_of_rep", FactStore.person_of_rep)
+        people = self._rep_lookup().of_rep
         if all(key == rep for (_source, rep), key in people.items()):
             return targets  # one source: a person is their rep id
         of_id = self._people_of_rep_id()
@@ -579,9 +579,8 @@ class SalesKpiService:
     def names_of_reps(self) -> dict[tuple[str, str], str]:
         """(source, rep id) -> the name of the person that rep counts as (a rep matched
         across sources has one name everywhere): what a listing of records shows."""
-        people = self._per_version("person_of_rep", FactStore.person_of_rep)
-        names = self._rep_lookup().names
-        return {key: names.get(person, person) for key, person in people.items()}
+        lookup = self._rep_lookup()
+        return {key: lookup.names.get(person, person) for key, person in lookup.of_rep.items()}
 
     def _people_of_rep_id(self) -> dict[str, frozenset[str]]:
         """A source's rep id -> the people it is in some source (two for an id that two

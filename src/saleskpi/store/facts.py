@@ -139,11 +139,6 @@ class FactStore:
             names.setdefault(str(person), str(name if name is not None else person))
         return names
 
-    def person_of_rep(self) -> dict[tuple[str, str], str]:
-        """(source, rep id) -> the person the rep counts as in every KPI."""
-        return {(str(s), str(r)): str(p) for s, r, p in self.fetch(
-            "SELECT datasource, rep_id, person FROM rep_people")}
-
     def data_span(self) -> tuple[dt.datetime, dt.datetime] | None:
         """The earliest and latest moment (UTC) of any lead, deal or activity; None for
         a store without any. Counted per column, so that an empty table's min (0 on
